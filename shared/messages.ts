@@ -1,0 +1,478 @@
+/**
+ * JSON messages carried over MQTT: the spec's (8.2 status/signaling/alert, 11.5 snapshot,
+ * 11.6 recording, 11.9 upload, 11.11 visual context) and NAILA's own (gateway/server status,
+ * gateway metrics, device events and commands). Each has a zod schema, an inferred type and a
+ * `parseX(input)` that accepts a JSON string or an already-parsed value and returns
+ * `{ ok: true, value }` or `{ ok: false, error }`, the error naming the field path and problem.
+ *
+ * Every string, array and media field is bounded, and a JSON string is length-checked before
+ * `JSON.parse`, so a peer cannot make us allocate without limit.
+ *
+ * @example
+ * ```ts
+ * import { parseIceCandidate } from "@naila/shared/messages";
+ * const r = parseIceCandidate('{"candidate":"","session_id":"s1","from":"device"}');
+ * if (r.ok && r.value.from !== "gateway") {
+ *   // a device's end-of-candidates mark
+ * }
+ * ```
+ */
+import { z } from "zod";
+import { idProblem } from "./ids.ts";
+import type { TopicKind } from "./topics.ts";
+
+/** Largest decoded media payload: an 8 MiB JPEG or short clip is plenty for a home camera. */
+export const MAX_MEDIA_BYTES = 8 * 1024 * 1024;
+/** Base64 length of {@link MAX_MEDIA_BYTES}: 4 characters per 3 bytes, padded. */
+export const MAX_MEDIA_BASE64_CHARS = 4 * Math.ceil(MAX_MEDIA_BYTES / 3);
+/** Largest SDP: a real audio+video offer is 2-6 KiB; 64 KiB leaves room for many candidates. */
+export const MAX_SDP_CHARS = 64 * 1024;
+/** Largest ICE candidate line: real ones are ~100-200 characters. */
+export const MAX_CANDIDATE_CHARS = 1024;
+/** Largest free text (error message, user context, description). */
+export const MAX_TEXT_CHARS = 4096;
+/** Largest short name (format, capability, firmware version, command name). */
+export const MAX_NAME_CHARS = 128;
+/** Largest list in a message (capabilities, detected objects, detected text). */
+export const MAX_LIST_ITEMS = 256;
+/** Largest JSON text of a control message: an SDP plus its envelope. */
+export const MAX_CONTROL_MESSAGE_CHARS = MAX_SDP_CHARS + 16 * 1024;
+/** Largest JSON text of a media message: the base64 payload plus its envelope. */
+export const MAX_MEDIA_MESSAGE_CHARS = MAX_MEDIA_BASE64_CHARS + 64 * 1024;
+/** Largest image side in pixels (8K is 7680). */
+const MAX_IMAGE_SIDE = 16384;
+/** Highest audio sample rate we accept in a recording. */
+const MAX_SAMPLE_RATE = 192000;
+/** Longest clip: one hour, far beyond what {@link MAX_MEDIA_BYTES} can hold anyway. */
+const MAX_DURATION_MS = 3_600_000;
+
+// Standard base64 (RFC 4648 section 4) with padding, as the spec's "<base64 encoded>" fields.
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Result of every `parseX` function. */
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** A device, session, request, turn, zone or alert-type id (the rule of `ids.ts`). */
+const id = z.string().check((ctx) => {
+  const problem = idProblem(ctx.value);
+  if (problem !== undefined) {
+    ctx.issues.push({ code: "custom", message: problem, input: ctx.value });
+  }
+});
+const name = z.string().min(1).max(MAX_NAME_CHARS);
+const text = z.string().max(MAX_TEXT_CHARS);
+const timestamp = z.iso.datetime({ offset: true });
+const confidence = z.number().min(0).max(1);
+const pixels = z.int().min(1).max(MAX_IMAGE_SIDE);
+
+/** Base64 media payload, bounded to {@link MAX_MEDIA_BYTES} decoded bytes. */
+const base64Media = z.string().check((ctx) => {
+  const value = ctx.value;
+  const fail = (message: string): void => {
+    ctx.issues.push({ code: "custom", message, input: `${value.length} characters`, abort: true });
+  };
+  if (value.length > MAX_MEDIA_BASE64_CHARS) {
+    return fail(
+      `is ${value.length} base64 characters, at most ${MAX_MEDIA_BASE64_CHARS} (${MAX_MEDIA_BYTES} bytes) allowed`,
+    );
+  }
+  if (value.length === 0) return fail("is empty, expected base64 media");
+  if (value.length % 4 !== 0) {
+    return fail(`has length ${value.length}, not a multiple of 4 (base64)`);
+  }
+  if (!BASE64.test(value)) return fail("has characters outside A-Z a-z 0-9 + / and = padding");
+  const padding = value.endsWith("==") ? 2 : value.endsWith("=") ? 1 : 0;
+  const bytes = (value.length / 4) * 3 - padding;
+  if (bytes > MAX_MEDIA_BYTES) {
+    fail(`decodes to ${bytes} bytes, at most ${MAX_MEDIA_BYTES} allowed`);
+  }
+});
+
+const IMAGE_FORMATS = ["jpeg", "png", "webp"] as const;
+const AUDIO_FORMATS = ["opus", "wav", "mp3"] as const;
+const VIDEO_FORMATS = ["mp4", "webm"] as const;
+
+// ---- spec 8.2 ---------------------------------------------------------------------------------
+
+const DeviceStatusSchema = z.object({
+  device_id: id,
+  online: z.boolean(),
+  capabilities: z.array(name).max(MAX_LIST_ITEMS).optional(),
+  firmware_version: name.optional(),
+  // Optional: a last-will "offline" payload is fixed at connect time and may omit it.
+  timestamp: timestamp.optional(),
+});
+/** Device status, retained on `naila/devices/{id}/status` (spec 8.2). */
+export type DeviceStatus = z.infer<typeof DeviceStatusSchema>;
+
+const SdpOfferSchema = z.object({
+  type: z.literal("offer"),
+  sdp: z.string().min(1).max(MAX_SDP_CHARS),
+  session_id: id,
+});
+/** SDP offer, gateway → device (spec 8.2). */
+export type SdpOffer = z.infer<typeof SdpOfferSchema>;
+
+const SdpAnswerSchema = z.object({
+  type: z.literal("answer"),
+  sdp: z.string().min(1).max(MAX_SDP_CHARS),
+  session_id: id,
+});
+/** SDP answer, device → gateway (spec 8.2). */
+export type SdpAnswer = z.infer<typeof SdpAnswerSchema>;
+
+const IceCandidateSchema = z.object({
+  // "" or null is the end-of-candidates mark (RTCIceCandidateInit with an empty candidate).
+  candidate: z.string().max(MAX_CANDIDATE_CHARS).nullable(),
+  sdpMid: name.nullable().optional(),
+  sdpMLineIndex: z.int().min(0).max(1024).nullable().optional(),
+  usernameFragment: name.nullable().optional(),
+  session_id: id,
+  // One signaling/ice topic carries both directions: each side marks its own candidates and
+  // ignores its own echoes.
+  from: z.enum(["gateway", "device"]).optional(),
+});
+/** ICE candidate on `naila/devices/{id}/signaling/ice`, either direction (spec 8.2). */
+export type IceCandidate = z.infer<typeof IceCandidateSchema>;
+
+const AlertSchema = z.object({
+  alert_type: id,
+  zone: id,
+  confidence: confidence,
+  source_device: id,
+  timestamp: timestamp,
+});
+/** Alert on `naila/alerts/{zone}/{alert_type}` and `naila/alerts/all` (spec 8.2). */
+export type Alert = z.infer<typeof AlertSchema>;
+
+// ---- spec 11.5, 11.6: snapshot request and media responses --------------------------------------
+
+const MediaRequestSchema = z.object({
+  request_type: z.enum(["snapshot", "recording"]),
+  request_id: id,
+  params: z.object({
+    resolution: z.string().regex(/^[1-9][0-9]{0,4}x[1-9][0-9]{0,4}$/, "expected WIDTHxHEIGHT")
+      .optional(),
+    format: z.enum([...IMAGE_FORMATS, ...AUDIO_FORMATS, ...VIDEO_FORMATS]).optional(),
+    quality: z.int().min(1).max(100).optional(),
+    duration_ms: z.int().min(1).max(MAX_DURATION_MS).optional(),
+  }).optional(),
+});
+/** Media request on `naila/devices/{id}/media/request` (spec 11.5; "recording" for 11.6). */
+export type MediaRequest = z.infer<typeof MediaRequestSchema>;
+
+const SnapshotResponseSchema = z.object({
+  request_id: id,
+  media_type: z.literal("image"),
+  format: z.enum(IMAGE_FORMATS),
+  width: pixels,
+  height: pixels,
+  timestamp: timestamp,
+  data: base64Media,
+});
+/** Snapshot on `naila/devices/{id}/media/snapshot` (spec 11.5). */
+export type SnapshotResponse = z.infer<typeof SnapshotResponseSchema>;
+
+const AudioRecordingSchema = z.object({
+  request_id: id,
+  media_type: z.literal("audio"),
+  format: z.enum(AUDIO_FORMATS),
+  duration_ms: z.int().min(0).max(MAX_DURATION_MS),
+  sample_rate: z.int().min(1).max(MAX_SAMPLE_RATE).optional(),
+  timestamp: timestamp,
+  data: base64Media,
+});
+const VideoRecordingSchema = z.object({
+  request_id: id,
+  media_type: z.literal("video"),
+  format: z.enum(VIDEO_FORMATS),
+  duration_ms: z.int().min(0).max(MAX_DURATION_MS),
+  width: pixels.optional(),
+  height: pixels.optional(),
+  timestamp: timestamp,
+  data: base64Media,
+});
+const RecordingSchema = z.discriminatedUnion("media_type", [
+  AudioRecordingSchema,
+  VideoRecordingSchema,
+]);
+/** Audio or video clip (spec 11.6); the format must fit the media type. */
+export type Recording = z.infer<typeof RecordingSchema>;
+
+const MediaResponseSchema = z.discriminatedUnion("media_type", [
+  SnapshotResponseSchema,
+  AudioRecordingSchema,
+  VideoRecordingSchema,
+]);
+/** Anything a device returns on `media/snapshot`: a snapshot or a recording, by media_type. */
+export type MediaResponse = z.infer<typeof MediaResponseSchema>;
+
+// ---- spec 11.9, 11.11 ---------------------------------------------------------------------------
+
+const UploadSchema = z.object({
+  session_id: id,
+  media_type: z.literal("image"),
+  format: z.enum(IMAGE_FORMATS),
+  filename: z.string().min(1).max(255).optional(),
+  context: text.optional(),
+  conversation_id: id.optional(),
+  data: base64Media,
+});
+/** Upload on `naila/uploads/{session_id}/image` (spec 11.9). */
+export type Upload = z.infer<typeof UploadSchema>;
+
+const VisualContextSchema = z.object({
+  source: z.object({
+    type: z.enum(["webrtc_stream", "mqtt_snapshot", "http_upload", "mqtt_upload"]),
+    device_id: id.optional(),
+    session_id: id.optional(),
+  }),
+  media: z.object({
+    type: z.enum(["image", "video"]),
+    format: z.enum([...IMAGE_FORMATS, ...VIDEO_FORMATS]),
+    width: pixels,
+    height: pixels,
+    timestamp: timestamp,
+  }),
+  analysis: z.object({
+    description: text.optional(),
+    objects: z.array(z.object({
+      label: name,
+      confidence: confidence,
+      // [x, y, width, height] in pixels, as the spec's example.
+      bbox: z.tuple([
+        z.number().min(0),
+        z.number().min(0),
+        z.number().min(0),
+        z.number().min(0),
+      ]),
+    })).max(MAX_LIST_ITEMS).optional(),
+    scene_type: name.optional(),
+    lighting: name.optional(),
+    text_detected: z.array(text).max(MAX_LIST_ITEMS).optional(),
+  }).optional(),
+  user_context: text.optional(),
+});
+/** Visual context, normalized from any media source (spec 11.11). */
+export type VisualContext = z.infer<typeof VisualContextSchema>;
+
+// ---- NAILA's own -------------------------------------------------------------------------------
+
+const GatewayStatusSchema = z.looseObject({
+  online: z.boolean(),
+  timestamp: timestamp,
+  gateway_id: id.optional(),
+  version: name.optional(),
+  sessions: z.int().min(0).optional(),
+});
+/** Gateway status, retained on `naila/gateway/status`; extra fields pass through. */
+export type GatewayStatus = z.infer<typeof GatewayStatusSchema>;
+
+const ServerStatusSchema = z.looseObject({
+  online: z.boolean(),
+  timestamp: timestamp,
+  version: name.optional(),
+  pipeline: z.enum(["full", "echo"]).optional(),
+  protocol: z.enum(["v1", "v2"]).optional(),
+});
+/** AI server status, retained on `naila/server/status`; extra fields pass through. */
+export type ServerStatus = z.infer<typeof ServerStatusSchema>;
+
+const GatewayMetricsSchema = z.looseObject({
+  timestamp: timestamp,
+  sessions: z.int().min(0),
+  uptime_s: z.number().min(0).optional(),
+  cpu_percent: z.number().min(0).optional(),
+  memory_mb: z.number().min(0).optional(),
+  frames_in: z.int().min(0).optional(),
+  frames_out: z.int().min(0).optional(),
+});
+/** Gateway telemetry on `naila/gateway/metrics` (QoS 0); extra fields pass through. */
+export type GatewayMetrics = z.infer<typeof GatewayMetricsSchema>;
+
+const eventBase = {
+  timestamp: timestamp.optional(),
+  session_id: id.optional(),
+};
+const DeviceEventSchema = z.discriminatedUnion("type", [
+  // The user spoke over the reply: played_ms is how much of it they actually heard.
+  z.looseObject({
+    ...eventBase,
+    type: z.literal("interrupted"),
+    turn: id,
+    played_ms: z.int().min(0),
+  }),
+  z.looseObject({ ...eventBase, type: z.literal("timeout"), turn: id, message: text.optional() }),
+  z.looseObject({ ...eventBase, type: z.literal("error"), turn: id.optional(), message: text }),
+  z.looseObject({
+    ...eventBase,
+    type: z.literal("turn"),
+    turn: id,
+    played_ms: z.int().min(0).optional(),
+  }),
+]);
+/**
+ * Device event on `naila/devices/{id}/events`, discriminated by `type`.
+ * To add a kind, add one variant to the union; extra fields pass through.
+ */
+export type DeviceEvent = z.infer<typeof DeviceEventSchema>;
+
+const DeviceCommandSchema = z.looseObject({
+  command: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, "expected a snake_case command name"),
+  params: z.record(z.string().max(MAX_NAME_CHARS), z.unknown()).optional(),
+  request_id: id.optional(),
+});
+/** Command on `naila/devices/{id}/command` and `naila/server/broadcast`. */
+export type DeviceCommand = z.infer<typeof DeviceCommandSchema>;
+
+// ---- parsing ------------------------------------------------------------------------------------
+
+function describeInput(input: unknown): string {
+  if (input === undefined) return "missing";
+  const json = JSON.stringify(input) ?? String(input);
+  return json.length > 40 ? `${json.slice(0, 40)}…` : json;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.length === 0 ? "(message)" : issue.path.join(".");
+  const got = "input" in issue ? ` (got ${describeInput(issue.input)})` : "";
+  return `${path}: ${issue.message}${got}`;
+}
+
+function parseWith<T>(
+  schema: z.ZodType<T>,
+  input: unknown,
+  maxChars: number,
+  what: string,
+): ParseResult<T> {
+  let data = input;
+  if (typeof input === "string") {
+    if (input.length > maxChars) {
+      return {
+        ok: false,
+        error: `${what} is ${input.length} characters, at most ${maxChars} allowed`,
+      };
+    }
+    try {
+      data = JSON.parse(input);
+    } catch (err) {
+      return { ok: false, error: `${what} is not JSON: ${(err as Error).message}` };
+    }
+  }
+  const result = schema.safeParse(data, { reportInput: true });
+  if (result.success) return { ok: true, value: result.data };
+  return {
+    ok: false,
+    error: `${what}: ${result.error.issues.slice(0, 3).map(describeIssue).join("; ")}`,
+  };
+}
+
+/** Parses a device status (JSON text or value). */
+export function parseDeviceStatus(input: unknown): ParseResult<DeviceStatus> {
+  return parseWith(DeviceStatusSchema, input, MAX_CONTROL_MESSAGE_CHARS, "device status");
+}
+/** Parses an SDP offer. */
+export function parseSdpOffer(input: unknown): ParseResult<SdpOffer> {
+  return parseWith(SdpOfferSchema, input, MAX_CONTROL_MESSAGE_CHARS, "SDP offer");
+}
+/** Parses an SDP answer. */
+export function parseSdpAnswer(input: unknown): ParseResult<SdpAnswer> {
+  return parseWith(SdpAnswerSchema, input, MAX_CONTROL_MESSAGE_CHARS, "SDP answer");
+}
+/** Parses an ICE candidate; `candidate` "" or null is the end-of-candidates mark. */
+export function parseIceCandidate(input: unknown): ParseResult<IceCandidate> {
+  return parseWith(IceCandidateSchema, input, MAX_CONTROL_MESSAGE_CHARS, "ICE candidate");
+}
+/** Parses an alert. */
+export function parseAlert(input: unknown): ParseResult<Alert> {
+  return parseWith(AlertSchema, input, MAX_CONTROL_MESSAGE_CHARS, "alert");
+}
+/** Parses a media (snapshot or recording) request. */
+export function parseMediaRequest(input: unknown): ParseResult<MediaRequest> {
+  return parseWith(MediaRequestSchema, input, MAX_CONTROL_MESSAGE_CHARS, "media request");
+}
+/** Parses a snapshot response (media_type "image"). */
+export function parseSnapshotResponse(input: unknown): ParseResult<SnapshotResponse> {
+  return parseWith(SnapshotResponseSchema, input, MAX_MEDIA_MESSAGE_CHARS, "snapshot response");
+}
+/** Parses a recording (media_type "audio" or "video"). */
+export function parseRecording(input: unknown): ParseResult<Recording> {
+  return parseWith(RecordingSchema, input, MAX_MEDIA_MESSAGE_CHARS, "recording");
+}
+/** Parses whatever arrives on `media/snapshot`: snapshot or recording. */
+export function parseMediaResponse(input: unknown): ParseResult<MediaResponse> {
+  return parseWith(MediaResponseSchema, input, MAX_MEDIA_MESSAGE_CHARS, "media response");
+}
+/** Parses an upload. */
+export function parseUpload(input: unknown): ParseResult<Upload> {
+  return parseWith(UploadSchema, input, MAX_MEDIA_MESSAGE_CHARS, "upload");
+}
+/** Parses a visual context. */
+export function parseVisualContext(input: unknown): ParseResult<VisualContext> {
+  return parseWith(VisualContextSchema, input, MAX_CONTROL_MESSAGE_CHARS, "visual context");
+}
+/** Parses a gateway status. */
+export function parseGatewayStatus(input: unknown): ParseResult<GatewayStatus> {
+  return parseWith(GatewayStatusSchema, input, MAX_CONTROL_MESSAGE_CHARS, "gateway status");
+}
+/** Parses a server status. */
+export function parseServerStatus(input: unknown): ParseResult<ServerStatus> {
+  return parseWith(ServerStatusSchema, input, MAX_CONTROL_MESSAGE_CHARS, "server status");
+}
+/** Parses gateway metrics. */
+export function parseGatewayMetrics(input: unknown): ParseResult<GatewayMetrics> {
+  return parseWith(GatewayMetricsSchema, input, MAX_CONTROL_MESSAGE_CHARS, "gateway metrics");
+}
+/** Parses a device event. */
+export function parseDeviceEvent(input: unknown): ParseResult<DeviceEvent> {
+  return parseWith(DeviceEventSchema, input, MAX_CONTROL_MESSAGE_CHARS, "device event");
+}
+/** Parses a device command (also used for server broadcasts). */
+export function parseDeviceCommand(input: unknown): ParseResult<DeviceCommand> {
+  return parseWith(DeviceCommandSchema, input, MAX_CONTROL_MESSAGE_CHARS, "device command");
+}
+
+/** The message type each topic kind carries. */
+export interface TopicMessages {
+  gateway_status: GatewayStatus;
+  gateway_metrics: GatewayMetrics;
+  server_status: ServerStatus;
+  server_broadcast: DeviceCommand;
+  alert_all: Alert;
+  alert: Alert;
+  device_status: DeviceStatus;
+  device_command: DeviceCommand;
+  device_offer: SdpOffer;
+  device_answer: SdpAnswer;
+  device_ice: IceCandidate;
+  device_snapshot: MediaResponse;
+  device_media_request: MediaRequest;
+  device_events: DeviceEvent;
+  upload_image: Upload;
+}
+
+const PARSERS: { [K in TopicKind]: (input: unknown) => ParseResult<TopicMessages[K]> } = {
+  gateway_status: parseGatewayStatus,
+  gateway_metrics: parseGatewayMetrics,
+  server_status: parseServerStatus,
+  server_broadcast: parseDeviceCommand,
+  alert_all: parseAlert,
+  alert: parseAlert,
+  device_status: parseDeviceStatus,
+  device_command: parseDeviceCommand,
+  device_offer: parseSdpOffer,
+  device_answer: parseSdpAnswer,
+  device_ice: parseIceCandidate,
+  device_snapshot: parseMediaResponse,
+  device_media_request: parseMediaRequest,
+  device_events: parseDeviceEvent,
+  upload_image: parseUpload,
+};
+
+/** Parses the payload of a topic of `kind` with that kind's schema. */
+export function parseMessageFor<K extends TopicKind>(
+  kind: K,
+  input: unknown,
+): ParseResult<TopicMessages[K]> {
+  return PARSERS[kind](input);
+}
