@@ -1,0 +1,284 @@
+/**
+ * Configuration from environment variables (spec 14.2 plus NAILA's own), grouped into typed
+ * sections. {@link loadConfig} is pure and throws a {@link ConfigError} naming the variable,
+ * its value and what is allowed; {@link configFromEnv} reads `Deno.env`, prints that error as
+ * one line and exits with code 2.
+ *
+ * An empty value counts as unset, so `MQTT_HOST=` in an env file means "embedded broker".
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "@naila/shared/config";
+ * const config = loadConfig({ MQTT_HOST: "main-server.local", LOG_LEVEL: "debug" });
+ * config.mqtt.port; // 1883
+ * ```
+ */
+import { isIP } from "node:net";
+import { LOG_LEVELS, type LogLevel } from "./log.ts";
+
+/** Exit code of {@link configFromEnv} on a bad variable (2: usage error, as in sysexits/bash). */
+export const CONFIG_EXIT_CODE = 2;
+/** Audio sample rates Opus and Whisper handle without odd resampling ratios. */
+export const SAMPLE_RATES = [8000, 16000, 24000, 48000] as const;
+/** Highest 16-bit PCM amplitude: the ceiling of an energy VAD threshold. */
+const MAX_PCM_AMPLITUDE = 32767;
+/** Most silence frames: 1000 × 20 ms = 20 s, far beyond any end-of-utterance pause. */
+const MAX_SILENCE_FRAMES = 1000;
+/** Longest DNS name (RFC 1035). */
+const MAX_HOST_CHARS = 253;
+
+/** One ICE server, the shape of WebRTC's RTCIceServer. */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+/** MQTT connection settings. */
+export interface MqttConfig {
+  /** True when MQTT_HOST is unset: run the embedded broker and connect to it on loopback. */
+  embedded: boolean;
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  /** Present when TLS is on; file paths of PEM files (read by `mqtt.ts`). */
+  tls?: { ca?: string; cert?: string; key?: string };
+}
+
+/** The loaded configuration. */
+export interface Config {
+  mqtt: MqttConfig;
+  aiServer: { host: string; port: number; protocol: "v1" | "v2" };
+  webrtc: { iceServers: IceServer[]; hostAddresses: string[] };
+  audio: {
+    /** "auto": silero when the model file exists, else energy (resolved by the gateway). */
+    vadMode: "auto" | "energy" | "silero";
+    vadThreshold: number;
+    silenceFrames: number;
+    sampleRate: typeof SAMPLE_RATES[number];
+  };
+  socket: { host: string; port: number };
+  gateway: { httpPort: number };
+  pipeline: "full" | "echo";
+  logLevel: LogLevel;
+  dataDir: string;
+}
+
+/** A variable with a value that is not allowed. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly value: string,
+    readonly allowed: string,
+  ) {
+    super(`${variable}=${JSON.stringify(value)} is not allowed: expected ${allowed}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function get(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === "" ? undefined : value.trim();
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = get(env, name);
+  if (raw === undefined) return fallback;
+  const allowed = `an integer ${min}..${max}`;
+  if (!/^[0-9]+$/.test(raw)) throw new ConfigError(name, raw, allowed);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, raw, allowed);
+  return value;
+}
+
+function port(env: Env, name: string, fallback: number): number {
+  return integer(env, name, fallback, 1, 65535);
+}
+
+function oneOf<T extends string>(
+  env: Env,
+  name: string,
+  allowed: readonly T[],
+  fallback: T,
+  options: { ignoreCase?: boolean } = {},
+): T {
+  const raw = get(env, name);
+  if (raw === undefined) return fallback;
+  const value = options.ignoreCase ? raw.toLowerCase() : raw;
+  const match = allowed.find((a) => (options.ignoreCase ? a.toLowerCase() : a) === value);
+  if (match === undefined) throw new ConfigError(name, raw, allowed.join("|"));
+  return match;
+}
+
+function host(env: Env, name: string, fallback: string): string {
+  const raw = get(env, name);
+  if (raw === undefined) return fallback;
+  if (raw.length > MAX_HOST_CHARS || !/^[A-Za-z0-9._:\-\[\]%]+$/.test(raw)) {
+    throw new ConfigError(
+      name,
+      raw,
+      `a host name or IP address (at most ${MAX_HOST_CHARS} characters)`,
+    );
+  }
+  return raw;
+}
+
+function bool(env: Env, name: string): boolean | undefined {
+  const raw = get(env, name);
+  if (raw === undefined) return undefined;
+  const value = raw.toLowerCase();
+  if (value === "true" || value === "1") return true;
+  if (value === "false" || value === "0") return false;
+  throw new ConfigError(name, raw, "true|false");
+}
+
+function loadMqtt(env: Env): MqttConfig {
+  const configuredHost = get(env, "MQTT_HOST");
+  const embedded = configuredHost === undefined;
+  const ca = get(env, "MQTT_CA");
+  const cert = get(env, "MQTT_CERT");
+  const key = get(env, "MQTT_KEY");
+  const username = get(env, "MQTT_USERNAME");
+  const password = get(env, "MQTT_PASSWORD");
+  const explicitTls = bool(env, "MQTT_TLS");
+  if (cert !== undefined && key === undefined) {
+    throw new ConfigError("MQTT_KEY", "", "a key file path when MQTT_CERT is set");
+  }
+  if (key !== undefined && cert === undefined) {
+    throw new ConfigError("MQTT_CERT", "", "a certificate file path when MQTT_KEY is set");
+  }
+  if (explicitTls === false && (ca !== undefined || cert !== undefined)) {
+    throw new ConfigError(
+      "MQTT_TLS",
+      env.MQTT_TLS ?? "",
+      "true or unset when MQTT_CA or MQTT_CERT is set",
+    );
+  }
+  const tlsOn = explicitTls ?? (ca !== undefined || cert !== undefined);
+  if (tlsOn && embedded) {
+    throw new ConfigError(
+      "MQTT_HOST",
+      "",
+      "a broker host when TLS is on (the embedded broker speaks plain MQTT)",
+    );
+  }
+  if (password !== undefined && username === undefined) {
+    throw new ConfigError("MQTT_USERNAME", "", "a user name when MQTT_PASSWORD is set");
+  }
+  const config: MqttConfig = {
+    embedded,
+    host: embedded ? "127.0.0.1" : host(env, "MQTT_HOST", "127.0.0.1"),
+    port: port(env, "MQTT_PORT", 1883),
+  };
+  if (username !== undefined) config.username = username;
+  if (password !== undefined) config.password = password;
+  if (tlsOn) {
+    config.tls = {};
+    if (ca !== undefined) config.tls.ca = ca;
+    if (cert !== undefined) config.tls.cert = cert;
+    if (key !== undefined) config.tls.key = key;
+  }
+  return config;
+}
+
+const ICE_URL = /^(stun|stuns|turn|turns):[^\s]+$/;
+const ICE_ALLOWED =
+  'a JSON array of "stun:"/"turn:" URLs or {urls, username?, credential?} objects';
+
+function loadIceServers(env: Env): IceServer[] {
+  const raw = get(env, "WEBRTC_ICE_SERVERS");
+  if (raw === undefined) return [];
+  const fail = (): never => {
+    throw new ConfigError("WEBRTC_ICE_SERVERS", raw, ICE_ALLOWED);
+  };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    fail();
+  }
+  if (!Array.isArray(parsed)) fail();
+  const isUrl = (u: unknown) => typeof u === "string" && ICE_URL.test(u);
+  const isOptionalString = (v: unknown) => v === undefined || typeof v === "string";
+  return (parsed as unknown[]).map((entry): IceServer => {
+    if (isUrl(entry)) return { urls: entry as string };
+    if (typeof entry !== "object" || entry === null) return fail();
+    const { urls, username, credential } = entry as Record<string, unknown>;
+    const urlsOk = isUrl(urls) || (Array.isArray(urls) && urls.length > 0 && urls.every(isUrl));
+    if (!urlsOk || !isOptionalString(username) || !isOptionalString(credential)) fail();
+    const server: IceServer = { urls: urls as string | string[] };
+    if (username !== undefined) server.username = username as string;
+    if (credential !== undefined) server.credential = credential as string;
+    return server;
+  });
+}
+
+function loadHostAddresses(env: Env): string[] {
+  const raw = get(env, "WEBRTC_HOST_ADDRESSES");
+  if (raw === undefined) return [];
+  const addresses = raw.split(",").map((a) => a.trim()).filter((a) => a !== "");
+  for (const address of addresses) {
+    if (isIP(address) === 0) {
+      throw new ConfigError(
+        "WEBRTC_HOST_ADDRESSES",
+        raw,
+        `a comma-separated list of IP addresses (${JSON.stringify(address)} is not one)`,
+      );
+    }
+  }
+  return addresses;
+}
+
+function sampleRate(env: Env): typeof SAMPLE_RATES[number] {
+  const raw = get(env, "AUDIO_SAMPLE_RATE");
+  if (raw === undefined) return 48000;
+  const match = SAMPLE_RATES.find((rate) => String(rate) === raw);
+  if (match === undefined) throw new ConfigError("AUDIO_SAMPLE_RATE", raw, SAMPLE_RATES.join("|"));
+  return match;
+}
+
+/** Loads the configuration from `env`; throws {@link ConfigError} on the first bad variable. */
+export function loadConfig(env: Env): Config {
+  return {
+    mqtt: loadMqtt(env),
+    aiServer: {
+      host: host(env, "AI_SERVER_HOST", "127.0.0.1"),
+      port: port(env, "AI_SERVER_PORT", 9999),
+      protocol: oneOf(env, "AI_SERVER_PROTOCOL", ["v1", "v2"], "v2"),
+    },
+    webrtc: { iceServers: loadIceServers(env), hostAddresses: loadHostAddresses(env) },
+    audio: {
+      vadMode: oneOf(env, "AUDIO_VAD_MODE", ["auto", "energy", "silero"], "auto", {
+        ignoreCase: true,
+      }),
+      vadThreshold: integer(env, "AUDIO_VAD_THRESHOLD", 500, 0, MAX_PCM_AMPLITUDE),
+      silenceFrames: integer(env, "AUDIO_SILENCE_FRAMES", 15, 1, MAX_SILENCE_FRAMES),
+      sampleRate: sampleRate(env),
+    },
+    socket: {
+      host: host(env, "AUDIO_SOCKET_HOST", "0.0.0.0"),
+      port: port(env, "AUDIO_SOCKET_PORT", 9999),
+    },
+    gateway: { httpPort: port(env, "GATEWAY_HTTP_PORT", 8080) },
+    pipeline: oneOf(env, "PIPELINE", ["full", "echo"], "full"),
+    logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info", { ignoreCase: true }),
+    dataDir: get(env, "NAILA_DATA_DIR") ?? "./data",
+  };
+}
+
+/**
+ * Loads the configuration from `Deno.env`. On a bad variable, prints one line naming it, its
+ * value and what is allowed, and exits with {@link CONFIG_EXIT_CODE}.
+ */
+export function configFromEnv(): Config {
+  try {
+    return loadConfig(Deno.env.toObject());
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`config: ${err.message}`);
+    Deno.exit(CONFIG_EXIT_CODE);
+  }
+}
