@@ -1,0 +1,23 @@
+/** The text-to-speech contract the pipeline codes against (espeak-ng, Piper, test stubs). */
+
+/** One sentence of synthesized speech. */
+export interface Speech {
+  /** int16 mono little-endian PCM at `rate`. */
+  pcm: Uint8Array;
+  rate: number;
+}
+
+/** Turns text into speech at the rate the caller asks for. */
+export interface TextToSpeech {
+  /** A short name for logs and the server status, e.g. `espeak-ng:en-us`. */
+  readonly name: string;
+  synthesize(text: string, options: { rate: number; signal?: AbortSignal }): Promise<Speech>;
+}
+
+/** Synthesis failed: names the engine and what it said. */
+export class TtsError extends Error {
+  override name = "TtsError";
+  constructor(readonly engine: string, message: string) {
+    super(`${engine}: ${message}`);
+  }
+}
