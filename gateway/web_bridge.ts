@@ -1,0 +1,181 @@
+/**
+ * The browser device page and its signaling bridge (spec 11.7's "web service", inside the
+ * gateway process): browsers cannot speak MQTT here (Debian's mosquitto 2.0.11 opens no websockets
+ * listener), so the page talks JSON over a WebSocket and this module relays it to the same MQTT
+ * topics every other device uses. The gateway's session logic cannot tell a browser from an ESP32.
+ *
+ * Page → bridge: `{kind: "answer" | "ice", payload}`. Bridge → page: `{kind: "offer" | "ice" |
+ * "event" | "error", payload}`. Everything is validated with the shared schemas; a bad message is
+ * answered with an error to that page only.
+ */
+
+import type { MqttClient } from "mqtt";
+import { idProblem } from "../shared/ids.ts";
+import type { Logger } from "../shared/log.ts";
+import {
+  MAX_CONTROL_MESSAGE_CHARS,
+  parseIceCandidate,
+  parseSdpAnswer,
+  parseSdpOffer,
+} from "../shared/messages.ts";
+import { parseTopic, type Topic, TOPIC_DELIVERY, topicString } from "../shared/topics.ts";
+
+/** Options for {@link serveDevicePage}. */
+export interface WebBridgeOptions {
+  port: number;
+  hostname?: string;
+  /** PEM certificate and key file paths: browsers allow the microphone off localhost only on HTTPS. */
+  cert?: string;
+  key?: string;
+  mqtt: MqttClient;
+  log: Logger;
+}
+
+/** A running page server. */
+export interface WebBridge {
+  port: number;
+  /** Devices whose page is connected right now. */
+  devices(): string[];
+  close(): Promise<void>;
+}
+
+const PAGE_URL = new URL("./web/device.html", import.meta.url);
+
+/** What a browser device announces about itself in its status. */
+const BROWSER_CAPABILITIES = ["audio", "speaker", "browser"];
+
+/** Serves the device page on `/` and the signaling WebSocket on `/ws?device=ID`. */
+export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBridge> {
+  const { mqtt, log } = options;
+  const page = await Deno.readFile(PAGE_URL);
+  const sockets = new Map<string, WebSocket>();
+
+  function publish(topic: Topic, message: unknown) {
+    const { qos, retain } = TOPIC_DELIVERY[topic.kind];
+    mqtt.publish(topicString(topic), JSON.stringify(message), { qos, retain });
+  }
+
+  function status(device: string, online: boolean) {
+    publish({ kind: "device_status", device }, {
+      device_id: device,
+      online,
+      capabilities: BROWSER_CAPABILITIES,
+      timestamp: new Date().toISOString(),
+    });
+  }
+
+  const relay = (topic: string, payload: Uint8Array) => {
+    const parsed = parseTopic(topic);
+    if (!parsed.ok || !("device" in parsed.value)) return;
+    const socket = sockets.get(parsed.value.device);
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    const text = new TextDecoder().decode(payload);
+    const { kind } = parsed.value;
+    if (kind === "device_offer") {
+      const offer = parseSdpOffer(text);
+      if (offer.ok) socket.send(JSON.stringify({ kind: "offer", payload: offer.value }));
+    } else if (kind === "device_ice") {
+      const candidate = parseIceCandidate(text);
+      // The topic carries both directions; the page only needs the gateway's candidates.
+      if (candidate.ok && candidate.value.from !== "device") {
+        socket.send(JSON.stringify({ kind: "ice", payload: candidate.value }));
+      }
+    } else if (kind === "device_events") {
+      socket.send(JSON.stringify({ kind: "event", payload: JSON.parse(text) }));
+    }
+  };
+  mqtt.on("message", relay);
+
+  const deviceTopics = (device: string) =>
+    (["device_offer", "device_ice", "device_events"] as const).map((kind) =>
+      topicString({ kind, device })
+    );
+
+  function fromPage(device: string, socket: WebSocket, data: unknown) {
+    const reject = (message: string) =>
+      socket.send(JSON.stringify({ kind: "error", payload: { message } }));
+    if (typeof data !== "string" || data.length > MAX_CONTROL_MESSAGE_CHARS) {
+      return reject(`message must be JSON text of at most ${MAX_CONTROL_MESSAGE_CHARS} characters`);
+    }
+    let message: { kind?: unknown; payload?: unknown };
+    try {
+      message = JSON.parse(data);
+    } catch {
+      return reject("message is not valid JSON");
+    }
+    if (message.kind === "answer") {
+      const answer = parseSdpAnswer(message.payload);
+      if (!answer.ok) return reject(answer.error);
+      publish({ kind: "device_answer", device }, answer.value);
+    } else if (message.kind === "ice") {
+      const candidate = parseIceCandidate(message.payload);
+      if (!candidate.ok) return reject(candidate.error);
+      publish({ kind: "device_ice", device }, { ...candidate.value, from: "device" });
+    } else {
+      reject(`kind ${JSON.stringify(message.kind)} is not one of answer|ice`);
+    }
+  }
+
+  function openSocket(request: Request, device: string): Response {
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    socket.onopen = () => {
+      const previous = sockets.get(device);
+      sockets.set(device, socket);
+      previous?.close(4000, "replaced by a newer page for the same device");
+      mqtt.subscribe(deviceTopics(device), { qos: 1 }, () => status(device, true));
+      log.info("browser device connected", { device });
+    };
+    socket.onmessage = (event) => fromPage(device, socket, event.data);
+    socket.onclose = () => {
+      if (sockets.get(device) !== socket) return;
+      sockets.delete(device);
+      mqtt.unsubscribe(deviceTopics(device));
+      status(device, false);
+      log.info("browser device disconnected", { device });
+    };
+    socket.onerror = () => {};
+    return response;
+  }
+
+  const handler = (request: Request): Response => {
+    const url = new URL(request.url);
+    if (url.pathname === "/" || url.pathname === "/device") {
+      return new Response(page, { headers: { "content-type": "text/html; charset=utf-8" } });
+    }
+    if (url.pathname === "/healthz") return new Response("ok\n");
+    if (url.pathname === "/ws") {
+      const device = url.searchParams.get("device");
+      const problem = idProblem(device);
+      if (problem) {
+        return new Response(`device ${JSON.stringify(device)} ${problem}\n`, { status: 400 });
+      }
+      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return new Response("expected a WebSocket upgrade\n", { status: 426 });
+      }
+      return openSocket(request, device!);
+    }
+    return new Response("not found\n", { status: 404 });
+  };
+
+  const tls = options.cert && options.key
+    ? { cert: await Deno.readTextFile(options.cert), key: await Deno.readTextFile(options.key) }
+    : {};
+  const server = Deno.serve({
+    port: options.port,
+    hostname: options.hostname ?? "0.0.0.0",
+    onListen: () => {},
+    ...tls,
+  }, handler);
+  const port = (server.addr as Deno.NetAddr).port;
+  log.info("device page listening", { port, https: "cert" in tls });
+
+  return {
+    port,
+    devices: () => [...sockets.keys()],
+    async close() {
+      mqtt.off("message", relay);
+      for (const socket of sockets.values()) socket.close(1001, "gateway stopping");
+      await server.shutdown();
+    },
+  };
+}
