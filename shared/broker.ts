@@ -1,0 +1,90 @@
+/**
+ * Embedded MQTT broker (npm:aedes over `node:net`), used when MQTT_HOST is unset so a single
+ * machine runs NAILA without installing mosquitto. Speaks MQTT 3.1.1 only (clients must use
+ * protocolVersion 4) and keeps retained messages in memory.
+ *
+ * @example
+ * ```ts
+ * import { startEmbeddedBroker } from "@naila/shared/broker";
+ * const broker = await startEmbeddedBroker({ host: "127.0.0.1", port: 0 });
+ * console.log(broker.port); // the port the OS picked
+ * await broker.close();
+ * ```
+ */
+import { Aedes } from "aedes";
+import { createServer, type Socket } from "node:net";
+
+/** Options of {@link startEmbeddedBroker}. */
+export interface EmbeddedBrokerOptions {
+  /** Address to listen on; default "127.0.0.1" (loopback: nothing leaves the machine). */
+  host?: string;
+  /** Port to listen on; 0 lets the OS pick one. Default 1883 (spec 14.2 MQTT_PORT). */
+  port?: number;
+  /** When set, clients must present this user name and {@link password}. */
+  username?: string;
+  password?: string;
+}
+
+/** A running embedded broker. */
+export interface EmbeddedBroker {
+  /** Port actually listened on. */
+  port: number;
+  host: string;
+  /** Stops listening, disconnects every client and closes the broker. */
+  close(): Promise<void>;
+}
+
+/** Starts an aedes broker listening on `options.host:options.port`. */
+export async function startEmbeddedBroker(
+  options: EmbeddedBrokerOptions = {},
+): Promise<EmbeddedBroker> {
+  const host = options.host ?? "127.0.0.1";
+  const { username, password } = options;
+  const aedes = await Aedes.createBroker({
+    authenticate: (_client, user, pass, done) => {
+      if (username === undefined) return done(null, true);
+      const ok = user === username && new TextDecoder().decode(pass ?? new Uint8Array()) ===
+          (password ?? "");
+      done(null, ok);
+    },
+  });
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    aedes.handle(socket);
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? 1883, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw new Error(
+      `embedded MQTT broker cannot listen on ${host}:${options.port ?? 1883}: ${
+        (err as Error).message
+      }`,
+      { cause: err },
+    );
+  }
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : options.port!;
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    host,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const socket of sockets) socket.destroy();
+        await new Promise<void>((resolve) => aedes.close(() => resolve()));
+        await stopped;
+      })();
+      return closing;
+    },
+  };
+}
