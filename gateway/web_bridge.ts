@@ -14,6 +14,7 @@ import { idProblem } from "../shared/ids.ts";
 import type { Logger } from "../shared/log.ts";
 import {
   MAX_CONTROL_MESSAGE_CHARS,
+  parseDeviceEvent,
   parseIceCandidate,
   parseSdpAnswer,
   parseSdpOffer,
@@ -81,7 +82,8 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
         socket.send(JSON.stringify({ kind: "ice", payload: candidate.value }));
       }
     } else if (kind === "device_events") {
-      socket.send(JSON.stringify({ kind: "event", payload: JSON.parse(text) }));
+      const event = parseDeviceEvent(text);
+      if (event.ok) socket.send(JSON.stringify({ kind: "event", payload: event.value }));
     }
   };
   mqtt.on("message", relay);

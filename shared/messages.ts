@@ -304,11 +304,22 @@ const DeviceEventSchema = z.discriminatedUnion("type", [
   }),
   z.looseObject({ ...eventBase, type: z.literal("timeout"), turn: id, message: text.optional() }),
   z.looseObject({ ...eventBase, type: z.literal("error"), turn: id.optional(), message: text }),
+  // A finished turn: what was heard, what was answered, and where the time went.
   z.looseObject({
     ...eventBase,
     type: z.literal("turn"),
     turn: id,
     played_ms: z.int().min(0).optional(),
+    transcript: text.optional(),
+    reply: text.optional(),
+    latency_ms: z.record(z.string().max(MAX_NAME_CHARS), z.number().min(0)).optional(),
+  }),
+  // What the device's conversation is doing now, for displays (the browser page shows it).
+  z.looseObject({
+    ...eventBase,
+    type: z.literal("state"),
+    state: z.enum(["listening", "user_speaking", "thinking", "replying"]),
+    turn: id.optional(),
   }),
 ]);
 /**
