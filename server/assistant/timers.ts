@@ -1,0 +1,141 @@
+/**
+ * Timers and reminders that outlive a restart: stored in {@link ConversationMemory}, armed with
+ * `setTimeout`, and announced when due. What "announced" means is the caller's `onDue` (the
+ * server publishes an `announce` command on `naila/devices/{id}/command`, see server/mod.ts);
+ * the timer also stays `due` until a turn of that device takes it with
+ * {@link TimerService.takeAnnouncements}, so the next reply (or an empty "pull" turn) speaks it.
+ */
+import type { ConversationMemory, TimerRecord } from "./memory.ts";
+
+/** Longest timer: a day; longer plans belong in a calendar, and setTimeout caps at ~24.8 days. */
+export const MAX_TIMER_SECONDS = 24 * 60 * 60;
+/** Most timers waiting per device, so a loop of "set a timer" cannot grow the table forever. */
+export const MAX_TIMERS_PER_DEVICE = 20;
+
+/** A timer could not be set: the field and value that were wrong. */
+export class TimerError extends Error {
+  override name = "TimerError";
+  constructor(readonly field: string, readonly value: unknown, message: string) {
+    super(message);
+  }
+}
+
+/** Options of {@link TimerService}. */
+export interface TimerServiceOptions {
+  /** Called once per timer when it is due (also for timers that fell due while stopped). */
+  onDue: (timer: TimerRecord) => void;
+  /** Clock in ms since the epoch; default `Date.now` (fake timers replace it in tests). */
+  now?: () => number;
+}
+
+/** Arms, fires and lists timers of every device. */
+export class TimerService {
+  #memory: ConversationMemory;
+  #onDue: (timer: TimerRecord) => void;
+  #now: () => number;
+  #handles = new Map<string, ReturnType<typeof setTimeout>>();
+  #sequence = 0;
+
+  constructor(memory: ConversationMemory, options: TimerServiceOptions) {
+    this.#memory = memory;
+    this.#onDue = options.onDue;
+    this.#now = options.now ?? (() => Date.now());
+  }
+
+  /** Arms every stored pending timer; those already overdue fire at once. */
+  start(): void {
+    for (const timer of this.#memory.timers("pending")) this.#arm(timer);
+  }
+
+  /** Sets a timer of `seconds` for `device`; `label` says what it is for. */
+  set(device: string, seconds: number, label = ""): TimerRecord {
+    if (!Number.isFinite(seconds) || seconds < 1 || seconds > MAX_TIMER_SECONDS) {
+      throw new TimerError(
+        "seconds",
+        seconds,
+        `timer of ${seconds} s is not allowed, expected 1..${MAX_TIMER_SECONDS} s`,
+      );
+    }
+    const pending = this.#memory.timers("pending", device);
+    if (pending.length >= MAX_TIMERS_PER_DEVICE) {
+      throw new TimerError(
+        "device",
+        device,
+        `device ${device} already has ${pending.length} timers, at most ${MAX_TIMERS_PER_DEVICE}`,
+      );
+    }
+    const now = this.#now();
+    const timer: TimerRecord = {
+      id: `timer-${now.toString(36)}-${(this.#sequence++).toString(36)}`,
+      device,
+      label: label.trim().slice(0, 100),
+      createdAt: now,
+      dueAt: now + Math.round(seconds * 1000),
+      state: "pending",
+    };
+    this.#memory.addTimer(timer);
+    this.#arm(timer);
+    return timer;
+  }
+
+  /** Timers of `device` still running, soonest first. */
+  pending(device: string): TimerRecord[] {
+    return this.#memory.timers("pending", device);
+  }
+
+  /** Cancels every running timer of `device`; returns how many. */
+  cancelAll(device: string): number {
+    const timers = this.pending(device);
+    for (const timer of timers) {
+      clearTimeout(this.#handles.get(timer.id));
+      this.#handles.delete(timer.id);
+      this.#memory.setTimerState(timer.id, "cancelled");
+    }
+    return timers.length;
+  }
+
+  /** Due timers of `device` not yet spoken in a reply; marks them announced. */
+  takeAnnouncements(device: string): TimerRecord[] {
+    const due = this.#memory.timers("due", device);
+    for (const timer of due) this.#memory.setTimerState(timer.id, "announced");
+    return due;
+  }
+
+  /** Disarms every timer (they stay stored and re-arm on the next start). */
+  stop(): void {
+    for (const handle of this.#handles.values()) clearTimeout(handle);
+    this.#handles.clear();
+  }
+
+  #arm(timer: TimerRecord): void {
+    const delay = Math.max(0, timer.dueAt - this.#now());
+    const handle = setTimeout(() => {
+      this.#handles.delete(timer.id);
+      this.#memory.setTimerState(timer.id, "due");
+      this.#onDue({ ...timer, state: "due" });
+    }, delay);
+    this.#handles.set(timer.id, handle);
+  }
+}
+
+/** Spoken text announcing a due timer. */
+export function announcementText(timer: TimerRecord): string {
+  if (timer.label.length === 0) {
+    return `Your timer for ${describeDuration((timer.dueAt - timer.createdAt) / 1000)} is done.`;
+  }
+  return `Reminder: ${timer.label}.`;
+}
+
+/** "5 minutes", "1 hour and 30 minutes", "45 seconds". */
+export function describeDuration(seconds: number): string {
+  const total = Math.round(seconds);
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const secs = total % 60;
+  const parts: string[] = [];
+  const unit = (n: number, name: string) => `${n} ${name}${n === 1 ? "" : "s"}`;
+  if (hours > 0) parts.push(unit(hours, "hour"));
+  if (minutes > 0) parts.push(unit(minutes, "minute"));
+  if (secs > 0 || parts.length === 0) parts.push(unit(secs, "second"));
+  return parts.join(" and ");
+}
