@@ -38,8 +38,9 @@ export type DeviceTopicKind =
 
 /** Every topic as a typed value. */
 export type Topic =
-  | { kind: FixedTopicKind }
-  | { kind: DeviceTopicKind; device: string }
+  // Mapped so each kind is its own union member: `Extract<Topic, { kind: "device_ice" }>` works.
+  | { [K in FixedTopicKind]: { kind: K } }[FixedTopicKind]
+  | { [K in DeviceTopicKind]: { kind: K; device: string } }[DeviceTopicKind]
   | { kind: "alert"; zone: string; alertType: string }
   | { kind: "upload_image"; session: string };
 

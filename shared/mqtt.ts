@@ -1,0 +1,199 @@
+/**
+ * MQTT client for NAILA: npm:mqtt with our config (TLS, credentials), MQTT 3.1.1, automatic
+ * reconnects, and a typed publish that takes QoS and retain from `topics.ts` and checks the
+ * message against its schema from `messages.ts`, so callers never pick either by hand.
+ *
+ * @example
+ * ```ts
+ * import { connectMqtt } from "@naila/shared/mqtt";
+ * import { loadConfig } from "@naila/shared/config";
+ * const mqtt = await connectMqtt(loadConfig({}).mqtt, {
+ *   clientId: "gateway",
+ *   will: { topic: { kind: "gateway_status" }, message: { online: false, timestamp: new Date().toISOString() } },
+ * });
+ * await mqtt.publish({ kind: "gateway_status" }, { online: true, timestamp: new Date().toISOString() });
+ * await mqtt.close();
+ * ```
+ */
+import { connect, type IClientOptions, type MqttClient } from "mqtt";
+import type { MqttConfig } from "./config.ts";
+import { parseMessageFor, type TopicMessages } from "./messages.ts";
+import {
+  parseTopic,
+  type Topic,
+  TOPIC_DELIVERY,
+  type TopicKind,
+  type TopicOf,
+  topicString,
+} from "./topics.ts";
+
+/** MQTT 3.1.1: the one version both mosquitto and the embedded aedes broker speak. */
+export const MQTT_PROTOCOL_VERSION = 4;
+/** Pause between reconnect attempts: quick enough that signaling resumes within a breath. */
+export const RECONNECT_PERIOD_MS = 1000;
+/** Default wait for the first connection before {@link connectMqtt} gives up. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+/** Keepalive: the broker declares us gone (and sends the will) after 1.5 × this. */
+export const KEEPALIVE_S = 10;
+
+/** Last-will message the broker publishes when we vanish without a clean disconnect. */
+export interface Will<K extends TopicKind = TopicKind> {
+  topic: TopicOf<K>;
+  message: TopicMessages[K];
+}
+
+/** Options of {@link connectMqtt}. */
+export interface ConnectMqttOptions {
+  /** MQTT client id; a second connection with the same id kicks the first off the broker. */
+  clientId: string;
+  /** Sent by the broker on abrupt disconnect, typically `{ online: false }` status. */
+  will?: Will;
+  /** How long to wait for the first connection; default {@link CONNECT_TIMEOUT_MS}. */
+  connectTimeoutMs?: number;
+  /** Keepalive in seconds; default {@link KEEPALIVE_S}. */
+  keepaliveS?: number;
+}
+
+/** A connected NAILA MQTT client. */
+export interface NailaMqtt {
+  /** The underlying npm:mqtt client, for anything not covered here. */
+  readonly client: MqttClient;
+  /** Publishes `message` on `topic` with the kind's QoS and retain flag, after validating it. */
+  publish<K extends TopicKind>(topic: TopicOf<K>, message: TopicMessages[K]): Promise<void>;
+  /** Subscribes to one or more filters (see `topicFilter`) at QoS 1. */
+  subscribe(filters: string | string[]): Promise<void>;
+  /**
+   * Calls `handler` for each message on a topic of NAILA's tree, with the parsed topic and the
+   * payload text. Messages on other topics are ignored. Returns a function that unsubscribes it.
+   */
+  onMessage(handler: (topic: Topic, payload: string) => void): () => void;
+  /** Disconnects cleanly (no will is sent). */
+  close(): Promise<void>;
+}
+
+function encodeMessage<K extends TopicKind>(topic: TopicOf<K>, message: TopicMessages[K]): string {
+  const checked = parseMessageFor(topic.kind, message);
+  if (!checked.ok) {
+    throw new TypeError(`refusing to publish on ${topicString(topic)}: ${checked.error}`);
+  }
+  return JSON.stringify(message);
+}
+
+/** Builds npm:mqtt options from our config; reads TLS files. Exported for tests and tools. */
+export function mqttClientOptions(config: MqttConfig, options: ConnectMqttOptions): IClientOptions {
+  const clientOptions: IClientOptions = {
+    protocol: config.tls ? "mqtts" : "mqtt",
+    host: config.host,
+    port: config.port,
+    clientId: options.clientId,
+    protocolVersion: MQTT_PROTOCOL_VERSION,
+    reconnectPeriod: RECONNECT_PERIOD_MS,
+    connectTimeout: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+    keepalive: options.keepaliveS ?? KEEPALIVE_S,
+    clean: true,
+  };
+  if (config.username !== undefined) clientOptions.username = config.username;
+  if (config.password !== undefined) clientOptions.password = config.password;
+  if (config.tls) {
+    clientOptions.rejectUnauthorized = true;
+    if (config.tls.ca) clientOptions.ca = Deno.readTextFileSync(config.tls.ca);
+    if (config.tls.cert) clientOptions.cert = Deno.readTextFileSync(config.tls.cert);
+    if (config.tls.key) clientOptions.key = Deno.readTextFileSync(config.tls.key);
+  }
+  if (options.will) {
+    const { topic, message } = options.will;
+    const delivery = TOPIC_DELIVERY[topic.kind];
+    clientOptions.will = {
+      topic: topicString(topic),
+      payload: encodeMessage(topic, message),
+      qos: delivery.qos,
+      retain: delivery.retain,
+    };
+  }
+  return clientOptions;
+}
+
+/**
+ * Connects to the broker of `config` and resolves once connected, retrying every
+ * {@link RECONNECT_PERIOD_MS} while the broker is unreachable. Rejects, naming host and port,
+ * when the broker refuses us (credentials) or nothing connects within
+ * `options.connectTimeoutMs`. Once connected, npm:mqtt reconnects by itself.
+ */
+export async function connectMqtt(
+  config: MqttConfig,
+  options: ConnectMqttOptions,
+): Promise<NailaMqtt> {
+  const client = connect(mqttClientOptions(config, options));
+  const timeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let lastError = "";
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(
+          new Error(
+            `MQTT broker ${config.host}:${config.port} not reachable within ${timeoutMs} ms${
+              lastError ? `: ${lastError}` : ""
+            }`,
+          ),
+        );
+      }, timeoutMs);
+      const onConnect = () => {
+        cleanup();
+        resolve();
+      };
+      const onError = (err: Error & { code?: unknown }) => {
+        // A broker that is still starting refuses the socket: keep retrying until the timeout.
+        // A CONNACK refusal (numeric code: bad credentials, not authorized) will not heal.
+        if (typeof err.code !== "number") {
+          lastError = err.message;
+          return;
+        }
+        cleanup();
+        reject(
+          new Error(
+            `MQTT broker ${config.host}:${config.port} refused the connection: ${err.message}`,
+            {
+              cause: err,
+            },
+          ),
+        );
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        client.off("connect", onConnect);
+        client.off("error", onError);
+      };
+      client.on("connect", onConnect);
+      client.on("error", onError);
+    });
+  } catch (err) {
+    await client.endAsync(true);
+    throw err;
+  }
+  return {
+    client,
+    async publish(topic, message) {
+      const delivery = TOPIC_DELIVERY[topic.kind];
+      await client.publishAsync(topicString(topic), encodeMessage(topic, message), {
+        qos: delivery.qos,
+        retain: delivery.retain,
+      });
+    },
+    async subscribe(filters) {
+      await client.subscribeAsync(filters, { qos: 1 });
+    },
+    onMessage(handler) {
+      const decoder = new TextDecoder();
+      const listener = (topic: string, payload: Uint8Array) => {
+        const parsed = parseTopic(topic);
+        if (parsed.ok) handler(parsed.value, decoder.decode(payload));
+      };
+      client.on("message", listener);
+      return () => void client.off("message", listener);
+    },
+    async close() {
+      await client.endAsync();
+    },
+  };
+}
