@@ -1,0 +1,229 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { freePort } from "../tests/helpers/ports.ts";
+import {
+  downloadFile,
+  DownloadUnavailable,
+  ensureVad,
+  main,
+  type Manifest,
+  sha256File,
+} from "./models.ts";
+
+const REPO_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const REAL_MANIFEST = JSON.parse(
+  await Deno.readTextFile(`${REPO_ROOT}/models/manifest.json`),
+) as Manifest;
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** A loopback file server with Range support that records the requests it saw. */
+function serveFiles(files: Record<string, Uint8Array<ArrayBuffer>>) {
+  const requests: Array<{ path: string; range: string | null }> = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    const range = req.headers.get("range");
+    requests.push({ path, range });
+    const body = files[path];
+    if (body === undefined) return new Response("not found", { status: 404 });
+    const match = range?.match(/^bytes=(\d+)-$/);
+    if (match) {
+      const start = Number(match[1]);
+      if (start >= body.length) return new Response(null, { status: 416 });
+      return new Response(body.slice(start), {
+        status: 206,
+        headers: { "content-range": `bytes ${start}-${body.length - 1}/${body.length}` },
+      });
+    }
+    return new Response(body);
+  });
+  return { url: `http://127.0.0.1:${server.addr.port}`, requests, close: () => server.shutdown() };
+}
+
+function bytes(n: number, seed = 7): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from({ length: n }, (_, i) => (i * seed + 3) % 251);
+}
+
+Deno.test("ensureVad", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "naila-models-vad-" });
+  try {
+    const entry = REAL_MANIFEST.vad.silero_vad_v5;
+    const options = { root: REPO_ROOT, modelsDir: dir };
+    await t.step("manifest hash matches the npm package's bytes", async () => {
+      assert.equal(await sha256File(`${REPO_ROOT}/${entry.source}`), entry.sha256);
+    });
+    await t.step("copies, then skips when present with the right hash", async () => {
+      assert.equal(await ensureVad(entry, options), "copied");
+      assert.equal(await sha256File(`${dir}/${entry.target}`), entry.sha256);
+      assert.equal(await ensureVad(entry, options), "present");
+    });
+    await t.step("replaces a corrupt copy", async () => {
+      await Deno.writeTextFile(`${dir}/${entry.target}`, "corrupt");
+      assert.equal(await ensureVad(entry, options), "copied");
+      assert.equal(await sha256File(`${dir}/${entry.target}`), entry.sha256);
+    });
+    await t.step("refuses a source with the wrong hash", async () => {
+      await assert.rejects(
+        ensureVad({ ...entry, sha256: "0".repeat(64) }, { root: REPO_ROOT, modelsDir: `${dir}/x` }),
+        /has sha256 2623a295.*manifest expects 0000/,
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("downloadFile", async (t) => {
+  const body = bytes(200_000);
+  const server = serveFiles({ "/f.bin": body });
+  const dir = await Deno.makeTempDir({ prefix: "naila-models-dl-" });
+  try {
+    await t.step("downloads, reports progress and checks the hash", async () => {
+      const progress: number[] = [];
+      const hash = await downloadFile(`${server.url}/f.bin`, `${dir}/a.bin`, {
+        sha256: sha256(body),
+        onProgress: (done, total) => {
+          progress.push(done);
+          assert.equal(total, body.length);
+        },
+      });
+      assert.equal(hash, sha256(body));
+      assert.deepEqual(await Deno.readFile(`${dir}/a.bin`), body);
+      assert.equal(progress.at(-1), body.length);
+      await assert.rejects(Deno.stat(`${dir}/a.bin.part`), Deno.errors.NotFound);
+    });
+
+    await t.step("resumes a .part file with an HTTP Range request", async () => {
+      await Deno.writeFile(`${dir}/b.bin.part`, body.slice(0, 123_456));
+      server.requests.length = 0;
+      await downloadFile(`${server.url}/f.bin`, `${dir}/b.bin`, { sha256: sha256(body) });
+      assert.deepEqual(server.requests, [{ path: "/f.bin", range: "bytes=123456-" }]);
+      assert.deepEqual(await Deno.readFile(`${dir}/b.bin`), body);
+    });
+
+    await t.step("a complete .part (416) is verified and kept", async () => {
+      await Deno.writeFile(`${dir}/c.bin.part`, body);
+      await downloadFile(`${server.url}/f.bin`, `${dir}/c.bin`, { sha256: sha256(body) });
+      assert.deepEqual(await Deno.readFile(`${dir}/c.bin`), body);
+    });
+
+    await t.step("a hash mismatch removes the .part and names both hashes", async () => {
+      await assert.rejects(
+        downloadFile(`${server.url}/f.bin`, `${dir}/d.bin`, { sha256: "f".repeat(64) }),
+        new RegExp(`has sha256 ${sha256(body)}, manifest expects f{64}`),
+      );
+      await assert.rejects(Deno.stat(`${dir}/d.bin.part`), Deno.errors.NotFound);
+      await assert.rejects(Deno.stat(`${dir}/d.bin`), Deno.errors.NotFound);
+    });
+
+    await t.step("HTTP errors and refused connections are DownloadUnavailable", async () => {
+      await assert.rejects(
+        downloadFile(`${server.url}/missing`, `${dir}/e.bin`),
+        (err: Error) => err instanceof DownloadUnavailable && /HTTP 404/.test(err.message),
+      );
+      const port = await freePort();
+      await assert.rejects(
+        downloadFile(`http://127.0.0.1:${port}/x`, `${dir}/e.bin`),
+        DownloadUnavailable,
+      );
+    });
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main", async (t) => {
+  const root = await Deno.makeTempDir({ prefix: "naila-models-main-" });
+  const files: Record<string, Uint8Array<ArrayBuffer>> = {
+    "/org/whisper-test/resolve/main/onnx/encoder_model.onnx": bytes(50_000, 11),
+    "/org/whisper-test/resolve/main/config.json": new TextEncoder().encode('{"a":1}'),
+  };
+  const server = serveFiles(files);
+  const vad = REAL_MANIFEST.vad.silero_vad_v5;
+  const manifest: Manifest = {
+    vad: { silero_vad_v5: { ...vad, source: "src/silero_vad_v5.onnx" } },
+    whisper: {
+      "test.en": {
+        repo: "org/whisper-test",
+        revision: "main",
+        dir: "whisper-test.en",
+        files: { "onnx/encoder_model.onnx": null, "config.json": null },
+      },
+    },
+  };
+  await Deno.mkdir(`${root}/models`);
+  await Deno.mkdir(`${root}/src`);
+  await Deno.copyFile(`${REPO_ROOT}/${vad.source}`, `${root}/src/silero_vad_v5.onnx`);
+  await Deno.writeTextFile(`${root}/models/manifest.json`, JSON.stringify(manifest));
+  const lines: string[] = [];
+  const run = (args: string[], baseUrl = server.url) =>
+    main(args, { root, baseUrl, log: (l) => lines.push(l) });
+  try {
+    await t.step("--no-whisper copies only the VAD", async () => {
+      assert.equal(await run(["--no-whisper"]), 0);
+      assert.equal(await sha256File(`${root}/models/silero_vad_v5.onnx`), vad.sha256);
+      assert.equal(server.requests.length, 0);
+    });
+
+    await t.step("offline: one line, exit 0, fast", async () => {
+      lines.length = 0;
+      const started = Date.now();
+      const code = await run(["--whisper", "test.en"], `http://127.0.0.1:${await freePort()}`);
+      assert.equal(code, 0);
+      assert.equal(lines.filter((l) => /Whisper/.test(l)).length, 1);
+      assert.match(
+        lines.at(-1)!,
+        /^models: Whisper test\.en could not be downloaded \(.*\); continuing without it$/,
+      );
+      assert.ok(Date.now() - started < 2000);
+    });
+
+    await t.step("downloads Whisper files and records their hashes", async () => {
+      lines.length = 0;
+      assert.equal(await run(["--whisper=test.en", "--record-hashes", "--quiet"]), 0);
+      const dir = `${root}/models/whisper-test.en`;
+      assert.deepEqual(
+        await Deno.readFile(`${dir}/onnx/encoder_model.onnx`),
+        files["/org/whisper-test/resolve/main/onnx/encoder_model.onnx"],
+      );
+      const saved = JSON.parse(await Deno.readTextFile(`${root}/models/manifest.json`)) as Manifest;
+      assert.deepEqual(saved.whisper["test.en"].files, {
+        "onnx/encoder_model.onnx": sha256(
+          files["/org/whisper-test/resolve/main/onnx/encoder_model.onnx"],
+        ),
+        "config.json": sha256(files["/org/whisper-test/resolve/main/config.json"]),
+      });
+    });
+
+    await t.step("a second run downloads nothing", async () => {
+      const before = server.requests.length;
+      assert.equal(await run(["--whisper", "test.en"]), 0);
+      assert.equal(server.requests.length, before);
+    });
+
+    await t.step("bad flags exit 1 naming what is allowed", async () => {
+      lines.length = 0;
+      assert.equal(await run(["--fast"]), 1);
+      assert.match(lines[0], /unknown argument "--fast", expected --whisper tiny\.en\|base\.en/);
+      assert.equal(await run(["--whisper", "large"]), 1);
+      assert.match(lines.at(-1)!, /--whisper "large" is unknown, expected test\.en/);
+    });
+  } finally {
+    await server.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("the real manifest lists both Whisper sizes with the spec's files", () => {
+  for (const size of ["tiny.en", "base.en"]) {
+    const entry = REAL_MANIFEST.whisper[size];
+    assert.equal(entry.repo, `onnx-community/whisper-${size}`);
+    assert.equal(entry.dir, `whisper-${size}`);
+    assert.ok("onnx/encoder_model.onnx" in entry.files);
+    assert.ok("onnx/decoder_model_merged.onnx" in entry.files);
+    assert.equal(Object.keys(entry.files).length, 10);
+  }
+});
