@@ -102,7 +102,7 @@ function timerIntent(text: string): Intent | undefined {
     const what = inFirst ? remind[2] ?? "" : remind[1];
     const seconds = parseDuration(when);
     if (seconds === undefined) return undefined;
-    return { tool: "set_timer", args: { seconds, label: reminderLabel(what) } };
+    return { tool: "set_timer", args: { seconds, label: reminderLabel(what), reminder: true } };
   }
   if (!/\btimer\b/.test(text)) return undefined;
   if (/\b(cancel|stop|delete|clear)\b/.test(text)) return { tool: "cancel_timers", args: {} };

@@ -35,11 +35,11 @@ Deno.test("matchIntent recognizes timers and reminders", () => {
   });
   assert.deepEqual(matchIntent("Remind me to call my mom in 2 hours."), {
     tool: "set_timer",
-    args: { seconds: 7200, label: "call your mom" },
+    args: { seconds: 7200, label: "call your mom", reminder: true },
   });
   assert.deepEqual(matchIntent("Remind me in twenty minutes to check the oven"), {
     tool: "set_timer",
-    args: { seconds: 1200, label: "check the oven" },
+    args: { seconds: 1200, label: "check the oven", reminder: true },
   });
   assert.deepEqual(matchIntent("Cancel the timer"), { tool: "cancel_timers", args: {} });
   assert.deepEqual(matchIntent("How much time is left on my timer?"), {

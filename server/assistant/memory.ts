@@ -45,11 +45,16 @@ export type NewTurn = Omit<TurnRecord, "id" | "interrupted" | "playedMs" | "repl
 /** Lifecycle of a timer: waiting, announced to the device, or cancelled. */
 export type TimerState = "pending" | "due" | "announced" | "cancelled";
 
+/** Whether it was asked for as a timer or as a reminder; only the wording differs. */
+export type TimerKind = "timer" | "reminder";
+
 /** One timer or reminder. */
 export interface TimerRecord {
   id: string;
   device: string;
-  /** What it is for ("pasta", "call mom"); empty for a plain timer. */
+  /** A timer counts down ("for the eggs"); a reminder says what to do ("call mom"). */
+  kind: TimerKind;
+  /** What it is for ("eggs", "call mom"); empty for a plain timer. */
   label: string;
   createdAt: number;
   dueAt: number;
@@ -73,6 +78,7 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS timers (
     id TEXT PRIMARY KEY,
     device TEXT NOT NULL,
+    kind TEXT NOT NULL,
     label TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     due_at INTEGER NOT NULL,
@@ -102,6 +108,7 @@ function toTimer(row: Row): TimerRecord {
   return {
     id: String(row.id),
     device: String(row.device),
+    kind: String(row.kind) as TimerKind,
     label: String(row.label),
     createdAt: Number(row.created_at),
     dueAt: Number(row.due_at),
@@ -179,8 +186,17 @@ export class ConversationMemory {
   /** Stores a new timer. */
   addTimer(timer: TimerRecord): void {
     this.#db.prepare(
-      "INSERT INTO timers (id, device, label, created_at, due_at, state) VALUES (?, ?, ?, ?, ?, ?)",
-    ).run(timer.id, timer.device, timer.label, timer.createdAt, timer.dueAt, timer.state);
+      `INSERT INTO timers (id, device, kind, label, created_at, due_at, state)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      timer.id,
+      timer.device,
+      timer.kind,
+      timer.label,
+      timer.createdAt,
+      timer.dueAt,
+      timer.state,
+    );
   }
 
   /** Moves a timer to `state`. */

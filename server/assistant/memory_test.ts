@@ -71,6 +71,7 @@ Deno.test("ConversationMemory survives closing and reopening its file", async ()
     first.addTimer({
       id: "x",
       device: "d",
+      kind: "timer",
       label: "tea",
       createdAt: 5,
       dueAt: 10,

@@ -5,7 +5,7 @@
  * the timer also stays `due` until a turn of that device takes it with
  * {@link TimerService.takeAnnouncements}, so the next reply (or an empty "pull" turn) speaks it.
  */
-import type { ConversationMemory, TimerRecord } from "./memory.ts";
+import type { ConversationMemory, TimerKind, TimerRecord } from "./memory.ts";
 
 /** Longest timer: a day; longer plans belong in a calendar, and setTimeout caps at ~24.8 days. */
 export const MAX_TIMER_SECONDS = 24 * 60 * 60;
@@ -48,7 +48,11 @@ export class TimerService {
   }
 
   /** Sets a timer of `seconds` for `device`; `label` says what it is for. */
-  set(device: string, seconds: number, label = ""): TimerRecord {
+  set(
+    device: string,
+    seconds: number,
+    options: { label?: string; kind?: TimerKind } = {},
+  ): TimerRecord {
     if (!Number.isFinite(seconds) || seconds < 1 || seconds > MAX_TIMER_SECONDS) {
       throw new TimerError(
         "seconds",
@@ -68,7 +72,8 @@ export class TimerService {
     const timer: TimerRecord = {
       id: `timer-${now.toString(36)}-${(this.#sequence++).toString(36)}`,
       device,
-      label: label.trim().slice(0, 100),
+      kind: options.kind ?? "timer",
+      label: (options.label ?? "").trim().slice(0, 100),
       createdAt: now,
       dueAt: now + Math.round(seconds * 1000),
       state: "pending",
@@ -120,10 +125,9 @@ export class TimerService {
 
 /** Spoken text announcing a due timer. */
 export function announcementText(timer: TimerRecord): string {
-  if (timer.label.length === 0) {
-    return `Your timer for ${describeDuration((timer.dueAt - timer.createdAt) / 1000)} is done.`;
-  }
-  return `Reminder: ${timer.label}.`;
+  if (timer.kind === "reminder" && timer.label.length > 0) return `Reminder: ${timer.label}.`;
+  if (timer.label.length > 0) return `Your timer for the ${timer.label} is done.`;
+  return `Your timer for ${describeDuration((timer.dueAt - timer.createdAt) / 1000)} is done.`;
 }
 
 /** "5 minutes", "1 hour and 30 minutes", "45 seconds". */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { ConversationMemory, type TimerRecord } from "./memory.ts";
-import { announcementText, describeDuration, TimerError, TimerService } from "./timers.ts";
+import { announcementText, describeDuration, type TimerError, TimerService } from "./timers.ts";
 
 Deno.test("TimerService fires a timer when it is due, not before", async () => {
   const clock = FakeTimers.install({ now: 1_700_000_000_000 });
@@ -9,7 +9,7 @@ Deno.test("TimerService fires a timer when it is due, not before", async () => {
   try {
     const fired: TimerRecord[] = [];
     const timers = new TimerService(memory, { onDue: (t) => fired.push(t) });
-    const timer = timers.set("kitchen", 300, "check the oven");
+    const timer = timers.set("kitchen", 300, { label: "check the oven", kind: "reminder" });
     await clock.tickAsync(299_000);
     assert.equal(fired.length, 0);
     assert.equal(timers.pending("kitchen").length, 1);

@@ -69,7 +69,8 @@ export const TOOLS: readonly ToolDefinition[] = [
       type: "object",
       properties: {
         seconds: { type: "integer", minimum: 1, maximum: 86400 },
-        label: { type: "string", description: "What to remind about; empty for a plain timer." },
+        label: { type: "string", description: "What it is for; empty for a plain timer." },
+        reminder: { type: "boolean", description: "True for 'remind me to <label>'." },
       },
       required: ["seconds"],
     },
@@ -262,9 +263,13 @@ export function runTool(
       if (typeof rawLabel !== "string") {
         throw new ToolError("label", rawLabel, `label ${JSON.stringify(rawLabel)} is not a string`);
       }
+      const reminder = argument(args, "reminder") === true;
       let timer;
       try {
-        timer = context.timers.set(context.device, seconds, rawLabel);
+        timer = context.timers.set(context.device, seconds, {
+          label: rawLabel,
+          kind: reminder ? "reminder" : "timer",
+        });
       } catch (error) {
         if (error instanceof TimerError) {
           throw new ToolError(error.field, error.value, error.message);
@@ -273,9 +278,11 @@ export function runTool(
       }
       const duration = describeDuration(seconds);
       return {
-        text: timer.label.length > 0
+        text: timer.label.length === 0
+          ? `OK, a timer for ${duration}.`
+          : reminder
           ? `OK, I'll remind you to ${timer.label} in ${duration}.`
-          : `OK, a timer for ${duration}.`,
+          : `OK, a timer for ${duration} for the ${timer.label}.`,
         data: { id: timer.id, due_at: new Date(timer.dueAt).toISOString(), label: timer.label },
       };
     }

@@ -1,0 +1,205 @@
+/**
+ * The orchestrator of spec 6.2: takes what the user said on a device and streams back what to
+ * say. The built-in engine answers what it recognizes (fast, offline, deterministic); anything
+ * else goes to the LLM when LLM_URL is set (with the same tools as function calls and the
+ * device's recent turns as context), or gets a polite fallback. Due timers are spoken first.
+ *
+ * Turns are stored by the caller once their audio is known ({@link Assistant.record}), so the
+ * memory holds the real timings and, after a barge-in, how much of the reply was heard.
+ */
+import type { DeviceCommand } from "../../shared/messages.ts";
+import type { Logger } from "../../shared/log.ts";
+import { FALLBACK_REPLY, matchIntent } from "./builtin_engine.ts";
+import { type ChatMessage, type LlmClient, LlmError } from "./llm_client.ts";
+import type { ConversationMemory, NewTurn, TurnRecord } from "./memory.ts";
+import { announcementText, type TimerService } from "./timers.ts";
+import { isToolName, runTool, type ToolContext, ToolError, TOOLS } from "./tools.ts";
+
+/** Past turns given to the LLM as context: enough for follow-ups, short enough to stay fast. */
+export const HISTORY_TURNS = 6;
+/** Tool-call rounds per turn before the model must answer in words. */
+export const MAX_TOOL_ROUNDS = 3;
+/** Said when the LLM fails before it said anything. */
+export const LLM_FAILURE_REPLY = "Sorry, I couldn't reach my language model. Please try again.";
+
+/** Options of {@link Assistant}. */
+export interface AssistantOptions {
+  memory: ConversationMemory;
+  timers: TimerService;
+  publishCommand: (device: string, command: DeviceCommand) => void;
+  /** The LLM for what the built-in engine does not recognize; none → polite fallback. */
+  llm?: LlmClient;
+  now?: () => Date;
+  log?: Logger;
+}
+
+/** The part of a reply the user heard, when they cut it off after `playedMs`. */
+export function heardReply(turn: TurnRecord): string {
+  if (!turn.interrupted || turn.playedMs === null) return turn.reply;
+  if (turn.replyAudioMs === null || turn.replyAudioMs <= 0) return turn.reply;
+  const share = Math.min(1, turn.playedMs / turn.replyAudioMs);
+  if (share >= 1) return turn.reply;
+  const words = turn.reply.split(/\s+/);
+  const heard = words.slice(0, Math.floor(words.length * share)).join(" ");
+  return `${heard}… (interrupted)`;
+}
+
+/** Answers transcripts for devices, remembering every turn. */
+export class Assistant {
+  readonly memory: ConversationMemory;
+  readonly timers: TimerService;
+  #publish: (device: string, command: DeviceCommand) => void;
+  #llm: LlmClient | undefined;
+  #now: () => Date;
+  #log: Logger | undefined;
+
+  constructor(options: AssistantOptions) {
+    this.memory = options.memory;
+    this.timers = options.timers;
+    this.#publish = options.publishCommand;
+    this.#llm = options.llm;
+    this.#now = options.now ?? (() => new Date());
+    this.#log = options.log;
+  }
+
+  /**
+   * Streams the reply to `transcript` as text pieces (whole sentences from the built-in engine,
+   * tokens from the LLM). An empty transcript yields nothing, unless a timer is waiting to be
+   * announced: then it yields the announcement, so a gateway can fetch it with an empty turn.
+   */
+  async *respond(
+    device: string,
+    transcript: string,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<string> {
+    const announcements = this.timers.takeAnnouncements(device).map(announcementText);
+    if (announcements.length > 0) yield announcements.join(" ") + " ";
+    const text = transcript.trim();
+    if (text.length === 0) return;
+    const context: ToolContext = {
+      device,
+      now: this.#now(),
+      memory: this.memory,
+      timers: this.timers,
+      publishCommand: this.#publish,
+    };
+    const intent = matchIntent(text);
+    if (intent !== undefined) {
+      if ("text" in intent) {
+        yield intent.text;
+        return;
+      }
+      try {
+        yield runTool(intent.tool, intent.args, context).text;
+      } catch (error) {
+        if (!(error instanceof ToolError)) throw error;
+        this.#log?.warn("tool refused", { device, tool: intent.tool, error: error.message });
+        yield `Sorry, I couldn't do that: ${error.message}.`;
+      }
+      return;
+    }
+    if (this.#llm === undefined) {
+      yield FALLBACK_REPLY;
+      return;
+    }
+    yield* this.#converse(this.#llm, text, context, options.signal);
+  }
+
+  /** Stores a finished (or cancelled) turn; returns its id for {@link markInterrupted}. */
+  record(turn: NewTurn): number {
+    return this.memory.addTurn(turn);
+  }
+
+  /** Records that only `playedMs` of the reply of turn `id` was heard. */
+  markInterrupted(id: number, playedMs: number): boolean {
+    return this.memory.markInterrupted(id, playedMs);
+  }
+
+  async *#converse(
+    llm: LlmClient,
+    text: string,
+    context: ToolContext,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<string> {
+    const messages: ChatMessage[] = [
+      {
+        role: "system",
+        content: "You are NAILA, a home voice assistant. Your words are spoken aloud: answer in " +
+          "one to three short sentences, no lists, no markdown. Use the tools for time, date, " +
+          `timers, devices and past conversations. The local time is ${context.now.toString()}. ` +
+          `The user is speaking to the device "${context.device}".`,
+      },
+    ];
+    for (const turn of this.memory.recent(context.device, HISTORY_TURNS)) {
+      if (turn.transcript.length === 0) continue;
+      messages.push({ role: "user", content: turn.transcript });
+      messages.push({ role: "assistant", content: heardReply(turn) });
+    }
+    messages.push({ role: "user", content: text });
+    let spoke = false;
+    try {
+      for (let round = 0; round < MAX_TOOL_ROUNDS; round++) {
+        let calls: { id: string; name: string; arguments: string }[] = [];
+        let content = "";
+        for await (const event of llm.stream(messages, { tools: TOOLS, signal })) {
+          if (event.type === "token") {
+            content += event.text;
+            spoke = true;
+            yield event.text;
+          } else if (event.type === "tool_calls") {
+            calls = event.calls;
+          }
+        }
+        if (calls.length === 0) return;
+        messages.push({
+          role: "assistant",
+          content: content.length > 0 ? content : null,
+          tool_calls: calls.map((call) => ({
+            id: call.id,
+            type: "function",
+            function: { name: call.name, arguments: call.arguments },
+          })),
+        });
+        for (const call of calls) {
+          messages.push({
+            role: "tool",
+            tool_call_id: call.id,
+            content: JSON.stringify(this.#callTool(call.name, call.arguments, context)),
+          });
+        }
+      }
+      this.#log?.warn("LLM kept calling tools", {
+        device: context.device,
+        rounds: MAX_TOOL_ROUNDS,
+      });
+    } catch (error) {
+      if (!(error instanceof LlmError) || error.code === "cancelled") throw error;
+      this.#log?.warn("LLM failed", {
+        device: context.device,
+        code: error.code,
+        error: error.message,
+      });
+      if (!spoke) yield LLM_FAILURE_REPLY;
+    }
+  }
+
+  #callTool(name: string, rawArguments: string, context: ToolContext): Record<string, unknown> {
+    if (!isToolName(name)) return { error: `unknown tool ${JSON.stringify(name)}` };
+    let args: unknown;
+    try {
+      args = rawArguments.trim().length === 0 ? {} : JSON.parse(rawArguments);
+    } catch {
+      return { error: `arguments are not JSON: ${rawArguments.slice(0, 80)}` };
+    }
+    if (args === null || typeof args !== "object" || Array.isArray(args)) {
+      return { error: "arguments are not a JSON object" };
+    }
+    try {
+      const result = runTool(name, args as Record<string, unknown>, context);
+      return { say: result.text, ...result.data };
+    } catch (error) {
+      if (error instanceof ToolError) return { error: error.message };
+      throw error;
+    }
+  }
+}
