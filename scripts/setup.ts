@@ -18,7 +18,12 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function run(command: string, args: string[], env?: Record<string, string>): Promise<void> {
-  const status = await new Deno.Command(command, { args, env, stdout: "inherit", stderr: "inherit" })
+  const status = await new Deno.Command(command, {
+    args,
+    env,
+    stdout: "inherit",
+    stderr: "inherit",
+  })
     .spawn().status;
   if (!status.success) throw new Error(`${command} ${args.join(" ")} exited with ${status.code}`);
 }
@@ -30,7 +35,9 @@ async function installDebianPackages(): Promise<void> {
   }
   if (missing.length === 0) return;
   if (Deno.uid() !== 0) {
-    console.error(`NAILA needs these Debian packages: sudo apt-get install -y ${missing.join(" ")}`);
+    console.error(
+      `NAILA needs these Debian packages: sudo apt-get install -y ${missing.join(" ")}`,
+    );
     Deno.exit(1);
   }
   console.error(`setup: installing Debian packages: ${missing.join(" ")}`);
