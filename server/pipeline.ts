@@ -1,0 +1,225 @@
+/**
+ * What the server does with one utterance (spec 6.2/6.4), behind one interface so the socket
+ * does not care which: `echo` answers with the utterance's own audio (the spec's phase-1
+ * passthrough, for measuring the transport), `full` runs STT → assistant → TTS, synthesizing
+ * the reply sentence by sentence so the first sentence is sent before the rest is made.
+ *
+ * A pipeline never throws for a cancelled turn: it checks the turn's signal at each stage
+ * boundary (after STT, between sentences) and returns `{ cancelled: true }`.
+ */
+import { float32ToPcm, pcmToFloat32, resample } from "../shared/audio.ts";
+import type { Logger } from "../shared/log.ts";
+import type { Assistant } from "./assistant/assistant.ts";
+import type { SpeechToText } from "./stt/types.ts";
+import { SentenceSplitter } from "./tts/sentences.ts";
+import type { TextToSpeech } from "./tts/types.ts";
+
+/** Whisper's input rate. */
+export const STT_RATE = 16000;
+/**
+ * Longest reply audio chunk: one sentence can be several seconds; 500 ms pieces let the
+ * gateway start decoding and playing while the rest of the sentence is still arriving.
+ */
+export const REPLY_CHUNK_MS = 500;
+
+/** One utterance, whole (v1 request body, or a v2 turn's audio chunks joined). */
+export interface Utterance {
+  device: string;
+  turn: string;
+  /** int16 mono little-endian PCM at `rate`. */
+  pcm: Uint8Array;
+  rate: number;
+  /** When the utterance ended, ms since the epoch (for memory). */
+  endedAt: number;
+}
+
+/** Where a running turn sends its results; calls return at once (the socket queues writes). */
+export interface ReplySink {
+  transcript(text: string): void;
+  /** One sentence of the reply, sent before its audio. */
+  reply(text: string): void;
+  /** A chunk of reply audio (int16 mono LE PCM at `rate`). */
+  audio(pcm: Uint8Array, rate: number): void;
+}
+
+/** How a turn went. */
+export interface TurnResult {
+  cancelled: boolean;
+  transcript: string;
+  reply: string;
+  /** Per-stage durations in ms, sent on the v2 `end` message. */
+  stages: Record<string, number>;
+  /** Length of the reply audio sent. */
+  replyAudioMs: number;
+  /** Row id in the conversation memory (full pipeline), to record a later barge-in. */
+  memoryId?: number;
+}
+
+/** Runs one turn. */
+export interface Pipeline {
+  readonly kind: "echo" | "full";
+  run(
+    utterance: Utterance,
+    sink: ReplySink,
+    options: { signal: AbortSignal; outputRate: number },
+  ): Promise<TurnResult>;
+  /** Records that only `playedMs` of a finished turn's reply was heard. */
+  markInterrupted(memoryId: number, playedMs: number): void;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
+/** Sends `pcm` as chunks of at most {@link REPLY_CHUNK_MS}; returns its duration in ms. */
+function sendChunked(sink: ReplySink, pcm: Uint8Array, rate: number): number {
+  const chunkBytes = Math.floor((rate * REPLY_CHUNK_MS) / 1000) * 2;
+  for (let at = 0; at < pcm.length; at += chunkBytes) {
+    sink.audio(pcm.subarray(at, Math.min(pcm.length, at + chunkBytes)), rate);
+  }
+  return (pcm.length / 2 / rate) * 1000;
+}
+
+function toRate(pcm: Uint8Array, from: number, to: number): Uint8Array {
+  if (from === to) return pcm;
+  return float32ToPcm(resample(pcmToFloat32(pcm), from, to));
+}
+
+/** PIPELINE=echo: the reply is the utterance itself, at the output rate. */
+export class EchoPipeline implements Pipeline {
+  readonly kind = "echo";
+
+  run(
+    utterance: Utterance,
+    sink: ReplySink,
+    options: { signal: AbortSignal; outputRate: number },
+  ): Promise<TurnResult> {
+    const started = performance.now();
+    if (options.signal.aborted) {
+      return Promise.resolve({
+        cancelled: true,
+        transcript: "",
+        reply: "",
+        stages: {},
+        replyAudioMs: 0,
+      });
+    }
+    const pcm = toRate(utterance.pcm, utterance.rate, options.outputRate);
+    const replyAudioMs = sendChunked(sink, pcm, options.outputRate);
+    return Promise.resolve({
+      cancelled: false,
+      transcript: "",
+      reply: "",
+      stages: { echo_ms: round(performance.now() - started) },
+      replyAudioMs,
+    });
+  }
+
+  markInterrupted(): void {}
+}
+
+/** Options of {@link FullPipeline}. */
+export interface FullPipelineOptions {
+  stt: SpeechToText;
+  assistant: Assistant;
+  tts: TextToSpeech;
+  log?: Logger;
+}
+
+/** PIPELINE=full: Whisper → assistant → sentence-streamed TTS, every turn remembered. */
+export class FullPipeline implements Pipeline {
+  readonly kind = "full";
+  #stt: SpeechToText;
+  #assistant: Assistant;
+  #tts: TextToSpeech;
+  #log: Logger | undefined;
+
+  constructor(options: FullPipelineOptions) {
+    this.#stt = options.stt;
+    this.#assistant = options.assistant;
+    this.#tts = options.tts;
+    this.#log = options.log;
+  }
+
+  async run(
+    utterance: Utterance,
+    sink: ReplySink,
+    options: { signal: AbortSignal; outputRate: number },
+  ): Promise<TurnResult> {
+    const { signal, outputRate } = options;
+    const started = performance.now();
+    const stages: Record<string, number> = {};
+    let transcript = "";
+    let reply = "";
+    let replyAudioMs = 0;
+    let cancelled = false;
+    try {
+      if (!signal.aborted) {
+        const samples = pcmToFloat32(utterance.pcm);
+        const samples16k = utterance.rate === STT_RATE
+          ? samples
+          : resample(samples, utterance.rate, STT_RATE);
+        const sttStarted = performance.now();
+        const heard = await this.#stt.transcribe(samples16k, { signal });
+        stages.stt_ms = round(performance.now() - sttStarted);
+        stages.stt_frontend_ms = round(heard.timings.frontend_ms);
+        stages.stt_encoder_ms = round(heard.timings.encoder_ms);
+        stages.stt_decoder_ms = round(heard.timings.decoder_ms);
+        transcript = heard.text.trim();
+        if (transcript.length > 0) sink.transcript(transcript);
+      }
+      // Stage boundary: after STT.
+      if (signal.aborted) {
+        cancelled = true;
+      } else {
+        const assistantStarted = performance.now();
+        const splitter = new SentenceSplitter();
+        const speak = async (sentence: string) => {
+          if (signal.aborted) return;
+          const ttsStarted = performance.now();
+          const speech = await this.#tts.synthesize(sentence, { rate: outputRate, signal });
+          // Stage boundary: between sentences (a cancelled turn sends no more audio).
+          if (signal.aborted) return;
+          stages.tts_first_ms ??= round(performance.now() - ttsStarted);
+          stages.first_audio_ms ??= round(performance.now() - started);
+          reply += (reply.length > 0 ? " " : "") + sentence;
+          sink.reply(sentence);
+          replyAudioMs += sendChunked(sink, speech.pcm, speech.rate);
+        };
+        for await (
+          const piece of this.#assistant.respond(utterance.device, transcript, { signal })
+        ) {
+          stages.assistant_first_ms ??= round(performance.now() - assistantStarted);
+          for (const sentence of splitter.push(piece)) await speak(sentence);
+          if (signal.aborted) break;
+        }
+        for (const sentence of splitter.flush()) await speak(sentence);
+        cancelled = signal.aborted;
+      }
+    } catch (error) {
+      if (!signal.aborted) throw error;
+      cancelled = true;
+    }
+    stages.total_ms = round(performance.now() - started);
+    let memoryId: number | undefined;
+    if (transcript.length > 0 || reply.length > 0) {
+      memoryId = this.#assistant.record({
+        device: utterance.device,
+        turn: utterance.turn,
+        at: utterance.endedAt,
+        transcript,
+        reply,
+        timings: stages,
+        replyAudioMs: round(replyAudioMs),
+        interrupted: cancelled,
+        playedMs: cancelled ? 0 : null,
+      });
+    }
+    this.#log?.debug("turn done", { device: utterance.device, turn: utterance.turn, stages });
+    return { cancelled, transcript, reply, stages, replyAudioMs, memoryId };
+  }
+
+  markInterrupted(memoryId: number, playedMs: number): void {
+    this.#assistant.markInterrupted(memoryId, playedMs);
+  }
+}
