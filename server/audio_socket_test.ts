@@ -1,0 +1,449 @@
+import assert from "node:assert/strict";
+import { type Decoded, encodeV2, FrameDecoder, type V2Message } from "../shared/frame_codec.ts";
+import { AudioSocketServer, type AudioSocketTimeouts } from "./audio_socket.ts";
+import { InferenceQueue } from "./inference_queue.ts";
+import {
+  EchoPipeline,
+  type Pipeline,
+  type ReplySink,
+  type TurnResult,
+  type Utterance,
+} from "./pipeline.ts";
+
+const encoder = new TextEncoder();
+
+/** A pipeline under the test's control: waits `delayMs` per stage, then answers 100 ms of tone. */
+class ScriptedPipeline implements Pipeline {
+  readonly kind = "full";
+  runs: string[] = [];
+  interrupted: [number, number][] = [];
+  constructor(readonly delayMs = 0) {}
+  async run(
+    utterance: Utterance,
+    sink: ReplySink,
+    options: { signal: AbortSignal; outputRate: number },
+  ): Promise<TurnResult> {
+    this.runs.push(utterance.turn);
+    await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    const base = {
+      transcript: "hi",
+      reply: "Hello.",
+      replyAudioMs: 100,
+      memoryId: this.runs.length,
+    };
+    if (options.signal.aborted) return { ...base, cancelled: true, stages: {} };
+    sink.transcript("hi");
+    sink.reply("Hello.");
+    sink.audio(new Uint8Array((options.outputRate / 10) * 2).fill(1), options.outputRate);
+    return { ...base, cancelled: false, stages: { stt_ms: 1.5 } };
+  }
+  markInterrupted(memoryId: number, playedMs: number): void {
+    this.interrupted.push([memoryId, playedMs]);
+  }
+}
+
+async function withServer(
+  pipeline: Pipeline,
+  fn: (server: AudioSocketServer) => Promise<void>,
+  options: { capacity?: number; timeouts?: Partial<AudioSocketTimeouts> } = {},
+): Promise<void> {
+  const server = AudioSocketServer.listen({
+    host: "127.0.0.1",
+    port: 0,
+    pipeline,
+    queue: new InferenceQueue({ capacity: options.capacity ?? 4 }),
+    timeouts: options.timeouts,
+  });
+  try {
+    await fn(server);
+  } finally {
+    await server.close();
+  }
+}
+
+/** Reads from a connection until `done(buffer)` or the peer closes; returns what was read. */
+async function readUntil(
+  conn: Deno.TcpConn,
+  done: (bytes: Uint8Array) => boolean,
+  timeoutMs = 5000,
+): Promise<{ bytes: Uint8Array; closed: boolean }> {
+  let bytes = new Uint8Array(0);
+  const chunk = new Uint8Array(65536);
+  const timer = setTimeout(() => conn.close(), timeoutMs);
+  try {
+    while (!done(bytes)) {
+      const n = await conn.read(chunk).catch(() => null);
+      if (n === null) return { bytes, closed: true };
+      const next = new Uint8Array(bytes.length + n);
+      next.set(bytes);
+      next.set(chunk.subarray(0, n), bytes.length);
+      bytes = next;
+    }
+    return { bytes, closed: false };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A v1 client written from spec 4.2: `device|length|rate|request\n` + PCM, both ways. */
+function v1Request(device: string, rate: number, request: string, pcm: Uint8Array): Uint8Array {
+  const header = encoder.encode(`${device}|${pcm.length}|${rate}|${request}\n`);
+  const out = new Uint8Array(header.length + pcm.length);
+  out.set(header);
+  out.set(pcm, header.length);
+  return out;
+}
+
+function v1Responses(bytes: Uint8Array): { header: string[]; body: Uint8Array }[] {
+  const out = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const newline = bytes.indexOf(10, at);
+    if (newline === -1) break;
+    const header = new TextDecoder().decode(bytes.subarray(at, newline)).split("|");
+    const length = Number(header[1]);
+    if (newline + 1 + length > bytes.length) break;
+    out.push({ header, body: bytes.subarray(newline + 1, newline + 1 + length) });
+    at = newline + 1 + length;
+  }
+  return out;
+}
+
+/** A v2 client on the shared codec. */
+class V2Client {
+  messages: V2Message[] = [];
+  #decoder = new FrameDecoder({ version: 2 });
+  #buffer = new Uint8Array(65536);
+  closed = false;
+  private constructor(readonly conn: Deno.TcpConn) {}
+
+  static async connect(
+    port: number,
+    capabilities = ["stream", "cancel", "text", "ping", "stages"],
+  ) {
+    const client = new V2Client(await Deno.connect({ hostname: "127.0.0.1", port }));
+    await client.send({ type: "hello", version: 2, role: "gateway", capabilities, ts: Date.now() });
+    const hello = await client.next((m) => m.type === "hello");
+    assert.equal(hello.type === "hello" && hello.role, "server");
+    return client;
+  }
+
+  async send(message: V2Message): Promise<void> {
+    await this.conn.write(encodeV2(message));
+  }
+
+  /** Waits for the first message matching `match` (reading more as needed). */
+  async next(match: (m: V2Message) => boolean, timeoutMs = 5000): Promise<V2Message> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.messages.find(match);
+      if (found) return found;
+      if (this.closed) throw new Error(`connection closed; got ${JSON.stringify(this.types())}`);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Error(`timed out; got ${JSON.stringify(this.types())}`);
+      const timer = setTimeout(() => this.conn.close(), remaining);
+      const n = await this.conn.read(this.#buffer).catch(() => null);
+      clearTimeout(timer);
+      if (n === null) {
+        this.closed = true;
+        continue;
+      }
+      for (const item of this.#decoder.push(this.#buffer.slice(0, n)) as Decoded[]) {
+        if (item.version === 2) this.messages.push(item.message);
+      }
+    }
+  }
+
+  types(): string[] {
+    return this.messages.map((m) => m.type + ("turn" in m && m.turn ? `:${m.turn}` : ""));
+  }
+
+  close() {
+    try {
+      this.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+async function sendTurn(client: V2Client, turn: string, rate: 16000 | 48000, samples = 1600) {
+  await client.send({ type: "start", turn, device: "kitchen", rate, ts: Date.now() });
+  const pcm = new Uint8Array(samples * 2);
+  await client.send({
+    type: "audio",
+    turn,
+    seq: 0,
+    rate,
+    ts: Date.now(),
+    pcm: pcm.subarray(0, samples),
+  });
+  await client.send({
+    type: "audio",
+    turn,
+    seq: 1,
+    rate,
+    ts: Date.now(),
+    pcm: pcm.subarray(samples),
+  });
+  await client.send({ type: "end", turn, ts: Date.now() });
+}
+
+Deno.test("v1: each request gets one 48 kHz response with the same ids, in order", async () => {
+  await withServer(new EchoPipeline(), async (server) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    try {
+      const pcm = new Uint8Array(1600 * 2).map((_, i) => i % 251);
+      await conn.write(v1Request("living_room", 16000, "req_1", pcm));
+      await conn.write(v1Request("living_room", 48000, "req_2", new Uint8Array(960)));
+      const { bytes } = await readUntil(conn, (b) => v1Responses(b).length === 2);
+      const [first, second] = v1Responses(bytes);
+      assert.deepEqual(first.header.filter((_, i) => i !== 1), ["living_room", "48000", "req_1"]);
+      assert.equal(Number(first.header[1]), first.body.length);
+      assert.equal(first.body.length, pcm.length * 3, "0.1 s at 16 kHz echoed at 48 kHz");
+      assert.deepEqual(second.header, ["living_room", "960", "48000", "req_2"]);
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+Deno.test("v1: an utterance with nothing to say gets an empty body", async () => {
+  const silent: Pipeline = {
+    kind: "full",
+    run: () =>
+      Promise.resolve({ cancelled: false, transcript: "", reply: "", stages: {}, replyAudioMs: 0 }),
+    markInterrupted: () => {},
+  };
+  await withServer(silent, async (server) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    try {
+      await conn.write(v1Request("kitchen", 16000, "r9", new Uint8Array(3200)));
+      const { bytes } = await readUntil(conn, (b) => v1Responses(b).length === 1);
+      assert.equal(new TextDecoder().decode(bytes), "kitchen|0|48000|r9\n");
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+Deno.test("v2: a turn streams transcript, reply text, audio chunks and an end with stages", async () => {
+  await withServer(new ScriptedPipeline(), async (server) => {
+    const client = await V2Client.connect(server.port);
+    try {
+      await sendTurn(client, "t1", 16000);
+      const end = await client.next((m) => m.type === "end");
+      assert.deepEqual(client.types(), ["hello", "text:t1", "text:t1", "audio:t1", "end:t1"]);
+      const [, transcript, reply, audio] = client.messages;
+      assert.equal(transcript.type === "text" && transcript.kind, "transcript");
+      assert.equal(reply.type === "text" && reply.text, "Hello.");
+      assert.ok(audio.type === "audio" && audio.seq === 0 && audio.rate === 16000);
+      assert.equal(audio.type === "audio" && audio.pcm.length, 3200);
+      assert.ok(end.type === "end" && end.stages?.stt_ms === 1.5 && end.stages.queue_ms >= 0);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("v2: without the text and stages capabilities neither is sent", async () => {
+  await withServer(new ScriptedPipeline(), async (server) => {
+    const client = await V2Client.connect(server.port, ["stream"]);
+    try {
+      await sendTurn(client, "t1", 16000);
+      const end = await client.next((m) => m.type === "end");
+      assert.deepEqual(client.types(), ["hello", "audio:t1", "end:t1"]);
+      assert.equal(end.type === "end" && end.stages, undefined);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("v2: ping is answered with a pong of the same id", async () => {
+  await withServer(new EchoPipeline(), async (server) => {
+    const client = await V2Client.connect(server.port);
+    try {
+      await client.send({ type: "ping", id: 7, ts: Date.now() });
+      const pong = await client.next((m) => m.type === "pong");
+      assert.equal(pong.type === "pong" && pong.id, 7);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("v2: a cancelled running turn sends nothing more and records what was heard", async () => {
+  const pipeline = new ScriptedPipeline(200);
+  await withServer(pipeline, async (server) => {
+    const client = await V2Client.connect(server.port);
+    try {
+      await sendTurn(client, "t1", 16000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await client.send({ type: "cancel", turn: "t1", ts: Date.now(), played_ms: 0 });
+      // The next turn is answered; nothing of t1 ever arrives.
+      await sendTurn(client, "t2", 16000);
+      await client.next((m) => m.type === "end" && m.turn === "t2");
+      assert.deepEqual(client.types().filter((t) => t.endsWith(":t1")), []);
+      assert.deepEqual(pipeline.interrupted, [[1, 0]]);
+      // A barge-in after the reply finished is recorded too.
+      await client.send({ type: "cancel", turn: "t2", ts: Date.now(), played_ms: 420 });
+      await client.send({ type: "ping", id: 1, ts: Date.now() });
+      await client.next((m) => m.type === "pong");
+      assert.deepEqual(pipeline.interrupted, [[1, 0], [2, 420]]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("v2: a cancelled queued turn never runs", async () => {
+  const pipeline = new ScriptedPipeline(150);
+  await withServer(pipeline, async (server) => {
+    const client = await V2Client.connect(server.port);
+    try {
+      await sendTurn(client, "t1", 16000);
+      await sendTurn(client, "t2", 16000);
+      await client.send({ type: "cancel", turn: "t2", ts: Date.now(), played_ms: 0 });
+      await client.next((m) => m.type === "end" && m.turn === "t1");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(pipeline.runs, ["t1"]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("v2: a turn beyond the queue's capacity gets a busy error", async () => {
+  await withServer(new ScriptedPipeline(200), async (server) => {
+    const client = await V2Client.connect(server.port);
+    try {
+      await sendTurn(client, "t1", 16000);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sendTurn(client, "t2", 16000);
+      const busy = await client.next((m) => m.type === "error");
+      assert.deepEqual({ ...busy, ts: 0 }, {
+        type: "error",
+        turn: "t2",
+        code: "busy",
+        message: "inference queue is full (0 turns)",
+        ts: 0,
+      });
+      await client.next((m) => m.type === "end" && m.turn === "t1");
+    } finally {
+      client.close();
+    }
+  }, { capacity: 0 });
+});
+
+Deno.test("v2: audio or end for an unknown turn is an unknown_turn error", async () => {
+  await withServer(new EchoPipeline(), async (server) => {
+    const client = await V2Client.connect(server.port);
+    try {
+      await client.send({ type: "end", turn: "nope", ts: Date.now() });
+      const error = await client.next((m) => m.type === "error");
+      assert.ok(error.type === "error" && error.code === "unknown_turn" && error.turn === "nope");
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("v2: an audio seq gap drops the turn with an error naming both numbers", async () => {
+  await withServer(new EchoPipeline(), async (server) => {
+    const client = await V2Client.connect(server.port);
+    try {
+      await client.send({ type: "start", turn: "t1", device: "d", rate: 16000, ts: 1 });
+      await client.send({
+        type: "audio",
+        turn: "t1",
+        seq: 1,
+        rate: 16000,
+        ts: 2,
+        pcm: new Uint8Array(2),
+      });
+      const error = await client.next((m) => m.type === "error");
+      assert.equal(error.type === "error" && error.message, "audio seq 1 for turn t1, expected 0");
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("garbage on one connection closes it and does not disturb another", async () => {
+  await withServer(new EchoPipeline(), async (server) => {
+    const good = await V2Client.connect(server.port);
+    const v1Garbage = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    const v2Garbage = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    try {
+      await good.send({ type: "start", turn: "t1", device: "d", rate: 16000, ts: 1 });
+      await v1Garbage.write(encoder.encode("this is|not a|frame\n"));
+      await v2Garbage.write(encoder.encode('{"type":"hello","version":2}\n'));
+      const v1 = await readUntil(v1Garbage, () => false);
+      assert.deepEqual(v1, { bytes: new Uint8Array(0), closed: true });
+      const v2 = await readUntil(v2Garbage, () => false);
+      assert.equal(v2.closed, true);
+      const error = new TextDecoder().decode(v2.bytes);
+      assert.match(error, /^\{"type":"error","code":"bad_frame","message":"ts undefined is not/);
+      // The good connection's turn goes on as if nothing happened.
+      await good.send({
+        type: "audio",
+        turn: "t1",
+        seq: 0,
+        rate: 16000,
+        ts: 2,
+        pcm: new Uint8Array(320),
+      });
+      await good.send({ type: "end", turn: "t1", ts: 3 });
+      await good.next((m) => m.type === "end");
+    } finally {
+      good.close();
+      v1Garbage.close();
+      v2Garbage.close();
+    }
+  });
+});
+
+Deno.test("an oversized frame is refused before its payload is read", async () => {
+  await withServer(new EchoPipeline(), async (server) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    try {
+      await conn.write(encoder.encode("kitchen|999999999|48000|r1\n"));
+      assert.equal((await readUntil(conn, () => false)).closed, true);
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+Deno.test("a frame that stalls half-way times out (v1 closed, v2 told why)", async () => {
+  await withServer(new EchoPipeline(), async (server) => {
+    const v1 = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    const v2 = await V2Client.connect(server.port);
+    try {
+      await v1.write(encoder.encode("kitchen|1000|16000|r1\n\x01\x02"));
+      await v2.conn.write(encoder.encode('{"type":"ping","id":1,'));
+      const started = Date.now();
+      assert.equal((await readUntil(v1, () => false)).closed, true);
+      assert.ok(Date.now() - started < 2000);
+      const error = await v2.next((m) => m.type === "error");
+      assert.ok(error.type === "error" && error.code === "timeout", JSON.stringify(error));
+    } finally {
+      v1.close();
+      v2.close();
+    }
+  }, { timeouts: { frameMs: 200 } });
+});
+
+Deno.test("a v2 turn that never ends gets a timeout error", async () => {
+  await withServer(new EchoPipeline(), async (server) => {
+    const client = await V2Client.connect(server.port);
+    try {
+      await client.send({ type: "start", turn: "t1", device: "d", rate: 16000, ts: 1 });
+      const error = await client.next((m) => m.type === "error");
+      assert.ok(error.type === "error" && error.code === "timeout" && error.turn === "t1");
+    } finally {
+      client.close();
+    }
+  }, { timeouts: { turnMs: 150 } });
+});
