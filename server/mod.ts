@@ -1,1 +1,198 @@
-export {};
+/**
+ * The AI server (spec section 6): the embedded MQTT broker when MQTT_HOST is unset, the retained
+ * `naila/server/status` with a last will, the audio socket for the gateway, and behind it the
+ * sequential inference queue and the pipeline (echo, or Whisper → assistant → espeak-ng).
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "../shared/config.ts";
+ * import { loadServerConfig, startServer } from "./mod.ts";
+ * const server = await startServer({ config: loadConfig({ PIPELINE: "echo" }), server: loadServerConfig({}) });
+ * // ... the gateway connects to server.audioPort
+ * await server.close();
+ * ```
+ */
+import { join } from "node:path";
+import { startEmbeddedBroker } from "../shared/broker.ts";
+import type { Config } from "../shared/config.ts";
+import { createLogger, type Logger } from "../shared/log.ts";
+import type { ServerStatus } from "../shared/messages.ts";
+import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
+import { announcementText, createAssistant } from "./assistant/mod.ts";
+import { AudioSocketServer } from "./audio_socket.ts";
+import type { ServerConfig } from "./config.ts";
+import { InferenceQueue } from "./inference_queue.ts";
+import { EchoPipeline, FullPipeline, type Pipeline } from "./pipeline.ts";
+import type { SpeechToText } from "./stt/types.ts";
+import { createTts } from "./tts/mod.ts";
+import type { TextToSpeech } from "./tts/types.ts";
+
+export { loadServerConfig, type ServerConfig } from "./config.ts";
+
+/** Reported in the server status. */
+export const SERVER_VERSION = "0.1.0";
+/** Conversation memory file under NAILA_DATA_DIR. */
+export const DATABASE_FILE = "naila.db";
+
+/** Options of {@link startServer}. */
+export interface StartServerOptions {
+  config: Config;
+  server: ServerConfig;
+  /** Speech to text to use instead of loading Whisper from `server.sttModelDir` (tests). */
+  stt?: SpeechToText;
+  tts?: TextToSpeech;
+}
+
+/** A running server. */
+export interface RunningServer {
+  audioPort: number;
+  mqttPort: number;
+  pipeline: Pipeline;
+  /** Publishes the offline status, closes the socket, MQTT, memory and the embedded broker. */
+  close(): Promise<void>;
+}
+
+/** The STT model could not be loaded: names the directory and how to get a model. */
+export class SttLoadError extends Error {
+  override name = "SttLoadError";
+  constructor(readonly modelDir: string, cause: unknown) {
+    super(
+      `STT_MODEL_DIR ${JSON.stringify(modelDir)} has no loadable Whisper model (${
+        (cause as Error)?.message ?? cause
+      }); run "deno task models" on a machine with internet, or set PIPELINE=echo`,
+      { cause },
+    );
+  }
+}
+
+/** Loads Whisper lazily, so the echo pipeline never pulls in onnxruntime. */
+async function loadStt(modelDir: string): Promise<SpeechToText> {
+  try {
+    const whisperModule = new URL("./stt/whisper.ts", import.meta.url).href;
+    const { loadWhisper } = await import(whisperModule) as {
+      loadWhisper: (dir: string) => Promise<SpeechToText>;
+    };
+    return await loadWhisper(modelDir);
+  } catch (error) {
+    throw new SttLoadError(modelDir, error);
+  }
+}
+
+function status(
+  online: boolean,
+  config: Config,
+  extra: Record<string, unknown> = {},
+): ServerStatus {
+  return {
+    online,
+    timestamp: new Date().toISOString(),
+    version: SERVER_VERSION,
+    pipeline: config.pipeline,
+    ...extra,
+  };
+}
+
+/** Starts everything; rejects (after undoing what had started) if any part cannot start. */
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const { config, server } = options;
+  const logger = (component: string): Logger =>
+    createLogger(`server.${component}`, { level: config.logLevel });
+  const log = logger("main");
+  const undo: (() => Promise<void> | void)[] = [];
+  const unwind = async () => {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch (error) {
+        log.warn("shutdown step failed", { error });
+      }
+    }
+  };
+  try {
+    let mqttConfig = config.mqtt;
+    let mqttPort = config.mqtt.port;
+    if (config.mqtt.embedded) {
+      const broker = await startEmbeddedBroker({
+        host: server.mqttBindHost,
+        port: config.mqtt.port,
+      });
+      undo.push(() => broker.close());
+      mqttPort = broker.port;
+      mqttConfig = { ...config.mqtt, host: "127.0.0.1", port: broker.port };
+      log.info("embedded MQTT broker listening", { host: server.mqttBindHost, port: broker.port });
+    }
+    const mqtt: NailaMqtt = await connectMqtt(mqttConfig, {
+      clientId: `naila-server-${Deno.pid}`,
+      will: { topic: { kind: "server_status" }, message: status(false, config) },
+    });
+    undo.push(() => mqtt.close());
+
+    let pipeline: Pipeline;
+    let details: Record<string, unknown> = {};
+    if (config.pipeline === "echo") {
+      pipeline = new EchoPipeline();
+    } else {
+      const stt = options.stt ?? await loadStt(server.sttModelDir);
+      const tts = options.tts ?? createTts({ voice: server.ttsVoice });
+      await Deno.mkdir(config.dataDir, { recursive: true });
+      const assistantLog = logger("assistant");
+      const publishCommand = (device: string, command: { command: string; params?: object }) => {
+        mqtt.publish({ kind: "device_command", device }, {
+          command: command.command,
+          params: { ...command.params },
+        }).catch((error) => assistantLog.warn("command not published", { device, error }));
+      };
+      const assistant = createAssistant({
+        databasePath: join(config.dataDir, DATABASE_FILE),
+        publishCommand,
+        // Due timers: an `announce` command now, and the spoken text on the device's next turn.
+        onTimerDue: (timer) => {
+          assistantLog.info("timer due", { device: timer.device, timer: timer.id });
+          publishCommand(timer.device, {
+            command: "announce",
+            params: {
+              text: announcementText(timer),
+              reason: timer.kind,
+              timer_id: timer.id,
+              due_at: new Date(timer.dueAt).toISOString(),
+            },
+          });
+        },
+        llm: server.llm,
+        log: assistantLog,
+      });
+      undo.push(() => assistant.close());
+      pipeline = new FullPipeline({ stt, assistant, tts, log: logger("pipeline") });
+      details = { tts: tts.name, llm: server.llm?.model ?? null, stt: server.sttModelDir };
+    }
+
+    const queue = new InferenceQueue({ capacity: server.queueCapacity });
+    const socket = AudioSocketServer.listen({
+      host: config.socket.host,
+      port: config.socket.port,
+      pipeline,
+      queue,
+      log: logger("audio_socket"),
+    });
+    undo.push(() => socket.close());
+    const online = { audio_socket_port: socket.port, ...details };
+    await mqtt.publish({ kind: "server_status" }, status(true, config, online));
+    undo.push(() => mqtt.publish({ kind: "server_status" }, status(false, config)));
+    log.info("server ready", {
+      audio_socket: `${socket.hostname}:${socket.port}`,
+      mqtt_port: mqttPort,
+      pipeline: pipeline.kind,
+      ...details,
+    });
+    let closing: Promise<void> | undefined;
+    return {
+      audioPort: socket.port,
+      mqttPort,
+      pipeline,
+      close: () => closing ??= unwind(),
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
+}

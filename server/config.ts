@@ -1,0 +1,77 @@
+/**
+ * Server-only settings, beside the shared ones of `shared/config.ts` (MQTT, socket, pipeline,
+ * data dir, log level). Pure {@link loadServerConfig} throws the shared `ConfigError` naming the
+ * variable, its value and what is allowed.
+ *
+ * | Variable | Default | Meaning |
+ * |---|---|---|
+ * | `MQTT_BIND_HOST` | `0.0.0.0` | Where the embedded broker listens (MQTT_HOST unset): the gateway on the Pi must reach it |
+ * | `STT_MODEL_DIR` | `models/whisper-tiny.en` | Whisper ONNX export (encoder_model, decoder_model_merged, tokenizer) |
+ * | `TTS_VOICE` | `en-us` | espeak-ng voice |
+ * | `LLM_URL` | unset | OpenAI-compatible base URL, e.g. `http://127.0.0.1:8080/v1`; unset = built-in engine only |
+ * | `LLM_MODEL` | `default` | Model name sent to the LLM server |
+ * | `LLM_API_KEY` | unset | Bearer token, if the LLM server wants one |
+ * | `LLM_TIMEOUT_MS` | `20000` | Bound on one LLM request |
+ * | `INFERENCE_QUEUE_SIZE` | `4` | Turns that may wait for inference before `busy` |
+ */
+import { ConfigError } from "../shared/config.ts";
+import { DEFAULT_LLM_TIMEOUT_MS } from "./assistant/llm_client.ts";
+import { DEFAULT_QUEUE_CAPACITY } from "./inference_queue.ts";
+
+/** The server's own settings. */
+export interface ServerConfig {
+  mqttBindHost: string;
+  sttModelDir: string;
+  ttsVoice: string;
+  llm?: { url: string; model: string; apiKey?: string; timeoutMs: number };
+  queueCapacity: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function get(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = get(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^[0-9]+$/.test(raw) || value < min || value > max) {
+    throw new ConfigError(name, raw, `an integer ${min}..${max}`);
+  }
+  return value;
+}
+
+/** Reads the server-only variables from `env`. */
+export function loadServerConfig(env: Env): ServerConfig {
+  const ttsVoice = get(env, "TTS_VOICE") ?? "en-us";
+  if (!/^[A-Za-z0-9_+\-]{1,40}$/.test(ttsVoice)) {
+    throw new ConfigError("TTS_VOICE", ttsVoice, "an espeak-ng voice name such as en-us");
+  }
+  const mqttBindHost = get(env, "MQTT_BIND_HOST") ?? "0.0.0.0";
+  if (!/^[A-Za-z0-9._:\-\[\]%]{1,253}$/.test(mqttBindHost)) {
+    throw new ConfigError("MQTT_BIND_HOST", mqttBindHost, "a host name or IP address");
+  }
+  const config: ServerConfig = {
+    mqttBindHost,
+    sttModelDir: get(env, "STT_MODEL_DIR") ?? "models/whisper-tiny.en",
+    ttsVoice,
+    queueCapacity: integer(env, "INFERENCE_QUEUE_SIZE", DEFAULT_QUEUE_CAPACITY, 0, 64),
+  };
+  const url = get(env, "LLM_URL");
+  if (url !== undefined) {
+    if (!/^https?:\/\/[^\s]+$/.test(url)) {
+      throw new ConfigError("LLM_URL", url, "an http(s) URL such as http://127.0.0.1:8080/v1");
+    }
+    config.llm = {
+      url,
+      model: get(env, "LLM_MODEL") ?? "default",
+      timeoutMs: integer(env, "LLM_TIMEOUT_MS", DEFAULT_LLM_TIMEOUT_MS, 100, 600_000),
+    };
+    const apiKey = get(env, "LLM_API_KEY");
+    if (apiKey !== undefined) config.llm.apiKey = apiKey;
+  }
+  return config;
+}

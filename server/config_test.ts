@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import { ConfigError } from "../shared/config.ts";
+import { loadServerConfig } from "./config.ts";
+
+Deno.test("loadServerConfig has working defaults and no LLM unless LLM_URL is set", () => {
+  assert.deepEqual(loadServerConfig({}), {
+    mqttBindHost: "0.0.0.0",
+    sttModelDir: "models/whisper-tiny.en",
+    ttsVoice: "en-us",
+    queueCapacity: 4,
+  });
+});
+
+Deno.test("loadServerConfig reads the LLM settings", () => {
+  const config = loadServerConfig({
+    LLM_URL: "http://127.0.0.1:8080/v1",
+    LLM_MODEL: "llama3.2",
+    LLM_API_KEY: "k",
+    LLM_TIMEOUT_MS: "5000",
+  });
+  assert.deepEqual(config.llm, {
+    url: "http://127.0.0.1:8080/v1",
+    model: "llama3.2",
+    apiKey: "k",
+    timeoutMs: 5000,
+  });
+});
+
+Deno.test("loadServerConfig names the variable and value it refuses", () => {
+  assert.throws(() => loadServerConfig({ LLM_URL: "localhost:8080" }), (e: ConfigError) => {
+    assert.equal(e.variable, "LLM_URL");
+    assert.equal(e.value, "localhost:8080");
+    return true;
+  });
+  assert.throws(
+    () => loadServerConfig({ INFERENCE_QUEUE_SIZE: "-1" }),
+    /INFERENCE_QUEUE_SIZE="-1" is not allowed: expected an integer 0..64/,
+  );
+  assert.throws(() => loadServerConfig({ TTS_VOICE: "en us; rm" }), ConfigError);
+});
