@@ -1,0 +1,475 @@
+/**
+ * A NAILA device in software: a werift peer that signals through MQTT exactly like a hardware
+ * device (spec 9.1), speaks recorded or synthesized speech as Opus RTP paced in real time, and
+ * records the gateway's reply audio with arrival times. Used by the gateway tests, the
+ * benchmark, and (later) `deno task device` and the demo.
+ *
+ * - `connect()`: MQTT connect (last will: offline), subscribe to its offer/ICE/events, publish
+ *   status `online: true` (retained), answer the gateway's offer, trickle ICE marked
+ *   `from: "device"` (or put every candidate in the answer with `trickle: false`), resolve once
+ *   the WebRTC connection is up.
+ * - The "microphone" runs on its own drift-free 20 ms clock from connect to close. `speak()`
+ *   queues speech on it; between utterances it sends encoded silence (`idle: "silence"`, like an
+ *   open mic) or nothing (`idle: "none"`, like DTX).
+ * - Every reply packet is decoded; talkspurts (marker bit or a gap) become {@link Reply} entries.
+ *
+ * @example
+ * ```ts
+ * const device = new DevicePeer({ id: "kitchen", mqtt: { host: "127.0.0.1", port }, hostAddresses: ["127.0.0.1"] });
+ * await device.connect();
+ * await device.speak(samples, 22050);
+ * const reply = await device.nextReply(5000);
+ * await device.close();
+ * ```
+ */
+import { RTCPeerConnection, type RTCRtpTransceiver } from "werift";
+import { resample } from "../shared/audio.ts";
+import { deadline, delay } from "../shared/async.ts";
+import type { MqttConfig } from "../shared/config.ts";
+import { createLogger, type Logger } from "../shared/log.ts";
+import {
+  type DeviceEvent,
+  parseDeviceEvent,
+  parseIceCandidate,
+  parseSdpOffer,
+} from "../shared/messages.ts";
+import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
+import { topicFilter } from "../shared/topics.ts";
+import {
+  OPUS_FRAME_MS,
+  OPUS_FRAME_SAMPLES,
+  OPUS_RATE,
+  OpusDecoder,
+  OpusEncoder,
+} from "../gateway/opus_codec.ts";
+import { OpusRtpWriter, peerConfig } from "../gateway/webrtc.ts";
+import type { IceServer } from "../shared/config.ts";
+
+/** A reply talkspurt ends when no packet came for this long. */
+const REPLY_GAP_MS = 200;
+/** How long connect() waits for the offer and the connection. */
+const CONNECT_TIMEOUT_MS = 15_000;
+/** A stall of more than 3 frames re-anchors the mic clock instead of bursting. */
+const MAX_CATCH_UP_FRAMES = 3;
+
+/** Options of {@link DevicePeer}. */
+export interface DevicePeerOptions {
+  id: string;
+  /** Broker address; the rest of MqttConfig (credentials, TLS) is optional. */
+  mqtt: Pick<MqttConfig, "host" | "port"> & Partial<MqttConfig>;
+  /** Addresses to gather ICE candidates on, e.g. ["127.0.0.1"] in tests. */
+  hostAddresses?: string[];
+  iceServers?: IceServer[];
+  /** Trickle ICE candidates (default) or put them all into the answer. */
+  trickle?: boolean;
+  /** What the mic sends between utterances: encoded silence (default) or nothing. */
+  idle?: "silence" | "none";
+  /** Drop this fraction of outgoing packets (0..1), for loss tests and the benchmark. */
+  loss?: number;
+  /** Decode reply packets (default true; the benchmark may turn it off to save its own CPU). */
+  decode?: boolean;
+  log?: Logger;
+}
+
+/** One talkspurt of reply audio. */
+export interface Reply {
+  /** performance.now() of the first packet. */
+  startedAt: number;
+  /** Arrival time (performance.now()) of every packet. */
+  arrivals: number[];
+  /** RTP sequence numbers as received. */
+  sequences: number[];
+  /** Decoded 48 kHz samples (empty when decoding is off). */
+  samples(): Float32Array;
+}
+
+/** Result of {@link DevicePeer.speak}. */
+export interface Spoken {
+  /** performance.now() when the first / last speech packet was handed to the socket. */
+  firstPacketAt: number;
+  lastPacketAt: number;
+  /** Date.now() of the last speech packet (for comparison with gateway timestamps). */
+  lastPacketWallMs: number;
+  frames: number;
+}
+
+class ReplyRecording implements Reply {
+  startedAt: number;
+  lastAt: number;
+  arrivals: number[] = [];
+  sequences: number[] = [];
+  #chunks: Float32Array[] = [];
+  constructor(at: number) {
+    this.startedAt = at;
+    this.lastAt = at;
+  }
+  add(at: number, sequence: number, samples: Float32Array | undefined) {
+    this.arrivals.push(at);
+    this.sequences.push(sequence);
+    this.lastAt = at;
+    if (samples) this.#chunks.push(samples.slice());
+  }
+  samples(): Float32Array {
+    const total = this.#chunks.reduce((n, c) => n + c.length, 0);
+    const out = new Float32Array(total);
+    let offset = 0;
+    for (const chunk of this.#chunks) {
+      out.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return out;
+  }
+}
+
+interface Utterance {
+  samples: Float32Array;
+  offset: number;
+  frames: number;
+  firstPacketAt?: number;
+  resolve: (spoken: Spoken) => void;
+}
+
+/** See the module doc. */
+export class DevicePeer extends EventTarget {
+  readonly id: string;
+  /** Reply talkspurts, oldest first. */
+  readonly replies: Reply[] = [];
+  /** Events the gateway published on `naila/devices/{id}/events`. */
+  readonly events: DeviceEvent[] = [];
+  /** Packets sent (speech and silence) and dropped by the `loss` option. */
+  packetsSent = 0;
+  packetsDropped = 0;
+  #o: DevicePeerOptions;
+  #log: Logger;
+  #mqtt: NailaMqtt | undefined;
+  #pc: RTCPeerConnection | undefined;
+  #transceiver: RTCRtpTransceiver | undefined;
+  #sessionId: string | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  #encoder = new OpusEncoder();
+  #decoder = new OpusDecoder();
+  #writer = new OpusRtpWriter();
+  #frame = new Float32Array(OPUS_FRAME_SAMPLES);
+  #silence: Uint8Array;
+  #queue: Utterance[] = [];
+  #micTimer: ReturnType<typeof setTimeout> | undefined;
+  #micStart = 0;
+  #micTicks = 0;
+  #talking = false;
+  #current: ReplyRecording | undefined;
+  #connected: PromiseWithResolvers<void> = Promise.withResolvers();
+  #closed = false;
+
+  constructor(options: DevicePeerOptions) {
+    super();
+    this.id = options.id;
+    this.#o = options;
+    this.#log = options.log ?? createLogger(`device.${options.id}`, { level: "warn" });
+    this.#silence = this.#encoder.encode(new Float32Array(OPUS_FRAME_SAMPLES));
+  }
+
+  /** The session id of the gateway's current offer. */
+  get sessionId(): string | undefined {
+    return this.#sessionId;
+  }
+
+  /** WebRTC connection state. */
+  get connectionState(): string {
+    return this.#pc?.connectionState ?? "new";
+  }
+
+  /** Connects MQTT, announces itself, resolves once the gateway's session is connected. */
+  async connect(options: { timeoutMs?: number } = {}): Promise<void> {
+    const { id } = this.#o;
+    const config: MqttConfig = { embedded: false, ...this.#o.mqtt };
+    this.#mqtt = await connectMqtt(config, {
+      clientId: `naila-device-${id}-${crypto.randomUUID().slice(0, 8)}`,
+      will: {
+        topic: { kind: "device_status", device: id },
+        message: { device_id: id, online: false },
+      },
+    });
+    this.#mqtt.onMessage((topic, payload) => {
+      if (!("device" in topic) || topic.device !== id) return;
+      this.#chain = this.#chain.then(() => this.#onSignal(topic.kind, payload)).catch((error) =>
+        this.#log.warn("signaling message failed", { error: String(error) })
+      );
+    });
+    await this.#mqtt.subscribe([
+      topicFilter("device_offer", { device: id }),
+      topicFilter("device_ice", { device: id }),
+      topicFilter("device_events", { device: id }),
+    ]);
+    await this.announce();
+    const timeoutMs = options.timeoutMs ?? CONNECT_TIMEOUT_MS;
+    try {
+      await deadline(this.#connected.promise, timeoutMs);
+    } catch (error) {
+      throw new Error(`device ${id}: no WebRTC connection within ${timeoutMs} ms`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Publishes status `online: true` (again): the gateway answers with a new session. */
+  async announce(): Promise<void> {
+    this.#connected = Promise.withResolvers();
+    await this.#mqtt!.publish({ kind: "device_status", device: this.id }, {
+      device_id: this.id,
+      online: true,
+      capabilities: ["audio", "speaker"],
+      timestamp: new Date().toISOString(),
+    });
+  }
+
+  /** Waits until the current session is connected (after {@link announce}). */
+  waitConnected(timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
+    return deadline(this.#connected.promise, timeoutMs);
+  }
+
+  /**
+   * Speaks `samples` at `rate` through the mic clock; resolves after its last packet was sent.
+   * Utterances queue behind each other.
+   */
+  speak(samples: Float32Array, rate: number): Promise<Spoken> {
+    const at48k = rate === OPUS_RATE ? samples : resample(samples, rate, OPUS_RATE);
+    return new Promise((resolve) => {
+      this.#queue.push({ samples: at48k, offset: 0, frames: 0, resolve });
+      this.#startMic();
+    });
+  }
+
+  /** All reply audio received so far, concatenated (48 kHz). */
+  receivedAudio(): Float32Array {
+    const parts = this.replies.map((r) => r.samples());
+    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      out.set(part, offset);
+      offset += part.length;
+    }
+    return out;
+  }
+
+  /** Resolves with the next reply talkspurt once it has ended (no packet for 200 ms). */
+  async nextReply(timeoutMs: number, after = this.replies.length): Promise<Reply> {
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline) {
+      const reply = this.replies[after] as ReplyRecording | undefined;
+      if (reply && performance.now() - reply.lastAt > REPLY_GAP_MS) return reply;
+      await delay(20);
+    }
+    throw new Error(`device ${this.id}: no reply within ${timeoutMs} ms`);
+  }
+
+  /** Resolves with the first event (already received or coming) matching `match`. */
+  async waitForEvent(
+    match: (event: DeviceEvent) => boolean,
+    timeoutMs: number,
+  ): Promise<DeviceEvent> {
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline) {
+      const found = this.events.find(match);
+      if (found) return found;
+      await delay(20);
+    }
+    throw new Error(`device ${this.id}: no matching event within ${timeoutMs} ms`);
+  }
+
+  /** Publishes offline, closes the peer connection and MQTT. */
+  async close(options: { announceOffline?: boolean } = {}): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#micTimer !== undefined) clearTimeout(this.#micTimer);
+    for (const u of this.#queue) {
+      u.resolve({ firstPacketAt: 0, lastPacketAt: 0, lastPacketWallMs: 0, frames: u.frames });
+    }
+    this.#queue.length = 0;
+    await this.#pc?.close().catch(() => {});
+    if (this.#mqtt) {
+      if (options.announceOffline ?? true) {
+        await this.#mqtt.publish({ kind: "device_status", device: this.id }, {
+          device_id: this.id,
+          online: false,
+          timestamp: new Date().toISOString(),
+        }).catch(() => {});
+      }
+      await this.#mqtt.close().catch(() => {});
+    }
+    this.#encoder.close();
+    this.#decoder.close();
+  }
+
+  async #onSignal(kind: string, payload: string): Promise<void> {
+    if (this.#closed) return;
+    if (kind === "device_offer") {
+      const offer = parseSdpOffer(payload);
+      if (!offer.ok) return this.#log.warn("bad offer", { error: offer.error });
+      if (offer.value.session_id === this.#sessionId) return; // A re-sent offer we answered.
+      await this.#answer(offer.value.session_id, offer.value.sdp);
+    } else if (kind === "device_ice") {
+      const candidate = parseIceCandidate(payload);
+      if (!candidate.ok || candidate.value.from !== "gateway") return;
+      if (candidate.value.session_id !== this.#sessionId || !candidate.value.candidate) return;
+      await this.#pc?.addIceCandidate({
+        candidate: candidate.value.candidate,
+        sdpMid: candidate.value.sdpMid ?? undefined,
+        sdpMLineIndex: candidate.value.sdpMLineIndex ?? undefined,
+      });
+    } else if (kind === "device_events") {
+      const event = parseDeviceEvent(payload);
+      if (event.ok) {
+        this.events.push(event.value);
+        this.dispatchEvent(new CustomEvent("event", { detail: event.value }));
+      }
+    }
+  }
+
+  async #answer(sessionId: string, sdp: string): Promise<void> {
+    await this.#pc?.close().catch(() => {});
+    this.#sessionId = sessionId;
+    this.#talking = false;
+    const pc = new RTCPeerConnection(peerConfig({
+      iceServers: this.#o.iceServers ?? [],
+      hostAddresses: this.#o.hostAddresses ?? [],
+    }));
+    this.#pc = pc;
+    const trickle = this.#o.trickle ?? true;
+    pc.onIceCandidate.subscribe((candidate) => {
+      if (!trickle || !candidate || this.#pc !== pc) return;
+      const init = candidate.toJSON();
+      this.#mqtt!.publish({ kind: "device_ice", device: this.id }, {
+        candidate: init.candidate,
+        sdpMid: init.sdpMid ?? null,
+        sdpMLineIndex: init.sdpMLineIndex ?? null,
+        session_id: sessionId,
+        from: "device",
+      }).catch(() => {});
+    });
+    pc.connectionStateChange.subscribe((state) => {
+      if (this.#pc !== pc) return;
+      if (state === "connected") this.#connected.resolve();
+      this.dispatchEvent(new CustomEvent("connection", { detail: state }));
+    });
+    pc.onTransceiverAdded.subscribe((transceiver) => this.#attach(transceiver));
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    for (const transceiver of pc.getTransceivers()) this.#attach(transceiver);
+    await pc.setLocalDescription(await pc.createAnswer());
+    if (!trickle && pc.iceGatheringState !== "complete") {
+      await new Promise<void>((resolve) => {
+        const { unSubscribe } = pc.iceGatheringStateChange.subscribe((state) => {
+          if (state === "complete") {
+            unSubscribe();
+            resolve();
+          }
+        });
+      });
+    }
+    await this.#mqtt!.publish({ kind: "device_answer", device: this.id }, {
+      type: "answer",
+      sdp: pc.localDescription!.sdp,
+      session_id: sessionId,
+    });
+  }
+
+  #attach(transceiver: RTCRtpTransceiver): void {
+    if (this.#transceiver === transceiver || transceiver.kind !== "audio") return;
+    this.#transceiver = transceiver;
+    transceiver.setDirection("sendrecv");
+    transceiver.onTrack.subscribe((track) => {
+      track.onReceiveRtp.subscribe((rtp) =>
+        this.#receive(rtp.header.sequenceNumber, rtp.header.marker, rtp.payload)
+      );
+    });
+    this.#startMic();
+  }
+
+  #receive(sequence: number, marker: boolean, payload: Uint8Array): void {
+    const now = performance.now();
+    let reply = this.#current;
+    if (!reply || marker || now - reply.lastAt > REPLY_GAP_MS) {
+      reply = new ReplyRecording(now);
+      this.#current = reply;
+      this.replies.push(reply);
+      this.dispatchEvent(new CustomEvent("reply", { detail: reply }));
+    }
+    let samples: Float32Array | undefined;
+    if (this.#o.decode ?? true) {
+      try {
+        samples = this.#decoder.decode(payload);
+      } catch {
+        samples = this.#decoder.conceal();
+      }
+    }
+    reply.add(now, sequence, samples);
+  }
+
+  #startMic(): void {
+    if (this.#micTimer !== undefined || this.#closed || !this.#transceiver) return;
+    this.#micStart = performance.now();
+    this.#micTicks = 0;
+    this.#mic();
+  }
+
+  #mic = (): void => {
+    this.#micTimer = undefined;
+    if (this.#closed) return;
+    const now = performance.now();
+    let due = Math.floor((now - this.#micStart) / OPUS_FRAME_MS) + 1 - this.#micTicks;
+    if (due > MAX_CATCH_UP_FRAMES) {
+      this.#micStart = now;
+      this.#micTicks = 0;
+      due = 1;
+    }
+    for (let i = 0; i < due; i++) {
+      this.#micTicks++;
+      this.#micFrame();
+    }
+    const idle = this.#queue.length === 0 && (this.#o.idle ?? "silence") === "none";
+    if (idle) return; // DTX-like: nothing to send until the next speak().
+    const next = this.#micStart + this.#micTicks * OPUS_FRAME_MS;
+    this.#micTimer = setTimeout(this.#mic, Math.max(0, next - performance.now()));
+  };
+
+  #micFrame(): void {
+    const sender = this.#transceiver?.sender;
+    if (!sender) return;
+    const utterance = this.#queue[0];
+    let payload: Uint8Array;
+    if (utterance) {
+      const n = Math.min(OPUS_FRAME_SAMPLES, utterance.samples.length - utterance.offset);
+      this.#frame.set(utterance.samples.subarray(utterance.offset, utterance.offset + n));
+      this.#frame.fill(0, n);
+      utterance.offset += n;
+      utterance.frames++;
+      payload = this.#encoder.encode(this.#frame);
+    } else if ((this.#o.idle ?? "silence") === "silence") {
+      payload = this.#silence;
+    } else {
+      return;
+    }
+    const first = !this.#talking;
+    this.#talking = true;
+    const packet = this.#writer.packet(payload, first);
+    const dropped = (this.#o.loss ?? 0) > 0 && Math.random() < this.#o.loss!;
+    if (dropped) this.packetsDropped++;
+    else {
+      this.packetsSent++;
+      sender.sendRtp(packet).catch(() => {});
+    }
+    if (utterance) {
+      const at = performance.now();
+      utterance.firstPacketAt ??= at;
+      if (utterance.offset >= utterance.samples.length) {
+        this.#queue.shift();
+        if ((this.#o.idle ?? "silence") === "none") this.#talking = false;
+        utterance.resolve({
+          firstPacketAt: utterance.firstPacketAt,
+          lastPacketAt: at,
+          lastPacketWallMs: Date.now(),
+          frames: utterance.frames,
+        });
+      }
+    }
+  }
+}

@@ -1,0 +1,584 @@
+/**
+ * The gateway's side of the TCP link to the AI server (spec 4.2-4.4, docs/protocol.md).
+ *
+ * - One connection (Deno.connect), reopened after any failure with exponential backoff and
+ *   jitter ({@link backoffDelay}); devices' WebRTC sessions do not depend on it.
+ * - **v2** (default): hello exchange, then per turn `start`, `audio` chunks while the user speaks,
+ *   `end`; the reply streams back as `audio`/`text` and ends with `end`. `cancel` on barge-in.
+ *   Pings every {@link PING_INTERVAL_MS}; a missing pong closes and reopens the connection.
+ * - **v1** (`AI_SERVER_PROTOCOL=v1`): the utterance is buffered and sent as one spec 4.2 frame
+ *   when it ends; one response frame comes back (empty = no reply).
+ * - Every turn has a response timeout ({@link RESPONSE_TIMEOUT_MS}, spec 4.4) re-armed by each
+ *   server message of the turn; a turn still open when the connection drops fails with
+ *   `disconnected` (spec 4.3: pending requests are dropped).
+ *
+ * @example
+ * ```ts
+ * const client = new AiClient({ host: "127.0.0.1", port: 9999, protocol: "v2", log });
+ * client.start();
+ * const turn = client.startTurn("kitchen", 16000, handlers);
+ * turn.audio(pcmBytes); turn.end(lastSpeechAt);
+ * ```
+ */
+import { backoffDelay } from "../shared/async.ts";
+import {
+  type Decoded,
+  encodeV1,
+  encodeV2,
+  FrameDecoder,
+  type SampleRate,
+  type V2Message,
+} from "../shared/frame_codec.ts";
+import type { Logger } from "../shared/log.ts";
+
+/** Spec 4.4: "AI server slow response: timeout after 10 s, notify device". */
+export const RESPONSE_TIMEOUT_MS = 10_000;
+/** docs/protocol.md: "the gateway pings every few seconds". */
+export const PING_INTERVAL_MS = 5_000;
+/** A pong later than this means the server is hung: reconnect. */
+export const PONG_TIMEOUT_MS = 5_000;
+/** First reconnect after 100 ms: a restarting server is back quickly. */
+export const RECONNECT_MIN_MS = 100;
+/** Reconnect attempts back off up to 5 s apart. */
+export const RECONNECT_MAX_MS = 5_000;
+/** Half of each wait is randomized so several gateways don't reconnect in step. */
+const RECONNECT_JITTER = 0.5;
+/** A server that does not say hello within 5 s is not a v2 server. */
+const HELLO_TIMEOUT_MS = 5_000;
+/** v2 audio goes out in 100 ms chunks: 5× fewer headers than per-frame, still streaming. */
+export const AUDIO_CHUNK_MS = 100;
+/** Spec 4.2 / frame codec: one utterance holds at most 30 s. */
+const MAX_UTTERANCE_SECONDS = 30;
+/** Capabilities this gateway announces and uses. */
+const CAPABILITIES = ["stream", "cancel", "text", "ping"];
+
+/** How a turn failed. */
+export type TurnFailure = "timeout" | "disconnected" | "server_error" | "unavailable";
+
+/** Callbacks of one turn (all optional but `end`/`fail`). */
+export interface TurnHandlers {
+  /** A chunk of reply audio (int16 LE PCM at `rate`). */
+  audio?(pcm: Uint8Array, rate: SampleRate): void;
+  text?(kind: "transcript" | "reply", text: string): void;
+  /** The reply is complete (`stages`: the server's own timings, v2). */
+  end(stages?: Record<string, number>): void;
+  /** The turn is over without a (complete) reply. */
+  fail(reason: TurnFailure, message: string): void;
+}
+
+/** Options of {@link AiClient}. */
+export interface AiClientOptions {
+  host: string;
+  port: number;
+  protocol: "v1" | "v2";
+  log: Logger;
+  responseTimeoutMs?: number;
+  pingIntervalMs?: number;
+}
+
+/** Connection state changes, for logs and metrics. */
+export type ConnectionListener = (connected: boolean) => void;
+
+/** One utterance and its reply. */
+export class Turn {
+  readonly id: string;
+  readonly device: string;
+  readonly rate: SampleRate;
+  /** Wall-clock ms when `end` was written to the socket. */
+  endWrittenAt: number | undefined;
+  #client: AiClient;
+  #handlers: TurnHandlers;
+  #chunk: Uint8Array;
+  #chunkFill = 0;
+  #seq = 0;
+  #whole: Uint8Array | undefined;
+  #wholeFill = 0;
+  #ended = false;
+  #done = false;
+  #cancelled = false;
+  /** Timed out, aborted or refused: the server has nothing to cancel. */
+  #failed = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    client: AiClient,
+    id: string,
+    device: string,
+    rate: SampleRate,
+    handlers: TurnHandlers,
+  ) {
+    this.#client = client;
+    this.id = id;
+    this.device = device;
+    this.rate = rate;
+    this.#handlers = handlers;
+    this.#chunk = new Uint8Array(((rate * AUDIO_CHUNK_MS) / 1000) * 2);
+  }
+
+  /** True once the reply ended, failed or was cancelled. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** True once the user's utterance ended. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Appends user audio (int16 LE PCM at the turn's rate). */
+  audio(pcm: Uint8Array): void {
+    if (this.#ended || this.#done) return;
+    if (this.#client.protocol === "v1") {
+      const max = MAX_UTTERANCE_SECONDS * this.rate * 2;
+      if (!this.#whole) this.#whole = new Uint8Array(Math.min(max, this.rate * 2 * 4));
+      if (this.#wholeFill + pcm.length > this.#whole.length) {
+        const size = Math.min(max, Math.max(this.#whole.length * 2, this.#wholeFill + pcm.length));
+        const grown = new Uint8Array(size);
+        grown.set(this.#whole.subarray(0, this.#wholeFill));
+        this.#whole = grown;
+      }
+      const take = Math.min(pcm.length, this.#whole.length - this.#wholeFill);
+      this.#whole.set(pcm.subarray(0, take), this.#wholeFill);
+      this.#wholeFill += take;
+      return;
+    }
+    let offset = 0;
+    while (offset < pcm.length) {
+      const take = Math.min(this.#chunk.length - this.#chunkFill, pcm.length - offset);
+      this.#chunk.set(pcm.subarray(offset, offset + take), this.#chunkFill);
+      this.#chunkFill += take;
+      offset += take;
+      if (this.#chunkFill === this.#chunk.length) this.#flushChunk();
+    }
+  }
+
+  /** The utterance ended; `lastSpeechAt` is when its last speech sample was captured (ms). */
+  end(lastSpeechAt: number): void {
+    if (this.#ended || this.#done) return;
+    this.#ended = true;
+    if (this.#client.protocol === "v1") {
+      const pcm = (this.#whole ?? new Uint8Array(0)).subarray(0, this.#wholeFill);
+      this.#client.send(encodeV1({ device: this.device, rate: this.rate, request: this.id, pcm }));
+      this.#whole = undefined;
+    } else {
+      this.#flushChunk();
+      this.#client.send(encodeV2({ type: "end", turn: this.id, ts: lastSpeechAt }));
+    }
+    this.endWrittenAt = Date.now();
+    this.#arm();
+  }
+
+  /**
+   * Barge-in or hang-up: tells a v2 server how much was played (also after its reply ended,
+   * so its memory records what the user heard); the turn is over and late audio is dropped.
+   */
+  cancel(playedMs: number): void {
+    if (this.#cancelled || this.#failed) return;
+    this.#cancelled = true;
+    if (this.#client.protocol === "v2" && this.#client.serverCan("cancel")) {
+      this.#client.send(
+        encodeV2({
+          type: "cancel",
+          turn: this.id,
+          ts: Date.now(),
+          played_ms: Math.round(playedMs),
+        }),
+      );
+    }
+    this.#finish();
+  }
+
+  #flushChunk(): void {
+    if (this.#chunkFill === 0) return;
+    this.#client.send(encodeV2({
+      type: "audio",
+      turn: this.id,
+      seq: this.#seq++,
+      rate: this.rate,
+      ts: Date.now(),
+      pcm: this.#chunk.subarray(0, this.#chunkFill),
+    }));
+    this.#chunkFill = 0;
+  }
+
+  #arm(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#done) return;
+      if (this.#client.protocol === "v2" && this.#client.serverCan("cancel")) {
+        this.#client.send(
+          encodeV2({ type: "cancel", turn: this.id, ts: Date.now(), played_ms: 0 }),
+        );
+      }
+      this.#failed = true;
+      this.#finish();
+      this.#handlers.fail(
+        "timeout",
+        `no response from the AI server within ${this.#client.responseTimeoutMs} ms`,
+      );
+    }, this.#client.responseTimeoutMs);
+  }
+
+  /** @internal A server message for this turn. */
+  receive(message: Decoded): void {
+    if (this.#done) return;
+    if (message.version === 1) {
+      const { frame } = message;
+      this.#finish();
+      if (frame.pcm.length > 0) this.#handlers.audio?.(frame.pcm, frame.rate);
+      this.#handlers.end();
+      return;
+    }
+    const m = message.message;
+    if (this.#ended) this.#arm();
+    switch (m.type) {
+      case "audio":
+        this.#handlers.audio?.(m.pcm, m.rate);
+        break;
+      case "text":
+        this.#handlers.text?.(m.kind, m.text);
+        break;
+      case "end":
+        this.#finish();
+        this.#handlers.end(m.stages);
+        break;
+      case "error":
+        this.#failed = true;
+        this.#finish();
+        this.#handlers.fail("server_error", `${m.code}: ${m.message}`);
+        break;
+    }
+  }
+
+  /** @internal The connection dropped or was never there. */
+  abort(reason: TurnFailure, message: string): void {
+    if (this.#done) return;
+    this.#failed = true;
+    this.#finish();
+    this.#handlers.fail(reason, message);
+  }
+
+  #finish(): void {
+    this.#done = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#whole = undefined;
+    this.#client.forget(this);
+  }
+}
+
+/** See the module doc. */
+export class AiClient {
+  readonly protocol: "v1" | "v2";
+  readonly responseTimeoutMs: number;
+  #options: AiClientOptions;
+  #log: Logger;
+  #conn: Deno.TcpConn | undefined;
+  #ready = false;
+  #closed = false;
+  #turns = new Map<string, Turn>();
+  #nextTurn = 1;
+  #attempt = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #pingTimer: ReturnType<typeof setTimeout> | undefined;
+  #pingId = 0;
+  #awaitingPong: { id: number; sentAt: number } | undefined;
+  #serverCapabilities = new Set<string>();
+  #writeQueue: Uint8Array[] = [];
+  #writing = false;
+  #listeners = new Set<ConnectionListener>();
+  /** Round-trip of the last pong, ms. */
+  lastRttMs: number | undefined;
+  /** Connections made so far. */
+  connections = 0;
+
+  constructor(options: AiClientOptions) {
+    this.#options = options;
+    this.protocol = options.protocol;
+    this.#log = options.log;
+    this.responseTimeoutMs = options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS;
+  }
+
+  /** True when turns can be sent (connected, and for v2 the hello exchanged). */
+  get connected(): boolean {
+    return this.#ready;
+  }
+
+  /** Turns waiting for their reply. */
+  get pendingTurns(): number {
+    return this.#turns.size;
+  }
+
+  onConnection(listener: ConnectionListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Starts connecting (and reconnecting forever until {@link close}). */
+  start(): void {
+    this.#connect();
+  }
+
+  /** @internal Whether the server announced `capability` in its hello. */
+  serverCan(capability: string): boolean {
+    return this.#serverCapabilities.has(capability);
+  }
+
+  /**
+   * Opens a turn for `device` with user audio at `rate`. When the server is away the turn fails
+   * at once with `unavailable` (spec 4.3: audio requests are dropped during an outage).
+   */
+  startTurn(device: string, rate: SampleRate, handlers: TurnHandlers): Turn {
+    const id = `t${(this.#nextTurn++).toString(36)}`;
+    const turn = new Turn(this, id, device, rate, handlers);
+    if (!this.#ready) {
+      queueMicrotask(() => turn.abort("unavailable", "the AI server is not connected"));
+      return turn;
+    }
+    this.#turns.set(id, turn);
+    if (this.protocol === "v2") {
+      this.send(encodeV2({ type: "start", turn: id, device, rate, ts: Date.now() }));
+    }
+    return turn;
+  }
+
+  /** Stops for good: closes the socket, fails open turns, stops timers. */
+  close(): void {
+    this.#closed = true;
+    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
+    this.#teardown("the gateway is shutting down");
+  }
+
+  /** @internal Queues bytes for the socket, in order; dropped when not connected. */
+  send(bytes: Uint8Array): void {
+    if (!this.#conn) return;
+    this.#writeQueue.push(bytes);
+    if (!this.#writing) void this.#drainWrites();
+  }
+
+  /** @internal */
+  forget(turn: Turn): void {
+    if (this.#turns.get(turn.id) === turn) this.#turns.delete(turn.id);
+  }
+
+  async #drainWrites(): Promise<void> {
+    this.#writing = true;
+    const conn = this.#conn;
+    try {
+      while (this.#writeQueue.length > 0 && conn && conn === this.#conn) {
+        const bytes = this.#writeQueue.shift()!;
+        let written = 0;
+        while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+      }
+    } catch (error) {
+      this.#log.warn("AI server write failed", { error: (error as Error).message });
+      this.#dropConnection(conn, "write failed");
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#closed) return;
+    const { host, port } = this.#options;
+    let conn: Deno.TcpConn;
+    try {
+      conn = await Deno.connect({ hostname: host, port });
+    } catch (error) {
+      this.#log.debug("AI server not reachable", {
+        host,
+        port,
+        attempt: this.#attempt,
+        error: (error as Error).message,
+      });
+      this.#scheduleReconnect();
+      return;
+    }
+    if (this.#closed) {
+      conn.close();
+      return;
+    }
+    conn.setNoDelay(true);
+    this.#conn = conn;
+    this.#writeQueue.length = 0;
+    this.connections++;
+    const decoder = new FrameDecoder({ version: this.protocol === "v1" ? 1 : 2 });
+    let helloTimer: ReturnType<typeof setTimeout> | undefined;
+    if (this.protocol === "v2") {
+      this.send(encodeV2({
+        type: "hello",
+        version: 2,
+        role: "gateway",
+        capabilities: CAPABILITIES,
+        ts: Date.now(),
+      }));
+      helloTimer = setTimeout(() => {
+        this.#log.warn("AI server sent no hello", { host, port, timeout_ms: HELLO_TIMEOUT_MS });
+        this.#dropConnection(conn, "no hello");
+      }, HELLO_TIMEOUT_MS);
+    } else {
+      this.#becomeReady();
+    }
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      while (true) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        let decoded: Decoded[];
+        try {
+          decoded = decoder.push(buffer.subarray(0, n));
+        } catch (error) {
+          this.#log.error("AI server sent an undecodable frame", {
+            error: (error as Error).message,
+          });
+          if (this.protocol === "v2") {
+            this.send(encodeV2({
+              type: "error",
+              code: "bad_frame",
+              message: (error as Error).message.slice(0, 300),
+              ts: Date.now(),
+            }));
+          }
+          break;
+        }
+        for (const item of decoded) {
+          if (item.version === 2 && item.message.type === "hello") {
+            clearTimeout(helloTimer);
+            this.#serverCapabilities = new Set(item.message.capabilities);
+            this.#becomeReady();
+            continue;
+          }
+          this.#dispatch(item);
+        }
+      }
+    } catch (error) {
+      if (conn === this.#conn) {
+        this.#log.warn("AI server connection failed", { error: (error as Error).message });
+      }
+    } finally {
+      clearTimeout(helloTimer);
+    }
+    this.#dropConnection(conn, "connection closed");
+  }
+
+  #becomeReady(): void {
+    this.#ready = true;
+    this.#attempt = 0;
+    this.#log.info("AI server connected", {
+      host: this.#options.host,
+      port: this.#options.port,
+      protocol: this.protocol,
+    });
+    if (this.protocol === "v2") this.#schedulePing();
+    for (const listener of this.#listeners) listener(true);
+  }
+
+  #schedulePing(): void {
+    const interval = this.#options.pingIntervalMs ?? PING_INTERVAL_MS;
+    this.#pingTimer = setTimeout(() => {
+      this.#pingTimer = undefined;
+      if (!this.#ready) return;
+      const pending = this.#awaitingPong;
+      if (pending && Date.now() - pending.sentAt > PONG_TIMEOUT_MS) {
+        this.#log.warn("AI server did not answer a ping", { id: pending.id });
+        this.#dropConnection(this.#conn, "ping timeout");
+        return;
+      }
+      if (!pending) {
+        const id = ++this.#pingId;
+        this.#awaitingPong = { id, sentAt: Date.now() };
+        this.send(encodeV2({ type: "ping", id, ts: Date.now() }));
+      }
+      this.#schedulePing();
+    }, interval);
+  }
+
+  #dispatch(item: Decoded): void {
+    if (item.version === 1) {
+      const turn = this.#turns.get(item.frame.request);
+      if (!turn) {
+        this.#log.debug("response for an unknown request", { request: item.frame.request });
+        return;
+      }
+      turn.receive(item);
+      return;
+    }
+    const m: V2Message = item.message;
+    switch (m.type) {
+      case "ping":
+        this.send(encodeV2({ type: "pong", id: m.id, ts: Date.now() }));
+        return;
+      case "pong":
+        if (this.#awaitingPong?.id === m.id) {
+          this.lastRttMs = Date.now() - this.#awaitingPong.sentAt;
+          this.#awaitingPong = undefined;
+        }
+        return;
+      case "error":
+        if (m.turn === undefined) {
+          this.#log.error("AI server reported a connection error", {
+            code: m.code,
+            message: m.message,
+          });
+          return;
+        }
+        break;
+      case "audio":
+      case "text":
+      case "end":
+        break;
+      default:
+        this.#log.warn("unexpected message from the AI server", { type: m.type });
+        return;
+    }
+    const turn = this.#turns.get(m.turn!);
+    if (!turn) {
+      // Late audio of a cancelled or timed-out turn: dropped by its id (docs/protocol.md).
+      this.#log.debug("message for a finished turn dropped", { turn: m.turn, type: m.type });
+      return;
+    }
+    turn.receive(item);
+  }
+
+  #dropConnection(conn: Deno.TcpConn | undefined, why: string): void {
+    if (!conn || conn !== this.#conn) return;
+    const wasReady = this.#ready;
+    this.#teardown(`AI server connection lost (${why})`);
+    if (wasReady) this.#log.warn("AI server disconnected", { reason: why });
+    this.#scheduleReconnect();
+  }
+
+  #teardown(why: string): void {
+    const conn = this.#conn;
+    const wasReady = this.#ready;
+    this.#conn = undefined;
+    this.#ready = false;
+    this.#writeQueue.length = 0;
+    this.#awaitingPong = undefined;
+    if (this.#pingTimer !== undefined) clearTimeout(this.#pingTimer);
+    this.#pingTimer = undefined;
+    try {
+      conn?.close();
+    } catch {
+      // Already closed by the peer.
+    }
+    const turns = [...this.#turns.values()];
+    this.#turns.clear();
+    for (const turn of turns) turn.abort("disconnected", why);
+    if (wasReady) { for (const listener of this.#listeners) listener(false); }
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#reconnectTimer !== undefined) return;
+    const wait = backoffDelay(this.#attempt++, {
+      minTimeout: RECONNECT_MIN_MS,
+      maxTimeout: RECONNECT_MAX_MS,
+      jitter: RECONNECT_JITTER,
+    });
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      void this.#connect();
+    }, wait);
+  }
+}

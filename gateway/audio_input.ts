@@ -1,0 +1,309 @@
+/**
+ * One device's audio in, packet to utterance (spec 5.6 "Receiving Audio", 5.4, 7.3):
+ *
+ *   RTP payload ─▶ Opus decode (or concealment) ─▶ 20 ms frames at 48 kHz
+ *     ─▶ resample to 16 kHz ─▶ VAD model confidence ─▶ VAD state machine
+ *     ─▶ utterance segmenter (frames at the utterance rate, AUDIO_SAMPLE_RATE) ─▶ sink
+ *
+ * Frames are processed strictly in order; when the VAD model is async (Silero) later frames
+ * wait in a preallocated ring of {@link QUEUE_FRAMES} slots. Every per-frame buffer is
+ * preallocated; resampling uses the shared band-limited {@link Resampler}.
+ *
+ * The echo guard (see gateway/README.md) applies while the device is playing a reply: `raise`
+ * makes the VAD need more confidence and more frames to call it speech, `half_duplex` ignores
+ * the microphone entirely, `off` does nothing (for devices with echo cancellation).
+ *
+ * @example
+ * ```ts
+ * const input = new AudioInput({ model, silenceFrames: 15, sampleRate: 16000, ... }, sink);
+ * input.push(opusPayload, Date.now()); // or input.push(null, now) for a lost packet
+ * ```
+ */
+import { float32ToPcm, Resampler } from "../shared/audio.ts";
+import { OPUS_FRAME_MS, OPUS_FRAME_SAMPLES, OPUS_RATE, OpusDecoder } from "./opus_codec.ts";
+import {
+  type EndReason,
+  MAX_UTTERANCE_MS,
+  PRE_ROLL_MS,
+  UtteranceSegmenter,
+} from "./utterance_segmenter.ts";
+import {
+  VAD_RATE,
+  type VadParams,
+  type VadState,
+  VadStateMachine,
+  type VoiceModel,
+} from "./vad.ts";
+
+/** Frames that may wait for an async VAD: 32 × 20 ms = 640 ms before input is dropped. */
+export const QUEUE_FRAMES = 32;
+/** Silero's usual decision threshold. */
+export const SILERO_THRESHOLD = 0.5;
+/** Energy confidence is 0.5 exactly at AUDIO_VAD_THRESHOLD (see EnergyModel). */
+export const ENERGY_THRESHOLD = 0.5;
+/** 100 ms of voiced frames make speech: short enough for a snappy barge-in, long enough to skip clicks. */
+export const START_FRAMES = 5;
+/** Echo guard `raise`: Silero must be this sure while a reply plays... */
+export const GUARD_SILERO_THRESHOLD = 0.85;
+/** ...or the energy must be this many times the threshold... */
+export const GUARD_ENERGY_FACTOR = 3;
+/** ...for this many frames (200 ms). */
+export const GUARD_START_FRAMES = 10;
+
+/** How the microphone is treated while a reply plays (see the module doc). */
+export type EchoGuard = "raise" | "half_duplex" | "off";
+
+/** Where the input's results go. */
+export interface AudioInputSink {
+  /** Speech started (after the VAD's start delay; the pre-roll is sent right after). */
+  utteranceStart(at: number): void;
+  /** int16 LE PCM at the utterance rate (a view valid during the call). */
+  utteranceAudio(pcm: Uint8Array): void;
+  utteranceEnd(reason: EndReason, lastSpeechAt: number): void;
+}
+
+/** Options of {@link AudioInput}. */
+export interface AudioInputOptions {
+  model: VoiceModel;
+  /** AUDIO_SILENCE_FRAMES: unvoiced 20 ms frames that end an utterance (spec default 15). */
+  silenceFrames: number;
+  /** AUDIO_SAMPLE_RATE: the rate utterances are sent to the AI server at. */
+  sampleRate: number;
+  echoGuard: EchoGuard;
+  /** Called when a frame fails to process (a bug or a broken model); the stream continues. */
+  onError?: (error: unknown) => void;
+}
+
+/** Counters for metrics. */
+export interface AudioInputStats {
+  frames: number;
+  concealed: number;
+  undecodable: number;
+  dropped: number;
+  utterances: number;
+}
+
+/** See the module doc. */
+export class AudioInput {
+  readonly stats: AudioInputStats = {
+    frames: 0,
+    concealed: 0,
+    undecodable: 0,
+    dropped: 0,
+    utterances: 0,
+  };
+  #options: AudioInputOptions;
+  #sink: AudioInputSink;
+  #decoder = new OpusDecoder();
+  #toVad = new Resampler(OPUS_RATE, VAD_RATE);
+  #toUtterance: Resampler | undefined;
+  #vad: VadStateMachine;
+  #normal: VadParams;
+  #guarded: VadParams;
+  #segmenter: UtteranceSegmenter;
+  #pcm: Uint8Array;
+  /** 48 kHz frames awaiting processing, and their capture times. */
+  #ring = new Float32Array(QUEUE_FRAMES * OPUS_FRAME_SAMPLES);
+  #ringAt = new Float64Array(QUEUE_FRAMES);
+  #head = 0;
+  #count = 0;
+  /** Decoded samples not yet a whole 20 ms frame (devices may send 10/40/60 ms packets). */
+  #partial = new Float32Array(OPUS_FRAME_SAMPLES);
+  #partialFill = 0;
+  /** Samples at the utterance rate not yet a whole frame. */
+  #utterance: Float32Array;
+  #utteranceFill = 0;
+  #running = false;
+  #playing = false;
+  #closed = false;
+
+  constructor(options: AudioInputOptions, sink: AudioInputSink) {
+    this.#options = options;
+    this.#sink = sink;
+    const silero = options.model.name === "silero";
+    this.#normal = {
+      threshold: silero ? SILERO_THRESHOLD : ENERGY_THRESHOLD,
+      startFrames: START_FRAMES,
+      stopFrames: options.silenceFrames,
+    };
+    this.#guarded = options.echoGuard === "raise"
+      ? {
+        threshold: silero
+          ? GUARD_SILERO_THRESHOLD
+          : Math.min(1, ENERGY_THRESHOLD * GUARD_ENERGY_FACTOR),
+        startFrames: GUARD_START_FRAMES,
+        stopFrames: options.silenceFrames,
+      }
+      : this.#normal;
+    this.#vad = new VadStateMachine(this.#normal);
+    if (options.sampleRate !== OPUS_RATE && options.sampleRate !== VAD_RATE) {
+      this.#toUtterance = new Resampler(OPUS_RATE, options.sampleRate);
+    }
+    const frameSamples = (options.sampleRate * OPUS_FRAME_MS) / 1000;
+    this.#utterance = new Float32Array(frameSamples);
+    this.#pcm = new Uint8Array(frameSamples * 2);
+    const sinkRef = this.#sink;
+    const pcm = this.#pcm;
+    this.#segmenter = new UtteranceSegmenter({
+      frameSamples,
+      preRollFrames: PRE_ROLL_MS / OPUS_FRAME_MS,
+      maxFrames: MAX_UTTERANCE_MS / OPUS_FRAME_MS,
+    }, {
+      start: (at) => {
+        this.stats.utterances++;
+        sinkRef.utteranceStart(at);
+      },
+      audio: (frame) => sinkRef.utteranceAudio(float32ToPcm(frame, pcm)),
+      end: (reason, lastSpeechAt) => sinkRef.utteranceEnd(reason, lastSpeechAt),
+    });
+  }
+
+  /** The VAD's current state. */
+  get vadState(): VadState {
+    return this.#vad.state;
+  }
+
+  /** True while an utterance is open. */
+  get inUtterance(): boolean {
+    return this.#segmenter.active;
+  }
+
+  /** Turns the echo guard on while a reply plays, off when it stops. */
+  setPlaying(playing: boolean): void {
+    if (this.#playing === playing) return;
+    this.#playing = playing;
+    this.#vad.params = playing ? this.#guarded : this.#normal;
+  }
+
+  /** One RTP payload in sequence order, or `null` for a lost packet; `at` = arrival (ms). */
+  push(payload: Uint8Array | null, at: number): void {
+    if (this.#closed) return;
+    let samples: Float32Array;
+    if (payload === null) {
+      this.stats.concealed++;
+      samples = this.#decoder.conceal();
+    } else {
+      try {
+        samples = this.#decoder.decode(payload);
+      } catch {
+        this.stats.undecodable++;
+        samples = this.#decoder.conceal();
+      }
+    }
+    this.#pushSamples(samples, at);
+  }
+
+  /** Feeds `frames` frames of silence (a device stopped sending mid-utterance, e.g. DTX). */
+  pushSilence(frames: number, at: number): void {
+    for (let i = 0; i < frames; i++) {
+      this.#partial.fill(0);
+      this.#partialFill = OPUS_FRAME_SAMPLES;
+      this.#enqueue(this.#partial, at);
+      this.#partialFill = 0;
+    }
+    this.#pump();
+  }
+
+  /** Ends an open utterance and frees the decoder. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#segmenter.flush();
+    this.#decoder.close();
+    this.#options.model.close();
+  }
+
+  #pushSamples(samples: Float32Array, at: number): void {
+    let offset = 0;
+    while (offset < samples.length) {
+      const take = Math.min(OPUS_FRAME_SAMPLES - this.#partialFill, samples.length - offset);
+      this.#partial.set(samples.subarray(offset, offset + take), this.#partialFill);
+      this.#partialFill += take;
+      offset += take;
+      if (this.#partialFill === OPUS_FRAME_SAMPLES) {
+        this.#enqueue(this.#partial, at);
+        this.#partialFill = 0;
+      }
+    }
+    this.#pump();
+  }
+
+  #enqueue(frame: Float32Array, at: number): void {
+    if (this.#count === QUEUE_FRAMES) {
+      // The VAD fell 640 ms behind: drop input rather than grow without bound (the head slot
+      // may be in use by an inference, so the newest frame is the one dropped).
+      this.stats.dropped++;
+      return;
+    }
+    const slot = (this.#head + this.#count) % QUEUE_FRAMES;
+    this.#ring.set(frame, slot * OPUS_FRAME_SAMPLES);
+    this.#ringAt[slot] = at;
+    this.#count++;
+  }
+
+  #pump(): void {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      while (this.#count > 0 && !this.#closed) {
+        const slot = this.#head;
+        const frame = this.#ring.subarray(
+          slot * OPUS_FRAME_SAMPLES,
+          (slot + 1) * OPUS_FRAME_SAMPLES,
+        );
+        const at = this.#ringAt[slot];
+        const frame16k = this.#toVad.process(frame);
+        const mute = this.#playing && this.#options.echoGuard === "half_duplex";
+        const confidence = mute ? 0 : this.#options.model.confidence(frame16k);
+        if (typeof confidence !== "number") {
+          // Async model: finish this frame when it answers, then continue.
+          confidence.then(
+            (value) => this.#finishFrame(frame, frame16k, value, at),
+            (error) => {
+              this.#options.onError?.(error);
+              this.#finishFrame(frame, frame16k, 0, at);
+            },
+          ).finally(() => {
+            this.#running = false;
+            this.#pump();
+          });
+          return;
+        }
+        this.#finishFrame(frame, frame16k, confidence, at);
+      }
+    } catch (error) {
+      this.#options.onError?.(error);
+    }
+    this.#running = false;
+  }
+
+  /** VAD update and segmentation for the frame at the ring's head; frees its slot. */
+  #finishFrame(frame: Float32Array, frame16k: Float32Array, confidence: number, at: number): void {
+    try {
+      if (this.#closed) return;
+      this.stats.frames++;
+      const state = this.#vad.update(confidence);
+      const rate = this.#options.sampleRate;
+      const samples = rate === OPUS_RATE
+        ? frame
+        : rate === VAD_RATE
+        ? frame16k
+        : this.#toUtterance!.process(frame);
+      let offset = 0;
+      const out = this.#utterance;
+      while (offset < samples.length) {
+        const take = Math.min(out.length - this.#utteranceFill, samples.length - offset);
+        out.set(samples.subarray(offset, offset + take), this.#utteranceFill);
+        this.#utteranceFill += take;
+        offset += take;
+        if (this.#utteranceFill === out.length) {
+          this.#utteranceFill = 0;
+          this.#segmenter.push(out, state, at);
+        }
+      }
+    } finally {
+      this.#head = (this.#head + 1) % QUEUE_FRAMES;
+      this.#count--;
+    }
+  }
+}

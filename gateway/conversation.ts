@@ -1,0 +1,266 @@
+/**
+ * One device's turns (spec 7.1, 7.2): utterances from {@link AudioInput} become AI-server turns;
+ * replies go to the device's {@link PlaybackQueue}; speech over a reply is a barge-in.
+ *
+ * - Utterance start → a new turn. If the previous turn is still awaited or its reply is still
+ *   playing, that is a barge-in: the queue is flushed (synchronously, so within one frame), the
+ *   old turn is cancelled on the server with `played_ms` (v2), and an `interrupted` event on
+ *   `naila/devices/{id}/events` says how much of the reply the user heard.
+ * - A turn that times out or fails is reported on the same topic (`timeout` / `error`).
+ * - `state` events (listening, user_speaking, thinking, replying) and a `turn` event with the
+ *   transcript, the reply text and the latencies close every turn.
+ *
+ * @example
+ * ```ts
+ * const conversation = new Conversation({ device, ai, playback, wake, input, publish, log, sampleRate });
+ * // AudioInput's sink is the conversation; PlaybackQueue's drained() calls conversation.drained().
+ * ```
+ */
+import { pcmToFloat32 } from "../shared/audio.ts";
+import type { SampleRate } from "../shared/frame_codec.ts";
+import type { Logger } from "../shared/log.ts";
+import type { DeviceEvent } from "../shared/messages.ts";
+import type { AiClient, Turn, TurnFailure } from "./ai_client.ts";
+import type { AudioInputSink } from "./audio_input.ts";
+import type { PlaybackQueue } from "./playback.ts";
+import type { EndReason } from "./utterance_segmenter.ts";
+
+/** What the device's conversation is doing, for displays (shared/messages.ts `state`). */
+export type ConversationState = "listening" | "user_speaking" | "thinking" | "replying";
+
+/** Latencies of the last completed turns kept for metrics. */
+const LATENCY_HISTORY = 32;
+
+/** Dependencies of a {@link Conversation}. */
+export interface ConversationOptions {
+  device: string;
+  sessionId: string;
+  ai: AiClient;
+  sampleRate: SampleRate;
+  playback: PlaybackQueue;
+  /** Starts the playback clock after audio was queued. */
+  wake(): void;
+  /** Echo guard switch of the device's input. */
+  setPlaying(playing: boolean): void;
+  publish(event: DeviceEvent): void;
+  log: Logger;
+}
+
+interface TurnRecord {
+  turn: Turn;
+  startedAt: number;
+  lastSpeechAt?: number;
+  endDetectedAt?: number;
+  firstPacketAt?: number;
+  replyEnded: boolean;
+  audioQueued: boolean;
+  transcript?: string;
+  reply?: string;
+}
+
+/** See the module doc. */
+export class Conversation implements AudioInputSink {
+  #o: ConversationOptions;
+  #current: TurnRecord | undefined;
+  #state: ConversationState = "listening";
+  #closed = false;
+  /** Turns started, barge-ins, failures; latency (last speech → first reply packet), ms. */
+  readonly stats = {
+    turns: 0,
+    interruptions: 0,
+    timeouts: 0,
+    errors: 0,
+    latencies: [] as number[],
+  };
+
+  constructor(options: ConversationOptions) {
+    this.#o = options;
+  }
+
+  get state(): ConversationState {
+    return this.#state;
+  }
+
+  utteranceStart(at: number): void {
+    if (this.#closed) return;
+    this.#interrupt();
+    const turn = this.#o.ai.startTurn(this.#o.device, this.#o.sampleRate, {
+      audio: (pcm, rate) => this.#replyAudio(record, pcm, rate),
+      text: (kind, text) => {
+        if (kind === "transcript") record.transcript = text;
+        else record.reply = (record.reply ? record.reply + " " : "") + text;
+      },
+      end: () => this.#replyEnd(record),
+      fail: (reason, message) => this.#fail(record, reason, message),
+    });
+    const record: TurnRecord = { turn, startedAt: at, replyEnded: false, audioQueued: false };
+    this.#current = record;
+    this.stats.turns++;
+    this.#setState("user_speaking", turn.id);
+    this.#o.log.debug("utterance started", { device: this.#o.device, turn: turn.id });
+  }
+
+  utteranceAudio(pcm: Uint8Array): void {
+    this.#current?.turn.audio(pcm);
+  }
+
+  utteranceEnd(reason: EndReason, lastSpeechAt: number): void {
+    const record = this.#current;
+    if (!record || record.turn.ended) return;
+    record.lastSpeechAt = lastSpeechAt;
+    record.endDetectedAt = Date.now();
+    record.turn.end(lastSpeechAt);
+    this.#o.log.debug("utterance ended", {
+      device: this.#o.device,
+      turn: record.turn.id,
+      reason,
+    });
+    if (!record.turn.done) this.#setState("thinking", record.turn.id);
+  }
+
+  /** Called by the playback sink for each frame sent. */
+  frameSent(turn: string | undefined): void {
+    const record = this.#current;
+    if (!record || record.turn.id !== turn || record.firstPacketAt !== undefined) return;
+    record.firstPacketAt = Date.now();
+    if (record.lastSpeechAt !== undefined) {
+      const latency = record.firstPacketAt - record.lastSpeechAt;
+      this.stats.latencies.push(latency);
+      if (this.stats.latencies.length > LATENCY_HISTORY) this.stats.latencies.shift();
+    }
+  }
+
+  /** Called by the playback queue when all of `turn`'s reply was sent. */
+  drained(turn: string, playedMs: number): void {
+    const record = this.#current;
+    this.#o.setPlaying(false);
+    if (!record || record.turn.id !== turn) return;
+    this.#complete(record, playedMs);
+  }
+
+  /** The session ends: flush playback, cancel an open turn. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const record = this.#current;
+    const played = this.#o.playback.flush();
+    if (record && !record.turn.done) record.turn.cancel(played);
+    this.#current = undefined;
+  }
+
+  #interrupt(): void {
+    const record = this.#current;
+    if (!record) return;
+    const playing = this.#o.playback.playing && this.#o.playback.turn === record.turn.id;
+    const awaiting = !record.turn.done;
+    if (!playing && !awaiting) return;
+    const played = this.#o.playback.flush();
+    this.#o.setPlaying(false);
+    record.turn.cancel(played);
+    this.#current = undefined;
+    this.stats.interruptions++;
+    this.#o.log.info("barge-in", {
+      device: this.#o.device,
+      turn: record.turn.id,
+      played_ms: played,
+    });
+    this.#o.publish({
+      type: "interrupted",
+      turn: record.turn.id,
+      played_ms: Math.round(played),
+      session_id: this.#o.sessionId,
+      timestamp: new Date().toISOString(),
+    });
+  }
+
+  #replyAudio(record: TurnRecord, pcm: Uint8Array, rate: number): void {
+    if (record !== this.#current || this.#closed) return;
+    this.#o.playback.enqueue(record.turn.id, pcmToFloat32(pcm), rate);
+    record.audioQueued = true;
+    this.#o.setPlaying(true);
+    this.#o.wake();
+    this.#setState("replying", record.turn.id);
+  }
+
+  #replyEnd(record: TurnRecord): void {
+    if (record !== this.#current) return;
+    record.replyEnded = true;
+    if (record.audioQueued) {
+      this.#o.playback.finish(record.turn.id);
+    } else {
+      this.#complete(record, 0);
+    }
+  }
+
+  #fail(record: TurnRecord, reason: TurnFailure, message: string): void {
+    if (record !== this.#current) return;
+    if (reason === "timeout") this.stats.timeouts++;
+    else this.stats.errors++;
+    this.#o.log.warn("turn failed", {
+      device: this.#o.device,
+      turn: record.turn.id,
+      reason,
+      message,
+    });
+    const timestamp = new Date().toISOString();
+    this.#o.publish(
+      reason === "timeout"
+        ? {
+          type: "timeout",
+          turn: record.turn.id,
+          message,
+          session_id: this.#o.sessionId,
+          timestamp,
+        }
+        : {
+          type: "error",
+          turn: record.turn.id,
+          message: `${reason}: ${message}`,
+          session_id: this.#o.sessionId,
+          timestamp,
+        },
+    );
+    if (record.audioQueued) {
+      this.#o.playback.finish(record.turn.id);
+    } else {
+      this.#current = undefined;
+      this.#setState("listening");
+    }
+  }
+
+  #complete(record: TurnRecord, playedMs: number): void {
+    this.#current = undefined;
+    const latency: Record<string, number> = {};
+    if (record.lastSpeechAt !== undefined && record.endDetectedAt !== undefined) {
+      latency.end_detect_ms = record.endDetectedAt - record.lastSpeechAt;
+    }
+    if (record.lastSpeechAt !== undefined && record.firstPacketAt !== undefined) {
+      latency.first_reply_packet_ms = record.firstPacketAt - record.lastSpeechAt;
+    }
+    const event: DeviceEvent = {
+      type: "turn",
+      turn: record.turn.id,
+      played_ms: Math.round(playedMs),
+      latency_ms: latency,
+      session_id: this.#o.sessionId,
+      timestamp: new Date().toISOString(),
+    };
+    if (record.transcript !== undefined) event.transcript = record.transcript.slice(0, 4096);
+    if (record.reply !== undefined) event.reply = record.reply.slice(0, 4096);
+    this.#o.publish(event);
+    this.#setState("listening");
+  }
+
+  #setState(state: ConversationState, turn?: string): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    const event: DeviceEvent = {
+      type: "state",
+      state,
+      session_id: this.#o.sessionId,
+      timestamp: new Date().toISOString(),
+    };
+    if (turn !== undefined) event.turn = turn;
+    this.#o.publish(event);
+  }
+}

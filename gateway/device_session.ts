@@ -1,0 +1,333 @@
+/**
+ * One device's WebRTC session (spec 5.3, 9.1): a werift peer connection with one sendrecv Opus
+ * 48 kHz mono transceiver, the offer/answer and trickled ICE of its signaling, and the audio
+ * pipeline both ways:
+ *
+ *   RTP in ─▶ {@link PacketOrder} ─▶ {@link AudioInput} ─▶ {@link Conversation} ─▶ AI server
+ *   AI server ─▶ Conversation ─▶ {@link PlaybackQueue} ─▶ Opus encode ─▶ RTP out
+ *
+ * The offer is re-published (same session id) when no answer comes, {@link OFFER_RETRY_MS}
+ * apart, then the session gives up. A failed or closed connection ends the session; the owner
+ * ({@link Gateway}) drops it and a later status `online: true` makes a new one.
+ *
+ * @example
+ * ```ts
+ * const session = new DeviceSession({ device: "kitchen", sessionId, ... });
+ * await session.start();              // publishes the offer
+ * await session.applyAnswer(sdp);     // from signaling/answer
+ * await session.addCandidate(init);   // from signaling/ice (from: "device")
+ * ```
+ */
+import { type RTCIceCandidateInit, RTCPeerConnection, type RTCPeerConnectionConfig } from "werift";
+import type { SampleRate } from "../shared/frame_codec.ts";
+import type { Logger } from "../shared/log.ts";
+import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
+import type { AiClient } from "./ai_client.ts";
+import { AudioInput, type EchoGuard } from "./audio_input.ts";
+import { Conversation } from "./conversation.ts";
+import { OPUS_FRAME_MS, OpusEncoder } from "./opus_codec.ts";
+import { PacketOrder } from "./packet_order.ts";
+import { type PlaybackClock, PlaybackQueue } from "./playback.ts";
+import type { VoiceModel } from "./vad.ts";
+import { OpusRtpWriter } from "./webrtc.ts";
+
+/** Waits for an answer before re-publishing the offer: 2 s, 4 s, 8 s, then give up. */
+export const OFFER_RETRY_MS = [2000, 4000, 8000] as const;
+/** A device silent this long mid-utterance (DTX, or gone) is treated as silent. */
+const PACKET_GAP_MS = 100;
+/** RTP clock of Opus, for jitter in ms. */
+const RTP_CLOCK_KHZ = 48;
+
+/** Why a session ended. */
+export type CloseReason =
+  | "replaced"
+  | "offline"
+  | "failed"
+  | "closed"
+  | "no_answer"
+  | "shutdown"
+  | "error";
+
+/** Dependencies of a {@link DeviceSession}. */
+export interface DeviceSessionOptions {
+  device: string;
+  sessionId: string;
+  peer: RTCPeerConnectionConfig;
+  /** Publishes the offer and this side's ICE candidates (marked `from: "gateway"`). */
+  signal: {
+    offer(sdp: string): void;
+    ice(candidate: IceCandidate): void;
+  };
+  ai: AiClient;
+  clock: PlaybackClock;
+  model: VoiceModel;
+  audio: { silenceFrames: number; sampleRate: SampleRate; echoGuard: EchoGuard };
+  publishEvent(event: DeviceEvent): void;
+  onClosed(session: DeviceSession, reason: CloseReason): void;
+  log: Logger;
+  offerRetryMs?: readonly number[];
+}
+
+/** Per-device numbers for `naila/gateway/metrics`. */
+export interface SessionMetrics {
+  session_id: string;
+  connection: string;
+  packets_in: number;
+  packets_out: number;
+  lost: number;
+  late: number;
+  concealed: number;
+  undecodable: number;
+  jitter_ms: number;
+  vad_state: string;
+  conversation: string;
+  utterances: number;
+  turns: number;
+  interruptions: number;
+  timeouts: number;
+  last_latency_ms?: number;
+}
+
+/** See the module doc. */
+export class DeviceSession {
+  readonly device: string;
+  readonly sessionId: string;
+  #o: DeviceSessionOptions;
+  #log: Logger;
+  #pc: RTCPeerConnection;
+  #input: AudioInput;
+  #order: PacketOrder;
+  #playback: PlaybackQueue;
+  #conversation: Conversation;
+  #encoder = new OpusEncoder();
+  #writer = new OpusRtpWriter();
+  #send: ((packet: ReturnType<OpusRtpWriter["packet"]>) => void) | undefined;
+  #offerSdp: string | undefined;
+  #answered = false;
+  #offerTimer: ReturnType<typeof setTimeout> | undefined;
+  #offerAttempt = 0;
+  #gapTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastPacketAt = 0;
+  #closed = false;
+  #packetsIn = 0;
+  #packetsOut = 0;
+  #jitter = 0;
+  #lastTransit: number | undefined;
+
+  constructor(options: DeviceSessionOptions) {
+    this.#o = options;
+    this.device = options.device;
+    this.sessionId = options.sessionId;
+    this.#log = options.log;
+    this.#pc = new RTCPeerConnection(options.peer);
+    this.#playback = new PlaybackQueue({
+      send: (frame, first) => this.#sendFrame(frame, first),
+      drained: (turn, played) => this.#conversation.drained(turn, played),
+    });
+    this.#conversation = new Conversation({
+      device: options.device,
+      sessionId: options.sessionId,
+      ai: options.ai,
+      sampleRate: options.audio.sampleRate,
+      playback: this.#playback,
+      wake: () => options.clock.wake(),
+      setPlaying: (playing) => this.#input.setPlaying(playing),
+      publish: options.publishEvent,
+      log: options.log,
+    });
+    this.#input = new AudioInput({
+      model: options.model,
+      silenceFrames: options.audio.silenceFrames,
+      sampleRate: options.audio.sampleRate,
+      echoGuard: options.audio.echoGuard,
+      onError: (error) => this.#log.error("audio frame failed", { device: this.device, error }),
+    }, {
+      utteranceStart: (at) => {
+        this.#armGapTimer();
+        this.#conversation.utteranceStart(at);
+      },
+      utteranceAudio: (pcm) => this.#conversation.utteranceAudio(pcm),
+      utteranceEnd: (reason, at) => this.#conversation.utteranceEnd(reason, at),
+    });
+    this.#order = new PacketOrder((payload) => this.#input.push(payload, this.#lastPacketAt));
+    options.clock.add(this.#playback);
+  }
+
+  /** Creates the transceiver and the offer, publishes it, starts the answer timer. */
+  async start(): Promise<void> {
+    const pc = this.#pc;
+    const transceiver = pc.addTransceiver("audio", { direction: "sendrecv" });
+    this.#send = (packet) => {
+      transceiver.sender.sendRtp(packet).catch((error) => {
+        this.#log.debug("RTP send failed", { device: this.device, error: String(error) });
+      });
+    };
+    transceiver.onTrack.subscribe((track) => {
+      track.onReceiveRtp.subscribe((rtp) =>
+        this.#receive(rtp.header.sequenceNumber, rtp.header.timestamp, rtp.payload)
+      );
+    });
+    pc.onIceCandidate.subscribe((candidate) => {
+      if (this.#closed || !candidate) return;
+      const init = candidate.toJSON();
+      this.#o.signal.ice({
+        candidate: init.candidate,
+        sdpMid: init.sdpMid ?? null,
+        sdpMLineIndex: init.sdpMLineIndex ?? null,
+        session_id: this.sessionId,
+        from: "gateway",
+      });
+    });
+    pc.connectionStateChange.subscribe((state) => {
+      this.#log.debug("connection state", { device: this.device, state });
+      if (state === "connected") {
+        this.#log.info("device connected", { device: this.device, session: this.sessionId });
+      } else if (state === "failed" || state === "closed") {
+        this.close(state);
+      }
+    });
+    await pc.setLocalDescription(await pc.createOffer());
+    if (this.#closed) return;
+    this.#offerSdp = pc.localDescription!.sdp;
+    this.#publishOffer();
+  }
+
+  /** The device's answer (already validated and matched to this session). */
+  async applyAnswer(sdp: string): Promise<void> {
+    if (this.#closed) return;
+    if (this.#answered) {
+      this.#log.debug("duplicate answer ignored", { device: this.device });
+      return;
+    }
+    await this.#pc.setRemoteDescription({ type: "answer", sdp });
+    this.#answered = true;
+    if (this.#offerTimer !== undefined) clearTimeout(this.#offerTimer);
+    this.#offerTimer = undefined;
+  }
+
+  /** A device candidate; "" or null is the end-of-candidates mark. */
+  async addCandidate(message: IceCandidate): Promise<void> {
+    if (this.#closed) return;
+    if (!message.candidate) return; // End of candidates: werift needs nothing.
+    const init: RTCIceCandidateInit = { candidate: message.candidate };
+    if (message.sdpMid != null) init.sdpMid = message.sdpMid;
+    if (message.sdpMLineIndex != null) init.sdpMLineIndex = message.sdpMLineIndex;
+    await this.#pc.addIceCandidate(init);
+  }
+
+  /** Ends the session: playback flushed, open turn cancelled, connection closed. */
+  close(reason: CloseReason): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#offerTimer !== undefined) clearTimeout(this.#offerTimer);
+    if (this.#gapTimer !== undefined) clearTimeout(this.#gapTimer);
+    this.#o.clock.remove(this.#playback);
+    this.#conversation.close();
+    this.#input.close();
+    this.#encoder.close();
+    this.#pc.close().catch(() => {});
+    this.#log.info("session closed", {
+      device: this.device,
+      session: this.sessionId,
+      reason,
+      packets_in: this.#packetsIn,
+      packets_out: this.#packetsOut,
+    });
+    this.#o.onClosed(this, reason);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  metrics(): SessionMetrics {
+    const s = this.#order.stats;
+    const c = this.#conversation.stats;
+    const m: SessionMetrics = {
+      session_id: this.sessionId,
+      connection: this.#pc.connectionState,
+      packets_in: this.#packetsIn,
+      packets_out: this.#packetsOut,
+      lost: s.lost,
+      late: s.late,
+      concealed: this.#input.stats.concealed,
+      undecodable: this.#input.stats.undecodable,
+      jitter_ms: Math.round((this.#jitter / RTP_CLOCK_KHZ) * 100) / 100,
+      vad_state: this.#input.vadState,
+      conversation: this.#conversation.state,
+      utterances: this.#input.stats.utterances,
+      turns: c.turns,
+      interruptions: c.interruptions,
+      timeouts: c.timeouts,
+    };
+    if (c.latencies.length > 0) m.last_latency_ms = c.latencies[c.latencies.length - 1];
+    return m;
+  }
+
+  #publishOffer(): void {
+    if (this.#closed || this.#answered || this.#offerSdp === undefined) return;
+    const waits = this.#o.offerRetryMs ?? OFFER_RETRY_MS;
+    if (this.#offerAttempt > waits.length) return;
+    this.#o.signal.offer(this.#offerSdp);
+    const wait = waits[this.#offerAttempt++];
+    this.#offerTimer = setTimeout(() => {
+      this.#offerTimer = undefined;
+      if (this.#answered || this.#closed) return;
+      if (this.#offerAttempt >= waits.length) {
+        this.#log.warn("no answer to the offer, giving up", {
+          device: this.device,
+          session: this.sessionId,
+          attempts: this.#offerAttempt,
+        });
+        this.close("no_answer");
+        return;
+      }
+      this.#log.info("no answer yet, offering again", {
+        device: this.device,
+        attempt: this.#offerAttempt + 1,
+      });
+      this.#publishOffer();
+    }, wait);
+  }
+
+  #receive(sequence: number, timestamp: number, payload: Uint8Array): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    this.#packetsIn++;
+    // RFC 3550 interarrival jitter, in RTP units.
+    const transit = now * RTP_CLOCK_KHZ - timestamp;
+    if (this.#lastTransit !== undefined) {
+      let d = transit - this.#lastTransit;
+      if (d < 0) d = -d;
+      if (d < 1e9) this.#jitter += (d - this.#jitter) / 16;
+    }
+    this.#lastTransit = transit;
+    this.#lastPacketAt = now;
+    this.#order.push(sequence, payload);
+  }
+
+  /** While an utterance is open, a device that stops sending is heard as silence. */
+  #armGapTimer(): void {
+    if (this.#gapTimer !== undefined || this.#closed) return;
+    this.#gapTimer = setTimeout(() => {
+      this.#gapTimer = undefined;
+      if (this.#closed || !this.#input.inUtterance) return;
+      const now = Date.now();
+      const silent = now - this.#lastPacketAt;
+      if (silent >= PACKET_GAP_MS) {
+        const frames = Math.floor(silent / OPUS_FRAME_MS);
+        this.#lastPacketAt = now;
+        this.#input.pushSilence(frames, now);
+      }
+      if (this.#input.inUtterance) this.#armGapTimer();
+    }, PACKET_GAP_MS);
+  }
+
+  #sendFrame(frame: Float32Array, first: boolean): void {
+    if (this.#closed || !this.#send) return;
+    const payload = this.#encoder.encode(frame);
+    this.#send(this.#writer.packet(payload, first));
+    this.#packetsOut++;
+    this.#conversation.frameSent(this.#playback.turn);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Opus for the WebRTC audio track (spec 5.5): 48 kHz mono, 20 ms frames, ~32 kbps, through
+ * npm:opusscript (WASM libopus). werift carries RTP only, so encoding, decoding and packet-loss
+ * concealment are ours.
+ *
+ * opusscript wants the int16 samples as *bytes* (a Uint8Array view): an Int16Array silently
+ * produces garbage (ENVIRONMENT.md). Both classes keep one preallocated PCM buffer, so the
+ * per-frame path allocates only what opusscript itself returns.
+ *
+ * @example
+ * ```ts
+ * const encoder = new OpusEncoder();
+ * const decoder = new OpusDecoder();
+ * const packet = encoder.encode(new Float32Array(OPUS_FRAME_SAMPLES));
+ * const samples = decoder.decode(packet); // 960 floats, a view valid until the next call
+ * ```
+ */
+import OpusScript from "opusscript";
+import { float32ToPcm, pcmToFloat32 } from "../shared/audio.ts";
+
+/** Opus in WebRTC always runs its RTP clock at 48 kHz (RFC 7587). */
+export const OPUS_RATE = 48000;
+/** 20 ms frames: the WebRTC default ptime and the spec's frame_size (5.5). */
+export const OPUS_FRAME_MS = 20;
+/** Samples in one 20 ms frame at 48 kHz. */
+export const OPUS_FRAME_SAMPLES = (OPUS_RATE * OPUS_FRAME_MS) / 1000;
+/** Spec 5.5: 32 kbps is transparent for speech and cheap on WiFi. */
+export const OPUS_BITRATE = 32000;
+/** Longest frame libopus decodes (120 ms at 48 kHz); also what its PLC produces per call. */
+const MAX_DECODED_SAMPLES = 5760;
+/** opusscript's CTL numbers (opus_defines.h). */
+const OPUS_SET_COMPLEXITY = 4010;
+/** Complexity 5 of 10: half the encode cost of 10 with no audible difference for speech. */
+const ENCODER_COMPLEXITY = 5;
+
+/** A problem with an Opus packet or frame, naming the field and value. */
+export class OpusCodecError extends Error {
+  override name = "OpusCodecError";
+  constructor(readonly field: string, readonly value: unknown, message: string) {
+    super(message);
+  }
+}
+
+/** Encodes 20 ms mono 48 kHz frames to Opus packets. */
+export class OpusEncoder {
+  #opus: OpusScript;
+  #pcm = new Uint8Array(OPUS_FRAME_SAMPLES * 2);
+
+  constructor(options: { bitrate?: number } = {}) {
+    this.#opus = new OpusScript(OPUS_RATE, 1, OpusScript.Application.VOIP);
+    this.#opus.setBitrate(options.bitrate ?? OPUS_BITRATE);
+    this.#opus.encoderCTL(OPUS_SET_COMPLEXITY, ENCODER_COMPLEXITY);
+  }
+
+  /** Encodes exactly {@link OPUS_FRAME_SAMPLES} samples; returns a new packet. */
+  encode(frame: Float32Array): Uint8Array {
+    if (frame.length !== OPUS_FRAME_SAMPLES) {
+      throw new OpusCodecError(
+        "frame",
+        frame.length,
+        `frame has ${frame.length} samples, expected ${OPUS_FRAME_SAMPLES} (20 ms at 48 kHz)`,
+      );
+    }
+    float32ToPcm(frame, this.#pcm);
+    // deno-lint-ignore no-explicit-any
+    return this.#opus.encode(this.#pcm as any, OPUS_FRAME_SAMPLES);
+  }
+
+  /** Frees the WASM encoder. */
+  close(): void {
+    this.#opus.delete();
+  }
+}
+
+/** Decodes Opus packets and conceals lost ones. */
+export class OpusDecoder {
+  #opus: OpusScript;
+  #out = new Float32Array(MAX_DECODED_SAMPLES);
+  #empty = new Uint8Array(0);
+  /** Samples per frame seen last; concealment produces this much. */
+  #frameSamples = OPUS_FRAME_SAMPLES;
+
+  constructor() {
+    this.#opus = new OpusScript(OPUS_RATE, 1, OpusScript.Application.VOIP);
+  }
+
+  /**
+   * Decodes one packet; returns a view valid until the next call. Throws
+   * {@link OpusCodecError} when the payload is not Opus (the caller conceals instead).
+   */
+  decode(packet: Uint8Array): Float32Array {
+    if (packet.length === 0) return this.conceal();
+    let pcm: Uint8Array;
+    try {
+      // deno-lint-ignore no-explicit-any
+      pcm = this.#opus.decode(packet as any);
+    } catch (error) {
+      throw new OpusCodecError(
+        "packet",
+        packet.length,
+        `Opus packet of ${packet.length} bytes does not decode: ${(error as Error).message}`,
+      );
+    }
+    const samples = pcmToFloat32(pcm, this.#out);
+    if (samples.length > 0) this.#frameSamples = samples.length;
+    return samples;
+  }
+
+  /**
+   * Opus packet-loss concealment for one missing frame. libopus (through opusscript) always
+   * conceals its maximum frame size per call; the first frame's worth is what we play.
+   */
+  conceal(): Float32Array {
+    // deno-lint-ignore no-explicit-any
+    const pcm: Uint8Array = this.#opus.decode(this.#empty as any);
+    const samples = pcmToFloat32(pcm, this.#out);
+    return samples.subarray(0, Math.min(samples.length, this.#frameSamples));
+  }
+
+  /** Frees the WASM decoder. */
+  close(): void {
+    this.#opus.delete();
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * Reply audio out (spec 5.6 "Sending Audio", 7.2): per device a {@link PlaybackQueue} of 48 kHz
+ * samples, resampled from whatever rate the server sent, and one gateway-wide
+ * {@link PlaybackClock} that pulls one 20 ms frame from every playing queue per tick.
+ *
+ * The clock is drift-free: tick n is due at `start + n × 20 ms`, never "20 ms after the last
+ * one", so timer jitter does not accumulate. When the process stalls for longer than
+ * {@link MAX_CATCH_UP_FRAMES}, the clock re-anchors instead of bursting the backlog. It runs only
+ * while some queue has audio: an idle device costs nothing (no silence is encoded or sent).
+ *
+ * Barge-in: {@link PlaybackQueue.flush} empties a queue synchronously, so not one more frame of
+ * it is sent after the current tick.
+ *
+ * @example
+ * ```ts
+ * const clock = new PlaybackClock();
+ * const queue = new PlaybackQueue({ send: (frame) => encodeAndSend(frame) });
+ * clock.add(queue);
+ * queue.enqueue("t1", replySamples, 24000); // plays from the next tick
+ * ```
+ */
+import { Resampler } from "../shared/audio.ts";
+import { OPUS_FRAME_MS, OPUS_FRAME_SAMPLES, OPUS_RATE } from "./opus_codec.ts";
+
+/** A stall longer than 3 frames (60 ms) is skipped, not caught up in a burst. */
+export const MAX_CATCH_UP_FRAMES = 3;
+
+/** What a queue does with each frame and when a reply finished playing. */
+export interface PlaybackSink {
+  /** One 20 ms frame at 48 kHz (a view, valid during the call); `first` starts a talkspurt. */
+  send(frame: Float32Array, first: boolean): void;
+  /** All queued audio of `turn` has been sent. */
+  drained?(turn: string, playedMs: number): void;
+}
+
+interface Chunk {
+  turn: string;
+  samples: Float32Array;
+  offset: number;
+}
+
+/** One device's reply audio, as 48 kHz chunks consumed frame by frame. */
+export class PlaybackQueue {
+  #sink: PlaybackSink;
+  #chunks: Chunk[] = [];
+  #frame = new Float32Array(OPUS_FRAME_SAMPLES);
+  #resamplers = new Map<string, Resampler>();
+  #turn: string | undefined;
+  #playedFrames = 0;
+  #talking = false;
+  #ended = new Set<string>();
+  /** Frames sent since creation, for metrics. */
+  framesSent = 0;
+
+  constructor(sink: PlaybackSink) {
+    this.#sink = sink;
+  }
+
+  /** The turn whose audio is playing or queued, if any. */
+  get turn(): string | undefined {
+    return this.#turn;
+  }
+
+  /** True while audio is queued. */
+  get playing(): boolean {
+    return this.#chunks.length > 0;
+  }
+
+  /** Milliseconds of the current turn's reply sent so far. */
+  get playedMs(): number {
+    return this.#playedFrames * OPUS_FRAME_MS;
+  }
+
+  /** Queued milliseconds not yet sent. */
+  get queuedMs(): number {
+    let samples = 0;
+    for (const chunk of this.#chunks) samples += chunk.samples.length - chunk.offset;
+    return (samples / OPUS_RATE) * 1000;
+  }
+
+  /** Queues reply audio of `turn` at `rate`; chunks of one turn are resampled as one stream. */
+  enqueue(turn: string, samples: Float32Array, rate: number): void {
+    if (this.#turn !== turn) {
+      this.#turn = turn;
+      this.#playedFrames = 0;
+    }
+    let out: Float32Array;
+    if (rate === OPUS_RATE) {
+      out = samples.slice();
+    } else {
+      let resampler = this.#resamplers.get(turn);
+      if (!resampler) {
+        resampler = new Resampler(rate, OPUS_RATE);
+        this.#resamplers.set(turn, resampler);
+      }
+      out = resampler.process(samples).slice();
+    }
+    if (out.length > 0) this.#chunks.push({ turn, samples: out, offset: 0 });
+  }
+
+  /** The turn's reply is complete: emit the resampler's tail and pad the last frame. */
+  finish(turn: string): void {
+    const resampler = this.#resamplers.get(turn);
+    if (resampler) {
+      const tail = resampler.flush();
+      this.#resamplers.delete(turn);
+      if (tail.length > 0 && this.#turn === turn) {
+        this.#chunks.push({ turn, samples: tail, offset: 0 });
+      }
+    }
+    this.#ended.add(turn);
+    if (this.#chunks.length === 0 && this.#turn === turn) this.#drained(turn);
+  }
+
+  /** Barge-in: drops everything queued now; returns how much of the turn was played (ms). */
+  flush(): number {
+    const played = this.playedMs;
+    this.#chunks.length = 0;
+    this.#resamplers.clear();
+    this.#ended.clear();
+    this.#talking = false;
+    return played;
+  }
+
+  /** Called by the clock: sends one frame if audio is queued; returns whether it did. */
+  tick(): boolean {
+    if (this.#chunks.length === 0) {
+      this.#talking = false;
+      return false;
+    }
+    const frame = this.#frame;
+    let filled = 0;
+    let turn = this.#chunks[0].turn;
+    while (filled < frame.length && this.#chunks.length > 0) {
+      const chunk = this.#chunks[0];
+      if (chunk.turn !== turn) break;
+      const take = Math.min(frame.length - filled, chunk.samples.length - chunk.offset);
+      frame.set(chunk.samples.subarray(chunk.offset, chunk.offset + take), filled);
+      chunk.offset += take;
+      filled += take;
+      if (chunk.offset === chunk.samples.length) this.#chunks.shift();
+      // A turn's last chunk pads with silence instead of borrowing from the next turn.
+      if (this.#chunks.length === 0 || this.#chunks[0].turn !== turn) break;
+      turn = this.#chunks[0].turn;
+    }
+    // Underrun mid-reply (server still synthesizing): pad this frame with silence.
+    frame.fill(0, filled);
+    const first = !this.#talking;
+    this.#talking = true;
+    this.#playedFrames++;
+    this.framesSent++;
+    this.#sink.send(frame, first);
+    const next = this.#chunks[0];
+    if (next === undefined || next.turn !== turn) {
+      if (this.#ended.has(turn)) this.#drained(turn);
+    }
+    return true;
+  }
+
+  #drained(turn: string): void {
+    this.#ended.delete(turn);
+    this.#sink.drained?.(turn, this.playedMs);
+  }
+}
+
+/** One 20 ms clock for every device's queue; see the module doc. */
+export class PlaybackClock {
+  #queues = new Set<PlaybackQueue>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #start = 0;
+  #ticks = 0;
+  #now: () => number;
+  /** Ticks where the clock re-anchored after a stall, for metrics. */
+  stalls = 0;
+
+  #onError: (error: unknown) => void;
+
+  constructor(options: { now?: () => number; onError?: (error: unknown) => void } = {}) {
+    this.#now = options.now ?? (() => performance.now());
+    this.#onError = options.onError ?? (() => {});
+  }
+
+  add(queue: PlaybackQueue): void {
+    this.#queues.add(queue);
+  }
+
+  remove(queue: PlaybackQueue): void {
+    this.#queues.delete(queue);
+  }
+
+  /** Call after enqueuing: starts the clock if it is idle. The first frame goes out at once. */
+  wake(): void {
+    if (this.#timer !== undefined) return;
+    this.#start = this.#now();
+    this.#ticks = 0;
+    this.#run();
+  }
+
+  /** Stops the clock (shutdown). */
+  stop(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #run = (): void => {
+    this.#timer = undefined;
+    const now = this.#now();
+    let due = Math.floor((now - this.#start) / OPUS_FRAME_MS) + 1 - this.#ticks;
+    if (due > MAX_CATCH_UP_FRAMES) {
+      // Stalled: re-anchor on now, send one frame, don't burst the backlog.
+      this.stalls++;
+      this.#start = now;
+      this.#ticks = 0;
+      due = 1;
+    }
+    let active = due <= 0; // Woken early: nothing due yet, keep the clock.
+    for (let i = 0; i < due; i++) {
+      this.#ticks++;
+      active = false;
+      for (const queue of this.#queues) {
+        try {
+          if (queue.tick()) active = true;
+        } catch (error) {
+          // One broken device must not stop the others' audio.
+          this.#onError(error);
+        }
+      }
+    }
+    if (!active) {
+      for (const queue of this.#queues) if (queue.playing) active = true;
+    }
+    if (!active) return;
+    const next = this.#start + this.#ticks * OPUS_FRAME_MS;
+    this.#timer = setTimeout(this.#run, Math.max(0, next - this.#now()));
+  };
+}

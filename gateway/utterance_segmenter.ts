@@ -1,0 +1,161 @@
+/**
+ * Cuts one device's audio into utterances (spec 5.4 "Utterance Detection") from the VAD state
+ * of each 20 ms frame. An explicit state machine with two states:
+ *
+ * - `idle`: frames go into a pre-roll ring (the last {@link SegmenterOptions.preRollFrames});
+ *   when the VAD says `speaking`, the utterance starts with the pre-roll so the first syllable
+ *   (heard while the VAD was still `starting`) is not cut.
+ * - `utterance`: every frame is streamed out. The VAD's `quiet` (reached after
+ *   AUDIO_SILENCE_FRAMES unvoiced frames) ends it with reason `silence`; reaching
+ *   {@link SegmenterOptions.maxFrames} (30 s, pre-roll included) ends it with `max_length`, and
+ *   a new one starts at the next voiced frame.
+ *
+ * Frames are copied into a preallocated ring; nothing is allocated per frame.
+ *
+ * @example
+ * ```ts
+ * const seg = new UtteranceSegmenter({ frameSamples: 960, preRollFrames: 15, maxFrames: 1500 }, {
+ *   start: () => {}, audio: (frame) => {}, end: (reason, lastSpeechAt) => {},
+ * });
+ * seg.push(frame48k, vadState, Date.now());
+ * ```
+ */
+import type { VadState } from "./vad.ts";
+
+/** Spec 5.4: an utterance longer than 30 s is cut (also the frame codec's per-frame limit). */
+export const MAX_UTTERANCE_MS = 30_000;
+/** 300 ms of pre-roll covers the VAD's start delay plus a soft onset. */
+export const PRE_ROLL_MS = 300;
+
+/** Why an utterance ended. */
+export type EndReason = "silence" | "max_length" | "flush";
+
+/** Where the segmenter sends its output. */
+export interface SegmenterSink {
+  /** Speech started; `at` is the wall-clock time (ms) of the first pre-roll frame. */
+  start(at: number): void;
+  /** One frame of the utterance (a view, valid during the call). */
+  audio(frame: Float32Array): void;
+  /** The utterance is over; `lastSpeechAt` is when its last voiced frame was captured. */
+  end(reason: EndReason, lastSpeechAt: number): void;
+}
+
+/** Sizes, in frames of `frameSamples` samples each. */
+export interface SegmenterOptions {
+  frameSamples: number;
+  preRollFrames: number;
+  maxFrames: number;
+}
+
+/** See the module doc. */
+export class UtteranceSegmenter {
+  readonly options: Readonly<SegmenterOptions>;
+  #sink: SegmenterSink;
+  #state: "idle" | "utterance" = "idle";
+  #ring: Float32Array;
+  #ringTimes: Float64Array;
+  #ringStart = 0;
+  #ringCount = 0;
+  #frames = 0;
+  #lastSpeechAt = 0;
+  /** A max-length cut happened while the VAD still said speaking: restart on the next voiced frame. */
+  #cut = false;
+
+  constructor(options: SegmenterOptions, sink: SegmenterSink) {
+    for (const key of ["frameSamples", "maxFrames"] as const) {
+      if (!Number.isInteger(options[key]) || options[key] < 1) {
+        throw new RangeError(`${key} ${options[key]} must be an integer >= 1`);
+      }
+    }
+    if (
+      !Number.isInteger(options.preRollFrames) || options.preRollFrames < 0 ||
+      options.preRollFrames >= options.maxFrames
+    ) {
+      throw new RangeError(
+        `preRollFrames ${options.preRollFrames} must be an integer in 0..${options.maxFrames - 1}`,
+      );
+    }
+    this.options = { ...options };
+    this.#sink = sink;
+    this.#ring = new Float32Array(Math.max(1, options.preRollFrames) * options.frameSamples);
+    this.#ringTimes = new Float64Array(Math.max(1, options.preRollFrames));
+  }
+
+  /** True while an utterance is open. */
+  get active(): boolean {
+    return this.#state === "utterance";
+  }
+
+  /** Frames in the open utterance (pre-roll included). */
+  get frames(): number {
+    return this.#frames;
+  }
+
+  /** Feeds one frame (exactly `frameSamples`) with its VAD state and capture time (ms). */
+  push(frame: Float32Array, vad: VadState, at: number): void {
+    if (frame.length !== this.options.frameSamples) {
+      throw new RangeError(
+        `frame has ${frame.length} samples, expected ${this.options.frameSamples}`,
+      );
+    }
+    const voiced = vad === "speaking" || vad === "starting";
+    if (this.#state === "idle") {
+      const begin = vad === "speaking" || (this.#cut && voiced);
+      if (!begin) {
+        if (!voiced) this.#cut = false;
+        this.#remember(frame, at);
+        return;
+      }
+      this.#cut = false;
+      this.#begin(at);
+    }
+    this.#frames++;
+    this.#sink.audio(frame);
+    if (vad === "speaking") this.#lastSpeechAt = at;
+    if (vad === "quiet") {
+      this.#finish("silence");
+    } else if (this.#frames >= this.options.maxFrames) {
+      this.#finish("max_length");
+      this.#cut = vad === "speaking";
+    }
+  }
+
+  /** Ends an open utterance now (e.g. the device went away); drops the pre-roll. */
+  flush(): void {
+    if (this.#state === "utterance") this.#finish("flush");
+    this.#ringCount = 0;
+    this.#cut = false;
+  }
+
+  #remember(frame: Float32Array, at: number): void {
+    const slots = this.options.preRollFrames;
+    if (slots === 0) return;
+    const slot = (this.#ringStart + this.#ringCount) % slots;
+    this.#ring.set(frame, slot * this.options.frameSamples);
+    this.#ringTimes[slot] = at;
+    if (this.#ringCount < slots) this.#ringCount++;
+    else this.#ringStart = (this.#ringStart + 1) % slots;
+  }
+
+  #begin(at: number): void {
+    this.#state = "utterance";
+    this.#frames = 0;
+    this.#lastSpeechAt = at;
+    const slots = this.options.preRollFrames;
+    const n = this.options.frameSamples;
+    this.#sink.start(this.#ringCount > 0 ? this.#ringTimes[this.#ringStart] : at);
+    for (let i = 0; i < this.#ringCount; i++) {
+      const slot = (this.#ringStart + i) % slots;
+      this.#frames++;
+      this.#sink.audio(this.#ring.subarray(slot * n, (slot + 1) * n));
+    }
+    this.#ringStart = 0;
+    this.#ringCount = 0;
+  }
+
+  #finish(reason: EndReason): void {
+    this.#state = "idle";
+    this.#frames = 0;
+    this.#sink.end(reason, this.#lastSpeechAt);
+  }
+}

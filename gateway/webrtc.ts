@@ -1,0 +1,116 @@
+/**
+ * werift settings and RTP framing shared by the gateway's sessions and the device peer
+ * (device/peer.ts), so both ends of every test and benchmark are configured one way.
+ *
+ * - {@link peerConfig}: ICE servers from WEBRTC_ICE_SERVERS with werift's hidden public-STUN
+ *   fallback disabled (`iceStunGatherTimeout: 0`, ENVIRONMENT.md), and, when host addresses are
+ *   given (WEBRTC_HOST_ADDRESSES), ICE gathered on exactly those addresses: the OS interfaces
+ *   are not enumerated and the sockets bind to the single address, so a loopback test never
+ *   offers, or sends media to, the machine's LAN address.
+ * - {@link OpusRtpWriter}: werift does RTP only; this stamps our Opus packets with consistent
+ *   sequence numbers and 48 kHz timestamps, marking each talkspurt's first packet and letting
+ *   the timestamp jump over silent gaps (nothing is sent while idle).
+ *
+ * @example
+ * ```ts
+ * const pc = new RTCPeerConnection(peerConfig({ iceServers: [], hostAddresses: ["127.0.0.1"] }));
+ * const writer = new OpusRtpWriter();
+ * sender.sendRtp(writer.packet(opusPacket, true));
+ * ```
+ */
+import { isIP } from "node:net";
+import { type RTCPeerConnectionConfig, RTCRtpCodecParameters, RtpHeader, RtpPacket } from "werift";
+import type { IceServer } from "../shared/config.ts";
+import { OPUS_FRAME_SAMPLES, OPUS_RATE } from "./opus_codec.ts";
+
+/** RFC 7587: Opus is always announced as opus/48000/2, whatever is actually sent. */
+const OPUS_SDP_CHANNELS = 2;
+/** Dynamic payload type commonly used for Opus (Chrome's choice); werift rewrites as negotiated. */
+const OPUS_PAYLOAD_TYPE = 111;
+/** Mono, in-band FEC allowed, DTX allowed: what a voice device wants. */
+const OPUS_FMTP = "minptime=10;useinbandfec=1;usedtx=1";
+const UINT32 = 0x1_0000_0000;
+const UINT16 = 0x1_0000;
+
+/** The one audio codec both ends offer. */
+export function opusCodec(): RTCRtpCodecParameters {
+  return new RTCRtpCodecParameters({
+    mimeType: "audio/opus",
+    clockRate: OPUS_RATE,
+    channels: OPUS_SDP_CHANNELS,
+    payloadType: OPUS_PAYLOAD_TYPE,
+    parameters: OPUS_FMTP,
+  });
+}
+
+/** What {@link peerConfig} needs. */
+export interface PeerSettings {
+  iceServers: IceServer[];
+  /** Gather only on these addresses; empty = every interface (production default). */
+  hostAddresses: string[];
+}
+
+/** A werift RTCPeerConnection configuration; see the module doc. */
+export function peerConfig(settings: PeerSettings): RTCPeerConnectionConfig {
+  const config: RTCPeerConnectionConfig = {
+    codecs: { audio: [opusCodec()], video: [] },
+    iceServers: settings.iceServers,
+    // 0: no wait for (and no use of) werift's built-in public STUN server.
+    iceStunGatherTimeout: 0,
+    iceUseTcp: false,
+  };
+  const hosts = settings.hostAddresses;
+  if (hosts.length > 0) {
+    config.iceAdditionalHostAddresses = [...hosts];
+    // Do not enumerate OS interfaces: only the listed addresses become candidates.
+    config.iceUseIpv4 = false;
+    config.iceUseIpv6 = false;
+    const v4 = hosts.filter((h) => isIP(h) === 4);
+    const v6 = hosts.filter((h) => isIP(h) === 6);
+    const bind: { udp4?: string; udp6?: string } = {};
+    if (v4.length === 1) bind.udp4 = v4[0];
+    if (v6.length === 1) bind.udp6 = v6[0];
+    if (bind.udp4 || bind.udp6) config.iceInterfaceAddresses = bind;
+  }
+  return config;
+}
+
+/** Stamps Opus payloads as one RTP stream; see the module doc. */
+export class OpusRtpWriter {
+  #sequence = Math.floor(Math.random() * UINT16);
+  #timestamp = Math.floor(Math.random() * UINT32);
+  #lastSentAt: number | undefined;
+  #now: () => number;
+
+  constructor(options: { now?: () => number } = {}) {
+    this.#now = options.now ?? (() => performance.now());
+  }
+
+  /**
+   * The RTP packet for the next 20 ms frame. `first` marks a talkspurt start: the timestamp
+   * then advances by the wall-clock time since the last packet, as a receiver's jitter buffer
+   * expects after a silent gap.
+   */
+  packet(payload: Uint8Array, first: boolean): RtpPacket {
+    const now = this.#now();
+    if (this.#lastSentAt !== undefined) {
+      let advance = OPUS_FRAME_SAMPLES;
+      if (first) {
+        const gap = Math.round(((now - this.#lastSentAt) * OPUS_RATE) / 1000);
+        advance = Math.max(OPUS_FRAME_SAMPLES, gap - (gap % OPUS_FRAME_SAMPLES));
+      }
+      this.#timestamp = (this.#timestamp + advance) % UINT32;
+      this.#sequence = (this.#sequence + 1) % UINT16;
+    }
+    this.#lastSentAt = now;
+    const header = new RtpHeader({
+      payloadType: OPUS_PAYLOAD_TYPE,
+      sequenceNumber: this.#sequence,
+      timestamp: this.#timestamp,
+      marker: first,
+    });
+    // werift expects a Buffer; a view of the same bytes avoids a copy.
+    const buffer = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    return new RtpPacket(header, buffer);
+  }
+}
