@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { type Decoded, encodeV2, FrameDecoder, type V2Message } from "../shared/frame_codec.ts";
+import {
+  parseV1Responses,
+  readUntil,
+  sendTurn,
+  v1Request,
+  V2Client,
+} from "../tests/helpers/audio_socket_clients.ts";
 import { AudioSocketServer, type AudioSocketTimeouts } from "./audio_socket.ts";
 import { InferenceQueue } from "./inference_queue.ts";
 import {
@@ -61,132 +67,8 @@ async function withServer(
   }
 }
 
-/** Reads from a connection until `done(buffer)` or the peer closes; returns what was read. */
-async function readUntil(
-  conn: Deno.TcpConn,
-  done: (bytes: Uint8Array) => boolean,
-  timeoutMs = 5000,
-): Promise<{ bytes: Uint8Array; closed: boolean }> {
-  let bytes = new Uint8Array(0);
-  const chunk = new Uint8Array(65536);
-  const timer = setTimeout(() => conn.close(), timeoutMs);
-  try {
-    while (!done(bytes)) {
-      const n = await conn.read(chunk).catch(() => null);
-      if (n === null) return { bytes, closed: true };
-      const next = new Uint8Array(bytes.length + n);
-      next.set(bytes);
-      next.set(chunk.subarray(0, n), bytes.length);
-      bytes = next;
-    }
-    return { bytes, closed: false };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** A v1 client written from spec 4.2: `device|length|rate|request\n` + PCM, both ways. */
-function v1Request(device: string, rate: number, request: string, pcm: Uint8Array): Uint8Array {
-  const header = encoder.encode(`${device}|${pcm.length}|${rate}|${request}\n`);
-  const out = new Uint8Array(header.length + pcm.length);
-  out.set(header);
-  out.set(pcm, header.length);
-  return out;
-}
-
-function v1Responses(bytes: Uint8Array): { header: string[]; body: Uint8Array }[] {
-  const out = [];
-  let at = 0;
-  while (at < bytes.length) {
-    const newline = bytes.indexOf(10, at);
-    if (newline === -1) break;
-    const header = new TextDecoder().decode(bytes.subarray(at, newline)).split("|");
-    const length = Number(header[1]);
-    if (newline + 1 + length > bytes.length) break;
-    out.push({ header, body: bytes.subarray(newline + 1, newline + 1 + length) });
-    at = newline + 1 + length;
-  }
-  return out;
-}
-
-/** A v2 client on the shared codec. */
-class V2Client {
-  messages: V2Message[] = [];
-  #decoder = new FrameDecoder({ version: 2 });
-  #buffer = new Uint8Array(65536);
-  closed = false;
-  private constructor(readonly conn: Deno.TcpConn) {}
-
-  static async connect(
-    port: number,
-    capabilities = ["stream", "cancel", "text", "ping", "stages"],
-  ) {
-    const client = new V2Client(await Deno.connect({ hostname: "127.0.0.1", port }));
-    await client.send({ type: "hello", version: 2, role: "gateway", capabilities, ts: Date.now() });
-    const hello = await client.next((m) => m.type === "hello");
-    assert.equal(hello.type === "hello" && hello.role, "server");
-    return client;
-  }
-
-  async send(message: V2Message): Promise<void> {
-    await this.conn.write(encodeV2(message));
-  }
-
-  /** Waits for the first message matching `match` (reading more as needed). */
-  async next(match: (m: V2Message) => boolean, timeoutMs = 5000): Promise<V2Message> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.messages.find(match);
-      if (found) return found;
-      if (this.closed) throw new Error(`connection closed; got ${JSON.stringify(this.types())}`);
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new Error(`timed out; got ${JSON.stringify(this.types())}`);
-      const timer = setTimeout(() => this.conn.close(), remaining);
-      const n = await this.conn.read(this.#buffer).catch(() => null);
-      clearTimeout(timer);
-      if (n === null) {
-        this.closed = true;
-        continue;
-      }
-      for (const item of this.#decoder.push(this.#buffer.slice(0, n)) as Decoded[]) {
-        if (item.version === 2) this.messages.push(item.message);
-      }
-    }
-  }
-
-  types(): string[] {
-    return this.messages.map((m) => m.type + ("turn" in m && m.turn ? `:${m.turn}` : ""));
-  }
-
-  close() {
-    try {
-      this.conn.close();
-    } catch {
-      // already closed
-    }
-  }
-}
-
-async function sendTurn(client: V2Client, turn: string, rate: 16000 | 48000, samples = 1600) {
-  await client.send({ type: "start", turn, device: "kitchen", rate, ts: Date.now() });
-  const pcm = new Uint8Array(samples * 2);
-  await client.send({
-    type: "audio",
-    turn,
-    seq: 0,
-    rate,
-    ts: Date.now(),
-    pcm: pcm.subarray(0, samples),
-  });
-  await client.send({
-    type: "audio",
-    turn,
-    seq: 1,
-    rate,
-    ts: Date.now(),
-    pcm: pcm.subarray(samples),
-  });
-  await client.send({ type: "end", turn, ts: Date.now() });
+async function sendTestTurn(client: V2Client, turn: string, rate: 16000 | 48000) {
+  await sendTurn(client, { turn, rate, pcm: new Uint8Array(3200 * 2), chunkBytes: 3200 });
 }
 
 Deno.test("v1: each request gets one 48 kHz response with the same ids, in order", async () => {
@@ -196,8 +78,8 @@ Deno.test("v1: each request gets one 48 kHz response with the same ids, in order
       const pcm = new Uint8Array(1600 * 2).map((_, i) => i % 251);
       await conn.write(v1Request("living_room", 16000, "req_1", pcm));
       await conn.write(v1Request("living_room", 48000, "req_2", new Uint8Array(960)));
-      const { bytes } = await readUntil(conn, (b) => v1Responses(b).length === 2);
-      const [first, second] = v1Responses(bytes);
+      const { bytes } = await readUntil(conn, (b) => parseV1Responses(b).length === 2);
+      const [first, second] = parseV1Responses(bytes);
       assert.deepEqual(first.header.filter((_, i) => i !== 1), ["living_room", "48000", "req_1"]);
       assert.equal(Number(first.header[1]), first.body.length);
       assert.equal(first.body.length, pcm.length * 3, "0.1 s at 16 kHz echoed at 48 kHz");
@@ -219,7 +101,7 @@ Deno.test("v1: an utterance with nothing to say gets an empty body", async () =>
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     try {
       await conn.write(v1Request("kitchen", 16000, "r9", new Uint8Array(3200)));
-      const { bytes } = await readUntil(conn, (b) => v1Responses(b).length === 1);
+      const { bytes } = await readUntil(conn, (b) => parseV1Responses(b).length === 1);
       assert.equal(new TextDecoder().decode(bytes), "kitchen|0|48000|r9\n");
     } finally {
       conn.close();
@@ -231,7 +113,7 @@ Deno.test("v2: a turn streams transcript, reply text, audio chunks and an end wi
   await withServer(new ScriptedPipeline(), async (server) => {
     const client = await V2Client.connect(server.port);
     try {
-      await sendTurn(client, "t1", 16000);
+      await sendTestTurn(client, "t1", 16000);
       const end = await client.next((m) => m.type === "end");
       assert.deepEqual(client.types(), ["hello", "text:t1", "text:t1", "audio:t1", "end:t1"]);
       const [, transcript, reply, audio] = client.messages;
@@ -250,7 +132,7 @@ Deno.test("v2: without the text and stages capabilities neither is sent", async 
   await withServer(new ScriptedPipeline(), async (server) => {
     const client = await V2Client.connect(server.port, ["stream"]);
     try {
-      await sendTurn(client, "t1", 16000);
+      await sendTestTurn(client, "t1", 16000);
       const end = await client.next((m) => m.type === "end");
       assert.deepEqual(client.types(), ["hello", "audio:t1", "end:t1"]);
       assert.equal(end.type === "end" && end.stages, undefined);
@@ -278,11 +160,11 @@ Deno.test("v2: a cancelled running turn sends nothing more and records what was 
   await withServer(pipeline, async (server) => {
     const client = await V2Client.connect(server.port);
     try {
-      await sendTurn(client, "t1", 16000);
+      await sendTestTurn(client, "t1", 16000);
       await new Promise((resolve) => setTimeout(resolve, 50));
       await client.send({ type: "cancel", turn: "t1", ts: Date.now(), played_ms: 0 });
       // The next turn is answered; nothing of t1 ever arrives.
-      await sendTurn(client, "t2", 16000);
+      await sendTestTurn(client, "t2", 16000);
       await client.next((m) => m.type === "end" && m.turn === "t2");
       assert.deepEqual(client.types().filter((t) => t.endsWith(":t1")), []);
       assert.deepEqual(pipeline.interrupted, [[1, 0]]);
@@ -302,8 +184,8 @@ Deno.test("v2: a cancelled queued turn never runs", async () => {
   await withServer(pipeline, async (server) => {
     const client = await V2Client.connect(server.port);
     try {
-      await sendTurn(client, "t1", 16000);
-      await sendTurn(client, "t2", 16000);
+      await sendTestTurn(client, "t1", 16000);
+      await sendTestTurn(client, "t2", 16000);
       await client.send({ type: "cancel", turn: "t2", ts: Date.now(), played_ms: 0 });
       await client.next((m) => m.type === "end" && m.turn === "t1");
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -318,9 +200,9 @@ Deno.test("v2: a turn beyond the queue's capacity gets a busy error", async () =
   await withServer(new ScriptedPipeline(200), async (server) => {
     const client = await V2Client.connect(server.port);
     try {
-      await sendTurn(client, "t1", 16000);
+      await sendTestTurn(client, "t1", 16000);
       await new Promise((resolve) => setTimeout(resolve, 20));
-      await sendTurn(client, "t2", 16000);
+      await sendTestTurn(client, "t2", 16000);
       const busy = await client.next((m) => m.type === "error");
       assert.deepEqual({ ...busy, ts: 0 }, {
         type: "error",
