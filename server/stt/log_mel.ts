@@ -117,13 +117,16 @@ export function melFilterbank(
 export interface LogMelOptions {
   /** Mel bands (80; 128 for large-v3). */
   nMels?: number;
-  /** Window length in frames (3000 = Whisper's 30 s). Samples beyond it are trimmed. */
+  /**
+   * The longest window in frames (3000 = Whisper's 30 s); `compute` may ask for fewer. Samples
+   * beyond the window are trimmed.
+   */
   frames?: number;
 }
 
 /**
- * Computes Whisper's log-mel features. Every buffer is allocated once; `compute` returns the same
- * output array each time, overwritten by the next call.
+ * Computes Whisper's log-mel features. Every buffer is allocated once, for the longest window;
+ * `compute` returns a view of the same output array each time, overwritten by the next call.
  *
  * @example
  * ```ts
@@ -169,19 +172,20 @@ export class LogMelSpectrogram {
     this.#output = new Float32Array(nMels * frames);
   }
 
-  /** Samples the window covers: frames × hop. */
-  get windowSamples(): number {
-    return this.frames * HOP_LENGTH;
-  }
-
   /**
-   * Log-mel features of `samples` (16 kHz mono, [-1, 1]), padded with silence or trimmed to the
-   * window. Returns [nMels, frames] mel-major; the array is reused by the next call.
+   * Log-mel features of `samples` (16 kHz mono, [-1, 1]), padded with silence or trimmed to a
+   * window of `frames` frames (default: the longest). Returns [nMels, frames] mel-major, a view
+   * that the next call overwrites.
    */
-  compute(samples: Float32Array): Float32Array {
+  compute(samples: Float32Array, frames: number = this.frames): Float32Array {
+    if (!Number.isInteger(frames) || frames < 1 || frames > this.frames) {
+      throw new LogMelOptionError(
+        `frames is ${frames}, expected an integer from 1 to ${this.frames} (this front end's window)`,
+      );
+    }
     const half = N_FFT / 2;
-    const length = this.windowSamples;
-    const padded = this.#padded;
+    const length = frames * HOP_LENGTH;
+    const padded = this.#padded.subarray(0, length + N_FFT);
     const used = Math.min(samples.length, length);
     padded.fill(0);
     for (let i = 0; i < used; i++) padded[half + i] = samples[i];
@@ -199,21 +203,20 @@ export class LogMelSpectrogram {
         break;
       }
     }
-    const frames = this.frames;
-    const out = this.#output;
+    const out = this.#output.subarray(0, this.nMels * frames);
     let maxLog = -Infinity;
     for (let t = 0; t < frames; t += 2) {
       const hasB = t + 1 < frames;
       const silentA = t * HOP_LENGTH > lastNonZero;
       const silentB = !hasB || (t + 1) * HOP_LENGTH > lastNonZero;
       if (silentA && silentB) {
-        maxLog = Math.max(maxLog, this.#writeSilentFrame(t));
-        if (hasB) this.#writeSilentFrame(t + 1);
+        maxLog = Math.max(maxLog, writeSilentFrame(out, frames, t));
+        if (hasB) writeSilentFrame(out, frames, t + 1);
         continue;
       }
-      this.#powerPair(t, hasB);
-      maxLog = Math.max(maxLog, this.#writeMelFrame(t, this.#powerA));
-      if (hasB) maxLog = Math.max(maxLog, this.#writeMelFrame(t + 1, this.#powerB));
+      this.#powerPair(padded, t, hasB);
+      maxLog = Math.max(maxLog, this.#writeMelFrame(out, frames, t, this.#powerA));
+      if (hasB) maxLog = Math.max(maxLog, this.#writeMelFrame(out, frames, t + 1, this.#powerB));
     }
     const floor = maxLog - DYNAMIC_RANGE;
     for (let i = 0; i < out.length; i++) {
@@ -226,8 +229,7 @@ export class LogMelSpectrogram {
    * Power spectra of frames t and t+1 from one complex DFT: frame t as the real part, t+1 as the
    * imaginary part, separated by the conjugate symmetry of real signals' spectra.
    */
-  #powerPair(t: number, hasB: boolean): void {
-    const padded = this.#padded;
+  #powerPair(padded: Float64Array, t: number, hasB: boolean): void {
     const window = this.#window;
     const startA = t * HOP_LENGTH;
     const startB = startA + HOP_LENGTH;
@@ -248,7 +250,7 @@ export class LogMelSpectrogram {
   }
 
   /** Writes log10 of the mel energies of one frame; returns the frame's largest value. */
-  #writeMelFrame(t: number, power: Float64Array): number {
+  #writeMelFrame(out: Float32Array, frames: number, t: number, power: Float64Array): number {
     const { weights, firstBin, endBin, nBins } = this.filterbank;
     let frameMax = -Infinity;
     for (let m = 0; m < this.nMels; m++) {
@@ -256,17 +258,18 @@ export class LogMelSpectrogram {
       const row = m * nBins;
       for (let k = firstBin[m]; k < endBin[m]; k++) energy += weights[row + k] * power[k];
       const value = Math.log10(Math.max(energy, POWER_FLOOR));
-      this.#output[m * this.frames + t] = value;
+      out[m * frames + t] = value;
       if (value > frameMax) frameMax = value;
     }
     return frameMax;
   }
+}
 
-  #writeSilentFrame(t: number): number {
-    const value = Math.log10(POWER_FLOOR);
-    for (let m = 0; m < this.nMels; m++) this.#output[m * this.frames + t] = value;
-    return value;
-  }
+/** Writes the log floor into frame t of every band (a frame with no energy); returns it. */
+function writeSilentFrame(out: Float32Array, frames: number, t: number): number {
+  const value = Math.log10(POWER_FLOOR);
+  for (let i = t; i < out.length; i += frames) out[i] = value;
+  return value;
 }
 
 /** The sample at `index` of the window (−∞..∞) under reflect padding. */

@@ -205,3 +205,16 @@ Deno.test("LogMelSpectrogram rejects a non-integer window and band count", () =>
   assert.throws(() => new LogMelSpectrogram({ frames: 0 }), LogMelOptionError);
   assert.throws(() => new LogMelSpectrogram({ nMels: 2.5 }), /nMels is 2.5/);
 });
+
+Deno.test("LogMelSpectrogram computes a shorter window on request, as a window-sized instance would", () => {
+  const samples = noise(5000, 9, 0.4);
+  const short = new LogMelSpectrogram({ frames: 40 }).compute(samples).slice();
+  const frontEnd = new LogMelSpectrogram();
+  const view = frontEnd.compute(samples, 40);
+  assert.equal(view.length, N_MELS * 40);
+  assert.deepEqual(Array.from(view), Array.from(short));
+  assert.throws(
+    () => frontEnd.compute(samples, 3001),
+    /frames is 3001, expected an integer from 1 to 3000/,
+  );
+});

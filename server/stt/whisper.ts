@@ -1,0 +1,489 @@
+/**
+ * Whisper speech-to-text on onnxruntime-node, for the Hugging Face / optimum export layout that
+ * onnx-community/whisper-* and Xenova/whisper-* publish:
+ *
+ * ```
+ * modelDir/config.json, generation_config.json, tokenizer.json | vocab.json + added_tokens.json
+ * modelDir/onnx/encoder_model.onnx          input_features [1, 80, 3000] → last_hidden_state
+ * modelDir/onnx/decoder_model_merged.onnx   input_ids, encoder_hidden_states,
+ *     past_key_values.{i}.{decoder,encoder}.{key,value}, use_cache_branch
+ *     → logits, present.{i}.{decoder,encoder}.{key,value}
+ * ```
+ *
+ * One utterance: energy gate → log-mel front end → encoder → greedy decoding with the key/value
+ * cache (English, transcribe, no timestamps, Whisper's suppressed tokens, a token limit), with
+ * an empty transcript when the audio is silent or the model's no-speech probability is high.
+ *
+ * @example
+ * ```ts
+ * const stt = await loadWhisper("models/whisper-tiny.en");
+ * const { text, timings } = await stt.transcribe(samples16k);
+ * ```
+ */
+
+import * as ort from "onnxruntime-node";
+import { join } from "node:path";
+import { HOP_LENGTH, LogMelSpectrogram, N_MELS, WINDOW_FRAMES } from "./log_mel.ts";
+import { WhisperTokenizer } from "./tokenizer.ts";
+import type { SpeechToText, Transcript } from "./types.ts";
+
+/** Where the optimum export puts the encoder, relative to the model directory. */
+export const ENCODER_FILE = "onnx/encoder_model.onnx";
+/** The merged decoder (first step and cached steps in one graph, switched by use_cache_branch). */
+export const DECODER_FILE = "onnx/decoder_model_merged.onnx";
+const CONFIG_FILE = "config.json";
+/** Either file holds the vocabulary. */
+const TOKENIZER_FILES = ["tokenizer.json", "vocab.json"];
+
+/**
+ * Tokens generated at most per utterance: ≈ 30 s of fast speech (Whisper's own limit is 224);
+ * it also bounds a repetition loop on noise to well under a second of decoding.
+ */
+export const DEFAULT_MAX_TOKENS = 128;
+/** OpenAI Whisper's `no_speech_threshold`: above it, the window is treated as silence. */
+export const DEFAULT_NO_SPEECH_THRESHOLD = 0.6;
+/**
+ * RMS level below which the model is not run at all: speech at a microphone is ≈ −35 to −20
+ * dBFS RMS, room noise of a quiet home ≈ −70 to −60; a muted or digitally silent input is −∞.
+ */
+export const DEFAULT_SILENCE_GATE_DBFS = -60;
+/** onnxruntime threads: this machine and the Pi 5 class the spec targets have 2–4 cores. */
+export const DEFAULT_THREADS = 2;
+/** "fit" windows grow in 1 s steps, so few distinct encoder shapes are ever run. */
+const FIT_STEP_FRAMES = 100;
+/** Silence kept after the utterance in a "fit" window: Whisper expects trailing padding. */
+const FIT_MARGIN_FRAMES = 100;
+
+/** Thrown when the model directory is incomplete or its files do not match the export layout. */
+export class WhisperModelError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WhisperModelError";
+  }
+}
+
+/** Options of {@linkcode loadWhisper}. */
+export interface WhisperOptions {
+  /** Tokens generated at most per utterance (default {@linkcode DEFAULT_MAX_TOKENS}). */
+  maxTokens?: number;
+  /** Empty transcript when P(<|nospeech|>) at the first position exceeds this (default 0.6). */
+  noSpeechThreshold?: number;
+  /** Empty transcript without running the model when the RMS level is below this (dBFS). */
+  silenceGateDbfs?: number;
+  /**
+   * Encoder window: 3000 frames (30 s, default and the only size the standard export accepts),
+   * a smaller even number, or "fit": the utterance plus 1 s, in 1 s steps (whisper.cpp's
+   * `audio_ctx` trick: ~10× less encoder work for a 3 s utterance, at some cost in accuracy,
+   * since Whisper was trained on 30 s windows). Anything but 3000 is checked at load time and
+   * refused with a WhisperModelError if the encoder graph does not accept it.
+   */
+  encoderFrames?: number | "fit";
+  /** onnxruntime intra-op threads (default 2). */
+  threads?: number;
+  /** Alternative file names, e.g. "onnx/decoder_model_merged_quantized.onnx". */
+  encoderFile?: string;
+  decoderFile?: string;
+}
+
+/** Whether `modelDir` holds everything {@linkcode loadWhisper} needs. */
+export async function whisperModelPresent(
+  modelDir: string,
+  options: Pick<WhisperOptions, "encoderFile" | "decoderFile"> = {},
+): Promise<boolean> {
+  return (await missingFiles(modelDir, options)).length === 0;
+}
+
+async function missingFiles(
+  modelDir: string,
+  options: Pick<WhisperOptions, "encoderFile" | "decoderFile">,
+): Promise<string[]> {
+  const missing: string[] = [];
+  for (
+    const file of [
+      options.encoderFile ?? ENCODER_FILE,
+      options.decoderFile ?? DECODER_FILE,
+      CONFIG_FILE,
+    ]
+  ) {
+    if (!(await isFile(join(modelDir, file)))) missing.push(file);
+  }
+  const tokenizerPresent = await Promise.all(TOKENIZER_FILES.map((f) => isFile(join(modelDir, f))));
+  if (!tokenizerPresent.some(Boolean)) missing.push(TOKENIZER_FILES.join(" or "));
+  return missing;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** The sizes read from config.json. */
+interface ModelConfig {
+  layers: number;
+  heads: number;
+  headDim: number;
+  mels: number;
+  /** Encoder frames of a full window: 2 × max_source_positions. */
+  windowFrames: number;
+}
+
+async function readConfig(modelDir: string): Promise<ModelConfig> {
+  const path = join(modelDir, CONFIG_FILE);
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await Deno.readTextFile(path));
+  } catch (error) {
+    throw new WhisperModelError(`${path} could not be read as JSON: ${(error as Error).message}`);
+  }
+  const positive = (field: string, fallback?: number): number => {
+    const value = json[field] ?? fallback;
+    if (!Number.isInteger(value) || (value as number) < 1) {
+      throw new WhisperModelError(
+        `${path} ${field} is ${JSON.stringify(value)}, expected a positive integer`,
+      );
+    }
+    return value as number;
+  };
+  const width = positive("d_model");
+  const heads = positive("decoder_attention_heads");
+  if (width % heads !== 0) {
+    throw new WhisperModelError(
+      `${path} d_model ${width} is not divisible by decoder_attention_heads ${heads}`,
+    );
+  }
+  return {
+    layers: positive("decoder_layers"),
+    heads,
+    headDim: width / heads,
+    mels: positive("num_mel_bins", N_MELS),
+    windowFrames: 2 * positive("max_source_positions", WINDOW_FRAMES / 2),
+  };
+}
+
+/** Checks the session exposes every name the decoding loop feeds or reads. */
+function requireNames(file: string, kind: string, present: readonly string[], wanted: string[]) {
+  const missing = wanted.filter((name) => !present.includes(name));
+  if (missing.length > 0) {
+    throw new WhisperModelError(
+      `${file} lacks ${kind} ${missing.join(", ")} (has ${present.join(", ")}); expected the ` +
+        "optimum/onnx-community Whisper export layout",
+    );
+  }
+}
+
+/**
+ * Loads a Whisper model directory (Hugging Face layout with an `onnx/` folder) and returns a
+ * {@linkcode SpeechToText}. Throws a {@linkcode WhisperModelError} naming the missing file when
+ * the directory is incomplete.
+ */
+export async function loadWhisper(
+  modelDir: string,
+  options: WhisperOptions = {},
+): Promise<SpeechToText> {
+  const missing = await missingFiles(modelDir, options);
+  if (missing.length > 0) {
+    throw new WhisperModelError(
+      `Whisper model in ${modelDir} is incomplete: missing ${missing.join(", ")} ` +
+        "(download one with `deno task models`)",
+    );
+  }
+  const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+  if (!Number.isInteger(maxTokens) || maxTokens < 1) {
+    throw new WhisperModelError(`maxTokens is ${maxTokens}, expected a positive integer`);
+  }
+  const config = await readConfig(modelDir);
+  const tokenizer = await WhisperTokenizer.load(modelDir);
+  const threads = options.threads ?? DEFAULT_THREADS;
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: "all",
+    executionMode: "sequential",
+  };
+  const encoderFile = options.encoderFile ?? ENCODER_FILE;
+  const decoderFile = options.decoderFile ?? DECODER_FILE;
+  const encoder = await ort.InferenceSession.create(join(modelDir, encoderFile), sessionOptions);
+  const decoder = await ort.InferenceSession.create(join(modelDir, decoderFile), sessionOptions);
+  requireNames(encoderFile, "input", encoder.inputNames, ["input_features"]);
+  requireNames(encoderFile, "output", encoder.outputNames, ["last_hidden_state"]);
+  const names = cacheNames(config.layers);
+  requireNames(decoderFile, "input", decoder.inputNames, [
+    "input_ids",
+    "encoder_hidden_states",
+    ...names.pastDecoder,
+    ...names.pastEncoder,
+    "use_cache_branch",
+  ]);
+  requireNames(decoderFile, "output", decoder.outputNames, [
+    "logits",
+    ...names.presentDecoder,
+    ...names.presentEncoder,
+  ]);
+
+  const transcriber = new WhisperTranscriber({
+    encoder,
+    decoder,
+    tokenizer,
+    config,
+    names,
+    maxTokens,
+    noSpeechThreshold: options.noSpeechThreshold ?? DEFAULT_NO_SPEECH_THRESHOLD,
+    silenceGateDbfs: options.silenceGateDbfs ?? DEFAULT_SILENCE_GATE_DBFS,
+    encoderFrames: options.encoderFrames ?? config.windowFrames,
+  });
+  await transcriber.checkEncoderWindow(encoderFile);
+  return transcriber;
+}
+
+interface CacheNames {
+  pastDecoder: string[];
+  pastEncoder: string[];
+  presentDecoder: string[];
+  presentEncoder: string[];
+}
+
+function cacheNames(layers: number): CacheNames {
+  const names: CacheNames = {
+    pastDecoder: [],
+    pastEncoder: [],
+    presentDecoder: [],
+    presentEncoder: [],
+  };
+  for (let l = 0; l < layers; l++) {
+    for (const kind of ["key", "value"]) {
+      names.pastDecoder.push(`past_key_values.${l}.decoder.${kind}`);
+      names.pastEncoder.push(`past_key_values.${l}.encoder.${kind}`);
+      names.presentDecoder.push(`present.${l}.decoder.${kind}`);
+      names.presentEncoder.push(`present.${l}.encoder.${kind}`);
+    }
+  }
+  return names;
+}
+
+interface TranscriberParts {
+  encoder: ort.InferenceSession;
+  decoder: ort.InferenceSession;
+  tokenizer: WhisperTokenizer;
+  config: ModelConfig;
+  names: CacheNames;
+  maxTokens: number;
+  noSpeechThreshold: number;
+  silenceGateDbfs: number;
+  encoderFrames: number | "fit";
+}
+
+class WhisperTranscriber implements SpeechToText {
+  readonly #parts: TranscriberParts;
+  readonly #frontEnd: LogMelSpectrogram;
+  /** Ids never generated: suppress_tokens and every special token except <|endoftext|>. */
+  #suppressed: Uint8Array = new Uint8Array(0);
+  /** Ids not generated first: the above plus begin_suppress_tokens. */
+  #beginSuppressed: Uint8Array = new Uint8Array(0);
+  /** Calls run one at a time: they share the front end's buffers and the sessions. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(parts: TranscriberParts) {
+    this.#parts = parts;
+    this.#frontEnd = new LogMelSpectrogram({
+      nMels: parts.config.mels,
+      frames: parts.config.windowFrames,
+    });
+  }
+
+  /** Runs the encoder once on the smallest window it will be given, so a bad size fails at load. */
+  async checkEncoderWindow(encoderFile: string): Promise<void> {
+    const { encoderFrames, config } = this.#parts;
+    if (encoderFrames === config.windowFrames) return;
+    const frames = encoderFrames === "fit" ? FIT_STEP_FRAMES + FIT_MARGIN_FRAMES : encoderFrames;
+    if (
+      !Number.isInteger(frames) || frames < 2 || frames % 2 !== 0 || frames > config.windowFrames
+    ) {
+      throw new WhisperModelError(
+        `encoderFrames is ${encoderFrames}, expected "fit" or an even integer from 2 to ${config.windowFrames}`,
+      );
+    }
+    try {
+      const probe = new ort.Tensor("float32", new Float32Array(config.mels * frames), [
+        1,
+        config.mels,
+        frames,
+      ]);
+      await this.#parts.encoder.run({ input_features: probe });
+    } catch (error) {
+      throw new WhisperModelError(
+        `${encoderFile} does not accept a ${frames}-frame window (encoderFrames ${encoderFrames}): ` +
+          `${(error as Error).message.split("\n")[0]}. The standard export adds all ` +
+          `${
+            config.windowFrames / 2
+          } positional embeddings and only takes ${config.windowFrames} frames.`,
+      );
+    }
+  }
+
+  transcribe(
+    samples16k: Float32Array,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Transcript> {
+    const run = this.#queue.then(() => this.#transcribe(samples16k, options.signal));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #transcribe(samples: Float32Array, signal?: AbortSignal): Promise<Transcript> {
+    signal?.throwIfAborted();
+    const { encoder, config, tokenizer } = this.#parts;
+    const timings = { frontend_ms: 0, encoder_ms: 0, decoder_ms: 0, tokens: 0 };
+    const started = performance.now();
+    if (rmsDbfs(samples) < this.#parts.silenceGateDbfs) {
+      timings.frontend_ms = performance.now() - started;
+      return { text: "", timings };
+    }
+    const frames = this.#windowFrames(samples.length);
+    const features = this.#frontEnd.compute(samples, frames);
+    timings.frontend_ms = performance.now() - started;
+
+    signal?.throwIfAborted();
+    const encoderStarted = performance.now();
+    const encoded = await encoder.run({
+      input_features: new ort.Tensor("float32", features, [1, config.mels, frames]),
+    });
+    const hidden = encoded.last_hidden_state;
+    timings.encoder_ms = performance.now() - encoderStarted;
+
+    const decoderStarted = performance.now();
+    try {
+      const ids = await this.#decode(hidden, signal, timings);
+      return { text: tokenizer.decode(ids).trim(), timings };
+    } finally {
+      timings.decoder_ms = performance.now() - decoderStarted;
+    }
+  }
+
+  /** Greedy decoding with the key/value cache; returns the text token ids. */
+  async #decode(
+    hidden: ort.Tensor,
+    signal: AbortSignal | undefined,
+    timings: Transcript["timings"],
+  ) {
+    const { decoder, names, tokenizer, config, maxTokens } = this.#parts;
+    const emptyCache = new ort.Tensor("float32", new Float32Array(0), [
+      1,
+      config.heads,
+      0,
+      config.headDim,
+    ]);
+    const feeds: Record<string, ort.Tensor> = { encoder_hidden_states: hidden };
+    for (const name of [...names.pastDecoder, ...names.pastEncoder]) feeds[name] = emptyCache;
+    const prompt = tokenizer.transcribePrompt();
+    feeds.input_ids = int64Tensor(prompt);
+    feeds.use_cache_branch = new ort.Tensor("bool", Uint8Array.of(0), [1]);
+
+    signal?.throwIfAborted();
+    let outputs = await decoder.run(feeds, [
+      "logits",
+      ...names.presentDecoder,
+      ...names.presentEncoder,
+    ]);
+    const vocab = outputs.logits.dims[2];
+    this.#ensureMasks(vocab);
+    const logits = outputs.logits.data as Float32Array;
+    const noSpeech = tokenizer.special.noSpeech;
+    // No-speech probability at the <|startoftranscript|> position, as openai/whisper computes it.
+    if (
+      noSpeech !== undefined &&
+      softmaxAt(logits.subarray(0, vocab), noSpeech) > this.#parts.noSpeechThreshold
+    ) {
+      return [];
+    }
+    // The cross-attention keys/values are computed once; later steps read them from the cache
+    // (the merged export returns empty present.*.encoder.* on cached steps).
+    for (let i = 0; i < names.pastEncoder.length; i++) {
+      feeds[names.pastEncoder[i]] = outputs[names.presentEncoder[i]];
+    }
+    feeds.use_cache_branch = new ort.Tensor("bool", Uint8Array.of(1), [1]);
+    let row = logits.subarray((prompt.length - 1) * vocab, prompt.length * vocab);
+    const generated: number[] = [];
+    const fetches = ["logits", ...names.presentDecoder];
+    while (true) {
+      const token = argmaxAllowed(
+        row,
+        generated.length === 0 ? this.#beginSuppressed : this.#suppressed,
+      );
+      timings.tokens++;
+      if (token === tokenizer.special.endOfText) break;
+      generated.push(token);
+      if (generated.length >= maxTokens) break;
+      signal?.throwIfAborted();
+      for (let i = 0; i < names.pastDecoder.length; i++) {
+        feeds[names.pastDecoder[i]] = outputs[names.presentDecoder[i]];
+      }
+      feeds.input_ids = int64Tensor([token]);
+      outputs = await decoder.run(feeds, fetches);
+      row = (outputs.logits.data as Float32Array).subarray(0, vocab);
+    }
+    return generated;
+  }
+
+  #windowFrames(samples: number): number {
+    const { encoderFrames, config } = this.#parts;
+    if (encoderFrames !== "fit") return encoderFrames;
+    const needed = Math.ceil(samples / HOP_LENGTH / FIT_STEP_FRAMES) * FIT_STEP_FRAMES +
+      FIT_MARGIN_FRAMES;
+    return Math.min(needed, config.windowFrames);
+  }
+
+  #ensureMasks(vocab: number): void {
+    if (this.#suppressed.length === vocab) return;
+    const { tokenizer } = this.#parts;
+    const suppressed = new Uint8Array(vocab);
+    for (let id = 0; id < vocab; id++) {
+      if (
+        id >= tokenizer.vocabSize || (tokenizer.isSpecial(id) && id !== tokenizer.special.endOfText)
+      ) {
+        suppressed[id] = 1;
+      }
+    }
+    for (const id of tokenizer.suppressTokens) if (id < vocab) suppressed[id] = 1;
+    const beginSuppressed = suppressed.slice();
+    for (const id of tokenizer.beginSuppressTokens) if (id < vocab) beginSuppressed[id] = 1;
+    this.#suppressed = suppressed;
+    this.#beginSuppressed = beginSuppressed;
+  }
+}
+
+function int64Tensor(ids: number[]): ort.Tensor {
+  return new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, ids.length]);
+}
+
+/** The index of the largest value not masked out. */
+function argmaxAllowed(row: Float32Array, masked: Uint8Array): number {
+  let best = -1;
+  let bestValue = -Infinity;
+  for (let i = 0; i < row.length; i++) {
+    if (masked[i] === 0 && (best < 0 || row[i] > bestValue)) {
+      best = i;
+      bestValue = row[i];
+    }
+  }
+  return best;
+}
+
+/** softmax(row)[index], computed stably. */
+function softmaxAt(row: Float32Array, index: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
+  return Math.exp(row[index] - max) / sum;
+}
+
+/** Root-mean-square level in dB relative to full scale (−Infinity for digital silence). */
+export function rmsDbfs(samples: Float32Array): number {
+  if (samples.length === 0) return -Infinity;
+  let sum = 0;
+  for (let i = 0; i < samples.length; i++) sum += samples[i] * samples[i];
+  return 10 * Math.log10(sum / samples.length);
+}

@@ -1,0 +1,240 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import {
+  DECODER_FILE,
+  ENCODER_FILE,
+  loadWhisper,
+  rmsDbfs,
+  WhisperModelError,
+  whisperModelPresent,
+} from "./whisper.ts";
+import { FIXTURE_TRANSCRIPT, makeWhisperFixtures } from "../../scripts/make_whisper_models.ts";
+
+const MODELS_DIR = new URL("../../models", import.meta.url).pathname;
+const { fixture } = await makeWhisperFixtures(MODELS_DIR, { fixtureOnly: true });
+const speech = await spokenWhatTimeIsIt();
+
+/**
+ * "What time is it?" spoken by espeak-ng and resampled to 16 kHz; a voiced, syllable-rate
+ * modulated tone when espeak-ng is not installed (any audible input suits the fixture).
+ */
+async function spokenWhatTimeIsIt(): Promise<Float32Array> {
+  try {
+    const { stdout, success } = await new Deno.Command("espeak-ng", {
+      args: ["--stdout", "What time is it?"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (success) return resampleTo16k(parseWav(stdout));
+  } catch {
+    // Not installed: fall through to the synthetic stand-in.
+  }
+  const out = new Float32Array(16_000);
+  for (let i = 0; i < out.length; i++) {
+    const t = i / 16_000;
+    out[i] = 0.3 * Math.sin(2 * Math.PI * 4 * t) ** 2 * Math.sin(2 * Math.PI * 140 * t);
+  }
+  return out;
+}
+
+function parseWav(bytes: Uint8Array): { samples: Float32Array; rate: number } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 12;
+  let rate = 0;
+  while (offset + 8 <= bytes.length) {
+    const id = new TextDecoder().decode(bytes.subarray(offset, offset + 4));
+    let size = view.getUint32(offset + 4, true);
+    if (id === "fmt ") rate = view.getUint32(offset + 12, true);
+    if (id === "data") {
+      // espeak-ng writing to a pipe cannot seek back to fill in the size.
+      if (size === 0 || size === 0xffffffff || offset + 8 + size > bytes.length) {
+        size = bytes.length - offset - 8;
+      }
+      const samples = new Float32Array(Math.floor(size / 2));
+      for (let i = 0; i < samples.length; i++) {
+        samples[i] = view.getInt16(offset + 8 + 2 * i, true) / 32768;
+      }
+      return { samples, rate };
+    }
+    offset += 8 + size;
+  }
+  throw new Error("no data chunk in espeak-ng's WAV output");
+}
+
+function resampleTo16k({ samples, rate }: { samples: Float32Array; rate: number }): Float32Array {
+  const out = new Float32Array(Math.floor((samples.length * 16_000) / rate));
+  for (let i = 0; i < out.length; i++) {
+    const x = (i * rate) / 16_000;
+    const j = Math.floor(x);
+    const frac = x - j;
+    out[i] = samples[j] * (1 - frac) + (samples[Math.min(j + 1, samples.length - 1)] ?? 0) * frac;
+  }
+  return out;
+}
+
+Deno.test("the test audio is audible speech-like input, not silence", () => {
+  assert.ok(speech.length > 8_000, `only ${speech.length} samples`);
+  assert.ok(rmsDbfs(speech) > -40, `level ${rmsDbfs(speech)} dBFS`);
+});
+
+Deno.test("fixture: speech decodes to its known sequence through front end, encoder and decoder", async () => {
+  const stt = await loadWhisper(fixture);
+  const { text, timings } = await stt.transcribe(speech);
+  // The fixture's favourite token at each step is one Whisper must refuse (<|endoftext|> and
+  // "Ġ" before the first token, a timestamp, a suppress_tokens entry); the intended one is
+  // second. Its position comes from the decoder cache's content, so a dropped or mixed-up cache
+  // gives different text.
+  assert.equal(text, FIXTURE_TRANSCRIPT.trim());
+  assert.equal(timings.tokens, 5); // " what" " time" " is" " it" <|endoftext|>
+  assert.ok(timings.frontend_ms > 0 && timings.encoder_ms > 0 && timings.decoder_ms > 0);
+});
+
+Deno.test("fixture: the decoder really reads the cache (fed without it, it restarts at position 0)", async () => {
+  const decoder = await ort.InferenceSession.create(join(fixture, DECODER_FILE));
+  const config = JSON.parse(await Deno.readTextFile(join(fixture, "config.json")));
+  const headDim = config.d_model / config.decoder_attention_heads;
+  const added = JSON.parse(await Deno.readTextFile(join(fixture, "added_tokens.json")));
+  const empty = new ort.Tensor("float32", new Float32Array(0), [
+    1,
+    config.decoder_attention_heads,
+    0,
+    headDim,
+  ]);
+  const feeds: Record<string, ort.Tensor> = {
+    input_ids: new ort.Tensor("int64", BigInt64Array.of(BigInt(added["<|notimestamps|>"])), [1, 1]),
+    encoder_hidden_states: new ort.Tensor(
+      "float32",
+      new Float32Array(1500 * config.d_model).fill(1),
+      [
+        1,
+        1500,
+        config.d_model,
+      ],
+    ),
+    use_cache_branch: new ort.Tensor("bool", Uint8Array.of(0), [1]),
+  };
+  for (let l = 0; l < config.decoder_layers; l++) {
+    for (const kind of ["decoder.key", "decoder.value", "encoder.key", "encoder.value"]) {
+      feeds[`past_key_values.${l}.${kind}`] = empty;
+    }
+  }
+  const { logits } = await decoder.run(feeds);
+  const row = Array.from(logits.data as Float32Array);
+  // Position 0's favourite is <|en|>, not the " what" that follows <|notimestamps|> at position 3.
+  assert.equal(row.indexOf(Math.max(...row)), added["<|en|>"]);
+});
+
+Deno.test("fixture: silence is empty without running the model (energy gate)", async () => {
+  const stt = await loadWhisper(fixture);
+  const { text, timings } = await stt.transcribe(new Float32Array(48_000));
+  assert.equal(text, "");
+  assert.equal(timings.encoder_ms, 0);
+  assert.equal(timings.tokens, 0);
+});
+
+Deno.test("fixture: silence past a disabled gate is empty through the no-speech probability", async () => {
+  const stt = await loadWhisper(fixture, { silenceGateDbfs: -Infinity });
+  const { text, timings } = await stt.transcribe(new Float32Array(48_000));
+  assert.equal(text, "");
+  assert.ok(timings.encoder_ms > 0, "the encoder ran");
+  assert.equal(timings.tokens, 0);
+  // With a threshold above any probability the same silence decodes (to the fixture's text).
+  const stubborn = await loadWhisper(fixture, { silenceGateDbfs: -Infinity, noSpeechThreshold: 1 });
+  assert.notEqual((await stubborn.transcribe(new Float32Array(48_000))).text, "");
+});
+
+Deno.test("fixture: maxTokens stops decoding", async () => {
+  const stt = await loadWhisper(fixture, { maxTokens: 2 });
+  const { text, timings } = await stt.transcribe(speech);
+  assert.equal(text, "what time");
+  assert.equal(timings.tokens, 2);
+});
+
+Deno.test("fixture: concurrent calls are serialized and each gets its own transcript", async () => {
+  const stt = await loadWhisper(fixture);
+  const results = await Promise.all([
+    stt.transcribe(speech),
+    stt.transcribe(new Float32Array(16_000)),
+    stt.transcribe(speech),
+  ]);
+  assert.deepEqual(results.map((r) => r.text), ["what time is it", "", "what time is it"]);
+});
+
+Deno.test("abort: an aborted signal rejects with its reason and the next call still works", async (t) => {
+  const stt = await loadWhisper(fixture);
+  await t.step("already aborted", async () => {
+    await assert.rejects(
+      stt.transcribe(speech, { signal: AbortSignal.abort() }),
+      (error: Error) => error.name === "AbortError",
+    );
+  });
+  await t.step("aborted while running", async () => {
+    const controller = new AbortController();
+    const running = stt.transcribe(speech, { signal: controller.signal });
+    controller.abort(new Error("turn cancelled"));
+    await assert.rejects(running, /turn cancelled/);
+  });
+  await t.step("aborted between tokens", async () => {
+    const controller = new AbortController();
+    const signal = controller.signal;
+    // The transcriber checks the signal at the start, before the encoder, before the first
+    // decoder run and then after every generated token; abort at the second token boundary.
+    let checks = 0;
+    const check = signal.throwIfAborted.bind(signal);
+    signal.throwIfAborted = () => {
+      if (++checks === 5) controller.abort();
+      check();
+    };
+    await assert.rejects(
+      stt.transcribe(speech, { signal }),
+      (error: Error) => error.name === "AbortError",
+    );
+    assert.equal(checks, 5);
+  });
+  assert.equal((await stt.transcribe(speech)).text, "what time is it");
+});
+
+Deno.test("loadWhisper names the missing file; whisperModelPresent says whether all are there", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    assert.equal(await whisperModelPresent(dir), false);
+    await assert.rejects(
+      loadWhisper(dir),
+      (error: Error) =>
+        error instanceof WhisperModelError &&
+        error.message.includes(ENCODER_FILE) &&
+        error.message.includes(DECODER_FILE) &&
+        error.message.includes("tokenizer.json or vocab.json"),
+    );
+    assert.equal(await whisperModelPresent(fixture), true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadWhisper refuses a graph without the export's input names, listing them", async () => {
+  await assert.rejects(
+    loadWhisper(fixture, { decoderFile: ENCODER_FILE }),
+    /lacks input input_ids, encoder_hidden_states, past_key_values\.0\.decoder\.key/,
+  );
+});
+
+Deno.test("loadWhisper refuses a short encoder window the fixed-size export cannot take", async () => {
+  await assert.rejects(
+    loadWhisper(fixture, { encoderFrames: "fit" }),
+    (error: Error) =>
+      error instanceof WhisperModelError &&
+      /does not accept a 200-frame window/.test(error.message),
+  );
+  await assert.rejects(
+    loadWhisper(fixture, { encoderFrames: 301 }),
+    /encoderFrames is 301, expected "fit" or an even integer/,
+  );
+});
+
+Deno.test("rmsDbfs: full-scale square wave is 0 dBFS, half amplitude −6 dBFS, zeros −∞", () => {
+  assert.equal(rmsDbfs(Float32Array.of(1, -1, 1, -1)), 0);
+  assert.ok(Math.abs(rmsDbfs(Float32Array.of(0.5, -0.5)) + 6.0206) < 1e-3);
+  assert.equal(rmsDbfs(new Float32Array(10)), -Infinity);
+});
