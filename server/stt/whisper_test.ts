@@ -10,6 +10,8 @@ import {
   whisperModelPresent,
 } from "./whisper.ts";
 import { FIXTURE_TRANSCRIPT, makeWhisperFixtures } from "../../scripts/make_whisper_models.ts";
+import { readWav, resample } from "../../shared/audio.ts";
+import { SAMPLE_RATE } from "./log_mel.ts";
 
 const MODELS_DIR = new URL("../../models", import.meta.url).pathname;
 const { fixture } = await makeWhisperFixtures(MODELS_DIR, { fixtureOnly: true });
@@ -26,49 +28,17 @@ async function spokenWhatTimeIsIt(): Promise<Float32Array> {
       stdout: "piped",
       stderr: "null",
     }).output();
-    if (success) return resampleTo16k(parseWav(stdout));
+    if (success) {
+      const wav = readWav(stdout);
+      return resample(wav.samples, wav.rate, SAMPLE_RATE);
+    }
   } catch {
     // Not installed: fall through to the synthetic stand-in.
   }
-  const out = new Float32Array(16_000);
+  const out = new Float32Array(SAMPLE_RATE);
   for (let i = 0; i < out.length; i++) {
-    const t = i / 16_000;
+    const t = i / SAMPLE_RATE;
     out[i] = 0.3 * Math.sin(2 * Math.PI * 4 * t) ** 2 * Math.sin(2 * Math.PI * 140 * t);
-  }
-  return out;
-}
-
-function parseWav(bytes: Uint8Array): { samples: Float32Array; rate: number } {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let offset = 12;
-  let rate = 0;
-  while (offset + 8 <= bytes.length) {
-    const id = new TextDecoder().decode(bytes.subarray(offset, offset + 4));
-    let size = view.getUint32(offset + 4, true);
-    if (id === "fmt ") rate = view.getUint32(offset + 12, true);
-    if (id === "data") {
-      // espeak-ng writing to a pipe cannot seek back to fill in the size.
-      if (size === 0 || size === 0xffffffff || offset + 8 + size > bytes.length) {
-        size = bytes.length - offset - 8;
-      }
-      const samples = new Float32Array(Math.floor(size / 2));
-      for (let i = 0; i < samples.length; i++) {
-        samples[i] = view.getInt16(offset + 8 + 2 * i, true) / 32768;
-      }
-      return { samples, rate };
-    }
-    offset += 8 + size;
-  }
-  throw new Error("no data chunk in espeak-ng's WAV output");
-}
-
-function resampleTo16k({ samples, rate }: { samples: Float32Array; rate: number }): Float32Array {
-  const out = new Float32Array(Math.floor((samples.length * 16_000) / rate));
-  for (let i = 0; i < out.length; i++) {
-    const x = (i * rate) / 16_000;
-    const j = Math.floor(x);
-    const frac = x - j;
-    out[i] = samples[j] * (1 - frac) + (samples[Math.min(j + 1, samples.length - 1)] ?? 0) * frac;
   }
   return out;
 }

@@ -1,0 +1,155 @@
+/**
+ * STT benchmark: time to transcribe a 3 s utterance with the whisper-tiny-shaped model of random
+ * weights (scripts/make_whisper_models.ts; its text is meaningless, its FLOPs are whisper-tiny's),
+ * median over repeated runs, split into front end, encoder, the decoder's first step (prompt +
+ * cross-attention keys/values) and each further token. Writes bench/stt.json.
+ *
+ * Two encoder windows are measured: the standard 30 s window (what the onnx-community export
+ * accepts) and "fit" (the utterance + 1 s, whisper.cpp's audio_ctx trick; needs an encoder graph
+ * that slices its positional embeddings, which the generated model has and the standard export
+ * has not).
+ *
+ * `deno run -A scripts/bench_stt.ts [--runs N]`
+ */
+
+import { join } from "node:path";
+import { makeWhisperFixtures } from "./make_whisper_models.ts";
+import { loadWhisper, type WhisperOptions } from "../server/stt/whisper.ts";
+import type { SpeechToText, Transcript } from "../server/stt/types.ts";
+import { readWav, resample } from "../shared/audio.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+/** The issue's reference utterance length. */
+const UTTERANCE_SECONDS = 3;
+const SAMPLE_RATE = 16_000;
+/** Tokens decoded per run: a 3 s command ("set a timer for ten minutes") is 6–10 tokens. */
+const TOKENS = 10;
+/** Runs before measuring: the first runs allocate onnxruntime's arenas. */
+const WARMUP_RUNS = 2;
+const DEFAULT_RUNS = 15;
+
+interface Row {
+  total_ms: number;
+  frontend_ms: number;
+  encoder_ms: number;
+  decoder_ms: number;
+  tokens: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+async function utterance(): Promise<Float32Array> {
+  const out = new Float32Array(UTTERANCE_SECONDS * SAMPLE_RATE);
+  try {
+    const { stdout, success } = await new Deno.Command("espeak-ng", {
+      args: ["--stdout", "Set a timer for ten minutes, please."],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (success) {
+      const wav = readWav(stdout);
+      out.set(resample(wav.samples, wav.rate, SAMPLE_RATE).subarray(0, out.length));
+      return out;
+    }
+  } catch {
+    // espeak-ng missing: any audible signal times the same.
+  }
+  for (let i = 0; i < out.length; i++) out[i] = 0.3 * Math.sin(i * 0.05) * Math.sin(i * 0.0007);
+  return out;
+}
+
+async function measure(stt: SpeechToText, audio: Float32Array, runs: number): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (let i = 0; i < WARMUP_RUNS + runs; i++) {
+    const started = performance.now();
+    const { timings }: Transcript = await stt.transcribe(audio);
+    const total = performance.now() - started;
+    if (i >= WARMUP_RUNS) rows.push({ total_ms: total, ...timings });
+  }
+  return rows;
+}
+
+function summarize(rows: Row[]) {
+  const pick = (key: keyof Row) => rows.map((r) => r[key]);
+  const round = (x: number) => Math.round(x * 10) / 10;
+  return {
+    median: {
+      total_ms: round(median(pick("total_ms"))),
+      frontend_ms: round(median(pick("frontend_ms"))),
+      encoder_ms: round(median(pick("encoder_ms"))),
+      decoder_ms: round(median(pick("decoder_ms"))),
+      tokens: median(pick("tokens")),
+    },
+    p90_total_ms: round(percentile(pick("total_ms"), 90)),
+    min_total_ms: round(Math.min(...pick("total_ms"))),
+  };
+}
+
+async function cpuModel(): Promise<string> {
+  try {
+    const info = await Deno.readTextFile("/proc/cpuinfo");
+    return info.match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+if (import.meta.main) {
+  const runsArg = Deno.args.indexOf("--runs");
+  const runs = runsArg >= 0 ? Number(Deno.args[runsArg + 1]) : DEFAULT_RUNS;
+  if (!Number.isInteger(runs) || runs < 1) {
+    throw new Error(`--runs is ${Deno.args[runsArg + 1]}, expected a positive integer`);
+  }
+  const { tinyRandom } = await makeWhisperFixtures(join(ROOT, "models"), { log: console.log });
+  const audio = await utterance();
+  const windows: { name: string; encoderFrames: WhisperOptions["encoderFrames"] }[] = [
+    { name: "30 s window (standard export)", encoderFrames: 3000 },
+    { name: "fit window (utterance + 1 s; needs a sliceable encoder)", encoderFrames: "fit" },
+  ];
+  const results = [];
+  for (const { name, encoderFrames } of windows) {
+    const loadStarted = performance.now();
+    const full = await loadWhisper(tinyRandom, { encoderFrames, maxTokens: TOKENS });
+    const loadMs = performance.now() - loadStarted;
+    const oneToken = await loadWhisper(tinyRandom, { encoderFrames, maxTokens: 1 });
+    const decoded = summarize(await measure(full, audio, runs));
+    const firstStep = summarize(await measure(oneToken, audio, runs)).median.decoder_ms;
+    const perToken = (decoded.median.decoder_ms - firstStep) / (decoded.median.tokens - 1);
+    const result = {
+      name,
+      encoder_frames: encoderFrames,
+      load_ms: Math.round(loadMs),
+      ...decoded,
+      decoder_first_step_ms: firstStep,
+      decoder_per_token_ms: Math.round(perToken * 100) / 100,
+    };
+    results.push(result);
+    const m = decoded.median;
+    console.log(
+      `${name}: total ${m.total_ms} ms (p90 ${decoded.p90_total_ms}) = front end ${m.frontend_ms}` +
+        ` + encoder ${m.encoder_ms} + decoder ${m.decoder_ms} (first step ${firstStep}, then ` +
+        `${result.decoder_per_token_ms} ms/token × ${m.tokens - 1})`,
+    );
+  }
+  const report = {
+    what:
+      `STT of a ${UTTERANCE_SECONDS} s utterance, ${TOKENS} tokens decoded, median of ${runs} runs`,
+    model: "whisper-tiny-random: whisper-tiny.en's architecture and sizes with RANDOM weights " +
+      "(meaningless text; timing only)",
+    machine: { cpu: await cpuModel(), cores: navigator.hardwareConcurrency, threads: 2 },
+    date: new Date().toISOString(),
+    results,
+  };
+  await Deno.mkdir(join(ROOT, "bench"), { recursive: true });
+  await Deno.writeTextFile(join(ROOT, "bench", "stt.json"), JSON.stringify(report, null, 2) + "\n");
+  console.log(`wrote bench/stt.json`);
+}
