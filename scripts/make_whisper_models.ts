@@ -24,7 +24,7 @@ import { byteLevelToken } from "../server/stt/tokenizer.ts";
 const { onnx } = onnxProto;
 
 /** Bumped whenever the generated files change, so stale copies are regenerated. */
-export const GENERATOR_VERSION = 3;
+export const GENERATOR_VERSION = 5;
 /** Name of the stamp file that marks a directory as generated (and by which version). */
 const STAMP_FILE = "naila_generated.json";
 
@@ -863,7 +863,7 @@ const FIXTURE_POSITIONS = 64;
  * −1, because the features are normalized to their own maximum.
  */
 const FIXTURE_SILENCE_LOUDNESS = -1;
-/** Gain from loudness to the <|nospeech|> logit: silence (−1.5) → +20, speech (≥ 0) → ≤ −40. */
+/** Gain from quietness (0 for audible input, 0.5 for digital silence) to the silence logits. */
 const FIXTURE_NO_SPEECH_GAIN = 40;
 
 /** The fixture's vocabulary: ASCII bytes, four words, then the multilingual special layout. */
@@ -1025,12 +1025,20 @@ function fixtureDecoder(random: () => number, vocabulary: Vocabulary) {
   ], { axis: 0 });
 
   const loudest = g.op("ReduceMax", [headZeroChannelZero(cross[0].key)], { keepdims: 0 });
-  const quietness = g.op("Sub", [g.scalar("silence", FIXTURE_SILENCE_LOUDNESS), loudest]);
-  const noSpeechDirection = new Float32Array(vocabSize);
-  noSpeechDirection[id("<|nospeech|>")] = FIXTURE_NO_SPEECH_GAIN;
+  // 0 for audible input, 0.5 for digital silence.
+  const quietness = g.op("Relu", [
+    g.op("Sub", [g.scalar("silence", FIXTURE_SILENCE_LOUDNESS), loudest]),
+  ]);
+  // What silence does to the logits: <|nospeech|> dominates the first position, and the text
+  // positions become a low-confidence tie among all byte tokens that <|endoftext|> soon ends,
+  // like a real model's junk on silence (so the avg-logprob half of the no-speech rule applies).
+  const silenceDirection = new Float32Array(vocabSize);
+  for (let byte = 0; byte < 128; byte++) silenceDirection[byte] = FIXTURE_NO_SPEECH_GAIN;
+  silenceDirection[id("<|nospeech|>")] = 3 * FIXTURE_NO_SPEECH_GAIN;
+  silenceDirection[id("<|endoftext|>")] = 2 * FIXTURE_NO_SPEECH_GAIN;
   const noSpeech = g.op("Mul", [
     quietness,
-    g.weight("no_speech_direction", [vocabSize], noSpeechDirection),
+    g.weight("silence_direction", [vocabSize], silenceDirection),
   ]);
   // Keep the cross-attention values in the graph (a real decoder reads them too).
   const valueCheck = g.op("Mul", [

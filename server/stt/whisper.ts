@@ -40,8 +40,16 @@ const TOKENIZER_FILES = ["tokenizer.json", "vocab.json"];
  * it also bounds a repetition loop on noise to well under a second of decoding.
  */
 export const DEFAULT_MAX_TOKENS = 128;
-/** OpenAI Whisper's `no_speech_threshold`: above it, the window is treated as silence. */
+/**
+ * OpenAI Whisper's `no_speech_threshold`: above it (and with a low average log-probability, see
+ * {@linkcode DEFAULT_LOGPROB_THRESHOLD}) the window is treated as silence.
+ */
 export const DEFAULT_NO_SPEECH_THRESHOLD = 0.6;
+/**
+ * OpenAI Whisper's `logprob_threshold`: text decoded with an average token log-probability
+ * above it is kept even when the no-speech probability is high.
+ */
+export const DEFAULT_LOGPROB_THRESHOLD = -1;
 /**
  * RMS level below which the model is not run at all: speech at a microphone is ≈ −35 to −20
  * dBFS RMS, room noise of a quiet home ≈ −70 to −60; a muted or digitally silent input is −∞.
@@ -66,8 +74,13 @@ export class WhisperModelError extends Error {
 export interface WhisperOptions {
   /** Tokens generated at most per utterance (default {@linkcode DEFAULT_MAX_TOKENS}). */
   maxTokens?: number;
-  /** Empty transcript when P(<|nospeech|>) at the first position exceeds this (default 0.6). */
+  /**
+   * Empty transcript when P(<|nospeech|>) at the first position exceeds this (default 0.6) and
+   * the decoded tokens' average log-probability is below `logprobThreshold` (default −1):
+   * openai/whisper's rule.
+   */
   noSpeechThreshold?: number;
+  logprobThreshold?: number;
   /** Empty transcript without running the model when the RMS level is below this (dBFS). */
   silenceGateDbfs?: number;
   /**
@@ -231,6 +244,7 @@ export async function loadWhisper(
     names,
     maxTokens,
     noSpeechThreshold: options.noSpeechThreshold ?? DEFAULT_NO_SPEECH_THRESHOLD,
+    logprobThreshold: options.logprobThreshold ?? DEFAULT_LOGPROB_THRESHOLD,
     silenceGateDbfs: options.silenceGateDbfs ?? DEFAULT_SILENCE_GATE_DBFS,
     encoderFrames: options.encoderFrames ?? config.windowFrames,
   });
@@ -271,6 +285,7 @@ interface TranscriberParts {
   names: CacheNames;
   maxTokens: number;
   noSpeechThreshold: number;
+  logprobThreshold: number;
   silenceGateDbfs: number;
   encoderFrames: number | "fit";
 }
@@ -392,12 +407,10 @@ class WhisperTranscriber implements SpeechToText {
     const logits = outputs.logits.data as Float32Array;
     const noSpeech = tokenizer.special.noSpeech;
     // No-speech probability at the <|startoftranscript|> position, as openai/whisper computes it.
-    if (
-      noSpeech !== undefined &&
-      softmaxAt(logits.subarray(0, vocab), noSpeech) > this.#parts.noSpeechThreshold
-    ) {
-      return [];
-    }
+    // Only when it is high do the tokens' log-probabilities matter (and get computed).
+    const maybeSilent = noSpeech !== undefined &&
+      softmaxAt(logits.subarray(0, vocab), noSpeech) > this.#parts.noSpeechThreshold;
+    let sumLogprob = 0;
     // The cross-attention keys/values are computed once; later steps read them from the cache
     // (the merged export returns empty present.*.encoder.* on cached steps).
     for (let i = 0; i < names.pastEncoder.length; i++) {
@@ -408,10 +421,9 @@ class WhisperTranscriber implements SpeechToText {
     const generated: number[] = [];
     const fetches = ["logits", ...names.presentDecoder];
     while (true) {
-      const token = argmaxAllowed(
-        row,
-        generated.length === 0 ? this.#beginSuppressed : this.#suppressed,
-      );
+      const masked = generated.length === 0 ? this.#beginSuppressed : this.#suppressed;
+      const token = argmaxAllowed(row, masked);
+      if (maybeSilent) sumLogprob += logSoftmaxAllowed(row, token, masked);
       timings.tokens++;
       if (token === tokenizer.special.endOfText) break;
       generated.push(token);
@@ -423,6 +435,11 @@ class WhisperTranscriber implements SpeechToText {
       feeds.input_ids = int64Tensor([token]);
       outputs = await decoder.run(feeds, fetches);
       row = (outputs.logits.data as Float32Array).subarray(0, vocab);
+    }
+    // openai/whisper: skip when no-speech is likely and the text is not confidently decoded
+    // (avg over the text tokens and <|endoftext|>).
+    if (maybeSilent && sumLogprob / (generated.length + 1) < this.#parts.logprobThreshold) {
+      return [];
     }
     return generated;
   }
@@ -478,6 +495,15 @@ function softmaxAt(row: Float32Array, index: number): number {
   let sum = 0;
   for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
   return Math.exp(row[index] - max) / sum;
+}
+
+/** log(softmax(row)[index]) over the entries not masked out (the suppressed tokens' logits are −∞). */
+function logSoftmaxAllowed(row: Float32Array, index: number, masked: Uint8Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if (masked[i] === 0 && row[i] > max) max = row[i];
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) if (masked[i] === 0) sum += Math.exp(row[i] - max);
+  return row[index] - max - Math.log(sum);
 }
 
 /** Root-mean-square level in dB relative to full scale (−Infinity for digital silence). */

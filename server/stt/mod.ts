@@ -1,0 +1,29 @@
+/**
+ * Speech to text: the {@linkcode SpeechToText} contract and its Whisper implementation on
+ * onnxruntime-node. Read in order: log_mel.ts (front end), tokenizer.ts, whisper.ts (encoder,
+ * cached greedy decoding).
+ *
+ * @example
+ * ```ts
+ * import { loadWhisper, whisperModelPresent } from "./mod.ts";
+ * if (await whisperModelPresent("models/whisper-tiny.en")) {
+ *   const stt = await loadWhisper("models/whisper-tiny.en");
+ *   const { text } = await stt.transcribe(samples16k);
+ * }
+ * ```
+ */
+
+export type { SpeechToText, Transcript } from "./types.ts";
+export {
+  DECODER_FILE,
+  DEFAULT_MAX_TOKENS,
+  DEFAULT_NO_SPEECH_THRESHOLD,
+  DEFAULT_SILENCE_GATE_DBFS,
+  ENCODER_FILE,
+  loadWhisper,
+  WhisperModelError,
+  whisperModelPresent,
+  type WhisperOptions,
+} from "./whisper.ts";
+export { LogMelSpectrogram, melFilterbank } from "./log_mel.ts";
+export { WhisperTokenizer } from "./tokenizer.ts";
