@@ -12,6 +12,9 @@
  * | `LLM_MODEL` | `default` | Model name sent to the LLM server |
  * | `LLM_API_KEY` | unset | Bearer token, if the LLM server wants one |
  * | `LLM_TIMEOUT_MS` | `20000` | Bound on one LLM request |
+ * | `STT_ENCODER_FRAMES` | `3000` | Whisper encoder window: 3000 (30 s, as trained) or `fit` (the utterance + 1 s: ~10× less encoder work) |
+ * | `STT_MAX_TOKENS` | `128` | Most tokens decoded per utterance |
+ * | `STT_THREADS` | `2` | onnxruntime intra-op threads |
  * | `INFERENCE_QUEUE_SIZE` | `4` | Turns that may wait for inference before `busy` |
  */
 import { ConfigError } from "../shared/config.ts";
@@ -22,10 +25,15 @@ import { DEFAULT_QUEUE_CAPACITY } from "./inference_queue.ts";
 export interface ServerConfig {
   mqttBindHost: string;
   sttModelDir: string;
+  /** Options passed to `loadWhisper` (server/stt/whisper.ts). */
+  stt: { encoderFrames: number | "fit"; maxTokens: number; threads: number };
   ttsVoice: string;
   llm?: { url: string; model: string; apiKey?: string; timeoutMs: number };
   queueCapacity: number;
 }
+
+/** Whisper's 30 s window in 10 ms mel frames; its decoder has 448 positions. */
+const WHISPER_FRAMES = 3000;
 
 type Env = Record<string, string | undefined>;
 
@@ -57,6 +65,13 @@ export function loadServerConfig(env: Env): ServerConfig {
   const config: ServerConfig = {
     mqttBindHost,
     sttModelDir: get(env, "STT_MODEL_DIR") ?? "models/whisper-tiny.en",
+    stt: {
+      encoderFrames: get(env, "STT_ENCODER_FRAMES") === "fit"
+        ? "fit"
+        : integer(env, "STT_ENCODER_FRAMES", WHISPER_FRAMES, 100, WHISPER_FRAMES),
+      maxTokens: integer(env, "STT_MAX_TOKENS", 128, 1, 448),
+      threads: integer(env, "STT_THREADS", 2, 1, 64),
+    },
     ttsVoice,
     queueCapacity: integer(env, "INFERENCE_QUEUE_SIZE", DEFAULT_QUEUE_CAPACITY, 0, 64),
   };

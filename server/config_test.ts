@@ -6,6 +6,7 @@ Deno.test("loadServerConfig has working defaults and no LLM unless LLM_URL is se
   assert.deepEqual(loadServerConfig({}), {
     mqttBindHost: "0.0.0.0",
     sttModelDir: "models/whisper-tiny.en",
+    stt: { encoderFrames: 3000, maxTokens: 128, threads: 2 },
     ttsVoice: "en-us",
     queueCapacity: 4,
   });
@@ -24,6 +25,15 @@ Deno.test("loadServerConfig reads the LLM settings", () => {
     apiKey: "k",
     timeoutMs: 5000,
   });
+});
+
+Deno.test("loadServerConfig reads the Whisper options", () => {
+  assert.deepEqual(
+    loadServerConfig({ STT_ENCODER_FRAMES: "fit", STT_MAX_TOKENS: "32", STT_THREADS: "1" }).stt,
+    { encoderFrames: "fit", maxTokens: 32, threads: 1 },
+  );
+  assert.equal(loadServerConfig({ STT_ENCODER_FRAMES: "1000" }).stt.encoderFrames, 1000);
+  assert.throws(() => loadServerConfig({ STT_ENCODER_FRAMES: "all" }), /STT_ENCODER_FRAMES/);
 });
 
 Deno.test("loadServerConfig names the variable and value it refuses", () => {

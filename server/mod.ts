@@ -66,13 +66,13 @@ export class SttLoadError extends Error {
 }
 
 /** Loads Whisper lazily, so the echo pipeline never pulls in onnxruntime. */
-async function loadStt(modelDir: string): Promise<SpeechToText> {
+async function loadStt(modelDir: string, options: ServerConfig["stt"]): Promise<SpeechToText> {
   try {
     const whisperModule = new URL("./stt/whisper.ts", import.meta.url).href;
     const { loadWhisper } = await import(whisperModule) as {
-      loadWhisper: (dir: string) => Promise<SpeechToText>;
+      loadWhisper: (dir: string, options: ServerConfig["stt"]) => Promise<SpeechToText>;
     };
-    return await loadWhisper(modelDir);
+    return await loadWhisper(modelDir, options);
   } catch (error) {
     throw new SttLoadError(modelDir, error);
   }
@@ -132,8 +132,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     if (config.pipeline === "echo") {
       pipeline = new EchoPipeline();
     } else {
-      const stt = options.stt ?? await loadStt(server.sttModelDir);
+      const stt = options.stt ?? await loadStt(server.sttModelDir, server.stt);
       const tts = options.tts ?? createTts({ voice: server.ttsVoice });
+      undo.push(() => tts.close?.());
       await Deno.mkdir(config.dataDir, { recursive: true });
       const assistantLog = logger("assistant");
       const publishCommand = (device: string, command: { command: string; params?: object }) => {

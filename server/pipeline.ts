@@ -203,6 +203,8 @@ export class FullPipeline implements Pipeline {
     stages.total_ms = round(performance.now() - started);
     let memoryId: number | undefined;
     if (transcript.length > 0 || reply.length > 0) {
+      // Let the socket write the reply audio queued above before the (synchronous) SQLite write.
+      await new Promise((resolve) => setTimeout(resolve, 0));
       memoryId = this.#assistant.record({
         device: utterance.device,
         turn: utterance.turn,

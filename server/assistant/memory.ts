@@ -124,8 +124,13 @@ export class ConversationMemory {
   private constructor(path: string) {
     this.path = path;
     this.#db = new DatabaseSync(path);
-    // WAL: a reader (recall) never waits for the writer of the turn being stored.
-    if (path !== ":memory:") this.#db.exec("PRAGMA journal_mode = WAL");
+    if (path !== ":memory:") {
+      // WAL: a reader (recall) never waits for the writer of the turn being stored. NORMAL
+      // sync in WAL mode never corrupts the file; a power cut may lose the last turns, and it
+      // keeps an fsync per turn off the event loop that is sending the reply.
+      this.#db.exec("PRAGMA journal_mode = WAL");
+      this.#db.exec("PRAGMA synchronous = NORMAL");
+    }
     this.#db.exec(SCHEMA);
   }
 

@@ -41,6 +41,19 @@ Deno.test("EspeakTts reads text from stdin, so a leading dash is spoken, not par
   assert.ok(speech.pcm.length > 16000, `only ${speech.pcm.length} bytes`);
 });
 
+Deno.test("EspeakTts with a prespawned process speaks the same and closes cleanly", async () => {
+  const cold = await new EspeakTts().synthesize("Hello there.", { rate: 16000 });
+  const tts = new EspeakTts({ prespawn: true });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const warm = await tts.synthesize("Hello there.", { rate: 16000 });
+      assert.deepEqual(warm.pcm, cold.pcm);
+    }
+  } finally {
+    await tts.close();
+  }
+});
+
 Deno.test("EspeakTts names the engine when the executable is missing", async () => {
   const tts = new EspeakTts({ command: "/nonexistent/espeak-ng" });
   await assert.rejects(tts.synthesize("hi", { rate: 16000 }), (error: TtsError) => {

@@ -23,5 +23,6 @@ export interface TtsOptions {
 
 /** The voice the server speaks with. */
 export function createTts(options: TtsOptions = {}): TextToSpeech {
-  return new EspeakTts({ voice: options.voice });
+  // The server speaks many sentences: keep the next espeak-ng process ready (~6 ms each).
+  return new EspeakTts({ voice: options.voice, prespawn: true });
 }

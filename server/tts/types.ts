@@ -12,6 +12,8 @@ export interface TextToSpeech {
   /** A short name for logs and the server status, e.g. `espeak-ng:en-us`. */
   readonly name: string;
   synthesize(text: string, options: { rate: number; signal?: AbortSignal }): Promise<Speech>;
+  /** Releases processes or sessions the engine keeps between sentences. */
+  close?(): Promise<void>;
 }
 
 /** Synthesis failed: names the engine and what it said. */
