@@ -8,7 +8,9 @@
  *   assistant and espeak-ng — the latency the server adds around STT.
  * - `full_tiny_random`: the same with the full-size whisper-tiny-shaped random-weight model when
  *   `models/whisper-tiny-random/` exists, so STT costs what real whisper-tiny costs. Its text is
- *   meaningless, so the assistant answers with its fallback sentence.
+ *   meaningless, so the assistant answers with its fallback sentence; it rarely ends, so it
+ *   decodes up to 128 tokens. `full_tiny_random_fit_16_tokens` caps that at 16 tokens (a short
+ *   command's length) with the encoder window fitted to the utterance.
  *
  * Writes bench/server.json. Usage: `deno run -A scripts/bench_server.ts [--turns 25]`.
  */
@@ -164,6 +166,16 @@ const random = `${root}models/whisper-tiny-random`;
 if (exists(`${random}/onnx`)) {
   console.error("full, whisper-tiny-shaped random weights + built-in assistant + espeak-ng...");
   results.full_tiny_random = await benchV2({ PIPELINE: "full", STT_MODEL_DIR: random }, utterance);
+  // Random weights rarely emit <|endoftext|>, so the run above decodes up to 128 tokens; a real
+  // "what time is it" is ~6 tokens. Capping at 16 and fitting the encoder window to the
+  // utterance estimates what real whisper-tiny costs with the server's fastest settings.
+  console.error("full, whisper-tiny-shaped random weights, STT_ENCODER_FRAMES=fit, 16 tokens...");
+  results.full_tiny_random_fit_16_tokens = await benchV2({
+    PIPELINE: "full",
+    STT_MODEL_DIR: random,
+    STT_ENCODER_FRAMES: "fit",
+    STT_MAX_TOKENS: "16",
+  }, utterance);
 } else {
   results.full_tiny_random = { skipped: "models/whisper-tiny-random missing" };
 }
