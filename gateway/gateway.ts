@@ -127,7 +127,11 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       peer,
       signal: {
         offer: (sdp) =>
-          link.signaling!.publishOffer(device, { type: "offer", sdp, session_id: session.sessionId }),
+          link.signaling!.publishOffer(device, {
+            type: "offer",
+            sdp,
+            session_id: session.sessionId,
+          }),
         ice: (candidate) => link.signaling!.publishIce(device, candidate),
       },
       ai,

@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { correlation } from "../shared/audio.ts";
+import { speak } from "../tests/helpers/speech.ts";
+import { resample } from "../shared/audio.ts";
+import { OPUS_FRAME_SAMPLES, OpusCodecError, OpusDecoder, OpusEncoder } from "./opus_codec.ts";
+
+/** libopus delays its output a few ms (look-ahead); search this far for the alignment. */
+const MAX_DELAY = 960;
+
+function bestCorrelation(input: Float32Array, output: Float32Array): number {
+  let best = -1;
+  for (let lag = 0; lag < MAX_DELAY; lag++) {
+    const n = output.length - lag;
+    best = Math.max(best, correlation(input.subarray(0, n), output.subarray(lag)));
+  }
+  return best;
+}
+
+async function speech48k(): Promise<Float32Array> {
+  const { samples, rate } = await speak("Opus keeps speech clear at thirty two kilobits.");
+  return resample(samples, rate, 48000);
+}
+
+Deno.test("encode then decode keeps speech (correlation > 0.9 after the codec delay)", async () => {
+  const input = await speech48k();
+  const encoder = new OpusEncoder();
+  const decoder = new OpusDecoder();
+  const frames = Math.floor(input.length / OPUS_FRAME_SAMPLES);
+  const output = new Float32Array(frames * OPUS_FRAME_SAMPLES);
+  let bytes = 0;
+  for (let i = 0; i < frames; i++) {
+    const packet = encoder.encode(
+      input.subarray(i * OPUS_FRAME_SAMPLES, (i + 1) * OPUS_FRAME_SAMPLES),
+    );
+    bytes += packet.length;
+    output.set(decoder.decode(packet), i * OPUS_FRAME_SAMPLES);
+  }
+  const c = bestCorrelation(input, output);
+  assert.ok(c > 0.9, `correlation ${c}`);
+  const kbps = (bytes * 8) / (frames * 0.02) / 1000;
+  assert.ok(kbps > 20 && kbps < 40, `${kbps.toFixed(1)} kbps, about 32 expected`);
+  encoder.close();
+  decoder.close();
+});
+
+Deno.test("a lost packet is concealed with one 20 ms frame", () => {
+  const encoder = new OpusEncoder();
+  const decoder = new OpusDecoder();
+  const frame = new Float32Array(OPUS_FRAME_SAMPLES).map((_, i) => 0.3 * Math.sin(i / 10));
+  decoder.decode(encoder.encode(frame));
+  const concealed = decoder.conceal();
+  assert.equal(concealed.length, OPUS_FRAME_SAMPLES);
+  assert.equal(
+    decoder.decode(new Uint8Array(0)).length,
+    OPUS_FRAME_SAMPLES,
+    "empty payload = loss",
+  );
+  assert.equal(
+    decoder.decode(encoder.encode(frame)).length,
+    OPUS_FRAME_SAMPLES,
+    "decoding resumes",
+  );
+  encoder.close();
+  decoder.close();
+});
+
+Deno.test("a frame of the wrong size is refused naming its length", () => {
+  const encoder = new OpusEncoder();
+  assert.throws(
+    () => encoder.encode(new Float32Array(100)),
+    (e: unknown) =>
+      e instanceof OpusCodecError && e.field === "frame" && e.value === 100 &&
+      /100 samples, expected 960/.test(e.message),
+  );
+  encoder.close();
+});
+
+Deno.test("garbage payloads never crash the decoder", () => {
+  const decoder = new OpusDecoder();
+  for (let n = 1; n < 200; n += 7) {
+    const garbage = crypto.getRandomValues(new Uint8Array(n));
+    try {
+      const out = decoder.decode(garbage);
+      assert.ok(out.length <= 5760);
+    } catch (error) {
+      assert.ok(error instanceof OpusCodecError);
+    }
+  }
+  decoder.close();
+});

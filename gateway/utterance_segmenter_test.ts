@@ -1,0 +1,66 @@
+import assert from "node:assert/strict";
+import { type EndReason, UtteranceSegmenter } from "./utterance_segmenter.ts";
+import type { VadState } from "./vad.ts";
+
+function record(preRollFrames: number, maxFrames: number) {
+  const log: string[] = [];
+  const frames: number[] = [];
+  const ends: { reason: EndReason; lastSpeechAt: number }[] = [];
+  const seg = new UtteranceSegmenter({ frameSamples: 2, preRollFrames, maxFrames }, {
+    start: (at) => log.push(`start@${at}`),
+    audio: (frame) => frames.push(frame[0]),
+    end: (reason, lastSpeechAt) => {
+      log.push(`end:${reason}`);
+      ends.push({ reason, lastSpeechAt });
+    },
+  });
+  const push = (states: VadState[], from = 0) =>
+    states.forEach((s, i) => seg.push(new Float32Array([from + i, 0]), s, from + i));
+  return { seg, log, frames, ends, push };
+}
+
+Deno.test("speech starts with the pre-roll so the first syllable is kept", () => {
+  const r = record(3, 100);
+  r.push(["quiet", "quiet", "quiet", "starting", "starting", "speaking"]);
+  assert.deepEqual(r.log, ["start@2"]);
+  assert.deepEqual(r.frames, [2, 3, 4, 5], "three pre-roll frames, then the speaking frame");
+});
+
+Deno.test("the VAD's quiet (after the silence frames) ends it, at the last voiced frame", () => {
+  const r = record(1, 100);
+  r.push(["starting", "speaking", "speaking", "stopping", "stopping", "quiet", "quiet"]);
+  assert.deepEqual(r.log, ["start@0", "end:silence"]);
+  assert.equal(r.ends[0].lastSpeechAt, 2);
+  assert.deepEqual(r.frames, [0, 1, 2, 3, 4, 5], "trailing silence is part of the utterance");
+});
+
+Deno.test("maximum length cuts the utterance and a new one starts while speech goes on", () => {
+  const r = record(1, 4);
+  r.push(["starting", "speaking", "speaking", "speaking", "speaking", "speaking", "quiet"]);
+  assert.deepEqual(r.log, ["start@0", "end:max_length", "start@4", "end:silence"]);
+  assert.equal(r.seg.active, false);
+});
+
+Deno.test("a click (starting, then quiet) never opens an utterance", () => {
+  const r = record(2, 10);
+  r.push(["starting", "quiet", "starting", "quiet"]);
+  assert.deepEqual(r.log, []);
+});
+
+Deno.test("flush ends an open utterance", () => {
+  const r = record(0, 10);
+  r.push(["speaking"]);
+  r.seg.flush();
+  assert.deepEqual(r.log, ["start@0", "end:flush"]);
+});
+
+Deno.test("bad sizes are refused naming the value", () => {
+  assert.throws(
+    () => new UtteranceSegmenter({ frameSamples: 0, preRollFrames: 0, maxFrames: 1 }, {} as never),
+    /frameSamples 0/,
+  );
+  assert.throws(
+    () => new UtteranceSegmenter({ frameSamples: 2, preRollFrames: 5, maxFrames: 5 }, {} as never),
+    /preRollFrames 5 must be an integer in 0..4/,
+  );
+});

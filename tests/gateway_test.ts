@@ -1,0 +1,467 @@
+/**
+ * The real gateway in its own process (`gateway/main.ts`), a real mosquitto, werift device peers
+ * speaking espeak-ng speech over real WebRTC on loopback, and a small AI-server double speaking
+ * the shared codec (v2, and v1 as a spec-style server). Everything listens and gathers on
+ * 127.0.0.1 only; every process, port and temp dir is cleaned up by the test that made it.
+ */
+import assert from "node:assert/strict";
+import { DevicePeer } from "../device/peer.ts";
+import { correlation, resample } from "../shared/audio.ts";
+import { delay } from "../shared/async.ts";
+import type { DeviceEvent } from "../shared/messages.ts";
+import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
+import { topicFilter } from "../shared/topics.ts";
+import { type AiServerDouble, startAiServerDouble } from "./helpers/ai_server_double.ts";
+import { type GatewayProcess, startGatewayProcess } from "./helpers/gateway_process.ts";
+import { type Mosquitto, startMosquitto } from "./helpers/mosquitto.ts";
+import { speak } from "./helpers/speech.ts";
+
+/** How long a turn may take end to end on this 2-core machine. */
+const TURN_TIMEOUT_MS = 15_000;
+/** Opus at 32 kbps plus two resamplers keeps speech well above this correlation. */
+const MIN_REPLY_CORRELATION = 0.9;
+/** Longest lag searched when aligning the reply with what the server sent: Opus delay + slack. */
+const MAX_ALIGN_LAG = 2400;
+
+/** Best correlation of `got` against `sent` over lags 0..MAX_ALIGN_LAG (48 kHz). */
+function aligned(sent: Float32Array, got: Float32Array): number {
+  let best = -1;
+  for (let lag = 0; lag < MAX_ALIGN_LAG && lag < got.length; lag += 3) {
+    const n = Math.min(sent.length, got.length - lag);
+    const c = correlation(sent.subarray(0, n), got.subarray(lag, lag + n));
+    if (c > best) best = c;
+  }
+  return best;
+}
+
+function isType<T extends DeviceEvent["type"]>(type: T) {
+  return (e: DeviceEvent): e is Extract<DeviceEvent, { type: T }> => e.type === type;
+}
+
+interface World {
+  broker: Mosquitto;
+  server: AiServerDouble;
+  gateway: GatewayProcess;
+  watcher: NailaMqtt;
+  seen: { topic: string; payload: string }[];
+  devices: DevicePeer[];
+}
+
+async function world(
+  env: Record<string, string>,
+  server: (port?: number) => Promise<AiServerDouble>,
+): Promise<World> {
+  const broker = await startMosquitto();
+  const ai = await server();
+  const watcher = await connectMqtt({ embedded: false, host: "127.0.0.1", port: broker.port }, {
+    clientId: `watcher-${crypto.randomUUID().slice(0, 8)}`,
+  });
+  const seen: { topic: string; payload: string }[] = [];
+  watcher.client.on("message", (topic: string, payload: Uint8Array) => {
+    seen.push({ topic, payload: new TextDecoder().decode(payload) });
+  });
+  await watcher.subscribe(["naila/#"]);
+  const gateway = await startGatewayProcess({
+    MQTT_HOST: "127.0.0.1",
+    MQTT_PORT: String(broker.port),
+    AI_SERVER_PORT: String(ai.port),
+    GATEWAY_METRICS_INTERVAL_MS: "500",
+    ...env,
+  });
+  return { broker, server: ai, gateway, watcher, seen, devices: [] };
+}
+
+async function teardown(w: World): Promise<void> {
+  for (const device of w.devices) await device.close().catch(() => {});
+  const code = await w.gateway.stop();
+  await w.watcher.close().catch(() => {});
+  await w.server.close();
+  await w.broker.stop();
+  assert.equal(code, 0, `gateway exit code ${code}: ${w.gateway.otherOutput.join("\n")}`);
+  assert.deepEqual(w.gateway.otherOutput, [], "gateway wrote no stray output");
+}
+
+function device(
+  w: World,
+  id: string,
+  options: Partial<ConstructorParameters<typeof DevicePeer>[0]> = {},
+) {
+  const peer = new DevicePeer({
+    id,
+    mqtt: { host: "127.0.0.1", port: w.broker.port },
+    hostAddresses: ["127.0.0.1"],
+    ...options,
+  });
+  w.devices.push(peer);
+  return peer;
+}
+
+const question = await speak("What time is it in Lisbon?");
+const answer = await speak("It is half past nine in the evening.");
+const answer24k = resample(answer.samples, answer.rate, 24000);
+const answer48k = resample(answer24k, 24000, 48000);
+const other = await speak("Seven.");
+const other24k = resample(other.samples, other.rate, 24000);
+const longAnswer = await speak(
+  "Here is a long answer that keeps going for a while, so that you have time to interrupt me " +
+    "before I get to the end of it.",
+);
+const longAnswer24k = resample(longAnswer.samples, longAnswer.rate, 24000);
+const questionSeconds = question.samples.length / question.rate;
+
+Deno.test("gateway v2: utterances, replies, barge-in, devices, signaling", async (t) => {
+  const w = await world(
+    { AUDIO_SAMPLE_RATE: "16000", AI_SERVER_TIMEOUT_MS: "1500" },
+    () =>
+      startAiServerDouble({
+        protocol: "v2",
+        reply: (turn) => {
+          if (turn.device === "slowpoke") {
+            return { samples: new Float32Array(0), rate: 24000, silent: true };
+          }
+          if (turn.device === "bedroom") {
+            return { samples: other24k, rate: 24000 };
+          }
+          if (turn.device === "hall") return { samples: longAnswer24k, rate: 24000, paceMs: 100 };
+          return { samples: answer24k, rate: 24000 };
+        },
+      }),
+  );
+  try {
+    await t.step("online status is retained and the offer only offers loopback", async () => {
+      const kitchen = device(w, "kitchen");
+      await kitchen.connect();
+      const status = w.seen.find((m) => m.topic === "naila/gateway/status");
+      assert.ok(status && JSON.parse(status.payload).online === true, "gateway announced online");
+      const offers = w.seen.filter((m) => m.topic === "naila/devices/kitchen/signaling/offer");
+      assert.ok(offers.length >= 1);
+      const sdp: string = JSON.parse(offers[0].payload).sdp;
+      const candidates = sdp.split("\r\n").filter((l) => l.startsWith("a=candidate"));
+      assert.ok(candidates.length > 0, "the offer carries candidates (non-trickling devices)");
+      for (const line of candidates) assert.match(line, / 127\.0\.0\.1 /, line);
+      const ice = w.seen.filter((m) => m.topic.endsWith("/signaling/ice"));
+      for (const m of ice) {
+        const c = JSON.parse(m.payload);
+        assert.ok(c.from === "gateway" || c.from === "device", "every candidate is marked");
+        if (c.candidate) assert.match(c.candidate, / 127\.0\.0\.1 /);
+      }
+    });
+
+    await t.step(
+      "one utterance reaches the server with the right header and duration",
+      async () => {
+        const kitchen = w.devices[0];
+        const spoken = await kitchen.speak(question.samples, question.rate);
+        const turn = await w.server.nextTurn(TURN_TIMEOUT_MS, 0);
+        assert.equal(turn.device, "kitchen");
+        assert.equal(turn.rate, 16000);
+        assert.equal(turn.protocol, 2);
+        assert.deepEqual(
+          turn.seqs,
+          turn.seqs.map((_, i) => i),
+          "audio chunks numbered 0, 1, 2, ...",
+        );
+        const seconds = turn.samples().length / turn.rate;
+        // Speech (with espeak's own leading/trailing silence trimmed by the VAD), plus pre-roll
+        // (0.3 s) and the silence window (0.3 s).
+        assert.ok(
+          seconds > questionSeconds - 0.6 && seconds < questionSeconds + 0.8,
+          `utterance ${seconds.toFixed(2)} s for ${questionSeconds.toFixed(2)} s of speech`,
+        );
+        assert.ok(
+          turn.endTs! <= Date.now() && turn.endTs! > Date.now() - 10_000,
+          "end ts is a wall clock",
+        );
+        assert.ok(spoken.frames > 0);
+        assert.equal(w.server.turns.length, 1, "exactly one utterance");
+      },
+    );
+
+    await t.step("the reply comes back over WebRTC and matches what the server sent", async () => {
+      const kitchen = w.devices[0];
+      const reply = await kitchen.nextReply(TURN_TIMEOUT_MS, 0);
+      const got = reply.samples();
+      const c = aligned(answer48k, got);
+      assert.ok(c > MIN_REPLY_CORRELATION, `correlation ${c.toFixed(3)}`);
+      // Paced at 20 ms: the reply lasts as long as its audio, no burst.
+      const duration = reply.arrivals[reply.arrivals.length - 1] - reply.arrivals[0];
+      const audioMs = (answer48k.length / 48000) * 1000;
+      assert.ok(
+        duration > audioMs - 200,
+        `reply spread over ${duration.toFixed(0)} ms (audio ${audioMs.toFixed(0)} ms)`,
+      );
+      const done = await kitchen.waitForEvent(isType("turn"), 5000);
+      assert.ok(done.type === "turn" && (done.played_ms ?? 0) >= audioMs - 40);
+    });
+
+    await t.step(
+      "barge-in flushes playback, cancels with played_ms and tells the device",
+      async () => {
+        const hall = device(w, "hall");
+        await hall.connect();
+        const index = w.server.turns.length;
+        await hall.speak(question.samples, question.rate);
+        await w.server.nextTurn(TURN_TIMEOUT_MS, index);
+        const first = hall.replies.length;
+        const start = performance.now();
+        while (
+          hall.replies.length === first && performance.now() - start < TURN_TIMEOUT_MS
+        ) await delay(10);
+        await delay(1200); // Let about a second of the reply play.
+        const spoken = hall.speak(question.samples, question.rate);
+        const interrupted = await hall.waitForEvent(isType("interrupted"), TURN_TIMEOUT_MS);
+        const eventAt = performance.now();
+        assert.ok(interrupted.type === "interrupted");
+        assert.ok(
+          interrupted.played_ms >= 1000 && interrupted.played_ms < 4000,
+          `played_ms ${interrupted.played_ms}`,
+        );
+        const cancelled = await w.server.waitCancel(index, 5000);
+        assert.equal(cancelled.cancelled!.played_ms, interrupted.played_ms);
+        await spoken;
+        await delay(300);
+        const reply = hall.replies[first];
+        const late = reply.arrivals.filter((at) => at > eventAt + 40).length;
+        assert.ok(late <= 1, `${late} reply packets arrived after the interruption event`);
+        // The barge-in utterance itself became the next turn.
+        const next = await w.server.nextTurn(TURN_TIMEOUT_MS, index + 1);
+        assert.equal(next.device, "hall");
+      },
+    );
+
+    await t.step("two devices at once stay independent", async () => {
+      const bedroom = device(w, "bedroom");
+      await bedroom.connect();
+      const kitchen = w.devices[0];
+      const k0 = kitchen.replies.length, b0 = bedroom.replies.length;
+      const before = w.server.turns.length;
+      await Promise.all([
+        kitchen.speak(question.samples, question.rate),
+        bedroom.speak(other.samples, other.rate),
+      ]);
+      const [kr, br] = await Promise.all([
+        kitchen.nextReply(TURN_TIMEOUT_MS, k0),
+        bedroom.nextReply(TURN_TIMEOUT_MS, b0),
+      ]);
+      const mine = w.server.turns.slice(before).map((turn) => turn.device).sort();
+      assert.deepEqual(mine, ["bedroom", "kitchen"]);
+      assert.ok(aligned(answer48k, kr.samples()) > MIN_REPLY_CORRELATION, "kitchen got its reply");
+      const other48k = resample(other24k, 24000, 48000);
+      assert.ok(aligned(other48k, br.samples()) > MIN_REPLY_CORRELATION, "bedroom got its reply");
+    });
+
+    await t.step("a slow server times out the turn and tells the device", async () => {
+      const slowpoke = device(w, "slowpoke");
+      await slowpoke.connect();
+      await slowpoke.speak(question.samples, question.rate);
+      const timeout = await slowpoke.waitForEvent(isType("timeout"), TURN_TIMEOUT_MS);
+      assert.equal(timeout.type, "timeout");
+    });
+
+    await t.step("malformed signaling is dropped and nothing else is disturbed", async () => {
+      const kitchen = w.devices[0];
+      const session = kitchen.sessionId!;
+      const raw = w.watcher.client;
+      const bad: [string, string][] = [
+        ["naila/devices/kitchen/status", "{not json"],
+        ["naila/devices/kitchen/status", JSON.stringify({ device_id: "elsewhere", online: true })],
+        [
+          "naila/devices/kitchen/signaling/answer",
+          JSON.stringify({ type: "answer", sdp: "v=0 garbage", session_id: session }),
+        ],
+        [
+          "naila/devices/kitchen/signaling/answer",
+          JSON.stringify({ type: "answer", sdp: "v=0", session_id: "nosuch" }),
+        ],
+        [
+          "naila/devices/kitchen/signaling/ice",
+          JSON.stringify({ candidate: "candidate:garbage", session_id: session, from: "device" }),
+        ],
+        [
+          "naila/devices/kitchen/signaling/ice",
+          JSON.stringify({ candidate: 42, session_id: session }),
+        ],
+        ["naila/devices/bad id/status", JSON.stringify({ device_id: "bad id", online: true })],
+        [
+          "naila/devices/ghost/signaling/answer",
+          JSON.stringify({ type: "answer", sdp: "v=0", session_id: "s1" }),
+        ],
+        ["naila/devices/kitchen/signaling/answer", "x".repeat(200_000)],
+      ];
+      for (const [topic, payload] of bad) await raw.publishAsync(topic, payload, { qos: 1 });
+      await delay(300);
+      assert.equal(w.gateway.exited, false, "gateway still running");
+      assert.equal(kitchen.sessionId, session, "kitchen's session untouched");
+      const dropped = w.gateway.logs.filter((l) =>
+        l.level === "warn" && /dropped|rejected/.test(l.msg)
+      );
+      assert.ok(dropped.length >= bad.length - 1, `${dropped.length} drops logged`);
+      const k0 = kitchen.replies.length;
+      await kitchen.speak(question.samples, question.rate);
+      const reply = await kitchen.nextReply(TURN_TIMEOUT_MS, k0);
+      assert.ok(aligned(answer48k, reply.samples()) > MIN_REPLY_CORRELATION);
+    });
+
+    await t.step("re-announcing replaces the session; a non-trickling device works", async () => {
+      const kitchen = w.devices[0];
+      const old = kitchen.sessionId;
+      await kitchen.announce();
+      await kitchen.waitConnected();
+      assert.notEqual(kitchen.sessionId, old);
+      await w.gateway.waitForLog(
+        (l) =>
+          l.msg === "session closed" && l.fields?.session === old &&
+          l.fields?.reason === "replaced",
+        5000,
+      );
+      const quiet = device(w, "attic", { trickle: false });
+      await quiet.connect();
+      const ice = w.seen.filter((m) =>
+        m.topic === "naila/devices/attic/signaling/ice" && JSON.parse(m.payload).from === "device"
+      );
+      assert.equal(ice.length, 0, "attic trickled nothing");
+      const a0 = quiet.replies.length;
+      await quiet.speak(question.samples, question.rate);
+      const reply = await quiet.nextReply(TURN_TIMEOUT_MS, a0);
+      assert.ok(aligned(answer48k, reply.samples()) > MIN_REPLY_CORRELATION);
+    });
+
+    await t.step("metrics are published per device; offline closes the session", async () => {
+      await delay(600);
+      const metrics = w.seen.filter((m) => m.topic === "naila/gateway/metrics").map((m) =>
+        JSON.parse(m.payload)
+      );
+      assert.ok(metrics.length > 0);
+      const last = metrics[metrics.length - 1];
+      assert.equal(last.sessions, Object.keys(last.devices).length);
+      assert.ok(last.devices.bedroom.packets_in > 0 && last.devices.bedroom.packets_out > 0);
+      assert.ok(typeof last.devices.bedroom.jitter_ms === "number");
+      assert.equal(last.devices.bedroom.turns, 1);
+      assert.ok(last.devices.bedroom.last_latency_ms > 0, "turn latency reported");
+      assert.equal(last.ai_server.connected, true);
+      const attic = w.devices.find((d) => d.id === "attic")!;
+      const session = attic.sessionId;
+      await attic.close();
+      await w.gateway.waitForLog(
+        (l) =>
+          l.msg === "session closed" && l.fields?.session === session &&
+          l.fields?.reason === "offline",
+        5000,
+      );
+    });
+  } finally {
+    await teardown(w);
+  }
+});
+
+Deno.test("gateway survives an AI-server restart mid-conversation; will marks it offline", async () => {
+  let port = 0;
+  const w = await world({ AUDIO_SAMPLE_RATE: "16000" }, async () => {
+    const s = await startAiServerDouble({
+      protocol: "v2",
+      reply: () => ({ samples: longAnswer24k, rate: 24000, paceMs: 150 }),
+    });
+    port = s.port;
+    return s;
+  });
+  try {
+    const kitchen = device(w, "kitchen");
+    await kitchen.connect();
+    const session = kitchen.sessionId;
+    await kitchen.speak(question.samples, question.rate);
+    await w.server.nextTurn(TURN_TIMEOUT_MS, 0);
+    while (kitchen.replies.length === 0) await delay(10);
+    await w.server.close(); // Mid-reply: the server goes away.
+    const error = await kitchen.waitForEvent(isType("error"), 5000);
+    assert.match(error.type === "error" ? error.message : "", /disconnected/);
+    await delay(500);
+    w.server = await startAiServerDouble({
+      protocol: "v2",
+      port,
+      reply: () => ({ samples: answer24k, rate: 24000 }),
+    });
+    await w.gateway.waitForLog(
+      (l) =>
+        l.msg === "AI server connected" &&
+        w.gateway.logs.filter((x) => x.msg === "AI server connected").length >= 2,
+      10_000,
+    );
+    const before = kitchen.replies.length;
+    await kitchen.speak(question.samples, question.rate);
+    const turn = await w.server.nextTurn(TURN_TIMEOUT_MS, 0);
+    assert.equal(turn.device, "kitchen");
+    const reply = await kitchen.nextReply(TURN_TIMEOUT_MS, before);
+    assert.ok(aligned(answer48k, reply.samples()) > MIN_REPLY_CORRELATION);
+    assert.equal(kitchen.sessionId, session, "the WebRTC session survived the outage");
+    // A crash (no clean shutdown): the broker publishes the last will, retained.
+    await w.gateway.kill();
+    const deadline = performance.now() + 5000;
+    let offline = false;
+    while (!offline && performance.now() < deadline) {
+      const statuses = w.seen.filter((m) => m.topic === "naila/gateway/status");
+      offline = statuses.length > 0 &&
+        JSON.parse(statuses[statuses.length - 1].payload).online === false;
+      await delay(20);
+    }
+    assert.ok(offline, "last will set the gateway offline");
+    const late = await connectMqtt({ embedded: false, host: "127.0.0.1", port: w.broker.port }, {
+      clientId: "late-watcher",
+    });
+    const retained = new Promise<string>((resolve) =>
+      late.client.on("message", (_t: string, p: Uint8Array) => resolve(new TextDecoder().decode(p)))
+    );
+    await late.subscribe(topicFilter("gateway_status"));
+    assert.equal(JSON.parse(await retained).online, false, "offline is retained");
+    await late.close();
+  } finally {
+    for (const d of w.devices) await d.close().catch(() => {});
+    await w.gateway.stop();
+    await w.watcher.close().catch(() => {});
+    await w.server.close();
+    await w.broker.stop();
+  }
+});
+
+Deno.test("gateway v1 against a spec-style server (whole frames at 48 kHz, energy VAD)", async () => {
+  let empty = false;
+  const answer48 = resample(answer.samples, answer.rate, 48000);
+  const w = await world(
+    { AI_SERVER_PROTOCOL: "v1", AUDIO_VAD_MODE: "energy" },
+    () =>
+      startAiServerDouble({
+        protocol: "v1",
+        reply: () => (empty ? undefined : { samples: answer48, rate: 48000 }),
+      }),
+  );
+  try {
+    const kitchen = device(w, "kitchen", { loss: 0.03 });
+    await kitchen.connect();
+    await kitchen.speak(question.samples, question.rate);
+    const turn = await w.server.nextTurn(TURN_TIMEOUT_MS, 0);
+    assert.equal(turn.protocol, 1);
+    assert.equal(turn.device, "kitchen");
+    assert.equal(turn.rate, 48000);
+    assert.match(turn.turn, /^t[0-9a-z]+$/);
+    const seconds = turn.samples().length / 48000;
+    assert.ok(seconds > questionSeconds - 0.6 && seconds < questionSeconds + 0.8, `${seconds} s`);
+    const reply = await kitchen.nextReply(TURN_TIMEOUT_MS, 0);
+    assert.ok(aligned(answer48, reply.samples()) > MIN_REPLY_CORRELATION);
+    // An empty response means "nothing to say": no audio, the turn still closes.
+    empty = true;
+    const before = kitchen.replies.length;
+    const turns = kitchen.events.filter((e) => e.type === "turn").length;
+    await kitchen.speak(question.samples, question.rate);
+    await w.server.nextTurn(TURN_TIMEOUT_MS, 1);
+    const deadline = performance.now() + 5000;
+    while (
+      kitchen.events.filter((e) => e.type === "turn").length === turns &&
+      performance.now() < deadline
+    ) {
+      await delay(20);
+    }
+    assert.equal(kitchen.events.filter((e) => e.type === "turn").length, turns + 1);
+    assert.equal(kitchen.replies.length, before, "no reply audio for an empty response");
+  } finally {
+    await teardown(w);
+  }
+});
