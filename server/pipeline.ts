@@ -154,7 +154,9 @@ export class FullPipeline implements Pipeline {
     let replyAudioMs = 0;
     let cancelled = false;
     try {
-      if (!signal.aborted) {
+      // An utterance without audio is a gateway fetching what is waiting for the device (a due
+      // timer's announcement, see server/assistant/timers.ts): nothing to transcribe.
+      if (!signal.aborted && utterance.pcm.length > 0) {
         const samples = pcmToFloat32(utterance.pcm);
         const samples16k = utterance.rate === STT_RATE
           ? samples

@@ -141,6 +141,29 @@ Deno.test("FullPipeline sends the first sentence's audio before synthesizing the
   ]);
 });
 
+Deno.test("FullPipeline answers a turn without audio with what is waiting, skipping STT", async () => {
+  const assistant = makeAssistant();
+  const stt = fixedStt("never heard");
+  const pipeline = new FullPipeline({ stt, assistant, tts: new EspeakTts() });
+  assistant.memory.addTimer({
+    id: "x",
+    device: "kitchen",
+    kind: "reminder",
+    label: "water the plants",
+    createdAt: 0,
+    dueAt: 1,
+    state: "due",
+  });
+  const { sink, events } = recordingSink();
+  const result = await pipeline.run({ ...utterance, pcm: new Uint8Array(0) }, sink, {
+    signal: new AbortController().signal,
+    outputRate: 16000,
+  });
+  assert.deepEqual(stt.rates, []);
+  assert.equal(result.reply, "Reminder: water the plants.");
+  assert.equal(events[0], "reply:Reminder: water the plants.");
+});
+
 Deno.test("FullPipeline stops at the stage boundary after STT when the turn is cancelled", async () => {
   const assistant = makeAssistant();
   const controller = new AbortController();

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { loadConfig } from "../shared/config.ts";
+import type { DeviceCommand } from "../shared/messages.ts";
+import { connectMqtt } from "../shared/mqtt.ts";
+import { sendTurn, V2Client } from "../tests/helpers/audio_socket_clients.ts";
+import { freePort } from "../tests/helpers/ports.ts";
+import { loadServerConfig, startServer } from "./mod.ts";
+import type { SpeechToText } from "./stt/types.ts";
+
+/** Hears the given sentences, one per utterance. */
+function scriptedStt(transcripts: string[]): SpeechToText {
+  return {
+    transcribe: () =>
+      Promise.resolve({
+        text: transcripts.shift() ?? "",
+        timings: { frontend_ms: 0, encoder_ms: 0, decoder_ms: 0, tokens: 0 },
+      }),
+  };
+}
+
+function replyText(client: V2Client, turn: string): string {
+  return client.messages.flatMap((m) =>
+    m.type === "text" && m.kind === "reply" && m.turn === turn ? [m.text] : []
+  ).join(" ");
+}
+
+Deno.test("startServer: device commands and due timers reach the device over MQTT", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "naila_mod_" });
+  const server = await startServer({
+    config: loadConfig({
+      PIPELINE: "full",
+      AUDIO_SOCKET_HOST: "127.0.0.1",
+      AUDIO_SOCKET_PORT: String(await freePort()),
+      MQTT_PORT: String(await freePort()),
+      NAILA_DATA_DIR: dataDir,
+      LOG_LEVEL: "warn",
+    }),
+    server: loadServerConfig({ MQTT_BIND_HOST: "127.0.0.1" }),
+    stt: scriptedStt(["Turn on the lights.", "Set a timer for one second."]),
+  });
+  const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port: server.mqttPort }, {
+    clientId: "mod-test",
+  });
+  const commands: DeviceCommand[] = [];
+  mqtt.onMessage((topic, payload) => {
+    if (topic.kind === "device_command" && topic.device === "kitchen") {
+      commands.push(JSON.parse(payload));
+    }
+  });
+  await mqtt.subscribe("naila/devices/+/command");
+  const client = await V2Client.connect(server.audioPort);
+  try {
+    const speech = new Uint8Array(16000);
+    await sendTurn(client, { turn: "t1", rate: 16000, pcm: speech });
+    await client.next((m) => m.type === "end" && m.turn === "t1");
+    assert.equal(replyText(client, "t1"), "OK, turning on the lights.");
+    await sendTurn(client, { turn: "t2", rate: 16000, pcm: speech });
+    await client.next((m) => m.type === "end" && m.turn === "t2");
+    assert.equal(replyText(client, "t2"), "OK, a timer for 1 second.");
+
+    const deadline = Date.now() + 5000;
+    while (!commands.some((c) => c.command === "announce") && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.deepEqual(commands[0], { command: "set_power", params: { target: "lights", on: true } });
+    const announce = commands.find((c) => c.command === "announce");
+    assert.equal(announce?.params?.text, "Your timer for 1 second is done.");
+    assert.equal(announce?.params?.reason, "timer");
+
+    // The gateway fetches the spoken announcement with a turn that carries no audio.
+    await sendTurn(client, { turn: "t3", rate: 16000, pcm: new Uint8Array(0) });
+    await client.next((m) => m.type === "end" && m.turn === "t3");
+    assert.equal(replyText(client, "t3"), "Your timer for 1 second is done.");
+    assert.ok(client.messages.some((m) => m.type === "audio" && m.turn === "t3"));
+  } finally {
+    client.close();
+    await mqtt.close();
+    await server.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
