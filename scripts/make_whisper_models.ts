@@ -24,7 +24,7 @@ import { byteLevelToken } from "../server/stt/tokenizer.ts";
 const { onnx } = onnxProto;
 
 /** Bumped whenever the generated files change, so stale copies are regenerated. */
-export const GENERATOR_VERSION = 5;
+export const GENERATOR_VERSION = 6;
 /** Name of the stamp file that marks a directory as generated (and by which version). */
 const STAMP_FILE = "naila_generated.json";
 
@@ -270,11 +270,11 @@ export const WHISPER_TINY_DIMS: WhisperDims = {
 
 /**
  * Whisper's encoder: two convolutions (the second with stride 2), positional embeddings,
- * pre-norm transformer layers, a final layer norm. With `acceptShortWindows`, the positional
- * embeddings are sliced to the input's length (whisper.cpp's `audio_ctx` trick); the standard
- * export adds all 1500 and so only accepts 3000-frame inputs.
+ * pre-norm transformer layers, a final layer norm. Like the standard export, it adds all 1500
+ * positional embeddings and so only accepts 3000-frame inputs (server/stt/encoder_window.ts
+ * rewrites that at load time when a shorter window is asked for).
  */
-function realEncoder(dims: WhisperDims, random: () => number, acceptShortWindows: boolean) {
+function realEncoder(dims: WhisperDims, random: () => number) {
   const g = new GraphBuilder("");
   const { width, heads, mels, ffnWidth } = dims;
   const headDim = width / heads;
@@ -298,15 +298,11 @@ function realEncoder(dims: WhisperDims, random: () => number, acceptShortWindows
     strides: [2],
   });
   x = g.op("Transpose", [g.gelu(x)], { perm: [0, 2, 1] });
-  let positions = g.weight(
+  const positions = g.weight(
     "embed_positions.weight",
     [dims.audioPositions, width],
     sinusoids(dims.audioPositions, width),
   );
-  if (acceptShortWindows) {
-    const length = g.op("Unsqueeze", [g.element(g.op("Shape", [x]), 1), g.ints("axes", [0])]);
-    positions = g.op("Slice", [positions, g.ints("start", [0]), length, g.ints("axes", [0])]);
-  }
   x = g.op("Add", [x, positions]);
   for (let l = 0; l < dims.encoderLayers; l++) {
     const p = `layers.${l}.`;
@@ -715,7 +711,7 @@ export async function makeWhisperTinyRandom(dir: string): Promise<void> {
   const random = prng(0x5eed_7171);
   const silent = [vocabulary.added["<|endoftext|>"], vocabulary.added["<|nocaptions|>"]];
   await writeModelDir(dir, {
-    encoder: encodeModel(realEncoder(dims, random, true), RANDOM_LABEL),
+    encoder: encodeModel(realEncoder(dims, random), RANDOM_LABEL),
     decoder: encodeModel(realDecoder(dims, random, silent), RANDOM_LABEL),
     config: config(dims),
     vocabulary,

@@ -25,6 +25,7 @@ import * as ort from "onnxruntime-node";
 import { join } from "node:path";
 import { HOP_LENGTH, LogMelSpectrogram, N_MELS, WINDOW_FRAMES } from "./log_mel.ts";
 import { WhisperTokenizer } from "./tokenizer.ts";
+import { sliceEncoderPositions } from "./encoder_window.ts";
 import type { SpeechToText, Transcript } from "./types.ts";
 
 /** Where the optimum export puts the encoder, relative to the model directory. */
@@ -84,11 +85,11 @@ export interface WhisperOptions {
   /** Empty transcript without running the model when the RMS level is below this (dBFS). */
   silenceGateDbfs?: number;
   /**
-   * Encoder window: 3000 frames (30 s, default and the only size the standard export accepts),
-   * a smaller even number, or "fit": the utterance plus 1 s, in 1 s steps (whisper.cpp's
-   * `audio_ctx` trick: ~10× less encoder work for a 3 s utterance, at some cost in accuracy,
-   * since Whisper was trained on 30 s windows). Anything but 3000 is checked at load time and
-   * refused with a WhisperModelError if the encoder graph does not accept it.
+   * Encoder window: 3000 frames (30 s, the default), a smaller even number, or "fit": the
+   * utterance plus 1 s, in 1 s steps (whisper.cpp's `audio_ctx` trick: several times less
+   * encoder work for a 3 s utterance, at some cost in accuracy, since Whisper was trained on 30 s
+   * windows only). The standard export takes only 3000 frames; for anything else its positional
+   * embeddings are sliced at load time (encoder_window.ts), or a WhisperModelError says why not.
    */
   encoderFrames?: number | "fit";
   /** onnxruntime intra-op threads (default 2). */
@@ -135,6 +136,8 @@ async function isFile(path: string): Promise<boolean> {
 
 /** The sizes read from config.json. */
 interface ModelConfig {
+  /** d_model */
+  width: number;
   layers: number;
   heads: number;
   headDim: number;
@@ -170,6 +173,7 @@ async function readConfig(modelDir: string): Promise<ModelConfig> {
   return {
     layers: positive("decoder_layers"),
     heads,
+    width,
     headDim: width / heads,
     mels: positive("num_mel_bins", N_MELS),
     windowFrames: 2 * positive("max_source_positions", WINDOW_FRAMES / 2),
@@ -218,7 +222,13 @@ export async function loadWhisper(
   };
   const encoderFile = options.encoderFile ?? ENCODER_FILE;
   const decoderFile = options.decoderFile ?? DECODER_FILE;
-  const encoder = await ort.InferenceSession.create(join(modelDir, encoderFile), sessionOptions);
+  const encoderFrames = options.encoderFrames ?? config.windowFrames;
+  const encoder = await openEncoder(
+    join(modelDir, encoderFile),
+    encoderFrames,
+    config,
+    sessionOptions,
+  );
   const decoder = await ort.InferenceSession.create(join(modelDir, decoderFile), sessionOptions);
   requireNames(encoderFile, "input", encoder.inputNames, ["input_features"]);
   requireNames(encoderFile, "output", encoder.outputNames, ["last_hidden_state"]);
@@ -246,10 +256,66 @@ export async function loadWhisper(
     noSpeechThreshold: options.noSpeechThreshold ?? DEFAULT_NO_SPEECH_THRESHOLD,
     logprobThreshold: options.logprobThreshold ?? DEFAULT_LOGPROB_THRESHOLD,
     silenceGateDbfs: options.silenceGateDbfs ?? DEFAULT_SILENCE_GATE_DBFS,
-    encoderFrames: options.encoderFrames ?? config.windowFrames,
+    encoderFrames,
   });
-  await transcriber.checkEncoderWindow(encoderFile);
   return transcriber;
+}
+
+/**
+ * Creates the encoder session. For windows shorter than the model's 30 s, checks the encoder
+ * takes them by running the smallest one; the standard export does not, so its positional
+ * embeddings are then sliced to the input length (encoder_window.ts) and the check repeated.
+ */
+async function openEncoder(
+  path: string,
+  encoderFrames: number | "fit",
+  config: ModelConfig,
+  sessionOptions: ort.InferenceSession.SessionOptions,
+): Promise<ort.InferenceSession> {
+  const encoder = await ort.InferenceSession.create(path, sessionOptions);
+  if (encoderFrames === config.windowFrames) return encoder;
+  const frames = encoderFrames === "fit" ? FIT_STEP_FRAMES + FIT_MARGIN_FRAMES : encoderFrames;
+  if (!Number.isInteger(frames) || frames < 2 || frames % 2 !== 0 || frames > config.windowFrames) {
+    throw new WhisperModelError(
+      `encoderFrames is ${encoderFrames}, expected "fit" or an even integer from 2 to ` +
+        `${config.windowFrames}`,
+    );
+  }
+  const probe = new ort.Tensor("float32", new Float32Array(config.mels * frames), [
+    1,
+    config.mels,
+    frames,
+  ]);
+  const accepts = async (session: ort.InferenceSession) => {
+    try {
+      await session.run({ input_features: probe });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (await accepts(encoder)) return encoder;
+  await encoder.release();
+  let sliced: ort.InferenceSession;
+  try {
+    const model = sliceEncoderPositions(await Deno.readFile(path), {
+      positions: config.windowFrames / 2,
+      width: config.width,
+    });
+    sliced = await ort.InferenceSession.create(model, sessionOptions);
+  } catch (error) {
+    throw new WhisperModelError(
+      `${path} does not accept a ${frames}-frame window (encoderFrames ${encoderFrames}) and ` +
+        `could not be made to: ${(error as Error).message.split("\n")[0]}`,
+    );
+  }
+  if (!(await accepts(sliced))) {
+    throw new WhisperModelError(
+      `${path} does not accept a ${frames}-frame window (encoderFrames ${encoderFrames}), even ` +
+        "with its positional embeddings sliced to the input length",
+    );
+  }
+  return sliced;
 }
 
 interface CacheNames {
@@ -306,36 +372,6 @@ class WhisperTranscriber implements SpeechToText {
       nMels: parts.config.mels,
       frames: parts.config.windowFrames,
     });
-  }
-
-  /** Runs the encoder once on the smallest window it will be given, so a bad size fails at load. */
-  async checkEncoderWindow(encoderFile: string): Promise<void> {
-    const { encoderFrames, config } = this.#parts;
-    if (encoderFrames === config.windowFrames) return;
-    const frames = encoderFrames === "fit" ? FIT_STEP_FRAMES + FIT_MARGIN_FRAMES : encoderFrames;
-    if (
-      !Number.isInteger(frames) || frames < 2 || frames % 2 !== 0 || frames > config.windowFrames
-    ) {
-      throw new WhisperModelError(
-        `encoderFrames is ${encoderFrames}, expected "fit" or an even integer from 2 to ${config.windowFrames}`,
-      );
-    }
-    try {
-      const probe = new ort.Tensor("float32", new Float32Array(config.mels * frames), [
-        1,
-        config.mels,
-        frames,
-      ]);
-      await this.#parts.encoder.run({ input_features: probe });
-    } catch (error) {
-      throw new WhisperModelError(
-        `${encoderFile} does not accept a ${frames}-frame window (encoderFrames ${encoderFrames}): ` +
-          `${(error as Error).message.split("\n")[0]}. The standard export adds all ` +
-          `${
-            config.windowFrames / 2
-          } positional embeddings and only takes ${config.windowFrames} frames.`,
-      );
-    }
   }
 
   transcribe(
