@@ -1124,6 +1124,12 @@ async function writeModelDir(dir: string, files: ModelFiles): Promise<void> {
       join(temp, STAMP_FILE),
       JSON.stringify({ generator_version: GENERATOR_VERSION, label: files.label }, null, 2),
     );
+    // Only a stale or partial copy is removed; a current one may be in use by another process
+    // (the copies are identical: generation is deterministic).
+    if (await isCurrent(dir)) {
+      await Deno.remove(temp, { recursive: true });
+      return;
+    }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     await Deno.rename(temp, dir);
   } catch (error) {

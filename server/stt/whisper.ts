@@ -288,7 +288,8 @@ async function openEncoder(
   ]);
   const accepts = async (session: ort.InferenceSession) => {
     try {
-      await session.run({ input_features: probe });
+      // An expected failure: keep onnxruntime from logging it as an error (4 = fatal only).
+      await session.run({ input_features: probe }, { logSeverityLevel: 4 });
       return true;
     } catch {
       return false;
