@@ -1,0 +1,184 @@
+import assert from "node:assert/strict";
+import { float32ToPcm } from "../shared/audio.ts";
+import { delay } from "../shared/async.ts";
+import { createLogger } from "../shared/log.ts";
+import { startAiServerDouble } from "../tests/helpers/ai_server_double.ts";
+import { AiClient, type TurnFailure, type TurnHandlers } from "./ai_client.ts";
+
+const log = createLogger("test.ai", { level: "error" });
+
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > end) throw new Error("condition not met in time");
+    await delay(5);
+  }
+}
+
+function recorder() {
+  const r = {
+    audio: [] as { bytes: number; rate: number }[],
+    texts: [] as string[],
+    ended: false,
+    failed: undefined as TurnFailure | undefined,
+    handlers: undefined as unknown as TurnHandlers,
+  };
+  r.handlers = {
+    audio: (pcm, rate) => r.audio.push({ bytes: pcm.length, rate }),
+    text: (_kind, text) => r.texts.push(text),
+    end: () => void (r.ended = true),
+    fail: (reason) => void (r.failed = reason),
+  };
+  return r;
+}
+
+const pcm = float32ToPcm(new Float32Array(16000).fill(0.1)); // 1 s at 16 kHz
+
+Deno.test("v2: a turn streams start, 100 ms audio chunks and end; the reply streams back", async () => {
+  const server = await startAiServerDouble({
+    protocol: "v2",
+    reply: () => ({ samples: new Float32Array(4800), rate: 24000, chunkMs: 100 }),
+  });
+  const client = new AiClient({ host: "127.0.0.1", port: server.port, protocol: "v2", log });
+  client.start();
+  try {
+    await until(() => client.connected);
+    const r = recorder();
+    const turn = client.startTurn("kitchen", 16000, r.handlers);
+    turn.audio(pcm);
+    turn.end(Date.now() - 300);
+    const received = await server.nextTurn(5000);
+    assert.equal(received.device, "kitchen");
+    assert.equal(received.turn, turn.id);
+    assert.deepEqual(received.seqs, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.equal(received.samples().length, 16000);
+    await until(() => r.ended);
+    assert.deepEqual(r.audio.map((a) => a.rate), [24000, 24000]);
+    assert.deepEqual(r.texts, ["hello"]);
+    assert.equal(client.pendingTurns, 0);
+    assert.notEqual(
+      client.startTurn("kitchen", 16000, recorder().handlers).id,
+      turn.id,
+      "ids are unique",
+    );
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("v2: cancel tells the server how much was played and drops late audio", async () => {
+  const server = await startAiServerDouble({
+    protocol: "v2",
+    reply: () => ({ samples: new Float32Array(48000), rate: 24000, chunkMs: 100, paceMs: 50 }),
+  });
+  const client = new AiClient({ host: "127.0.0.1", port: server.port, protocol: "v2", log });
+  client.start();
+  try {
+    await until(() => client.connected);
+    const r = recorder();
+    const turn = client.startTurn("kitchen", 16000, r.handlers);
+    turn.audio(pcm);
+    turn.end(Date.now());
+    await until(() => r.audio.length > 0);
+    turn.cancel(420);
+    const cancelled = await server.waitCancel(0, 5000);
+    assert.equal(cancelled.cancelled!.played_ms, 420);
+    const count = r.audio.length;
+    await delay(200);
+    assert.equal(r.audio.length, count, "no audio after the cancel");
+    assert.equal(r.ended, false);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("a silent server times the turn out (spec 4.4) and frees it", async () => {
+  const server = await startAiServerDouble({
+    protocol: "v2",
+    reply: () => ({ samples: new Float32Array(0), rate: 24000, silent: true }),
+  });
+  const client = new AiClient({
+    host: "127.0.0.1",
+    port: server.port,
+    protocol: "v2",
+    log,
+    responseTimeoutMs: 200,
+  });
+  client.start();
+  try {
+    await until(() => client.connected);
+    const r = recorder();
+    const turn = client.startTurn("kitchen", 16000, r.handlers);
+    turn.end(Date.now());
+    await until(() => r.failed !== undefined, 2000);
+    assert.equal(r.failed, "timeout");
+    assert.equal(client.pendingTurns, 0);
+    await server.waitCancel(0, 2000);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("a lost server fails pending turns, and the client reconnects with backoff", async () => {
+  let server = await startAiServerDouble({ protocol: "v2" });
+  const port = server.port;
+  const client = new AiClient({ host: "127.0.0.1", port, protocol: "v2", log });
+  const changes: boolean[] = [];
+  client.onConnection((connected) => changes.push(connected));
+  client.start();
+  try {
+    await until(() => client.connected);
+    const r = recorder();
+    client.startTurn("kitchen", 16000, r.handlers).audio(pcm);
+    await server.close();
+    await until(() => r.failed !== undefined);
+    assert.equal(r.failed, "disconnected");
+    const away = recorder();
+    client.startTurn("kitchen", 16000, away.handlers);
+    await until(() => away.failed !== undefined);
+    assert.equal(away.failed, "unavailable", "no turn while the server is away");
+    server = await startAiServerDouble({ protocol: "v2", port });
+    await until(() => client.connected, 10_000);
+    assert.deepEqual(changes, [true, false, true]);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("v1: the utterance goes whole in one spec 4.2 frame; an empty response ends the turn", async () => {
+  let empty = false;
+  const server = await startAiServerDouble({
+    protocol: "v1",
+    reply: () => (empty ? undefined : { samples: new Float32Array(960), rate: 48000 }),
+  });
+  const client = new AiClient({ host: "127.0.0.1", port: server.port, protocol: "v1", log });
+  client.start();
+  try {
+    await until(() => client.connected);
+    const r = recorder();
+    const turn = client.startTurn("kitchen", 48000, r.handlers);
+    turn.audio(pcm.subarray(0, 9600));
+    turn.audio(pcm.subarray(0, 9600));
+    turn.end(Date.now());
+    const received = await server.nextTurn(5000);
+    assert.equal(received.protocol, 1);
+    assert.equal(received.rate, 48000);
+    assert.equal(received.turn, turn.id);
+    assert.equal(received.samples().length, 9600);
+    await until(() => r.ended);
+    assert.deepEqual(r.audio, [{ bytes: 1920, rate: 48000 }]);
+    empty = true;
+    const silent = recorder();
+    const second = client.startTurn("kitchen", 48000, silent.handlers);
+    second.end(Date.now());
+    await until(() => silent.ended);
+    assert.deepEqual(silent.audio, []);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});

@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { pcmToFloat32, resample } from "../shared/audio.ts";
+import { speak } from "../tests/helpers/speech.ts";
+import { AudioInput, type EchoGuard } from "./audio_input.ts";
+import { OPUS_FRAME_SAMPLES, OpusEncoder } from "./opus_codec.ts";
+import { EnergyModel } from "./vad.ts";
+
+const speech = await speak("Please set a timer for ten minutes.");
+const speech48k = resample(speech.samples, speech.rate, 48000);
+const speechSeconds = speech.samples.length / speech.rate;
+
+/** Opus packets of `seconds` of silence, the speech, then one second of silence. */
+function packets(leadSeconds = 0.5): Uint8Array[] {
+  const encoder = new OpusEncoder();
+  const lead = Math.round(leadSeconds * 50);
+  const total = lead + Math.ceil(speech48k.length / OPUS_FRAME_SAMPLES) + 50;
+  const out: Uint8Array[] = [];
+  const frame = new Float32Array(OPUS_FRAME_SAMPLES);
+  for (let i = 0; i < total; i++) {
+    frame.fill(0);
+    const from = (i - lead) * OPUS_FRAME_SAMPLES;
+    if (from >= 0 && from < speech48k.length) {
+      frame.set(speech48k.subarray(from, from + OPUS_FRAME_SAMPLES));
+    }
+    out.push(encoder.encode(frame));
+  }
+  encoder.close();
+  return out;
+}
+
+function input(sampleRate: number, echoGuard: EchoGuard = "raise") {
+  const events: string[] = [];
+  const utterances: { samples: number; ends: string[] }[] = [];
+  let current: { samples: number; ends: string[] } | undefined;
+  const audio = new AudioInput({
+    model: new EnergyModel({ threshold: 300 }),
+    silenceFrames: 15,
+    sampleRate,
+    echoGuard,
+  }, {
+    utteranceStart: () => {
+      events.push("start");
+      current = { samples: 0, ends: [] };
+      utterances.push(current);
+    },
+    utteranceAudio: (pcm) => void (current!.samples += pcmToFloat32(pcm).length),
+    utteranceEnd: (reason) => {
+      events.push(`end:${reason}`);
+      current!.ends.push(reason);
+    },
+  });
+  return { audio, events, utterances };
+}
+
+for (const rate of [16000, 48000, 24000]) {
+  Deno.test(`speech becomes exactly one utterance at ${rate} Hz of about its length`, () => {
+    const { audio, events, utterances } = input(rate);
+    let at = 0;
+    for (const packet of packets()) audio.push(packet, at += 20);
+    assert.deepEqual(events, ["start", "end:silence"]);
+    const seconds = utterances[0].samples / rate;
+    // Pre-roll 0.3 s before, the 0.3 s silence window after; the VAD trims espeak's quiet ends.
+    assert.ok(seconds > speechSeconds - 0.5 && seconds < speechSeconds + 0.7, `${seconds} s`);
+    audio.close();
+  });
+}
+
+Deno.test("lost, reordered-away and garbage packets are concealed, not fatal", () => {
+  const { audio, events } = input(16000);
+  let at = 0;
+  packets().forEach((packet, i) => {
+    at += 20;
+    if (i % 10 === 3) audio.push(null, at);
+    else if (i % 17 === 5) audio.push(crypto.getRandomValues(new Uint8Array(7)), at);
+    else audio.push(packet, at);
+  });
+  assert.deepEqual(events, ["start", "end:silence"]);
+  assert.ok(audio.stats.concealed > 10);
+  audio.close();
+});
+
+Deno.test("half-duplex echo guard ignores the microphone while a reply plays", () => {
+  const { audio, events } = input(16000, "half_duplex");
+  audio.setPlaying(true);
+  let at = 0;
+  for (const packet of packets()) audio.push(packet, at += 20);
+  assert.deepEqual(events, []);
+  audio.setPlaying(false);
+  for (const packet of packets()) audio.push(packet, at += 20);
+  assert.deepEqual(events, ["start", "end:silence"]);
+  audio.close();
+});
+
+Deno.test("a device that stops sending mid-utterance is heard as silence", () => {
+  const { audio, events } = input(16000);
+  const all = packets(0.2);
+  let at = 0;
+  for (const packet of all.slice(0, all.length - 60)) audio.push(packet, at += 20);
+  assert.deepEqual(events, ["start"]);
+  audio.pushSilence(20, at + 400);
+  assert.deepEqual(events, ["start", "end:silence"]);
+  audio.close();
+});

@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { MAX_CATCH_UP_FRAMES, PlaybackClock, PlaybackQueue } from "./playback.ts";
+import { OPUS_FRAME_SAMPLES } from "./opus_codec.ts";
+
+function queue() {
+  const sent: { first: boolean; value: number; at: number }[] = [];
+  const drained: [string, number][] = [];
+  const q = new PlaybackQueue({
+    send: (frame, first) => sent.push({ first, value: frame[0], at: performance.now() }),
+    drained: (turn, played) => drained.push([turn, played]),
+  });
+  return { q, sent, drained };
+}
+
+Deno.test("a queue cuts 48 kHz audio into 20 ms frames and pads the last one", () => {
+  const { q, sent, drained } = queue();
+  q.enqueue("t1", new Float32Array(OPUS_FRAME_SAMPLES * 2 + 10).fill(0.5), 48000);
+  q.finish("t1");
+  while (q.tick());
+  assert.equal(sent.length, 3);
+  assert.deepEqual(sent.map((s) => s.first), [true, false, false]);
+  assert.deepEqual(drained, [["t1", 60]]);
+  assert.equal(q.playing, false);
+});
+
+Deno.test("other rates are resampled to 48 kHz as one stream per turn", () => {
+  const { q } = queue();
+  q.enqueue("t1", new Float32Array(2400), 24000);
+  q.enqueue("t1", new Float32Array(2400), 24000);
+  q.finish("t1");
+  const ms = q.queuedMs;
+  assert.ok(Math.abs(ms - 200) < 1, `${ms} ms queued for 200 ms of 24 kHz audio`);
+});
+
+Deno.test("flush drops everything at once and reports what was played", () => {
+  const { q, sent } = queue();
+  q.enqueue("t1", new Float32Array(48000), 48000);
+  q.tick();
+  q.tick();
+  assert.equal(q.flush(), 40);
+  assert.equal(q.tick(), false, "not one more frame after a flush");
+  assert.equal(sent.length, 2);
+});
+
+Deno.test("the clock sends one frame per 20 ms without drift, and stops when idle", async () => {
+  const clock = new PlaybackClock();
+  const { q, sent } = queue();
+  clock.add(q);
+  q.enqueue("t1", new Float32Array(OPUS_FRAME_SAMPLES * 25), 48000);
+  q.finish("t1");
+  clock.wake();
+  while (q.playing) await new Promise((r) => setTimeout(r, 10));
+  const span = sent[sent.length - 1].at - sent[0].at;
+  assert.equal(sent.length, 25);
+  // 24 intervals of 20 ms: timer lateness must not accumulate.
+  assert.ok(Math.abs(span - 480) < 25, `25 frames spread over ${span.toFixed(1)} ms`);
+  clock.stop();
+});
+
+Deno.test("after a stall the clock re-anchors instead of bursting the backlog", async () => {
+  const clock = new PlaybackClock();
+  const { q, sent } = queue();
+  clock.add(q);
+  q.enqueue("t1", new Float32Array(OPUS_FRAME_SAMPLES * 30), 48000);
+  clock.wake();
+  await new Promise((r) => setTimeout(r, 100));
+  const blockedAt = performance.now();
+  while (performance.now() - blockedAt < 200); // The event loop is blocked for 200 ms.
+  await new Promise((r) => setTimeout(r, 1));
+  const burst = sent.filter((s) => s.at >= blockedAt + 200 && s.at < blockedAt + 205).length;
+  assert.ok(burst <= MAX_CATCH_UP_FRAMES, `${burst} frames sent at once after the stall`);
+  assert.ok(clock.stalls >= 1);
+  q.flush();
+  await new Promise((r) => setTimeout(r, 50));
+  clock.stop();
+});

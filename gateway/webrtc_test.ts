@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { RTCPeerConnection } from "werift";
+import { OPUS_FRAME_SAMPLES } from "./opus_codec.ts";
+import { OpusRtpWriter, peerConfig } from "./webrtc.ts";
+
+Deno.test("with host addresses, ICE gathers on exactly those (never the LAN address)", async () => {
+  const pc = new RTCPeerConnection(peerConfig({ iceServers: [], hostAddresses: ["127.0.0.1"] }));
+  const candidates: string[] = [];
+  pc.onIceCandidate.subscribe((c) => c && candidates.push(c.candidate));
+  pc.addTransceiver("audio", { direction: "sendrecv" });
+  const started = performance.now();
+  await pc.setLocalDescription(await pc.createOffer());
+  const gatherMs = performance.now() - started;
+  const sdp = pc.localDescription!.sdp;
+  await pc.close();
+  assert.ok(candidates.length > 0);
+  for (const c of candidates) assert.match(c, / 127\.0\.0\.1 \d+ typ host/, c);
+  assert.match(sdp, /a=rtpmap:111 opus\/48000\/2/);
+  assert.match(sdp, /a=sendrecv/);
+  assert.ok(gatherMs < 2000, `gathering took ${gatherMs.toFixed(0)} ms (no public STUN wait)`);
+});
+
+Deno.test("the RTP writer numbers packets, steps 960 per frame and marks talkspurts", () => {
+  let now = 0;
+  const writer = new OpusRtpWriter({ now: () => now });
+  const a = writer.packet(new Uint8Array([1]), true);
+  now += 20;
+  const b = writer.packet(new Uint8Array([2]), false);
+  now += 1000; // a silent second: nothing was sent
+  const c = writer.packet(new Uint8Array([3]), true);
+  assert.equal(a.header.marker, true);
+  assert.equal(b.header.marker, false);
+  assert.equal(c.header.marker, true);
+  assert.equal((b.header.sequenceNumber - a.header.sequenceNumber + 65536) % 65536, 1);
+  assert.equal((c.header.sequenceNumber - b.header.sequenceNumber + 65536) % 65536, 1);
+  assert.equal((b.header.timestamp - a.header.timestamp + 2 ** 32) % 2 ** 32, OPUS_FRAME_SAMPLES);
+  assert.equal(
+    (c.header.timestamp - b.header.timestamp + 2 ** 32) % 2 ** 32,
+    48000,
+    "the gap is in the timestamps",
+  );
+  assert.deepEqual([...c.payload], [3]);
+});
