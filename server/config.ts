@@ -8,6 +8,8 @@
  * | `MQTT_BIND_HOST` | `0.0.0.0` | Where the embedded broker listens (MQTT_HOST unset): the gateway on the Pi must reach it |
  * | `STT_MODEL_DIR` | `models/whisper-tiny.en` | Whisper ONNX export (encoder_model, decoder_model_merged, tokenizer) |
  * | `TTS_VOICE` | `en-us` | espeak-ng voice |
+ * | `TTS_ENGINE` | `auto` | `auto` (Piper if a voice is in models/piper/), `espeak` or `piper` |
+ * | `PIPER_VOICE` | unset | a Piper `.onnx` voice (its `.onnx.json` beside it) |
  * | `LLM_URL` | unset | OpenAI-compatible base URL, e.g. `http://127.0.0.1:8080/v1`; unset = built-in engine only |
  * | `LLM_MODEL` | `default` | Model name sent to the LLM server |
  * | `LLM_API_KEY` | unset | Bearer token, if the LLM server wants one |
@@ -28,6 +30,8 @@ export interface ServerConfig {
   /** Options passed to `loadWhisper` (server/stt/whisper.ts). */
   stt: { encoderFrames: number | "fit"; maxTokens: number; threads: number };
   ttsVoice: string;
+  ttsEngine: "auto" | "espeak" | "piper";
+  piperVoice?: string;
   llm?: { url: string; model: string; apiKey?: string; timeoutMs: number };
   queueCapacity: number;
 }
@@ -52,6 +56,14 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
+function engine(env: Env): ServerConfig["ttsEngine"] {
+  const raw = get(env, "TTS_ENGINE") ?? "auto";
+  if (raw !== "auto" && raw !== "espeak" && raw !== "piper") {
+    throw new ConfigError("TTS_ENGINE", raw, "auto|espeak|piper");
+  }
+  return raw;
+}
+
 /** Reads the server-only variables from `env`. */
 export function loadServerConfig(env: Env): ServerConfig {
   const ttsVoice = get(env, "TTS_VOICE") ?? "en-us";
@@ -73,8 +85,11 @@ export function loadServerConfig(env: Env): ServerConfig {
       threads: integer(env, "STT_THREADS", 2, 1, 64),
     },
     ttsVoice,
+    ttsEngine: engine(env),
     queueCapacity: integer(env, "INFERENCE_QUEUE_SIZE", DEFAULT_QUEUE_CAPACITY, 0, 64),
   };
+  const piperVoice = get(env, "PIPER_VOICE");
+  if (piperVoice !== undefined) config.piperVoice = piperVoice;
   const url = get(env, "LLM_URL");
   if (url !== undefined) {
     if (!/^https?:\/\/[^\s]+$/.test(url)) {

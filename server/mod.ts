@@ -133,7 +133,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       pipeline = new EchoPipeline();
     } else {
       const stt = options.stt ?? await loadStt(server.sttModelDir, server.stt);
-      const tts = options.tts ?? createTts({ voice: server.ttsVoice });
+      const tts = options.tts ?? await createTts({
+        engine: server.ttsEngine,
+        voice: server.ttsVoice,
+        piperVoice: server.piperVoice,
+      });
       undo.push(() => tts.close?.());
       await Deno.mkdir(config.dataDir, { recursive: true });
       const assistantLog = logger("assistant");
