@@ -16,7 +16,8 @@ import { join } from "node:path";
 import { makeWhisperFixtures } from "./make_whisper_models.ts";
 import { loadWhisper, type WhisperOptions } from "../server/stt/whisper.ts";
 import type { SpeechToText, Transcript } from "../server/stt/types.ts";
-import { readWav, resample } from "../shared/audio.ts";
+import { resample } from "../shared/audio.ts";
+import { speak } from "../tests/helpers/speech.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 /** The reference utterance length. */
@@ -50,16 +51,9 @@ function percentile(values: number[], p: number): number {
 async function utterance(): Promise<Float32Array> {
   const out = new Float32Array(UTTERANCE_SECONDS * SAMPLE_RATE);
   try {
-    const { stdout, success } = await new Deno.Command("espeak-ng", {
-      args: ["--stdout", "Set a timer for ten minutes, please."],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    if (success) {
-      const wav = readWav(stdout);
-      out.set(resample(wav.samples, wav.rate, SAMPLE_RATE).subarray(0, out.length));
-      return out;
-    }
+    const wav = await speak("Set a timer for ten minutes, please.");
+    out.set(resample(wav.samples, wav.rate, SAMPLE_RATE).subarray(0, out.length));
+    return out;
   } catch {
     // espeak-ng missing: any audible signal times the same.
   }

@@ -24,7 +24,7 @@ import { byteLevelToken } from "../server/stt/tokenizer.ts";
 const { onnx } = onnxProto;
 
 /** Bumped whenever the generated files change, so stale copies are regenerated. */
-export const GENERATOR_VERSION = 6;
+export const GENERATOR_VERSION = 7;
 /** Name of the stamp file that marks a directory as generated (and by which version). */
 const STAMP_FILE = "naila_generated.json";
 
@@ -307,17 +307,7 @@ function realEncoder(dims: WhisperDims, random: () => number) {
   for (let l = 0; l < dims.encoderLayers; l++) {
     const p = `layers.${l}.`;
     let h = g.layerNorm(x, ones(`${p}ln1.weight`), zeros(`${p}ln1.bias`));
-    const q = g.splitHeads(
-      g.linear(h, w(`${p}q.weight`, [width, width], width), zeros(`${p}q.bias`)),
-      heads,
-      headDim,
-    );
-    const k = g.splitHeads(g.linear(h, w(`${p}k.weight`, [width, width], width)), heads, headDim);
-    const v = g.splitHeads(
-      g.linear(h, w(`${p}v.weight`, [width, width], width), zeros(`${p}v.bias`)),
-      heads,
-      headDim,
-    );
+    const { q, k, v } = selfAttentionInputs(g, h, p, { w, zeros }, dims);
     const attended = g.mergeHeads(g.attention(q, k, v, headDim), width);
     x = g.op("Add", [
       x,
@@ -339,6 +329,37 @@ function realEncoder(dims: WhisperDims, random: () => number) {
     [valueInfo("input_features", FLOAT, ["batch_size", dims.mels, "encoder_sequence_length"])],
     [valueInfo("last_hidden_state", FLOAT, ["batch_size", "encoder_sequence_length / 2", width])],
   );
+}
+
+/** How a model function creates (or reuses) its named weights. */
+interface WeightFactory {
+  w(name: string, shape: number[], fanIn: number): string;
+  zeros(name: string, n?: number): string;
+}
+
+/**
+ * Whisper's self-attention inputs from the normed hidden state `h`: q and v with biases, k
+ * without (as in openai/whisper), each split into heads.
+ */
+function selfAttentionInputs(
+  b: GraphBuilder,
+  h: string,
+  prefix: string,
+  weights: WeightFactory,
+  dims: { width: number; heads: number },
+): { q: string; k: string; v: string } {
+  const { width, heads } = dims;
+  const project = (name: string, bias: boolean) =>
+    b.splitHeads(
+      b.linear(
+        h,
+        weights.w(`${prefix}${name}.weight`, [width, width], width),
+        bias ? weights.zeros(`${prefix}${name}.bias`) : undefined,
+      ),
+      heads,
+      width / heads,
+    );
+  return { q: project("q", true), k: project("k", false), v: project("v", true) };
 }
 
 /** Whisper's fixed sinusoidal encoder positions (openai/whisper model.py `sinusoids`). */
@@ -523,17 +544,7 @@ function realDecoder(dims: WhisperDims, random: () => number, silentTokens: numb
     for (let l = 0; l < dims.decoderLayers; l++) {
       const p = `layers.${l}.`;
       let h = b.layerNorm(x, ones(`${p}ln1.weight`), zeros(`${p}ln1.bias`));
-      const q = b.splitHeads(
-        b.linear(h, w(`${p}q.weight`, [width, width], width), zeros(`${p}q.bias`)),
-        heads,
-        headDim,
-      );
-      const k = b.splitHeads(b.linear(h, w(`${p}k.weight`, [width, width], width)), heads, headDim);
-      const v = b.splitHeads(
-        b.linear(h, w(`${p}v.weight`, [width, width], width), zeros(`${p}v.bias`)),
-        heads,
-        headDim,
-      );
+      const { q, k, v } = selfAttentionInputs(b, h, p, { w, zeros }, dims);
       const keys = b.op("Concat", [`past_key_values.${l}.decoder.key`, k], { axis: 2 });
       const values = b.op("Concat", [`past_key_values.${l}.decoder.value`, v], { axis: 2 });
       present.push(keys, values);

@@ -10,7 +10,8 @@ import {
   whisperModelPresent,
 } from "./whisper.ts";
 import { FIXTURE_TRANSCRIPT, makeWhisperFixtures } from "../../scripts/make_whisper_models.ts";
-import { readWav, resample } from "../../shared/audio.ts";
+import { resample } from "../../shared/audio.ts";
+import { speak } from "../../tests/helpers/speech.ts";
 import { SAMPLE_RATE } from "./log_mel.ts";
 
 const MODELS_DIR = new URL("../../models", import.meta.url).pathname;
@@ -23,15 +24,8 @@ const speech = await spokenWhatTimeIsIt();
  */
 async function spokenWhatTimeIsIt(): Promise<Float32Array> {
   try {
-    const { stdout, success } = await new Deno.Command("espeak-ng", {
-      args: ["--stdout", "What time is it?"],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    if (success) {
-      const wav = readWav(stdout);
-      return resample(wav.samples, wav.rate, SAMPLE_RATE);
-    }
+    const wav = await speak("What time is it?");
+    return resample(wav.samples, wav.rate, SAMPLE_RATE);
   } catch {
     // Not installed: fall through to the synthetic stand-in.
   }
