@@ -84,8 +84,23 @@ function summarize(rows: Row[]) {
       tokens: median(pick("tokens")),
     },
     p90_total_ms: round(percentile(pick("total_ms"), 90)),
-    min_total_ms: round(Math.min(...pick("total_ms"))),
+    /** The least-disturbed run of each part: what the code costs when nothing else runs. */
+    min: {
+      total_ms: round(Math.min(...pick("total_ms"))),
+      frontend_ms: round(Math.min(...pick("frontend_ms"))),
+      encoder_ms: round(Math.min(...pick("encoder_ms"))),
+      decoder_ms: round(Math.min(...pick("decoder_ms"))),
+    },
   };
+}
+
+/** 1-minute load average: other processes on these 2 cores inflate every number. */
+async function loadAverage(): Promise<number | null> {
+  try {
+    return Number((await Deno.readTextFile("/proc/loadavg")).split(" ")[0]);
+  } catch {
+    return null;
+  }
 }
 
 async function cpuModel(): Promise<string> {
@@ -105,6 +120,7 @@ if (import.meta.main) {
   }
   const { tinyRandom } = await makeWhisperFixtures(join(ROOT, "models"), { log: console.log });
   const audio = await utterance();
+  const loadBefore = await loadAverage();
   const windows: { name: string; encoderFrames: WhisperOptions["encoderFrames"] }[] = [
     { name: "30 s window (standard export)", encoderFrames: 3000 },
     { name: "fit window (utterance + 1 s; positions sliced at load)", encoderFrames: "fit" },
@@ -139,7 +155,13 @@ if (import.meta.main) {
       `STT of a ${UTTERANCE_SECONDS} s utterance, ${TOKENS} tokens decoded, median of ${runs} runs`,
     model: "whisper-tiny-random: whisper-tiny.en's architecture and sizes with RANDOM weights " +
       "(meaningless text; timing only)",
-    machine: { cpu: await cpuModel(), cores: navigator.hardwareConcurrency, threads: 2 },
+    machine: {
+      cpu: await cpuModel(),
+      cores: navigator.hardwareConcurrency,
+      threads: 2,
+      load_average_before: loadBefore,
+      load_average_after: await loadAverage(),
+    },
     date: new Date().toISOString(),
     results,
   };
