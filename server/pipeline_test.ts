@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { Assistant } from "./assistant/assistant.ts";
 import { ConversationMemory } from "./assistant/memory.ts";
+import { LlmClient } from "./assistant/llm_client.ts";
+import { startFakeLlm } from "./assistant/testing.ts";
 import { TimerService } from "./assistant/timers.ts";
 import { EchoPipeline, FullPipeline, type ReplySink, type Utterance } from "./pipeline.ts";
 import type { SpeechToText } from "./stt/types.ts";
@@ -36,13 +38,14 @@ function recordingSink() {
   return { sink, events, audio };
 }
 
-function makeAssistant() {
+function makeAssistant(llm?: LlmClient) {
   const memory = ConversationMemory.open(":memory:");
   const timers = new TimerService(memory, { onDue: () => {} });
   return new Assistant({
     memory,
     timers,
     publishCommand: () => {},
+    llm,
     now: () => new Date(2026, 10, 21, 9, 30),
   });
 }
@@ -139,6 +142,34 @@ Deno.test("FullPipeline sends the first sentence's audio before synthesizing the
     "reply:Today is Saturday, November 21, 2026.",
     "audio",
   ]);
+});
+
+Deno.test("FullPipeline speaks the LLM's first sentence before the LLM has written the next", async () => {
+  const fake = startFakeLlm([{
+    tokens: ["Paris ", "is the capital. ", "It is ", "lovely in spring."],
+    tokenDelayMs: 150,
+  }]);
+  try {
+    const assistant = makeAssistant(new LlmClient({ url: fake.url, model: "m" }));
+    const pipeline = new FullPipeline({
+      stt: fixedStt("What is the capital of France?"),
+      assistant,
+      tts: new EspeakTts(),
+    });
+    const audioAt: number[] = [];
+    const replies: string[] = [];
+    const result = await pipeline.run(utterance, {
+      transcript: () => {},
+      reply: (text) => replies.push(text),
+      audio: () => audioAt.push(performance.now()),
+    }, { signal: new AbortController().signal, outputRate: 16000 });
+    assert.deepEqual(replies, ["Paris is the capital.", "It is lovely in spring."]);
+    assert.equal(result.reply, "Paris is the capital. It is lovely in spring.");
+    // The first sentence is complete once "It is " starts; its audio leaves before "lovely…".
+    assert.ok(audioAt[0] < fake.tokenSentAt[3], `${audioAt[0]} vs ${fake.tokenSentAt[3]}`);
+  } finally {
+    await fake.close();
+  }
 });
 
 Deno.test("FullPipeline answers a turn without audio with what is waiting, skipping STT", async () => {

@@ -12,6 +12,8 @@ export interface FakeLlmResponse {
   toolCalls?: { id: string; name: string; arguments: string }[];
   /** Wait this long before answering (to test timeouts). */
   delayMs?: number;
+  /** Wait this long before each token after the first (to test streaming). */
+  tokenDelayMs?: number;
   /** Answer with this HTTP status and no stream. */
   status?: number;
 }
@@ -24,6 +26,8 @@ export interface FakeLlm {
   requests: Record<string, unknown>[];
   /** Authorization headers received. */
   authorizations: (string | null)[];
+  /** `performance.now()` when each content token was sent, over all requests. */
+  tokenSentAt: number[];
   close(): Promise<void>;
 }
 
@@ -42,6 +46,7 @@ function chunk(delta: Record<string, unknown>, finish: string | null = null): st
 export function startFakeLlm(script: FakeLlmResponse[]): FakeLlm {
   const requests: Record<string, unknown>[] = [];
   const authorizations: (string | null)[] = [];
+  const tokenSentAt: number[] = [];
   let next = 0;
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     if (req.method !== "POST" || !new URL(req.url).pathname.endsWith("/v1/chat/completions")) {
@@ -57,7 +62,11 @@ export function startFakeLlm(script: FakeLlmResponse[]): FakeLlm {
         try {
           if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
           controller.enqueue(encoder.encode(chunk({ role: "assistant", content: "" })));
-          for (const token of answer.tokens ?? []) {
+          for (const [index, token] of (answer.tokens ?? []).entries()) {
+            if (index > 0 && answer.tokenDelayMs) {
+              await new Promise((resolve) => setTimeout(resolve, answer.tokenDelayMs));
+            }
+            tokenSentAt.push(performance.now());
             controller.enqueue(encoder.encode(chunk({ content: token })));
           }
           (answer.toolCalls ?? []).forEach((call, index) => {
@@ -89,6 +98,7 @@ export function startFakeLlm(script: FakeLlmResponse[]): FakeLlm {
     url: `http://127.0.0.1:${server.addr.port}/v1`,
     requests,
     authorizations,
+    tokenSentAt,
     close: () => server.shutdown(),
   };
 }
