@@ -205,6 +205,10 @@ function requireNames(file: string, kind: string, present: readonly string[], wa
  * Loads a Whisper model directory (Hugging Face layout with an `onnx/` folder) and returns a
  * {@linkcode SpeechToText}. Throws a {@linkcode WhisperModelError} naming the missing file when
  * the directory is incomplete.
+ *
+ * One call transcribes one window: audio beyond 30 s is ignored (utterances are shorter), calls
+ * run one at a time, and `timings.tokens` counts the decoder's outputs including the closing
+ * <|endoftext|> (so decoder_ms / tokens is the time per decoder step).
  */
 export async function loadWhisper(
   modelDir: string,
