@@ -263,7 +263,6 @@ class Connection {
   }
 
   #onBytes(bytes: Uint8Array): void {
-    if (this.#decoder.version === 2) this.#armIdle();
     let decoded: Decoded[];
     try {
       decoded = this.#decoder.push(bytes);
@@ -271,6 +270,8 @@ class Connection {
       this.#badFrame(error);
       return;
     }
+    // Any bytes count as life (a large frame may take several reads).
+    if (this.#decoder.version === 2) this.#armIdle();
     // A frame must complete within frameMs of its first byte; progress restarts the clock.
     if (decoded.length > 0 || this.#decoder.bufferedBytes === 0) {
       clearTimeout(this.#frameTimer);

@@ -51,7 +51,11 @@ class ScriptedPipeline implements Pipeline {
 async function withServer(
   pipeline: Pipeline,
   fn: (server: AudioSocketServer) => Promise<void>,
-  options: { capacity?: number; timeouts?: Partial<AudioSocketTimeouts> } = {},
+  options: {
+    capacity?: number;
+    timeouts?: Partial<AudioSocketTimeouts>;
+    maxConnections?: number;
+  } = {},
 ): Promise<void> {
   const server = AudioSocketServer.listen({
     host: "127.0.0.1",
@@ -59,6 +63,7 @@ async function withServer(
     pipeline,
     queue: new InferenceQueue({ capacity: options.capacity ?? 4 }),
     timeouts: options.timeouts,
+    maxConnections: options.maxConnections,
   });
   try {
     await fn(server);
@@ -315,6 +320,35 @@ Deno.test("a frame that stalls half-way times out (v1 closed, v2 told why)", asy
       v2.close();
     }
   }, { timeouts: { frameMs: 200 } });
+});
+
+Deno.test("a v2 connection that goes silent after its hello is told so and closed", async () => {
+  await withServer(new EchoPipeline(), async (server) => {
+    const client = await V2Client.connect(server.port);
+    try {
+      const error = await client.next((m) => m.type === "error");
+      assert.ok(error.type === "error" && error.code === "timeout" && error.turn === undefined);
+      await assert.rejects(client.next(() => false), /connection closed/);
+    } finally {
+      client.close();
+    }
+  }, { timeouts: { idleMs: 200 } });
+});
+
+Deno.test("connections beyond the limit are closed at once; those within go on", async () => {
+  await withServer(new EchoPipeline(), async (server) => {
+    const first = await V2Client.connect(server.port);
+    const second = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    try {
+      assert.equal((await readUntil(second, () => false)).closed, true);
+      await first.send({ type: "ping", id: 3, ts: Date.now() });
+      await first.next((m) => m.type === "pong");
+      assert.equal(server.connections, 1);
+    } finally {
+      first.close();
+      second.close();
+    }
+  }, { maxConnections: 1 });
 });
 
 Deno.test("a v2 turn that never ends gets a timeout error", async () => {
