@@ -707,35 +707,70 @@ function config(dims: WhisperDims, extra: Record<string, unknown> = {}) {
 // ---------------------------------------------------------------------------------------------
 // whisper-tiny-random
 
-/** Writes the full-size, random-weight whisper-tiny-shaped model into `dir` (~150 MB). */
-export async function makeWhisperTinyRandom(dir: string): Promise<void> {
-  const dims = WHISPER_TINY_DIMS;
-  const specials = englishOnlySpecials(99, 1501);
+/** Options of {@linkcode makeWhisperRandom}. */
+export interface RandomWhisperOptions {
+  dims: WhisperDims;
+  /** Language tokens after <|startoftranscript|> (99 in Whisper). */
+  languages: number;
+  /** Timestamp tokens <|0.00|>… (1501 in Whisper). */
+  timestamps: number;
+  seed: number;
+  suppressTokens: number[];
+  beginSuppressTokens: number[];
+  label: string;
+}
+
+/**
+ * Writes a model with Whisper's real architecture at the given sizes and seeded random weights,
+ * an English-only (.en) vocabulary of byte tokens and filler words, and its tokenizer files.
+ * <|endoftext|> and <|nocaptions|> never win, so decoding always runs to maxTokens.
+ */
+export async function makeWhisperRandom(dir: string, options: RandomWhisperOptions): Promise<void> {
+  const { dims } = options;
+  const specials = englishOnlySpecials(options.languages, options.timestamps);
   const vocabulary: Vocabulary = { vocab: {}, added: {} };
-  const firstSpecial = dims.vocab - specials.length; // 50256, as in whisper-tiny.en
+  const firstSpecial = dims.vocab - specials.length;
+  if (firstSpecial < 256) {
+    throw new Error(
+      `vocab ${dims.vocab} leaves ${firstSpecial} text tokens, expected at least the 256 bytes`,
+    );
+  }
   for (let id = 0; id < firstSpecial; id++) {
     // 256 single bytes first (GPT-2's base alphabet), then filler words; the text is meaningless.
-    const text = id < 256 ? String.fromCharCode(id) : ` w${id}`;
-    vocabulary.vocab[id < 256 ? byteChar(id) : byteLevelToken(text)] = id;
+    vocabulary.vocab[id < 256 ? byteChar(id) : byteLevelToken(` w${id}`)] = id;
   }
   specials.forEach((name, i) => (vocabulary.added[name] = firstSpecial + i));
-  const random = prng(0x5eed_7171);
+  const random = prng(options.seed);
   const silent = [vocabulary.added["<|endoftext|>"], vocabulary.added["<|nocaptions|>"]];
   await writeModelDir(dir, {
-    encoder: encodeModel(realEncoder(dims, random), RANDOM_LABEL),
-    decoder: encodeModel(realDecoder(dims, random, silent), RANDOM_LABEL),
+    encoder: encodeModel(realEncoder(dims, random), options.label),
+    decoder: encodeModel(realDecoder(dims, random, silent), options.label),
     config: config(dims),
     vocabulary,
     generationConfig: {
-      // whisper-tiny.en's settings (the suppress list is Whisper's non-speech symbols).
       decoder_start_token_id: vocabulary.added["<|startoftranscript|>"],
       eos_token_id: vocabulary.added["<|endoftext|>"],
       is_multilingual: false,
       max_length: dims.textPositions,
       no_timestamps_token_id: vocabulary.added["<|notimestamps|>"],
-      begin_suppress_tokens: [220, 50256],
-      suppress_tokens: TINY_EN_SUPPRESS_TOKENS,
+      begin_suppress_tokens: options.beginSuppressTokens,
+      suppress_tokens: options.suppressTokens,
     },
+    label: options.label,
+  });
+}
+
+/** Writes the full-size, random-weight whisper-tiny-shaped model into `dir` (~150 MB). */
+export async function makeWhisperTinyRandom(dir: string): Promise<void> {
+  await makeWhisperRandom(dir, {
+    dims: WHISPER_TINY_DIMS,
+    // whisper-tiny.en's layout: <|endoftext|> is 50256, the vocabulary 51864.
+    languages: 99,
+    timestamps: 1501,
+    seed: 0x5eed_7171,
+    // whisper-tiny.en's settings (the suppress list is Whisper's non-speech symbols).
+    suppressTokens: TINY_EN_SUPPRESS_TOKENS,
+    beginSuppressTokens: [220, 50256],
     label: RANDOM_LABEL,
   });
 }
@@ -745,97 +780,14 @@ const RANDOM_LABEL =
   "benchmarking only: its transcripts are meaningless.";
 
 /** Whisper's suppressed non-speech symbols (as in openai/whisper-tiny.en generation_config). */
+// deno-fmt-ignore
 const TINY_EN_SUPPRESS_TOKENS = [
-  1,
-  2,
-  7,
-  8,
-  9,
-  10,
-  14,
-  25,
-  26,
-  27,
-  28,
-  29,
-  31,
-  58,
-  59,
-  60,
-  61,
-  62,
-  63,
-  90,
-  91,
-  92,
-  93,
-  357,
-  366,
-  438,
-  532,
-  685,
-  705,
-  796,
-  930,
-  1058,
-  1220,
-  1267,
-  1279,
-  1303,
-  1343,
-  1377,
-  1391,
-  1635,
-  1782,
-  1875,
-  2162,
-  2361,
-  2488,
-  3467,
-  4008,
-  4211,
-  4600,
-  4808,
-  5299,
-  5855,
-  6329,
-  7203,
-  9609,
-  9959,
-  10563,
-  10786,
-  11420,
-  11709,
-  11907,
-  13163,
-  13697,
-  13700,
-  14808,
-  15306,
-  16410,
-  16791,
-  17992,
-  19203,
-  19510,
-  20724,
-  22305,
-  22935,
-  27007,
-  30109,
-  30420,
-  33409,
-  34949,
-  40283,
-  40493,
-  40549,
-  47282,
-  49146,
-  50257,
-  50357,
-  50358,
-  50359,
-  50360,
-  50361,
+  1, 2, 7, 8, 9, 10, 14, 25, 26, 27, 28, 29, 31, 58, 59, 60, 61, 62, 63, 90, 91, 92, 93, 357, 366,
+  438, 532, 685, 705, 796, 930, 1058, 1220, 1267, 1279, 1303, 1343, 1377, 1391, 1635, 1782, 1875,
+  2162, 2361, 2488, 3467, 4008, 4211, 4600, 4808, 5299, 5855, 6329, 7203, 9609, 9959, 10563, 10786,
+  11420, 11709, 11907, 13163, 13697, 13700, 14808, 15306, 16410, 16791, 17992, 19203, 19510, 20724,
+  22305, 22935, 27007, 30109, 30420, 33409, 34949, 40283, 40493, 40549, 47282, 49146, 50257, 50357,
+  50358, 50359, 50360, 50361,
 ];
 
 function byteChar(byte: number): string {

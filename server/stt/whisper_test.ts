@@ -9,10 +9,15 @@ import {
   WhisperModelError,
   whisperModelPresent,
 } from "./whisper.ts";
-import { FIXTURE_TRANSCRIPT, makeWhisperFixtures } from "../../scripts/make_whisper_models.ts";
+import {
+  FIXTURE_TRANSCRIPT,
+  makeWhisperFixtures,
+  makeWhisperRandom,
+} from "../../scripts/make_whisper_models.ts";
 import { resample } from "../../shared/audio.ts";
 import { speak } from "../../tests/helpers/speech.ts";
-import { SAMPLE_RATE } from "./log_mel.ts";
+import { LogMelSpectrogram, SAMPLE_RATE } from "./log_mel.ts";
+import { WhisperTokenizer } from "./tokenizer.ts";
 
 const MODELS_DIR = new URL("../../models", import.meta.url).pathname;
 const { fixture } = await makeWhisperFixtures(MODELS_DIR, { fixtureOnly: true });
@@ -201,4 +206,75 @@ Deno.test("rmsDbfs: full-scale square wave is 0 dBFS, half amplitude −6 dBFS, 
   assert.equal(rmsDbfs(Float32Array.of(1, -1, 1, -1)), 0);
   assert.ok(Math.abs(rmsDbfs(Float32Array.of(0.5, -0.5)) + 6.0206) < 1e-3);
   assert.equal(rmsDbfs(new Float32Array(10)), -Infinity);
+});
+
+Deno.test("a real-architecture model decodes the same tokens with the cache as by recomputing everything", async () => {
+  // Whisper's attention/MLP/layer-norm graph at toy size with random weights: greedy decoding
+  // through loadWhisper (key/value cache, cached cross-attention) must match decoding that feeds
+  // the whole sequence every step with an empty cache.
+  const dir = await Deno.makeTempDir();
+  try {
+    const textTokens = 256 + 16;
+    const specials = 10 + 10; // control and 2 language tokens, 10 timestamps
+    await makeWhisperRandom(dir, {
+      dims: {
+        width: 64,
+        heads: 4,
+        encoderLayers: 2,
+        decoderLayers: 2,
+        ffnWidth: 128,
+        vocab: textTokens + specials,
+        mels: 80,
+        audioPositions: 1500,
+        textPositions: 32,
+      },
+      languages: 2,
+      timestamps: 10,
+      seed: 42,
+      suppressTokens: [],
+      beginSuppressTokens: [],
+      label: "cache equivalence test model",
+    });
+    const maxTokens = 12;
+    const stt = await loadWhisper(dir, { maxTokens });
+    const cached = await stt.transcribe(speech);
+    assert.equal(cached.timings.tokens, maxTokens);
+
+    const encoder = await ort.InferenceSession.create(join(dir, ENCODER_FILE));
+    const decoder = await ort.InferenceSession.create(join(dir, DECODER_FILE));
+    const features = new LogMelSpectrogram().compute(speech);
+    const { last_hidden_state } = await encoder.run({
+      input_features: new ort.Tensor("float32", features, [1, 80, 3000]),
+    });
+    const empty = new ort.Tensor("float32", new Float32Array(0), [1, 4, 0, 16]);
+    const added = JSON.parse(await Deno.readTextFile(join(dir, "added_tokens.json")));
+    const sequence = [added["<|startoftranscript|>"], added["<|notimestamps|>"]];
+    for (let step = 0; step < maxTokens; step++) {
+      const feeds: Record<string, ort.Tensor> = {
+        input_ids: new ort.Tensor("int64", BigInt64Array.from(sequence, BigInt), [
+          1,
+          sequence.length,
+        ]),
+        encoder_hidden_states: last_hidden_state,
+        use_cache_branch: new ort.Tensor("bool", Uint8Array.of(0), [1]),
+      };
+      for (let l = 0; l < 2; l++) {
+        for (const kind of ["decoder.key", "decoder.value", "encoder.key", "encoder.value"]) {
+          feeds[`past_key_values.${l}.${kind}`] = empty;
+        }
+      }
+      const { logits } = await decoder.run(feeds, ["logits"]);
+      const last = (logits.data as Float32Array).subarray(
+        (sequence.length - 1) * logits.dims[2],
+        sequence.length * logits.dims[2],
+      );
+      // Only text tokens are allowed (every special but <|endoftext|>, which never wins here).
+      const text = Array.from(last.subarray(0, textTokens));
+      sequence.push(text.indexOf(Math.max(...text)));
+    }
+    const recomputed = (await WhisperTokenizer.load(dir)).decode(sequence.slice(2)).trim();
+    assert.equal(cached.text, recomputed);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
