@@ -48,6 +48,23 @@ export function rms(samples: Float32Array): number {
   return Math.sqrt(sum / samples.length);
 }
 
+/** Level below which a sample counts as silence (-50 dBFS): espeak-ng pads its speech with it. */
+export const SILENCE_LEVEL = 10 ** (-50 / 20);
+
+/**
+ * Milliseconds from the start of `samples` to the end of its last sample louder than `level`:
+ * where the speech in a recording really ends, for latency measured from the last speech sample.
+ */
+export function voicedEndMs(
+  samples: Float32Array,
+  rate: number,
+  level: number = SILENCE_LEVEL,
+): number {
+  let last = samples.length - 1;
+  while (last >= 0 && Math.abs(samples[last]) < level) last--;
+  return ((last + 1) / rate) * 1000;
+}
+
 /** Pearson correlation of two equally long signals; used to check audio survived a path. */
 export function correlation(a: Float32Array, b: Float32Array): number {
   const n = Math.min(a.length, b.length);

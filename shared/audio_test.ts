@@ -7,6 +7,7 @@ import {
   resample,
   Resampler,
   rms,
+  voicedEndMs,
   writeWav,
 } from "./audio.ts";
 
@@ -104,6 +105,14 @@ Deno.test("Resampler", async (t) => {
     assert.throws(() => new Resampler(0, 16000), /fromRate 0/);
     assert.throws(() => new Resampler(48000, 1.5), /toRate 1.5/);
   });
+});
+
+Deno.test("voicedEndMs finds where the sound ends, ignoring quiet padding", () => {
+  const samples = new Float32Array(16000);
+  samples.fill(0.3, 0, 4000);
+  samples.fill(0.001, 4000); // -60 dBFS hiss
+  assert.equal(voicedEndMs(samples, 16000), 250);
+  assert.equal(voicedEndMs(new Float32Array(100), 16000), 0);
 });
 
 Deno.test("WAV", async (t) => {
