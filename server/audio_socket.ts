@@ -579,10 +579,14 @@ class Connection {
       }
       this.#finish(turn, result.memoryId);
       if (result.cancelled || turn.controller.signal.aborted) return;
-      const end: EndMessage = { type: "end", turn: id, ts: Date.now() };
-      if (this.#capabilities.has("stages")) {
-        end.stages = { queue_ms: Math.round((ranAt - queuedAt) * 10) / 10, ...result.stages };
-      }
+      // Stages go to every gateway: an optional field any decoder accepts, and the latency
+      // report needs them even from a gateway that forgot to announce "stages".
+      const end: EndMessage = {
+        type: "end",
+        turn: id,
+        ts: Date.now(),
+        stages: { queue_ms: Math.round((ranAt - queuedAt) * 10) / 10, ...result.stages },
+      };
       this.#sendV2(end);
     }, (error: unknown) => {
       this.#finish(turn, undefined);
