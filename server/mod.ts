@@ -68,10 +68,7 @@ export class SttLoadError extends Error {
 /** Loads Whisper lazily, so the echo pipeline never pulls in onnxruntime. */
 async function loadStt(modelDir: string, options: ServerConfig["stt"]): Promise<SpeechToText> {
   try {
-    const whisperModule = new URL("./stt/whisper.ts", import.meta.url).href;
-    const { loadWhisper } = await import(whisperModule) as {
-      loadWhisper: (dir: string, options: ServerConfig["stt"]) => Promise<SpeechToText>;
-    };
+    const { loadWhisper } = await import("./stt/whisper.ts");
     return await loadWhisper(modelDir, options);
   } catch (error) {
     throw new SttLoadError(modelDir, error);
