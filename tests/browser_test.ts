@@ -1,0 +1,141 @@
+/**
+ * The browser device page end to end in headless Chromium (Debian package, driven by
+ * playwright-core): the page connects through the gateway's signaling bridge, its (fake) microphone
+ * speech reaches the real server as an utterance, the reply plays back, and the page shows the
+ * turn. Chromium runs in its own network namespace (tests/helpers/netns.ts), so its only route to
+ * the gateway is the test's own link: no media touches the machine's LAN address.
+ */
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import { resample, voicedEndMs, writeWav } from "../shared/audio.ts";
+import { makeWhisperFixtures } from "../scripts/make_whisper_models.ts";
+import { startGatewayProcess } from "./helpers/gateway_process.ts";
+import { canCreateTestHost, createTestHost } from "./helpers/netns.ts";
+import { freePort } from "./helpers/ports.ts";
+import { startServerProcess } from "./helpers/server_process.ts";
+import { speak } from "./helpers/speech.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const CHROMIUM = "/usr/bin/chromium";
+const OUTPUT_DIR = `${ROOT}test-output/browser`;
+/** Silence after the question in the looped fake-microphone file: room for the reply to play. */
+const PAUSE_AFTER_SPEECH_S = 4;
+/** Cold Chromium + WebRTC + the full pipeline can be slow on a loaded 2-core machine. */
+const TURN_TIMEOUT_MS = 45_000;
+
+const chromiumPresent = await Deno.stat(CHROMIUM).then(() => true, () => false);
+
+Deno.test({
+  name: "a browser device page talks to NAILA: speech in, a shown turn and played reply out",
+  ignore: !chromiumPresent || !(await canCreateTestHost()),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const { fixture } = await makeWhisperFixtures(`${ROOT}models`, { fixtureOnly: true });
+    const host = await createTestHost(Deno.pid % 50 + 100);
+    const temp = await Deno.makeTempDir({ prefix: "naila_browser_" });
+    const server = await startServerProcess({ PIPELINE: "full", STT_MODEL_DIR: fixture });
+    let gateway: Awaited<ReturnType<typeof startGatewayProcess>> | undefined;
+    let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
+    try {
+      const httpPort = await freePort();
+      gateway = await startGatewayProcess({
+        MQTT_HOST: "127.0.0.1",
+        MQTT_PORT: String(server.mqttPort),
+        AI_SERVER_HOST: "127.0.0.1",
+        AI_SERVER_PORT: String(server.audioPort),
+        WEBRTC_HOST_ADDRESSES: host.hostAddress,
+        GATEWAY_WEB: "on",
+        GATEWAY_HTTP_PORT: String(httpPort),
+      });
+      await gateway.waitForLog((l) => l.msg === "device page listening", 15_000);
+
+      // The fake microphone loops this file: the question, then a pause for the reply.
+      const question = await speak("What time is it?");
+      const at48k = resample(question.samples, question.rate, 48000);
+      const file = new Float32Array(at48k.length + PAUSE_AFTER_SPEECH_S * 48000);
+      file.set(at48k);
+      const wavPath = `${temp}/question.wav`;
+      await Deno.writeFile(wavPath, writeWav(file, 48000));
+      assert.ok(voicedEndMs(file, 48000) < (at48k.length / 48000) * 1000 + 1);
+
+      const wrapper = `${temp}/chromium.sh`;
+      await Deno.writeTextFile(
+        wrapper,
+        `#!/bin/sh\nexec ${host.exec.join(" ")} ${CHROMIUM} "$@"\n`,
+      );
+      await Deno.chmod(wrapper, 0o755);
+      const origin = `http://${host.hostAddress}:${httpPort}`;
+      browser = await chromium.launch({
+        executablePath: wrapper,
+        headless: true,
+        args: [
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          "--use-fake-ui-for-media-stream",
+          "--use-fake-device-for-media-stream",
+          `--use-file-for-fake-audio-capture=${wavPath}`,
+          "--autoplay-policy=no-user-gesture-required",
+          // The page is served over plain HTTP on the test link; a phone would use HTTPS.
+          `--unsafely-treat-insecure-origin-as-secure=${origin}`,
+        ],
+      });
+      const page = await browser.newPage({ viewport: { width: 390, height: 844 } }); // a phone
+      const consoleErrors: string[] = [];
+      page.on("pageerror", (error) => consoleErrors.push(String(error)));
+      await page.goto(`${origin}/?device=browser_1&autostart`);
+
+      await page.waitForFunction(
+        `document.getElementById("connection")?.textContent === "connected"`,
+        undefined,
+        { timeout: TURN_TIMEOUT_MS },
+      );
+      const turn = page.locator("li.turn").first();
+      await turn.locator(".naila").filter({ hasText: /\S/ }).waitFor({ timeout: TURN_TIMEOUT_MS });
+      const heard = await turn.locator(".you").textContent();
+      const answered = await turn.locator(".naila").textContent();
+      assert.match(heard ?? "", /what time is it/i, "the page shows what the server heard");
+      assert.match(answered ?? "", /\d/, "the reply tells the time");
+
+      // The reply played: inbound audio packets with a non-zero level.
+      const stats = await page.waitForFunction(
+        `(async () => {
+          const pc = globalThis.nailaPeer;
+          if (!pc) return undefined;
+          for (const report of (await pc.getStats()).values()) {
+            if (report.type === "inbound-rtp" && report.kind === "audio" && report.totalAudioEnergy > 0) {
+              return { packets: report.packetsReceived, energy: report.totalAudioEnergy };
+            }
+          }
+          return undefined;
+        })()`,
+        undefined,
+        { timeout: TURN_TIMEOUT_MS, polling: 250 },
+      ).then((handle) => handle.jsonValue() as Promise<{ packets: number; energy: number }>);
+      assert.ok(stats && stats.packets > 25, `inbound packets: ${JSON.stringify(stats)}`);
+
+      const latency = await turn.locator(".latency").textContent();
+      assert.match(latency ?? "", /ms/, "the page shows the turn's latency");
+      await Deno.mkdir(OUTPUT_DIR, { recursive: true });
+      await page.screenshot({ path: `${OUTPUT_DIR}/device_page.png`, fullPage: true });
+      assert.deepEqual(consoleErrors, []);
+      const connected = gateway.logs.find((l) => l.msg === "device connected");
+      assert.equal(
+        connected?.fields?.device,
+        "browser_1",
+        "the gateway's session is the browser's",
+      );
+    } finally {
+      await browser?.close().catch(() => {});
+      await gateway?.stop();
+      await server.stop();
+      await host.remove();
+      await Deno.remove(temp, { recursive: true });
+    }
+  },
+});
