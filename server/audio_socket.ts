@@ -311,7 +311,7 @@ class Connection {
   /** A connection-level failure: v2 gets an error message first, v1 is simply closed. */
   #fail(code: string, message: string): void {
     if (this.#isV2()) {
-      this.#send(encodeV2(errorMessage(code, message)));
+      this.#sendV2(errorMessage(code, message));
       this.#closeAfterWrites(`${code}: ${message}`);
     } else {
       this.close(`${code}: ${message}`);
@@ -371,10 +371,15 @@ class Connection {
       // A reply longer than one frame may carry is cut, never refused.
       const max = maxPcmBytes(V1_REPLY_RATE, this.#settings.limits);
       const body = pcm.length > max ? pcm.subarray(0, max) : pcm;
-      this.#send(encodeV1(
-        { device: frame.device, rate: V1_REPLY_RATE, request: frame.request, pcm: body },
-        this.#settings.limits,
-      ));
+      try {
+        this.#send(encodeV1(
+          { device: frame.device, rate: V1_REPLY_RATE, request: frame.request, pcm: body },
+          this.#settings.limits,
+        ));
+      } catch (error) {
+        this.#log?.error("cannot encode v1 reply", { peer: this.#peer, error });
+        this.close("cannot encode a reply");
+      }
     };
     if (this.#v1Pending >= MAX_V1_PENDING) {
       this.#log?.warn("v1 request answered empty: too many pending", {
@@ -417,7 +422,7 @@ class Connection {
         this.#v1Controllers.delete(controller);
       }
       respond(pcm);
-    });
+    }).catch((error) => this.#log?.error("v1 request failed", { peer: this.#peer, error }));
   }
 
   #logTurnError(device: string, turn: string, error: unknown): void {
@@ -575,7 +580,7 @@ class Connection {
       return this.#settings.pipeline.run(utterance, sink, { signal, outputRate: turn.rate });
     }, { signal: turn.controller.signal }).then((result: TurnResult) => {
       if (turn.playedMs !== undefined && result.memoryId !== undefined) {
-        this.#settings.pipeline.markInterrupted(result.memoryId, turn.playedMs);
+        this.#markInterrupted(result.memoryId, turn.playedMs);
       }
       this.#finish(turn, result.memoryId);
       if (result.cancelled || turn.controller.signal.aborted) return;
@@ -596,7 +601,15 @@ class Connection {
         return;
       }
       this.#turnError(id, "internal", `turn failed: ${(error as Error).message ?? error}`);
-    });
+    }).catch((error) => this.#log?.error("turn handler failed", { peer: this.#peer, error }));
+  }
+
+  #markInterrupted(memoryId: number, playedMs: number): void {
+    try {
+      this.#settings.pipeline.markInterrupted(memoryId, playedMs);
+    } catch (error) {
+      this.#log?.error("cannot record the interruption", { peer: this.#peer, error });
+    }
   }
 
   #sinkFor(turn: Turn): ReplySink {
@@ -648,7 +661,7 @@ class Connection {
     if (this.#finished.has(id)) {
       // Barge-in after the whole reply was sent: the user heard only played_ms of it.
       const memoryId = this.#finished.get(id);
-      if (memoryId !== undefined) this.#settings.pipeline.markInterrupted(memoryId, playedMs);
+      if (memoryId !== undefined) this.#markInterrupted(memoryId, playedMs);
       return;
     }
     this.#turnError(id, "unknown_turn", `turn ${id} is not known on this connection`);

@@ -291,6 +291,59 @@ Deno.test("garbage on one connection closes it and does not disturb another", as
   });
 });
 
+Deno.test("300 connections of random and mutated bytes never take the server down", async () => {
+  // Seeded so a failure can be replayed: xorshift32.
+  let seed = 0x2545f491;
+  const random = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+  const valid = [
+    encoder.encode("kitchen|4|16000|r1\n\x01\x00\x02\x03"),
+    encoder.encode(
+      '{"type":"hello","version":2,"role":"gateway","capabilities":["text"],"ts":1}\n' +
+        '{"type":"start","turn":"t1","device":"d","rate":16000,"ts":2}\n' +
+        '{"type":"audio","turn":"t1","seq":0,"rate":16000,"ts":3,"length":4}\n\x01\x00\x02\x03' +
+        '{"type":"end","turn":"t1","ts":4}\n',
+    ),
+  ];
+  const sample = (): Uint8Array => {
+    const base = valid[Math.floor(random() * valid.length)].slice();
+    if (random() < 0.3) return base.map(() => Math.floor(random() * 256));
+    for (let i = 0; i < 1 + random() * 4; i++) {
+      base[Math.floor(random() * base.length)] = Math.floor(random() * 256);
+    }
+    return base.subarray(0, Math.max(1, Math.floor(random() * base.length * 1.2)));
+  };
+  await withServer(new EchoPipeline(), async (server) => {
+    for (let batch = 0; batch < 30; batch++) {
+      await Promise.all(Array.from({ length: 10 }, async () => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+        try {
+          await conn.write(sample()).catch(() => {});
+          await readUntil(conn, () => false, 50);
+        } finally {
+          try {
+            conn.close();
+          } catch {
+            // closed by the read timeout
+          }
+        }
+      }));
+    }
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    try {
+      await conn.write(v1Request("kitchen", 16000, "after", new Uint8Array(640)));
+      const { bytes } = await readUntil(conn, (b) => parseV1Responses(b).length === 1);
+      assert.deepEqual(parseV1Responses(bytes)[0].header, ["kitchen", "1920", "48000", "after"]);
+    } finally {
+      conn.close();
+    }
+  }, { timeouts: { frameMs: 100, idleMs: 100, turnMs: 100 } });
+});
+
 Deno.test("an oversized frame is refused before its payload is read", async () => {
   await withServer(new EchoPipeline(), async (server) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
