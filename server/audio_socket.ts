@@ -62,6 +62,8 @@ const MAX_OPEN_TURNS = 8;
 const MAX_V1_PENDING = 4;
 /** Finished turn ids remembered per connection, to accept a late cancel (barge-in) for them. */
 const FINISHED_TURNS_KEPT = 32;
+/** Longest wait for a last error message to be written before closing anyway. */
+const CLOSE_FLUSH_MS = 1000;
 /** Unsent reply bytes per connection before it counts as not reading (~30 s of 48 kHz audio). */
 const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
 
@@ -195,6 +197,7 @@ class Connection {
   #unsent = 0;
   #frameTimer: ReturnType<typeof setTimeout> | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #capabilities = new Set<string>();
   #turns = new Map<string, Turn>();
   /** Recently finished or cancelled turns → memory row id (if the turn was stored). */
@@ -234,6 +237,7 @@ class Connection {
   close(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#flushTimer);
     this.#stopWork(reason);
     try {
       this.#conn.close();
@@ -260,6 +264,8 @@ class Connection {
     this.#closing = true;
     this.#stopWork(reason);
     this.#writes = this.#writes.finally(() => this.close(reason));
+    // A peer that does not read would keep the write, and so the connection, pending.
+    this.#flushTimer = setTimeout(() => this.close(`${reason} (unflushed)`), CLOSE_FLUSH_MS);
   }
 
   #onBytes(bytes: Uint8Array): void {
