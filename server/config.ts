@@ -14,7 +14,7 @@
  * | `LLM_MODEL` | `default` | Model name sent to the LLM server |
  * | `LLM_API_KEY` | unset | Bearer token, if the LLM server wants one |
  * | `LLM_TIMEOUT_MS` | `20000` | Bound on one LLM request |
- * | `STT_ENCODER_FRAMES` | `3000` | Whisper encoder window: 3000 (30 s, as trained) or `fit` (the utterance + 1 s: ~10× less encoder work) |
+ * | `STT_ENCODER_FRAMES` | the model's (3000) | Whisper encoder window in 10 ms frames, or `fit` (the utterance + 1 s: ~10× less encoder work) |
  * | `STT_MAX_TOKENS` | `128` | Most tokens decoded per utterance |
  * | `STT_THREADS` | `2` | onnxruntime intra-op threads |
  * | `INFERENCE_QUEUE_SIZE` | `4` | Turns that may wait for inference before `busy` |
@@ -28,7 +28,7 @@ export interface ServerConfig {
   mqttBindHost: string;
   sttModelDir: string;
   /** Options passed to `loadWhisper` (server/stt/whisper.ts). */
-  stt: { encoderFrames: number | "fit"; maxTokens: number; threads: number };
+  stt: { encoderFrames?: number | "fit"; maxTokens: number; threads: number };
   ttsVoice: string;
   ttsEngine: "auto" | "espeak" | "piper";
   piperVoice?: string;
@@ -78,9 +78,6 @@ export function loadServerConfig(env: Env): ServerConfig {
     mqttBindHost,
     sttModelDir: get(env, "STT_MODEL_DIR") ?? "models/whisper-tiny.en",
     stt: {
-      encoderFrames: get(env, "STT_ENCODER_FRAMES") === "fit"
-        ? "fit"
-        : integer(env, "STT_ENCODER_FRAMES", WHISPER_FRAMES, 100, WHISPER_FRAMES),
       maxTokens: integer(env, "STT_MAX_TOKENS", 128, 1, 448),
       threads: integer(env, "STT_THREADS", 2, 1, 64),
     },
@@ -88,6 +85,13 @@ export function loadServerConfig(env: Env): ServerConfig {
     ttsEngine: engine(env),
     queueCapacity: integer(env, "INFERENCE_QUEUE_SIZE", DEFAULT_QUEUE_CAPACITY, 0, 64),
   };
+  // Unset: the model's own window (its config), as loadWhisper decides.
+  const frames = get(env, "STT_ENCODER_FRAMES");
+  if (frames !== undefined) {
+    config.stt.encoderFrames = frames === "fit"
+      ? "fit"
+      : integer(env, "STT_ENCODER_FRAMES", WHISPER_FRAMES, 2, WHISPER_FRAMES);
+  }
   const piperVoice = get(env, "PIPER_VOICE");
   if (piperVoice !== undefined) config.piperVoice = piperVoice;
   const url = get(env, "LLM_URL");

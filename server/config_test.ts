@@ -6,7 +6,7 @@ Deno.test("loadServerConfig has working defaults and no LLM unless LLM_URL is se
   assert.deepEqual(loadServerConfig({}), {
     mqttBindHost: "0.0.0.0",
     sttModelDir: "models/whisper-tiny.en",
-    stt: { encoderFrames: 3000, maxTokens: 128, threads: 2 },
+    stt: { maxTokens: 128, threads: 2 },
     ttsVoice: "en-us",
     ttsEngine: "auto",
     queueCapacity: 4,
