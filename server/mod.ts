@@ -16,7 +16,8 @@ import { join } from "node:path";
 import { startEmbeddedBroker } from "../shared/broker.ts";
 import type { Config } from "../shared/config.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
-import type { ServerStatus } from "../shared/messages.ts";
+import { parseDeviceEvent, type ServerStatus } from "../shared/messages.ts";
+import { topicFilter } from "../shared/topics.ts";
 import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
 import { announcementText, createAssistant } from "./assistant/mod.ts";
 import { AudioSocketServer } from "./audio_socket.ts";
@@ -164,6 +165,23 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         log: assistantLog,
       });
       undo.push(() => assistant.close());
+      // Barge-ins the gateway reports as device events: the only way a v1 gateway (no cancel)
+      // can tell the memory how much of a reply was heard; for v2 it repeats the cancel.
+      mqtt.onMessage((topic, payload) => {
+        if (topic.kind !== "device_events") return;
+        const event = parseDeviceEvent(payload);
+        if (!event.ok || event.value.type !== "interrupted") return;
+        try {
+          assistant.memory.markInterruptedByTurn(
+            topic.device,
+            event.value.turn,
+            event.value.played_ms,
+          );
+        } catch (error) {
+          assistantLog.warn("interruption not recorded", { device: topic.device, error });
+        }
+      });
+      await mqtt.subscribe(topicFilter("device_events"));
       pipeline = new FullPipeline({ stt, assistant, tts, log: logger("pipeline") });
       details = { tts: tts.name, llm: server.llm?.model ?? null, stt: server.sttModelDir };
     }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../shared/config.ts";
 import type { DeviceCommand } from "../shared/messages.ts";
+import { ConversationMemory } from "./assistant/memory.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import { sendTurn, V2Client } from "../tests/helpers/audio_socket_clients.ts";
 import { freePort } from "../tests/helpers/ports.ts";
@@ -72,6 +73,24 @@ Deno.test("startServer: device commands and due timers reach the device over MQT
     await client.next((m) => m.type === "end" && m.turn === "t3");
     assert.equal(replyText(client, "t3"), "Your timer for 1 second is done.");
     assert.ok(client.messages.some((m) => m.type === "audio" && m.turn === "t3"));
+
+    // The gateway reports a barge-in on the device's events topic; the memory records it.
+    await mqtt.publish({ kind: "device_events", device: "kitchen" }, {
+      type: "interrupted",
+      turn: "t1",
+      played_ms: 350,
+    });
+    const memory = ConversationMemory.open(`${dataDir}/naila.db`);
+    try {
+      const heard = () => memory.recent("kitchen", 10).find((t) => t.turn === "t1")?.playedMs;
+      const until = Date.now() + 5000;
+      while (heard() !== 350 && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(heard(), 350);
+    } finally {
+      memory.close();
+    }
   } finally {
     client.close();
     await mqtt.close();

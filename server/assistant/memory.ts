@@ -166,6 +166,18 @@ export class ConversationMemory {
     return Number(result.changes) === 1;
   }
 
+  /**
+   * The same for the latest turn of `device` with turn id `turn` (a gateway's `interrupted`
+   * event names the turn, not the row). False if there is none.
+   */
+  markInterruptedByTurn(device: string, turn: string, playedMs: number): boolean {
+    const result = this.#db.prepare(
+      `UPDATE turns SET interrupted = 1, played_ms = ? WHERE id =
+         (SELECT id FROM turns WHERE device = ? AND turn = ? ORDER BY id DESC LIMIT 1)`,
+    ).run(playedMs, device, turn);
+    return Number(result.changes) === 1;
+  }
+
   /** The turn with row id `id`. */
   turn(id: number): TurnRecord | undefined {
     const row = this.#db.prepare("SELECT * FROM turns WHERE id = ?").get(id) as Row | undefined;
