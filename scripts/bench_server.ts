@@ -129,7 +129,9 @@ async function benchV1Echo(utterance: Uint8Array): Promise<Summary> {
     conn.setNoDelay(true);
     try {
       for (let i = 0; i < WARMUP_TURNS + turns; i++) {
-        await conn.write(v1Request("bench", 16000, `r${i}`, utterance));
+        await conn.write(
+          v1Request({ device: "bench", rate: 16000, request: `r${i}`, pcm: utterance }),
+        );
         const sentAt = performance.now();
         await readUntil(conn, (b) => parseV1Responses(b).length === 1, TURN_TIMEOUT_MS);
         if (i >= WARMUP_TURNS) times.push(performance.now() - sentAt);

@@ -81,8 +81,15 @@ Deno.test("v1: each request gets one 48 kHz response with the same ids, in order
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     try {
       const pcm = new Uint8Array(1600 * 2).map((_, i) => i % 251);
-      await conn.write(v1Request("living_room", 16000, "req_1", pcm));
-      await conn.write(v1Request("living_room", 48000, "req_2", new Uint8Array(960)));
+      await conn.write(v1Request({ device: "living_room", rate: 16000, request: "req_1", pcm }));
+      await conn.write(
+        v1Request({
+          device: "living_room",
+          rate: 48000,
+          request: "req_2",
+          pcm: new Uint8Array(960),
+        }),
+      );
       const { bytes } = await readUntil(conn, (b) => parseV1Responses(b).length === 2);
       const [first, second] = parseV1Responses(bytes);
       assert.deepEqual(first.header.filter((_, i) => i !== 1), ["living_room", "48000", "req_1"]);
@@ -105,7 +112,9 @@ Deno.test("v1: an utterance with nothing to say gets an empty body", async () =>
   await withServer(silent, async (server) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     try {
-      await conn.write(v1Request("kitchen", 16000, "r9", new Uint8Array(3200)));
+      await conn.write(
+        v1Request({ device: "kitchen", rate: 16000, request: "r9", pcm: new Uint8Array(3200) }),
+      );
       const { bytes } = await readUntil(conn, (b) => parseV1Responses(b).length === 1);
       assert.equal(new TextDecoder().decode(bytes), "kitchen|0|48000|r9\n");
     } finally {
@@ -335,7 +344,9 @@ Deno.test("300 connections of random and mutated bytes never take the server dow
     }
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     try {
-      await conn.write(v1Request("kitchen", 16000, "after", new Uint8Array(640)));
+      await conn.write(
+        v1Request({ device: "kitchen", rate: 16000, request: "after", pcm: new Uint8Array(640) }),
+      );
       const { bytes } = await readUntil(conn, (b) => parseV1Responses(b).length === 1);
       assert.deepEqual(parseV1Responses(bytes)[0].header, ["kitchen", "1920", "48000", "after"]);
     } finally {

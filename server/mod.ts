@@ -173,8 +173,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         if (!event.ok || event.value.type !== "interrupted") return;
         try {
           assistant.memory.markInterruptedByTurn(
-            topic.device,
-            event.value.turn,
+            { device: topic.device, turn: event.value.turn },
             event.value.played_ms,
           );
         } catch (error) {

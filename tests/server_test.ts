@@ -73,7 +73,7 @@ Deno.test("server (echo): status, v1 and v2 round trips, garbage isolated, clean
     try {
       await garbage.write(new TextEncoder().encode("\x00\xff|garbage|||\n"));
       const pcm = new Uint8Array(4800 * 2).map((_, i) => (i * 7) % 256);
-      await v1.write(v1Request("living_room", 48000, "req_abc123", pcm));
+      await v1.write(v1Request({ device: "living_room", rate: 48000, request: "req_abc123", pcm }));
       const { bytes } = await readUntil(v1, (b) => parseV1Responses(b).length === 1);
       const [response] = parseV1Responses(bytes);
       assert.deepEqual(response.header, ["living_room", String(pcm.length), "48000", "req_abc123"]);

@@ -90,7 +90,7 @@ export class Assistant {
         return;
       }
       try {
-        yield runTool(intent.tool, intent.args, context).text;
+        yield runTool(intent, context).text;
       } catch (error) {
         if (!(error instanceof ToolError)) throw error;
         this.#log?.warn("tool refused", { device, tool: intent.tool, error: error.message });
@@ -195,7 +195,7 @@ export class Assistant {
       return { error: "arguments are not a JSON object" };
     }
     try {
-      const result = runTool(name, args as Record<string, unknown>, context);
+      const result = runTool({ tool: name, args: args as Record<string, unknown> }, context);
       return { say: result.text, ...result.data };
     } catch (error) {
       if (error instanceof ToolError) return { error: error.message };

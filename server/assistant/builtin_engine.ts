@@ -9,12 +9,10 @@
  * matchIntent("What's the weather?"); // undefined
  * ```
  */
-import type { ToolName } from "./tools.ts";
+import type { ToolCall } from "./tools.ts";
 
-/** A recognized request. */
-export type Intent =
-  | { tool: ToolName; args: Record<string, unknown> }
-  | { text: string };
+/** A recognized request: a tool to call, or a fixed answer. */
+export type Intent = ToolCall | { text: string };
 
 /** What the assistant says when it did not understand and no LLM is configured. */
 export const FALLBACK_REPLY =

@@ -170,7 +170,8 @@ export class ConversationMemory {
    * The same for the latest turn of `device` with turn id `turn` (a gateway's `interrupted`
    * event names the turn, not the row). False if there is none.
    */
-  markInterruptedByTurn(device: string, turn: string, playedMs: number): boolean {
+  markInterruptedByTurn(key: { device: string; turn: string }, playedMs: number): boolean {
+    const { device, turn } = key;
     const result = this.#db.prepare(
       `UPDATE turns SET interrupted = 1, played_ms = ? WHERE id =
          (SELECT id FROM turns WHERE device = ? AND turn = ? ORDER BY id DESC LIMIT 1)`,

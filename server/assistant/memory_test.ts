@@ -52,10 +52,10 @@ Deno.test("ConversationMemory records an interruption and how much was heard", (
   assert.equal(memory.turn(id)?.interrupted, true);
   assert.equal(memory.turn(id)?.playedMs, 420);
   assert.equal(memory.markInterrupted(id + 100, 1), false);
-  assert.equal(memory.markInterruptedByTurn("d", "t", 300), true);
+  assert.equal(memory.markInterruptedByTurn({ device: "d", turn: "t" }, 300), true);
   assert.equal(memory.turn(id)?.playedMs, 300);
-  assert.equal(memory.markInterruptedByTurn("d", "other", 1), false);
-  assert.equal(memory.markInterruptedByTurn("elsewhere", "t", 1), false);
+  assert.equal(memory.markInterruptedByTurn({ device: "d", turn: "other" }, 1), false);
+  assert.equal(memory.markInterruptedByTurn({ device: "elsewhere", turn: "t" }, 1), false);
   memory.close();
 });
 

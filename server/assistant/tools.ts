@@ -240,12 +240,15 @@ function deviceCommand(context: ToolContext, args: Record<string, unknown>): Too
   return { text, data: { published: true, command, params } };
 }
 
-/** Runs tool `name` with `args` (already JSON-decoded). Throws {@link ToolError} on bad args. */
-export function runTool(
-  name: ToolName,
-  args: Record<string, unknown>,
-  context: ToolContext,
-): ToolResult {
+/** A tool call: which tool, with which (JSON-decoded) arguments. */
+export interface ToolCall {
+  tool: ToolName;
+  args: Record<string, unknown>;
+}
+
+/** Runs one tool call. Throws {@link ToolError} on bad arguments. */
+export function runTool(call: ToolCall, context: ToolContext): ToolResult {
+  const { tool: name, args } = call;
   switch (name) {
     case "get_time":
       return {

@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * const conn = await Deno.connect({ hostname: "127.0.0.1", port });
- * await conn.write(v1Request("kitchen", 16000, "r1", pcm));
+ * await conn.write(v1Request({ device: "kitchen", rate: 16000, request: "r1", pcm }));
  * const { bytes } = await readUntil(conn, (b) => parseV1Responses(b).length === 1);
  * ```
  */
@@ -17,11 +17,9 @@ const encoder = new TextEncoder();
 
 /** A v1 frame, spec 4.2: `{device}|{length}|{rate}|{request}\n` + PCM. */
 export function v1Request(
-  device: string,
-  rate: number,
-  request: string,
-  pcm: Uint8Array,
+  frame: { device: string; rate: number; request: string; pcm: Uint8Array },
 ): Uint8Array {
+  const { device, rate, request, pcm } = frame;
   const header = encoder.encode(`${device}|${pcm.length}|${rate}|${request}\n`);
   const out = new Uint8Array(header.length + pcm.length);
   out.set(header);
