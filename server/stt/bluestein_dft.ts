@@ -10,14 +10,20 @@
  * @example
  * ```ts
  * const dft = new BluesteinDft(400);
- * const re = new Float64Array(400), im = new Float64Array(400);
- * re[1] = 1; // an impulse at n = 1
- * const outRe = new Float64Array(400), outIm = new Float64Array(400);
- * dft.transform(re, im, outRe, outIm); // outRe[k] + i·outIm[k] = exp(−2πik/400)
+ * const input = { re: new Float64Array(400), im: new Float64Array(400) };
+ * input.re[1] = 1; // an impulse at n = 1
+ * const output = { re: new Float64Array(400), im: new Float64Array(400) };
+ * dft.transform(input, output); // output.re[k] + i·output.im[k] = exp(−2πik/400)
  * ```
  */
 
 import FFT from "fft.js";
+
+/** A complex signal as separate real and imaginary parts of equal length. */
+export interface ComplexBuffers {
+  re: Float64Array;
+  im: Float64Array;
+}
 
 /** Thrown for a size the transform cannot be built for, or buffers of the wrong length. */
 export class DftSizeError extends Error {
@@ -77,13 +83,15 @@ export class BluesteinDft {
     this.#spectrum = new Float64Array(2 * this.#convSize);
   }
 
-  /** X = DFT(re + i·im), written to outRe/outIm (each of length N). Inputs are not modified. */
-  transform(re: Float64Array, im: Float64Array, outRe: Float64Array, outIm: Float64Array): void {
+  /** output = DFT(input), both of length N; the input is not modified. */
+  transform(input: ComplexBuffers, output: ComplexBuffers): void {
     const n = this.size;
+    const { re, im } = input;
+    const { re: outRe, im: outIm } = output;
     if (re.length !== n || im.length !== n || outRe.length !== n || outIm.length !== n) {
       throw new DftSizeError(
-        `buffers have lengths re ${re.length}, im ${im.length}, outRe ${outRe.length}, ` +
-          `outIm ${outIm.length}, expected ${n} each (the DFT size)`,
+        `buffers have lengths input.re ${re.length}, input.im ${im.length}, output.re ` +
+          `${outRe.length}, output.im ${outIm.length}, expected ${n} each (the DFT size)`,
       );
     }
     const chirp = this.#chirp;

@@ -36,11 +36,11 @@ for (const size of [1, 2, 7, 12, 400]) {
   Deno.test(`BluesteinDft(${size}) matches the naive DFT on random complex input`, () => {
     const dft = new BluesteinDft(size);
     const re = noise(size, size), im = noise(size, size + 1);
-    const outRe = new Float64Array(size), outIm = new Float64Array(size);
-    dft.transform(re, im, outRe, outIm);
+    const out = { re: new Float64Array(size), im: new Float64Array(size) };
+    dft.transform({ re, im }, out);
     const expected = naiveDft(re, im);
-    assert.ok(maxAbsDiff(outRe, expected.re) < 1e-9, "real parts differ");
-    assert.ok(maxAbsDiff(outIm, expected.im) < 1e-9, "imaginary parts differ");
+    assert.ok(maxAbsDiff(out.re, expected.re) < 1e-9, "real parts differ");
+    assert.ok(maxAbsDiff(out.im, expected.im) < 1e-9, "imaginary parts differ");
   });
 }
 
@@ -48,21 +48,21 @@ Deno.test("BluesteinDft(400) puts a cosine of 10 cycles per frame in bins 10 and
   const dft = new BluesteinDft(400);
   const re = new Float64Array(400), im = new Float64Array(400);
   for (let n = 0; n < 400; n++) re[n] = Math.cos((2 * Math.PI * 10 * n) / 400);
-  const outRe = new Float64Array(400), outIm = new Float64Array(400);
-  dft.transform(re, im, outRe, outIm);
+  const out = { re: new Float64Array(400), im: new Float64Array(400) };
+  dft.transform({ re, im }, out);
   for (let k = 0; k < 400; k++) {
-    const magnitude = Math.hypot(outRe[k], outIm[k]);
+    const magnitude = Math.hypot(out.re[k], out.im[k]);
     assert.ok(Math.abs(magnitude - (k === 10 || k === 390 ? 200 : 0)) < 1e-9, `bin ${k}`);
   }
 });
 
 Deno.test("BluesteinDft reuses its buffers: a second transform is not affected by the first", () => {
   const dft = new BluesteinDft(400);
-  const outRe = new Float64Array(400), outIm = new Float64Array(400);
-  dft.transform(noise(400, 3), noise(400, 4), outRe, outIm);
+  const out = { re: new Float64Array(400), im: new Float64Array(400) };
+  dft.transform({ re: noise(400, 3), im: noise(400, 4) }, out);
   const re = noise(400, 5), im = new Float64Array(400);
-  dft.transform(re, im, outRe, outIm);
-  assert.ok(maxAbsDiff(outRe, naiveDft(re, im).re) < 1e-9);
+  dft.transform({ re, im }, out);
+  assert.ok(maxAbsDiff(out.re, naiveDft(re, im).re) < 1e-9);
 });
 
 Deno.test("BluesteinDft rejects a non-positive size and buffers of the wrong length", () => {
@@ -70,7 +70,7 @@ Deno.test("BluesteinDft rejects a non-positive size and buffers of the wrong len
   const dft = new BluesteinDft(4);
   const four = new Float64Array(4);
   assert.throws(
-    () => dft.transform(new Float64Array(3), four, four, four),
-    /re 3, im 4, outRe 4, outIm 4, expected 4/,
+    () => dft.transform({ re: new Float64Array(3), im: four }, { re: four, im: four }),
+    /input.re 3, input.im 4, output.re 4, output.im 4, expected 4/,
   );
 });

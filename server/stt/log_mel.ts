@@ -142,10 +142,8 @@ export class LogMelSpectrogram {
   readonly #window = new Float64Array(N_FFT);
   /** The window's samples with n_fft/2 reflect padding on both sides. */
   readonly #padded: Float64Array;
-  readonly #re = new Float64Array(N_FFT);
-  readonly #im = new Float64Array(N_FFT);
-  readonly #outRe = new Float64Array(N_FFT);
-  readonly #outIm = new Float64Array(N_FFT);
+  readonly #frames = { re: new Float64Array(N_FFT), im: new Float64Array(N_FFT) };
+  readonly #spectrum = { re: new Float64Array(N_FFT), im: new Float64Array(N_FFT) };
   readonly #powerA = new Float64Array(N_FFT / 2 + 1);
   readonly #powerB = new Float64Array(N_FFT / 2 + 1);
   readonly #output: Float32Array;
@@ -234,11 +232,11 @@ export class LogMelSpectrogram {
     const startA = t * HOP_LENGTH;
     const startB = startA + HOP_LENGTH;
     for (let n = 0; n < N_FFT; n++) {
-      this.#re[n] = padded[startA + n] * window[n];
-      this.#im[n] = hasB ? padded[startB + n] * window[n] : 0;
+      this.#frames.re[n] = padded[startA + n] * window[n];
+      this.#frames.im[n] = hasB ? padded[startB + n] * window[n] : 0;
     }
-    this.#dft.transform(this.#re, this.#im, this.#outRe, this.#outIm);
-    const xr = this.#outRe, xi = this.#outIm;
+    this.#dft.transform(this.#frames, this.#spectrum);
+    const xr = this.#spectrum.re, xi = this.#spectrum.im;
     for (let k = 0; k <= N_FFT / 2; k++) {
       const j = k === 0 ? 0 : N_FFT - k;
       // A[k] = (X[k] + conj(X[N−k])) / 2,  B[k] = (X[k] − conj(X[N−k])) / 2i
