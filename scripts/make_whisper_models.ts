@@ -5,9 +5,10 @@
  * - `whisper-fixture/`: a tiny model with exactly the input/output names, ranks and dtypes of the
  *   onnx-community/whisper-* export (encoder_model.onnx + decoder_model_merged.onnx with its
  *   `use_cache_branch` If), whose weights are constructed so that greedy decoding of any
- *   non-silent audio yields " what time is it" <|endoftext|>, and silence yields <|nospeech|>.
- *   The next token depends on the position the decoder reads from the key/value cache, so the
- *   tests prove the cache is carried correctly. Test use only.
+ *   non-silent audio yields " what time is it" <|endoftext|>, while silence gets a high
+ *   <|nospeech|> probability and low-confidence junk (Whisper's no-speech rule then empties it).
+ *   The next token depends on the position the decoder reads from the key/value cache's content,
+ *   so the tests prove the cache is carried correctly. Test use only.
  * - `whisper-tiny-random/`: whisper-tiny's architecture and sizes (d_model 384, 4 + 4 layers, 6
  *   heads, vocab 51864, 1500 encoder positions) with seeded random weights: real convolutions,
  *   attention, MLPs and layer norms, so its FLOPs match the real model. Its text is meaningless;
