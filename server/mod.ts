@@ -18,11 +18,11 @@ import type { Config } from "../shared/config.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { parseDeviceEvent, type ServerStatus } from "../shared/messages.ts";
 import { topicFilter } from "../shared/topics.ts";
-import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
 import { announcementText, createAssistant } from "./assistant/mod.ts";
 import { AudioSocketServer } from "./audio_socket.ts";
 import type { ServerConfig } from "./config.ts";
 import { InferenceQueue } from "./inference_queue.ts";
+import { MqttLink } from "./mqtt_link.ts";
 import { EchoPipeline, FullPipeline, type Pipeline } from "./pipeline.ts";
 import type { SpeechToText } from "./stt/types.ts";
 import { createTts } from "./tts/mod.ts";
@@ -119,11 +119,16 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       mqttConfig = { ...config.mqtt, host: "127.0.0.1", port: broker.port };
       log.info("embedded MQTT broker listening", { host: server.mqttBindHost, port: broker.port });
     }
-    const mqtt: NailaMqtt = await connectMqtt(mqttConfig, {
+    // Filled in once the socket is listening; published (retained) on every MQTT connect, which
+    // starts only then, so nobody sees the server online before it can answer.
+    let online: Record<string, unknown> = {};
+    const mqtt = new MqttLink(mqttConfig, {
       clientId: `naila-server-${Deno.pid}`,
       will: { topic: { kind: "server_status" }, message: status(false, config) },
+      online: () => status(true, config, online),
+      log: logger("mqtt"),
     });
-    undo.push(() => mqtt.close());
+    undo.push(() => mqtt.close(status(false, config)));
 
     let pipeline: Pipeline;
     let details: Record<string, unknown> = {};
@@ -167,7 +172,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       undo.push(() => assistant.close());
       // Barge-ins the gateway reports as device events: the only way a v1 gateway (no cancel)
       // can tell the memory how much of a reply was heard; for v2 it repeats the cancel.
-      mqtt.onMessage((topic, payload) => {
+      mqtt.subscribe(topicFilter("device_events"), (topic, payload) => {
         if (topic.kind !== "device_events") return;
         const event = parseDeviceEvent(payload);
         if (!event.ok || event.value.type !== "interrupted") return;
@@ -180,7 +185,6 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           assistantLog.warn("interruption not recorded", { device: topic.device, error });
         }
       });
-      await mqtt.subscribe(topicFilter("device_events"));
       pipeline = new FullPipeline({ stt, assistant, tts, log: logger("pipeline") });
       details = { tts: tts.name, llm: server.llm?.model ?? null, stt: server.sttModelDir };
     }
@@ -194,9 +198,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       log: logger("audio_socket"),
     });
     undo.push(() => socket.close());
-    const online = { audio_socket_port: socket.port, ...details };
-    await mqtt.publish({ kind: "server_status" }, status(true, config, online));
-    undo.push(() => mqtt.publish({ kind: "server_status" }, status(false, config)));
+    online = { audio_socket_port: socket.port, ...details };
+    mqtt.start();
+    // The embedded broker is up already: be online before saying ready. An external broker may
+    // be down; the socket serves meanwhile and the status follows when it is reachable.
+    if (config.mqtt.embedded) await mqtt.whenConnected();
     log.info("server ready", {
       audio_socket: `${socket.hostname}:${socket.port}`,
       mqtt_port: mqttPort,

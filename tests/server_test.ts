@@ -18,6 +18,7 @@ import {
   V2Client,
 } from "./helpers/audio_socket_clients.ts";
 import { startMosquitto } from "./helpers/mosquitto.ts";
+import { freePort } from "./helpers/ports.ts";
 import { startServerProcess } from "./helpers/server_process.ts";
 import { speak } from "./helpers/speech.ts";
 
@@ -129,6 +130,29 @@ Deno.test("server with an external broker: the last will says offline when the p
     await server.stop();
     await watcher?.mqtt.close();
     await broker.stop();
+  }
+});
+
+Deno.test("server serves the socket while its MQTT broker is unreachable", async () => {
+  const server = await startServerProcess({
+    PIPELINE: "echo",
+    MQTT_HOST: "127.0.0.1",
+    MQTT_PORT: String(await freePort()),
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.audioPort });
+  try {
+    await conn.write(
+      v1Request({ device: "d", rate: 16000, request: "r1", pcm: new Uint8Array(64) }),
+    );
+    const { bytes } = await readUntil(conn, (b) => parseV1Responses(b).length === 1);
+    assert.equal(parseV1Responses(bytes)[0].body.length, 192);
+    await until(
+      () => server.lines.some((line) => line.includes("MQTT broker unreachable")),
+      "the background retry's warning",
+    );
+  } finally {
+    conn.close();
+    assert.equal((await server.stop()).code, 0);
   }
 });
 
