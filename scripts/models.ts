@@ -14,6 +14,7 @@
  * bar), `--record-hashes` (write the sha256 of downloaded files whose hash is null into the
  * manifest). `NAILA_HF_BASE` overrides the Hugging Face address (tests use a loopback server).
  */
+import { makeWhisperFixtures } from "./make_whisper_models.ts";
 import { createHash } from "node:crypto";
 
 /** Time to wait for a server's response headers: short, so an offline machine moves on fast. */
@@ -309,6 +310,10 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
     log(`models: ${(err as Error).message}`);
     return EXIT_FAILURE;
   }
+  // The generated Whisper-shaped fixture (a few KB, milliseconds to make) lets tests run the
+  // real STT code offline; the random full-size model is made by the benchmark when it needs it.
+  const { fixture } = await makeWhisperFixtures(modelsDir, { fixtureOnly: true });
+  if (!flags.quiet) log(`models: whisper fixture present (${fixture})`);
   if (flags.whisper === null) return 0;
   const entry = manifest.whisper[flags.whisper];
   if (entry === undefined) {
