@@ -51,6 +51,8 @@ const REPLY_GAP_MS = 200;
 const CONNECT_TIMEOUT_MS = 15_000;
 /** A stall of more than 3 frames re-anchors the mic clock instead of bursting. */
 const MAX_CATCH_UP_FRAMES = 3;
+/** Distinct idle-noise packets cycled by the mic (half a second). */
+const NOISE_PACKETS = 25;
 
 /** Options of {@link DevicePeer}. */
 export interface DevicePeerOptions {
@@ -64,6 +66,11 @@ export interface DevicePeerOptions {
   trickle?: boolean;
   /** What the mic sends between utterances: encoded silence (default) or nothing. */
   idle?: "silence" | "none";
+  /**
+   * RMS of white noise the idle mic picks up (a room is never digitally silent); 0 = digital
+   * silence. A few noise packets are encoded once and cycled, so many peers stay cheap.
+   */
+  idleNoise?: number;
   /** Drop this fraction of outgoing packets (0..1), for loss tests and the benchmark. */
   loss?: number;
   /** Decode reply packets (default true; the benchmark may turn it off to save its own CPU). */
@@ -139,6 +146,8 @@ export class DevicePeer extends EventTarget {
   /** Packets sent (speech and silence) and dropped by the `loss` option. */
   packetsSent = 0;
   packetsDropped = 0;
+  /** Fraction of outgoing packets dropped (0..1); starts as `options.loss`, may be changed. */
+  loss: number;
   #o: DevicePeerOptions;
   #log: Logger;
   #mqtt: NailaMqtt | undefined;
@@ -150,7 +159,8 @@ export class DevicePeer extends EventTarget {
   #decoder = new OpusDecoder();
   #writer = new OpusRtpWriter();
   #frame = new Float32Array(OPUS_FRAME_SAMPLES);
-  #silence: Uint8Array;
+  #idlePackets: Uint8Array[];
+  #idleIndex = 0;
   #queue: Utterance[] = [];
   #micTimer: ReturnType<typeof setTimeout> | undefined;
   #micStart = 0;
@@ -164,8 +174,18 @@ export class DevicePeer extends EventTarget {
     super();
     this.id = options.id;
     this.#o = options;
+    this.loss = options.loss ?? 0;
     this.#log = options.log ?? createLogger(`device.${options.id}`, { level: "warn" });
-    this.#silence = this.#encoder.encode(new Float32Array(OPUS_FRAME_SAMPLES));
+    const noise = options.idleNoise ?? 0;
+    // Uniform noise of amplitude a has RMS a/√3.
+    const amplitude = noise * Math.sqrt(3);
+    this.#idlePackets = Array.from(
+      { length: noise > 0 ? NOISE_PACKETS : 1 },
+      () =>
+        this.#encoder.encode(
+          new Float32Array(OPUS_FRAME_SAMPLES).map(() => (Math.random() * 2 - 1) * amplitude),
+        ),
+    );
   }
 
   /** The session id of the gateway's current offer. */
@@ -444,14 +464,14 @@ export class DevicePeer extends EventTarget {
       utterance.frames++;
       payload = this.#encoder.encode(this.#frame);
     } else if ((this.#o.idle ?? "silence") === "silence") {
-      payload = this.#silence;
+      payload = this.#idlePackets[this.#idleIndex++ % this.#idlePackets.length];
     } else {
       return;
     }
     const first = !this.#talking;
     this.#talking = true;
     const packet = this.#writer.packet(payload, first);
-    const dropped = (this.#o.loss ?? 0) > 0 && Math.random() < this.#o.loss!;
+    const dropped = this.loss > 0 && Math.random() < this.loss;
     if (dropped) this.packetsDropped++;
     else {
       this.packetsSent++;

@@ -43,6 +43,12 @@ export const SILERO_THRESHOLD = 0.5;
 export const ENERGY_THRESHOLD = 0.5;
 /** 100 ms of voiced frames make speech: short enough for a snappy barge-in, long enough to skip clicks. */
 export const START_FRAMES = 5;
+/**
+ * Idle gate: while nobody speaks, a 20 ms frame quieter than this RMS (-46 dBFS, far below
+ * speech at a few metres, around -30..-20 dBFS) skips resampling and the VAD model entirely and
+ * counts as silence. This is what makes a listening device in a quiet room almost free.
+ */
+export const IDLE_GATE_RMS = 0.005;
 /** Echo guard `raise`: Silero must be this sure while a reply plays... */
 export const GUARD_SILERO_THRESHOLD = 0.85;
 /** ...or the energy must be this many times the threshold... */
@@ -81,6 +87,8 @@ export interface AudioInputStats {
   undecodable: number;
   dropped: number;
   utterances: number;
+  /** Frames skipped by the idle gate. */
+  gated: number;
 }
 
 /** See the module doc. */
@@ -91,6 +99,7 @@ export class AudioInput {
     undecodable: 0,
     dropped: 0,
     utterances: 0,
+    gated: 0,
   };
   #options: AudioInputOptions;
   #sink: AudioInputSink;
@@ -115,6 +124,9 @@ export class AudioInput {
   #utteranceFill = 0;
   #running = false;
   #playing = false;
+  /** True while frames are gated (the resampler and model were reset on entry). */
+  #gated = false;
+  #zeros: Float32Array;
   #closed = false;
 
   constructor(options: AudioInputOptions, sink: AudioInputSink) {
@@ -141,6 +153,7 @@ export class AudioInput {
     }
     const frameSamples = (options.sampleRate * OPUS_FRAME_MS) / 1000;
     this.#utterance = new Float32Array(frameSamples);
+    this.#zeros = new Float32Array(frameSamples);
     this.#pcm = new Uint8Array(frameSamples * 2);
     const sinkRef = this.#sink;
     const pcm = this.#pcm;
@@ -252,6 +265,10 @@ export class AudioInput {
           (slot + 1) * OPUS_FRAME_SAMPLES,
         );
         const at = this.#ringAt[slot];
+        if (this.#idle(frame)) {
+          this.#finishGated(at);
+          continue;
+        }
         const frame16k = this.#toVad.process(frame);
         const mute = this.#playing && this.#options.echoGuard === "half_duplex";
         const confidence = mute ? 0 : this.#options.model.confidence(frame16k);
@@ -275,6 +292,38 @@ export class AudioInput {
       this.#options.onError?.(error);
     }
     this.#running = false;
+  }
+
+  /** True when the frame may skip the VAD: quiet, nobody speaking, nothing being cut. */
+  #idle(frame: Float32Array): boolean {
+    if (this.#vad.state !== "quiet" || this.#segmenter.active) {
+      this.#gated = false;
+      return false;
+    }
+    let sum = 0;
+    for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
+    if (sum >= IDLE_GATE_RMS * IDLE_GATE_RMS * frame.length) {
+      this.#gated = false;
+      return false;
+    }
+    if (!this.#gated) {
+      // Gated frames count as digital silence: start the filters from silence when speech comes.
+      this.#gated = true;
+      this.#utteranceFill = 0;
+      this.#toVad.reset();
+      this.#toUtterance?.reset();
+      this.#options.model.reset();
+    }
+    return true;
+  }
+
+  /** A gated frame: silence for the VAD and the pre-roll; frees its slot. */
+  #finishGated(at: number): void {
+    this.stats.frames++;
+    this.stats.gated++;
+    this.#segmenter.push(this.#zeros, this.#vad.update(0), at);
+    this.#head = (this.#head + 1) % QUEUE_FRAMES;
+    this.#count--;
   }
 
   /** VAD update and segmentation for the frame at the ring's head; frees its slot. */

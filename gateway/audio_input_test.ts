@@ -101,3 +101,19 @@ Deno.test("a device that stops sending mid-utterance is heard as silence", () =>
   assert.deepEqual(events, ["start", "end:silence"]);
   audio.close();
 });
+
+Deno.test("a quiet room is gated: no resampling or VAD until someone speaks", () => {
+  const { audio, events } = input(16000);
+  const encoder = new OpusEncoder();
+  const noise = new Float32Array(OPUS_FRAME_SAMPLES);
+  let at = 0;
+  for (let i = 0; i < 100; i++) {
+    noise.forEach((_, j) => (noise[j] = (Math.random() - 0.5) * 0.004));
+    audio.push(encoder.encode(noise), at += 20);
+  }
+  encoder.close();
+  assert.ok(audio.stats.gated >= 95, `${audio.stats.gated} of 100 frames gated`);
+  for (const packet of packets()) audio.push(packet, at += 20);
+  assert.deepEqual(events, ["start", "end:silence"], "speech after the gate still detected");
+  audio.close();
+});

@@ -13,8 +13,9 @@
 
 /** RTP sequence numbers are 16 bits (RFC 3550). */
 const SEQUENCE_MODULO = 0x10000;
-/** Packets held while waiting for a missing one: 3 × 20 ms bounds the added delay to 60 ms. */
-export const DEFAULT_REORDER_WINDOW = 3;
+/** Packets held while waiting for a missing one: a swapped pair is repaired, and a loss delays
+ * what follows by at most one 20 ms frame (latency matters more than rare deep reordering). */
+export const DEFAULT_REORDER_WINDOW = 2;
 /** A jump this far ahead or behind means the sender restarted its sequence: resynchronize. */
 const RESYNC_DISTANCE = 1000;
 

@@ -37,6 +37,16 @@ const INT16_SCALE = 32768;
  */
 export const SILENCE_RMS_FLOOR = 0.001;
 
+/**
+ * Silero's recurrent state keeps the probability up for a window or two after speech stops,
+ * which delays every end of utterance by ~60 ms. A frame more than 20 dB below the recent speech
+ * peak is therefore unvoiced whatever the model says (Pipecat pairs its model with a volume
+ * check the same way); soft consonants inside words are far shorter than the silence window.
+ */
+export const TAIL_RATIO = 0.1;
+/** The speech peak decays by half in ~2.8 s (0.995 per 20 ms frame): it follows the talker. */
+const PEAK_DECAY = 0.995;
+
 /** VAD states, Pipecat's four. */
 export type VadState = "quiet" | "starting" | "speaking" | "stopping";
 
@@ -125,6 +135,7 @@ export class SileroModel implements VoiceModel {
   #input = new Float32Array(SILERO_CONTEXT + SILERO_WINDOW);
   #fill = 0;
   #last = 0;
+  #peak = 0;
 
   constructor(session: SileroSession) {
     this.#session = session;
@@ -134,13 +145,11 @@ export class SileroModel implements VoiceModel {
   confidence(frame: Float32Array): number | Promise<number> {
     let offset = 0;
     let pending: Promise<number> | undefined;
-    let quiet = true;
-    for (let i = 0; i < frame.length; i++) {
-      if (Math.abs(frame[i]) > SILENCE_RMS_FLOOR) {
-        quiet = false;
-        break;
-      }
-    }
+    let sum = 0;
+    for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
+    const rms = frame.length > 0 ? Math.sqrt(sum / frame.length) : 0;
+    const quiet = rms < SILENCE_RMS_FLOOR;
+    const tail = rms < this.#peak * TAIL_RATIO;
     while (offset < frame.length) {
       const take = Math.min(SILERO_WINDOW - this.#fill, frame.length - offset);
       this.#input.set(frame.subarray(offset, offset + take), SILERO_CONTEXT + this.#fill);
@@ -164,10 +173,18 @@ export class SileroModel implements VoiceModel {
         })();
       }
     }
-    return pending ?? this.#last;
+    const result = pending ?? this.#last;
+    // Track the talker's level only from frames the model calls speech.
+    const track = (p: number) => {
+      if (p >= 0.5) this.#peak = Math.max(rms, this.#peak);
+      this.#peak *= PEAK_DECAY;
+      return tail ? 0 : p;
+    };
+    return typeof result === "number" ? track(result) : result.then(track);
   }
 
   reset(): void {
+    this.#peak = 0;
     this.#state.fill(0);
     this.#input.fill(0);
     this.#fill = 0;

@@ -89,3 +89,27 @@ Deno.test({
     await session.close();
   },
 });
+
+Deno.test({
+  name: "silero: the end of speech is heard within a frame (no recurrent hangover)",
+  ignore: modelPath === undefined,
+  async fn() {
+    const session = await SileroSession.load(modelPath!);
+    const { samples, rate } = await speak("Stop the music.");
+    const speech = resample(samples, rate, 16000);
+    let end = speech.length;
+    while (end > 0 && Math.abs(speech[end - 1]) < 0.01) end--;
+    const model = new SileroModel(session);
+    let voicedUntil = 0;
+    const all = new Float32Array(end + 16000);
+    all.set(speech.subarray(0, end));
+    for (let i = end; i < all.length; i++) all[i] = (Math.random() - 0.5) * 0.004;
+    const list = frames(all);
+    for (let i = 0; i < list.length; i++) {
+      if ((await model.confidence(list[i])) >= 0.5) voicedUntil = (i + 1) * VAD_FRAME_SAMPLES;
+    }
+    const hangoverMs = ((voicedUntil - end) / 16000) * 1000;
+    assert.ok(hangoverMs <= 20, `voiced ${hangoverMs.toFixed(0)} ms after the speech ended`);
+    await session.close();
+  },
+});

@@ -71,6 +71,15 @@ async function world(
   return { broker, server: ai, gateway, watcher, seen, devices: [] };
 }
 
+/** The gateway's log lines about `device`, for assertion messages. */
+function diagnose(w: World, device: string): string {
+  return w.gateway.logs
+    .filter((l) => JSON.stringify(l.fields ?? {}).includes(device) || l.level !== "info")
+    .slice(-25)
+    .map((l) => `${l.level} ${l.msg} ${JSON.stringify(l.fields ?? {}).slice(0, 200)}`)
+    .join("\n");
+}
+
 async function teardown(w: World): Promise<void> {
   for (const device of w.devices) await device.close().catch(() => {});
   const code = await w.gateway.stop();
@@ -200,16 +209,26 @@ Deno.test("gateway v2: utterances, replies, barge-in, devices, signaling", async
         const hall = device(w, "hall");
         await hall.connect();
         const index = w.server.turns.length;
+        // Counted before speaking: the reply may start before nextTurn returns.
+        const first = hall.replies.length;
         await hall.speak(question.samples, question.rate);
         await w.server.nextTurn(TURN_TIMEOUT_MS, index);
-        const first = hall.replies.length;
         const start = performance.now();
         while (
           hall.replies.length === first && performance.now() - start < TURN_TIMEOUT_MS
         ) await delay(10);
+        assert.ok(hall.replies.length > first, `no reply started: ${diagnose(w, "hall")}`);
         await delay(1200); // Let about a second of the reply play.
         const spoken = hall.speak(question.samples, question.rate);
-        const interrupted = await hall.waitForEvent(isType("interrupted"), TURN_TIMEOUT_MS);
+        const interrupted = await hall.waitForEvent(isType("interrupted"), TURN_TIMEOUT_MS).catch(
+          (error) => {
+            throw new Error(
+              `${error.message}\n${JSON.stringify(hall.events)} replies ${
+                hall.replies.map((r) => r.arrivals.length)
+              }\n${diagnose(w, "hall")}`,
+            );
+          },
+        );
         const eventAt = performance.now();
         assert.ok(interrupted.type === "interrupted");
         assert.ok(

@@ -32,6 +32,8 @@ export interface ReceivedTurn {
   /** Wall clock (performance.now()) when start / end arrived on the socket. */
   startedAt: number;
   endedAt?: number;
+  /** Date.now() when end arrived. */
+  endedAtWall?: number;
   /** The `end` message's ts (v2): when the gateway says the last speech was captured. */
   endTs?: number;
   /** v2 audio chunk sequence numbers in arrival order. */
@@ -81,6 +83,7 @@ class Turn implements ReceivedTurn {
   rate: number;
   startedAt: number;
   endedAt?: number;
+  endedAtWall?: number;
   endTs?: number;
   seqs: number[] = [];
   cancelled?: { played_ms: number; at: number };
@@ -178,6 +181,7 @@ export function startAiServerDouble(options: AiServerDoubleOptions): Promise<AiS
         const t = new Turn(item.frame.request, item.frame.device, item.frame.rate, 1);
         t.chunks.push(item.frame.pcm.slice());
         t.endedAt = performance.now();
+        t.endedAtWall = Date.now();
         turns.push(t);
         void answer(t);
         return;
@@ -214,6 +218,7 @@ export function startAiServerDouble(options: AiServerDoubleOptions): Promise<AiS
           const t = byId.get(m.turn);
           if (t) {
             t.endedAt = performance.now();
+            t.endedAtWall = Date.now();
             t.endTs = m.ts;
             void answer(t);
           }

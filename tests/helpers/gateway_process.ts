@@ -60,11 +60,11 @@ export function sileroModelPath(): string | undefined {
 /** Spawns the gateway with `env` on top of a loopback-only, quiet default environment. */
 export async function startGatewayProcess(
   env: Record<string, string>,
-  options: { waitReady?: boolean; v8Flags?: string[] } = {},
+  options: { waitReady?: boolean; denoFlags?: string[] } = {},
 ): Promise<GatewayProcess> {
   const model = sileroModelPath();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...(options.v8Flags ?? []), GATEWAY_MAIN],
+    args: ["run", "-A", ...(options.denoFlags ?? []), GATEWAY_MAIN],
     cwd: ROOT,
     env: {
       WEBRTC_HOST_ADDRESSES: "127.0.0.1",
