@@ -2,8 +2,16 @@ import assert from "node:assert/strict";
 import { float32ToPcm } from "../shared/audio.ts";
 import { delay } from "../shared/async.ts";
 import { createLogger } from "../shared/log.ts";
-import { startAiServerDouble } from "../tests/helpers/ai_server_double.ts";
-import { AiClient, type TurnFailure, type TurnHandlers } from "./ai_client.ts";
+import {
+  type AiServerDoubleOptions,
+  startAiServerDouble,
+} from "../tests/helpers/ai_server_double.ts";
+import {
+  AiClient,
+  type AiClientOptions,
+  type TurnFailure,
+  type TurnHandlers,
+} from "./ai_client.ts";
 
 const log = createLogger("test.ai", { level: "error" });
 
@@ -34,15 +42,37 @@ function recorder() {
 
 const pcm = float32ToPcm(new Float32Array(16000).fill(0.1)); // 1 s at 16 kHz
 
+/** A double and a client connected to it; `close()` stops both. */
+async function connected(
+  double: AiServerDoubleOptions,
+  client: Partial<AiClientOptions> = {},
+) {
+  const server = await startAiServerDouble(double);
+  const ai = new AiClient({
+    host: "127.0.0.1",
+    port: server.port,
+    protocol: double.protocol,
+    log,
+    ...client,
+  });
+  ai.start();
+  await until(() => ai.connected);
+  return {
+    server,
+    client: ai,
+    async close() {
+      ai.close();
+      await server.close();
+    },
+  };
+}
+
 Deno.test("v2: a turn streams start, 100 ms audio chunks and end; the reply streams back", async () => {
-  const server = await startAiServerDouble({
+  const { server, client, close } = await connected({
     protocol: "v2",
     reply: () => ({ samples: new Float32Array(4800), rate: 24000, chunkMs: 100 }),
   });
-  const client = new AiClient({ host: "127.0.0.1", port: server.port, protocol: "v2", log });
-  client.start();
   try {
-    await until(() => client.connected);
     const r = recorder();
     const turn = client.startTurn("kitchen", 16000, r.handlers);
     turn.audio(pcm);
@@ -62,20 +92,16 @@ Deno.test("v2: a turn streams start, 100 ms audio chunks and end; the reply stre
       "ids are unique",
     );
   } finally {
-    client.close();
-    await server.close();
+    await close();
   }
 });
 
 Deno.test("v2: cancel tells the server how much was played and drops late audio", async () => {
-  const server = await startAiServerDouble({
+  const { server, client, close } = await connected({
     protocol: "v2",
     reply: () => ({ samples: new Float32Array(48000), rate: 24000, chunkMs: 100, paceMs: 50 }),
   });
-  const client = new AiClient({ host: "127.0.0.1", port: server.port, protocol: "v2", log });
-  client.start();
   try {
-    await until(() => client.connected);
     const r = recorder();
     const turn = client.startTurn("kitchen", 16000, r.handlers);
     turn.audio(pcm);
@@ -89,26 +115,16 @@ Deno.test("v2: cancel tells the server how much was played and drops late audio"
     assert.equal(r.audio.length, count, "no audio after the cancel");
     assert.equal(r.ended, false);
   } finally {
-    client.close();
-    await server.close();
+    await close();
   }
 });
 
 Deno.test("a silent server times the turn out (spec 4.4) and frees it", async () => {
-  const server = await startAiServerDouble({
+  const { server, client, close } = await connected({
     protocol: "v2",
     reply: () => ({ samples: new Float32Array(0), rate: 24000, silent: true }),
-  });
-  const client = new AiClient({
-    host: "127.0.0.1",
-    port: server.port,
-    protocol: "v2",
-    log,
-    responseTimeoutMs: 200,
-  });
-  client.start();
+  }, { responseTimeoutMs: 200 });
   try {
-    await until(() => client.connected);
     const r = recorder();
     const turn = client.startTurn("kitchen", 16000, r.handlers);
     turn.end(Date.now());
@@ -117,8 +133,7 @@ Deno.test("a silent server times the turn out (spec 4.4) and frees it", async ()
     assert.equal(client.pendingTurns, 0);
     await server.waitCancel(0, 2000);
   } finally {
-    client.close();
-    await server.close();
+    await close();
   }
 });
 
@@ -151,14 +166,11 @@ Deno.test("a lost server fails pending turns, and the client reconnects with bac
 
 Deno.test("v1: the utterance goes whole in one spec 4.2 frame; an empty response ends the turn", async () => {
   let empty = false;
-  const server = await startAiServerDouble({
+  const { server, client, close } = await connected({
     protocol: "v1",
     reply: () => (empty ? undefined : { samples: new Float32Array(960), rate: 48000 }),
   });
-  const client = new AiClient({ host: "127.0.0.1", port: server.port, protocol: "v1", log });
-  client.start();
   try {
-    await until(() => client.connected);
     const r = recorder();
     const turn = client.startTurn("kitchen", 48000, r.handlers);
     turn.audio(pcm.subarray(0, 9600));
@@ -178,7 +190,6 @@ Deno.test("v1: the utterance goes whole in one spec 4.2 frame; an empty response
     await until(() => silent.ended);
     assert.deepEqual(silent.audio, []);
   } finally {
-    client.close();
-    await server.close();
+    await close();
   }
 });

@@ -33,6 +33,8 @@ import { OpusRtpWriter } from "./webrtc.ts";
 
 /** Waits for an answer before re-publishing the offer: 2 s, 4 s, 8 s, then give up. */
 export const OFFER_RETRY_MS = [2000, 4000, 8000] as const;
+/** A session still not connected this long after its answer is dead (ICE found no path). */
+export const CONNECT_TIMEOUT_MS = 15_000;
 /** A device silent this long mid-utterance (DTX, or gone) is treated as silent. */
 const PACKET_GAP_MS = 100;
 /** RTP clock of Opus, for jitter in ms. */
@@ -199,10 +201,21 @@ export class DeviceSession {
       this.#log.debug("duplicate answer ignored", { device: this.device });
       return;
     }
+    const problem = answerProblem(sdp);
+    if (problem) throw new Error(`SDP answer ${problem}`);
     await this.#pc.setRemoteDescription({ type: "answer", sdp });
     this.#answered = true;
     if (this.#offerTimer !== undefined) clearTimeout(this.#offerTimer);
-    this.#offerTimer = undefined;
+    this.#offerTimer = setTimeout(() => {
+      this.#offerTimer = undefined;
+      if (this.#closed || this.#pc.connectionState === "connected") return;
+      this.#log.warn("no connection after the answer", {
+        device: this.device,
+        session: this.sessionId,
+        state: this.#pc.connectionState,
+      });
+      this.close("failed");
+    }, CONNECT_TIMEOUT_MS);
   }
 
   /** A device candidate; "" or null is the end-of-candidates mark. */
@@ -330,4 +343,21 @@ export class DeviceSession {
     this.#packetsOut++;
     this.#conversation.frameSent(this.#playback.turn);
   }
+}
+
+/** What makes `sdp` unusable as an answer to our audio offer, or undefined. */
+export function answerProblem(sdp: string): string | undefined {
+  if (!sdp.startsWith("v=0")) {
+    return `does not start with "v=0" (got ${JSON.stringify(sdp.slice(0, 20))})`;
+  }
+  for (
+    const [needle, what] of [
+      ["\nm=audio ", "audio m-line"],
+      ["a=ice-ufrag:", "ICE username fragment"],
+      ["a=fingerprint:", "DTLS fingerprint"],
+    ]
+  ) {
+    if (!sdp.includes(needle)) return `has no ${what}`;
+  }
+  return undefined;
 }

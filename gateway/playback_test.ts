@@ -52,8 +52,9 @@ Deno.test("the clock sends one frame per 20 ms without drift, and stops when idl
   while (q.playing) await new Promise((r) => setTimeout(r, 10));
   const span = sent[sent.length - 1].at - sent[0].at;
   assert.equal(sent.length, 25);
-  // 24 intervals of 20 ms: timer lateness must not accumulate.
-  assert.ok(Math.abs(span - 480) < 25, `25 frames spread over ${span.toFixed(1)} ms`);
+  // 24 intervals of 20 ms: timer lateness must not accumulate (one late timer may show; the
+  // bound leaves room for a loaded test machine running tests in parallel).
+  assert.ok(Math.abs(span - 480) < 60, `25 frames spread over ${span.toFixed(1)} ms`);
   clock.stop();
 });
 
