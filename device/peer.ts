@@ -24,7 +24,7 @@
  */
 import { RTCPeerConnection, type RTCRtpTransceiver } from "werift";
 import { resample } from "../shared/audio.ts";
-import { deadline, delay } from "../shared/async.ts";
+import { delay } from "../shared/async.ts";
 import type { MqttConfig } from "../shared/config.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import {
@@ -167,7 +167,8 @@ export class DevicePeer extends EventTarget {
   #micTicks = 0;
   #talking = false;
   #current: ReplyRecording | undefined;
-  #connected: PromiseWithResolvers<void> = Promise.withResolvers();
+  /** Set by announce(): the current connection is about to be replaced by a new offer. */
+  #awaitingOffer = false;
   #closed = false;
 
   constructor(options: DevicePeerOptions) {
@@ -221,19 +222,12 @@ export class DevicePeer extends EventTarget {
       topicFilter("device_events", { device: id }),
     ]);
     await this.announce();
-    const timeoutMs = options.timeoutMs ?? CONNECT_TIMEOUT_MS;
-    try {
-      await deadline(this.#connected.promise, timeoutMs);
-    } catch (error) {
-      throw new Error(`device ${id}: no WebRTC connection within ${timeoutMs} ms`, {
-        cause: error,
-      });
-    }
+    await this.waitConnected(options.timeoutMs ?? CONNECT_TIMEOUT_MS);
   }
 
   /** Publishes status `online: true` (again): the gateway answers with a new session. */
   async announce(): Promise<void> {
-    this.#connected = Promise.withResolvers();
+    this.#awaitingOffer = true;
     await this.#mqtt!.publish({ kind: "device_status", device: this.id }, {
       device_id: this.id,
       online: true,
@@ -242,9 +236,18 @@ export class DevicePeer extends EventTarget {
     });
   }
 
-  /** Waits until the current session is connected (after {@link announce}). */
-  waitConnected(timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
-    return deadline(this.#connected.promise, timeoutMs);
+  /**
+   * Waits until a session is connected: after {@link announce}, a new one; otherwise the
+   * current one (which may be a new offer the gateway made by itself, e.g. after a restart).
+   */
+  async waitConnected(timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
+    const end = performance.now() + timeoutMs;
+    while (this.#awaitingOffer || this.#pc?.connectionState !== "connected") {
+      if (performance.now() > end || this.#closed) {
+        throw new Error(`device ${this.id}: no WebRTC connection within ${timeoutMs} ms`);
+      }
+      await delay(10);
+    }
   }
 
   /**
@@ -348,6 +351,7 @@ export class DevicePeer extends EventTarget {
   async #answer(sessionId: string, sdp: string): Promise<void> {
     await this.#pc?.close().catch(() => {});
     this.#sessionId = sessionId;
+    this.#awaitingOffer = false;
     this.#talking = false;
     const pc = new RTCPeerConnection(peerConfig({
       iceServers: this.#o.iceServers ?? [],
@@ -368,7 +372,6 @@ export class DevicePeer extends EventTarget {
     });
     pc.connectionStateChange.subscribe((state) => {
       if (this.#pc !== pc) return;
-      if (state === "connected") this.#connected.resolve();
       this.dispatchEvent(new CustomEvent("connection", { detail: state }));
     });
     pc.onTransceiverAdded.subscribe((transceiver) => this.#attach(transceiver));

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { delay } from "../shared/async.ts";
 import { createLogger } from "../shared/log.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
+import { startEmbeddedBroker } from "../shared/broker.ts";
 import { startMosquitto } from "../tests/helpers/mosquitto.ts";
 import { startSignaling } from "./signaling.ts";
 
@@ -75,5 +76,45 @@ Deno.test("signaling: valid messages reach the handlers, everything else is logg
     await device.close();
     await watcher.close();
     await broker.stop();
+  }
+});
+
+Deno.test("signaling: after a broker restart it re-subscribes and re-announces online", async () => {
+  let broker = await startEmbeddedBroker({ port: 0 });
+  const port = broker.port;
+  const config = { embedded: false, host: "127.0.0.1", port };
+  const log = createLogger("test.signaling", { level: "error" });
+  const statuses: string[] = [];
+  const signaling = await startSignaling(config, {
+    status: (device) => statuses.push(device),
+    answer: () => {},
+    ice: () => {},
+  }, { log, clientId: "gw-restart" });
+  try {
+    await broker.close();
+    await delay(200);
+    broker = await startEmbeddedBroker({ port });
+    // The new broker knows nothing: the gateway must subscribe and publish online again.
+    const watcher = await connectMqtt(config, { clientId: "watcher-restart" });
+    const seen: string[] = [];
+    watcher.client.on(
+      "message",
+      (_t: string, p: Uint8Array) => seen.push(new TextDecoder().decode(p)),
+    );
+    await watcher.subscribe("naila/gateway/status");
+    const end = performance.now() + 5000;
+    while (seen.length === 0 && performance.now() < end) await delay(20);
+    assert.equal(JSON.parse(seen[seen.length - 1]).online, true, "online re-published (retained)");
+    await watcher.client.publishAsync(
+      "naila/devices/den/status",
+      JSON.stringify({ device_id: "den", online: true }),
+      { qos: 1 },
+    );
+    while (statuses.length === 0 && performance.now() < end) await delay(20);
+    assert.deepEqual(statuses, ["den"], "subscriptions restored");
+    await watcher.close();
+  } finally {
+    await signaling.close();
+    await broker.close();
   }
 });

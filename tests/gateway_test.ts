@@ -373,7 +373,7 @@ Deno.test("gateway v2: utterances, replies, barge-in, devices, signaling", async
   }
 });
 
-Deno.test("gateway survives an AI-server restart mid-conversation; will marks it offline", async () => {
+Deno.test("gateway survives an AI-server restart mid-conversation; will marks it offline; a restarted gateway re-offers", async () => {
   let port = 0;
   const w = await world({ AUDIO_SAMPLE_RATE: "16000" }, async () => {
     const s = await startAiServerDouble({
@@ -432,6 +432,17 @@ Deno.test("gateway survives an AI-server restart mid-conversation; will marks it
     await late.subscribe(topicFilter("gateway_status"));
     assert.equal(JSON.parse(await retained).online, false, "offline is retained");
     await late.close();
+    // Spec 9.3: a restarted gateway re-offers to every device whose retained status is online.
+    w.gateway = await startGatewayProcess({
+      MQTT_HOST: "127.0.0.1",
+      MQTT_PORT: String(w.broker.port),
+      AI_SERVER_PORT: String(port),
+      AUDIO_SAMPLE_RATE: "16000",
+    });
+    const deadlineOffer = performance.now() + 10_000;
+    while (kitchen.sessionId === session && performance.now() < deadlineOffer) await delay(20);
+    assert.notEqual(kitchen.sessionId, session, "a new offer came without re-announcing");
+    await kitchen.waitConnected();
   } finally {
     for (const d of w.devices) await d.close().catch(() => {});
     await w.gateway.stop();
