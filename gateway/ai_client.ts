@@ -25,6 +25,7 @@ import {
   type Decoded,
   encodeV1,
   encodeV2,
+  errorMessage,
   FrameDecoder,
   type SampleRate,
   type V2Message,
@@ -49,6 +50,8 @@ const HELLO_TIMEOUT_MS = 5_000;
 export const AUDIO_CHUNK_MS = 100;
 /** Spec 4.2 / frame codec: one utterance holds at most 30 s. */
 const MAX_UTTERANCE_SECONDS = 30;
+/** Socket reads of up to 64 KiB: a second of 16 kHz PCM in a few reads, reused for all. */
+const READ_BUFFER_BYTES = 64 * 1024;
 /** Capabilities this gateway announces and uses. */
 const CAPABILITIES = ["stream", "cancel", "text", "ping"];
 
@@ -79,6 +82,14 @@ export interface AiClientOptions {
 /** Connection state changes, for logs and metrics. */
 export type ConnectionListener = (connected: boolean) => void;
 
+/** What a {@link Turn} is made of. */
+export interface TurnInit {
+  id: string;
+  device: string;
+  rate: SampleRate;
+  handlers: TurnHandlers;
+}
+
 /** One utterance and its reply. */
 export class Turn {
   readonly id: string;
@@ -100,13 +111,9 @@ export class Turn {
   #failed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(
-    client: AiClient,
-    id: string,
-    device: string,
-    rate: SampleRate,
-    handlers: TurnHandlers,
-  ) {
+  /** @internal Made by {@link AiClient.startTurn}. */
+  constructor(client: AiClient, init: TurnInit) {
+    const { id, device, rate, handlers } = init;
     this.#client = client;
     this.id = id;
     this.device = device;
@@ -331,7 +338,7 @@ export class AiClient {
    */
   startTurn(device: string, rate: SampleRate, handlers: TurnHandlers): Turn {
     const id = `t${(this.#nextTurn++).toString(36)}`;
-    const turn = new Turn(this, id, device, rate, handlers);
+    const turn = new Turn(this, { id, device, rate, handlers });
     if (!this.#ready) {
       queueMicrotask(() => turn.abort("unavailable", "the AI server is not connected"));
       return turn;
@@ -420,7 +427,7 @@ export class AiClient {
     } else {
       this.#becomeReady();
     }
-    const buffer = new Uint8Array(64 * 1024);
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
     try {
       while (true) {
         const n = await conn.read(buffer);
@@ -433,12 +440,7 @@ export class AiClient {
             error: (error as Error).message,
           });
           if (this.protocol === "v2") {
-            this.send(encodeV2({
-              type: "error",
-              code: "bad_frame",
-              message: (error as Error).message.slice(0, 300),
-              ts: Date.now(),
-            }));
+            this.send(encodeV2(errorMessage("bad_frame", (error as Error).message)));
           }
           break;
         }

@@ -19,7 +19,7 @@
 import { pcmToFloat32 } from "../shared/audio.ts";
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
-import type { DeviceEvent } from "../shared/messages.ts";
+import { type DeviceEvent, MAX_TEXT_CHARS } from "../shared/messages.ts";
 import type { AiClient, Turn, TurnFailure } from "./ai_client.ts";
 import type { AudioInputSink } from "./audio_input.ts";
 import type { PlaybackQueue } from "./playback.ts";
@@ -245,8 +245,10 @@ export class Conversation implements AudioInputSink {
       session_id: this.#o.sessionId,
       timestamp: new Date().toISOString(),
     };
-    if (record.transcript !== undefined) event.transcript = record.transcript.slice(0, 4096);
-    if (record.reply !== undefined) event.reply = record.reply.slice(0, 4096);
+    if (record.transcript !== undefined) {
+      event.transcript = record.transcript.slice(0, MAX_TEXT_CHARS);
+    }
+    if (record.reply !== undefined) event.reply = record.reply.slice(0, MAX_TEXT_CHARS);
     this.#o.publish(event);
     this.#setState("listening");
   }

@@ -39,6 +39,8 @@ export const CONNECT_TIMEOUT_MS = 15_000;
 const PACKET_GAP_MS = 100;
 /** RTP clock of Opus, for jitter in ms. */
 const RTP_CLOCK_KHZ = 48;
+/** Transit differences beyond 5 s (in RTP units) are talkspurt gaps, not jitter. */
+const MAX_JITTER_STEP = 5000 * RTP_CLOCK_KHZ;
 
 /** Why a session ended. */
 export type CloseReason =
@@ -312,7 +314,8 @@ export class DeviceSession {
     if (this.#lastTransit !== undefined) {
       let d = transit - this.#lastTransit;
       if (d < 0) d = -d;
-      if (d < 1e9) this.#jitter += (d - this.#jitter) / 16;
+      // A jump of more than ~5 s is a new talkspurt clock, not jitter (RFC 3550 A.8 gain 1/16).
+      if (d < MAX_JITTER_STEP) this.#jitter += (d - this.#jitter) / 16;
     }
     this.#lastTransit = transit;
     this.#lastPacketAt = now;
