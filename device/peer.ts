@@ -167,6 +167,7 @@ export class DevicePeer extends EventTarget {
   #micTicks = 0;
   #talking = false;
   #current: ReplyRecording | undefined;
+  #replyCursor = 0;
   /** Set by announce(): the current connection is about to be replaced by a new offer. */
   #awaitingOffer = false;
   #closed = false;
@@ -274,15 +275,22 @@ export class DevicePeer extends EventTarget {
     return out;
   }
 
-  /** Resolves with the next reply talkspurt once it has ended (no packet for 200 ms). */
-  async nextReply(timeoutMs: number, after = this.replies.length): Promise<Reply> {
+  /**
+   * Resolves with reply `index` once it has ended (no packet for 200 ms). By default the first
+   * reply not yet returned by this method, so `speak()` then `nextReply()` cannot miss a reply
+   * that started before the call.
+   */
+  async nextReply(timeoutMs: number, index = this.#replyCursor): Promise<Reply> {
     const deadline = performance.now() + timeoutMs;
     while (performance.now() < deadline) {
-      const reply = this.replies[after] as ReplyRecording | undefined;
-      if (reply && performance.now() - reply.lastAt > REPLY_GAP_MS) return reply;
+      const reply = this.replies[index] as ReplyRecording | undefined;
+      if (reply && performance.now() - reply.lastAt > REPLY_GAP_MS) {
+        this.#replyCursor = index + 1;
+        return reply;
+      }
       await delay(20);
     }
-    throw new Error(`device ${this.id}: no reply within ${timeoutMs} ms`);
+    throw new Error(`device ${this.id}: no reply #${index} within ${timeoutMs} ms`);
   }
 
   /** Resolves with the first event (already received or coming) matching `match`. */
