@@ -198,6 +198,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       Math.max(1, at - lastCpuAt) * 100;
     lastCpu = cpu;
     lastCpuAt = at;
+    const memory = Deno.memoryUsage();
     const devices: Record<string, SessionMetrics> = {};
     let framesIn = 0, framesOut = 0;
     for (const [device, session] of sessions) {
@@ -211,7 +212,9 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       sessions: sessions.size,
       uptime_s: Math.round((performance.now() - startedAt) / 100) / 10,
       cpu_percent: Math.round(cpuPercent * 10) / 10,
-      memory_mb: Math.round(Deno.memoryUsage().rss / 1e5) / 10,
+      memory_mb: Math.round(memory.rss / 1e5) / 10,
+      heap_mb: Math.round(memory.heapUsed / 1e5) / 10,
+      external_mb: Math.round(memory.external / 1e5) / 10,
       frames_in: framesIn,
       frames_out: framesOut,
       ai_server: { connected: ai.connected, protocol: ai.protocol, rtt_ms: ai.lastRttMs ?? null },
