@@ -319,6 +319,19 @@ async function main() {
         await delay(100);
       }
     }
+    // The same devices listening with 5 % of their packets lost: concealment on every gap.
+    for (const d of devices) d.loss = LOSS;
+    await delay(1000);
+    const lossy = await sampleGateway(gateway.pid, WINDOW_MS);
+    for (const d of devices) d.loss = 0;
+    result.listening_with_loss = {
+      devices: devices.length,
+      loss: LOSS,
+      cpu_percent: round(lossy.cpu),
+      cpu_percent_per_device: round(lossy.cpu / devices.length),
+      rss_mb: round(lossy.rss, 1),
+    };
+    console.error(`listening with loss: ${JSON.stringify(result.listening_with_loss)}`);
     latency[`1_of_${devices.length}_devices_listening`] = await latencySeries(
       `1 of ${devices.length} listening`,
       devices[0],
