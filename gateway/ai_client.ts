@@ -53,7 +53,7 @@ const MAX_UTTERANCE_SECONDS = 30;
 /** Socket reads of up to 64 KiB: a second of 16 kHz PCM in a few reads, reused for all. */
 const READ_BUFFER_BYTES = 64 * 1024;
 /** Capabilities this gateway announces and uses. */
-const CAPABILITIES = ["stream", "cancel", "text", "ping"];
+const CAPABILITIES = ["stream", "cancel", "text", "ping", "stages"];
 
 /** How a turn failed. */
 export type TurnFailure = "timeout" | "disconnected" | "server_error" | "unavailable";

@@ -31,6 +31,28 @@ export type ConversationState = "listening" | "user_speaking" | "thinking" | "re
 /** Latencies of the last completed turns kept for metrics. */
 const LATENCY_HISTORY = 32;
 
+/**
+ * The server's `stages` under their own names, plus `transport_ms`: the gateway's time from
+ * writing `end` to the first reply audio, less what the server says it spent in that span
+ * (`queue_ms` + `first_audio_ms`, or `echo_ms`): sockets, both directions, and decoding. Both
+ * sides measure durations on their own clock, so no clock offset enters it.
+ */
+function serverLatency(record: TurnRecord): Record<string, number> {
+  const stages = record.stages;
+  if (!stages) return {};
+  const latency: Record<string, number> = {};
+  for (const [key, value] of Object.entries(stages)) {
+    if (Number.isFinite(value) && value >= 0) latency[key] = value;
+  }
+  const serverFirst = stages.first_audio_ms ?? stages.echo_ms;
+  const sentAt = record.turn.endWrittenAt;
+  if (serverFirst !== undefined && sentAt !== undefined && record.firstAudioAt !== undefined) {
+    const transport = record.firstAudioAt - sentAt - (stages.queue_ms ?? 0) - serverFirst;
+    latency.transport_ms = Math.max(0, Math.round(transport * 10) / 10);
+  }
+  return latency;
+}
+
 /** Dependencies of a {@link Conversation}. */
 export interface ConversationOptions {
   device: string;
@@ -52,6 +74,10 @@ interface TurnRecord {
   lastSpeechAt?: number;
   endDetectedAt?: number;
   firstPacketAt?: number;
+  /** Date.now() when the first reply audio arrived from the AI server. */
+  firstAudioAt?: number;
+  /** The server's own stage durations from its `end` (v2). */
+  stages?: Record<string, number>;
   replyEnded: boolean;
   audioQueued: boolean;
   transcript?: string;
@@ -90,7 +116,10 @@ export class Conversation implements AudioInputSink {
         if (kind === "transcript") record.transcript = text;
         else record.reply = (record.reply ? record.reply + " " : "") + text;
       },
-      end: () => this.#replyEnd(record),
+      end: (stages) => {
+        record.stages = stages;
+        this.#replyEnd(record);
+      },
       fail: (reason, message) => this.#fail(record, reason, message),
     });
     const record: TurnRecord = { turn, startedAt: at, replyEnded: false, audioQueued: false };
@@ -175,6 +204,7 @@ export class Conversation implements AudioInputSink {
 
   #replyAudio(record: TurnRecord, pcm: Uint8Array, rate: number): void {
     if (record !== this.#current || this.#closed) return;
+    record.firstAudioAt ??= Date.now();
     this.#o.playback.enqueue(record.turn.id, pcmToFloat32(pcm), rate);
     record.audioQueued = true;
     this.#o.setPlaying(true);
@@ -237,6 +267,7 @@ export class Conversation implements AudioInputSink {
     if (record.lastSpeechAt !== undefined && record.firstPacketAt !== undefined) {
       latency.first_reply_packet_ms = record.firstPacketAt - record.lastSpeechAt;
     }
+    Object.assign(latency, serverLatency(record));
     const event: DeviceEvent = {
       type: "turn",
       turn: record.turn.id,

@@ -117,6 +117,8 @@ const longAnswer = await speak(
 );
 const longAnswer24k = resample(longAnswer.samples, longAnswer.rate, 24000);
 const questionSeconds = question.samples.length / question.rate;
+/** What the double reports as its own stage durations for the kitchen's turns. */
+const SERVER_STAGES = { queue_ms: 0.4, stt_ms: 12.5, assistant_first_ms: 1, first_audio_ms: 3 };
 
 Deno.test("gateway v2: utterances, replies, barge-in, devices, signaling", async (t) => {
   const w = await world(
@@ -132,7 +134,7 @@ Deno.test("gateway v2: utterances, replies, barge-in, devices, signaling", async
             return { samples: other24k, rate: 24000 };
           }
           if (turn.device === "hall") return { samples: longAnswer24k, rate: 24000, paceMs: 100 };
-          return { samples: answer24k, rate: 24000 };
+          return { samples: answer24k, rate: 24000, stages: SERVER_STAGES };
         },
       }),
   );
@@ -201,6 +203,14 @@ Deno.test("gateway v2: utterances, replies, barge-in, devices, signaling", async
       );
       const done = await kitchen.waitForEvent(isType("turn"), 5000);
       assert.ok(done.type === "turn" && (done.played_ms ?? 0) >= audioMs - 40);
+      // The server's stages join the gateway's own latencies under their names, plus transport.
+      const latency = done.latency_ms ?? {};
+      for (const [key, value] of Object.entries(SERVER_STAGES)) {
+        assert.equal(latency[key], value, `${key} in ${JSON.stringify(latency)}`);
+      }
+      assert.ok(latency.end_detect_ms >= 0 && latency.first_reply_packet_ms > 0);
+      assert.ok(latency.transport_ms >= 0 && latency.transport_ms < 1000, JSON.stringify(latency));
+      assert.ok(w.server.gatewayCapabilities.includes("stages"), "the gateway announces stages");
     });
 
     await t.step(

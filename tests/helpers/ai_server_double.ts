@@ -39,6 +39,8 @@ export interface ReceivedTurn {
   /** v2 audio chunk sequence numbers in arrival order. */
   seqs: number[];
   cancelled?: { played_ms: number; at: number };
+  /** v2: performance.now() of each `pause`, and how many audio bytes had arrived before it. */
+  pauses: { at: number; bytes: number }[];
   protocol: 1 | 2;
 }
 
@@ -53,6 +55,8 @@ export interface ReplyPlan {
   delayMs?: number;
   /** Never answer (for timeout tests). */
   silent?: boolean;
+  /** v2: the `stages` of the reply's `end` (default `{ stt_ms: 1 }`). */
+  stages?: Record<string, number>;
 }
 
 /** Options of {@link startAiServerDouble}. */
@@ -61,6 +65,8 @@ export interface AiServerDoubleOptions {
   /** Port to listen on; 0 = any free one. */
   port?: number;
   reply?: (turn: ReceivedTurn) => ReplyPlan | undefined;
+  /** v2: what the double's hello announces (default: stream, cancel, text, ping, stages). */
+  capabilities?: string[];
 }
 
 /** A running double. */
@@ -69,6 +75,8 @@ export interface AiServerDouble {
   turns: ReceivedTurn[];
   /** Connections accepted so far. */
   connections: number;
+  /** v2: the capabilities of the last gateway hello. */
+  gatewayCapabilities: string[];
   /** Waits for turn `index` (default: the one after the last returned) to have ended. */
   nextTurn(timeoutMs: number, index?: number): Promise<ReceivedTurn>;
   /** Waits until turn `index` carries a cancel. */
@@ -87,6 +95,7 @@ class Turn implements ReceivedTurn {
   endTs?: number;
   seqs: number[] = [];
   cancelled?: { played_ms: number; at: number };
+  pauses: { at: number; bytes: number }[] = [];
   protocol: 1 | 2;
   chunks: Uint8Array[] = [];
   constructor(turn: string, device: string, rate: number, protocol: 1 | 2) {
@@ -114,7 +123,7 @@ export function startAiServerDouble(options: AiServerDoubleOptions): Promise<AiS
   const port = (listener.addr as Deno.NetAddr).port;
   const turns: Turn[] = [];
   const conns = new Set<Deno.Conn>();
-  const state = { connections: 0 };
+  const state = { connections: 0, gatewayCapabilities: [] as string[] };
   let closed = false;
   let cursor = 0;
 
@@ -172,7 +181,12 @@ export function startAiServerDouble(options: AiServerDoubleOptions): Promise<AiS
       }
       if (!turn.cancelled) {
         await write(
-          encodeV2({ type: "end", turn: turn.turn, ts: Date.now(), stages: { stt_ms: 1 } }),
+          encodeV2({
+            type: "end",
+            turn: turn.turn,
+            ts: Date.now(),
+            stages: plan?.stages ?? { stt_ms: 1 },
+          }),
         );
       }
     };
@@ -189,11 +203,12 @@ export function startAiServerDouble(options: AiServerDoubleOptions): Promise<AiS
       const m = item.message;
       switch (m.type) {
         case "hello":
+          state.gatewayCapabilities = m.capabilities;
           void write(encodeV2({
             type: "hello",
             version: 2,
             role: "server",
-            capabilities: ["stream", "cancel", "text", "ping", "stages"],
+            capabilities: options.capabilities ?? ["stream", "cancel", "text", "ping", "stages"],
             ts: Date.now(),
           }));
           break;
@@ -283,6 +298,9 @@ export function startAiServerDouble(options: AiServerDoubleOptions): Promise<AiS
     turns,
     get connections() {
       return state.connections;
+    },
+    get gatewayCapabilities() {
+      return state.gatewayCapabilities;
     },
     async nextTurn(timeoutMs, index = cursor) {
       const turn = await poll(
