@@ -1,7 +1,7 @@
 /**
  * The gateway process, wired (spec 4.3 "Gateway Startup"): MQTT signaling, the AI-server client,
  * one {@link DeviceSession} per online device, one playback clock, one shared Silero session,
- * and `naila/gateway/metrics` every {@link METRICS_INTERVAL_MS}.
+ * and `naila/gateway/metrics` every {@link METRICS_INTERVAL_MS} (gateway/config.ts).
  *
  * Devices are independent: each has its own session, decoder, VAD state, queue and turn; one
  * that fails is closed alone. A device that re-announces itself (status `online: true`) gets a
@@ -19,6 +19,7 @@ import type { Config } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import type { GatewayMetrics } from "../shared/messages.ts";
 import { AiClient } from "./ai_client.ts";
+import { DEFAULT_SILERO_PATH, METRICS_INTERVAL_MS } from "./config.ts";
 import type { EchoGuard } from "./audio_input.ts";
 import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_session.ts";
 import { PlaybackClock } from "./playback.ts";
@@ -26,14 +27,9 @@ import { type Signaling, startSignaling } from "./signaling.ts";
 import { EnergyModel, SileroModel, SileroSession, type VoiceModel } from "./vad.ts";
 import { peerConfig } from "./webrtc.ts";
 
-/** Spec 8.3 telemetry: every few seconds, QoS 0. */
-export const METRICS_INTERVAL_MS = 5000;
-/** Where `deno task models` puts Silero VAD v5. */
-export const DEFAULT_SILERO_PATH = new URL("../models/silero_vad_v5.onnx", import.meta.url)
-  .pathname;
 const SESSION_ID_BYTES = 8;
 
-/** Gateway settings beyond shared/config.ts (documented in gateway/README.md). */
+/** Gateway settings beyond shared/config.ts (from gateway/config.ts; gateway/README.md). */
 export interface GatewayOptions {
   log: (component: string) => Logger;
   /** GATEWAY_ECHO_GUARD: raise (default) | half_duplex | off. */

@@ -19,7 +19,7 @@
  * | `STT_THREADS` | `2` | onnxruntime intra-op threads |
  * | `INFERENCE_QUEUE_SIZE` | `4` | Turns that may wait for inference before `busy` |
  */
-import { ConfigError } from "../shared/config.ts";
+import { ConfigError, type Env, envInteger, envValue } from "../shared/config.ts";
 import { DEFAULT_LLM_TIMEOUT_MS } from "./assistant/llm_client.ts";
 import { DEFAULT_QUEUE_CAPACITY } from "./inference_queue.ts";
 
@@ -39,25 +39,8 @@ export interface ServerConfig {
 /** Whisper's 30 s window in 10 ms mel frames; its decoder has 448 positions. */
 const WHISPER_FRAMES = 3000;
 
-type Env = Record<string, string | undefined>;
-
-function get(env: Env, name: string): string | undefined {
-  const value = env[name]?.trim();
-  return value === undefined || value === "" ? undefined : value;
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = get(env, name);
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!/^[0-9]+$/.test(raw) || value < min || value > max) {
-    throw new ConfigError(name, raw, `an integer ${min}..${max}`);
-  }
-  return value;
-}
-
 function engine(env: Env): ServerConfig["ttsEngine"] {
-  const raw = get(env, "TTS_ENGINE") ?? "auto";
+  const raw = envValue(env, "TTS_ENGINE") ?? "auto";
   if (raw !== "auto" && raw !== "espeak" && raw !== "piper") {
     throw new ConfigError("TTS_ENGINE", raw, "auto|espeak|piper");
   }
@@ -66,45 +49,45 @@ function engine(env: Env): ServerConfig["ttsEngine"] {
 
 /** Reads the server-only variables from `env`. */
 export function loadServerConfig(env: Env): ServerConfig {
-  const ttsVoice = get(env, "TTS_VOICE") ?? "en-us";
+  const ttsVoice = envValue(env, "TTS_VOICE") ?? "en-us";
   if (!/^[A-Za-z0-9_+\-]{1,40}$/.test(ttsVoice)) {
     throw new ConfigError("TTS_VOICE", ttsVoice, "an espeak-ng voice name such as en-us");
   }
-  const mqttBindHost = get(env, "MQTT_BIND_HOST") ?? "0.0.0.0";
+  const mqttBindHost = envValue(env, "MQTT_BIND_HOST") ?? "0.0.0.0";
   if (!/^[A-Za-z0-9._:\-\[\]%]{1,253}$/.test(mqttBindHost)) {
     throw new ConfigError("MQTT_BIND_HOST", mqttBindHost, "a host name or IP address");
   }
   const config: ServerConfig = {
     mqttBindHost,
-    sttModelDir: get(env, "STT_MODEL_DIR") ?? "models/whisper-tiny.en",
+    sttModelDir: envValue(env, "STT_MODEL_DIR") ?? "models/whisper-tiny.en",
     stt: {
-      maxTokens: integer(env, "STT_MAX_TOKENS", 128, 1, 448),
-      threads: integer(env, "STT_THREADS", 2, 1, 64),
+      maxTokens: envInteger(env, "STT_MAX_TOKENS", 128, 1, 448),
+      threads: envInteger(env, "STT_THREADS", 2, 1, 64),
     },
     ttsVoice,
     ttsEngine: engine(env),
-    queueCapacity: integer(env, "INFERENCE_QUEUE_SIZE", DEFAULT_QUEUE_CAPACITY, 0, 64),
+    queueCapacity: envInteger(env, "INFERENCE_QUEUE_SIZE", DEFAULT_QUEUE_CAPACITY, 0, 64),
   };
   // Unset: the model's own window (its config), as loadWhisper decides.
-  const frames = get(env, "STT_ENCODER_FRAMES");
+  const frames = envValue(env, "STT_ENCODER_FRAMES");
   if (frames !== undefined) {
     config.stt.encoderFrames = frames === "fit"
       ? "fit"
-      : integer(env, "STT_ENCODER_FRAMES", WHISPER_FRAMES, 2, WHISPER_FRAMES);
+      : envInteger(env, "STT_ENCODER_FRAMES", WHISPER_FRAMES, 2, WHISPER_FRAMES);
   }
-  const piperVoice = get(env, "PIPER_VOICE");
+  const piperVoice = envValue(env, "PIPER_VOICE");
   if (piperVoice !== undefined) config.piperVoice = piperVoice;
-  const url = get(env, "LLM_URL");
+  const url = envValue(env, "LLM_URL");
   if (url !== undefined) {
     if (!/^https?:\/\/[^\s]+$/.test(url)) {
       throw new ConfigError("LLM_URL", url, "an http(s) URL such as http://127.0.0.1:8080/v1");
     }
     config.llm = {
       url,
-      model: get(env, "LLM_MODEL") ?? "default",
-      timeoutMs: integer(env, "LLM_TIMEOUT_MS", DEFAULT_LLM_TIMEOUT_MS, 100, 600_000),
+      model: envValue(env, "LLM_MODEL") ?? "default",
+      timeoutMs: envInteger(env, "LLM_TIMEOUT_MS", DEFAULT_LLM_TIMEOUT_MS, 100, 600_000),
     };
-    const apiKey = get(env, "LLM_API_KEY");
+    const apiKey = envValue(env, "LLM_API_KEY");
     if (apiKey !== undefined) config.llm.apiKey = apiKey;
   }
   return config;

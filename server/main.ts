@@ -2,22 +2,15 @@
  * `deno task server`: reads the configuration from the environment, starts the AI server and
  * stops it cleanly on SIGINT/SIGTERM (offline status published, sockets and memory closed).
  */
-import { CONFIG_EXIT_CODE, ConfigError, configFromEnv } from "../shared/config.ts";
+import { configFromEnv, loadOrExit } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
-import { loadServerConfig, type ServerConfig, startServer } from "./mod.ts";
+import { loadServerConfig, startServer } from "./mod.ts";
 
 /** Longest a clean shutdown may take before the process exits anyway. */
 const SHUTDOWN_TIMEOUT_MS = 5000;
 
 const config = configFromEnv();
-let serverConfig: ServerConfig;
-try {
-  serverConfig = loadServerConfig(Deno.env.toObject());
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  console.error(`config: ${error.message}`);
-  Deno.exit(CONFIG_EXIT_CODE);
-}
+const serverConfig = loadOrExit(loadServerConfig);
 const log = createLogger("server.main", { level: config.logLevel });
 
 let server;

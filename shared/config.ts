@@ -1,8 +1,9 @@
 /**
- * Configuration from environment variables (spec 14.2 plus NAILA's own), grouped into typed
- * sections. {@link loadConfig} is pure and throws a {@link ConfigError} naming the variable,
- * its value and what is allowed; {@link configFromEnv} reads `Deno.env`, prints that error as
- * one line and exits with code 2.
+ * Configuration both processes read from environment variables (spec 14.2 plus NAILA's own),
+ * grouped into typed sections. {@link loadConfig} is pure and throws a {@link ConfigError}
+ * naming the variable, its value and what is allowed; {@link configFromEnv} reads `Deno.env`,
+ * prints that error as one line and exits with code 2. Variables only one process reads live
+ * beside it (`server/config.ts`, `gateway/config.ts`), built from the same `env*` readers.
  *
  * An empty value counts as unset, so `MQTT_HOST=` in an env file means "embedded broker".
  *
@@ -59,7 +60,6 @@ export interface Config {
     sampleRate: typeof SAMPLE_RATES[number];
   };
   socket: { host: string; port: number };
-  gateway: { httpPort: number };
   pipeline: "full" | "echo";
   logLevel: LogLevel;
   dataDir: string;
@@ -77,15 +77,29 @@ export class ConfigError extends Error {
   }
 }
 
-type Env = Record<string, string | undefined>;
+/** Environment variables by name; a loader reads only the ones it knows. */
+export type Env = Record<string, string | undefined>;
 
-function get(env: Env, name: string): string | undefined {
+/**
+ * The readers below are shared by every loader (this one, `server/config.ts`,
+ * `gateway/config.ts`) so each variable fails the same way.
+ */
+
+/** The trimmed value of `name`, or undefined when it is unset or empty. */
+export function envValue(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value.trim() === "" ? undefined : value.trim();
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = get(env, name);
+/** An integer in `min..max`, or `fallback` when unset. */
+export function envInteger(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = envValue(env, name);
   if (raw === undefined) return fallback;
   const allowed = `an integer ${min}..${max}`;
   if (!/^[0-9]+$/.test(raw)) throw new ConfigError(name, raw, allowed);
@@ -94,18 +108,20 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
-function port(env: Env, name: string, fallback: number): number {
-  return integer(env, name, fallback, 1, 65535);
+/** A TCP port (1..65535), or `fallback` when unset. */
+export function envPort(env: Env, name: string, fallback: number): number {
+  return envInteger(env, name, fallback, 1, 65535);
 }
 
-function oneOf<T extends string>(
+/** One of `allowed`, or `fallback` when unset. */
+export function envOneOf<T extends string>(
   env: Env,
   name: string,
   allowed: readonly T[],
   fallback: T,
   options: { ignoreCase?: boolean } = {},
 ): T {
-  const raw = get(env, name);
+  const raw = envValue(env, name);
   if (raw === undefined) return fallback;
   const value = options.ignoreCase ? raw.toLowerCase() : raw;
   const match = allowed.find((a) => (options.ignoreCase ? a.toLowerCase() : a) === value);
@@ -113,8 +129,9 @@ function oneOf<T extends string>(
   return match;
 }
 
-function host(env: Env, name: string, fallback: string): string {
-  const raw = get(env, name);
+/** A host name or IP address, or `fallback` when unset. */
+export function envHost(env: Env, name: string, fallback: string): string {
+  const raw = envValue(env, name);
   if (raw === undefined) return fallback;
   if (raw.length > MAX_HOST_CHARS || !/^[A-Za-z0-9._:\-\[\]%]+$/.test(raw)) {
     throw new ConfigError(
@@ -127,7 +144,7 @@ function host(env: Env, name: string, fallback: string): string {
 }
 
 function bool(env: Env, name: string): boolean | undefined {
-  const raw = get(env, name);
+  const raw = envValue(env, name);
   if (raw === undefined) return undefined;
   const value = raw.toLowerCase();
   if (value === "true" || value === "1") return true;
@@ -136,13 +153,13 @@ function bool(env: Env, name: string): boolean | undefined {
 }
 
 function loadMqtt(env: Env): MqttConfig {
-  const configuredHost = get(env, "MQTT_HOST");
+  const configuredHost = envValue(env, "MQTT_HOST");
   const embedded = configuredHost === undefined;
-  const ca = get(env, "MQTT_CA");
-  const cert = get(env, "MQTT_CERT");
-  const key = get(env, "MQTT_KEY");
-  const username = get(env, "MQTT_USERNAME");
-  const password = get(env, "MQTT_PASSWORD");
+  const ca = envValue(env, "MQTT_CA");
+  const cert = envValue(env, "MQTT_CERT");
+  const key = envValue(env, "MQTT_KEY");
+  const username = envValue(env, "MQTT_USERNAME");
+  const password = envValue(env, "MQTT_PASSWORD");
   const explicitTls = bool(env, "MQTT_TLS");
   if (cert !== undefined && key === undefined) {
     throw new ConfigError("MQTT_KEY", "", "a key file path when MQTT_CERT is set");
@@ -170,8 +187,8 @@ function loadMqtt(env: Env): MqttConfig {
   }
   const config: MqttConfig = {
     embedded,
-    host: embedded ? "127.0.0.1" : host(env, "MQTT_HOST", "127.0.0.1"),
-    port: port(env, "MQTT_PORT", 1883),
+    host: embedded ? "127.0.0.1" : envHost(env, "MQTT_HOST", "127.0.0.1"),
+    port: envPort(env, "MQTT_PORT", 1883),
   };
   if (username !== undefined) config.username = username;
   if (password !== undefined) config.password = password;
@@ -189,7 +206,7 @@ const ICE_ALLOWED =
   'a JSON array of "stun:"/"turn:" URLs or {urls, username?, credential?} objects';
 
 function loadIceServers(env: Env): IceServer[] {
-  const raw = get(env, "WEBRTC_ICE_SERVERS");
+  const raw = envValue(env, "WEBRTC_ICE_SERVERS");
   if (raw === undefined) return [];
   const fail = (): never => {
     throw new ConfigError("WEBRTC_ICE_SERVERS", raw, ICE_ALLOWED);
@@ -217,7 +234,7 @@ function loadIceServers(env: Env): IceServer[] {
 }
 
 function loadHostAddresses(env: Env): string[] {
-  const raw = get(env, "WEBRTC_HOST_ADDRESSES");
+  const raw = envValue(env, "WEBRTC_HOST_ADDRESSES");
   if (raw === undefined) return [];
   const addresses = raw.split(",").map((a) => a.trim()).filter((a) => a !== "");
   for (const address of addresses) {
@@ -233,7 +250,7 @@ function loadHostAddresses(env: Env): string[] {
 }
 
 function sampleRate(env: Env): typeof SAMPLE_RATES[number] {
-  const raw = get(env, "AUDIO_SAMPLE_RATE");
+  const raw = envValue(env, "AUDIO_SAMPLE_RATE");
   if (raw === undefined) return 48000;
   const match = SAMPLE_RATES.find((rate) => String(rate) === raw);
   if (match === undefined) throw new ConfigError("AUDIO_SAMPLE_RATE", raw, SAMPLE_RATES.join("|"));
@@ -245,40 +262,50 @@ export function loadConfig(env: Env): Config {
   return {
     mqtt: loadMqtt(env),
     aiServer: {
-      host: host(env, "AI_SERVER_HOST", "127.0.0.1"),
-      port: port(env, "AI_SERVER_PORT", 9999),
-      protocol: oneOf(env, "AI_SERVER_PROTOCOL", ["v1", "v2"], "v2"),
+      host: envHost(env, "AI_SERVER_HOST", "127.0.0.1"),
+      port: envPort(env, "AI_SERVER_PORT", 9999),
+      protocol: envOneOf(env, "AI_SERVER_PROTOCOL", ["v1", "v2"], "v2"),
     },
     webrtc: { iceServers: loadIceServers(env), hostAddresses: loadHostAddresses(env) },
     audio: {
-      vadMode: oneOf(env, "AUDIO_VAD_MODE", ["auto", "energy", "silero"], "auto", {
+      vadMode: envOneOf(env, "AUDIO_VAD_MODE", ["auto", "energy", "silero"], "auto", {
         ignoreCase: true,
       }),
-      vadThreshold: integer(env, "AUDIO_VAD_THRESHOLD", 500, 0, MAX_PCM_AMPLITUDE),
-      silenceFrames: integer(env, "AUDIO_SILENCE_FRAMES", 15, 1, MAX_SILENCE_FRAMES),
+      vadThreshold: envInteger(env, "AUDIO_VAD_THRESHOLD", 500, 0, MAX_PCM_AMPLITUDE),
+      silenceFrames: envInteger(env, "AUDIO_SILENCE_FRAMES", 15, 1, MAX_SILENCE_FRAMES),
       sampleRate: sampleRate(env),
     },
     socket: {
-      host: host(env, "AUDIO_SOCKET_HOST", "0.0.0.0"),
-      port: port(env, "AUDIO_SOCKET_PORT", 9999),
+      host: envHost(env, "AUDIO_SOCKET_HOST", "0.0.0.0"),
+      port: envPort(env, "AUDIO_SOCKET_PORT", 9999),
     },
-    gateway: { httpPort: port(env, "GATEWAY_HTTP_PORT", 8080) },
-    pipeline: oneOf(env, "PIPELINE", ["full", "echo"], "full"),
-    logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info", { ignoreCase: true }),
-    dataDir: get(env, "NAILA_DATA_DIR") ?? "./data",
+    pipeline: envOneOf(env, "PIPELINE", ["full", "echo"], "full"),
+    logLevel: envOneOf(env, "LOG_LEVEL", LOG_LEVELS, "info", { ignoreCase: true }),
+    dataDir: envValue(env, "NAILA_DATA_DIR") ?? "./data",
   };
 }
 
 /**
- * Loads the configuration from `Deno.env`. On a bad variable, prints one line naming it, its
- * value and what is allowed, and exits with {@link CONFIG_EXIT_CODE}.
+ * Runs a pure loader on `Deno.env`. On a bad variable, prints one line naming it, its value and
+ * what is allowed, and exits with {@link CONFIG_EXIT_CODE}: a process never starts half
+ * configured.
+ *
+ * @example
+ * ```ts
+ * const server = loadOrExit(loadServerConfig); // server/main.ts
+ * ```
  */
-export function configFromEnv(): Config {
+export function loadOrExit<T>(load: (env: Env) => T): T {
   try {
-    return loadConfig(Deno.env.toObject());
+    return load(Deno.env.toObject());
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(`config: ${err.message}`);
     Deno.exit(CONFIG_EXIT_CODE);
   }
+}
+
+/** {@link loadConfig} on `Deno.env`, exiting with {@link CONFIG_EXIT_CODE} on a bad variable. */
+export function configFromEnv(): Config {
+  return loadOrExit(loadConfig);
 }

@@ -20,7 +20,6 @@ Deno.test("loadConfig defaults (spec 14.2)", () => {
     webrtc: { iceServers: [], hostAddresses: [] },
     audio: { vadMode: "auto", vadThreshold: 500, silenceFrames: 15, sampleRate: 48000 },
     socket: { host: "0.0.0.0", port: 9999 },
-    gateway: { httpPort: 8080 },
     pipeline: "full",
     logLevel: "info",
     dataDir: "./data",
@@ -51,7 +50,6 @@ Deno.test("loadConfig reads every variable", () => {
     LOG_LEVEL: "DEBUG",
     AUDIO_SOCKET_HOST: "127.0.0.1",
     AUDIO_SOCKET_PORT: "9000",
-    GATEWAY_HTTP_PORT: "8081",
     PIPELINE: "echo",
     NAILA_DATA_DIR: "/var/lib/naila",
   });
@@ -74,7 +72,6 @@ Deno.test("loadConfig reads every variable", () => {
     },
     audio: { vadMode: "energy", vadThreshold: 800, silenceFrames: 25, sampleRate: 16000 },
     socket: { host: "127.0.0.1", port: 9000 },
-    gateway: { httpPort: 8081 },
     pipeline: "echo",
     logLevel: "debug",
     dataDir: "/var/lib/naila",
@@ -128,7 +125,6 @@ Deno.test("loadConfig rejects bad values naming variable, value and what is allo
     [{ LOG_LEVEL: "TRACE" }, /LOG_LEVEL="TRACE" .*expected debug\|info\|warn\|error/],
     [{ AUDIO_SOCKET_HOST: "0.0.0.0 " + "x" }, /AUDIO_SOCKET_HOST=/],
     [{ AUDIO_SOCKET_PORT: "port" }, /AUDIO_SOCKET_PORT="port"/],
-    [{ GATEWAY_HTTP_PORT: "80.5" }, /GATEWAY_HTTP_PORT="80\.5"/],
     [{ PIPELINE: "FULL" }, /PIPELINE="FULL" .*expected full\|echo/],
   ];
   for (const [env, pattern] of cases) rejects(env, pattern);

@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { CONFIG_EXIT_CODE, ConfigError } from "../shared/config.ts";
+import {
+  DEFAULT_MQTT_CLIENT_ID,
+  DEFAULT_SILERO_PATH,
+  loadGatewayConfig,
+  METRICS_INTERVAL_MS,
+} from "./config.ts";
+import { RESPONSE_TIMEOUT_MS } from "./ai_client.ts";
+
+/** Stand-ins for PEM files: the loader checks readability and the PEM label, not the key. */
+const CERT_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const KEY_PEM = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+
+async function withPemFiles(run: (cert: string, key: string) => void | Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "naila_gateway_config_" });
+  try {
+    await Deno.writeTextFile(`${dir}/cert.pem`, CERT_PEM);
+    await Deno.writeTextFile(`${dir}/key.pem`, KEY_PEM);
+    await run(`${dir}/cert.pem`, `${dir}/key.pem`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function rejects(env: Record<string, string>, pattern: RegExp): void {
+  assert.throws(() => loadGatewayConfig(env), (error: unknown) => {
+    assert.ok(error instanceof ConfigError, `expected ConfigError for ${JSON.stringify(env)}`);
+    assert.match(error.message, pattern);
+    return true;
+  });
+}
+
+Deno.test("loadGatewayConfig defaults", () => {
+  assert.deepEqual(loadGatewayConfig({}), {
+    web: { enabled: true, host: "0.0.0.0", port: 8080 },
+    echoGuard: "raise",
+    sileroPath: DEFAULT_SILERO_PATH,
+    responseTimeoutMs: RESPONSE_TIMEOUT_MS,
+    metricsIntervalMs: METRICS_INTERVAL_MS,
+    mqttClientId: DEFAULT_MQTT_CLIENT_ID,
+  });
+  assert.equal(RESPONSE_TIMEOUT_MS, 10_000);
+  assert.equal(METRICS_INTERVAL_MS, 5000);
+  assert.equal(DEFAULT_MQTT_CLIENT_ID, "naila-gateway");
+  assert.match(DEFAULT_SILERO_PATH, /\/models\/silero_vad_v5\.onnx$/);
+  // Empty values count as unset, as in shared/config.ts.
+  assert.deepEqual(
+    loadGatewayConfig({ GATEWAY_ECHO_GUARD: "", GATEWAY_TLS_CERT: " ", GATEWAY_WEB: "" }),
+    loadGatewayConfig({}),
+  );
+});
+
+Deno.test("loadGatewayConfig reads every variable", async () => {
+  await withPemFiles((cert, key) => {
+    assert.deepEqual(
+      loadGatewayConfig({
+        GATEWAY_HTTP_HOST: "127.0.0.1",
+        GATEWAY_HTTP_PORT: "8443",
+        GATEWAY_TLS_CERT: cert,
+        GATEWAY_TLS_KEY: key,
+        GATEWAY_WEB: "OFF",
+        GATEWAY_ECHO_GUARD: "half_duplex",
+        AUDIO_VAD_MODEL: "/opt/naila/silero.onnx",
+        AI_SERVER_TIMEOUT_MS: "1500",
+        GATEWAY_METRICS_INTERVAL_MS: "500",
+        GATEWAY_MQTT_CLIENT_ID: "naila-gateway-2",
+      }),
+      {
+        web: { enabled: false, host: "127.0.0.1", port: 8443, tls: { cert, key } },
+        echoGuard: "half_duplex",
+        sileroPath: "/opt/naila/silero.onnx",
+        responseTimeoutMs: 1500,
+        metricsIntervalMs: 500,
+        mqttClientId: "naila-gateway-2",
+      },
+    );
+  });
+});
+
+Deno.test("loadGatewayConfig rejects bad values naming variable, value and what is allowed", () => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [
+      { GATEWAY_ECHO_GUARD: "loud" },
+      /^GATEWAY_ECHO_GUARD="loud" is not allowed: expected raise\|half_duplex\|off$/,
+    ],
+    [{ GATEWAY_WEB: "yes" }, /^GATEWAY_WEB="yes" .*expected on\|off$/],
+    [{ GATEWAY_HTTP_HOST: "bad host" }, /^GATEWAY_HTTP_HOST="bad host" .*host name or IP/],
+    [{ GATEWAY_HTTP_PORT: "80.5" }, /^GATEWAY_HTTP_PORT="80\.5" .*integer 1\.\.65535$/],
+    [{ GATEWAY_HTTP_PORT: "70000" }, /^GATEWAY_HTTP_PORT="70000"/],
+    [{ AI_SERVER_TIMEOUT_MS: "10s" }, /^AI_SERVER_TIMEOUT_MS="10s" .*integer 100\.\.600000$/],
+    [{ AI_SERVER_TIMEOUT_MS: "50" }, /^AI_SERVER_TIMEOUT_MS="50"/],
+    [
+      { GATEWAY_METRICS_INTERVAL_MS: "0" },
+      /^GATEWAY_METRICS_INTERVAL_MS="0" .*integer 100\.\.3600000$/,
+    ],
+    [
+      { GATEWAY_MQTT_CLIENT_ID: "my gateway" },
+      /^GATEWAY_MQTT_CLIENT_ID="my gateway" .*1 to 64 letters/,
+    ],
+    [{ GATEWAY_MQTT_CLIENT_ID: "g".repeat(65) }, /^GATEWAY_MQTT_CLIENT_ID=/],
+  ];
+  for (const [env, pattern] of cases) rejects(env, pattern);
+});
+
+Deno.test("loadGatewayConfig wants both TLS files or neither, readable PEM, at start", async () => {
+  await withPemFiles((cert, key) => {
+    rejects({ GATEWAY_TLS_CERT: cert }, /^GATEWAY_TLS_KEY="" .*when GATEWAY_TLS_CERT is set$/);
+    rejects({ GATEWAY_TLS_KEY: key }, /^GATEWAY_TLS_CERT="" .*when GATEWAY_TLS_KEY is set$/);
+    const missing = `${cert}.missing`;
+    rejects(
+      { GATEWAY_TLS_CERT: missing, GATEWAY_TLS_KEY: key },
+      new RegExp(
+        `^GATEWAY_TLS_CERT="${missing}" .*a readable PEM certificate file \\(NotFound\\)$`,
+      ),
+    );
+    rejects(
+      { GATEWAY_TLS_CERT: cert, GATEWAY_TLS_KEY: cert },
+      /^GATEWAY_TLS_KEY=".*cert\.pem" .*a PEM file holding a private key$/,
+    );
+    rejects(
+      { GATEWAY_TLS_CERT: key, GATEWAY_TLS_KEY: key },
+      /^GATEWAY_TLS_CERT=".*key\.pem" .*a PEM file holding a certificate$/,
+    );
+  });
+});
+
+Deno.test("the gateway process prints one line and exits with code 2 on a bad variable", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("./main.ts", import.meta.url).pathname],
+    env: { GATEWAY_ECHO_GUARD: "loud", GATEWAY_WEB: "off" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, CONFIG_EXIT_CODE);
+  assert.equal(new TextDecoder().decode(out.stdout), "");
+  assert.equal(
+    new TextDecoder().decode(out.stderr),
+    'config: GATEWAY_ECHO_GUARD="loud" is not allowed: expected raise|half_duplex|off\n',
+  );
+});
