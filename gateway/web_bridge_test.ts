@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import { createLogger } from "../shared/log.ts";
 import { startMosquitto } from "../tests/helpers/mosquitto.ts";
+import { selfSignedCertificate } from "../tests/helpers/tls.ts";
 import { serveDevicePage } from "./web_bridge.ts";
 
 /** Collects MQTT messages per topic and lets a test wait for the next one. */
@@ -152,5 +153,58 @@ Deno.test("the device page bridge relays a browser's signaling to MQTT and back"
     await bridgeClient.endAsync();
     await observer.endAsync();
     await broker.stop();
+  }
+});
+
+Deno.test("with a certificate and key the page is served over https and signals over wss", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "naila_web_tls_" });
+  const broker = await startMosquitto();
+  const bridgeClient = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, {
+    protocolVersion: 4,
+  });
+  const observer = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, {
+    protocolVersion: 4,
+  });
+  await observer.subscribeAsync("naila/devices/+/status", { qos: 1 });
+  const next = inbox(observer);
+  const { cert, key } = await selfSignedCertificate(dir);
+  const bridge = await serveDevicePage({
+    port: 0,
+    hostname: "127.0.0.1",
+    cert,
+    key,
+    mqtt: bridgeClient,
+    log: createLogger("web_bridge_test", { level: "error" }),
+  });
+  const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(cert)] });
+  try {
+    const base = `127.0.0.1:${bridge.port}`;
+    const response = await fetch(`https://${base}/`, { client });
+    assert.equal(response.status, 200);
+    assert.match(await response.text(), /RTCPeerConnection/);
+    // Really TLS with that certificate: a client that does not trust it is refused.
+    await assert.rejects(fetch(`https://${base}/healthz`));
+    await assert.rejects(fetch(`http://${base}/healthz`));
+
+    const socket = new WebSocket(`wss://${base}/ws?device=web_tls`, { client });
+    await new Promise((resolve, reject) => {
+      socket.addEventListener("open", resolve, { once: true });
+      socket.addEventListener("error", reject, { once: true });
+    });
+    assert.equal(
+      (await next("naila/devices/web_tls/status", (m) => m.online === true)).device_id,
+      "web_tls",
+    );
+    const closed = new Promise((resolve) => socket.addEventListener("close", resolve));
+    socket.close();
+    await closed;
+    await next("naila/devices/web_tls/status", (m) => m.online === false);
+  } finally {
+    client.close();
+    await bridge.close();
+    await bridgeClient.endAsync();
+    await observer.endAsync();
+    await broker.stop();
+    await Deno.remove(dir, { recursive: true });
   }
 });
