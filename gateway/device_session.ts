@@ -255,6 +255,12 @@ export class DeviceSession {
     return this.#closed;
   }
 
+  /** Open and not failed: connected, or still connecting (offer out, answer or ICE pending). */
+  get alive(): boolean {
+    const state = this.#pc.connectionState;
+    return !this.#closed && state !== "failed" && state !== "closed" && state !== "disconnected";
+  }
+
   metrics(): SessionMetrics {
     const s = this.#order.stats;
     const c = this.#conversation.stats;

@@ -159,11 +159,22 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     return session;
   };
 
+  const onStatus = (device: string, online: boolean, retained: boolean) => {
+    if (closing) return;
+    if (!online) return void sessions.get(device)?.close("offline");
+    // A retained status replayed on our (re)subscribe is not a device reconnecting (spec 9.3):
+    // keep a session that is alive instead of cutting the call.
+    if (retained && sessions.get(device)?.alive) {
+      return void log.debug("retained status of a device with a live session", { device });
+    }
+    openSession(device);
+  };
+  // Retained statuses can arrive before startSignaling resolves; offers need its publisher.
+  const early: [string, boolean, boolean][] = [];
   const ready = await startSignaling(config.mqtt, {
-    status(device, status) {
-      if (closing) return;
-      if (status.online) openSession(device);
-      else sessions.get(device)?.close("offline");
+    status(device, status, { retained }) {
+      if (link.signaling) onStatus(device, status.online, retained);
+      else early.push([device, status.online, retained]);
     },
     answer(device, answer) {
       const session = current(device, answer.session_id, "answer");
@@ -183,6 +194,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     status: () => ({ sessions: sessions.size }),
   });
   link.signaling = ready;
+  for (const [device, online, retained] of early.splice(0)) onStatus(device, online, retained);
   ai.start();
 
   let lastCpu = process.cpuUsage();

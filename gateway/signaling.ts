@@ -32,7 +32,8 @@ import { parseTopic, type Topic, topicFilter } from "../shared/topics.ts";
 
 /** What arrives from devices, already validated. */
 export interface SignalingHandlers {
-  status(device: string, status: DeviceStatus): void;
+  /** `retained`: replayed by the broker on (re)subscribe rather than newly published. */
+  status(device: string, status: DeviceStatus, delivery: { retained: boolean }): void;
   answer(device: string, answer: SdpAnswer): void;
   ice(device: string, candidate: IceCandidate): void;
 }
@@ -92,7 +93,7 @@ export async function startSignaling(
     });
   };
 
-  mqtt.onMessage((topic: Topic, payload: string) => {
+  mqtt.onMessage((topic: Topic, payload: string, delivery) => {
     if (!("device" in topic)) return;
     const device = topic.device;
     try {
@@ -109,7 +110,7 @@ export async function startSignaling(
               device_id: parsed.value.device_id,
             });
           }
-          handlers.status(device, parsed.value);
+          handlers.status(device, parsed.value, delivery);
           return;
         }
         case "device_answer": {

@@ -64,9 +64,13 @@ export interface NailaMqtt {
   subscribe(filters: string | string[]): Promise<void>;
   /**
    * Calls `handler` for each message on a topic of NAILA's tree, with the parsed topic and the
-   * payload text. Messages on other topics are ignored. Returns a function that unsubscribes it.
+   * payload text, and whether the broker delivered it as a retained message (replayed on
+   * subscribe, not newly published). Messages on other topics are ignored. Returns a function that
+   * unsubscribes it.
    */
-  onMessage(handler: (topic: Topic, payload: string) => void): () => void;
+  onMessage(
+    handler: (topic: Topic, payload: string, delivery: { retained: boolean }) => void,
+  ): () => void;
   /** Disconnects cleanly (no will is sent). */
   close(): Promise<void>;
 }
@@ -185,9 +189,11 @@ export async function connectMqtt(
     },
     onMessage(handler) {
       const decoder = new TextDecoder();
-      const listener = (topic: string, payload: Uint8Array) => {
+      const listener = (topic: string, payload: Uint8Array, packet: { retain?: boolean }) => {
         const parsed = parseTopic(topic);
-        if (parsed.ok) handler(parsed.value, decoder.decode(payload));
+        if (parsed.ok) {
+          handler(parsed.value, decoder.decode(payload), { retained: packet.retain === true });
+        }
       };
       client.on("message", listener);
       return () => void client.off("message", listener);
