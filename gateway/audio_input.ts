@@ -66,6 +66,10 @@ export interface AudioInputSink {
   /** int16 LE PCM at the utterance rate (a view valid during the call). */
   utteranceAudio(pcm: Uint8Array): void;
   utteranceEnd(reason: EndReason, lastSpeechAt: number): void;
+  /** The user went quiet inside the utterance; its end may follow (segmenter `pause`). */
+  utterancePause?(at: number): void;
+  /** Speech came back after a pause, before its audio. */
+  utteranceResume?(): void;
 }
 
 /** Options of {@link AudioInput}. */
@@ -168,6 +172,8 @@ export class AudioInput {
       },
       audio: (frame) => sinkRef.utteranceAudio(float32ToPcm(frame, pcm)),
       end: (reason, lastSpeechAt) => sinkRef.utteranceEnd(reason, lastSpeechAt),
+      pause: (at) => sinkRef.utterancePause?.(at),
+      resume: () => sinkRef.utteranceResume?.(),
     });
   }
 
@@ -280,7 +286,11 @@ export class AudioInput {
               this.#options.onError?.(error);
               this.#finishFrame(frame, frame16k, 0, at);
             },
-          ).finally(() => {
+          ).catch((error) => {
+            // A throw further down (segmenter, AI client, publish) must not become an unhandled
+            // rejection: that would end the process and every device's call with it.
+            this.#options.onError?.(error);
+          }).finally(() => {
             this.#running = false;
             this.#pump();
           });

@@ -39,6 +39,12 @@ interface Chunk {
   offset: number;
 }
 
+/**
+ * Most reply audio one device may have waiting (2 min): more than any spoken answer, and a bound
+ * on memory (48 kHz float, ~23 MB) when a server streams much faster than real time.
+ */
+export const MAX_QUEUED_MS = 120_000;
+
 /** One device's reply audio, as 48 kHz chunks consumed frame by frame. */
 export class PlaybackQueue {
   #sink: PlaybackSink;
@@ -78,8 +84,12 @@ export class PlaybackQueue {
     return (samples / OPUS_RATE) * 1000;
   }
 
-  /** Queues reply audio of `turn` at `rate`; chunks of one turn are resampled as one stream. */
-  enqueue(turn: string, samples: Float32Array, rate: number): void {
+  /**
+   * Queues reply audio of `turn` at `rate`; chunks of one turn are resampled as one stream.
+   * Returns false, queuing nothing, when the queue already holds {@link MAX_QUEUED_MS}.
+   */
+  enqueue(turn: string, samples: Float32Array, rate: number): boolean {
+    if (this.queuedMs >= MAX_QUEUED_MS) return false;
     if (this.#turn !== turn) {
       this.#turn = turn;
       this.#playedFrames = 0;
@@ -96,6 +106,7 @@ export class PlaybackQueue {
       out = resampler.process(samples).slice();
     }
     if (out.length > 0) this.#chunks.push({ turn, samples: out, offset: 0 });
+    return true;
   }
 
   /** The turn's reply is complete: emit the resampler's tail and pad the last frame. */

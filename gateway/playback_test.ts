@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_CATCH_UP_FRAMES, PlaybackClock, PlaybackQueue } from "./playback.ts";
+import { MAX_CATCH_UP_FRAMES, MAX_QUEUED_MS, PlaybackClock, PlaybackQueue } from "./playback.ts";
 import { OPUS_FRAME_SAMPLES } from "./opus_codec.ts";
 
 function queue() {
@@ -74,4 +74,14 @@ Deno.test("after a stall the clock re-anchors instead of bursting the backlog", 
   q.flush();
   await new Promise((r) => setTimeout(r, 50));
   clock.stop();
+});
+
+Deno.test("the queue refuses audio beyond MAX_QUEUED_MS instead of growing without bound", () => {
+  const { q } = queue();
+  const minute = new Float32Array(48000 * 60);
+  assert.equal(q.enqueue("t1", minute, 48000), true);
+  assert.equal(q.enqueue("t1", minute, 48000), true);
+  assert.equal(q.queuedMs, MAX_QUEUED_MS);
+  assert.equal(q.enqueue("t1", minute, 48000), false);
+  assert.equal(q.queuedMs, MAX_QUEUED_MS);
 });

