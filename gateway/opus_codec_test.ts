@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { correlation } from "../shared/audio.ts";
 import { speak } from "../tests/helpers/speech.ts";
-import { resample } from "../shared/audio.ts";
+import { pcmToFloat32, resample } from "../shared/audio.ts";
+import OpusScript from "opusscript";
 import { OPUS_FRAME_SAMPLES, OpusCodecError, OpusDecoder, OpusEncoder } from "./opus_codec.ts";
 
 /** libopus delays its output a few ms (look-ahead); search this far for the alignment. */
@@ -60,6 +61,32 @@ Deno.test("a lost packet is concealed with one 20 ms frame", () => {
     OPUS_FRAME_SAMPLES,
     "decoding resumes",
   );
+  encoder.close();
+  decoder.close();
+});
+
+Deno.test("three lost frames in a row are concealed from one continuous 60 ms PLC run", async () => {
+  const input = await speech48k();
+  const encoder = new OpusEncoder();
+  const decoder = new OpusDecoder();
+  const frame = (i: number) => input.subarray(i * OPUS_FRAME_SAMPLES, (i + 1) * OPUS_FRAME_SAMPLES);
+  for (let i = 0; i < 20; i++) decoder.decode(encoder.encode(frame(i)));
+  const lost = [decoder.conceal().slice(), decoder.conceal().slice(), decoder.conceal().slice()];
+  // Reference: libopus itself, fed the same packets, concealing the 60 ms gap in one call.
+  const reference = new OpusScript(48000, 1, OpusScript.Application.VOIP);
+  const replay = new OpusEncoder();
+  // deno-lint-ignore no-explicit-any
+  for (let i = 0; i < 20; i++) reference.decode(replay.encode(frame(i)) as any);
+  // deno-lint-ignore no-explicit-any
+  const gap = pcmToFloat32(reference.decode(new Uint8Array(0) as any));
+  assert.equal(gap.length, 3 * OPUS_FRAME_SAMPLES);
+  assert.deepEqual([...lost[0], ...lost[1], ...lost[2]], [...gap]);
+  assert.ok(gap.some((v) => v !== 0), "concealment is not silence");
+  reference.delete();
+  replay.close();
+  // A fourth loss needs a new PLC run; a real packet after it decodes normally.
+  assert.equal(decoder.conceal().length, OPUS_FRAME_SAMPLES);
+  assert.equal(decoder.decode(encoder.encode(frame(24))).length, OPUS_FRAME_SAMPLES);
   encoder.close();
   decoder.close();
 });
