@@ -1,6 +1,7 @@
 /**
  * Runs the real AI server (`deno run -A server/main.ts`) as a child process on free loopback
- * ports with its own data directory, for cross-process tests and the benchmark.
+ * ports with its own data directory, for cross-process tests and the benchmark
+ * (tests/helpers/naila_process.ts).
  *
  * @example
  * ```ts
@@ -12,6 +13,7 @@
  * }
  * ```
  */
+import { startNailaProcess } from "./naila_process.ts";
 import { freePort } from "./ports.ts";
 
 /** Startup: Deno compiles the server's modules on first run; later runs take ~0.5 s. */
@@ -24,7 +26,7 @@ export interface ServerProcess {
   dataDir: string;
   /** Every stderr line so far (JSON log records). */
   lines: string[];
-  /** Sends `signal` (default SIGTERM) and waits for the exit; returns its status. */
+  /** Sends `signal` (default SIGTERM; SIGKILL after 5 s) and waits for the exit. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
@@ -43,11 +45,12 @@ export async function startServerProcess(
 ): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "naila_server_" });
   const removeDataDir = options.removeDataDir ?? options.dataDir === undefined;
-  const root = new URL("../../", import.meta.url).pathname;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "server/main.ts"],
-    cwd: root,
-    env: {
+  const cleanup = async () => {
+    if (removeDataDir) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  };
+  let child;
+  try {
+    child = await startNailaProcess("server/main.ts", {
       AUDIO_SOCKET_HOST: "127.0.0.1",
       AUDIO_SOCKET_PORT: String(await freePort()),
       MQTT_BIND_HOST: "127.0.0.1",
@@ -55,73 +58,21 @@ export async function startServerProcess(
       NAILA_DATA_DIR: dataDir,
       LOG_LEVEL: "info",
       ...env,
-    },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const lines: string[] = [];
-  let onLine: (() => void) | undefined;
-  const reading = (async () => {
-    let buffer = "";
-    for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
-      buffer += text;
-      let newline: number;
-      while ((newline = buffer.indexOf("\n")) !== -1) {
-        lines.push(buffer.slice(0, newline));
-        buffer = buffer.slice(newline + 1);
-        onLine?.();
-      }
-    }
-  })();
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    onLine?.();
-    return s;
-  });
-  const cleanup = async () => {
-    await reading.catch(() => {});
-    if (removeDataDir) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
-  };
-  const ready = await new Promise<Record<string, unknown> | undefined>((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), START_TIMEOUT_MS);
-    onLine = () => {
-      for (const line of lines) {
-        try {
-          const record = JSON.parse(line);
-          if (record.msg === "server ready") {
-            clearTimeout(timer);
-            resolve(record.fields);
-            return;
-          }
-        } catch {
-          // Not a log record (e.g. a Deno warning).
-        }
-      }
-      if (exited) {
-        clearTimeout(timer);
-        resolve(undefined);
-      }
-    };
-  });
-  onLine = undefined;
-  if (ready === undefined) {
-    if (!exited) child.kill("SIGKILL");
-    await status;
+    }, { ready: (l) => l.msg === "server ready", readyTimeoutMs: START_TIMEOUT_MS });
+  } catch (error) {
     await cleanup();
-    throw new Error(`server did not start:\n${lines.join("\n")}`);
+    throw new Error(`server did not start: ${(error as Error).message}`);
   }
+  const ready = child.logs.find((l) => l.msg === "server ready")!.fields ?? {};
   return {
     audioPort: Number(String(ready.audio_socket).split(":").at(-1)),
     mqttPort: Number(ready.mqtt_port),
     dataDir,
-    lines,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      if (!exited) child.kill(signal);
-      const result = await status;
+    lines: child.lines,
+    async stop(signal?: Deno.Signal) {
+      const status = await child.stop(signal);
       await cleanup();
-      return result;
+      return status;
     },
   };
 }
