@@ -25,6 +25,7 @@ import { startAiServerDouble } from "../tests/helpers/ai_server_double.ts";
 import { sileroModelPath, startGatewayProcess } from "../tests/helpers/gateway_process.ts";
 import { startMosquitto } from "../tests/helpers/mosquitto.ts";
 import { speak } from "../tests/helpers/speech.ts";
+import { percentile, round } from "./bench_stats.ts";
 
 const QUICK = Deno.args.includes("--quick");
 /** Device counts of the issue's budget table. */
@@ -45,18 +46,6 @@ const CLK_TCK = 100;
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The full-duplex reply repeats the answer this often: longer than the sampling window. */
 const LONG_REPEATS = 3;
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, index)];
-}
-
-function round(value: number, digits = 2): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
-}
 
 function cpuTicks(pid: number): number {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);

@@ -24,6 +24,7 @@ import {
 } from "../tests/helpers/audio_socket_clients.ts";
 import { startServerProcess } from "../tests/helpers/server_process.ts";
 import { speak } from "../tests/helpers/speech.ts";
+import { median, percentile, round } from "./bench_stats.ts";
 
 /** Turns per configuration (the brief asks for at least 20). */
 const DEFAULT_TURNS = 25;
@@ -48,18 +49,12 @@ interface Summary {
 }
 
 function summarize(values: number[]): Summary {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  const round = (v: number) => Math.round(v * 100) / 100;
-  const median = sorted.length % 2 === 1
-    ? sorted[(sorted.length - 1) / 2]
-    : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
   return {
-    n: sorted.length,
-    median_ms: round(median),
-    p90_ms: round(at(0.9)),
-    min_ms: round(sorted[0]),
-    max_ms: round(sorted.at(-1)!),
+    n: values.length,
+    median_ms: round(median(values)),
+    p90_ms: round(percentile(values, 90)),
+    min_ms: round(Math.min(...values)),
+    max_ms: round(Math.max(...values)),
   };
 }
 

@@ -8,9 +8,12 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.max(0, index)];
 }
 
-/** The median (50th percentile by nearest rank). */
+/** The median: the middle value, or the mean of the two middle ones for an even count. */
 export function median(values: number[]): number {
-  return percentile(values, 50);
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  if (sorted.length === 0) return NaN;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 /** Rounds to `digits` decimals for readable reports. */

@@ -18,6 +18,7 @@ import { loadWhisper, type WhisperOptions } from "../server/stt/whisper.ts";
 import type { SpeechToText, Transcript } from "../server/stt/types.ts";
 import { resample } from "../shared/audio.ts";
 import { speak } from "../tests/helpers/speech.ts";
+import { median, percentile, round } from "./bench_stats.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 /** The reference utterance length. */
@@ -35,17 +36,6 @@ interface Row {
   encoder_ms: number;
   decoder_ms: number;
   tokens: number;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 async function utterance(): Promise<Float32Array> {
@@ -74,22 +64,22 @@ async function measure(stt: SpeechToText, audio: Float32Array, runs: number): Pr
 
 function summarize(rows: Row[]) {
   const pick = (key: keyof Row) => rows.map((r) => r[key]);
-  const round = (x: number) => Math.round(x * 10) / 10;
+  const oneDecimal = (x: number) => round(x, 1);
   return {
     median: {
-      total_ms: round(median(pick("total_ms"))),
-      frontend_ms: round(median(pick("frontend_ms"))),
-      encoder_ms: round(median(pick("encoder_ms"))),
-      decoder_ms: round(median(pick("decoder_ms"))),
+      total_ms: oneDecimal(median(pick("total_ms"))),
+      frontend_ms: oneDecimal(median(pick("frontend_ms"))),
+      encoder_ms: oneDecimal(median(pick("encoder_ms"))),
+      decoder_ms: oneDecimal(median(pick("decoder_ms"))),
       tokens: median(pick("tokens")),
     },
-    p90_total_ms: round(percentile(pick("total_ms"), 90)),
+    p90_total_ms: oneDecimal(percentile(pick("total_ms"), 90)),
     /** The least-disturbed run of each part: what the code costs when nothing else runs. */
     min: {
-      total_ms: round(Math.min(...pick("total_ms"))),
-      frontend_ms: round(Math.min(...pick("frontend_ms"))),
-      encoder_ms: round(Math.min(...pick("encoder_ms"))),
-      decoder_ms: round(Math.min(...pick("decoder_ms"))),
+      total_ms: oneDecimal(Math.min(...pick("total_ms"))),
+      frontend_ms: oneDecimal(Math.min(...pick("frontend_ms"))),
+      encoder_ms: oneDecimal(Math.min(...pick("encoder_ms"))),
+      decoder_ms: oneDecimal(Math.min(...pick("decoder_ms"))),
     },
   };
 }
