@@ -37,23 +37,40 @@ function pageMessages(socket: WebSocket) {
   };
 }
 
-Deno.test("the device page bridge relays a browser's signaling to MQTT and back", async (t) => {
+/**
+ * A broker, a bridge on loopback (its own MQTT client) and an observer of the device topics;
+ * `tls` serves the page over HTTPS. `close` stops them all.
+ */
+async function startBridge(tls: { cert?: string; key?: string } = {}) {
   const broker = await startMosquitto();
-  const bridgeClient = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, {
-    protocolVersion: 4,
-  });
-  const observer = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, {
-    protocolVersion: 4,
-  });
+  const connect = () =>
+    mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { protocolVersion: 4 });
+  const bridgeClient = await connect();
+  const observer = await connect();
   await observer.subscribeAsync("naila/devices/#", { qos: 1 });
-  const next = inbox(observer);
   const bridge = await serveDevicePage({
     port: 0,
     hostname: "127.0.0.1",
+    ...tls,
     mqtt: bridgeClient,
     log: createLogger("web_bridge_test", { level: "error" }),
   });
-  const base = `127.0.0.1:${bridge.port}`;
+  return {
+    bridge,
+    observer,
+    base: `127.0.0.1:${bridge.port}`,
+    next: inbox(observer),
+    async close() {
+      await bridge.close();
+      await bridgeClient.endAsync();
+      await observer.endAsync();
+      await broker.stop();
+    },
+  };
+}
+
+Deno.test("the device page bridge relays a browser's signaling to MQTT and back", async (t) => {
+  const { bridge, observer, base, next, close } = await startBridge();
   try {
     await t.step("serves the page", async () => {
       const response = await fetch(`http://${base}/`);
@@ -149,36 +166,16 @@ Deno.test("the device page bridge relays a browser's signaling to MQTT and back"
       assert.deepEqual(bridge.devices(), []);
     });
   } finally {
-    await bridge.close();
-    await bridgeClient.endAsync();
-    await observer.endAsync();
-    await broker.stop();
+    await close();
   }
 });
 
 Deno.test("with a certificate and key the page is served over https and signals over wss", async () => {
   const dir = await Deno.makeTempDir({ prefix: "naila_web_tls_" });
-  const broker = await startMosquitto();
-  const bridgeClient = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, {
-    protocolVersion: 4,
-  });
-  const observer = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, {
-    protocolVersion: 4,
-  });
-  await observer.subscribeAsync("naila/devices/+/status", { qos: 1 });
-  const next = inbox(observer);
   const { cert, key } = await selfSignedCertificate(dir);
-  const bridge = await serveDevicePage({
-    port: 0,
-    hostname: "127.0.0.1",
-    cert,
-    key,
-    mqtt: bridgeClient,
-    log: createLogger("web_bridge_test", { level: "error" }),
-  });
+  const { base, next, close } = await startBridge({ cert, key });
   const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(cert)] });
   try {
-    const base = `127.0.0.1:${bridge.port}`;
     const response = await fetch(`https://${base}/`, { client });
     assert.equal(response.status, 200);
     assert.match(await response.text(), /RTCPeerConnection/);
@@ -201,10 +198,7 @@ Deno.test("with a certificate and key the page is served over https and signals 
     await next("naila/devices/web_tls/status", (m) => m.online === false);
   } finally {
     client.close();
-    await bridge.close();
-    await bridgeClient.endAsync();
-    await observer.endAsync();
-    await broker.stop();
+    await close();
     await Deno.remove(dir, { recursive: true });
   }
 });
