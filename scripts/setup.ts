@@ -11,6 +11,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   mosquitto: "/usr/sbin/mosquitto", // the production MQTT broker; tests run it too
   "espeak-ng": "/usr/bin/espeak-ng", // the built-in text-to-speech voice and the tests' speech
   chromium: "/usr/bin/chromium", // headless browser for the browser device page test
+  python3: "/usr/bin/python3", // runs the spec's own Python v1 server and client in the interop test
 };
 
 async function exists(path: string): Promise<boolean> {
