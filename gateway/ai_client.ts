@@ -5,6 +5,8 @@
  *   jitter ({@link backoffDelay}); devices' WebRTC sessions do not depend on it.
  * - **v2** (default): hello exchange, then per turn `start`, `audio` chunks while the user speaks,
  *   `end`; the reply streams back as `audio`/`text` and ends with `end`. `cancel` on barge-in.
+ *   When the user goes quiet and the server can `speculate`, `pause` lets it start STT early;
+ *   the audio after a pause is held back until speech resumes, and dropped if the turn ends.
  *   Pings every {@link PING_INTERVAL_MS}; a missing pong closes and reopens the connection.
  * - **v1** (`AI_SERVER_PROTOCOL=v1`): the utterance is buffered and sent as one spec 4.2 frame
  *   when it ends; one response frame comes back (empty = no reply).
@@ -53,7 +55,7 @@ const MAX_UTTERANCE_SECONDS = 30;
 /** Socket reads of up to 64 KiB: a second of 16 kHz PCM in a few reads, reused for all. */
 const READ_BUFFER_BYTES = 64 * 1024;
 /** Capabilities this gateway announces and uses. */
-const CAPABILITIES = ["stream", "cancel", "text", "ping", "stages"];
+const CAPABILITIES = ["stream", "cancel", "text", "ping", "stages", "speculate"];
 
 /** How a turn failed. */
 export type TurnFailure = "timeout" | "disconnected" | "server_error" | "unavailable";
@@ -104,6 +106,10 @@ export class Turn {
   #seq = 0;
   #whole: Uint8Array | undefined;
   #wholeFill = 0;
+  /** Audio after a `pause`, sent if speech resumes, dropped if the turn ends. */
+  #held: Uint8Array | undefined;
+  #heldFill = 0;
+  #paused = false;
   #ended = false;
   #done = false;
   #cancelled = false;
@@ -135,6 +141,10 @@ export class Turn {
   /** Appends user audio (int16 LE PCM at the turn's rate). */
   audio(pcm: Uint8Array): void {
     if (this.#ended || this.#done) return;
+    if (this.#paused) {
+      this.#hold(pcm);
+      return;
+    }
     if (this.#client.protocol === "v1") {
       const max = MAX_UTTERANCE_SECONDS * this.rate * 2;
       if (!this.#whole) this.#whole = new Uint8Array(Math.min(max, this.rate * 2 * 4));
@@ -159,10 +169,53 @@ export class Turn {
     }
   }
 
+  /**
+   * The user went quiet (v2, only to a server that can `speculate`): the audio so far goes out,
+   * then `pause`; later audio is held until {@link resume} or dropped by {@link end}, so the
+   * server's speculative STT covers exactly the utterance it will be asked about.
+   */
+  pause(): void {
+    if (this.#ended || this.#done || this.#paused) return;
+    if (this.#client.protocol !== "v2" || !this.#client.serverCan("speculate")) return;
+    this.#flushChunk();
+    this.#client.send(encodeV2({ type: "pause", turn: this.id, ts: Date.now() }));
+    this.#paused = true;
+  }
+
+  /** Speech came back after {@link pause}: the held audio goes out, and streaming goes on. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    const held = this.#held?.subarray(0, this.#heldFill);
+    this.#heldFill = 0;
+    if (held && held.length > 0) this.audio(held);
+  }
+
+  #hold(pcm: Uint8Array): void {
+    const max = MAX_UTTERANCE_SECONDS * this.rate * 2;
+    if (!this.#held || this.#heldFill + pcm.length > this.#held.length) {
+      // One second first (the silence window is 300 ms), doubled as needed up to 30 s.
+      const size = Math.min(
+        max,
+        Math.max(this.rate * 2, (this.#held?.length ?? 0) * 2, this.#heldFill + pcm.length),
+      );
+      const grown = new Uint8Array(size);
+      if (this.#held) grown.set(this.#held.subarray(0, this.#heldFill));
+      this.#held = grown;
+    }
+    const take = Math.min(pcm.length, this.#held.length - this.#heldFill);
+    this.#held.set(pcm.subarray(0, take), this.#heldFill);
+    this.#heldFill += take;
+  }
+
   /** The utterance ended; `lastSpeechAt` is when its last speech sample was captured (ms). */
   end(lastSpeechAt: number): void {
     if (this.#ended || this.#done) return;
     this.#ended = true;
+    // Silence after a pause is not sent: the server's speculation covers the utterance.
+    this.#paused = false;
+    this.#held = undefined;
+    this.#heldFill = 0;
     if (this.#client.protocol === "v1") {
       const pcm = (this.#whole ?? new Uint8Array(0)).subarray(0, this.#wholeFill);
       this.#client.send(encodeV1({ device: this.device, rate: this.rate, request: this.id, pcm }));
@@ -271,6 +324,7 @@ export class Turn {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#whole = undefined;
+    this.#held = undefined;
     this.#client.forget(this);
   }
 }

@@ -193,3 +193,52 @@ Deno.test("v1: the utterance goes whole in one spec 4.2 frame; an empty response
     await close();
   }
 });
+
+Deno.test("v2: pause sends the audio so far, holds what follows until resume, drops it at end", async () => {
+  const link = await connected({
+    protocol: "v2",
+    capabilities: ["stream", "cancel", "text", "ping", "stages", "speculate"],
+  });
+  try {
+    assert.ok(link.server.gatewayCapabilities.includes("speculate"), "the gateway announces it");
+    const tenth = pcm.subarray(0, 3200); // 100 ms
+    const resumed = link.client.startTurn("kitchen", 16000, recorder().handlers);
+    resumed.audio(pcm.subarray(0, 1000)); // less than a chunk: flushed by the pause
+    resumed.pause();
+    resumed.pause(); // once per silence stretch
+    resumed.audio(tenth); // held
+    resumed.resume();
+    resumed.audio(tenth);
+    resumed.end(Date.now());
+    const first = await link.server.nextTurn(5000);
+    assert.deepEqual(first.pauses.map((p) => p.bytes), [1000], "one pause, after 1000 bytes");
+    assert.equal(first.samples().length * 2, 1000 + 3200 + 3200, "held audio sent on resume");
+
+    const ended = link.client.startTurn("kitchen", 16000, recorder().handlers);
+    ended.audio(tenth);
+    ended.pause();
+    ended.audio(tenth); // silence after the pause, then the end: never sent
+    ended.end(Date.now());
+    const second = await link.server.nextTurn(5000);
+    assert.deepEqual(second.pauses.map((p) => p.bytes), [3200]);
+    assert.equal(second.samples().length * 2, 3200, "nothing after the pause");
+  } finally {
+    await link.close();
+  }
+});
+
+Deno.test("v2: no pause to a server without speculate; its audio streams on", async () => {
+  const link = await connected({ protocol: "v2" });
+  try {
+    const turn = link.client.startTurn("kitchen", 16000, recorder().handlers);
+    turn.audio(pcm.subarray(0, 3200));
+    turn.pause();
+    turn.audio(pcm.subarray(0, 3200));
+    turn.end(Date.now());
+    const received = await link.server.nextTurn(5000);
+    assert.deepEqual(received.pauses, []);
+    assert.equal(received.samples().length * 2, 6400, "all audio, as before");
+  } finally {
+    await link.close();
+  }
+});

@@ -133,6 +133,14 @@ export class Conversation implements AudioInputSink {
     this.#current?.turn.audio(pcm);
   }
 
+  utterancePause(): void {
+    this.#current?.turn.pause();
+  }
+
+  utteranceResume(): void {
+    this.#current?.turn.resume();
+  }
+
   utteranceEnd(reason: EndReason, lastSpeechAt: number): void {
     const record = this.#current;
     if (!record || record.turn.ended) return;

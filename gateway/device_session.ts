@@ -152,6 +152,8 @@ export class DeviceSession {
       },
       utteranceAudio: (pcm) => this.#conversation.utteranceAudio(pcm),
       utteranceEnd: (reason, at) => this.#conversation.utteranceEnd(reason, at),
+      utterancePause: () => this.#conversation.utterancePause(),
+      utteranceResume: () => this.#conversation.utteranceResume(),
     });
     this.#order = new PacketOrder((payload) => this.#input.push(payload, this.#lastPacketAt));
     options.clock.add(this.#playback);

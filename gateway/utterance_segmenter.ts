@@ -9,6 +9,9 @@
  *   AUDIO_SILENCE_FRAMES unvoiced frames) ends it with reason `silence`; reaching
  *   {@link SegmenterOptions.maxFrames} (30 s, pre-roll included) ends it with `max_length`, and
  *   a new one starts at the next voiced frame.
+ * - Inside an utterance, {@link SPECULATE_AFTER_MS} after the last speaking frame, `pause` says
+ *   the user went quiet (once per silence stretch); a speaking frame after it first calls
+ *   `resume`. The AI server may start STT at the pause (docs/protocol.md, `pause`).
  *
  * Frames are copied into a preallocated ring; nothing is allocated per frame.
  *
@@ -27,6 +30,13 @@ export const MAX_UTTERANCE_MS = 30_000;
 /** 300 ms of pre-roll covers the VAD's start delay plus a soft onset. */
 export const PRE_ROLL_MS = 300;
 
+/**
+ * Silence inside an utterance after which `pause` is emitted: a third of the spec's 300 ms
+ * silence window (AUDIO_SILENCE_FRAMES 15 × 20 ms), leaving ~200 ms for speculative STT, yet
+ * longer than the gaps between words, which would otherwise start and discard STT every time.
+ */
+export const SPECULATE_AFTER_MS = 100;
+
 /** Why an utterance ended. */
 export type EndReason = "silence" | "max_length" | "flush";
 
@@ -38,6 +48,10 @@ export interface SegmenterSink {
   audio(frame: Float32Array): void;
   /** The utterance is over; `lastSpeechAt` is when its last voiced frame was captured. */
   end(reason: EndReason, lastSpeechAt: number): void;
+  /** The user went quiet inside the utterance (after the audio of the frame at `at`). */
+  pause?(at: number): void;
+  /** Speech came back after a `pause` (before that frame's audio). */
+  resume?(): void;
 }
 
 /** Sizes, in frames of `frameSamples` samples each. */
@@ -45,6 +59,8 @@ export interface SegmenterOptions {
   frameSamples: number;
   preRollFrames: number;
   maxFrames: number;
+  /** Silence before `pause`, ms of capture time (default {@link SPECULATE_AFTER_MS}). */
+  speculateAfterMs?: number;
 }
 
 /** See the module doc. */
@@ -60,6 +76,9 @@ export class UtteranceSegmenter {
   #lastSpeechAt = 0;
   /** A max-length cut happened while the VAD still said speaking: restart on the next voiced frame. */
   #cut = false;
+  /** `pause` was emitted for the current silence stretch. */
+  #paused = false;
+  #speculateAfterMs: number;
 
   constructor(options: SegmenterOptions, sink: SegmenterSink) {
     for (const key of ["frameSamples", "maxFrames"] as const) {
@@ -76,6 +95,7 @@ export class UtteranceSegmenter {
       );
     }
     this.options = { ...options };
+    this.#speculateAfterMs = options.speculateAfterMs ?? SPECULATE_AFTER_MS;
     this.#sink = sink;
     this.#ring = new Float32Array(Math.max(1, options.preRollFrames) * options.frameSamples);
     this.#ringTimes = new Float64Array(Math.max(1, options.preRollFrames));
@@ -110,13 +130,24 @@ export class UtteranceSegmenter {
       this.#begin(at);
     }
     this.#frames++;
+    if (vad === "speaking") {
+      if (this.#paused) {
+        this.#paused = false;
+        this.#sink.resume?.();
+      }
+      this.#lastSpeechAt = at;
+    }
     this.#sink.audio(frame);
-    if (vad === "speaking") this.#lastSpeechAt = at;
     if (vad === "quiet") {
       this.#finish("silence");
     } else if (this.#frames >= this.options.maxFrames) {
       this.#finish("max_length");
       this.#cut = vad === "speaking";
+    } else if (
+      !this.#paused && vad !== "speaking" && at - this.#lastSpeechAt >= this.#speculateAfterMs
+    ) {
+      this.#paused = true;
+      this.#sink.pause?.(at);
     }
   }
 
@@ -139,6 +170,7 @@ export class UtteranceSegmenter {
 
   #begin(at: number): void {
     this.#state = "utterance";
+    this.#paused = false;
     this.#frames = 0;
     this.#lastSpeechAt = at;
     const slots = this.options.preRollFrames;
@@ -155,6 +187,7 @@ export class UtteranceSegmenter {
 
   #finish(reason: EndReason): void {
     this.#state = "idle";
+    this.#paused = false;
     this.#frames = 0;
     this.#sink.end(reason, this.#lastSpeechAt);
   }

@@ -64,3 +64,64 @@ Deno.test("bad sizes are refused naming the value", () => {
     /preRollFrames 5 must be an integer in 0..4/,
   );
 });
+
+Deno.test("a pause after SPECULATE_AFTER_MS of silence, once per stretch; resume before speech", () => {
+  const log: string[] = [];
+  const seg = new UtteranceSegmenter(
+    { frameSamples: 2, preRollFrames: 0, maxFrames: 100, speculateAfterMs: 40 },
+    {
+      start: () => log.push("start"),
+      audio: (frame) => log.push(`a${frame[0]}`),
+      end: (reason) => log.push(`end:${reason}`),
+      pause: (at) => log.push(`pause@${at}`),
+      resume: () => log.push("resume"),
+    },
+  );
+  const states: VadState[] = [
+    "speaking",
+    "stopping",
+    "stopping", // 40 ms after the last speaking frame: pause
+    "stopping",
+    "stopping",
+    "speaking", // speech resumes
+    "stopping",
+    "stopping", // pause again
+    "stopping",
+    "quiet",
+  ];
+  states.forEach((state, i) => seg.push(new Float32Array([i, 0]), state, i * 20));
+  assert.deepEqual(log, [
+    "start",
+    "a0",
+    "a1",
+    "a2",
+    "pause@40",
+    "a3",
+    "a4",
+    "resume",
+    "a5",
+    "a6",
+    "a7",
+    "pause@140",
+    "a8",
+    "a9",
+    "end:silence",
+  ]);
+});
+
+Deno.test("no pause when the silence window ends the utterance first", () => {
+  const log: string[] = [];
+  const seg = new UtteranceSegmenter(
+    { frameSamples: 2, preRollFrames: 0, maxFrames: 100, speculateAfterMs: 100 },
+    {
+      start: () => {},
+      audio: () => {},
+      end: (reason) => log.push(`end:${reason}`),
+      pause: (at) => log.push(`pause@${at}`),
+    },
+  );
+  (["speaking", "stopping", "quiet"] as VadState[]).forEach((state, i) =>
+    seg.push(new Float32Array(2), state, i * 20)
+  );
+  assert.deepEqual(log, ["end:silence"]);
+});

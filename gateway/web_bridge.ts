@@ -42,6 +42,12 @@ export interface WebBridge {
 
 const PAGE_URL = new URL("./web/device.html", import.meta.url);
 
+/**
+ * Browser device ids start with this, so a page can never take over (or mark offline) the id of a
+ * hardware device: anyone on the LAN can open the page.
+ */
+export const BROWSER_ID_PREFIX = "web_";
+
 /** What a browser device announces about itself in its status. */
 const BROWSER_CAPABILITIES = ["audio", "speaker", "browser"];
 
@@ -99,12 +105,16 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
     if (typeof data !== "string" || data.length > MAX_CONTROL_MESSAGE_CHARS) {
       return reject(`message must be JSON text of at most ${MAX_CONTROL_MESSAGE_CHARS} characters`);
     }
-    let message: { kind?: unknown; payload?: unknown };
+    let parsed: unknown;
     try {
-      message = JSON.parse(data);
+      parsed = JSON.parse(data);
     } catch {
       return reject("message is not valid JSON");
     }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      return reject(`message must be a JSON object {kind, payload}, got ${data.slice(0, 40)}`);
+    }
+    const message = parsed as { kind?: unknown; payload?: unknown };
     if (message.kind === "answer") {
       const answer = parseSdpAnswer(message.payload);
       if (!answer.ok) return reject(answer.error);
@@ -127,7 +137,14 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
       mqtt.subscribe(deviceTopics(device), { qos: 1 }, () => status(device, true));
       log.info("browser device connected", { device });
     };
-    socket.onmessage = (event) => fromPage(device, socket, event.data);
+    socket.onmessage = (event) => {
+      try {
+        fromPage(device, socket, event.data);
+      } catch (error) {
+        // One page's bad message must never reach the event loop: it would end every call.
+        log.warn("browser message failed", { device, error: String(error) });
+      }
+    };
     socket.onclose = () => {
       if (sockets.get(device) !== socket) return;
       sockets.delete(device);
@@ -147,7 +164,10 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
     if (url.pathname === "/healthz") return new Response("ok\n");
     if (url.pathname === "/ws") {
       const device = url.searchParams.get("device");
-      const problem = idProblem(device);
+      const problem = idProblem(device) ??
+        (device!.startsWith(BROWSER_ID_PREFIX)
+          ? undefined
+          : `does not start with ${BROWSER_ID_PREFIX}`);
       if (problem) {
         return new Response(`device ${JSON.stringify(device)} ${problem}\n`, { status: 400 });
       }

@@ -84,6 +84,15 @@ Deno.test("the device page bridge relays a browser's signaling to MQTT and back"
       assert.match(await response.text(), /contains '\/'/);
     });
 
+    await t.step(
+      "refuses an id outside the browser namespace (a page cannot take over a device)",
+      async () => {
+        const response = await fetch(`http://${base}/ws?device=kitchen`);
+        assert.equal(response.status, 400);
+        assert.match(await response.text(), /does not start with web_/);
+      },
+    );
+
     const socket = new WebSocket(`ws://${base}/ws?device=web_1`);
     const fromBridge = pageMessages(socket);
     await new Promise((resolve) => socket.addEventListener("open", resolve, { once: true }));
@@ -148,6 +157,10 @@ Deno.test("the device page bridge relays a browser's signaling to MQTT and back"
         JSON.stringify({ kind: "answer", payload: { type: "answer", session_id: "s1" } }),
       );
       assert.match(String((await fromBridge("error")).message), /sdp/);
+      socket.send("null");
+      assert.match(String((await fromBridge("error")).message), /JSON object/);
+      socket.send("[1,2]");
+      assert.match(String((await fromBridge("error")).message), /JSON object/);
       socket.send(JSON.stringify({ kind: "dance" }));
       assert.match(String((await fromBridge("error")).message), /answer\|ice/);
       assert.deepEqual(bridge.devices(), ["web_1"]);

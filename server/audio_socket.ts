@@ -7,7 +7,9 @@
  *   (or nothing could be said: busy, error). Undecodable input closes the connection.
  * - **v2**: hello exchange, then turns (`start`, `audio`…, `end`) answered with `text` events,
  *   reply `audio` chunks per sentence and an `end` carrying the server's `stages`; `cancel`
- *   (barge-in) with `played_ms`, `ping`/`pong`, and typed `error`s. Undecodable input gets a
+ *   (barge-in) with `played_ms`, `ping`/`pong`, and typed `error`s. A `pause` (the user went
+ *   quiet) starts STT on the audio so far while the inference queue is idle; more audio discards
+ *   it, and an `end` right after uses it instead of transcribing again. Undecodable input gets a
  *   `bad_frame` error, then the connection is closed.
  *
  * Every connection is independent: frames are decoded synchronously as bytes arrive (bounded by
@@ -33,7 +35,7 @@ import {
 } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import { type InferenceQueue, QueueError } from "./inference_queue.ts";
-import type { Pipeline, ReplySink, TurnResult, Utterance } from "./pipeline.ts";
+import type { Pipeline, ReplySink, SpeculativeStt, TurnResult, Utterance } from "./pipeline.ts";
 
 /** Spec 6.1: the Python `AudioInferenceServer` always answers at 48000 Hz. */
 export const V1_REPLY_RATE = 48000;
@@ -180,6 +182,8 @@ interface Turn {
   playedMs?: number;
   /** Next reply audio chunk's seq. */
   outSeq: number;
+  /** STT started by a `pause` on the first `bytes` of audio; aborted when more audio comes. */
+  speculation?: { controller: AbortController; bytes: number; result: Promise<SpeculativeStt> };
 }
 
 class Connection {
@@ -463,6 +467,8 @@ class Connection {
         return this.#onStart(message.turn, message.device, message.rate);
       case "audio":
         return this.#onAudio(message.turn, message.seq, message.rate, message.pcm);
+      case "pause":
+        return this.#onPause(message.turn);
       case "end":
         return this.#onEnd(message.turn);
       case "cancel":
@@ -559,6 +565,40 @@ class Connection {
     turn.nextSeq++;
     turn.bytes += pcm.length;
     turn.chunks.push(pcm);
+    // Speech resumed: the speculation no longer covers the utterance.
+    this.#discardSpeculation(turn);
+  }
+
+  /**
+   * The user went quiet: STT on the audio so far, abortable. Only while the inference queue is
+   * idle (spec 16.2: inference is sequential; speculation uses spare CPU, never a turn's), and
+   * only STT: the assistant has side effects and runs after `end`.
+   */
+  #onPause(id: string): void {
+    const turn = this.#turns.get(id);
+    if (turn === undefined) {
+      // A pause for a turn that already ended, failed or was cancelled is only a stale hint.
+      if (!this.#finished.has(id)) this.#turnError(id, "unknown_turn", `turn ${id} has no start`);
+      return;
+    }
+    const { pipeline, queue } = this.#settings;
+    if (turn.phase !== "receiving" || turn.bytes === 0 || !pipeline.speculate) return;
+    if (turn.speculation?.bytes === turn.bytes) return;
+    this.#discardSpeculation(turn);
+    if (!queue.idle) return;
+    turn.chunks = [concat(turn.chunks)];
+    const controller = new AbortController();
+    const signal = AbortSignal.any([turn.controller.signal, controller.signal]);
+    const result = pipeline.speculate(turn.chunks[0], turn.rate, { signal });
+    if (result === undefined) return;
+    // Awaited by the turn if it ends now; a discarded one's rejection is expected.
+    result.catch(() => {});
+    turn.speculation = { controller, bytes: turn.bytes, result };
+  }
+
+  #discardSpeculation(turn: Turn): void {
+    turn.speculation?.controller.abort();
+    turn.speculation = undefined;
   }
 
   #onEnd(id: string): void {
@@ -569,6 +609,9 @@ class Connection {
     }
     clearTimeout(turn.timer);
     turn.phase = "queued";
+    const speculation = turn.speculation?.bytes === turn.bytes
+      ? turn.speculation.result
+      : undefined;
     const utterance: Utterance = {
       device: turn.device,
       turn: id,
@@ -583,7 +626,11 @@ class Connection {
     this.#settings.queue.run(id, (signal) => {
       turn.phase = "running";
       ranAt = performance.now();
-      return this.#settings.pipeline.run(utterance, sink, { signal, outputRate: turn.rate });
+      return this.#settings.pipeline.run(utterance, sink, {
+        signal,
+        outputRate: turn.rate,
+        speculation,
+      });
     }, { signal: turn.controller.signal }).then((result: TurnResult) => {
       if (turn.playedMs !== undefined && result.memoryId !== undefined) {
         this.#markInterrupted(result.memoryId, turn.playedMs);
@@ -643,6 +690,7 @@ class Connection {
   }
 
   #finish(turn: Turn, memoryId: number | undefined): void {
+    this.#discardSpeculation(turn);
     this.#turns.delete(turn.id);
     this.#remember(turn.id, memoryId);
   }

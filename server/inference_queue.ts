@@ -60,6 +60,11 @@ export class InferenceQueue {
     return this.#waiting.length;
   }
 
+  /** Nothing runs and nothing waits: work started now competes with no turn for the CPU. */
+  get idle(): boolean {
+    return this.#running === undefined && this.#waiting.length === 0;
+  }
+
   /** The turn running now, if any. */
   get running(): string | undefined {
     return this.#running;

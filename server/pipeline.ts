@@ -10,7 +10,7 @@
 import { float32ToPcm, pcmToFloat32, resample } from "../shared/audio.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Assistant } from "./assistant/assistant.ts";
-import type { SpeechToText } from "./stt/types.ts";
+import type { SpeechToText, Transcript } from "./stt/types.ts";
 import { SentenceSplitter } from "./tts/sentences.ts";
 import type { TextToSpeech } from "./tts/types.ts";
 
@@ -55,14 +55,38 @@ export interface TurnResult {
   memoryId?: number;
 }
 
+/** STT started ahead of a turn's end (a v2 `pause`); times are performance.now() ms. */
+export interface SpeculativeStt {
+  heard: Transcript;
+  startedAt: number;
+  doneAt: number;
+}
+
+/** Options of {@link Pipeline.run}. */
+export interface RunOptions {
+  signal: AbortSignal;
+  outputRate: number;
+  /**
+   * STT already started on exactly this utterance's audio ({@link Pipeline.speculate}): awaited
+   * instead of transcribing again; if it failed, STT runs as usual.
+   */
+  speculation?: Promise<SpeculativeStt>;
+}
+
 /** Runs one turn. */
 export interface Pipeline {
   readonly kind: "echo" | "full";
-  run(
-    utterance: Utterance,
-    sink: ReplySink,
-    options: { signal: AbortSignal; outputRate: number },
-  ): Promise<TurnResult>;
+  run(utterance: Utterance, sink: ReplySink, options: RunOptions): Promise<TurnResult>;
+  /**
+   * Starts STT on the audio of a turn so far, before its end (absent or `undefined`: this
+   * pipeline has no STT to start early). Only STT is ever speculative: the assistant has side effects (timers, commands,
+   * memory). Aborting `options.signal` discards it.
+   */
+  speculate?(
+    pcm: Uint8Array,
+    rate: number,
+    options: { signal: AbortSignal },
+  ): Promise<SpeculativeStt> | undefined;
   /** Records that only `playedMs` of a finished turn's reply was heard. */
   markInterrupted(memoryId: number, playedMs: number): void;
 }
@@ -85,15 +109,17 @@ function toRate(pcm: Uint8Array, from: number, to: number): Uint8Array {
   return float32ToPcm(resample(pcmToFloat32(pcm), from, to));
 }
 
+/** int16 PCM at `rate` → Whisper's 16 kHz floats. */
+function sttSamples(pcm: Uint8Array, rate: number): Float32Array {
+  const samples = pcmToFloat32(pcm);
+  return rate === STT_RATE ? samples : resample(samples, rate, STT_RATE);
+}
+
 /** PIPELINE=echo: the reply is the utterance itself, at the output rate. */
 export class EchoPipeline implements Pipeline {
   readonly kind = "echo";
 
-  run(
-    utterance: Utterance,
-    sink: ReplySink,
-    options: { signal: AbortSignal; outputRate: number },
-  ): Promise<TurnResult> {
+  run(utterance: Utterance, sink: ReplySink, options: RunOptions): Promise<TurnResult> {
     const started = performance.now();
     if (options.signal.aborted) {
       return Promise.resolve({
@@ -141,11 +167,20 @@ export class FullPipeline implements Pipeline {
     this.#log = options.log;
   }
 
-  async run(
-    utterance: Utterance,
-    sink: ReplySink,
-    options: { signal: AbortSignal; outputRate: number },
-  ): Promise<TurnResult> {
+  speculate(
+    pcm: Uint8Array,
+    rate: number,
+    options: { signal: AbortSignal },
+  ): Promise<SpeculativeStt> {
+    const startedAt = performance.now();
+    return this.#stt.transcribe(sttSamples(pcm, rate), options).then((heard) => ({
+      heard,
+      startedAt,
+      doneAt: performance.now(),
+    }));
+  }
+
+  async run(utterance: Utterance, sink: ReplySink, options: RunOptions): Promise<TurnResult> {
     const { signal, outputRate } = options;
     const started = performance.now();
     const stages: Record<string, number> = {};
@@ -157,12 +192,19 @@ export class FullPipeline implements Pipeline {
       // An utterance without audio is a gateway fetching what is waiting for the device (a due
       // timer's announcement, see server/assistant/timers.ts): nothing to transcribe.
       if (!signal.aborted && utterance.pcm.length > 0) {
-        const samples = pcmToFloat32(utterance.pcm);
-        const samples16k = utterance.rate === STT_RATE
-          ? samples
-          : resample(samples, utterance.rate, STT_RATE);
         const sttStarted = performance.now();
-        const heard = await this.#stt.transcribe(samples16k, { signal });
+        const speculated = options.speculation &&
+          await this.#speculated(options.speculation, signal);
+        let heard: Transcript;
+        if (speculated) {
+          heard = speculated.heard;
+          stages.stt_speculative = 1;
+          stages.stt_total_ms = round(speculated.doneAt - speculated.startedAt);
+        } else {
+          stages.stt_speculative = 0;
+          heard = await this.#stt.transcribe(sttSamples(utterance.pcm, utterance.rate), { signal });
+        }
+        // With a speculation, only the part of STT the user waited for after the end.
         stages.stt_ms = round(performance.now() - sttStarted);
         stages.stt_frontend_ms = round(heard.timings.frontend_ms);
         stages.stt_encoder_ms = round(heard.timings.encoder_ms);
@@ -225,5 +267,19 @@ export class FullPipeline implements Pipeline {
 
   markInterrupted(memoryId: number, playedMs: number): void {
     this.#assistant.markInterrupted(memoryId, playedMs);
+  }
+
+  /** The speculation's result; `undefined` (STT runs again) if it failed for its own reasons. */
+  async #speculated(
+    speculation: Promise<SpeculativeStt>,
+    signal: AbortSignal,
+  ): Promise<SpeculativeStt | undefined> {
+    try {
+      return await speculation;
+    } catch (error) {
+      if (signal.aborted) throw error;
+      this.#log?.warn("speculative STT failed; transcribing again", { error });
+      return undefined;
+    }
   }
 }

@@ -88,7 +88,14 @@ export interface V1Frame {
 }
 
 /** Optional features a v2 peer announces in its hello. */
-export const V2_CAPABILITIES = ["stream", "cancel", "text", "ping", "stages"] as const;
+export const V2_CAPABILITIES = [
+  "stream",
+  "cancel",
+  "text",
+  "ping",
+  "stages",
+  "speculate",
+] as const;
 
 /** Who started the connection (`gateway`) and who answers (`server`). */
 export type Role = "gateway" | "server";
@@ -130,6 +137,15 @@ export interface EndMessage {
   ts: number;
   stages?: Record<string, number>;
 }
+/**
+ * Gateway → server: the user went quiet inside the turn; `end` may follow. A server with the
+ * `speculate` capability may start STT on the audio so far, and discards it if more audio comes.
+ */
+export interface PauseMessage {
+  type: "pause";
+  turn: string;
+  ts: number;
+}
 /** Gateway → server: barge-in or hang-up; `played_ms` is how much of the reply the user heard. */
 export interface CancelMessage {
   type: "cancel";
@@ -170,6 +186,7 @@ export type V2Message =
   | StartMessage
   | AudioMessage
   | EndMessage
+  | PauseMessage
   | CancelMessage
   | TextMessage
   | ErrorMessage
@@ -182,6 +199,7 @@ const V2_TYPES: readonly V2MessageType[] = [
   "start",
   "audio",
   "end",
+  "pause",
   "cancel",
   "text",
   "error",
@@ -482,6 +500,8 @@ function buildV2(
       if (timings !== undefined) message.stages = timings;
       return message;
     }
+    case "pause":
+      return { type, turn: checkId("turn", field(header, "turn"), limits), ts };
     case "cancel":
       return {
         type,
@@ -575,6 +595,8 @@ function v2Header(message: V2Message, payloadLength: number): Json {
       return message.stages === undefined
         ? { type: message.type, turn: message.turn, ts: message.ts }
         : { type: message.type, turn: message.turn, ts: message.ts, stages: message.stages };
+    case "pause":
+      return { type: message.type, turn: message.turn, ts: message.ts };
     case "cancel":
       return {
         type: message.type,

@@ -61,7 +61,7 @@ const V2_VECTORS: Vector[] = [
   {
     name: "v2 hello from the gateway",
     wire: bytes(
-      '{"type":"hello","version":2,"role":"gateway","capabilities":["stream","cancel","text","ping","stages"],"ts":1700000000000}\n',
+      '{"type":"hello","version":2,"role":"gateway","capabilities":["stream","cancel","text","ping","stages","speculate"],"ts":1700000000000}\n',
     ),
     decoded: {
       version: 2,
@@ -69,7 +69,7 @@ const V2_VECTORS: Vector[] = [
         type: "hello",
         version: 2,
         role: "gateway",
-        capabilities: ["stream", "cancel", "text", "ping", "stages"],
+        capabilities: ["stream", "cancel", "text", "ping", "stages", "speculate"],
         ts: 1700000000000,
       },
     },
@@ -93,6 +93,11 @@ const V2_VECTORS: Vector[] = [
       version: 2,
       message: { type: "audio", turn: "t1", seq: 0, rate: 16000, ts: 1700000000030, pcm: PCM_4 },
     },
+  },
+  {
+    name: "v2 pause (the user went quiet; end may follow)",
+    wire: bytes('{"type":"pause","turn":"t1","ts":1700000001110}\n'),
+    decoded: { version: 2, message: { type: "pause", turn: "t1", ts: 1700000001110 } },
   },
   {
     name: "v2 end of utterance",
@@ -364,6 +369,8 @@ Deno.test("v2 messages are checked field by field", async (t) => {
     ],
     ["length on a ping", '{"type":"ping","id":1,"ts":1,"length":5}\n', "bad_field", "length"],
     ["missing ts", '{"type":"end","turn":"t"}\n', "bad_field", "ts"],
+    ["pause without turn", '{"type":"pause","ts":1}\n', "bad_id", "turn"],
+    ["length on a pause", '{"type":"pause","turn":"t","ts":1,"length":2}\n', "bad_field", "length"],
     ["cancel without played_ms", '{"type":"cancel","turn":"t","ts":1}\n', "bad_field", "played_ms"],
     [
       "stages not numbers",

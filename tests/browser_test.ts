@@ -88,7 +88,7 @@ Deno.test({
       const page = await browser.newPage({ viewport: { width: 390, height: 844 } }); // a phone
       const consoleErrors: string[] = [];
       page.on("pageerror", (error) => consoleErrors.push(String(error)));
-      await page.goto(`${origin}/?device=browser_1&autostart`);
+      await page.goto(`${origin}/?device=web_browser_1&autostart`);
 
       await page.waitForFunction(
         `document.getElementById("connection")?.textContent === "connected"`,
@@ -127,7 +127,7 @@ Deno.test({
       const connected = gateway.logs.find((l) => l.msg === "device connected");
       assert.equal(
         connected?.fields?.device,
-        "browser_1",
+        "web_browser_1",
         "the gateway's session is the browser's",
       );
     } finally {

@@ -167,6 +167,7 @@ Deno.test("gateway v2: utterances, replies, barge-in, devices, signaling", async
         assert.equal(turn.device, "kitchen");
         assert.equal(turn.rate, 16000);
         assert.equal(turn.protocol, 2);
+        assert.deepEqual(turn.pauses, [], "no pause to a server without speculate");
         assert.deepEqual(
           turn.seqs,
           turn.seqs.map((_, i) => i),

@@ -10,7 +10,9 @@ import type { ServerStatus } from "../shared/messages.ts";
 import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
 import { ConversationMemory } from "../server/assistant/memory.ts";
 import { DATABASE_FILE } from "../server/mod.ts";
+import { encodeV2, type V2Message } from "../shared/frame_codec.ts";
 import {
+  ALL_CAPABILITIES,
   parseV1Responses,
   readUntil,
   sendTurn,
@@ -205,6 +207,108 @@ Deno.test({
         assert.match(turns[0].transcript, /what time is it/i);
       }
     } finally {
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "server (full, Whisper fixture): a pause starts STT early; end uses it, more audio discards it",
+  ignore: !hasFixture,
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "naila_server_speculate_" });
+    const server = await startServerProcess(
+      { PIPELINE: "full", STT_MODEL_DIR: FIXTURE_DIR },
+      { dataDir },
+    );
+    const client = await V2Client.connect(server.audioPort, [...ALL_CAPABILITIES, "speculate"]);
+    const utterance = await spoken("What time is it?");
+    const half = Math.floor(utterance.length / 4) * 2;
+    /** Messages written in one piece, so the server reads them together. */
+    const together = (...messages: V2Message[]) =>
+      client.conn.write(new Uint8Array(messages.flatMap((m) => [...encodeV2(m)])));
+    const start = (turn: string) =>
+      client.send({ type: "start", turn, device: "kitchen", rate: 16000, ts: Date.now() });
+    const audio = (turn: string, seq: number, pcm: Uint8Array): V2Message => ({
+      type: "audio",
+      turn,
+      seq,
+      rate: 16000,
+      ts: Date.now(),
+      pcm,
+    });
+    const pause = (turn: string): V2Message => ({ type: "pause", turn, ts: Date.now() });
+    const end = (turn: string): V2Message => ({ type: "end", turn, ts: Date.now() });
+    const finished = async (turn: string) => {
+      const message = await client.next((m) => m.type === "end" && m.turn === turn, 20_000);
+      assert.ok(message.type === "end" && message.stages, JSON.stringify(message));
+      const transcript = client.messages.find((m) =>
+        m.type === "text" && m.turn === turn && m.kind === "transcript"
+      );
+      return { stages: message.stages, transcript: transcript?.type === "text" && transcript.text };
+    };
+    try {
+      const hello = client.messages.find((m) => m.type === "hello");
+      assert.ok(hello?.type === "hello" && hello.capabilities.includes("speculate"));
+
+      // Without a pause: STT runs after end, as before.
+      await sendTurn(client, { turn: "plain", rate: 16000, pcm: utterance });
+      const plain = await finished("plain");
+      assert.equal(plain.stages.stt_speculative, 0);
+      assert.match(String(plain.transcript), /what time is it/i);
+
+      // Pause, the silence window, end: the speculative transcript is used, and it is the same.
+      await start("early");
+      await together(audio("early", 0, utterance), pause("early"));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await client.send(end("early"));
+      const early = await finished("early");
+      assert.equal(early.stages.stt_speculative, 1, JSON.stringify(early.stages));
+      assert.equal(early.transcript, plain.transcript);
+      assert.ok(early.stages.stt_ms < early.stages.stt_total_ms, JSON.stringify(early.stages));
+
+      // End right behind the pause: the still-running speculation is awaited, not redone.
+      await start("racing");
+      await together(audio("racing", 0, utterance), pause("racing"), end("racing"));
+      const racing = await finished("racing");
+      assert.equal(racing.stages.stt_speculative, 1, JSON.stringify(racing.stages));
+      assert.equal(racing.transcript, plain.transcript);
+
+      // Speech resumes after the pause: the speculation is discarded and STT runs on it all.
+      await start("resumed");
+      await together(audio("resumed", 0, utterance.subarray(0, half)), pause("resumed"));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await together(audio("resumed", 1, utterance.subarray(half)), end("resumed"));
+      const resumed = await finished("resumed");
+      assert.equal(resumed.stages.stt_speculative, 0, JSON.stringify(resumed.stages));
+      assert.equal(resumed.transcript, plain.transcript);
+
+      // Cancelled while speculating: nothing comes back for it, a stale pause is ignored, and
+      // the connection goes on.
+      await start("gone");
+      await together(
+        audio("gone", 0, utterance),
+        pause("gone"),
+        { type: "cancel", turn: "gone", ts: Date.now(), played_ms: 0 },
+      );
+      await client.send(pause("gone"));
+      await client.send(pause("never"));
+      const unknown = await client.next((m) => m.type === "error" && m.turn === "never");
+      assert.ok(unknown.type === "error" && unknown.code === "unknown_turn");
+      await start("after");
+      await together(audio("after", 0, utterance), pause("after"), end("after"));
+      const after = await finished("after");
+      assert.equal(after.stages.stt_speculative, 1);
+      assert.deepEqual(client.types().filter((t) => t.endsWith(":gone")), [], "nothing for gone");
+      assert.deepEqual(
+        client.messages.filter((m) => m.type === "error").map((m) => m.type === "error" && m.turn),
+        ["never"],
+        "no other error",
+      );
+    } finally {
+      client.close();
+      assert.equal((await server.stop()).code, 0);
       await Deno.remove(dataDir, { recursive: true });
     }
   },

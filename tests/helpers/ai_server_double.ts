@@ -239,6 +239,16 @@ export function startAiServerDouble(options: AiServerDoubleOptions): Promise<AiS
           }
           break;
         }
+        case "pause": {
+          const t = byId.get(m.turn);
+          if (t) {
+            t.pauses.push({
+              at: performance.now(),
+              bytes: t.chunks.reduce((n, c) => n + c.length, 0),
+            });
+          }
+          break;
+        }
         case "cancel": {
           const t = byId.get(m.turn);
           if (t) t.cancelled = { played_ms: m.played_ms, at: performance.now() };
