@@ -15,12 +15,13 @@
  * ```
  */
 import { isIP } from "node:net";
+import { ALLOWED_SAMPLE_RATES, type SampleRate } from "./frame_codec.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 
 /** Exit code of {@link configFromEnv} on a bad variable (2: usage error, as in sysexits/bash). */
 export const CONFIG_EXIT_CODE = 2;
-/** Audio sample rates Opus and Whisper handle without odd resampling ratios. */
-export const SAMPLE_RATES = [8000, 16000, 24000, 48000] as const;
+/** AUDIO_SAMPLE_RATE must be one the wire protocol allows (docs/protocol.md). */
+export const SAMPLE_RATES = ALLOWED_SAMPLE_RATES;
 /** Highest 16-bit PCM amplitude: the ceiling of an energy VAD threshold. */
 const MAX_PCM_AMPLITUDE = 32767;
 /** Most silence frames: 1000 × 20 ms = 20 s, far beyond any end-of-utterance pause. */
@@ -57,7 +58,7 @@ export interface Config {
     vadMode: "auto" | "energy" | "silero";
     vadThreshold: number;
     silenceFrames: number;
-    sampleRate: typeof SAMPLE_RATES[number];
+    sampleRate: SampleRate;
   };
   socket: { host: string; port: number };
   pipeline: "full" | "echo";
@@ -249,7 +250,7 @@ function loadHostAddresses(env: Env): string[] {
   return addresses;
 }
 
-function sampleRate(env: Env): typeof SAMPLE_RATES[number] {
+function sampleRate(env: Env): SampleRate {
   const raw = envValue(env, "AUDIO_SAMPLE_RATE");
   if (raw === undefined) return 48000;
   const match = SAMPLE_RATES.find((rate) => String(rate) === raw);
