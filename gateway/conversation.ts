@@ -9,6 +9,8 @@
  * - A turn that times out or fails is reported on the same topic (`timeout` / `error`).
  * - `state` events (listening, user_speaking, thinking, replying) and a `turn` event with the
  *   transcript, the reply text and the latencies close every turn.
+ * - {@link Conversation.announce}: a turn without audio fetches what the server holds for the
+ *   device (a due timer's announcement) and plays it, if no turn is in progress.
  *
  * @example
  * ```ts
@@ -110,6 +112,30 @@ export class Conversation implements AudioInputSink {
   utteranceStart(at: number): void {
     if (this.#closed) return;
     this.#interrupt();
+    const { turn } = this.#open(at);
+    this.#setState("user_speaking", turn.id);
+    this.#o.log.debug("utterance started", { device: this.#o.device, turn: turn.id });
+  }
+
+  /**
+   * Opens a turn with no audio, which the server answers with what it holds for the device (a
+   * due timer's announcement, server/README.md). Only when no turn is in progress (the user is
+   * not speaking, no reply is awaited or playing) and the AI server is connected: otherwise the
+   * server speaks it on the next turn. Returns whether a turn was opened.
+   */
+  announce(): boolean {
+    if (this.#closed || this.#current || !this.#o.ai.connected) return false;
+    const record = this.#open(Date.now());
+    record.turn.end(Date.now());
+    this.#o.log.info("fetching an announcement", {
+      device: this.#o.device,
+      turn: record.turn.id,
+    });
+    if (!record.turn.done) this.#setState("thinking", record.turn.id);
+    return true;
+  }
+
+  #open(at: number): TurnRecord {
     const turn = this.#o.ai.startTurn(this.#o.device, this.#o.sampleRate, {
       audio: (pcm, rate) => this.#replyAudio(record, pcm, rate),
       text: (kind, text) => {
@@ -125,8 +151,7 @@ export class Conversation implements AudioInputSink {
     const record: TurnRecord = { turn, startedAt: at, replyEnded: false, audioQueued: false };
     this.#current = record;
     this.stats.turns++;
-    this.#setState("user_speaking", turn.id);
-    this.#o.log.debug("utterance started", { device: this.#o.device, turn: turn.id });
+    return record;
   }
 
   utteranceAudio(pcm: Uint8Array): void {

@@ -257,6 +257,16 @@ export class DeviceSession {
     return this.#closed;
   }
 
+  /**
+   * A due timer's announcement (server `announce` command): fetched with an empty turn and played
+   * at once if the device is connected and no turn is in progress; otherwise the server speaks it
+   * on the device's next turn. Returns whether a turn was opened.
+   */
+  announce(): boolean {
+    if (this.#closed || this.#pc.connectionState !== "connected") return false;
+    return this.#conversation.announce();
+  }
+
   /** Open and not failed: connected, or still connecting (offer out, answer or ICE pending). */
   get alive(): boolean {
     const state = this.#pc.connectionState;

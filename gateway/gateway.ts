@@ -188,6 +188,10 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
         log.warn("ICE candidate rejected", { device, error: String(error) })
       );
     },
+    command(device, command) {
+      // A due timer (server/README.md): fetch and play the announcement now if the device is free.
+      if (command.command === "announce") sessions.get(device)?.announce();
+    },
   }, {
     log: options.log("gateway.signaling"),
     clientId: options.clientId,

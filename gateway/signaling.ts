@@ -3,7 +3,8 @@
  *
  * - connects with a last will that sets `naila/gateway/status` to offline (retained), then
  *   publishes online (retained);
- * - subscribes to device status, answers and ICE candidates;
+ * - subscribes to device status, answers, ICE candidates and device commands (for the `announce`
+ *   of a due timer, server/README.md);
  * - on every reconnect re-subscribes and re-publishes online (spec 9.3: a broker restart loses
  *   subscriptions and, without persistence, the retained status);
  * - validates every incoming message with the shared schemas: a malformed payload, a topic id
@@ -19,6 +20,7 @@
 import type { MqttConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import {
+  type DeviceCommand,
   type DeviceEvent,
   type DeviceStatus,
   type GatewayMetrics,
@@ -36,6 +38,8 @@ export interface SignalingHandlers {
   status(device: string, status: DeviceStatus, delivery: { retained: boolean }): void;
   answer(device: string, answer: SdpAnswer): void;
   ice(device: string, candidate: IceCandidate): void;
+  /** A command for the device (the server's `announce`, a device's own set_volume, ...). */
+  command?(device: string, command: DeviceCommand): void;
 }
 
 /** The running MQTT side. */
@@ -63,6 +67,7 @@ export const GATEWAY_SUBSCRIPTIONS = [
   topicFilter("device_status"),
   topicFilter("device_answer"),
   topicFilter("device_ice"),
+  topicFilter("device_command"),
 ];
 
 function now(): string {
@@ -128,6 +133,15 @@ export async function startSignaling(
           }
           if (parsed.value.from === "gateway") return; // Our own candidate, echoed by the broker.
           handlers.ice(device, parsed.value);
+          return;
+        }
+        case "device_command": {
+          if (!handlers.command) return;
+          const parsed = parseMessageFor("device_command", payload);
+          if (!parsed.ok) {
+            return void log.warn("invalid device command dropped", { device, error: parsed.error });
+          }
+          handlers.command(device, parsed.value);
           return;
         }
         default:
