@@ -459,7 +459,10 @@ class Connection {
           type: "hello",
           version: 2,
           role: "server",
-          capabilities: [...V2_CAPABILITIES],
+          // `speculate` only where a pause is used: a pipeline with STT to start early.
+          capabilities: V2_CAPABILITIES.filter((c) =>
+            c !== "speculate" || this.#settings.pipeline.speculate !== undefined
+          ),
           ts: Date.now(),
         });
         return;

@@ -18,7 +18,7 @@ import type { Config } from "../shared/config.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { parseDeviceEvent, type ServerStatus } from "../shared/messages.ts";
 import { topicFilter } from "../shared/topics.ts";
-import { announcementText, createAssistant } from "./assistant/mod.ts";
+import { announceCommand, createAssistant } from "./assistant/mod.ts";
 import { AudioSocketServer } from "./audio_socket.ts";
 import type { ServerConfig } from "./config.ts";
 import { InferenceQueue } from "./inference_queue.ts";
@@ -156,15 +156,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         // Due timers: an `announce` command now, and the spoken text on the device's next turn.
         onTimerDue: (timer) => {
           assistantLog.info("timer due", { device: timer.device, timer: timer.id });
-          publishCommand(timer.device, {
-            command: "announce",
-            params: {
-              text: announcementText(timer),
-              reason: timer.kind,
-              timer_id: timer.id,
-              due_at: new Date(timer.dueAt).toISOString(),
-            },
-          });
+          publishCommand(timer.device, announceCommand(timer));
         },
         llm: server.llm,
         log: assistantLog,

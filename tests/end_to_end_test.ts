@@ -22,20 +22,13 @@ import { rms } from "../shared/audio.ts";
 import type { DeviceEvent } from "../shared/messages.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import { ConversationMemory, type TimerRecord } from "../server/assistant/memory.ts";
-import { announcementText } from "../server/assistant/timers.ts";
+import { announceCommand } from "../server/assistant/timers.ts";
 import { DATABASE_FILE } from "../server/mod.ts";
 import { startGatewayProcess } from "./helpers/gateway_process.ts";
+import { FIXTURE_DIR, hasFixture } from "./helpers/whisper_fixture.ts";
 import { startServerProcess } from "./helpers/server_process.ts";
 import { speak } from "./helpers/speech.ts";
 
-const FIXTURE_DIR = new URL("../models/whisper-fixture/", import.meta.url).pathname;
-const hasFixture = (() => {
-  try {
-    return Deno.statSync(`${FIXTURE_DIR}onnx`).isDirectory;
-  } catch {
-    return false;
-  }
-})();
 /** A turn end to end on this 2-core machine, with room to spare. */
 const TURN_TIMEOUT_MS = 15_000;
 
@@ -114,15 +107,7 @@ Deno.test({
         }
         const since = device.events.length;
         const replies = device.replies.length;
-        await mqtt.publish({ kind: "device_command", device: "kitchen" }, {
-          command: "announce",
-          params: {
-            text: announcementText(timer),
-            reason: timer.kind,
-            timer_id: timer.id,
-            due_at: new Date(timer.dueAt).toISOString(),
-          },
-        });
+        await mqtt.publish({ kind: "device_command", device: "kitchen" }, announceCommand(timer));
         const reply = await device.nextReply(TURN_TIMEOUT_MS, replies);
         const turn = await turnEvent(device, since);
         assert.equal(turn.reply, "Your timer for 5 minutes is done.");

@@ -20,18 +20,10 @@ import {
   V2Client,
 } from "./helpers/audio_socket_clients.ts";
 import { startMosquitto } from "./helpers/mosquitto.ts";
+import { FIXTURE_DIR, hasFixture } from "./helpers/whisper_fixture.ts";
 import { freePort } from "./helpers/ports.ts";
 import { startServerProcess } from "./helpers/server_process.ts";
 import { speak } from "./helpers/speech.ts";
-
-const FIXTURE_DIR = new URL("../models/whisper-fixture/", import.meta.url).pathname;
-const hasFixture = (() => {
-  try {
-    return Deno.statSync(`${FIXTURE_DIR}onnx`).isDirectory;
-  } catch {
-    return false;
-  }
-})();
 
 async function statusWatcher(port: number): Promise<{ mqtt: NailaMqtt; statuses: ServerStatus[] }> {
   const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port }, {
@@ -98,6 +90,8 @@ Deno.test("server (echo): status, v1 and v2 round trips, garbage isolated, clean
         pcm.length,
       );
       assert.ok(end.type === "end" && typeof end.stages?.echo_ms === "number");
+      const hello = client.messages.find((m) => m.type === "hello");
+      assert.ok(hello?.type === "hello" && !hello.capabilities.includes("speculate"), "no STT");
     } finally {
       client.close();
     }

@@ -13,7 +13,7 @@ export { Assistant, heardReply, LLM_FAILURE_REPLY } from "./assistant.ts";
 export { FALLBACK_REPLY, matchIntent } from "./builtin_engine.ts";
 export { LlmClient, LlmError } from "./llm_client.ts";
 export { ConversationMemory, type TimerRecord, type TurnRecord } from "./memory.ts";
-export { announcementText, TimerService } from "./timers.ts";
+export { announceCommand, announcementText, TimerService } from "./timers.ts";
 export { TOOLS } from "./tools.ts";
 
 /** Options of {@link createAssistant}. */

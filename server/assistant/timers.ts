@@ -130,6 +130,24 @@ export function announcementText(timer: TimerRecord): string {
   return `Your timer for ${describeDuration((timer.dueAt - timer.createdAt) / 1000)} is done.`;
 }
 
+/**
+ * The command published on `naila/devices/{id}/command` when `timer` is due; a gateway that
+ * receives it may fetch the spoken announcement at once with a turn without audio.
+ */
+export function announceCommand(
+  timer: TimerRecord,
+): { command: "announce"; params: Record<string, string> } {
+  return {
+    command: "announce",
+    params: {
+      text: announcementText(timer),
+      reason: timer.kind,
+      timer_id: timer.id,
+      due_at: new Date(timer.dueAt).toISOString(),
+    },
+  };
+}
+
 /** "5 minutes", "1 hour and 30 minutes", "45 seconds". */
 export function describeDuration(seconds: number): string {
   const total = Math.round(seconds);
