@@ -208,12 +208,13 @@ Deno.test({
 
 Deno.test({
   name:
-    "server (full, Whisper fixture): a pause starts STT early; end uses it, more audio discards it",
+    "server (full, Whisper fixture): a pause starts STT early; end uses it, more audio discards it, cancel and busy stay clean",
   ignore: !hasFixture,
   fn: async () => {
     const dataDir = await Deno.makeTempDir({ prefix: "naila_server_speculate_" });
+    // No waiting line: a turn that ends while another runs is refused as busy at once.
     const server = await startServerProcess(
-      { PIPELINE: "full", STT_MODEL_DIR: FIXTURE_DIR },
+      { PIPELINE: "full", STT_MODEL_DIR: FIXTURE_DIR, INFERENCE_QUEUE_SIZE: "0" },
       { dataDir },
     );
     const client = await V2Client.connect(server.audioPort, [...ALL_CAPABILITIES, "speculate"]);
@@ -295,9 +296,30 @@ Deno.test({
       const after = await finished("after");
       assert.equal(after.stages.stt_speculative, 1);
       assert.deepEqual(client.types().filter((t) => t.endsWith(":gone")), [], "nothing for gone");
+
+      // Busy: while "first" runs, a pause does not start STT beside it (inference is
+      // sequential), and the end it precedes is refused; a pause after that is stale.
+      await start("first");
+      await start("second");
+      await together(
+        audio("first", 0, utterance),
+        end("first"),
+        audio("second", 0, utterance),
+        pause("second"),
+        end("second"),
+      );
+      const refused = await client.next((m) => m.type === "error" && m.turn === "second");
+      assert.ok(refused.type === "error" && refused.code === "busy", JSON.stringify(refused));
+      const first = await finished("first");
+      assert.equal(first.stages.stt_speculative, 0);
+      assert.equal(first.transcript, plain.transcript);
+      await client.send(pause("second"));
+      await start("last");
+      await together(audio("last", 0, utterance), pause("last"), end("last"));
+      assert.equal((await finished("last")).stages.stt_speculative, 1);
       assert.deepEqual(
         client.messages.filter((m) => m.type === "error").map((m) => m.type === "error" && m.turn),
-        ["never"],
+        ["never", "second"],
         "no other error",
       );
     } finally {
