@@ -10,6 +10,7 @@
  */
 import { DevicePeer, type Reply } from "../device/peer.ts";
 import { voicedEndMs } from "../shared/audio.ts";
+import { median } from "./bench_stats.ts";
 import type { DeviceEvent } from "../shared/messages.ts";
 import { startGatewayProcess } from "../tests/helpers/gateway_process.ts";
 import { startServerProcess } from "../tests/helpers/server_process.ts";
@@ -34,11 +35,6 @@ async function whisperPresent(): Promise<boolean> {
   return await Deno.stat(`${WHISPER_DIR}/onnx/encoder_model.onnx`).then(() => true, () => false);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? NaN : sorted[Math.floor((sorted.length - 1) / 2)];
-}
-
 function describeLatency(event: DeviceEvent | undefined, deviceMs: number): string {
   const latency: Record<string, number> = (event?.type === "turn" ? event.latency_ms : undefined) ??
     {};
@@ -47,7 +43,7 @@ function describeLatency(event: DeviceEvent | undefined, deviceMs: number): stri
     gateway_ms: "gateway",
     transport_ms: "transport",
     queue_ms: "queue",
-    stt_ms: "STT",
+    stt_ms: "STT after the end",
     assistant_first_ms: "assistant",
     tts_first_ms: "TTS",
     echo_ms: "echo",
@@ -55,6 +51,9 @@ function describeLatency(event: DeviceEvent | undefined, deviceMs: number): stri
   };
   for (const [key, name] of Object.entries(label)) {
     if (typeof latency[key] === "number") parts.push(`${name} ${Math.round(latency[key])} ms`);
+  }
+  if (latency.stt_speculative === 1 && typeof latency.stt_total_ms === "number") {
+    parts.push(`(STT ran ${Math.round(latency.stt_total_ms)} ms while you paused)`);
   }
   parts.push(`first reply sample at the device ${Math.round(deviceMs)} ms`);
   return parts.join(" · ");
