@@ -12,7 +12,7 @@
  * ```
  */
 import { float32ToPcm, readWav, resample } from "../../shared/audio.ts";
-import { type Speech, type TextToSpeech, TtsError } from "./types.ts";
+import { feedAndCollect, type Speech, type TextToSpeech, TtsError } from "./types.ts";
 
 /** Longest a sentence may take to synthesize before the process is killed (normal: ~10-50 ms). */
 export const ESPEAK_TIMEOUT_MS = 10_000;
@@ -143,14 +143,7 @@ export class EspeakTts implements TextToSpeech {
     rate: number,
     signal: AbortSignal,
   ): Promise<Speech> {
-    const writer = child.stdin.getWriter();
-    try {
-      await writer.write(new TextEncoder().encode(text));
-      await writer.close();
-    } catch {
-      // The process died or was killed; its exit status below says why.
-    }
-    const output = await child.output();
+    const output = await feedAndCollect(child, text);
     if (signal.aborted) {
       throw new TtsError(this.name, `synthesis stopped: ${String(signal.reason)}`);
     }

@@ -17,7 +17,7 @@
  */
 import * as ort from "onnxruntime-node";
 import { float32ToPcm, resample } from "../../shared/audio.ts";
-import { type Speech, type TextToSpeech, TtsError } from "./types.ts";
+import { feedAndCollect, type Speech, type TextToSpeech, TtsError } from "./types.ts";
 
 /** espeak-ng phonemization of a sentence takes ~10 ms; a hung process is cut off here. */
 const PHONEMIZE_TIMEOUT_MS = 10_000;
@@ -59,14 +59,7 @@ export async function phonemize(text: string, espeakVoice: string): Promise<stri
     stderr: "piped",
     signal: AbortSignal.timeout(PHONEMIZE_TIMEOUT_MS),
   }).spawn();
-  const writer = child.stdin.getWriter();
-  try {
-    await writer.write(new TextEncoder().encode(text));
-    await writer.close();
-  } catch {
-    // Reported by the exit status.
-  }
-  const output = await child.output();
+  const output = await feedAndCollect(child, text);
   if (!output.success) {
     throw new TtsError("piper", `espeak-ng phonemizer exited with code ${output.code}`);
   }

@@ -23,3 +23,21 @@ export class TtsError extends Error {
     super(`${engine}: ${message}`);
   }
 }
+
+/**
+ * Writes `text` to a spawned process's stdin, closes it, and waits for its output. A process that
+ * died before reading is reported by the exit status in the output, not by the failed write.
+ */
+export async function feedAndCollect(
+  child: Deno.ChildProcess,
+  text: string,
+): Promise<Deno.CommandOutput> {
+  const writer = child.stdin.getWriter();
+  try {
+    await writer.write(new TextEncoder().encode(text));
+    await writer.close();
+  } catch {
+    // The process died or was killed; its exit status says why.
+  }
+  return await child.output();
+}
