@@ -54,6 +54,11 @@ export const AUDIO_CHUNK_MS = 100;
 const MAX_UTTERANCE_SECONDS = 30;
 /** Socket reads of up to 64 KiB: a second of 16 kHz PCM in a few reads, reused for all. */
 const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Random letters that start every turn id of one client: the server's memory marks a barge-in
+ * by (device, turn), so ids must not repeat across gateway restarts. 26^6 ≈ 3·10^8 runs.
+ */
+const TURN_PREFIX_LETTERS = 6;
 /** Capabilities this gateway announces and uses. */
 const CAPABILITIES = ["stream", "cancel", "text", "ping", "stages", "speculate"];
 
@@ -339,6 +344,8 @@ export class AiClient {
   #ready = false;
   #closed = false;
   #turns = new Map<string, Turn>();
+  /** `t` + random letters of this client, then a decimal counter: `tqzkfpa1`, `tqzkfpa2`, … */
+  #turnPrefix = `t${randomLetters(TURN_PREFIX_LETTERS)}`;
   #nextTurn = 1;
   #attempt = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -391,7 +398,7 @@ export class AiClient {
    * at once with `unavailable` (spec 4.3: audio requests are dropped during an outage).
    */
   startTurn(device: string, rate: SampleRate, handlers: TurnHandlers): Turn {
-    const id = `t${(this.#nextTurn++).toString(36)}`;
+    const id = `${this.#turnPrefix}${this.#nextTurn++}`;
     const turn = new Turn(this, { id, device, rate, handlers });
     if (!this.#ready) {
       queueMicrotask(() => turn.abort("unavailable", "the AI server is not connected"));
@@ -637,4 +644,10 @@ export class AiClient {
       void this.#connect();
     }, wait);
   }
+}
+
+function randomLetters(count: number): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(count));
+  // 256 % 26 leaves a slight bias towards a–v: irrelevant for uniqueness.
+  return String.fromCharCode(...[...bytes].map((b) => 0x61 + (b % 26)));
 }

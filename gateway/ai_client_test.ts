@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { float32ToPcm } from "../shared/audio.ts";
 import { delay } from "../shared/async.ts";
+import { isValidId } from "../shared/ids.ts";
 import { createLogger } from "../shared/log.ts";
 import {
   type AiServerDoubleOptions,
@@ -241,4 +242,15 @@ Deno.test("v2: no pause to a server without speculate; its audio streams on", as
   } finally {
     await link.close();
   }
+});
+
+Deno.test("turn ids differ between clients, so a restarted gateway never reuses one", async () => {
+  const ids = (client: AiClient) =>
+    Array.from({ length: 3 }, () => client.startTurn("kitchen", 16000, recorder().handlers).id);
+  const options = { host: "127.0.0.1", port: 1, protocol: "v2" as const, log };
+  const before = ids(new AiClient(options));
+  const after = ids(new AiClient(options));
+  assert.equal(new Set([...before, ...after]).size, 6, `${before} and ${after} overlap`);
+  for (const id of [...before, ...after]) assert.ok(isValidId(id), id);
+  await delay(0); // the turns fail `unavailable` in a microtask
 });
