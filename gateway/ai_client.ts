@@ -12,7 +12,10 @@
  *   when it ends; one response frame comes back (empty = no reply).
  * - Every turn has a response timeout ({@link RESPONSE_TIMEOUT_MS}, spec 4.4) re-armed by each
  *   server message of the turn; a turn still open when the connection drops fails with
- *   `disconnected` (spec 4.3: pending requests are dropped).
+ *   `disconnected` (spec 4.3: pending requests are dropped). A v1 server answers strictly in
+ *   order and cannot be pinged, so there a response timeout also reopens the connection.
+ * - More than {@link MAX_QUEUED_BYTES} waiting to be written means the server stopped reading:
+ *   the connection is dropped and reopened.
  *
  * @example
  * ```ts
@@ -52,6 +55,11 @@ const HELLO_TIMEOUT_MS = 5_000;
 export const AUDIO_CHUNK_MS = 100;
 /** Spec 4.2 / frame codec: one utterance holds at most 30 s. */
 const MAX_UTTERANCE_SECONDS = 30;
+/**
+ * Bytes waiting for the socket before the server counts as not reading: three of the longest
+ * utterances (30 s at 48 kHz, one v1 frame each). Past it the connection is dropped and reopened.
+ */
+export const MAX_QUEUED_BYTES = 3 * MAX_UTTERANCE_SECONDS * 48_000 * 2;
 /** Socket reads of up to 64 KiB: a second of 16 kHz PCM in a few reads, reused for all. */
 const READ_BUFFER_BYTES = 64 * 1024;
 /**
@@ -230,7 +238,7 @@ export class Turn {
       this.#client.send(encodeV2({ type: "end", turn: this.id, ts: lastSpeechAt }));
     }
     this.endWrittenAt = Date.now();
-    this.#arm();
+    if (!this.#done) this.#arm();
   }
 
   /**
@@ -282,6 +290,7 @@ export class Turn {
         "timeout",
         `no response from the AI server within ${this.#client.responseTimeoutMs} ms`,
       );
+      this.#client.responseTimedOut();
     }, this.#client.responseTimeoutMs);
   }
 
@@ -354,7 +363,12 @@ export class AiClient {
   #awaitingPong: { id: number; sentAt: number } | undefined;
   #serverCapabilities = new Set<string>();
   #writeQueue: Uint8Array[] = [];
-  #writing = false;
+  /** Bytes in {@link #writeQueue} plus what is left of the one being written. */
+  #queuedBytes = 0;
+  /** Set when the connection is about to be dropped: nothing more is queued for it. */
+  #sendsStopped = false;
+  /** The running drain of {@link #writeQueue}, if any. */
+  #drain: Promise<void> | undefined;
   #listeners = new Set<ConnectionListener>();
   /** Round-trip of the last pong, ms. */
   lastRttMs: number | undefined;
@@ -420,9 +434,23 @@ export class AiClient {
 
   /** @internal Queues bytes for the socket, in order; dropped when not connected. */
   send(bytes: Uint8Array): void {
-    if (!this.#conn) return;
+    const conn = this.#conn;
+    if (!conn || this.#sendsStopped || bytes.length === 0) return;
+    if (this.#queuedBytes + bytes.length > MAX_QUEUED_BYTES) {
+      this.#log.warn("AI server is not reading", { queued: this.#queuedBytes });
+      this.#sendsStopped = true;
+      // Not from inside the caller's turn method: its handlers must not run re-entrantly.
+      queueMicrotask(() => this.#dropConnection(conn, "write queue full"));
+      return;
+    }
+    this.#queuedBytes += bytes.length;
     this.#writeQueue.push(bytes);
-    if (!this.#writing) void this.#drainWrites();
+    this.#drain ??= this.#drainWrites();
+  }
+
+  /** @internal A v1 turn got no response in time: in-order answers mean the server is stuck. */
+  responseTimedOut(): void {
+    if (this.protocol === "v1") this.#dropConnection(this.#conn, "response timeout");
   }
 
   /** @internal */
@@ -431,19 +459,26 @@ export class AiClient {
   }
 
   async #drainWrites(): Promise<void> {
-    this.#writing = true;
     const conn = this.#conn;
     try {
       while (this.#writeQueue.length > 0 && conn && conn === this.#conn) {
         const bytes = this.#writeQueue.shift()!;
         let written = 0;
-        while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+        while (written < bytes.length) {
+          const n = await conn.write(bytes.subarray(written));
+          written += n;
+          if (conn === this.#conn) this.#queuedBytes -= n;
+        }
       }
     } catch (error) {
-      this.#log.warn("AI server write failed", { error: (error as Error).message });
+      if (conn === this.#conn) {
+        this.#log.warn("AI server write failed", { error: (error as Error).message });
+      }
       this.#dropConnection(conn, "write failed");
     } finally {
-      this.#writing = false;
+      this.#drain = undefined;
+      // Bytes queued for a newer connection while this drain waited on the old one.
+      if (this.#writeQueue.length > 0 && this.#conn) this.#drain = this.#drainWrites();
     }
   }
 
@@ -469,7 +504,6 @@ export class AiClient {
     }
     conn.setNoDelay(true);
     this.#conn = conn;
-    this.#writeQueue.length = 0;
     this.connections++;
     const decoder = new FrameDecoder({ version: this.protocol === "v1" ? 1 : 2 });
     let helloTimer: ReturnType<typeof setTimeout> | undefined;
@@ -618,6 +652,8 @@ export class AiClient {
     this.#conn = undefined;
     this.#ready = false;
     this.#writeQueue.length = 0;
+    this.#queuedBytes = 0;
+    this.#sendsStopped = false;
     this.#awaitingPong = undefined;
     if (this.#pingTimer !== undefined) clearTimeout(this.#pingTimer);
     this.#pingTimer = undefined;

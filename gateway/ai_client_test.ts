@@ -10,6 +10,7 @@ import {
 import {
   AiClient,
   type AiClientOptions,
+  MAX_QUEUED_BYTES,
   type TurnFailure,
   type TurnHandlers,
 } from "./ai_client.ts";
@@ -40,6 +41,41 @@ function recorder() {
   };
   return r;
 }
+
+/** A real TCP server run by the test; `serve` gets each connection it accepts. */
+function tcpServer(serve: (conn: Deno.TcpConn) => Promise<void>) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.TcpConn[] = [];
+  const served: Promise<void>[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        conns.push(conn);
+        served.push(serve(conn).catch(() => {}));
+      }
+    } catch {
+      // The listener was closed.
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    async close() {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // Already closed.
+        }
+      }
+      await accepting;
+      await Promise.all(served);
+    },
+  };
+}
+
+/** A hung AI server: accepts, then never reads nor answers. */
+const deafServer = () => tcpServer(() => Promise.resolve());
 
 const pcm = float32ToPcm(new Float32Array(16000).fill(0.1)); // 1 s at 16 kHz
 
@@ -253,4 +289,53 @@ Deno.test("turn ids differ between clients, so a restarted gateway never reuses 
   assert.equal(new Set([...before, ...after]).size, 6, `${before} and ${after} overlap`);
   for (const id of [...before, ...after]) assert.ok(isValidId(id), id);
   await delay(0); // the turns fail `unavailable` in a microtask
+});
+
+Deno.test("a server that stops reading is dropped when the write queue is full, then reconnected", async () => {
+  const server = deafServer();
+  const client = new AiClient({ host: "127.0.0.1", port: server.port, protocol: "v1", log });
+  client.start();
+  try {
+    await until(() => client.connected);
+    const longest = new Uint8Array(30 * 48000 * 2); // one v1 frame of 30 s at 48 kHz
+    const turns = [];
+    // The queue's limit plus what the kernel's socket buffers take in (a few MB on loopback).
+    for (let sent = 0; sent < MAX_QUEUED_BYTES + 16e6 && client.connections === 1;) {
+      const r = recorder();
+      turns.push(r);
+      const turn = client.startTurn("kitchen", 48000, r.handlers);
+      turn.audio(longest);
+      turn.end(Date.now());
+      sent += longest.length;
+      await delay(10);
+    }
+    await until(() => client.connections === 2 && client.connected);
+    assert.ok(turns.some((r) => r.failed === "disconnected"), "the queued turns failed");
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("v1: a response timeout reopens the connection (in-order answers: the server is stuck)", async () => {
+  const server = deafServer();
+  const client = new AiClient({
+    host: "127.0.0.1",
+    port: server.port,
+    protocol: "v1",
+    log,
+    responseTimeoutMs: 150,
+  });
+  client.start();
+  try {
+    await until(() => client.connected);
+    const r = recorder();
+    client.startTurn("kitchen", 16000, r.handlers).end(Date.now());
+    await until(() => r.failed !== undefined);
+    assert.equal(r.failed, "timeout");
+    await until(() => client.connections === 2 && client.connected);
+  } finally {
+    client.close();
+    await server.close();
+  }
 });
