@@ -51,6 +51,8 @@ export const RECONNECT_MAX_MS = 5_000;
 const RECONNECT_JITTER = 0.5;
 /** A server that does not say hello within 5 s is not a v2 server. */
 const HELLO_TIMEOUT_MS = 5_000;
+/** Longest wait for a last error message to be written before closing anyway. */
+const CLOSE_FLUSH_MS = 1000;
 /** v2 audio goes out in 100 ms chunks: 5× fewer headers than per-frame, still streaming. */
 export const AUDIO_CHUNK_MS = 100;
 /** Spec 4.2 / frame codec: one utterance holds at most 30 s. */
@@ -482,6 +484,15 @@ export class AiClient {
     }
   }
 
+  /** Waits until everything queued so far is written, or `timeoutMs` (a peer not reading). */
+  async #flushWrites(timeoutMs: number): Promise<void> {
+    if (!this.#drain) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
+    await Promise.race([this.#drain, timeout]);
+    clearTimeout(timer);
+  }
+
   async #connect(): Promise<void> {
     if (this.#closed) return;
     const { host, port } = this.#options;
@@ -534,8 +545,11 @@ export class AiClient {
           this.#log.error("AI server sent an undecodable frame", {
             error: (error as Error).message,
           });
-          if (this.protocol === "v2") {
+          if (this.protocol === "v2" && conn === this.#conn) {
+            // docs/protocol.md: answer undecodable input with `bad_frame`, then close.
             this.send(encodeV2(errorMessage("bad_frame", (error as Error).message)));
+            this.#sendsStopped = true;
+            await this.#flushWrites(CLOSE_FLUSH_MS);
           }
           break;
         }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { float32ToPcm } from "../shared/audio.ts";
 import { delay } from "../shared/async.ts";
 import { isValidId } from "../shared/ids.ts";
+import { encodeV2, FrameDecoder } from "../shared/frame_codec.ts";
 import { createLogger } from "../shared/log.ts";
 import {
   type AiServerDoubleOptions,
@@ -72,6 +73,24 @@ function tcpServer(serve: (conn: Deno.TcpConn) => Promise<void>) {
       await Promise.all(served);
     },
   };
+}
+
+/** Every byte `conn` receives until the peer closes it. */
+async function readToEnd(conn: Deno.TcpConn): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  while (true) {
+    const buffer = new Uint8Array(65536);
+    const n = await conn.read(buffer).catch(() => null);
+    if (n === null) break;
+    chunks.push(buffer.subarray(0, n));
+  }
+  const bytes = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
 }
 
 /** A hung AI server: accepts, then never reads nor answers. */
@@ -334,6 +353,45 @@ Deno.test("v1: a response timeout reopens the connection (in-order answers: the 
     await until(() => r.failed !== undefined);
     assert.equal(r.failed, "timeout");
     await until(() => client.connections === 2 && client.connected);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("v2: an undecodable server frame is answered with a bad_frame error before the close", async () => {
+  const queued = Promise.withResolvers<void>();
+  let received: Promise<Uint8Array> | undefined;
+  const server = tcpServer(async (conn) => {
+    if (received) return; // the reconnection
+    received = (async () => {
+      await conn.write(encodeV2({
+        type: "hello",
+        version: 2,
+        role: "server",
+        capabilities: ["stream", "cancel", "ping"],
+        ts: Date.now(),
+      }));
+      // Not reading until the gateway has audio queued: its error goes out behind it.
+      await queued.promise;
+      await conn.write(new TextEncoder().encode("this is not a v2 frame\n"));
+      return await readToEnd(conn);
+    })();
+    await received;
+  });
+  const client = new AiClient({ host: "127.0.0.1", port: server.port, protocol: "v2", log });
+  client.start();
+  try {
+    await until(() => client.connected);
+    const turn = client.startTurn("kitchen", 48000, recorder().handlers);
+    turn.audio(new Uint8Array(MAX_QUEUED_BYTES - 1e6)); // more than the socket buffers take
+    queued.resolve();
+    const messages = new FrameDecoder({ version: 2 }).push(await received!)
+      .map((item) => item.version === 2 ? item.message : undefined);
+    const last = messages.at(-1);
+    assert.ok(last?.type === "error", `last message: ${last?.type}`);
+    assert.equal(last.code, "bad_frame");
+    assert.equal(last.turn, undefined, "a connection error");
   } finally {
     client.close();
     await server.close();
