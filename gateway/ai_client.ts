@@ -7,7 +7,8 @@
  *   `end`; the reply streams back as `audio`/`text` and ends with `end`. `cancel` on barge-in.
  *   When the user goes quiet and the server can `speculate`, `pause` lets it start STT early;
  *   the audio after a pause is held back until speech resumes, and dropped if the turn ends.
- *   Pings every {@link PING_INTERVAL_MS}; a missing pong closes and reopens the connection.
+ *   Pings every {@link PING_INTERVAL_MS}; no pong within {@link PONG_TIMEOUT_MS} of a ping
+ *   closes and reopens the connection.
  * - **v1** (`AI_SERVER_PROTOCOL=v1`): the utterance is buffered and sent as one spec 4.2 frame
  *   when it ends; one response frame comes back (empty = no reply).
  * - Every turn has a response timeout ({@link RESPONSE_TIMEOUT_MS}, spec 4.4) re-armed by each
@@ -41,7 +42,7 @@ import type { Logger } from "../shared/log.ts";
 export const RESPONSE_TIMEOUT_MS = 10_000;
 /** docs/protocol.md: "the gateway pings every few seconds". */
 export const PING_INTERVAL_MS = 5_000;
-/** A pong later than this means the server is hung: reconnect. */
+/** No pong this long after a ping means the server is hung: reconnect. */
 export const PONG_TIMEOUT_MS = 5_000;
 /** First reconnect after 100 ms: a restarting server is back quickly. */
 export const RECONNECT_MIN_MS = 100;
@@ -94,6 +95,7 @@ export interface AiClientOptions {
   log: Logger;
   responseTimeoutMs?: number;
   pingIntervalMs?: number;
+  pongTimeoutMs?: number;
 }
 
 /** Connection state changes, for logs and metrics. */
@@ -361,6 +363,7 @@ export class AiClient {
   #attempt = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #pingTimer: ReturnType<typeof setTimeout> | undefined;
+  #pongTimer: ReturnType<typeof setTimeout> | undefined;
   #pingId = 0;
   #awaitingPong: { id: number; sentAt: number } | undefined;
   #serverCapabilities = new Set<string>();
@@ -590,19 +593,23 @@ export class AiClient {
     this.#pingTimer = setTimeout(() => {
       this.#pingTimer = undefined;
       if (!this.#ready) return;
-      const pending = this.#awaitingPong;
-      if (pending && Date.now() - pending.sentAt > PONG_TIMEOUT_MS) {
-        this.#log.warn("AI server did not answer a ping", { id: pending.id });
-        this.#dropConnection(this.#conn, "ping timeout");
-        return;
-      }
-      if (!pending) {
-        const id = ++this.#pingId;
-        this.#awaitingPong = { id, sentAt: Date.now() };
-        this.send(encodeV2({ type: "ping", id, ts: Date.now() }));
-      }
+      if (!this.#awaitingPong) this.#ping();
       this.#schedulePing();
     }, interval);
+  }
+
+  /** Pings, and drops the connection if the pong does not come within the timeout. */
+  #ping(): void {
+    const conn = this.#conn;
+    const id = ++this.#pingId;
+    this.#awaitingPong = { id, sentAt: Date.now() };
+    this.send(encodeV2({ type: "ping", id, ts: Date.now() }));
+    const timeout = this.#options.pongTimeoutMs ?? PONG_TIMEOUT_MS;
+    this.#pongTimer = setTimeout(() => {
+      this.#pongTimer = undefined;
+      this.#log.warn("AI server did not answer a ping", { id, timeout_ms: timeout });
+      this.#dropConnection(conn, "ping timeout");
+    }, timeout);
   }
 
   #dispatch(item: Decoded): void {
@@ -624,6 +631,8 @@ export class AiClient {
         if (this.#awaitingPong?.id === m.id) {
           this.lastRttMs = Date.now() - this.#awaitingPong.sentAt;
           this.#awaitingPong = undefined;
+          clearTimeout(this.#pongTimer);
+          this.#pongTimer = undefined;
         }
         return;
       case "error":
@@ -669,8 +678,10 @@ export class AiClient {
     this.#queuedBytes = 0;
     this.#sendsStopped = false;
     this.#awaitingPong = undefined;
-    if (this.#pingTimer !== undefined) clearTimeout(this.#pingTimer);
+    clearTimeout(this.#pingTimer);
     this.#pingTimer = undefined;
+    clearTimeout(this.#pongTimer);
+    this.#pongTimer = undefined;
     try {
       conn?.close();
     } catch {

@@ -397,3 +397,50 @@ Deno.test("v2: an undecodable server frame is answered with a bad_frame error be
     await server.close();
   }
 });
+
+Deno.test("v2: a server that stops answering pings is dropped within the pong timeout of the ping", async () => {
+  let timing: Promise<{ pingAt: number; closedAt: number }> | undefined;
+  const server = tcpServer(async (conn) => {
+    if (timing) return; // the reconnection
+    timing = (async () => {
+      await conn.write(encodeV2({
+        type: "hello",
+        version: 2,
+        role: "server",
+        capabilities: ["stream", "cancel", "ping"],
+        ts: Date.now(),
+      }));
+      const decoder = new FrameDecoder({ version: 2 });
+      const buffer = new Uint8Array(4096);
+      let pingAt = Infinity;
+      while (true) {
+        const n = await conn.read(buffer).catch(() => null);
+        if (n === null) return { pingAt, closedAt: performance.now() };
+        for (const item of decoder.push(buffer.subarray(0, n))) {
+          if (item.version === 2 && item.message.type === "ping") {
+            pingAt = Math.min(pingAt, performance.now());
+          }
+        }
+      }
+    })();
+    await timing;
+  });
+  const client = new AiClient({
+    host: "127.0.0.1",
+    port: server.port,
+    protocol: "v2",
+    log,
+    pingIntervalMs: 500,
+    pongTimeoutMs: 100,
+  });
+  client.start();
+  try {
+    await until(() => timing !== undefined);
+    const { pingAt, closedAt } = await timing!;
+    // The next ping tick (500 ms later) is too late: the pong timeout has its own timer.
+    assert.ok(closedAt - pingAt >= 90 && closedAt - pingAt < 400, `${closedAt - pingAt} ms`);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
