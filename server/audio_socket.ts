@@ -141,6 +141,7 @@ export class AudioSocketServer {
     const log = this.#settings.log;
     try {
       for await (const conn of this.#listener) {
+        if (this.#connections.size >= this.#maxConnections) this.#evictSilent();
         if (this.#connections.size >= this.#maxConnections) {
           log?.warn("connection refused: too many", { max: this.#maxConnections });
           try {
@@ -163,6 +164,20 @@ export class AudioSocketServer {
       if (!(error instanceof Deno.errors.BadResource)) {
         log?.error("audio socket stopped accepting", { error });
       }
+    }
+  }
+
+  /**
+   * At the limit, the oldest connection that never sent a byte makes room: otherwise idle
+   * connections could hold every slot and lock the gateway out. No first-byte timeout instead:
+   * a v1 gateway may stay quiet until its first utterance, and it keeps its slot until needed.
+   */
+  #evictSilent(): void {
+    for (const connection of this.#connections) {
+      if (!connection.silent) continue;
+      this.#connections.delete(connection);
+      connection.close("evicted: never sent a byte, and the connection limit was reached");
+      return;
     }
   }
 }
@@ -217,6 +232,11 @@ class Connection {
     this.#log = settings.log;
     this.#peer = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
     this.#decoder = new FrameDecoder({ version: "auto", limits: settings.limits });
+  }
+
+  /** True until the peer's first byte. */
+  get silent(): boolean {
+    return this.#firstByte === undefined;
   }
 
   async serve(): Promise<void> {

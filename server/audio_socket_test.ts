@@ -427,3 +427,33 @@ Deno.test("a v2 turn that never ends gets a timeout error", async () => {
     }
   }, { timeouts: { turnMs: 150 } });
 });
+
+Deno.test("at the limit, the oldest connection that never sent a byte makes room for a new one", async () => {
+  await withServer(new EchoPipeline(), async (server) => {
+    const silent = await Promise.all(
+      [0, 1, 2].map(() => Deno.connect({ hostname: "127.0.0.1", port: server.port })),
+    );
+    let client: V2Client | undefined;
+    try {
+      const started = performance.now();
+      while (server.connections < 3) {
+        assert.ok(performance.now() - started < 2000, "the silent connections are accepted");
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      client = await V2Client.connect(server.port);
+      await client.send({ type: "ping", id: 1, ts: Date.now() });
+      await client.next((m) => m.type === "pong");
+      assert.equal((await readUntil(silent[0], () => false)).closed, true, "the oldest is closed");
+      assert.equal(server.connections, 3);
+    } finally {
+      client?.close();
+      for (const conn of silent) {
+        try {
+          conn.close();
+        } catch {
+          // Closed by readUntil.
+        }
+      }
+    }
+  }, { maxConnections: 3 });
+});
