@@ -93,6 +93,16 @@ async function readToEnd(conn: Deno.TcpConn): Promise<Uint8Array> {
   return bytes;
 }
 
+/** A v2 server's hello, for servers written in a test. */
+const serverHello = () =>
+  encodeV2({
+    type: "hello",
+    version: 2,
+    role: "server",
+    capabilities: ["stream", "cancel", "ping"],
+    ts: Date.now(),
+  });
+
 /** A hung AI server: accepts, then never reads nor answers. */
 const deafServer = () => tcpServer(() => Promise.resolve());
 
@@ -365,13 +375,7 @@ Deno.test("v2: an undecodable server frame is answered with a bad_frame error be
   const server = tcpServer(async (conn) => {
     if (received) return; // the reconnection
     received = (async () => {
-      await conn.write(encodeV2({
-        type: "hello",
-        version: 2,
-        role: "server",
-        capabilities: ["stream", "cancel", "ping"],
-        ts: Date.now(),
-      }));
+      await conn.write(serverHello());
       // Not reading until the gateway has audio queued: its error goes out behind it.
       await queued.promise;
       await conn.write(new TextEncoder().encode("this is not a v2 frame\n"));
@@ -403,13 +407,7 @@ Deno.test("v2: a server that stops answering pings is dropped within the pong ti
   const server = tcpServer(async (conn) => {
     if (timing) return; // the reconnection
     timing = (async () => {
-      await conn.write(encodeV2({
-        type: "hello",
-        version: 2,
-        role: "server",
-        capabilities: ["stream", "cancel", "ping"],
-        ts: Date.now(),
-      }));
+      await conn.write(serverHello());
       const decoder = new FrameDecoder({ version: 2 });
       const buffer = new Uint8Array(4096);
       let pingAt = Infinity;
