@@ -66,11 +66,14 @@ export class SttLoadError extends Error {
   }
 }
 
-/** Loads Whisper lazily, so the echo pipeline never pulls in onnxruntime. */
+/**
+ * Loads Whisper in a worker thread (stt/worker_client.ts): onnxruntime's runs block their thread,
+ * and this one must keep reading the sockets meanwhile. The echo pipeline never starts it.
+ */
 async function loadStt(modelDir: string, options: ServerConfig["stt"]): Promise<SpeechToText> {
   try {
-    const { loadWhisper } = await import("./stt/whisper.ts");
-    return await loadWhisper(modelDir, options);
+    const { loadWhisperWorker } = await import("./stt/worker_client.ts");
+    return await loadWhisperWorker(modelDir, options);
   } catch (error) {
     throw new SttLoadError(modelDir, error);
   }
@@ -136,6 +139,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       pipeline = new EchoPipeline();
     } else {
       const stt = options.stt ?? await loadStt(server.sttModelDir, server.stt);
+      // A caller's own STT (tests) is the caller's to close.
+      if (stt !== options.stt) undo.push(() => stt.close?.());
       const tts = options.tts ?? await createTts({
         engine: server.ttsEngine,
         voice: server.ttsVoice,

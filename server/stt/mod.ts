@@ -1,7 +1,8 @@
 /**
  * Speech to text: the {@linkcode SpeechToText} contract and its Whisper implementation on
  * onnxruntime-node. Read in order: log_mel.ts (front end), tokenizer.ts, whisper.ts (encoder,
- * cached greedy decoding).
+ * cached greedy decoding), worker_client.ts + stt_worker.ts (the same in a worker thread, which
+ * the server uses).
  *
  * @example
  * ```ts
@@ -25,5 +26,6 @@ export {
   whisperModelPresent,
   type WhisperOptions,
 } from "./whisper.ts";
+export { loadWhisperWorker, WhisperWorker } from "./worker_client.ts";
 export { LogMelSpectrogram, melFilterbank } from "./log_mel.ts";
 export { WhisperTokenizer } from "./tokenizer.ts";

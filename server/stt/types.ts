@@ -1,7 +1,8 @@
 /**
  * The speech-to-text contract the server's pipeline codes against. `server/stt/whisper.ts`
- * implements it with Whisper on onnxruntime-node (`loadWhisper(modelDir)`); tests may pass any
- * other implementation (e.g. a stub that returns a fixed transcript).
+ * implements it with Whisper on onnxruntime-node (`loadWhisper(modelDir)`), `worker_client.ts` runs
+ * that in a worker thread (`loadWhisperWorker(modelDir)`); tests may pass any other
+ * implementation (e.g. a stub that returns a fixed transcript).
  */
 
 /** What one utterance was heard as, and where the time went. */
@@ -21,5 +22,12 @@ export interface Transcript {
 
 /** Transcribes 16 kHz mono float samples in [-1, 1]. */
 export interface SpeechToText {
+  /**
+   * An aborted `signal` rejects it with the signal's reason (whisper.ts notices between decoder
+   * steps, the worker client at once). The samples are handed over: an implementation may move
+   * their buffer elsewhere (the worker transfers it), so the caller must not read them afterwards.
+   */
   transcribe(samples16k: Float32Array, options?: { signal?: AbortSignal }): Promise<Transcript>;
+  /** Releases what the implementation holds (the worker thread); later calls reject. */
+  close?(): Promise<void>;
 }

@@ -26,7 +26,10 @@ import { join } from "node:path";
 import { HOP_LENGTH, LogMelSpectrogram, N_MELS, WINDOW_FRAMES } from "./log_mel.ts";
 import { WhisperTokenizer } from "./tokenizer.ts";
 import { sliceEncoderPositions } from "./encoder_window.ts";
+import { WhisperModelError } from "./model_error.ts";
 import type { SpeechToText, Transcript } from "./types.ts";
+
+export { WhisperModelError };
 
 /** Where the optimum export puts the encoder, relative to the model directory. */
 export const ENCODER_FILE = "onnx/encoder_model.onnx";
@@ -66,14 +69,6 @@ const FIT_MARGIN_FRAMES = 100;
 const WARM_UP_SAMPLES = 16_000;
 /** Two tokens run both branches of the merged decoder (without and with the cache). */
 const WARM_UP_TOKENS = 2;
-
-/** Thrown when the model directory is incomplete or its files do not match the export layout. */
-export class WhisperModelError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "WhisperModelError";
-  }
-}
 
 /** Options of {@linkcode loadWhisper}. */
 export interface WhisperOptions {

@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { loadWhisperWorker } from "./worker_client.ts";
+import { WhisperModelError } from "./model_error.ts";
+import { FIXTURE_TRANSCRIPT, makeWhisperFixtures } from "../../scripts/make_whisper_models.ts";
+import { SAMPLE_RATE } from "./log_mel.ts";
+
+const MODELS_DIR = new URL("../../models", import.meta.url).pathname;
+const { fixture } = await makeWhisperFixtures(MODELS_DIR, { fixtureOnly: true });
+
+/**
+ * A voiced, syllable-rate modulated tone: audible input, which the fixture hears as its
+ * transcript and which keeps the random tiny model's encoder busy for a realistic run.
+ */
+function voicedTone(seconds: number): Float32Array {
+  const out = new Float32Array(seconds * SAMPLE_RATE);
+  for (let i = 0; i < out.length; i++) {
+    const t = i / SAMPLE_RATE;
+    out[i] = 0.3 * Math.sin(2 * Math.PI * 4 * t) ** 2 * Math.sin(2 * Math.PI * 140 * t);
+  }
+  return out;
+}
+
+Deno.test("worker: the fixture transcribes as in-process, and the samples' buffer moves to the worker", async () => {
+  const stt = await loadWhisperWorker(fixture);
+  try {
+    const samples = voicedTone(1);
+    const { text, timings } = await stt.transcribe(samples);
+    assert.equal(text, FIXTURE_TRANSCRIPT.trim());
+    assert.equal(timings.tokens, 5); // " what" " time" " is" " it" <|endoftext|>
+    assert.ok(timings.encoder_ms > 0 && timings.decoder_ms > 0);
+    assert.equal(samples.length, 0, "transferred, not copied");
+    // A view into a larger buffer is copied: the caller's buffer stays usable.
+    const whole = voicedTone(2);
+    const { text: again } = await stt.transcribe(whole.subarray(0, SAMPLE_RATE));
+    assert.equal(again, FIXTURE_TRANSCRIPT.trim());
+    assert.equal(whole.length, 2 * SAMPLE_RATE);
+  } finally {
+    await stt.close();
+  }
+});
+
+Deno.test("worker: an abort rejects with the signal's reason, and the next transcription still runs", async () => {
+  const stt = await loadWhisperWorker(fixture);
+  try {
+    const already = AbortSignal.abort();
+    await assert.rejects(stt.transcribe(voicedTone(1), { signal: already }), {
+      name: "AbortError",
+    });
+    const controller = new AbortController();
+    const running = stt.transcribe(voicedTone(1), { signal: controller.signal });
+    controller.abort();
+    await assert.rejects(running, { name: "AbortError" });
+    assert.equal((await stt.transcribe(voicedTone(1))).text, FIXTURE_TRANSCRIPT.trim());
+  } finally {
+    await stt.close();
+  }
+});
+
+Deno.test("worker: a missing model directory rejects with loadWhisper's error naming the files", async () => {
+  const missing = join(await Deno.makeTempDir(), "no-model");
+  try {
+    await assert.rejects(loadWhisperWorker(missing), (error) => {
+      assert.ok(error instanceof WhisperModelError);
+      assert.match(
+        error.message,
+        /missing onnx\/encoder_model\.onnx, onnx\/decoder_model_merged\.onnx, config\.json, tokenizer\.json or vocab\.json/,
+      );
+      return true;
+    });
+  } finally {
+    await Deno.remove(join(missing, ".."), { recursive: true });
+  }
+});
+
+Deno.test("worker: after close, transcribe rejects", async () => {
+  const stt = await loadWhisperWorker(fixture, { warmUp: false });
+  await stt.close();
+  await assert.rejects(stt.transcribe(voicedTone(1)), /closed/);
+});
+
+/**
+ * The reason for the worker: onnxruntime's run blocks its thread (in-process, a whisper-tiny
+ * encoder run stalls the event loop ≈ 150 ms). Generous for a loaded 2-core machine, yet well
+ * under the encoder time asserted below.
+ */
+const MAX_EVENT_LOOP_GAP_MS = 50;
+
+Deno.test("worker: a whisper-tiny-sized transcription leaves this thread's event loop running", async () => {
+  const { tinyRandom } = await makeWhisperFixtures(MODELS_DIR);
+  const stt = await loadWhisperWorker(tinyRandom, { maxTokens: 10 });
+  let last = performance.now();
+  let maxGap = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - last);
+    last = now;
+  }, 1);
+  try {
+    // A first run outside the measurement: it competes with the worker's own start-up.
+    await stt.transcribe(voicedTone(3));
+    last = performance.now();
+    maxGap = 0;
+    const { timings } = await stt.transcribe(voicedTone(3));
+    const gap = Math.max(maxGap, performance.now() - last);
+    assert.ok(
+      timings.encoder_ms > MAX_EVENT_LOOP_GAP_MS,
+      `encoder ran ${timings.encoder_ms.toFixed(0)} ms: too short to show blocking`,
+    );
+    assert.ok(
+      gap < MAX_EVENT_LOOP_GAP_MS,
+      `event loop stalled ${gap.toFixed(0)} ms (encoder ${timings.encoder_ms.toFixed(0)} ms)`,
+    );
+  } finally {
+    clearInterval(timer);
+    await stt.close();
+  }
+});
