@@ -32,7 +32,7 @@ if (settings.web.enabled) {
       port: settings.web.port,
       hostname: settings.web.host,
       ...settings.web.tls,
-      mqtt: gateway.signaling.mqtt.client,
+      mqtt: gateway.signaling.mqtt,
       log: log("gateway.web"),
     });
   } catch (error) {

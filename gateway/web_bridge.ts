@@ -9,17 +9,18 @@
  * answered with an error to that page only.
  */
 
-import type { MqttClient } from "mqtt";
 import { idProblem } from "../shared/ids.ts";
 import type { Logger } from "../shared/log.ts";
+import type { NailaMqtt } from "../shared/mqtt.ts";
 import {
   MAX_CONTROL_MESSAGE_CHARS,
   parseDeviceEvent,
   parseIceCandidate,
   parseSdpAnswer,
   parseSdpOffer,
+  type TopicMessages,
 } from "../shared/messages.ts";
-import { parseTopic, type Topic, TOPIC_DELIVERY, topicString } from "../shared/topics.ts";
+import { type TopicKind, type TopicOf, topicString } from "../shared/topics.ts";
 
 /** Options for {@link serveDevicePage}. */
 export interface WebBridgeOptions {
@@ -28,7 +29,8 @@ export interface WebBridgeOptions {
   /** PEM certificate and key file paths: browsers allow the microphone off localhost only on HTTPS. */
   cert?: string;
   key?: string;
-  mqtt: MqttClient;
+  /** The gateway's MQTT connection: QoS, retain and schemas come from shared/. */
+  mqtt: NailaMqtt;
   log: Logger;
 }
 
@@ -57,9 +59,10 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
   const page = await Deno.readFile(PAGE_URL);
   const sockets = new Map<string, WebSocket>();
 
-  function publish(topic: Topic, message: unknown) {
-    const { qos, retain } = TOPIC_DELIVERY[topic.kind];
-    mqtt.publish(topicString(topic), JSON.stringify(message), { qos, retain });
+  function publish<K extends TopicKind>(topic: TopicOf<K>, message: TopicMessages[K]) {
+    mqtt.publish(topic, message).catch((error) =>
+      log.warn("MQTT publish failed", { topic: topicString(topic), error: String(error) })
+    );
   }
 
   function status(device: string, online: boolean) {
@@ -71,13 +74,11 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
     });
   }
 
-  const relay = (topic: string, payload: Uint8Array) => {
-    const parsed = parseTopic(topic);
-    if (!parsed.ok || !("device" in parsed.value)) return;
-    const socket = sockets.get(parsed.value.device);
+  const stopRelay = mqtt.onMessage((topic, text) => {
+    if (!("device" in topic)) return;
+    const socket = sockets.get(topic.device);
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
-    const text = new TextDecoder().decode(payload);
-    const { kind } = parsed.value;
+    const { kind } = topic;
     if (kind === "device_offer") {
       const offer = parseSdpOffer(text);
       if (offer.ok) socket.send(JSON.stringify({ kind: "offer", payload: offer.value }));
@@ -91,8 +92,7 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
       const event = parseDeviceEvent(text);
       if (event.ok) socket.send(JSON.stringify({ kind: "event", payload: event.value }));
     }
-  };
-  mqtt.on("message", relay);
+  });
 
   const deviceTopics = (device: string) =>
     (["device_offer", "device_ice", "device_events"] as const).map((kind) =>
@@ -134,7 +134,10 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
       const previous = sockets.get(device);
       sockets.set(device, socket);
       previous?.close(4000, "replaced by a newer page for the same device");
-      mqtt.subscribe(deviceTopics(device), { qos: 1 }, () => status(device, true));
+      mqtt.subscribe(deviceTopics(device)).then(
+        () => status(device, true),
+        (error) => log.warn("MQTT subscribe failed", { device, error: String(error) }),
+      );
       log.info("browser device connected", { device });
     };
     socket.onmessage = (event) => {
@@ -148,7 +151,7 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
     socket.onclose = () => {
       if (sockets.get(device) !== socket) return;
       sockets.delete(device);
-      mqtt.unsubscribe(deviceTopics(device));
+      mqtt.unsubscribe(deviceTopics(device)).catch(() => {});
       status(device, false);
       log.info("browser device disconnected", { device });
     };
@@ -195,7 +198,7 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
     port,
     devices: () => [...sockets.keys()],
     async close() {
-      mqtt.off("message", relay);
+      stopRelay();
       for (const socket of sockets.values()) socket.close(1001, "gateway stopping");
       await server.shutdown();
     },

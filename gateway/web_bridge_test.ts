@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
+import { connectMqtt } from "../shared/mqtt.ts";
 import { createLogger } from "../shared/log.ts";
 import { startMosquitto } from "../tests/helpers/mosquitto.ts";
 import { selfSignedCertificate } from "../tests/helpers/tls.ts";
@@ -45,7 +46,10 @@ async function startBridge(tls: { cert?: string; key?: string } = {}) {
   const broker = await startMosquitto();
   const connect = () =>
     mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { protocolVersion: 4 });
-  const bridgeClient = await connect();
+  const bridgeClient = await connectMqtt(
+    { embedded: false, host: "127.0.0.1", port: broker.port },
+    { clientId: `web-bridge-test-${crypto.randomUUID().slice(0, 8)}` },
+  );
   const observer = await connect();
   await observer.subscribeAsync("naila/devices/#", { qos: 1 });
   const bridge = await serveDevicePage({
@@ -62,7 +66,7 @@ async function startBridge(tls: { cert?: string; key?: string } = {}) {
     next: inbox(observer),
     async close() {
       await bridge.close();
-      await bridgeClient.endAsync();
+      await bridgeClient.close();
       await observer.endAsync();
       await broker.stop();
     },

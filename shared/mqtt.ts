@@ -62,6 +62,8 @@ export interface NailaMqtt {
   publish<K extends TopicKind>(topic: TopicOf<K>, message: TopicMessages[K]): Promise<void>;
   /** Subscribes to one or more filters (see `topicFilter`) at QoS 1. */
   subscribe(filters: string | string[]): Promise<void>;
+  /** Ends subscriptions made with {@link subscribe}. */
+  unsubscribe(filters: string | string[]): Promise<void>;
   /**
    * Calls `handler` for each message on a topic of NAILA's tree, with the parsed topic and the
    * payload text, and whether the broker delivered it as a retained message (replayed on
@@ -186,6 +188,9 @@ export async function connectMqtt(
     },
     async subscribe(filters) {
       await client.subscribeAsync(filters, { qos: 1 });
+    },
+    async unsubscribe(filters) {
+      await client.unsubscribeAsync(filters);
     },
     onMessage(handler) {
       const decoder = new TextDecoder();
