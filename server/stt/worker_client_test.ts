@@ -80,11 +80,14 @@ Deno.test("worker: after close, transcribe rejects", async () => {
 });
 
 /**
- * The reason for the worker: onnxruntime's run blocks its thread (in-process, a whisper-tiny
- * encoder run stalls the event loop ≈ 150 ms). Generous for a loaded 2-core machine, yet well
- * under the encoder time asserted below.
+ * The reason for the worker: onnxruntime's run blocks its thread, so in-process the event loop
+ * stalls for at least the whole encoder run (≈ 150 ms for whisper-tiny). The check is relative to
+ * the encoder time measured in the same run, so a loaded machine (slower encoder, scheduler gaps)
+ * cannot fail it while real blocking still would.
  */
-const MAX_EVENT_LOOP_GAP_MS = 50;
+const MIN_ENCODER_MS = 50;
+/** Off the thread, the loop may lag by scheduling noise, never by a large part of the encoder run. */
+const MAX_GAP_FRACTION = 0.5;
 
 Deno.test("worker: a whisper-tiny-sized transcription leaves this thread's event loop running", async () => {
   const { tinyRandom } = await makeWhisperFixtures(MODELS_DIR);
@@ -104,11 +107,11 @@ Deno.test("worker: a whisper-tiny-sized transcription leaves this thread's event
     const { timings } = await stt.transcribe(voicedTone(3));
     const gap = Math.max(maxGap, performance.now() - last);
     assert.ok(
-      timings.encoder_ms > MAX_EVENT_LOOP_GAP_MS,
+      timings.encoder_ms > MIN_ENCODER_MS,
       `encoder ran ${timings.encoder_ms.toFixed(0)} ms: too short to show blocking`,
     );
     assert.ok(
-      gap < MAX_EVENT_LOOP_GAP_MS,
+      gap < timings.encoder_ms * MAX_GAP_FRACTION,
       `event loop stalled ${gap.toFixed(0)} ms (encoder ${timings.encoder_ms.toFixed(0)} ms)`,
     );
   } finally {
