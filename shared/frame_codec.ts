@@ -222,6 +222,7 @@ const MAX_CAPABILITIES = 16;
 const MAX_NAME_CHARS = 32;
 
 const NEWLINE = 0x0a;
+const EMPTY_PAYLOAD = new Uint8Array(0);
 const OPEN_BRACE = 0x7b;
 const textEncoder = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -276,6 +277,13 @@ function checkPcmLength(field: string, length: number, rate: SampleRate, limits:
 // ---------------------------------------------------------------------------------------------
 // v1
 
+/** A v1 number field: plain decimal digits only (no sign, no spaces), at most `maxDigits`. */
+function checkDecimal(name: string, text: string, maxDigits: number): void {
+  if (text.length === 0 || text.length > maxDigits || !/^[0-9]+$/.test(text)) {
+    fail("bad_number", name, text, `${name} ${show(text)} is not a decimal integer`);
+  }
+}
+
 function parseV1Header(
   line: string,
   limits: FrameLimits,
@@ -293,22 +301,8 @@ function parseV1Header(
   }
   const [deviceText, lengthText, rateText, requestText] = fields;
   const device = checkId("device", deviceText, limits);
-  if (!/^[0-9]{1,10}$/.test(lengthText)) {
-    fail(
-      "bad_number",
-      "audio_length",
-      lengthText,
-      `audio_length ${show(lengthText)} is not a decimal integer`,
-    );
-  }
-  if (!/^[0-9]{1,6}$/.test(rateText)) {
-    fail(
-      "bad_number",
-      "sample_rate",
-      rateText,
-      `sample_rate ${show(rateText)} is not a decimal integer`,
-    );
-  }
+  checkDecimal("audio_length", lengthText, 10);
+  checkDecimal("sample_rate", rateText, 6);
   const rate = checkRate("sample_rate", Number(rateText));
   const request = checkId("request_id", requestText, limits);
   const length = Number(lengthText);
@@ -448,6 +442,26 @@ function v2PayloadLength(type: V2MessageType, header: Json, limits: FrameLimits)
   return 0;
 }
 
+function decodeText(payload: Uint8Array): string {
+  try {
+    return strictUtf8.decode(payload);
+  } catch {
+    fail(
+      "bad_utf8",
+      "text",
+      payload.length,
+      `text payload of ${payload.length} bytes is not valid UTF-8`,
+    );
+  }
+}
+
+/** Completes a message validated from its header with the payload that followed it. */
+function attachPayload(message: V2Message, payload: Uint8Array): V2Message {
+  if (message.type === "audio") message.pcm = payload;
+  else if (message.type === "text") message.text = decodeText(payload);
+  return message;
+}
+
 function buildV2(
   type: V2MessageType,
   header: Json,
@@ -509,26 +523,14 @@ function buildV2(
         ts,
         played_ms: nonNegative(header, "played_ms", false),
       };
-    case "text": {
-      let text = "";
-      try {
-        text = strictUtf8.decode(payload);
-      } catch {
-        fail(
-          "bad_utf8",
-          "text",
-          payload.length,
-          `text payload of ${payload.length} bytes is not valid UTF-8`,
-        );
-      }
+    case "text":
       return {
         type,
         turn: checkId("turn", field(header, "turn"), limits),
         kind: oneOf(header, "kind", ["transcript", "reply"] as const),
         ts,
-        text,
+        text: decodeText(payload),
       };
-    }
     case "error": {
       const message: ErrorMessage = {
         type,
@@ -812,12 +814,10 @@ export class FrameDecoder {
       }
       this.#sawHello = true;
       length = v2PayloadLength(type, header, limits);
-      if (length === 0) {
-        // Validate fields now so an invalid header fails before any payload would be read.
-        return { version: 2, message: buildV2(type, header, new Uint8Array(0), limits) };
-      }
-      buildV2(type, header, new Uint8Array(0), limits);
-      finish = (payload) => ({ version: 2, message: buildV2(type, header, payload, limits) });
+      // Validated once, from the header, before any payload is read; the payload is attached.
+      const message = buildV2(type, header, EMPTY_PAYLOAD, limits);
+      if (length === 0) return { version: 2, message };
+      finish = (payload) => ({ version: 2, message: attachPayload(message, payload) });
     }
     if (length === 0) return finish(new Uint8Array(0));
     this.#pending = { finish, payload: new Uint8Array(length), fill: 0 };
