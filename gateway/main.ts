@@ -6,6 +6,7 @@
  */
 import { configFromEnv, loadOrExit } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
+import { stopOnSignals } from "../shared/shutdown.ts";
 import { loadGatewayConfig } from "./config.ts";
 import { startGateway } from "./gateway.ts";
 import { serveDevicePage, type WebBridge } from "./web_bridge.ts";
@@ -15,7 +16,7 @@ const config = configFromEnv();
 const settings = loadOrExit(loadGatewayConfig);
 const log = (component: string) => createLogger(component, { level: config.logLevel });
 
-const gateway = await startGateway(config, {
+const starting = startGateway(config, {
   log,
   echoGuard: settings.echoGuard,
   sileroPath: settings.sileroPath,
@@ -23,33 +24,29 @@ const gateway = await startGateway(config, {
   responseTimeoutMs: settings.responseTimeoutMs,
   clientId: settings.mqttClientId,
 });
-
 // GATEWAY_WEB=off turns the browser device page off (tests, headless installs).
-let page: WebBridge | undefined;
+let page: Promise<WebBridge | undefined> = Promise.resolve(undefined);
+// Before the start finishes: "signaling ready" is logged inside it, and a supervisor may stop us
+// the moment it reads that line.
+stopOnSignals(async () => {
+  const gateway = await starting;
+  await (await page)?.close().catch(() => {});
+  await gateway.close();
+}, { log: log("gateway.main") });
+const gateway = await starting;
+
 if (settings.web.enabled) {
-  try {
-    page = await serveDevicePage({
-      port: settings.web.port,
-      hostname: settings.web.host,
-      ...settings.web.tls,
-      mqtt: gateway.signaling.mqtt,
-      log: log("gateway.web"),
-    });
-  } catch (error) {
+  page = serveDevicePage({
+    port: settings.web.port,
+    hostname: settings.web.host,
+    ...settings.web.tls,
+    mqtt: gateway.signaling.mqtt,
+    log: log("gateway.web"),
+  }).catch((error) => {
     log("gateway").warn("device page not started", {
       port: settings.web.port,
       error: String(error),
     });
-  }
+    return undefined;
+  });
 }
-
-let stopping = false;
-const stop = async () => {
-  if (stopping) return;
-  stopping = true;
-  await page?.close().catch(() => {});
-  await gateway.close();
-  Deno.exit(0);
-};
-Deno.addSignalListener("SIGINT", stop);
-Deno.addSignalListener("SIGTERM", stop);

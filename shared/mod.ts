@@ -5,7 +5,8 @@
  * - `topics.ts`, `messages.ts`, `mqtt.ts`, `broker.ts`: the MQTT topic tree with its QoS and retain
  *   flags, the message schemas, the client and the embedded broker;
  * - `config.ts`: the environment variables of spec 14.2; `log.ts`: structured logs;
- * - `audio.ts`: PCM, resampling, WAV; `async.ts`: delay/deadline/retry; `ids.ts`: the id syntax.
+ * - `audio.ts`: PCM, resampling, WAV; `async.ts`: delay/deadline/retry; `ids.ts`: the id syntax;
+ * - `shutdown.ts`: a clean exit on SIGINT/SIGTERM for both processes' main modules.
  *
  * Import a module directly (`@naila/shared/frame_codec`) to load only what you use: `broker.ts`
  * pulls in aedes, which the gateway never needs.
