@@ -211,6 +211,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     lastCpu = cpu;
     lastCpuAt = at;
     const memory = Deno.memoryUsage();
+    const playback = clock.takeStats();
     const devices: Record<string, SessionMetrics> = {};
     let framesIn = 0, framesOut = 0;
     for (const [device, session] of sessions) {
@@ -235,7 +236,12 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
         silero_runs: silero?.runs ?? 0,
         silero_ms_per_window: silero && silero.runs > 0 ? silero.totalMs / silero.runs : null,
       },
-      playback_stalls: clock.stalls,
+      playback: {
+        ticks: playback.ticks,
+        late_ticks: playback.lateTicks,
+        stalls: playback.stalls,
+        max_late_ms: Math.round(playback.maxLateMs * 10) / 10,
+      },
       devices,
     };
   };

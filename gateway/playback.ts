@@ -45,6 +45,24 @@ interface Chunk {
  */
 export const MAX_QUEUED_MS = 120_000;
 
+/**
+ * A frame sent a whole frame (20 ms) or more after its due time counts as late: it leaves when
+ * the next one is already due, so a device with a one-frame jitter buffer hears a gap.
+ */
+export const LATE_TICK_MS = 20;
+
+/** What the clock did, for metrics and the benchmark's capacity sweep. */
+export interface ClockStats {
+  /** Frame ticks run. */
+  ticks: number;
+  /** Ticks that ran {@link LATE_TICK_MS} or more after they were due. */
+  lateTicks: number;
+  /** Re-anchors after a stall longer than {@link MAX_CATCH_UP_FRAMES}. */
+  stalls: number;
+  /** Worst lateness since the last {@link PlaybackClock.takeStats}, in ms. */
+  maxLateMs: number;
+}
+
 /** One device's reply audio, as 48 kHz chunks consumed frame by frame. */
 export class PlaybackQueue {
   #sink: PlaybackSink;
@@ -181,8 +199,7 @@ export class PlaybackClock {
   #start = 0;
   #ticks = 0;
   #now: () => number;
-  /** Ticks where the clock re-anchored after a stall, for metrics. */
-  stalls = 0;
+  #stats: ClockStats = { ticks: 0, lateTicks: 0, stalls: 0, maxLateMs: 0 };
 
   #onError: (error: unknown) => void;
 
@@ -207,6 +224,13 @@ export class PlaybackClock {
     this.#run();
   }
 
+  /** Counters since creation; the worst lateness is since the previous call (then reset). */
+  takeStats(): ClockStats {
+    const stats = { ...this.#stats };
+    this.#stats.maxLateMs = 0;
+    return stats;
+  }
+
   /** Stops the clock (shutdown). */
   stop(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -217,9 +241,15 @@ export class PlaybackClock {
     this.#timer = undefined;
     const now = this.#now();
     let due = Math.floor((now - this.#start) / OPUS_FRAME_MS) + 1 - this.#ticks;
+    if (due > 0) {
+      const late = now - (this.#start + this.#ticks * OPUS_FRAME_MS);
+      this.#stats.ticks += due;
+      if (late >= LATE_TICK_MS) this.#stats.lateTicks += Math.min(due, MAX_CATCH_UP_FRAMES);
+      this.#stats.maxLateMs = Math.max(this.#stats.maxLateMs, late);
+    }
     if (due > MAX_CATCH_UP_FRAMES) {
       // Stalled: re-anchor on now, send one frame, don't burst the backlog.
-      this.stalls++;
+      this.#stats.stalls++;
       this.#start = now;
       this.#ticks = 0;
       due = 1;

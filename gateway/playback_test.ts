@@ -55,6 +55,9 @@ Deno.test("the clock sends one frame per 20 ms without drift, and stops when idl
   // 24 intervals of 20 ms: timer lateness must not accumulate (one late timer may show; the
   // bound leaves room for a loaded test machine running tests in parallel).
   assert.ok(Math.abs(span - 480) < 60, `25 frames spread over ${span.toFixed(1)} ms`);
+  const stats = clock.takeStats();
+  assert.equal(stats.ticks, 25);
+  assert.equal(stats.stalls, 0);
   clock.stop();
 });
 
@@ -70,7 +73,11 @@ Deno.test("after a stall the clock re-anchors instead of bursting the backlog", 
   await new Promise((r) => setTimeout(r, 1));
   const burst = sent.filter((s) => s.at >= blockedAt + 200 && s.at < blockedAt + 205).length;
   assert.ok(burst <= MAX_CATCH_UP_FRAMES, `${burst} frames sent at once after the stall`);
-  assert.ok(clock.stalls >= 1);
+  const stats = clock.takeStats();
+  assert.ok(stats.stalls >= 1);
+  assert.ok(stats.lateTicks >= 1);
+  assert.ok(stats.maxLateMs >= 150, `worst lateness ${stats.maxLateMs} ms`);
+  assert.equal(clock.takeStats().maxLateMs, 0, "the worst lateness is reset when taken");
   q.flush();
   await new Promise((r) => setTimeout(r, 50));
   clock.stop();

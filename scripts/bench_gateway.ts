@@ -10,17 +10,22 @@
  * - **CPU** (% of one core, from /proc/<pid>/stat) and **RSS** of the gateway process, per device,
  *   at 1/5/10/20 devices while they listen (mic open, room noise) and in full duplex (a reply
  *   streaming to every device while its mic keeps sending);
+ * - **capacity**: full-duplex devices added in steps until the gateway starts losing incoming
+ *   packets, delivering fewer reply frames than real time, or sending them late (its playback
+ *   clock's own lateness, from `naila/gateway/metrics`);
  * - **Silero** time per window and **Opus** encode/decode time per frame, in this process.
  *
  * Writes bench/gateway.json and prints a summary.
  *
- * Usage: deno run -A scripts/bench_gateway.ts [--quick]
+ * Usage: deno run -A scripts/bench_gateway.ts [--quick] [--capacity-only] [--capacity-levels=20,30]
  */
 import { DevicePeer } from "../device/peer.ts";
 import { OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder } from "../gateway/opus_codec.ts";
+import { LATE_TICK_MS } from "../gateway/playback.ts";
 import { SILERO_CONTEXT, SILERO_WINDOW, SileroSession } from "../gateway/vad.ts";
 import { resample } from "../shared/audio.ts";
 import { delay } from "../shared/async.ts";
+import { connectMqtt } from "../shared/mqtt.ts";
 import { startAiServerDouble } from "../tests/helpers/ai_server_double.ts";
 import { sileroModelPath, startGatewayProcess } from "../tests/helpers/gateway_process.ts";
 import { startMosquitto } from "../tests/helpers/mosquitto.ts";
@@ -28,6 +33,8 @@ import { speak } from "../tests/helpers/speech.ts";
 import { percentile, round } from "./bench_stats.ts";
 
 const QUICK = Deno.args.includes("--quick");
+/** Only the capacity sweep; the other results in bench/gateway.json are kept. */
+const CAPACITY_ONLY = Deno.args.includes("--capacity-only");
 /** Device counts of the issue's budget table. */
 const LEVELS = QUICK ? [1, 5] : [1, 5, 10, 20];
 /** CPU/RSS sampling window per level. */
@@ -43,6 +50,15 @@ const ROOM_NOISE_RMS = 0.003;
 const NOISY_ROOM_RMS = 0.01;
 /** Packet loss of the lossy latency series. */
 const LOSS = 0.05;
+/** Full-duplex device counts of the capacity sweep; it stops after the first that fails. */
+const CAPACITY_LEVELS = Deno.args.find((a) => a.startsWith("--capacity-levels="))
+  ?.slice("--capacity-levels=".length).split(",").map(Number) ??
+  (QUICK ? [5, 10] : [20, 25, 30, 35, 40, 50]);
+/** Capacity criteria: what share of packets must arrive, and of reply frames may be late. */
+const MIN_DELIVERED = 0.99;
+const MAX_LATE_SHARE = 0.01;
+/** Period of the gateway's metrics during the benchmark (the capacity sweep reads them). */
+const METRICS_INTERVAL_MS = 1000;
 /** Linux clock ticks per second for /proc/<pid>/stat (getconf CLK_TCK). */
 const CLK_TCK = 100;
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -170,7 +186,9 @@ async function main() {
     AUDIO_SAMPLE_RATE: "16000",
     AUDIO_SILENCE_FRAMES: String(SILENCE_FRAMES),
     LOG_LEVEL: "warn",
+    GATEWAY_METRICS_INTERVAL_MS: String(METRICS_INTERVAL_MS),
   }, { waitReady: false });
+  const metrics = await gatewayMetrics(broker.port);
   await delay(3000); // startup (module load, Silero session) settles before the baseline
   const devices: DevicePeer[] = [];
   const result: Record<string, unknown> = {
@@ -209,18 +227,63 @@ async function main() {
     result.baseline = { cpu_percent: round(baseline.cpu), rss_mb: round(baseline.rss, 1) };
     console.error(`baseline: cpu ${baseline.cpu.toFixed(2)} %, rss ${baseline.rss.toFixed(1)} MB`);
 
-    const addDevices = async (n: number) => {
+    const addDevices = async (n: number, prefix = "bench", noise = ROOM_NOISE_RMS) => {
       while (devices.length < n) {
         const d = new DevicePeer({
-          id: `bench${devices.length}`,
+          id: `${prefix}${devices.length}`,
           mqtt: { host: "127.0.0.1", port: broker.port },
           hostAddresses: ["127.0.0.1"],
-          idleNoise: ROOM_NOISE_RMS,
+          idleNoise: noise,
           decode: false,
         });
         devices.push(d);
         await d.connect();
       }
+    };
+
+    // Full duplex: every device speaks once; a long reply streams back in real time while every
+    // mic keeps sending. Resolves when the replies are flowing; `finish` waits for their end.
+    const startDuplex = async () => {
+      replyMode = "long";
+      const first = server.turns.length;
+      const turnEvents = devices.map((d) => d.events.filter((e) => e.type === "turn").length);
+      await Promise.all(devices.map((d) => d.speak(speech48k, 48000)));
+      const deadline = performance.now() + 15_000;
+      while (
+        server.turns.slice(first).filter((t) => t.endedAt).length < devices.length &&
+        performance.now() < deadline
+      ) {
+        await delay(20);
+      }
+      await delay(1000); // replies are flowing
+      const turns = server.turns.slice(first);
+      if (turns.filter((t) => t.endedAt).length < devices.length) {
+        const heard = new Set(turns.map((t) => t.device));
+        console.error(
+          `no ended turn from: ${
+            devices.filter((d) =>
+              !heard.has(d.id) || !turns.find((t) => t.device === d.id)?.endedAt
+            )
+              .map((d) => `${d.id} (${d.connectionState}, ${d.packetsSent} sent)`).join(", ")
+          }; gateway warnings: ${
+            JSON.stringify(gateway.logs.filter((l) => l.level !== "info").slice(-10))
+          }`,
+        );
+      }
+      return {
+        turns: turns.length,
+        finish: async () => {
+          replyMode = "none";
+          const until = performance.now() + 30_000;
+          while (
+            devices.some((dev, i) =>
+              dev.events.filter((e) => e.type === "turn").length <= turnEvents[i]
+            ) && performance.now() < until
+          ) {
+            await delay(100);
+          }
+        },
+      };
     };
 
     const latencySeries = async (label: string, speaker: DevicePeer, loss: number) => {
@@ -253,120 +316,221 @@ async function main() {
       return entry;
     };
 
-    const latency: Record<string, unknown> = {};
-    await addDevices(1);
-    latency["1_device"] = await latencySeries("1 device", devices[0], 0);
-    latency["1_device_5pct_loss"] = await latencySeries("1 device, 5% loss", devices[0], LOSS);
+    if (!CAPACITY_ONLY) {
+      const latency: Record<string, unknown> = {};
+      await addDevices(1);
+      latency["1_device"] = await latencySeries("1 device", devices[0], 0);
+      latency["1_device_5pct_loss"] = await latencySeries("1 device, 5% loss", devices[0], LOSS);
 
-    const listening: Record<string, unknown> = {};
-    const duplex: Record<string, unknown> = {};
-    let previous = { n: 0, listen: baseline, duplex: baseline };
-    for (const n of LEVELS) {
-      await addDevices(n);
+      const listening: Record<string, unknown> = {};
+      const duplex: Record<string, unknown> = {};
+      let previous = { n: 0, listen: baseline, duplex: baseline };
+      for (const n of LEVELS) {
+        await addDevices(n);
+        await delay(1000);
+        const s = await sampleGateway(gateway.pid, WINDOW_MS);
+        listening[n] = {
+          cpu_percent: round(s.cpu),
+          cpu_percent_per_device: round(s.cpu / n),
+          cpu_percent_per_added_device: round((s.cpu - previous.listen.cpu) / (n - previous.n)),
+          rss_mb: round(s.rss, 1),
+          rss_mb_per_device_above_baseline: round((s.rss - baseline.rss) / n),
+          rss_mb_per_added_device: round((s.rss - previous.listen.rss) / (n - previous.n)),
+        };
+        console.error(`listening ${n}: ${JSON.stringify(listening[n])}`);
+        const duplexRound = await startDuplex();
+        const d = await sampleGateway(gateway.pid, WINDOW_MS);
+        duplex[n] = {
+          turns: duplexRound.turns,
+          cpu_percent: round(d.cpu),
+          cpu_percent_per_device: round(d.cpu / n),
+          cpu_percent_per_added_device: round((d.cpu - previous.duplex.cpu) / (n - previous.n)),
+          rss_mb: round(d.rss, 1),
+          rss_mb_per_device_above_baseline: round((d.rss - baseline.rss) / n),
+        };
+        console.error(`duplex ${n}: ${JSON.stringify(duplex[n])}`);
+        previous = { n, listen: s, duplex: d };
+        await duplexRound.finish();
+      }
+      // The same devices listening with 5 % of their packets lost: concealment on every gap.
+      for (const d of devices) d.loss = LOSS;
       await delay(1000);
-      const s = await sampleGateway(gateway.pid, WINDOW_MS);
-      listening[n] = {
-        cpu_percent: round(s.cpu),
-        cpu_percent_per_device: round(s.cpu / n),
-        cpu_percent_per_added_device: round((s.cpu - previous.listen.cpu) / (n - previous.n)),
-        rss_mb: round(s.rss, 1),
-        rss_mb_per_device_above_baseline: round((s.rss - baseline.rss) / n),
-        rss_mb_per_added_device: round((s.rss - previous.listen.rss) / (n - previous.n)),
+      const lossy = await sampleGateway(gateway.pid, WINDOW_MS);
+      for (const d of devices) d.loss = 0;
+      result.listening_with_loss = {
+        devices: devices.length,
+        loss: LOSS,
+        cpu_percent: round(lossy.cpu),
+        cpu_percent_per_device: round(lossy.cpu / devices.length),
+        rss_mb: round(lossy.rss, 1),
       };
-      console.error(`listening ${n}: ${JSON.stringify(listening[n])}`);
-      // Full duplex: every device speaks once; a long reply streams back in real time while
-      // every mic keeps sending.
-      replyMode = "long";
-      const first = server.turns.length;
-      const turnEvents = devices.map((d) => d.events.filter((e) => e.type === "turn").length);
-      await Promise.all(devices.slice(0, n).map((d) => d.speak(speech48k, 48000)));
-      const deadline = performance.now() + 15_000;
-      while (
-        server.turns.slice(first).filter((t) => t.endedAt).length < n &&
-        performance.now() < deadline
-      ) {
-        await delay(20);
-      }
-      await delay(1000); // replies are flowing
-      const d = await sampleGateway(gateway.pid, WINDOW_MS);
-      duplex[n] = {
-        turns: server.turns.slice(first).length,
-        cpu_percent: round(d.cpu),
-        cpu_percent_per_device: round(d.cpu / n),
-        cpu_percent_per_added_device: round((d.cpu - previous.duplex.cpu) / (n - previous.n)),
-        rss_mb: round(d.rss, 1),
-        rss_mb_per_device_above_baseline: round((d.rss - baseline.rss) / n),
-      };
-      console.error(`duplex ${n}: ${JSON.stringify(duplex[n])}`);
-      previous = { n, listen: s, duplex: d };
-      replyMode = "none";
-      // Wait for every reply to finish before the next level.
-      const until = performance.now() + 30_000;
-      while (
-        devices.slice(0, n).some((dev, i) =>
-          dev.events.filter((e) => e.type === "turn").length <= turnEvents[i]
-        ) && performance.now() < until
-      ) {
-        await delay(100);
-      }
-    }
-    // The same devices listening with 5 % of their packets lost: concealment on every gap.
-    for (const d of devices) d.loss = LOSS;
-    await delay(1000);
-    const lossy = await sampleGateway(gateway.pid, WINDOW_MS);
-    for (const d of devices) d.loss = 0;
-    result.listening_with_loss = {
-      devices: devices.length,
-      loss: LOSS,
-      cpu_percent: round(lossy.cpu),
-      cpu_percent_per_device: round(lossy.cpu / devices.length),
-      rss_mb: round(lossy.rss, 1),
-    };
-    console.error(`listening with loss: ${JSON.stringify(result.listening_with_loss)}`);
-    latency[`1_of_${devices.length}_devices_listening`] = await latencySeries(
-      `1 of ${devices.length} listening`,
-      devices[0],
-      0,
-    );
-    result.latency = latency;
-    result.listening = listening;
-    result.full_duplex = duplex;
+      console.error(`listening with loss: ${JSON.stringify(result.listening_with_loss)}`);
+      latency[`1_of_${devices.length}_devices_listening`] = await latencySeries(
+        `1 of ${devices.length} listening`,
+        devices[0],
+        0,
+      );
+      result.latency = latency;
+      result.listening = listening;
+      result.full_duplex = duplex;
 
-    // The same number of devices in a noisier room (above the idle gate): every frame is
-    // resampled and scored by Silero, the listening cost of a busy home rather than a quiet one.
-    const count = devices.length;
+      // The same number of devices in a noisier room (above the idle gate): every frame is
+      // resampled and scored by Silero, the listening cost of a busy home rather than a quiet one.
+      const count = devices.length;
+      for (const d of devices.splice(0)) await d.close({ announceOffline: true }).catch(() => {});
+      await delay(2000);
+      await addDevices(count, "noisy", NOISY_ROOM_RMS);
+      await delay(1000);
+      const noisy = await sampleGateway(gateway.pid, WINDOW_MS);
+      result.listening_noisy_room = {
+        devices: count,
+        room_noise_rms: NOISY_ROOM_RMS,
+        cpu_percent: round(noisy.cpu),
+        cpu_percent_per_device: round(noisy.cpu / count),
+        rss_mb: round(noisy.rss, 1),
+      };
+      console.error(`listening in a noisy room: ${JSON.stringify(result.listening_noisy_room)}`);
+    }
+
+    // Capacity: full-duplex devices in steps until the gateway loses or delays packets.
     for (const d of devices.splice(0)) await d.close({ announceOffline: true }).catch(() => {});
     await delay(2000);
-    while (devices.length < count) {
-      const d = new DevicePeer({
-        id: `noisy${devices.length}`,
-        mqtt: { host: "127.0.0.1", port: broker.port },
-        hostAddresses: ["127.0.0.1"],
-        idleNoise: NOISY_ROOM_RMS,
-        decode: false,
-      });
-      devices.push(d);
-      await d.connect();
+    const levels: CapacityLevel[] = [];
+    for (const n of CAPACITY_LEVELS) {
+      await addDevices(n, "cap");
+      await delay(1000);
+      const duplexRound = await startDuplex();
+      const measured = await measureCapacity(devices, metrics, gateway.pid);
+      // Every device's utterance must also have reached the server.
+      const level = {
+        ...measured,
+        ok: measured.ok && duplexRound.turns >= n,
+        turns: duplexRound.turns,
+      };
+      await duplexRound.finish();
+      levels.push(level);
+      console.error(`capacity ${n}: ${JSON.stringify(level)}`);
+      if (!level.ok) break;
     }
-    await delay(1000);
-    const noisy = await sampleGateway(gateway.pid, WINDOW_MS);
-    result.listening_noisy_room = {
-      devices: count,
-      room_noise_rms: NOISY_ROOM_RMS,
-      cpu_percent: round(noisy.cpu),
-      cpu_percent_per_device: round(noisy.cpu / count),
-      rss_mb: round(noisy.rss, 1),
+    const passing = levels.filter((l) => l.ok).map((l) => l.devices);
+    const failing = levels.find((l) => !l.ok);
+    result.capacity = {
+      criteria: {
+        min_delivered: MIN_DELIVERED,
+        max_late_share: MAX_LATE_SHARE,
+        late_means_ms: LATE_TICK_MS,
+      },
+      devices_ok: passing.length ? Math.max(...passing) : 0,
+      first_failing: failing?.devices ?? null,
+      levels,
     };
-    console.error(`listening in a noisy room: ${JSON.stringify(result.listening_noisy_room)}`);
   } finally {
+    await metrics.close();
     for (const d of devices) await d.close({ announceOffline: false }).catch(() => {});
     await gateway.stop();
     await server.close();
     await broker.stop();
   }
   await Deno.mkdir(`${ROOT}bench`, { recursive: true });
-  await Deno.writeTextFile(`${ROOT}bench/gateway.json`, JSON.stringify(result, null, 2) + "\n");
-  console.log(JSON.stringify(result, null, 2));
+  const path = `${ROOT}bench/gateway.json`;
+  const written = CAPACITY_ONLY
+    ? { ...JSON.parse(await Deno.readTextFile(path)), capacity: result.capacity }
+    : result;
+  await Deno.writeTextFile(path, JSON.stringify(written, null, 2) + "\n");
+  console.log(JSON.stringify(CAPACITY_ONLY ? result.capacity : result, null, 2));
+}
+
+/** One step of the capacity sweep. */
+interface CapacityLevel {
+  devices: number;
+  ok: boolean;
+  /** Packets the gateway received / packets the devices sent. */
+  inbound_delivered: number;
+  /** Reply packets the devices received / 50 per second per device. */
+  outbound_delivered: number;
+  /** The gateway playback clock's late ticks / ticks, and its worst lateness. */
+  late_share: number;
+  max_late_ms: number;
+  stalls: number;
+  gateway_cpu_percent: number;
+  /** This process (the simulated devices): when it nears 100 % the devices are the limit. */
+  devices_process_cpu_percent: number;
+}
+
+interface MetricsSnapshot {
+  framesIn: number;
+  ticks: number;
+  lateTicks: number;
+  stalls: number;
+  maxLateMs: number;
+}
+
+/** The gateway's metrics messages, one snapshot per message as they come. */
+async function gatewayMetrics(port: number) {
+  const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port }, {
+    clientId: `bench-metrics-${crypto.randomUUID().slice(0, 8)}`,
+  });
+  const waiting: ((m: MetricsSnapshot) => void)[] = [];
+  mqtt.client.on("message", (_topic: string, payload: Uint8Array) => {
+    const m = JSON.parse(new TextDecoder().decode(payload));
+    const snapshot = {
+      framesIn: m.frames_in ?? 0,
+      ticks: m.playback?.ticks ?? 0,
+      lateTicks: m.playback?.late_ticks ?? 0,
+      stalls: m.playback?.stalls ?? 0,
+      maxLateMs: m.playback?.max_late_ms ?? 0,
+    };
+    for (const resolve of waiting.splice(0)) resolve(snapshot);
+  });
+  await mqtt.subscribe("naila/gateway/metrics");
+  return {
+    next: () => new Promise<MetricsSnapshot>((resolve) => waiting.push(resolve)),
+    close: () => mqtt.close(),
+  };
+}
+
+/**
+ * Measures one capacity step over whole metrics periods: packets in (devices' sent counters
+ * against the gateway's received counter), reply packets out (arrivals at the devices against
+ * real time), and the playback clock's lateness.
+ */
+async function measureCapacity(
+  devices: DevicePeer[],
+  metrics: Awaited<ReturnType<typeof gatewayMetrics>>,
+  pid: number,
+): Promise<CapacityLevel> {
+  const sent = () => devices.reduce((n, d) => n + d.packetsSent, 0);
+  const received = () =>
+    devices.reduce((n, d) => n + d.replies.reduce((m, r) => m + r.arrivals.length, 0), 0);
+  const periods = Math.round(WINDOW_MS / METRICS_INTERVAL_MS);
+  const start = await metrics.next();
+  const at = { sent: sent(), received: received(), time: performance.now() };
+  const ticks = cpuTicks(pid);
+  const ownTicks = cpuTicks(Deno.pid);
+  let end = start;
+  let maxLateMs = 0;
+  for (let i = 0; i < periods; i++) {
+    end = await metrics.next();
+    maxLateMs = Math.max(maxLateMs, end.maxLateMs);
+  }
+  const seconds = (performance.now() - at.time) / 1000;
+  const inbound = (end.framesIn - start.framesIn) / Math.max(1, sent() - at.sent);
+  const outbound = (received() - at.received) / (devices.length * seconds * 50);
+  const tickCount = end.ticks - start.ticks;
+  const lateShare = tickCount > 0 ? (end.lateTicks - start.lateTicks) / tickCount : 0;
+  const stalls = end.stalls - start.stalls;
+  return {
+    devices: devices.length,
+    ok: inbound >= MIN_DELIVERED && outbound >= MIN_DELIVERED && lateShare <= MAX_LATE_SHARE &&
+      stalls === 0,
+    inbound_delivered: round(inbound, 4),
+    outbound_delivered: round(outbound, 4),
+    late_share: round(lateShare, 4),
+    max_late_ms: round(maxLateMs, 1),
+    stalls,
+    gateway_cpu_percent: round((cpuTicks(pid) - ticks) / CLK_TCK / seconds * 100),
+    devices_process_cpu_percent: round((cpuTicks(Deno.pid) - ownTicks) / CLK_TCK / seconds * 100),
+  };
 }
 
 /** Speaks with `loss` applied to this utterance only. */

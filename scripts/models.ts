@@ -3,16 +3,18 @@
  * `models/manifest.json`.
  *
  * - Silero VAD v5: copied from the npm package @ricky0123/vad-web (offline), sha256-checked.
- * - Whisper ONNX (onnx-community/whisper-{tiny,base}.en): downloaded from Hugging Face with a
- *   progress bar on stderr, resumed from a `.part` file with an HTTP Range request, and
- *   sha256-checked where the manifest knows the hash. Without internet it prints one line and
- *   carries on (exit 0): the rest of NAILA works without Whisper.
+ * - Whisper ONNX (onnx-community/whisper-{tiny,base}.en) and, when asked for, a Piper voice
+ *   (rhasspy/piper-voices, into `models/piper/`, where the server's `TTS_ENGINE=auto` finds it):
+ *   downloaded from Hugging Face with a progress bar on stderr, resumed from a `.part` file with
+ *   an HTTP Range request, and sha256-checked where the manifest knows the hash. Without
+ *   internet it prints one line and carries on (exit 0): the rest of NAILA works without them.
  *
  * Idempotent: files already present with the right hash are skipped.
  *
- * Flags: `--whisper tiny.en|base.en` (default tiny.en), `--no-whisper`, `--quiet` (no progress
- * bar), `--record-hashes` (write the sha256 of downloaded files whose hash is null into the
- * manifest). `NAILA_HF_BASE` overrides the Hugging Face address (tests use a loopback server).
+ * Flags: `--whisper tiny.en|base.en` (default tiny.en), `--no-whisper`, `--voice <name>` (a Piper
+ * voice of the manifest, e.g. en_US-lessac-medium; none by default: espeak-ng needs no download),
+ * `--quiet` (no progress bar), `--record-hashes` (write the sha256 of downloaded files whose hash
+ * is null into the manifest). `NAILA_HF_BASE` overrides the Hugging Face address (tests use a loopback server).
  */
 import { makeWhisperFixtures } from "./make_whisper_models.ts";
 import { createHash } from "node:crypto";
@@ -36,11 +38,14 @@ export interface VadEntry {
   license?: string;
 }
 
-/** One entry of the manifest's `whisper` section. */
-export interface WhisperEntry {
+/** One entry of the manifest's `whisper` or `piper` section: files of a Hugging Face repo. */
+export interface HubEntry {
   repo: string;
   revision: string;
+  /** Folder under models/. */
   dir: string;
+  /** Store each file by its name alone (Piper voices sit deep in their repo). */
+  flat?: boolean;
   license?: string;
   /** Path inside the repo → its sha256, or null while unknown. */
   files: Record<string, string | null>;
@@ -49,7 +54,8 @@ export interface WhisperEntry {
 /** `models/manifest.json`. */
 export interface Manifest {
   vad: Record<string, VadEntry>;
-  whisper: Record<string, WhisperEntry>;
+  whisper: Record<string, HubEntry>;
+  piper?: Record<string, HubEntry>;
   [other: string]: unknown;
 }
 
@@ -212,8 +218,8 @@ function progressBar(label: string, quiet: boolean) {
   };
 }
 
-/** Options of {@link ensureWhisper}. */
-export interface EnsureWhisperOptions {
+/** Options of {@link ensureHubFiles}. */
+export interface EnsureHubFilesOptions {
   modelsDir: string;
   baseUrl?: string;
   quiet?: boolean;
@@ -224,15 +230,16 @@ export interface EnsureWhisperOptions {
  * Makes sure every file of `entry` is in `modelsDir/entry.dir`. Returns the sha256 of each file
  * it checked or downloaded, or throws {@link DownloadUnavailable} when offline.
  */
-export async function ensureWhisper(
-  entry: WhisperEntry,
-  options: EnsureWhisperOptions,
+export async function ensureHubFiles(
+  entry: HubEntry,
+  options: EnsureHubFilesOptions,
 ): Promise<Record<string, string>> {
   const base = options.baseUrl ?? DEFAULT_HF_BASE;
   const log = options.log ?? ((line: string) => console.error(line));
   const hashes: Record<string, string> = {};
   for (const [path, expected] of Object.entries(entry.files)) {
-    const target = `${options.modelsDir}/${entry.dir}/${path}`;
+    const name = entry.flat ? path.slice(path.lastIndexOf("/") + 1) : path;
+    const target = `${options.modelsDir}/${entry.dir}/${name}`;
     if (await exists(target)) {
       const actual = await sha256File(target);
       if (!expected || actual === expected) {
@@ -246,7 +253,7 @@ export async function ensureWhisper(
     }
     await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
     const url = `${base}/${entry.repo}/resolve/${entry.revision}/${path}`;
-    const bar = progressBar(`${entry.dir}/${path}`, options.quiet ?? false);
+    const bar = progressBar(`${entry.dir}/${name}`, options.quiet ?? false);
     try {
       hashes[path] = await downloadFile(url, target, {
         sha256: expected,
@@ -260,7 +267,12 @@ export async function ensureWhisper(
 }
 
 function parseArgs(args: string[]) {
-  const flags = { whisper: "tiny.en" as string | null, quiet: false, recordHashes: false };
+  const flags = {
+    whisper: "tiny.en" as string | null,
+    voice: null as string | null,
+    quiet: false,
+    recordHashes: false,
+  };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--no-whisper") flags.whisper = null;
@@ -268,11 +280,13 @@ function parseArgs(args: string[]) {
     else if (arg === "--record-hashes") flags.recordHashes = true;
     else if (arg === "--whisper") flags.whisper = args[++i] ?? "";
     else if (arg.startsWith("--whisper=")) flags.whisper = arg.slice("--whisper=".length);
+    else if (arg === "--voice") flags.voice = args[++i] ?? "";
+    else if (arg.startsWith("--voice=")) flags.voice = arg.slice("--voice=".length);
     else {
       throw new Error(
         `unknown argument ${
           JSON.stringify(arg)
-        }, expected --whisper tiny.en|base.en, --no-whisper, --quiet, --record-hashes`,
+        }, expected --whisper tiny.en|base.en, --no-whisper, --voice <name>, --quiet, --record-hashes`,
       );
     }
   }
@@ -314,41 +328,50 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
   // real STT code offline; the random full-size model is made by the benchmark when it needs it.
   const { fixture } = await makeWhisperFixtures(modelsDir, { fixtureOnly: true });
   if (!flags.quiet) log(`models: whisper fixture present (${fixture})`);
-  if (flags.whisper === null) return 0;
-  const entry = manifest.whisper[flags.whisper];
-  if (entry === undefined) {
-    log(
-      `models: --whisper ${JSON.stringify(flags.whisper)} is unknown, expected ${
-        Object.keys(manifest.whisper).join("|")
-      }`,
-    );
-    return EXIT_FAILURE;
-  }
-  let hashes: Record<string, string>;
-  try {
-    hashes = await ensureWhisper(entry, { modelsDir, baseUrl, quiet: flags.quiet, log });
-  } catch (err) {
-    if (!(err instanceof DownloadUnavailable)) {
-      log(`models: ${(err as Error).message}`);
+  const wanted: Array<[kind: string, name: string, entries: Record<string, HubEntry>]> = [];
+  if (flags.whisper !== null) wanted.push(["Whisper", flags.whisper, manifest.whisper]);
+  if (flags.voice !== null) wanted.push(["Piper voice", flags.voice, manifest.piper ?? {}]);
+  for (const [kind, name, entries] of wanted) {
+    if (entries[name] === undefined) {
+      log(
+        `models: ${kind} ${JSON.stringify(name)} is unknown, expected ${
+          Object.keys(entries).join("|")
+        }`,
+      );
       return EXIT_FAILURE;
     }
-    log(
-      `models: Whisper ${flags.whisper} could not be downloaded (${err.message}); continuing without it`,
-    );
-    return 0;
   }
-  if (!flags.quiet) log(`models: whisper ${flags.whisper} present (${entry.dir}/)`);
-  const unknown = Object.entries(entry.files).filter(([, sha]) => sha === null);
-  if (unknown.length > 0) {
+  let recorded = 0;
+  for (const [kind, name, entries] of wanted) {
+    const entry = entries[name];
+    let hashes: Record<string, string>;
+    try {
+      hashes = await ensureHubFiles(entry, { modelsDir, baseUrl, quiet: flags.quiet, log });
+    } catch (err) {
+      if (!(err instanceof DownloadUnavailable)) {
+        log(`models: ${(err as Error).message}`);
+        return EXIT_FAILURE;
+      }
+      log(
+        `models: ${kind} ${name} could not be downloaded (${err.message}); continuing without it`,
+      );
+      continue;
+    }
+    if (!flags.quiet) log(`models: ${kind} ${name} present (${entry.dir}/)`);
+    const unknown = Object.entries(entry.files).filter(([, sha]) => sha === null);
+    if (unknown.length === 0) continue;
     if (flags.recordHashes) {
       for (const [path] of unknown) entry.files[path] = hashes[path];
-      await Deno.writeTextFile(manifestPath, JSON.stringify(manifest, null, 2) + "\n");
-      log(`models: recorded ${unknown.length} sha256 in models/manifest.json`);
+      recorded += unknown.length;
     } else if (!flags.quiet) {
       log(
-        `models: ${unknown.length} files have no sha256 in the manifest; --record-hashes adds them`,
+        `models: ${unknown.length} files of ${kind} ${name} have no sha256 in the manifest; --record-hashes adds them`,
       );
     }
+  }
+  if (recorded > 0) {
+    await Deno.writeTextFile(manifestPath, JSON.stringify(manifest, null, 2) + "\n");
+    log(`models: recorded ${recorded} sha256 in models/manifest.json`);
   }
   return 0;
 }

@@ -140,6 +140,9 @@ Deno.test("main", async (t) => {
   const files: Record<string, Uint8Array<ArrayBuffer>> = {
     "/org/whisper-test/resolve/main/onnx/encoder_model.onnx": bytes(50_000, 11),
     "/org/whisper-test/resolve/main/config.json": new TextEncoder().encode('{"a":1}'),
+    "/org/voices/resolve/v1/en/en_US/x/medium/en_US-x-medium.onnx": bytes(20_000, 13),
+    "/org/voices/resolve/v1/en/en_US/x/medium/en_US-x-medium.onnx.json": new TextEncoder()
+      .encode('{"audio":{"sample_rate":22050}}'),
   };
   const server = serveFiles(files);
   const vad = REAL_MANIFEST.vad.silero_vad_v5;
@@ -151,6 +154,18 @@ Deno.test("main", async (t) => {
         revision: "main",
         dir: "whisper-test.en",
         files: { "onnx/encoder_model.onnx": null, "config.json": null },
+      },
+    },
+    piper: {
+      "en_US-x-medium": {
+        repo: "org/voices",
+        revision: "v1",
+        dir: "piper",
+        flat: true,
+        files: {
+          "en/en_US/x/medium/en_US-x-medium.onnx": null,
+          "en/en_US/x/medium/en_US-x-medium.onnx.json": null,
+        },
       },
     },
   };
@@ -204,16 +219,56 @@ Deno.test("main", async (t) => {
       assert.equal(server.requests.length, before);
     });
 
+    await t.step(
+      "--voice puts a Piper voice's two files side by side in models/piper/",
+      async () => {
+        lines.length = 0;
+        assert.equal(await run(["--no-whisper", "--voice", "en_US-x-medium", "--quiet"]), 0);
+        assert.deepEqual(
+          (await Array.fromAsync(Deno.readDir(`${root}/models/piper`))).map((e) => e.name).sort(),
+          ["en_US-x-medium.onnx", "en_US-x-medium.onnx.json"],
+        );
+        assert.deepEqual(
+          await Deno.readFile(`${root}/models/piper/en_US-x-medium.onnx`),
+          files["/org/voices/resolve/v1/en/en_US/x/medium/en_US-x-medium.onnx"],
+        );
+        const before = server.requests.length;
+        assert.equal(await run(["--no-whisper", "--voice=en_US-x-medium"]), 0);
+        assert.equal(server.requests.length, before, "a present voice is not downloaded again");
+      },
+    );
+
+    await t.step("an unknown voice exits 1 before downloading anything", async () => {
+      lines.length = 0;
+      const before = server.requests.length;
+      assert.equal(await run(["--no-whisper", "--voice", "de_DE-y-low"]), 1);
+      assert.match(lines.at(-1)!, /Piper voice "de_DE-y-low" is unknown, expected en_US-x-medium/);
+      assert.equal(server.requests.length, before);
+    });
+
     await t.step("bad flags exit 1 naming what is allowed", async () => {
       lines.length = 0;
       assert.equal(await run(["--fast"]), 1);
       assert.match(lines[0], /unknown argument "--fast", expected --whisper tiny\.en\|base\.en/);
       assert.equal(await run(["--whisper", "large"]), 1);
-      assert.match(lines.at(-1)!, /--whisper "large" is unknown, expected test\.en/);
+      assert.match(lines.at(-1)!, /Whisper "large" is unknown, expected test\.en/);
     });
   } finally {
     await server.close();
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("the real manifest's Piper voices each have a model and its config, stored flat", () => {
+  const voices = Object.entries(REAL_MANIFEST.piper ?? {});
+  assert.ok(voices.length > 0);
+  for (const [name, entry] of voices) {
+    assert.equal(entry.dir, "piper");
+    assert.equal(entry.flat, true);
+    assert.deepEqual(
+      Object.keys(entry.files).map((path) => path.slice(path.lastIndexOf("/") + 1)).sort(),
+      [`${name}.onnx`, `${name}.onnx.json`],
+    );
   }
 });
 
