@@ -3,7 +3,14 @@ import { correlation } from "../shared/audio.ts";
 import { speak } from "../tests/helpers/speech.ts";
 import { pcmToFloat32, resample } from "../shared/audio.ts";
 import OpusScript from "opusscript";
-import { OPUS_FRAME_SAMPLES, OpusCodecError, OpusDecoder, OpusEncoder } from "./opus_codec.ts";
+import {
+  CODECS_PER_HEAP,
+  MAX_PACKET_BYTES,
+  OPUS_FRAME_SAMPLES,
+  OpusCodecError,
+  OpusDecoder,
+  OpusEncoder,
+} from "./opus_codec.ts";
 
 /** libopus delays its output a few ms (look-ahead); search this far for the alignment. */
 const MAX_DELAY = 960;
@@ -41,6 +48,54 @@ Deno.test("encode then decode keeps speech (correlation > 0.9 after the codec de
   const kbps = (bytes * 8) / (frames * 0.02) / 1000;
   assert.ok(kbps > 20 && kbps < 40, `${kbps.toFixed(1)} kbps, about 32 expected`);
   encoder.close();
+  decoder.close();
+});
+
+Deno.test("many devices' codecs at once, over several WASM heaps, each keep their own audio", () => {
+  // opusscript's own wrapper failed from its 79th codec (the 40th device): its PCM views sat at
+  // twice their allocated address and ran off the 16 MB heap.
+  const pairs = Math.ceil((CODECS_PER_HEAP * 3) / 2) + 1;
+  const codecs = Array.from({ length: pairs }, () => ({
+    encoder: new OpusEncoder(),
+    decoder: new OpusDecoder(),
+  }));
+  const frames = 12;
+  // Every pair gets its own tone, interleaved frame by frame, so state mixed up between codecs
+  // (or a buffer written over another's) would show in the correlation.
+  const tone = (pair: number) =>
+    new Float32Array(frames * OPUS_FRAME_SAMPLES).map((_, i) =>
+      0.3 * Math.sin((2 * Math.PI * (200 + 10 * pair) * i) / 48000)
+    );
+  const inputs = codecs.map((_, pair) => tone(pair));
+  const outputs = codecs.map(() => new Float32Array(frames * OPUS_FRAME_SAMPLES));
+  try {
+    for (let f = 0; f < frames; f++) {
+      codecs.forEach(({ encoder, decoder }, pair) => {
+        const at = f * OPUS_FRAME_SAMPLES;
+        const packet = encoder.encode(inputs[pair].subarray(at, at + OPUS_FRAME_SAMPLES));
+        outputs[pair].set(decoder.decode(packet), at);
+      });
+    }
+    const weak = outputs
+      .map((output, pair) => ({ pair, c: bestCorrelation(inputs[pair], output) }))
+      .filter(({ c }) => !(c > 0.9));
+    assert.deepEqual(weak, [], `pairs whose tone did not survive, of ${pairs}`);
+    assert.equal(codecs.at(-1)!.decoder.conceal().length, OPUS_FRAME_SAMPLES);
+  } finally {
+    for (const { encoder, decoder } of codecs) {
+      encoder.close();
+      decoder.close();
+    }
+  }
+});
+
+Deno.test("a packet longer than Opus allows is refused naming its length", () => {
+  const decoder = new OpusDecoder();
+  assert.throws(
+    () => decoder.decode(new Uint8Array(MAX_PACKET_BYTES + 1)),
+    (e: unknown) =>
+      e instanceof OpusCodecError && e.field === "packet" && e.value === MAX_PACKET_BYTES + 1,
+  );
   decoder.close();
 });
 
