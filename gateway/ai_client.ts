@@ -12,9 +12,14 @@
  * - **v1** (`AI_SERVER_PROTOCOL=v1`): the utterance is buffered and sent as one spec 4.2 frame
  *   when it ends; one response frame comes back (empty = no reply).
  * - Every turn has a response timeout ({@link RESPONSE_TIMEOUT_MS}, spec 4.4) re-armed by each
- *   server message of the turn; a turn still open when the connection drops fails with
- *   `disconnected` (spec 4.3: pending requests are dropped). A v1 server answers strictly in
- *   order and cannot be pinged, so there a response timeout also reopens the connection.
+ *   server message of the turn. A v1 server answers strictly in order and cannot be pinged, so
+ *   there a response timeout also reopens the connection.
+ * - A restarting AI server loses no utterance (spec 4.4: buffer while it is away): a turn that
+ *   starts while the server is away, or whose connection drops before any of its reply came, keeps
+ *   its audio and is sent again, whole, once the server is back, if that takes at most
+ *   {@link OUTAGE_HOLD_MS}. Otherwise, after a longer outage, or once part of its reply was
+ *   played, it fails (`unavailable` / `disconnected`: spec 4.3's drop). A turn is replayed at most
+ *   once, so an utterance that crashes the server cannot crash it again and again.
  * - More than {@link MAX_QUEUED_BYTES} waiting to be written means the server stopped reading:
  *   the connection is dropped and reopened.
  *
@@ -59,6 +64,14 @@ export const AUDIO_CHUNK_MS = 100;
 /** Spec 4.2 / frame codec: one utterance holds at most 30 s. */
 const MAX_UTTERANCE_SECONDS = 30;
 /**
+ * How long a turn waits for a restarting AI server: a supervisor (systemd, `deno task server`
+ * again) brings a crashed server back in a second or two; longer than this and the user has
+ * given up on the answer, so the turn fails as spec 4.3 drops it.
+ */
+export const OUTAGE_HOLD_MS = 5_000;
+/** A turn is sent again after an outage at most this often. */
+const MAX_REPLAYS = 1;
+/**
  * Bytes waiting for the socket before the server counts as not reading: three of the longest
  * utterances (30 s at 48 kHz, one v1 frame each). Past it the connection is dropped and reopened.
  */
@@ -96,6 +109,8 @@ export interface AiClientOptions {
   responseTimeoutMs?: number;
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
+  /** How long a turn waits for a restarting server; default {@link OUTAGE_HOLD_MS}. */
+  outageHoldMs?: number;
 }
 
 /** Connection state changes, for logs and metrics. */
@@ -107,6 +122,48 @@ export interface TurnInit {
   device: string;
   rate: SampleRate;
   handlers: TurnHandlers;
+}
+
+/** One utterance's PCM, grown as it comes: one second first, doubled, at most 30 s. */
+class UtteranceBuffer {
+  #bytes: Uint8Array | undefined;
+  #length = 0;
+  #rate: number;
+
+  constructor(rate: number) {
+    this.#rate = rate;
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  append(pcm: Uint8Array): void {
+    const max = MAX_UTTERANCE_SECONDS * this.#rate * 2;
+    if (!this.#bytes || this.#length + pcm.length > this.#bytes.length) {
+      const size = Math.min(
+        max,
+        Math.max(this.#rate * 2, (this.#bytes?.length ?? 0) * 2, this.#length + pcm.length),
+      );
+      const grown = new Uint8Array(size);
+      if (this.#bytes) grown.set(this.#bytes.subarray(0, this.#length));
+      this.#bytes = grown;
+    }
+    const take = Math.min(pcm.length, this.#bytes.length - this.#length);
+    this.#bytes.set(pcm.subarray(0, take), this.#length);
+    this.#length += take;
+  }
+
+  /** The bytes so far (a view, valid until the next append or clear). */
+  view(): Uint8Array {
+    return (this.#bytes ?? new Uint8Array(0)).subarray(0, this.#length);
+  }
+
+  /** Empties the buffer and lets its memory go. */
+  clear(): void {
+    this.#bytes = undefined;
+    this.#length = 0;
+  }
 }
 
 /** One utterance and its reply. */
@@ -121,12 +178,21 @@ export class Turn {
   #chunk: Uint8Array;
   #chunkFill = 0;
   #seq = 0;
-  #whole: Uint8Array | undefined;
-  #wholeFill = 0;
+  /**
+   * Everything the server has been sent (v2) or will get at the end (v1): v1's whole frame, and
+   * v2's copy for a replay after an outage, let go once the reply starts.
+   */
+  #sent: UtteranceBuffer;
   /** Audio after a `pause`, sent if speech resumes, dropped if the turn ends. */
-  #held: Uint8Array | undefined;
-  #heldFill = 0;
+  #held: UtteranceBuffer;
   #paused = false;
+  #startedAt = Date.now();
+  #lastSpeechAt = 0;
+  /** Some of the reply came: the turn can no longer be sent again. */
+  #replied = false;
+  #replays = 0;
+  /** Waiting for the server to come back (see {@link OUTAGE_HOLD_MS}). */
+  #holdTimer: ReturnType<typeof setTimeout> | undefined;
   #ended = false;
   #done = false;
   #cancelled = false;
@@ -143,6 +209,8 @@ export class Turn {
     this.rate = rate;
     this.#handlers = handlers;
     this.#chunk = new Uint8Array(((rate * AUDIO_CHUNK_MS) / 1000) * 2);
+    this.#sent = new UtteranceBuffer(rate);
+    this.#held = new UtteranceBuffer(rate);
   }
 
   /** True once the reply ended, failed or was cancelled. */
@@ -159,21 +227,11 @@ export class Turn {
   audio(pcm: Uint8Array): void {
     if (this.#ended || this.#done) return;
     if (this.#paused) {
-      this.#hold(pcm);
+      this.#held.append(pcm);
       return;
     }
     if (this.#client.protocol === "v1") {
-      const max = MAX_UTTERANCE_SECONDS * this.rate * 2;
-      if (!this.#whole) this.#whole = new Uint8Array(Math.min(max, this.rate * 2 * 4));
-      if (this.#wholeFill + pcm.length > this.#whole.length) {
-        const size = Math.min(max, Math.max(this.#whole.length * 2, this.#wholeFill + pcm.length));
-        const grown = new Uint8Array(size);
-        grown.set(this.#whole.subarray(0, this.#wholeFill));
-        this.#whole = grown;
-      }
-      const take = Math.min(pcm.length, this.#whole.length - this.#wholeFill);
-      this.#whole.set(pcm.subarray(0, take), this.#wholeFill);
-      this.#wholeFill += take;
+      this.#sent.append(pcm);
       return;
     }
     let offset = 0;
@@ -195,7 +253,10 @@ export class Turn {
     if (this.#ended || this.#done || this.#paused) return;
     if (this.#client.protocol !== "v2" || !this.#client.serverCan("speculate")) return;
     this.#flushChunk();
-    this.#client.send(encodeV2({ type: "pause", turn: this.id, ts: Date.now() }));
+    // While the server is away, the replay says `pause` itself.
+    if (this.#holdTimer === undefined) {
+      this.#client.send(encodeV2({ type: "pause", turn: this.id, ts: Date.now() }));
+    }
     this.#paused = true;
   }
 
@@ -203,46 +264,70 @@ export class Turn {
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
-    const held = this.#held?.subarray(0, this.#heldFill);
-    this.#heldFill = 0;
-    if (held && held.length > 0) this.audio(held);
-  }
-
-  #hold(pcm: Uint8Array): void {
-    const max = MAX_UTTERANCE_SECONDS * this.rate * 2;
-    if (!this.#held || this.#heldFill + pcm.length > this.#held.length) {
-      // One second first (the silence window is 300 ms), doubled as needed up to 30 s.
-      const size = Math.min(
-        max,
-        Math.max(this.rate * 2, (this.#held?.length ?? 0) * 2, this.#heldFill + pcm.length),
-      );
-      const grown = new Uint8Array(size);
-      if (this.#held) grown.set(this.#held.subarray(0, this.#heldFill));
-      this.#held = grown;
-    }
-    const take = Math.min(pcm.length, this.#held.length - this.#heldFill);
-    this.#held.set(pcm.subarray(0, take), this.#heldFill);
-    this.#heldFill += take;
+    const held = this.#held.view().slice();
+    this.#held.clear();
+    if (held.length > 0) this.audio(held);
   }
 
   /** The utterance ended; `lastSpeechAt` is when its last speech sample was captured (ms). */
   end(lastSpeechAt: number): void {
     if (this.#ended || this.#done) return;
     this.#ended = true;
+    this.#lastSpeechAt = lastSpeechAt;
     // Silence after a pause is not sent: the server's speculation covers the utterance.
     this.#paused = false;
-    this.#held = undefined;
-    this.#heldFill = 0;
+    this.#held.clear();
+    if (this.#client.protocol === "v2") this.#flushChunk();
+    if (this.#holdTimer !== undefined) return; // sent when the server is back
+    this.#sendEnd();
+  }
+
+  #sendEnd(): void {
     if (this.#client.protocol === "v1") {
-      const pcm = (this.#whole ?? new Uint8Array(0)).subarray(0, this.#wholeFill);
+      const pcm = this.#sent.view();
       this.#client.send(encodeV1({ device: this.device, rate: this.rate, request: this.id, pcm }));
-      this.#whole = undefined;
     } else {
-      this.#flushChunk();
-      this.#client.send(encodeV2({ type: "end", turn: this.id, ts: lastSpeechAt }));
+      this.#client.send(encodeV2({ type: "end", turn: this.id, ts: this.#lastSpeechAt }));
     }
     this.endWrittenAt = Date.now();
     if (!this.#done) this.#arm();
+  }
+
+  /** @internal The server is away: wait for it, failing after the client's outage hold. */
+  hold(why: string): boolean {
+    if (this.#holdTimer !== undefined) return true;
+    if (this.#done || this.#replied || this.#replays >= MAX_REPLAYS) return false;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const wait = this.#client.outageHoldMs;
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimer = undefined;
+      this.abort("unavailable", `${why}, and it was not back within ${wait} ms`);
+    }, wait);
+    return true;
+  }
+
+  /** @internal The server is back: everything so far goes out again on the new connection. */
+  replay(): void {
+    if (this.#holdTimer === undefined || this.#done) return;
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    this.#replays++;
+    if (this.#client.protocol === "v2") {
+      const { id: turn, device, rate } = this;
+      this.#client.send(encodeV2({ type: "start", turn, device, rate, ts: this.#startedAt }));
+      const pcm = this.#sent.view();
+      this.#seq = 0;
+      if (pcm.length > 0) {
+        this.#client.send(
+          encodeV2({ type: "audio", turn, seq: this.#seq++, rate, ts: Date.now(), pcm }),
+        );
+      }
+      if (this.#paused) this.#client.send(encodeV2({ type: "pause", turn, ts: Date.now() }));
+      // Replayed once: a second outage fails the turn, so the copy is no longer needed.
+      this.#sent.clear();
+    }
+    if (this.#ended) this.#sendEnd();
   }
 
   /**
@@ -252,7 +337,8 @@ export class Turn {
   cancel(playedMs: number): void {
     if (this.#cancelled || this.#failed) return;
     this.#cancelled = true;
-    if (this.#client.protocol === "v2" && this.#client.serverCan("cancel")) {
+    const sent = this.#holdTimer === undefined; // a turn still waiting was never sent
+    if (sent && this.#client.protocol === "v2" && this.#client.serverCan("cancel")) {
       this.#client.send(
         encodeV2({
           type: "cancel",
@@ -267,14 +353,18 @@ export class Turn {
 
   #flushChunk(): void {
     if (this.#chunkFill === 0) return;
-    this.#client.send(encodeV2({
-      type: "audio",
-      turn: this.id,
-      seq: this.#seq++,
-      rate: this.rate,
-      ts: Date.now(),
-      pcm: this.#chunk.subarray(0, this.#chunkFill),
-    }));
+    const pcm = this.#chunk.subarray(0, this.#chunkFill);
+    if (!this.#replied && this.#replays < MAX_REPLAYS) this.#sent.append(pcm);
+    if (this.#holdTimer === undefined) {
+      this.#client.send(encodeV2({
+        type: "audio",
+        turn: this.id,
+        seq: this.#seq++,
+        rate: this.rate,
+        ts: Date.now(),
+        pcm,
+      }));
+    }
     this.#chunkFill = 0;
   }
 
@@ -301,6 +391,10 @@ export class Turn {
   /** @internal A server message for this turn. */
   receive(message: Decoded): void {
     if (this.#done) return;
+    if (!this.#replied) {
+      this.#replied = true;
+      if (this.#client.protocol === "v2") this.#sent.clear();
+    }
     if (message.version === 1) {
       const { frame } = message;
       this.#finish();
@@ -341,8 +435,10 @@ export class Turn {
     this.#done = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#whole = undefined;
-    this.#held = undefined;
+    if (this.#holdTimer !== undefined) clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    this.#sent.clear();
+    this.#held.clear();
     this.#client.forget(this);
   }
 }
@@ -351,12 +447,17 @@ export class Turn {
 export class AiClient {
   readonly protocol: "v1" | "v2";
   readonly responseTimeoutMs: number;
+  readonly outageHoldMs: number;
   #options: AiClientOptions;
   #log: Logger;
   #conn: Deno.TcpConn | undefined;
   #ready = false;
   #closed = false;
   #turns = new Map<string, Turn>();
+  /** Turns waiting for the server to come back. */
+  #waiting = new Set<Turn>();
+  /** performance.now() since when the server has been away (undefined while connected). */
+  #awaySince: number | undefined = performance.now();
   /** `t` + random letters of this client, then a decimal counter: `tqzkfpa1`, `tqzkfpa2`, … */
   #turnPrefix = `t${randomLetters(TURN_PREFIX_LETTERS)}`;
   #nextTurn = 1;
@@ -385,6 +486,7 @@ export class AiClient {
     this.protocol = options.protocol;
     this.#log = options.log;
     this.responseTimeoutMs = options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS;
+    this.outageHoldMs = options.outageHoldMs ?? OUTAGE_HOLD_MS;
   }
 
   /** True when turns can be sent (connected, and for v2 the hello exchanged). */
@@ -394,7 +496,7 @@ export class AiClient {
 
   /** Turns waiting for their reply. */
   get pendingTurns(): number {
-    return this.#turns.size;
+    return this.#turns.size + this.#waiting.size;
   }
 
   onConnection(listener: ConnectionListener): () => void {
@@ -413,14 +515,20 @@ export class AiClient {
   }
 
   /**
-   * Opens a turn for `device` with user audio at `rate`. When the server is away the turn fails
-   * at once with `unavailable` (spec 4.3: audio requests are dropped during an outage).
+   * Opens a turn for `device` with user audio at `rate`. While the server is away the turn waits
+   * for it (see {@link OUTAGE_HOLD_MS}); after a longer outage it fails at once with
+   * `unavailable` (spec 4.3: audio requests are dropped during an outage).
    */
   startTurn(device: string, rate: SampleRate, handlers: TurnHandlers): Turn {
     const id = `${this.#turnPrefix}${this.#nextTurn++}`;
     const turn = new Turn(this, { id, device, rate, handlers });
     if (!this.#ready) {
-      queueMicrotask(() => turn.abort("unavailable", "the AI server is not connected"));
+      const away = this.#awaySince === undefined ? 0 : performance.now() - this.#awaySince;
+      if (this.#closed || away > this.outageHoldMs || !turn.hold("the AI server is away")) {
+        queueMicrotask(() => turn.abort("unavailable", "the AI server is not connected"));
+      } else {
+        this.#waiting.add(turn);
+      }
       return turn;
     }
     this.#turns.set(id, turn);
@@ -461,6 +569,7 @@ export class AiClient {
   /** @internal */
   forget(turn: Turn): void {
     if (this.#turns.get(turn.id) === turn) this.#turns.delete(turn.id);
+    this.#waiting.delete(turn);
   }
 
   async #drainWrites(): Promise<void> {
@@ -578,13 +687,21 @@ export class AiClient {
 
   #becomeReady(): void {
     this.#ready = true;
+    this.#awaySince = undefined;
     this.#attempt = 0;
     this.#log.info("AI server connected", {
       host: this.#options.host,
       port: this.#options.port,
       protocol: this.protocol,
+      replaying: this.#waiting.size,
     });
     if (this.protocol === "v2") this.#schedulePing();
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const turn of waiting) {
+      this.#turns.set(turn.id, turn);
+      turn.replay();
+    }
     for (const listener of this.#listeners) listener(true);
   }
 
@@ -687,9 +804,16 @@ export class AiClient {
     } catch {
       // Already closed by the peer.
     }
+    this.#awaySince ??= performance.now();
     const turns = [...this.#turns.values()];
     this.#turns.clear();
-    for (const turn of turns) turn.abort("disconnected", why);
+    for (const turn of turns) {
+      if (!this.#closed && turn.hold(why)) this.#waiting.add(turn);
+      else turn.abort("disconnected", why);
+    }
+    if (this.#closed) {
+      for (const turn of [...this.#waiting]) turn.abort("unavailable", why);
+    }
     if (wasReady) { for (const listener of this.#listeners) listener(false); }
   }
 

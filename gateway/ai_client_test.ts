@@ -203,27 +203,133 @@ Deno.test("a silent server times the turn out (spec 4.4) and frees it", async ()
   }
 });
 
-Deno.test("a lost server fails pending turns, and the client reconnects with backoff", async () => {
-  let server = await startAiServerDouble({ protocol: "v2" });
-  const port = server.port;
-  const client = new AiClient({ host: "127.0.0.1", port, protocol: "v2", log });
+/** A v2 client on `port` that waits `outageHoldMs` for a restarting server. */
+function restartingLink(port: number, outageHoldMs: number) {
+  const client = new AiClient({ host: "127.0.0.1", port, protocol: "v2", log, outageHoldMs });
   const changes: boolean[] = [];
   client.onConnection((connected) => changes.push(connected));
   client.start();
+  return { client, changes };
+}
+
+const answer = () => ({ samples: new Float32Array(2400).fill(0.2), rate: 24000 as const });
+const silent = () => ({ ...answer(), silent: true });
+
+Deno.test("a turn cut off by a server restart before its reply is sent again, whole, and answered", async () => {
+  let server = await startAiServerDouble({ protocol: "v2", reply: answer });
+  const port = server.port;
+  const { client, changes } = restartingLink(port, 10_000);
   try {
     await until(() => client.connected);
     const r = recorder();
-    client.startTurn("kitchen", 16000, r.handlers).audio(pcm);
+    const turn = client.startTurn("kitchen", 16000, r.handlers);
+    turn.audio(pcm.subarray(0, 9600)); // 300 ms: three chunks reach the first server
+    await until(() => server.turns[0]?.seqs.length === 3);
     await server.close();
-    await until(() => r.failed !== undefined);
-    assert.equal(r.failed, "disconnected");
-    const away = recorder();
-    client.startTurn("kitchen", 16000, away.handlers);
-    await until(() => away.failed !== undefined);
-    assert.equal(away.failed, "unavailable", "no turn while the server is away");
+    await until(() => !client.connected);
+    turn.audio(pcm.subarray(0, 6400)); // said while the server restarts
+    turn.end(Date.now());
+    assert.equal(r.failed, undefined, "the turn waits for the server");
+    server = await startAiServerDouble({ protocol: "v2", port, reply: answer });
+    const replayed = await server.nextTurn(10_000);
+    assert.equal(replayed.turn, turn.id);
+    assert.equal(replayed.samples().length * 2, 9600 + 6400, "the whole utterance, once");
+    await until(() => r.ended);
+    assert.deepEqual(r.audio.map((a) => a.bytes), [4800]);
+    assert.equal(r.failed, undefined);
+    assert.deepEqual(changes, [true, false, true]);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("a turn started while the server is away waits for it; after a longer outage turns fail", async () => {
+  let server = await startAiServerDouble({ protocol: "v2", reply: answer });
+  const port = server.port;
+  const { client } = restartingLink(port, 400);
+  try {
+    await until(() => client.connected);
+    await server.close();
+    await until(() => !client.connected);
+    const early = recorder();
+    const turn = client.startTurn("kitchen", 16000, early.handlers);
+    turn.audio(pcm.subarray(0, 3200));
+    turn.end(Date.now());
+    server = await startAiServerDouble({ protocol: "v2", port, reply: answer });
+    const received = await server.nextTurn(10_000);
+    assert.equal(received.turn, turn.id);
+    await until(() => early.ended);
+
+    // Away for longer than the hold: a waiting turn fails `unavailable`, a new one at once.
+    await server.close();
+    await until(() => !client.connected);
+    const held = recorder();
+    client.startTurn("kitchen", 16000, held.handlers).audio(pcm.subarray(0, 3200));
+    await until(() => held.failed !== undefined, 2000);
+    assert.equal(held.failed, "unavailable");
+    const late = recorder();
+    client.startTurn("kitchen", 16000, late.handlers);
+    await delay(0);
+    assert.equal(late.failed, "unavailable", "no wait once the outage outlasted the hold");
+    assert.equal(client.pendingTurns, 0);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("a turn is not sent again once its reply began, nor more than once", async () => {
+  let server = await startAiServerDouble({
+    protocol: "v2",
+    reply: () => ({ ...answer(), paceMs: 2000, chunkMs: 20 }),
+  });
+  const port = server.port;
+  const { client } = restartingLink(port, 10_000);
+  try {
+    await until(() => client.connected);
+    const replying = recorder();
+    const first = client.startTurn("kitchen", 16000, replying.handlers);
+    first.end(Date.now());
+    await until(() => replying.audio.length > 0);
+    await server.close();
+    await until(() => replying.failed !== undefined);
+    assert.equal(replying.failed, "disconnected", "half a reply is not asked for again");
+
+    // A server that dies on every turn: the turn is replayed once, then fails.
+    server = await startAiServerDouble({ protocol: "v2", port, reply: silent });
+    await until(() => client.connected, 10_000);
+    const poison = recorder();
+    const second = client.startTurn("kitchen", 16000, poison.handlers);
+    second.audio(pcm.subarray(0, 3200));
+    second.end(Date.now());
+    await server.nextTurn(5000, 0);
+    await server.close();
+    server = await startAiServerDouble({ protocol: "v2", port, reply: silent });
+    const again = await server.nextTurn(10_000, 0);
+    assert.equal(again.turn, second.id);
+    await server.close();
+    await until(() => poison.failed !== undefined, 5000);
+    assert.equal(poison.failed, "disconnected");
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("the client reconnects with backoff to a server that comes back later", async () => {
+  let server = await startAiServerDouble({ protocol: "v2" });
+  const port = server.port;
+  const { client, changes } = restartingLink(port, 200);
+  try {
+    await until(() => client.connected);
+    await server.close();
+    await until(() => !client.connected);
+    await delay(1000);
     server = await startAiServerDouble({ protocol: "v2", port });
     await until(() => client.connected, 10_000);
     assert.deepEqual(changes, [true, false, true]);
+    assert.ok(client.connections >= 2);
   } finally {
     client.close();
     await server.close();
@@ -327,7 +433,7 @@ Deno.test("a server that stops reading is dropped when the write queue is full, 
   try {
     await until(() => client.connected);
     const longest = new Uint8Array(30 * 48000 * 2); // one v1 frame of 30 s at 48 kHz
-    const turns = [];
+    const turns: ReturnType<typeof recorder>[] = [];
     // The queue's limit plus what the kernel's socket buffers take in (a few MB on loopback).
     for (let sent = 0; sent < MAX_QUEUED_BYTES + 16e6 && client.connections === 1;) {
       const r = recorder();
@@ -338,8 +444,12 @@ Deno.test("a server that stops reading is dropped when the write queue is full, 
       sent += longest.length;
       await delay(10);
     }
-    await until(() => client.connections === 2 && client.connected);
+    // The queued turns are sent again once to the new connection (which overflows too: the
+    // server still does not read), then fail.
+    await until(() => turns.every((r) => r.failed !== undefined), 20_000);
     assert.ok(turns.some((r) => r.failed === "disconnected"), "the queued turns failed");
+    await until(() => client.connected);
+    assert.ok(client.connections >= 2);
   } finally {
     client.close();
     await server.close();

@@ -384,7 +384,7 @@ Deno.test("gateway v2: utterances, replies, barge-in, devices, signaling", async
   }
 });
 
-Deno.test("gateway survives an AI-server restart mid-conversation; will marks it offline; a restarted gateway re-offers", async () => {
+Deno.test("gateway survives AI-server restarts mid-reply and mid-utterance; will marks it offline; a restarted gateway re-offers", async () => {
   let port = 0;
   const w = await world({ AUDIO_SAMPLE_RATE: "16000" }, async () => {
     const s = await startAiServerDouble({
@@ -423,6 +423,28 @@ Deno.test("gateway survives an AI-server restart mid-conversation; will marks it
     const reply = await kitchen.nextReply(TURN_TIMEOUT_MS, before);
     assert.ok(aligned(answer48k, reply.samples()) > MIN_REPLY_CORRELATION);
     assert.equal(kitchen.sessionId, session, "the WebRTC session survived the outage");
+    // The server restarts while the user is speaking: the utterance waits for it and is
+    // answered, whole, with no error event.
+    const errors = () => kitchen.events.filter((e) => e.type === "error").length;
+    const errorsBefore = errors();
+    const repliesBefore = kitchen.replies.length;
+    const speaking = kitchen.speak(question.samples, question.rate);
+    await delay(400);
+    await w.server.close();
+    await delay(600);
+    w.server = await startAiServerDouble({
+      protocol: "v2",
+      port,
+      reply: () => ({ samples: answer24k, rate: 24000 }),
+    });
+    await speaking;
+    const replayed = await w.server.nextTurn(TURN_TIMEOUT_MS, 0);
+    assert.equal(replayed.device, "kitchen");
+    const heardSeconds = replayed.samples().length / 16000;
+    assert.ok(heardSeconds > questionSeconds * 0.9, `${heardSeconds} s of ${questionSeconds} s`);
+    const answered = await kitchen.nextReply(TURN_TIMEOUT_MS, repliesBefore);
+    assert.ok(aligned(answer48k, answered.samples()) > MIN_REPLY_CORRELATION);
+    assert.equal(errors(), errorsBefore, "no error event for the held utterance");
     // A crash (no clean shutdown): the broker publishes the last will, retained.
     await w.gateway.kill();
     const deadline = performance.now() + 5000;

@@ -332,6 +332,7 @@ export function startAiServerDouble(options: AiServerDoubleOptions): Promise<AiS
       );
     },
     async close() {
+      if (closed) return; // closing twice (a test's own close, then its cleanup) is fine
       closed = true;
       listener.close();
       for (const conn of conns) {
