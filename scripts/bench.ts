@@ -213,6 +213,12 @@ function headline(report: Json): string[][] {
     cell(pick(gateway, "listening_noisy_room.cpu_percent_per_device"), "%"),
     "≤ 1.5 %",
   ]);
+  const capacity = gateway?.capacity;
+  rows.push([
+    "full-duplex devices one gateway serves before it loses or delays packets (all on 2 cores)",
+    capacity ? `${capacity.devices_ok} fine, ${capacity.first_failing ?? "none"} failing` : "—",
+    "",
+  ]);
   rows.push([
     "20 devices listening with 5 % packet loss: CPU per device",
     cell(pick(gateway, "listening_with_loss.cpu_percent_per_device"), "%"),
@@ -248,6 +254,32 @@ function headline(report: Json): string[][] {
   return rows;
 }
 
+/** The capacity sweep: each step, and why the failing one failed. */
+function capacitySection(capacity: Json): string[] {
+  if (!capacity?.levels) return [];
+  const c = capacity.criteria;
+  return [
+    "## Capacity: full-duplex devices on one gateway",
+    "",
+    `Every device speaks, then a reply streams to each in real time while its mic keeps sending.`,
+    `A step passes when at least ${c.min_delivered * 100} % of packets arrive both ways, at most`,
+    `${c.max_late_share * 100} % of reply frames leave ${c.late_means_ms} ms or more late (the`,
+    "playback clock's own count), none stall, and every utterance reaches the server. The",
+    "simulated devices run in the benchmark process on the same 2 cores.",
+    "",
+    "| devices | ok | packets in | reply packets out | late frames | worst lateness | gateway CPU | devices' CPU |",
+    "|---|---|---|---|---|---|---|---|",
+    ...capacity.levels.map((l: Json) =>
+      `| ${l.devices} | ${l.ok ? "yes" : "**no**"} | ${
+        (l.inbound_delivered * 100).toFixed(1)
+      } % | ${(l.outbound_delivered * 100).toFixed(1)} % | ${
+        (l.late_share * 100).toFixed(1)
+      } % | ${l.max_late_ms} ms | ${l.gateway_cpu_percent} % | ${l.devices_process_cpu_percent} % |`
+    ),
+    "",
+  ];
+}
+
 function markdown(report: Json): string {
   const e2e = report.e2e as E2eResult[];
   const lines = [
@@ -277,6 +309,7 @@ function markdown(report: Json): string {
       } |`
     ),
     "",
+    ...capacitySection(report.gateway?.capacity),
     "Component details: bench/gateway.json, bench/server.json, bench/stt.json (and report.json).",
     "",
   ];
