@@ -264,7 +264,8 @@ export class Turn {
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
-    const held = this.#held.view().slice();
+    // clear() lets the buffer go rather than reusing it, so the view stays valid.
+    const held = this.#held.view();
     this.#held.clear();
     if (held.length > 0) this.audio(held);
   }

@@ -122,6 +122,7 @@ class Codec {
     this.#heap = heap;
     this.native = native;
     this.handler = new native.OpusScriptHandler(OPUS_RATE, 1, application);
+    heap.codecs++;
     this.pcmAt = native._malloc(pcmBytes * 2);
     this.packetAt = native._malloc(MAX_PACKET_BYTES);
     if (this.pcmAt === 0 || this.packetAt === 0) {
@@ -130,7 +131,6 @@ class Codec {
     }
     // The heap never grows (fixed at build time), so these views stay valid.
     this.slots = new Uint16Array(native.HEAPU8.buffer, this.pcmAt, pcmBytes);
-    heap.codecs++;
   }
 
   close(): void {

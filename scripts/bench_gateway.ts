@@ -50,10 +50,15 @@ const ROOM_NOISE_RMS = 0.003;
 const NOISY_ROOM_RMS = 0.01;
 /** Packet loss of the lossy latency series. */
 const LOSS = 0.05;
-/** Full-duplex device counts of the capacity sweep; it stops after the first that fails. */
+/** Full-duplex device counts of the capacity sweep; it stops after two failing in a row. */
 const CAPACITY_LEVELS = Deno.args.find((a) => a.startsWith("--capacity-levels="))
   ?.slice("--capacity-levels=".length).split(",").map(Number) ??
-  (QUICK ? [5, 10] : [20, 25, 30, 35, 40, 50]);
+  (QUICK ? [5, 10] : [20, 30, 40, 50, 60, 70, 80]);
+/**
+ * Sampling window of one capacity step: 600 reply frames per device, so the 1 % late-frame
+ * criterion is not decided by two or three frames behind one garbage collection.
+ */
+const CAPACITY_WINDOW_MS = QUICK ? 3000 : 12_000;
 /** Capacity criteria: what share of packets must arrive, and of reply frames may be late. */
 const MIN_DELIVERED = 0.99;
 const MAX_LATE_SHARE = 0.01;
@@ -62,8 +67,8 @@ const METRICS_INTERVAL_MS = 1000;
 /** Linux clock ticks per second for /proc/<pid>/stat (getconf CLK_TCK). */
 const CLK_TCK = 100;
 const ROOT = new URL("../", import.meta.url).pathname;
-/** The full-duplex reply repeats the answer this often: longer than the sampling window. */
-const LONG_REPEATS = 3;
+/** The full-duplex reply repeats the answer this often (~20 s): longer than either window. */
+const LONG_REPEATS = 5;
 
 function cpuTicks(pid: number): number {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -410,10 +415,12 @@ async function main() {
       await duplexRound.finish();
       levels.push(level);
       console.error(`capacity ${n}: ${JSON.stringify(level)}`);
-      if (!level.ok) break;
+      // One failing step can be a noisy moment on a shared machine; two in a row are the limit.
+      if (!level.ok && levels.at(-2)?.ok === false) break;
     }
-    const passing = levels.filter((l) => l.ok).map((l) => l.devices);
     const failing = levels.find((l) => !l.ok);
+    const passing = levels.filter((l) => l.ok && l.devices < (failing?.devices ?? Infinity))
+      .map((l) => l.devices);
     result.capacity = {
       criteria: {
         min_delivered: MIN_DELIVERED,
@@ -502,7 +509,7 @@ async function measureCapacity(
   const sent = () => devices.reduce((n, d) => n + d.packetsSent, 0);
   const received = () =>
     devices.reduce((n, d) => n + d.replies.reduce((m, r) => m + r.arrivals.length, 0), 0);
-  const periods = Math.round(WINDOW_MS / METRICS_INTERVAL_MS);
+  const periods = Math.round(CAPACITY_WINDOW_MS / METRICS_INTERVAL_MS);
   const start = await metrics.next();
   const at = { sent: sent(), received: received(), time: performance.now() };
   const ticks = cpuTicks(pid);
