@@ -49,6 +49,48 @@ export const START_FRAMES = 5;
  * counts as silence. This is what makes a listening device in a quiet room almost free.
  */
 export const IDLE_GATE_RMS = 0.005;
+/**
+ * The gate also follows the room: a frame less than 6 dB above its noise floor (the quietest
+ * frames of the last {@link NOISE_FLOOR_SECONDS}) is gated too, so a fan or a fridge above
+ * -46 dBFS does not keep Silero running on every window. Speech is 10-30 dB above a room's noise.
+ */
+export const NOISE_GATE_RATIO = 2;
+/** Minimum statistics over 2 s: longer than any word, so a pause in speech always falls in it. */
+export const NOISE_FLOOR_SECONDS = 2;
+/** The floor is taken as the minimum of 200 ms blocks (10 frames), ten of them for 2 s. */
+const NOISE_FLOOR_BLOCK_FRAMES = 10;
+/** Until a stream has this many frames (1 s) of history its floor is unknown: no adaptive gate. */
+const NOISE_FLOOR_MIN_FRAMES = 50;
+
+/**
+ * A room's noise floor by minimum statistics: the lowest frame RMS of the last
+ * {@link NOISE_FLOOR_SECONDS}, in O(1) per frame (blocks of frames, each keeping its minimum).
+ */
+export class NoiseFloor {
+  #blocks = new Float64Array(
+    (NOISE_FLOOR_SECONDS * 1000) / OPUS_FRAME_MS / NOISE_FLOOR_BLOCK_FRAMES,
+  ).fill(Infinity);
+  #index = 0;
+  #current = Infinity;
+  #inBlock = 0;
+  #frames = 0;
+
+  /** Adds one frame's RMS; returns the floor, or 0 while there is under a second of history. */
+  update(rms: number): number {
+    this.#frames++;
+    if (rms < this.#current) this.#current = rms;
+    if (++this.#inBlock === NOISE_FLOOR_BLOCK_FRAMES) {
+      this.#blocks[this.#index] = this.#current;
+      this.#index = (this.#index + 1) % this.#blocks.length;
+      this.#current = Infinity;
+      this.#inBlock = 0;
+    }
+    if (this.#frames < NOISE_FLOOR_MIN_FRAMES) return 0;
+    let floor = this.#current;
+    for (const block of this.#blocks) if (block < floor) floor = block;
+    return floor;
+  }
+}
 /** Echo guard `raise`: Silero must be this sure while a reply plays... */
 export const GUARD_SILERO_THRESHOLD = 0.85;
 /** ...or the energy must be this many times the threshold... */
@@ -130,6 +172,7 @@ export class AudioInput {
   #playing = false;
   /** True while frames are gated (the resampler and model were reset on entry). */
   #gated = false;
+  #noiseFloor = new NoiseFloor();
   #zeros: Float32Array;
   #closed = false;
 
@@ -304,15 +347,20 @@ export class AudioInput {
     this.#running = false;
   }
 
-  /** True when the frame may skip the VAD: quiet, nobody speaking, nothing being cut. */
+  /**
+   * True when the frame may skip the VAD: quiet, nobody speaking, nothing being cut, and the
+   * frame below the idle gate or within 6 dB of the room's noise floor.
+   */
   #idle(frame: Float32Array): boolean {
+    let sum = 0;
+    for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
+    const rms = Math.sqrt(sum / frame.length);
+    const floor = this.#noiseFloor.update(rms);
     if (this.#vad.state !== "quiet" || this.#segmenter.active) {
       this.#gated = false;
       return false;
     }
-    let sum = 0;
-    for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
-    if (sum >= IDLE_GATE_RMS * IDLE_GATE_RMS * frame.length) {
+    if (rms >= Math.max(IDLE_GATE_RMS, floor * NOISE_GATE_RATIO)) {
       this.#gated = false;
       return false;
     }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { pcmToFloat32, resample } from "../shared/audio.ts";
 import { speak } from "../tests/helpers/speech.ts";
-import { AudioInput, type EchoGuard } from "./audio_input.ts";
+import { AudioInput, type EchoGuard, NoiseFloor } from "./audio_input.ts";
 import { OPUS_FRAME_SAMPLES, OpusEncoder } from "./opus_codec.ts";
 import { EnergyModel } from "./vad.ts";
 
@@ -116,4 +116,43 @@ Deno.test("a quiet room is gated: no resampling or VAD until someone speaks", ()
   for (const packet of packets()) audio.push(packet, at += 20);
   assert.deepEqual(events, ["start", "end:silence"], "speech after the gate still detected");
   audio.close();
+});
+
+Deno.test("a noisy room above the fixed gate is gated against its own noise floor; speech over it is not", () => {
+  const { audio, events } = input(16000);
+  const encoder = new OpusEncoder();
+  // White noise at about -40 dBFS: above the fixed -46 dBFS gate, like a fan or a busy street.
+  const level = 0.01 * Math.sqrt(12);
+  const noisy = (frame: Float32Array) => frame.map((v) => v + (Math.random() - 0.5) * level);
+  let at = 0;
+  for (let i = 0; i < 150; i++) {
+    audio.push(encoder.encode(noisy(new Float32Array(OPUS_FRAME_SAMPLES))), at += 20);
+  }
+  const learning = 50; // the first second has no floor yet
+  assert.ok(
+    audio.stats.gated >= (150 - learning) * 0.9,
+    `${audio.stats.gated} of ${150 - learning} noise frames gated after the first second`,
+  );
+  assert.deepEqual(events, [], "noise alone is no utterance");
+  const speechFrames = Math.ceil(speech48k.length / OPUS_FRAME_SAMPLES) + 50;
+  for (let i = 0; i < speechFrames; i++) {
+    const frame = new Float32Array(OPUS_FRAME_SAMPLES);
+    frame.set(speech48k.subarray(i * OPUS_FRAME_SAMPLES, (i + 1) * OPUS_FRAME_SAMPLES));
+    audio.push(encoder.encode(noisy(frame)), at += 20);
+  }
+  encoder.close();
+  assert.deepEqual(events, ["start", "end:silence"], "speech over the noise is one utterance");
+  audio.close();
+});
+
+Deno.test("the noise floor is the quietest of the last 2 s, known after 1 s", () => {
+  const floor = new NoiseFloor();
+  for (let i = 0; i < 49; i++) assert.equal(floor.update(0.01 + (i % 3) * 0.001), 0);
+  assert.equal(floor.update(0.02), 0.01);
+  // A louder stretch (speech, a reply's echo) does not lift it for 2 s...
+  for (let i = 0; i < 90; i++) assert.equal(floor.update(0.3), 0.01);
+  // ...after which the floor follows the new level; a quiet frame lowers it at once.
+  for (let i = 0; i < 20; i++) floor.update(0.3);
+  assert.equal(floor.update(0.3), 0.3);
+  assert.equal(floor.update(0.002), 0.002);
 });
