@@ -291,6 +291,22 @@ async function main() {
       };
     };
 
+    // The first turn from `index` on that ended: a turn cut off by a dropped connection is sent
+    // again (gateway/ai_client.ts), and the double then lists it twice.
+    const endedTurnFrom = async (index: number) => {
+      const deadline = performance.now() + 15_000;
+      while (performance.now() < deadline) {
+        const turn = server.turns.slice(index).find((t) => t.endedAt !== undefined);
+        if (turn) return turn;
+        await delay(10);
+      }
+      throw new Error(
+        `no ended turn from #${index} within 15 s (${server.turns.length} turns); gateway: ${
+          JSON.stringify(gateway.logs.filter((l) => l.level !== "info").slice(-10))
+        }`,
+      );
+    };
+
     const latencySeries = async (label: string, speaker: DevicePeer, loss: number) => {
       const values: number[] = [];
       const hangover: number[] = [];
@@ -298,7 +314,7 @@ async function main() {
       for (let i = 0; i < UTTERANCES; i++) {
         const index = server.turns.length;
         const spoken = await speakWithLoss(speaker, speech48k, loss);
-        const turn = await server.nextTurn(15_000, index);
+        const turn = await endedTurnFrom(index);
         values.push(turn.endedAt! - spoken.lastPacketAt - SILENCE_MS);
         // Split: how long the VAD still heard speech after the last speech packet (its
         // hangover), and what remains after the silence window: decoding, queueing, the socket.
