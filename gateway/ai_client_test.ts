@@ -247,7 +247,8 @@ Deno.test("a turn cut off by a server restart before its reply is sent again, wh
 Deno.test("a turn started while the server is away waits for it; after a longer outage turns fail", async () => {
   let server = await startAiServerDouble({ protocol: "v2", reply: answer });
   const port = server.port;
-  const { client } = restartingLink(port, 400);
+  // Long enough for a reconnect on a loaded machine, short enough to wait out below.
+  const { client } = restartingLink(port, 1500);
   try {
     await until(() => client.connected);
     await server.close();
@@ -266,7 +267,7 @@ Deno.test("a turn started while the server is away waits for it; after a longer 
     await until(() => !client.connected);
     const held = recorder();
     client.startTurn("kitchen", 16000, held.handlers).audio(pcm.subarray(0, 3200));
-    await until(() => held.failed !== undefined, 2000);
+    await until(() => held.failed !== undefined, 5000);
     assert.equal(held.failed, "unavailable");
     const late = recorder();
     client.startTurn("kitchen", 16000, late.handlers);
