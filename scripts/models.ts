@@ -14,7 +14,8 @@
  * Flags: `--whisper tiny.en|base.en` (default tiny.en), `--no-whisper`, `--voice <name>` (a Piper
  * voice of the manifest, e.g. en_US-lessac-medium; none by default: espeak-ng needs no download),
  * `--quiet` (no progress bar), `--record-hashes` (write the sha256 of downloaded files whose hash
- * is null into the manifest). `NAILA_HF_BASE` overrides the Hugging Face address (tests use a loopback server).
+ * is null into the manifest). `NAILA_HF_BASE` overrides the Hugging Face address (tests use a
+ * loopback server).
  */
 import { makeWhisperFixtures } from "./make_whisper_models.ts";
 import { createHash } from "node:crypto";
