@@ -263,12 +263,9 @@ async function main() {
       await delay(1000); // replies are flowing
       const turns = server.turns.slice(first);
       if (turns.filter((t) => t.endedAt).length < devices.length) {
-        const heard = new Set(turns.map((t) => t.device));
         console.error(
           `no ended turn from: ${
-            devices.filter((d) =>
-              !heard.has(d.id) || !turns.find((t) => t.device === d.id)?.endedAt
-            )
+            devices.filter((d) => !turns.some((t) => t.device === d.id && t.endedAt))
               .map((d) => `${d.id} (${d.connectionState}, ${d.packetsSent} sent)`).join(", ")
           }; gateway warnings: ${
             JSON.stringify(gateway.logs.filter((l) => l.level !== "info").slice(-10))
