@@ -241,19 +241,20 @@ export class PlaybackClock {
     this.#timer = undefined;
     const now = this.#now();
     let due = Math.floor((now - this.#start) / OPUS_FRAME_MS) + 1 - this.#ticks;
-    if (due > 0) {
-      const late = now - (this.#start + this.#ticks * OPUS_FRAME_MS);
-      this.#stats.ticks += due;
-      if (late >= LATE_TICK_MS) this.#stats.lateTicks += Math.min(due, MAX_CATCH_UP_FRAMES);
-      this.#stats.maxLateMs = Math.max(this.#stats.maxLateMs, late);
-    }
+    // How late the first due frame is; the k-th of a catch-up burst is 20 ms less late.
+    const late = due > 0 ? now - (this.#start + this.#ticks * OPUS_FRAME_MS) : 0;
+    this.#stats.maxLateMs = Math.max(this.#stats.maxLateMs, late);
     if (due > MAX_CATCH_UP_FRAMES) {
       // Stalled: re-anchor on now, send one frame, don't burst the backlog.
       this.#stats.stalls++;
+      this.#stats.lateTicks++;
       this.#start = now;
       this.#ticks = 0;
       due = 1;
+    } else if (due > 0) {
+      this.#stats.lateTicks += Math.min(due, Math.floor(late / LATE_TICK_MS));
     }
+    if (due > 0) this.#stats.ticks += due;
     let active = due <= 0; // Woken early: nothing due yet, keep the clock.
     for (let i = 0; i < due; i++) {
       this.#ticks++;

@@ -83,6 +83,26 @@ Deno.test("after a stall the clock re-anchors instead of bursting the backlog", 
   clock.stop();
 });
 
+Deno.test("late frames are counted one by one: a catch-up burst's later frames are on time", async () => {
+  let now = 0;
+  const clock = new PlaybackClock({ now: () => now });
+  const { q, sent } = queue();
+  const frames = async (n: number) => {
+    while (sent.length < n) await new Promise((r) => setTimeout(r, 5));
+  };
+  clock.add(q);
+  q.enqueue("t1", new Float32Array(OPUS_FRAME_SAMPLES * 30), 48000);
+  clock.wake(); // frame 0 at t=0
+  now = 45; // frames 1 (due at 20, 25 ms late) and 2 (due at 40, 5 ms late) go out together
+  await frames(3);
+  assert.deepEqual(clock.takeStats(), { ticks: 3, lateTicks: 1, stalls: 0, maxLateMs: 25 });
+  now = 200; // a stall: one late frame, the backlog skipped
+  await frames(4);
+  assert.deepEqual(clock.takeStats(), { ticks: 4, lateTicks: 2, stalls: 1, maxLateMs: 140 });
+  q.flush();
+  clock.stop();
+});
+
 Deno.test("the queue refuses audio beyond MAX_QUEUED_MS instead of growing without bound", () => {
   const { q } = queue();
   const minute = new Float32Array(48000 * 60);
