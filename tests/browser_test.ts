@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { resample, voicedEndMs, writeWav } from "../shared/audio.ts";
+import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
 import { makeWhisperFixtures } from "../scripts/make_whisper_models.ts";
 import { startGatewayProcess } from "./helpers/gateway_process.ts";
 import { canCreateTestHost, createTestHost } from "./helpers/netns.ts";
@@ -37,6 +38,7 @@ Deno.test({
     const server = await startServerProcess({ PIPELINE: "full", STT_MODEL_DIR: fixture });
     let gateway: Awaited<ReturnType<typeof startGatewayProcess>> | undefined;
     let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
+    let watcher: NailaMqtt | undefined;
     try {
       const httpPort = await freePort();
       gateway = await startGatewayProcess({
@@ -87,14 +89,38 @@ Deno.test({
       });
       const page = await browser.newPage({ viewport: { width: 390, height: 844 } }); // a phone
       const consoleErrors: string[] = [];
+      const consoleLines: string[] = [];
       page.on("pageerror", (error) => consoleErrors.push(String(error)));
+      page.on("console", (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
+      // The gateway's offers to the page, to send one again below as a slow answer's retry would.
+      watcher = await connectMqtt({ embedded: false, host: "127.0.0.1", port: server.mqttPort }, {
+        clientId: "browser-test-watcher",
+      });
+      const offers: string[] = [];
+      const offerTopic = "naila/devices/web_browser_1/signaling/offer";
+      watcher.client.on("message", (topic: string, payload: Uint8Array) => {
+        if (topic === offerTopic) offers.push(new TextDecoder().decode(payload));
+      });
+      await watcher.subscribe(offerTopic);
       await page.goto(`${origin}/?device=web_browser_1&autostart`);
 
+      const gatewayLogs = gateway.logs;
       await page.waitForFunction(
         `document.getElementById("connection")?.textContent === "connected"`,
         undefined,
         { timeout: TURN_TIMEOUT_MS },
-      );
+      ).catch(async (error) => {
+        // Say what the page and the gateway saw, so a failure here can be diagnosed.
+        const state = await page.locator("#connection").textContent().catch(() => "?");
+        const logs = gatewayLogs.filter((l) =>
+          l.level !== "info" || JSON.stringify(l.fields ?? {}).includes("web_browser_1")
+        ).slice(-15).map((l) => `${l.level} ${l.msg} ${JSON.stringify(l.fields ?? {})}`);
+        throw new Error(
+          `${error.message}\npage connection: ${state}\npage console: ${
+            consoleLines.slice(-10).join(" | ")
+          }\ngateway: ${logs.join("\n")}`,
+        );
+      });
       const turn = page.locator("li.turn").first();
       await turn.locator(".naila").filter({ hasText: /\S/ }).waitFor({ timeout: TURN_TIMEOUT_MS });
       const heard = await turn.locator(".you").textContent();
@@ -119,6 +145,17 @@ Deno.test({
       ).then((handle) => handle.jsonValue() as Promise<{ packets: number; energy: number }>);
       assert.ok(stats && stats.packets > 25, `inbound packets: ${JSON.stringify(stats)}`);
 
+      // The gateway re-sends its offer when an answer is slow (2 s, loaded machine): the page
+      // answers again and keeps its call instead of starting a new one.
+      await page.evaluate(`globalThis.nailaPeer.marked = true`);
+      await watcher.client.publishAsync(offerTopic, offers.at(-1)!, { qos: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(
+        await page.evaluate(`globalThis.nailaPeer.marked && globalThis.nailaPeer.connectionState`),
+        "connected",
+        "the same call survives a re-sent offer",
+      );
+
       const latency = await turn.locator(".latency").textContent();
       assert.match(latency ?? "", /ms/, "the page shows the turn's latency");
       await Deno.mkdir(OUTPUT_DIR, { recursive: true });
@@ -131,6 +168,7 @@ Deno.test({
         "the gateway's session is the browser's",
       );
     } finally {
+      await watcher?.close().catch(() => {});
       await browser?.close().catch(() => {});
       await gateway?.stop();
       await server.stop();
