@@ -39,6 +39,11 @@ interface Scenario {
   user?: Float32Array;
   userAtMs?: number;
   userDb?: number;
+  /** Microphone frames stamped with up to ± this much arrival jitter, ms. */
+  jitterMs?: number;
+  /** The device's volume goes up by `stepDb` at `stepAtMs` of the reply. */
+  stepAtMs?: number;
+  stepDb?: number;
 }
 
 /**
@@ -58,11 +63,14 @@ function microphone(s: Scenario): { mic: Float32Array; onsetMs: number } {
       Math.round(0.06 * RATE),
       0.15,
     ]];
+    const step = 10 ** ((s.stepDb ?? 0) / 20);
+    const stepAt = ((s.stepAtMs ?? Infinity) * RATE) / 1000;
     for (let i = 0; i < reply.length; i++) {
       low += 0.6 * (Math.tanh(1.5 * reply[i]) / 1.5 - low);
-      for (const [offset, level] of taps) {
+      const level = i >= stepAt ? gain * step : gain;
+      for (const [offset, tap] of taps) {
         const at = i + delay + offset;
-        if (at < total) mic[at] += gain * level * low;
+        if (at < total) mic[at] += level * tap * low;
       }
     }
   }
@@ -98,12 +106,17 @@ function run(s: Scenario): Run {
   const echo = new EchoPath();
   const verdicts: EchoVerdict[] = [];
   const converged: boolean[] = [];
+  let seed = 11;
+  const jitter = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return (seed / 0x7fffffff - 0.5) * 2 * (s.jitterMs ?? 0);
+  };
   for (let f = 0; (f + 1) * FRAME <= mic.length; f++) {
     const at = f * 20;
     if ((f + 1) * FRAME <= reply.length) {
       echo.reference(reply.subarray(f * FRAME, (f + 1) * FRAME), at);
     }
-    const decision = echo.microphone(mic.subarray(f * FRAME, (f + 1) * FRAME), at);
+    const decision = echo.microphone(mic.subarray(f * FRAME, (f + 1) * FRAME), at + jitter());
     verdicts.push(decision.verdict);
     converged.push(decision.converged);
   }
@@ -141,6 +154,21 @@ for (const echoDb of [-6, -10, -14, -20]) {
     }
   });
 }
+
+Deno.test("arrival jitter of ±10 ms on the microphone frames: still no barge-in", () => {
+  for (const echoDb of [-6, -10]) {
+    const { echo, verdicts } = run({ echoDb, delayMs: 150, jitterMs: 10 });
+    assert.ok(echo.estimate.converged);
+    assert.ok(Math.abs(echo.estimate.delayMs - 150) <= 15, `delay ${echo.estimate.delayMs}`);
+    assert.deepEqual(bargeIns(verdicts), []);
+  }
+});
+
+Deno.test("the device's volume going up 6 dB mid-reply is followed, not taken for the user", () => {
+  const { echo, verdicts } = run({ echoDb: -14, delayMs: 150, stepAtMs: 4000, stepDb: 6 });
+  assert.deepEqual(bargeIns(verdicts), []);
+  assert.ok(echo.estimate.gainDb > -12, `gain ${echo.estimate.gainDb} after the step`);
+});
 
 Deno.test("before convergence the verdict is conservative: a user at reply level cannot barge in", () => {
   const { verdicts, converged, onsetMs } = run({
