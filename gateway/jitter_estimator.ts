@@ -26,6 +26,7 @@
  * const windowFrames = depth.observe(seq, arrivalMs, jitter.jitterMs); // reorder window in frames
  * ```
  */
+import { sequenceDistance } from "./packet_order.ts";
 
 /** Opus's RTP clock runs at 48 kHz whatever the coded bandwidth (RFC 7587 section 4.1). */
 export const OPUS_RTP_CLOCK_HZ = 48_000;
@@ -66,12 +67,6 @@ export const JITTER_DEPTH_FACTOR = 2;
 export const SHRINK_MS_PER_S = 10;
 /** A sequence jump beyond 1000 packets (20 s) is a sender restart: start over (packet_order.ts). */
 const RESYNC_DISTANCE = 1000;
-
-/** Signed distance from `a` to `b` modulo 2^16 (RTP sequence numbers), in -32768..32767. */
-export function sequenceDelta(a: number, b: number): number {
-  const d = (((b - a) % SEQUENCE_MODULO) + SEQUENCE_MODULO) % SEQUENCE_MODULO;
-  return d >= SEQUENCE_MODULO / 2 ? d - SEQUENCE_MODULO : d;
-}
 
 /** Signed distance from `a` to `b` modulo 2^32 (RTP timestamps), in clock units. */
 export function timestampDelta(a: number, b: number): number {
@@ -216,7 +211,7 @@ export class PlayoutDepth {
     if (this.#highest === undefined) {
       this.#highest = sequence;
     } else {
-      const delta = sequenceDelta(this.#highest, sequence);
+      const delta = sequenceDistance(this.#highest, sequence);
       if (Math.abs(delta) > RESYNC_DISTANCE) {
         this.#highest = sequence;
         this.#arrivalSeq.fill(-1);
