@@ -4,7 +4,7 @@
  * `complete`, `incomplete` or `unknown`, and say how much silence (ms since the last speech
  * sample) the gateway should require before it ends the utterance:
  *
- * - `complete`, a command the built-in engine recognizes in full (`matchIntent`, a pure regex
+ * - `complete`, a command the built-in engine recognizes in full (`matchIntents`, a pure regex
  *   match with no side effect): {@link COMMAND_SILENCE_MS}, the turn can end at once;
  * - `complete`, a sentence that ends with `.`, `?` or `!` (Whisper punctuates): a little longer,
  *   {@link SENTENCE_SILENCE_MS};
@@ -25,7 +25,7 @@
  * await new EndOfTurn().decide("Turn on the kitchen lights."); // complete, silenceMs 120
  * ```
  */
-import { matchIntent, normalize } from "./assistant/builtin_engine.ts";
+import { matchIntents, normalize } from "./assistant/builtin_engine.ts";
 
 /** What the transcript says about the turn. */
 export type TurnCompletion = "complete" | "incomplete" | "unknown";
@@ -176,10 +176,10 @@ export function classifyTranscript(transcript: string): TranscriptClass {
       };
     }
   }
-  if (UNIT_MISSING.test(text) && matchIntent(text) === undefined) {
+  if (UNIT_MISSING.test(text) && matchIntents(text).length === 0) {
     return { completion: "incomplete", reason: "number without a unit", command: false };
   }
-  if (matchIntent(raw) !== undefined) {
+  if (matchIntents(raw).length > 0) {
     return { completion: "complete", reason: "command recognized", command: true };
   }
   if (/[.?!]["')\]]?$/.test(raw)) {

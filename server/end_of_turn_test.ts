@@ -22,6 +22,7 @@ const CASES: [string, TurnCompletion][] = [
   ["Set the volume to forty", "complete"],
   ["Turn it off, please.", "complete"],
   ["thanks", "complete"],
+  ["Turn on the kitchen lights and set a timer for five minutes.", "complete"],
   // Punctuated sentences the engine does not know.
   ["Tell me a joke about penguins.", "complete"],
   ["Why is the sky blue?", "complete"],
