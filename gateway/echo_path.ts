@@ -88,6 +88,7 @@ export const MIN_SPEECH_DB = -50;
 
 const AUDIBLE_ENERGY = 10 ** (AUDIBLE_REFERENCE_DB / 10);
 const MIN_SPEECH_ENERGY = 10 ** (MIN_SPEECH_DB / 10);
+const UNCONVERGED_GAIN = 10 ** (UNCONVERGED_GAIN_DB / 10);
 
 /** The per-frame verdict. */
 export type EchoVerdict = "speech" | "echo";
@@ -144,6 +145,8 @@ export class EchoPath {
   /** Reference block energies by block index modulo the ring size, and the index stored. */
   #ref: Float64Array;
   #refIndex: Float64Array;
+  /** The reference blocks a microphone block may hold the echo of, by delay in blocks. */
+  #near: Float64Array;
   /** Sums per lag, exponentially forgotten: Σw, Σx, Σy, Σxx, Σyy, Σxy (x mic, y reference). */
   #w: Float64Array;
   #sx: Float64Array;
@@ -183,6 +186,7 @@ export class EchoPath {
     const ring = this.lags + TAIL_BLOCKS + DELAY_SLACK_BLOCKS + BLOCKS_PER_FRAME * 4;
     this.#ref = new Float64Array(ring);
     this.#refIndex = new Float64Array(ring).fill(-1);
+    this.#near = new Float64Array(this.lags + TAIL_BLOCKS + 1);
     this.#w = new Float64Array(this.lags);
     this.#sx = new Float64Array(this.lags);
     this.#sy = new Float64Array(this.lags);
@@ -227,9 +231,11 @@ export class EchoPath {
     for (let b = 0; b < BLOCKS_PER_FRAME; b++) {
       const x = meanSquare(frame, Math.round(b * n), Math.round((b + 1) * n));
       micEnergy += x;
-      const index = first + b;
-      if (this.#learn(index, x)) referenceNear = true;
-      echoEnergy += this.#predict(index);
+      const loudest = this.#gather(first + b);
+      if (loudest < AUDIBLE_ENERGY) continue;
+      referenceNear = true;
+      this.#learn(x);
+      echoEnergy += this.#predict(loudest);
     }
     micEnergy /= BLOCKS_PER_FRAME;
     echoEnergy /= BLOCKS_PER_FRAME;
@@ -257,22 +263,27 @@ export class EchoPath {
     this.#lagsDirty = true;
   }
 
-  #refAt(index: number): number {
-    const slot = index % this.#ref.length;
-    return this.#refIndex[slot] === index ? this.#ref[slot] : 0;
+  /** Copies the reference blocks `index − k` for k = 0..lags + tail into `#near`; returns the loudest. */
+  #gather(index: number): number {
+    const ring = this.#ref.length;
+    let loudest = 0;
+    for (let k = 0; k < this.#near.length; k++) {
+      const at = index - k;
+      const slot = ((at % ring) + ring) % ring;
+      const y = this.#refIndex[slot] === at ? this.#ref[slot] : 0;
+      this.#near[k] = y;
+      if (y > loudest) loudest = y;
+    }
+    return loudest;
   }
 
-  /** Adds one microphone block to the sums; returns whether any reference was near it. */
-  #learn(index: number, x: number): boolean {
-    let loudest = 0;
-    for (let k = 0; k < this.lags + TAIL_BLOCKS; k++) {
-      loudest = Math.max(loudest, this.#refAt(index - k));
-    }
-    if (loudest < AUDIBLE_ENERGY) return false;
+  /** Adds one microphone block to the sums (reference in `#near`). */
+  #learn(x: number): void {
     this.#audibleBlocks++;
     const f = this.#forget;
+    const near = this.#near;
     for (let k = 0; k < this.lags; k++) {
-      const y = this.#refAt(index - k);
+      const y = near[k];
       this.#w[k] = this.#w[k] * f + 1;
       this.#sx[k] = this.#sx[k] * f + x;
       this.#sy[k] = this.#sy[k] * f + y;
@@ -280,25 +291,18 @@ export class EchoPath {
       this.#syy[k] = this.#syy[k] * f + y * y;
       this.#sxy[k] = this.#sxy[k] * f + x * y;
     }
-    return true;
   }
 
-  /** Echo energy predicted for the microphone block at `index`. */
-  #predict(index: number): number {
-    if (!this.#estimate.converged) {
-      let loudest = 0;
-      for (let k = 0; k < this.lags + TAIL_BLOCKS; k++) {
-        loudest = Math.max(loudest, this.#refAt(index - k));
-      }
-      return loudest * 10 ** (UNCONVERGED_GAIN_DB / 10);
-    }
+  /** Echo energy predicted for the block whose reference is in `#near` (loudest: `loudest`). */
+  #predict(loudest: number): number {
+    if (!this.#estimate.converged) return loudest * UNCONVERGED_GAIN;
     if (this.#gain <= 0) return 0;
-    let loudest = 0;
-    const from = Math.max(0, this.#lag - DELAY_SLACK_BLOCKS);
-    for (let k = from; k <= this.#lag + TAIL_BLOCKS; k++) {
-      loudest = Math.max(loudest, this.#refAt(index - k));
+    let peak = 0;
+    const near = this.#near;
+    for (let k = Math.max(0, this.#lag - DELAY_SLACK_BLOCKS); k <= this.#lag + TAIL_BLOCKS; k++) {
+      if (near[k] > peak) peak = near[k];
     }
-    return this.#gain * loudest;
+    return this.#gain * peak;
   }
 
   /** Finds the correlation peak and the slope there. */

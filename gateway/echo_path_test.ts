@@ -239,7 +239,7 @@ Deno.test("per-frame cost (printed; 40 devices at 50 frames/s)", () => {
   const { mic } = microphone({ echoDb: -10, delayMs: 150 });
   const echo = new EchoPath();
   const frames = Math.floor(reply.length / FRAME);
-  // Warm-up pass, then timed passes over the same audio on a continuing clock.
+  // Warm-up passes (the JIT), then timed passes over the same audio on a continuing clock.
   let at = 0;
   const pass = () => {
     for (let f = 0; f < frames; f++, at += 20) {
@@ -247,11 +247,16 @@ Deno.test("per-frame cost (printed; 40 devices at 50 frames/s)", () => {
       echo.microphone(mic.subarray(f * FRAME, (f + 1) * FRAME), at);
     }
   };
-  pass();
-  const started = performance.now();
-  const passes = 5;
-  for (let p = 0; p < passes; p++) pass();
-  const perFrameUs = ((performance.now() - started) / (passes * frames)) * 1000;
+  for (let warm = 0; warm < 5; warm++) pass();
+  // The median pass: this machine is shared, a pass that lost the CPU says nothing.
+  const passes: number[] = [];
+  for (let p = 0; p < 9; p++) {
+    const started = performance.now();
+    pass();
+    passes.push(performance.now() - started);
+  }
+  passes.sort((a, b) => a - b);
+  const perFrameUs = (passes[4] / frames) * 1000;
   const coreShare = (perFrameUs * 50 * 40) / 1e6;
   console.log(
     `echo path: ${perFrameUs.toFixed(1)} µs per 20 ms frame (reference + microphone, 48 kHz); ` +
