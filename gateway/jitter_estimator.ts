@@ -313,6 +313,16 @@ export class MediaClock {
   }
 
   /**
+   * A media position on the arrival clock: when a packet at `mediaMs` would have arrived at the
+   * stream's best transit. Frames of a burst get their spacing back (20 ms apart), so capture
+   * times, `end.ts` and the silence count follow the media, not the Wi-Fi. Undefined before the
+   * first packet.
+   */
+  arrivalClockMs(mediaMs: number): number | undefined {
+    return this.#newestMs === undefined ? undefined : this.#minTransitMs + mediaMs;
+  }
+
+  /**
    * How long, at arrival time `nowMs`, the stream is overdue: the newest packet's media time
    * plus one frame, at the best transit seen, against `nowMs` (0 if not overdue or no packet).
    * A device that keeps sending is never overdue by more than its jitter; a stalled one grows by

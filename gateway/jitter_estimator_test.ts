@@ -88,6 +88,11 @@ Deno.test("a 400 ms stall then a burst: no media gap, the arrival gap shows the 
   assert.ok(maxArrivalGap >= 400, `arrival gap ${maxArrivalGap}`);
   assert.ok(worstBehind >= 370 && worstBehind <= 400, `behind ${worstBehind}`);
   assert.equal(clock.behindMs(packets.at(-1)!.at), 0, "caught up after the burst");
+  // On the arrival clock the burst's frames are 20 ms apart again, as they were captured.
+  const times = packets.slice(45, 75).map((p) =>
+    clock.arrivalClockMs(mediaDistanceMs(5000, p.ts))!
+  );
+  assert.deepEqual(times.slice(1).map((t, i) => t - times[i]), new Array(29).fill(20));
   // The jitter estimate spikes, and the depth stays bounded.
   const { steps, depth } = feed(packets);
   assert.ok(Math.max(...steps.map((s) => s.jitter)) > 15);
