@@ -181,3 +181,24 @@ export function matchIntent(transcript: string): Intent | undefined {
   if (/\b(thank you|thanks)\b/.test(text)) return { text: "You're welcome." };
   return undefined;
 }
+
+/** Clause boundaries of a merged request: "…, and then …", "… and …", "… then …". */
+const CLAUSE_BOUNDARY = /\s*(?:,\s*)?\b(?:and then|and|then)\b\s+/;
+
+/**
+ * Every intent of a request that may join several commands ("turn on the kitchen lights and set
+ * a timer for five minutes", what a continued turn produces, docs/turn_taking.md): the
+ * transcript is split at "and" / "then" only if every clause is a command on its own; otherwise
+ * it is one request ("remind me to buy bread and milk in 2 hours"). Pure: no side effect.
+ * Returns [] when nothing matches.
+ */
+export function matchIntents(transcript: string): Intent[] {
+  const text = normalize(transcript);
+  const clauses = text.split(CLAUSE_BOUNDARY).filter((clause) => clause.length > 0);
+  if (clauses.length > 1) {
+    const intents = clauses.map(matchIntent);
+    if (intents.every((intent) => intent !== undefined)) return intents as Intent[];
+  }
+  const whole = matchIntent(text);
+  return whole === undefined ? [] : [whole];
+}

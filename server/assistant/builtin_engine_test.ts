@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { matchIntent, parseDuration, parseNumber } from "./builtin_engine.ts";
+import { matchIntent, matchIntents, parseDuration, parseNumber } from "./builtin_engine.ts";
 
 Deno.test("parseNumber reads digits and English number words", () => {
   assert.equal(parseNumber("25"), 25);
@@ -78,4 +78,32 @@ Deno.test("matchIntent recognizes recall questions with their period", () => {
 Deno.test("matchIntent leaves what it does not know to the caller", () => {
   assert.equal(matchIntent("What's the capital of France?"), undefined);
   assert.equal(matchIntent(""), undefined);
+});
+
+Deno.test("matchIntents splits a joined request only when every clause is a command", () => {
+  assert.deepEqual(
+    matchIntents("Turn on the kitchen lights and set a timer for five minutes."),
+    [
+      {
+        tool: "device_command",
+        args: { command: "set_power", target: "kitchen lights", on: true },
+      },
+      { tool: "set_timer", args: { seconds: 300, label: "" } },
+    ],
+  );
+  assert.deepEqual(matchIntents("turn off the tv, and then what time is it"), [
+    { tool: "device_command", args: { command: "set_power", target: "tv", on: false } },
+    { tool: "get_time", args: {} },
+  ]);
+  // Not every clause is a command: one request.
+  assert.deepEqual(matchIntents("Remind me to buy bread and milk in 2 hours"), [
+    { tool: "set_timer", args: { seconds: 7200, label: "buy bread and milk", reminder: true } },
+  ]);
+  assert.deepEqual(matchIntents("turn on the lights in the hall and kitchen"), [
+    {
+      tool: "device_command",
+      args: { command: "set_power", target: "lights in the hall and kitchen", on: true },
+    },
+  ]);
+  assert.deepEqual(matchIntents("what's the weather"), []);
 });
