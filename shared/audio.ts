@@ -40,6 +40,21 @@ export function float32ToPcm(samples: Float32Array, out?: Uint8Array): Uint8Arra
   return pcm;
 }
 
+/**
+ * Joins byte chunks into one array (the chunk itself when there is only one, no copy). For
+ * assembling an utterance or a reply from streamed chunks; not for per-frame paths.
+ */
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
 /** Root-mean-square level of a block, 0 for an empty one. */
 export function rms(samples: Float32Array): number {
   if (samples.length === 0) return 0;
