@@ -17,7 +17,7 @@
  *
  * Writes bench/gateway.json and prints a summary.
  *
- * Usage: deno run -A scripts/bench_gateway.ts [--quick] [--capacity-only] [--capacity-levels=20,30]
+ * Usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30]
  */
 import { DevicePeer } from "../device/peer.ts";
 import { OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder } from "../gateway/opus_codec.ts";
@@ -26,15 +26,32 @@ import { SILERO_CONTEXT, SILERO_WINDOW, SileroSession } from "../gateway/vad.ts"
 import { resample } from "../shared/audio.ts";
 import { delay } from "../shared/async.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
-import { startAiServerDouble } from "../tests/helpers/ai_server_double.ts";
-import { sileroModelPath, startGatewayProcess } from "../tests/helpers/gateway_process.ts";
-import { startMosquitto } from "../tests/helpers/mosquitto.ts";
-import { speak } from "../tests/helpers/speech.ts";
+import {
+  type Cli,
+  parseCli,
+  positiveInt,
+  sileroModelPath,
+  speak,
+  startAiServerDouble,
+  startGatewayProcess,
+  startMosquitto,
+} from "./lib/mod.ts";
 import { percentile, round } from "./bench_stats.ts";
 
-const QUICK = Deno.args.includes("--quick");
-/** Only the capacity sweep; the other results in bench/gateway.json are kept. */
-const CAPACITY_ONLY = Deno.args.includes("--capacity-only");
+const CLI: Cli = {
+  command: "bench:gateway",
+  usage: "usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30]",
+};
+const ARGS = parseCli(CLI, {
+  /** Fewer levels, shorter windows: a smoke run. */
+  quick: { type: "boolean", default: false },
+  /** Only the capacity sweep; the other results in bench/gateway.json are kept. */
+  "capacity-only": { type: "boolean", default: false },
+  /** Full-duplex device counts of the capacity sweep, comma-separated. */
+  "capacity-levels": { type: "string" },
+});
+const QUICK = ARGS.quick;
+const CAPACITY_ONLY = ARGS["capacity-only"];
 /** Device counts of the budget table. */
 const LEVELS = QUICK ? [1, 5] : [1, 5, 10, 20];
 /** CPU/RSS sampling window per level. */
@@ -51,9 +68,10 @@ const NOISY_ROOM_RMS = 0.01;
 /** Packet loss of the lossy latency series. */
 const LOSS = 0.05;
 /** Full-duplex device counts of the capacity sweep; it stops after two failing in a row. */
-const CAPACITY_LEVELS = Deno.args.find((a) => a.startsWith("--capacity-levels="))
-  ?.slice("--capacity-levels=".length).split(",").map(Number) ??
-  (QUICK ? [5, 10] : [20, 30, 40, 50, 60, 70, 80]);
+const CAPACITY_LEVELS =
+  ARGS["capacity-levels"]?.split(",").map((level) =>
+    positiveInt(CLI, "capacity-levels", level, 0)
+  ) ?? (QUICK ? [5, 10] : [20, 30, 40, 50, 60, 70, 80]);
 /**
  * Sampling window of one capacity step: 600 reply frames per device, so the 1 % late-frame
  * criterion is not decided by two or three frames behind one garbage collection.

@@ -12,18 +12,21 @@
  *   decodes up to 128 tokens. `full_tiny_random_fit_16_tokens` caps that at 16 tokens (a short
  *   command's length) with the encoder window fitted to the utterance.
  *
- * Writes bench/server.json. Usage: `deno run -A scripts/bench_server.ts [--turns 25]`.
+ * Writes bench/server.json. Usage: `deno task bench:server [--turns 25]`.
  */
 import { float32ToPcm, resample } from "../shared/audio.ts";
 import {
+  type Cli,
+  parseCli,
   parseV1Responses,
+  positiveInt,
   readUntil,
   sendTurn,
+  speak,
+  startServerProcess,
   v1Request,
   V2Client,
-} from "../tests/helpers/audio_socket_clients.ts";
-import { startServerProcess } from "../tests/helpers/server_process.ts";
-import { speak } from "../tests/helpers/speech.ts";
+} from "./lib/mod.ts";
 import { median, percentile, round } from "./bench_stats.ts";
 
 /** Turns per configuration (the brief asks for at least 20). */
@@ -34,11 +37,13 @@ const WARMUP_TURNS = 3;
 const TURN_TIMEOUT_MS = 30_000;
 
 const root = new URL("../", import.meta.url).pathname;
-const turnsArg = Deno.args.indexOf("--turns");
-const turns = turnsArg >= 0 ? Number(Deno.args[turnsArg + 1]) : DEFAULT_TURNS;
-if (!Number.isInteger(turns) || turns < 1) {
-  throw new RangeError(`--turns ${Deno.args[turnsArg + 1]} is not a positive integer`);
-}
+const CLI: Cli = { command: "bench:server", usage: "usage: deno task bench:server [--turns N]" };
+const turns = positiveInt(
+  CLI,
+  "turns",
+  parseCli(CLI, { turns: { type: "string" } }).turns,
+  DEFAULT_TURNS,
+);
 
 interface Summary {
   n: number;

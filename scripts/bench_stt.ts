@@ -9,7 +9,7 @@
  * loadWhisper slices the export's positional embeddings at load time (encoder_window.ts); the
  * generated model is shaped like the standard export, so both rows take the real code path.
  *
- * `deno run -A scripts/bench_stt.ts [--runs N]`
+ * `deno task bench:stt [--runs N]`
  */
 
 import { join } from "node:path";
@@ -17,7 +17,7 @@ import { makeWhisperFixtures } from "./make_whisper_models.ts";
 import { loadWhisper, type WhisperOptions } from "../server/stt/whisper.ts";
 import type { SpeechToText, Transcript } from "../server/stt/types.ts";
 import { resample } from "../shared/audio.ts";
-import { speak } from "../tests/helpers/speech.ts";
+import { type Cli, parseCli, positiveInt, speak } from "./lib/mod.ts";
 import { median, percentile, round } from "./bench_stats.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -103,11 +103,13 @@ async function cpuModel(): Promise<string> {
 }
 
 if (import.meta.main) {
-  const runsArg = Deno.args.indexOf("--runs");
-  const runs = runsArg >= 0 ? Number(Deno.args[runsArg + 1]) : DEFAULT_RUNS;
-  if (!Number.isInteger(runs) || runs < 1) {
-    throw new Error(`--runs is ${Deno.args[runsArg + 1]}, expected a positive integer`);
-  }
+  const cli: Cli = { command: "bench:stt", usage: "usage: deno task bench:stt [--runs N]" };
+  const runs = positiveInt(
+    cli,
+    "runs",
+    parseCli(cli, { runs: { type: "string" } }).runs,
+    DEFAULT_RUNS,
+  );
   const { tinyRandom } = await makeWhisperFixtures(join(ROOT, "models"), { log: console.log });
   const audio = await utterance();
   const loadBefore = await loadAverage();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readUntil, V2Client } from "../tests/helpers/audio_socket_clients.ts";
+import { readUntil, V2Client } from "../scripts/lib/audio_socket_clients.ts";
 import { withServer } from "./audio_socket_testing.ts";
 import { EchoPipeline } from "./pipeline.ts";
 

@@ -4,7 +4,7 @@ import {
   readUntil,
   v1Request,
   V2Client,
-} from "../tests/helpers/audio_socket_clients.ts";
+} from "../scripts/lib/audio_socket_clients.ts";
 import { withServer } from "./audio_socket_testing.ts";
 import { EchoPipeline } from "./pipeline.ts";
 

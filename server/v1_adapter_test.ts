@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseV1Responses, readUntil, v1Request } from "../tests/helpers/audio_socket_clients.ts";
+import { parseV1Responses, readUntil, v1Request } from "../scripts/lib/audio_socket_clients.ts";
 import { withServer } from "./audio_socket_testing.ts";
 import { EchoPipeline, type Pipeline } from "./pipeline.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { sendTurn, V2Client } from "../tests/helpers/audio_socket_clients.ts";
+import { sendTurn, V2Client } from "../scripts/lib/audio_socket_clients.ts";
 import { ScriptedPipeline, withServer } from "./audio_socket_testing.ts";
 import { EchoPipeline } from "./pipeline.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
-import { startMosquitto } from "../tests/helpers/mosquitto.ts";
-import { freePort } from "../tests/helpers/ports.ts";
+import { startMosquitto } from "../scripts/lib/mosquitto.ts";
+import { freePort } from "../scripts/lib/ports.ts";
 import { startEmbeddedBroker } from "./broker.ts";
 import { loadConfig } from "./config.ts";
 import type { DeviceStatus } from "./messages.ts";
