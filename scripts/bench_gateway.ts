@@ -23,7 +23,7 @@ import { DevicePeer } from "../device/peer.ts";
 import { OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder } from "../gateway/opus_codec.ts";
 import { LATE_TICK_MS } from "../gateway/playback.ts";
 import { SILERO_CONTEXT, SILERO_WINDOW, SileroSession } from "../gateway/vad.ts";
-import { resample } from "../shared/audio.ts";
+import { resample, SPEECH_RATE } from "../shared/audio.ts";
 import { delay } from "../shared/async.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import {
@@ -178,7 +178,7 @@ async function main() {
   const question = await speak("Turn on the lights in the kitchen, please.");
   const speech = trim(question.samples);
   const speech48k = resample(speech, question.rate, 48000);
-  const speech16k = resample(speech, question.rate, 16000);
+  const speech16k = resample(speech, question.rate, SPEECH_RATE);
   const answer = await speak(
     "Okay, the kitchen lights are on now. Anything else I can do for you?",
   );
@@ -206,7 +206,7 @@ async function main() {
     MQTT_HOST: "127.0.0.1",
     MQTT_PORT: String(broker.port),
     AI_SERVER_PORT: String(server.port),
-    AUDIO_SAMPLE_RATE: "16000",
+    AUDIO_SAMPLE_RATE: String(SPEECH_RATE),
     AUDIO_SILENCE_FRAMES: String(SILENCE_FRAMES),
     LOG_LEVEL: "warn",
     GATEWAY_METRICS_INTERVAL_MS: String(METRICS_INTERVAL_MS),
@@ -219,7 +219,7 @@ async function main() {
     machine: { cpus: navigator.hardwareConcurrency, deno: Deno.version.deno },
     settings: {
       silence_frames: SILENCE_FRAMES,
-      sample_rate: 16000,
+      sample_rate: SPEECH_RATE,
       room_noise_rms: ROOM_NOISE_RMS,
       window_ms: WINDOW_MS,
       vad: silero ? "silero" : "energy",

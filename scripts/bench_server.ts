@@ -14,7 +14,7 @@
  *
  * Writes bench/server.json. Usage: `deno task bench:server [--turns 25]`.
  */
-import { float32ToPcm, resample } from "../shared/audio.ts";
+import { float32ToPcm, resample, SPEECH_RATE } from "../shared/audio.ts";
 import {
   type Cli,
   parseCli,
@@ -90,7 +90,7 @@ async function benchV2(
         const turn = `b${i}`;
         const start = client.messages.length;
         // start + audio chunks + end; the clock starts when the `end` write has returned.
-        await sendTurn(client, { turn, rate: 16000, pcm: utterance });
+        await sendTurn(client, { turn, rate: SPEECH_RATE, pcm: utterance });
         const sentAt = performance.now();
         await client.next((m) => m.type === "audio" && m.turn === turn, TURN_TIMEOUT_MS);
         const audioIndex = client.messages.findIndex((m, k) =>
@@ -130,7 +130,7 @@ async function benchV1Echo(utterance: Uint8Array): Promise<Summary> {
     try {
       for (let i = 0; i < WARMUP_TURNS + turns; i++) {
         await conn.write(
-          v1Request({ device: "bench", rate: 16000, request: `r${i}`, pcm: utterance }),
+          v1Request({ device: "bench", rate: SPEECH_RATE, request: `r${i}`, pcm: utterance }),
         );
         const sentAt = performance.now();
         await readUntil(conn, (b) => parseV1Responses(b).length === 1, TURN_TIMEOUT_MS);
@@ -146,8 +146,8 @@ async function benchV1Echo(utterance: Uint8Array): Promise<Summary> {
 }
 
 const wav = await speak("What time is it?");
-const utterance = float32ToPcm(resample(wav.samples, wav.rate, 16000));
-const utteranceSeconds = utterance.length / 2 / 16000;
+const utterance = float32ToPcm(resample(wav.samples, wav.rate, SPEECH_RATE));
+const utteranceSeconds = utterance.length / 2 / SPEECH_RATE;
 console.error(
   `utterance: "What time is it?" ${utteranceSeconds.toFixed(2)} s at 16 kHz; ${turns} turns each`,
 );
@@ -192,7 +192,7 @@ const report = {
     deno: Deno.version.deno,
     os: `${Deno.build.os}-${Deno.build.arch}`,
   },
-  utterance: { text: "What time is it?", seconds: Math.round(utteranceSeconds * 100) / 100 },
+  utterance: { text: "What time is it?", seconds: round(utteranceSeconds) },
   warmup_turns: WARMUP_TURNS,
   results,
 };

@@ -16,14 +16,13 @@ import { join } from "node:path";
 import { makeWhisperFixtures } from "./make_whisper_models.ts";
 import { loadWhisper, type WhisperOptions } from "../server/stt/whisper.ts";
 import type { SpeechToText, Transcript } from "../server/stt/types.ts";
-import { resample } from "../shared/audio.ts";
+import { resample, SPEECH_RATE } from "../shared/audio.ts";
 import { type Cli, parseCli, positiveInt, speak } from "./lib/mod.ts";
 import { median, percentile, round } from "./bench_stats.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 /** The reference utterance length. */
 const UTTERANCE_SECONDS = 3;
-const SAMPLE_RATE = 16_000;
 /** Tokens decoded per run: a 3 s command ("set a timer for ten minutes") is 6–10 tokens. */
 const TOKENS = 10;
 /** Runs before measuring: the first runs allocate onnxruntime's arenas. */
@@ -39,10 +38,10 @@ interface Row {
 }
 
 async function utterance(): Promise<Float32Array> {
-  const out = new Float32Array(UTTERANCE_SECONDS * SAMPLE_RATE);
+  const out = new Float32Array(UTTERANCE_SECONDS * SPEECH_RATE);
   try {
     const wav = await speak("Set a timer for ten minutes, please.");
-    out.set(resample(wav.samples, wav.rate, SAMPLE_RATE).subarray(0, out.length));
+    out.set(resample(wav.samples, wav.rate, SPEECH_RATE).subarray(0, out.length));
     return out;
   } catch {
     // espeak-ng missing: any audible signal times the same.
@@ -132,7 +131,7 @@ if (import.meta.main) {
       load_ms: Math.round(loadMs),
       ...decoded,
       decoder_first_step_ms: firstStep,
-      decoder_per_token_ms: Math.round(perToken * 100) / 100,
+      decoder_per_token_ms: round(perToken),
     };
     results.push(result);
     const m = decoded.median;

@@ -11,6 +11,7 @@
  * per connection, and timers end frames that stall half-way, turns that never end, and silent
  * v2 connections. Nothing a peer sends can throw out of a connection's handler.
  */
+import { MAX_UTTERANCE_MS } from "../shared/audio.ts";
 import { DEFAULT_FRAME_LIMITS, type FrameLimits } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import type { InferenceQueue } from "./inference_queue.ts";
@@ -21,10 +22,13 @@ import type { AudioSocketTimeouts, SocketSettings } from "./socket_link.ts";
 export type { AudioSocketTimeouts } from "./socket_link.ts";
 export { V1_REPLY_RATE } from "./v1_adapter.ts";
 
+/** A turn may take this long beyond the longest utterance to reach its `end` (slow links). */
+const TURN_END_MARGIN_MS = 15_000;
+
 export const DEFAULT_TIMEOUTS: Readonly<AudioSocketTimeouts> = Object.freeze({
   frameMs: 10_000,
   idleMs: 60_000,
-  turnMs: 45_000,
+  turnMs: MAX_UTTERANCE_MS + TURN_END_MARGIN_MS,
 });
 
 /** Connections served at once; a home has a gateway or two, so 32 only stops a flood. */

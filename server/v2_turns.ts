@@ -12,7 +12,7 @@
  * streams text and audio → finished (remembered, so a late `cancel` still records what was
  * heard).
  */
-import { concatBytes } from "../shared/audio.ts";
+import { concatBytes, roundMs } from "../shared/audio.ts";
 import {
   type Decoded,
   encodeV2,
@@ -294,7 +294,7 @@ export class V2Turns implements SocketProtocol {
         type: "end",
         turn: id,
         ts: Date.now(),
-        stages: { queue_ms: Math.round((ranAt - queuedAt) * 10) / 10, ...result.stages },
+        stages: { queue_ms: roundMs(ranAt - queuedAt), ...result.stages },
       };
       this.#send(end);
     }, (error: unknown) => {

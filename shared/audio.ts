@@ -12,7 +12,19 @@
  * ```
  */
 
-const INT16_SCALE = 32768;
+/** int16 full scale: PCM sample `s` is the float `s / INT16_SCALE` (docs/protocol.md). */
+export const INT16_SCALE = 32768;
+
+/** Hz of speech for recognition: what Whisper and Silero VAD take (16 kHz mono). */
+export const SPEECH_RATE = 16_000;
+
+/** Longest utterance, in ms: spec 5.4's 30 s. Bounds a segment, a turn's audio and a frame. */
+export const MAX_UTTERANCE_MS = 30_000;
+
+/** Rounds a duration to 0.1 ms: the precision latency reports (turn `stages`, metrics) carry. */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
 
 /** Converts int16 little-endian bytes to floats in [-1, 1]. Reuses `out` when it is big enough. */
 export function pcmToFloat32(pcm: Uint8Array, out?: Float32Array): Float32Array {

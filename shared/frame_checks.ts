@@ -4,6 +4,7 @@
  * checks. Part of `frame_codec.ts`, which re-exports what is public; import from there.
  */
 
+import { MAX_UTTERANCE_MS } from "./audio.ts";
 import { idProblem, MAX_ID_BYTES } from "./ids.ts";
 
 /** Sample rates a frame may carry (issue #2); 22.05/44.1 kHz sources are resampled first. */
@@ -26,7 +27,7 @@ export const DEFAULT_FRAME_LIMITS: Readonly<FrameLimits> = Object.freeze({
   /** 1 KiB: a v1 header is under 150 bytes and a v2 header under 400. */
   maxHeaderBytes: 1024,
   /** 30 s: the gateway's maximum utterance length (spec 5.4), so one frame holds one utterance. */
-  maxAudioSeconds: 30,
+  maxAudioSeconds: MAX_UTTERANCE_MS / 1000,
   /** 16 KiB: several paragraphs of reply text. */
   maxTextBytes: 16 * 1024,
   maxIdBytes: MAX_ID_BYTES,
@@ -59,6 +60,17 @@ export class FrameError extends Error {
     message: string,
   ) {
     super(message);
+  }
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** `bytes` as UTF-8 text, else `bad_utf8` naming `field` (`what`: how the message calls it). */
+export function decodeUtf8(bytes: Uint8Array, field: string, what: string): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    fail("bad_utf8", field, bytes.length, `${what} of ${bytes.length} bytes is not valid UTF-8`);
   }
 }
 

@@ -54,7 +54,14 @@ export {
   type V2MessageType,
 } from "./frame_v2.ts";
 
-import { DEFAULT_FRAME_LIMITS, fail, FrameError, type FrameLimits, show } from "./frame_checks.ts";
+import {
+  decodeUtf8,
+  DEFAULT_FRAME_LIMITS,
+  fail,
+  FrameError,
+  type FrameLimits,
+  show,
+} from "./frame_checks.ts";
 import { parseV1Header, type V1Frame } from "./frame_v1.ts";
 import {
   attachPayload,
@@ -71,7 +78,6 @@ const NEWLINE = 0x0a;
 const EMPTY_PAYLOAD = new Uint8Array(0);
 /** A v2 header line is a JSON object; a v1 one starts with a device id. */
 const OPEN_BRACE = 0x7b;
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 // ---------------------------------------------------------------------------------------------
 // The incremental decoder
@@ -182,17 +188,7 @@ export class FrameDecoder {
   /** Parses a header line; returns the frame if it has no payload, else arms `#pending`. */
   #startFrame(lineBytes: Uint8Array): Decoded | undefined {
     if (this.#version === undefined) this.#version = lineBytes[0] === OPEN_BRACE ? 2 : 1;
-    let line: string;
-    try {
-      line = strictUtf8.decode(lineBytes);
-    } catch {
-      fail(
-        "bad_utf8",
-        "header",
-        lineBytes.length,
-        `header line of ${lineBytes.length} bytes is not valid UTF-8`,
-      );
-    }
+    const line = decodeUtf8(lineBytes, "header", "header line");
     const limits = this.limits;
     let length: number;
     let finish: (payload: Uint8Array) => Decoded;

@@ -4,6 +4,7 @@
  * `frame_codec.ts`, which re-exports what is public; import from there.
  */
 
+import { concatBytes } from "./audio.ts";
 import {
   checkId,
   checkPcmLength,
@@ -69,8 +70,5 @@ export function encodeV1(frame: V1Frame, limits: FrameLimits = DEFAULT_FRAME_LIM
   const header = textEncoder.encode(
     `${frame.device}|${frame.pcm.length}|${frame.rate}|${frame.request}\n`,
   );
-  const out = new Uint8Array(header.length + frame.pcm.length);
-  out.set(header, 0);
-  out.set(frame.pcm, header.length);
-  return out;
+  return concatBytes([header, frame.pcm]);
 }

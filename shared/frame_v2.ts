@@ -6,10 +6,12 @@
  * import from there.
  */
 
+import { concatBytes } from "./audio.ts";
 import {
   checkId,
   checkPcmLength,
   checkRate,
+  decodeUtf8,
   DEFAULT_FRAME_LIMITS,
   fail,
   type FrameLimits,
@@ -19,7 +21,6 @@ import {
 import { idProblem } from "./ids.ts";
 
 const textEncoder = new TextEncoder();
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Optional features a v2 peer announces in its hello. */
 export const V2_CAPABILITIES = [
@@ -254,23 +255,10 @@ export function v2PayloadLength(type: V2MessageType, header: Json, limits: Frame
   return 0;
 }
 
-function decodeText(payload: Uint8Array): string {
-  try {
-    return strictUtf8.decode(payload);
-  } catch {
-    fail(
-      "bad_utf8",
-      "text",
-      payload.length,
-      `text payload of ${payload.length} bytes is not valid UTF-8`,
-    );
-  }
-}
-
 /** Completes a message validated from its header with the payload that followed it. */
 export function attachPayload(message: V2Message, payload: Uint8Array): V2Message {
   if (message.type === "audio") message.pcm = payload;
-  else if (message.type === "text") message.text = decodeText(payload);
+  else if (message.type === "text") message.text = decodeUtf8(payload, "text", "text payload");
   return message;
 }
 
@@ -417,10 +405,7 @@ export function encodeV2(
   // Round-trip through the decoder's own validation so encoder and decoder cannot drift apart.
   v2PayloadLength(message.type, header, limits);
   buildV2(message.type, header, payload, limits);
-  const out = new Uint8Array(line.length + payload.length);
-  out.set(line, 0);
-  out.set(payload, line.length);
-  return out;
+  return concatBytes([line, payload]);
 }
 
 /** An error message whose text is cut to fit the header limit; for answering bad input. */

@@ -12,7 +12,7 @@
  * await server.close();
  * ```
  */
-import { float32ToPcm, pcmToFloat32 } from "../../shared/audio.ts";
+import { concatBytes, float32ToPcm, pcmToFloat32 } from "../../shared/audio.ts";
 import { delay } from "../../shared/async.ts";
 import {
   type Decoded,
@@ -106,14 +106,7 @@ class Turn implements ReceivedTurn {
     this.startedAt = performance.now();
   }
   samples(): Float32Array {
-    const total = this.chunks.reduce((n, c) => n + c.length, 0);
-    const pcm = new Uint8Array(total);
-    let offset = 0;
-    for (const c of this.chunks) {
-      pcm.set(c, offset);
-      offset += c.length;
-    }
-    return pcmToFloat32(pcm);
+    return pcmToFloat32(concatBytes(this.chunks));
   }
 }
 

@@ -11,6 +11,7 @@
  * ```
  */
 import assert from "node:assert/strict";
+import { concatBytes } from "../../shared/audio.ts";
 import { encodeV2, FrameDecoder, type V2Message } from "../../shared/frame_codec.ts";
 
 const encoder = new TextEncoder();
@@ -21,10 +22,7 @@ export function v1Request(
 ): Uint8Array {
   const { device, rate, request, pcm } = frame;
   const header = encoder.encode(`${device}|${pcm.length}|${rate}|${request}\n`);
-  const out = new Uint8Array(header.length + pcm.length);
-  out.set(header);
-  out.set(pcm, header.length);
-  return out;
+  return concatBytes([header, pcm]);
 }
 
 /** Every complete v1 frame in `bytes`: its four header fields and its body. */
