@@ -41,19 +41,27 @@ export function parseV1Responses(bytes: Uint8Array): { header: string[]; body: U
   return out;
 }
 
-/** Reads until `done(bytes)` holds or the peer closes (or `timeoutMs` passes: then closes). */
+/**
+ * Reads until `done(bytes)` holds or the peer closes. After `timeoutMs` (a guard against a hung
+ * test, not a measurement) it closes the connection itself and reports `closed: false`: `closed`
+ * is true only when the peer closed.
+ */
 export async function readUntil(
   conn: Deno.TcpConn,
   done: (bytes: Uint8Array) => boolean,
-  timeoutMs = 5000,
+  timeoutMs = 20_000,
 ): Promise<{ bytes: Uint8Array; closed: boolean }> {
   let bytes = new Uint8Array(0);
   const chunk = new Uint8Array(65536);
-  const timer = setTimeout(() => conn.close(), timeoutMs);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    conn.close();
+  }, timeoutMs);
   try {
     while (!done(bytes)) {
       const n = await conn.read(chunk).catch(() => null);
-      if (n === null) return { bytes, closed: true };
+      if (n === null) return { bytes, closed: !timedOut };
       const next = new Uint8Array(bytes.length + n);
       next.set(bytes);
       next.set(chunk.subarray(0, n), bytes.length);
