@@ -20,9 +20,7 @@
  * Usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30]
  */
 import { DevicePeer } from "../device/peer.ts";
-import { OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder } from "../gateway/opus_codec.ts";
 import { LATE_TICK_MS } from "../gateway/playback.ts";
-import { SILERO_CONTEXT, SILERO_WINDOW, SileroSession } from "../gateway/vad.ts";
 import { resample, SPEECH_RATE } from "../shared/audio.ts";
 import { delay } from "../shared/async.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
@@ -30,13 +28,14 @@ import {
   type Cli,
   parseCli,
   positiveInt,
-  sileroModelPath,
   speak,
   startAiServerDouble,
   startGatewayProcess,
   startMosquitto,
 } from "./lib/mod.ts";
 import { percentile, round } from "./bench_stats.ts";
+import { opusTimings, sileroTimings } from "./bench_gateway_micro.ts";
+import { CLK_TCK, cpuTicks, sampleProcess } from "./bench_process.ts";
 
 const CLI: Cli = {
   command: "bench:gateway",
@@ -82,32 +81,9 @@ const MIN_DELIVERED = 0.99;
 const MAX_LATE_SHARE = 0.01;
 /** Period of the gateway's metrics during the benchmark (the capacity sweep reads them). */
 const METRICS_INTERVAL_MS = 1000;
-/** Linux clock ticks per second for /proc/<pid>/stat (getconf CLK_TCK). */
-const CLK_TCK = 100;
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The full-duplex reply repeats the answer this often (~20 s): longer than either window. */
 const LONG_REPEATS = 5;
-
-function cpuTicks(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]); // utime + stime
-}
-
-function rssMb(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
-  return kb / 1024;
-}
-
-async function sampleGateway(pid: number, ms: number): Promise<{ cpu: number; rss: number }> {
-  const t0 = performance.now();
-  const c0 = cpuTicks(pid);
-  await delay(ms);
-  const c1 = cpuTicks(pid);
-  const elapsed = (performance.now() - t0) / 1000;
-  return { cpu: ((c1 - c0) / CLK_TCK / elapsed) * 100, rss: rssMb(pid) };
-}
 
 /** Trims leading/trailing near-silence so "the last speech packet" is really speech. */
 function trim(samples: Float32Array, threshold = 0.01): Float32Array {
@@ -115,63 +91,6 @@ function trim(samples: Float32Array, threshold = 0.01): Float32Array {
   while (start < end && Math.abs(samples[start]) < threshold) start++;
   while (end > start && Math.abs(samples[end - 1]) < threshold) end--;
   return samples.slice(start, end);
-}
-
-function microbenchmarks(speech16k: Float32Array, speech48k: Float32Array) {
-  const encoder = new OpusEncoder();
-  const decoder = new OpusDecoder();
-  const frames = Math.floor(speech48k.length / OPUS_FRAME_SAMPLES);
-  const packets: Uint8Array[] = [];
-  const rounds = 5;
-  for (let i = 0; i < frames; i++) {
-    decoder.decode(
-      encoder.encode(speech48k.subarray(i * OPUS_FRAME_SAMPLES, (i + 1) * OPUS_FRAME_SAMPLES)),
-    );
-  } // warm-up: the WASM tiers up on first use
-  let t = performance.now();
-  for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < frames; i++) {
-      const p = encoder.encode(
-        speech48k.subarray(i * OPUS_FRAME_SAMPLES, (i + 1) * OPUS_FRAME_SAMPLES),
-      );
-      if (r === 0) packets.push(p);
-    }
-  }
-  const encodeMs = (performance.now() - t) / (rounds * frames);
-  t = performance.now();
-  for (let r = 0; r < rounds; r++) for (const p of packets) decoder.decode(p);
-  const decodeMs = (performance.now() - t) / (rounds * packets.length);
-  t = performance.now();
-  for (let r = 0; r < rounds * 10; r++) decoder.conceal();
-  const concealMs = (performance.now() - t) / (rounds * 10);
-  encoder.close();
-  decoder.close();
-  return { speech16k: speech16k.length, encodeMs, decodeMs, concealMs };
-}
-
-async function sileroBench(speech16k: Float32Array) {
-  const path = sileroModelPath();
-  if (!path) return null;
-  const session = await SileroSession.load(path);
-  const state = new Float32Array(256);
-  const input = new Float32Array(SILERO_CONTEXT + SILERO_WINDOW);
-  const times: number[] = [];
-  for (let round = 0; round < 5; round++) {
-    for (let at = 0; at + SILERO_WINDOW <= speech16k.length; at += SILERO_WINDOW) {
-      input.copyWithin(0, SILERO_WINDOW, SILERO_WINDOW + SILERO_CONTEXT);
-      input.set(speech16k.subarray(at, at + SILERO_WINDOW), SILERO_CONTEXT);
-      const t = performance.now();
-      await session.run(input.slice(), state);
-      times.push(performance.now() - t);
-    }
-  }
-  await session.close();
-  return {
-    windows: times.length,
-    p50_ms: round(percentile(times, 50), 3),
-    p99_ms: round(percentile(times, 99), 3),
-    mean_ms: round(times.reduce((a, b) => a + b, 0) / times.length, 3),
-  };
 }
 
 async function main() {
@@ -188,8 +107,8 @@ async function main() {
   for (let i = 0; i < LONG_REPEATS; i++) long.set(answer24k, i * answer24k.length);
 
   console.error("microbenchmarks...");
-  const micro = microbenchmarks(speech16k, speech48k);
-  const silero = await sileroBench(speech16k);
+  const micro = opusTimings(speech16k, speech48k);
+  const silero = await sileroTimings(speech16k);
 
   const broker = await startMosquitto();
   let replyMode: "none" | "short" | "long" = "none";
@@ -246,7 +165,7 @@ async function main() {
     replyMode = "none";
     await warm.close();
     await delay(2000);
-    const baseline = await sampleGateway(gateway.pid, WINDOW_MS);
+    const baseline = await sampleProcess(gateway.pid, WINDOW_MS);
     result.baseline = { cpu_percent: round(baseline.cpu), rss_mb: round(baseline.rss, 1) };
     console.error(`baseline: cpu ${baseline.cpu.toFixed(2)} %, rss ${baseline.rss.toFixed(1)} MB`);
 
@@ -364,7 +283,7 @@ async function main() {
       for (const n of LEVELS) {
         await addDevices(n);
         await delay(1000);
-        const s = await sampleGateway(gateway.pid, WINDOW_MS);
+        const s = await sampleProcess(gateway.pid, WINDOW_MS);
         listening[n] = {
           cpu_percent: round(s.cpu),
           cpu_percent_per_device: round(s.cpu / n),
@@ -375,7 +294,7 @@ async function main() {
         };
         console.error(`listening ${n}: ${JSON.stringify(listening[n])}`);
         const duplexRound = await startDuplex();
-        const d = await sampleGateway(gateway.pid, WINDOW_MS);
+        const d = await sampleProcess(gateway.pid, WINDOW_MS);
         duplex[n] = {
           turns: duplexRound.turns,
           cpu_percent: round(d.cpu),
@@ -391,7 +310,7 @@ async function main() {
       // The same devices listening with 5 % of their packets lost: concealment on every gap.
       for (const d of devices) d.loss = LOSS;
       await delay(1000);
-      const lossy = await sampleGateway(gateway.pid, WINDOW_MS);
+      const lossy = await sampleProcess(gateway.pid, WINDOW_MS);
       for (const d of devices) d.loss = 0;
       result.listening_with_loss = {
         devices: devices.length,
@@ -417,7 +336,7 @@ async function main() {
       await delay(2000);
       await addDevices(count, "noisy", NOISY_ROOM_RMS);
       await delay(1000);
-      const noisy = await sampleGateway(gateway.pid, WINDOW_MS);
+      const noisy = await sampleProcess(gateway.pid, WINDOW_MS);
       result.listening_noisy_room = {
         devices: count,
         room_noise_rms: NOISY_ROOM_RMS,
