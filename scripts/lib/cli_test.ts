@@ -11,7 +11,7 @@ const cli = ${JSON.stringify(CLI)};
 const values = parseCli(cli, { n: { type: "string" }, quick: { type: "boolean" } });
 console.log(positiveInt(cli, "n", values.n, 7), values.quick === true);`;
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", code, "--", ...args],
+    args: ["eval", "--no-config", code, "--", ...args],
     stdout: "piped",
     stderr: "piped",
   }).output();
