@@ -15,17 +15,25 @@
 import { DevicePeer } from "../device/peer.ts";
 import { voicedEndMs } from "../shared/audio.ts";
 import { makeWhisperFixtures } from "./make_whisper_models.ts";
-import { startGatewayProcess } from "../tests/helpers/gateway_process.ts";
-import { startServerProcess } from "../tests/helpers/server_process.ts";
-import { speak } from "../tests/helpers/speech.ts";
+import { type Cli, parseCli, speak, startGatewayProcess, startServerProcess } from "./lib/mod.ts";
 import { percentile, round } from "./bench_stats.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-const QUICK = Deno.args.includes("--quick");
-/** Only the end-to-end runs; keeps the component JSON files from their last run. */
-const E2E_ONLY = Deno.args.includes("--e2e-only");
-/** No runs: rebuild the report from the last end-to-end results and the component JSON files. */
-const REPORT_ONLY = Deno.args.includes("--report-only");
+const CLI: Cli = {
+  command: "bench",
+  usage: "usage: deno task bench [--quick] [--e2e-only | --report-only]",
+};
+const ARGS = parseCli(CLI, {
+  /** Fewer turns and levels: a smoke run. */
+  quick: { type: "boolean", default: false },
+  /** Only the end-to-end runs; keeps the component JSON files from their last run. */
+  "e2e-only": { type: "boolean", default: false },
+  /** No runs: rebuild the report from the last end-to-end results and the component JSON files. */
+  "report-only": { type: "boolean", default: false },
+});
+const QUICK = ARGS.quick;
+const E2E_ONLY = ARGS["e2e-only"];
+const REPORT_ONLY = ARGS["report-only"];
 /** Measured turns per pipeline (the issue asks for at least 20), after warm-up turns. */
 const TURNS = QUICK ? 6 : 24;
 const WARMUP_TURNS = 2;

@@ -17,24 +17,40 @@
  *
  * Writes bench/gateway.json and prints a summary.
  *
- * Usage: deno run -A scripts/bench_gateway.ts [--quick] [--capacity-only] [--capacity-levels=20,30]
+ * Usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30]
  */
 import { DevicePeer } from "../device/peer.ts";
-import { OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder } from "../gateway/opus_codec.ts";
 import { LATE_TICK_MS } from "../gateway/playback.ts";
-import { SILERO_CONTEXT, SILERO_WINDOW, SileroSession } from "../gateway/vad.ts";
-import { resample } from "../shared/audio.ts";
+import { resample, SPEECH_RATE } from "../shared/audio.ts";
 import { delay } from "../shared/async.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
-import { startAiServerDouble } from "../tests/helpers/ai_server_double.ts";
-import { sileroModelPath, startGatewayProcess } from "../tests/helpers/gateway_process.ts";
-import { startMosquitto } from "../tests/helpers/mosquitto.ts";
-import { speak } from "../tests/helpers/speech.ts";
+import {
+  type Cli,
+  parseCli,
+  positiveInt,
+  speak,
+  startAiServerDouble,
+  startGatewayProcess,
+  startMosquitto,
+} from "./lib/mod.ts";
 import { percentile, round } from "./bench_stats.ts";
+import { opusTimings, sileroTimings } from "./bench_gateway_micro.ts";
+import { CLK_TCK, cpuTicks, sampleProcess } from "./bench_process.ts";
 
-const QUICK = Deno.args.includes("--quick");
-/** Only the capacity sweep; the other results in bench/gateway.json are kept. */
-const CAPACITY_ONLY = Deno.args.includes("--capacity-only");
+const CLI: Cli = {
+  command: "bench:gateway",
+  usage: "usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30]",
+};
+const ARGS = parseCli(CLI, {
+  /** Fewer levels, shorter windows: a smoke run. */
+  quick: { type: "boolean", default: false },
+  /** Only the capacity sweep; the other results in bench/gateway.json are kept. */
+  "capacity-only": { type: "boolean", default: false },
+  /** Full-duplex device counts of the capacity sweep, comma-separated. */
+  "capacity-levels": { type: "string" },
+});
+const QUICK = ARGS.quick;
+const CAPACITY_ONLY = ARGS["capacity-only"];
 /** Device counts of the issue's budget table. */
 const LEVELS = QUICK ? [1, 5] : [1, 5, 10, 20];
 /** CPU/RSS sampling window per level. */
@@ -51,9 +67,10 @@ const NOISY_ROOM_RMS = 0.01;
 /** Packet loss of the lossy latency series. */
 const LOSS = 0.05;
 /** Full-duplex device counts of the capacity sweep; it stops after two failing in a row. */
-const CAPACITY_LEVELS = Deno.args.find((a) => a.startsWith("--capacity-levels="))
-  ?.slice("--capacity-levels=".length).split(",").map(Number) ??
-  (QUICK ? [5, 10] : [20, 30, 40, 50, 60, 70, 80]);
+const CAPACITY_LEVELS =
+  ARGS["capacity-levels"]?.split(",").map((level) =>
+    positiveInt(CLI, "capacity-levels", level, 0)
+  ) ?? (QUICK ? [5, 10] : [20, 30, 40, 50, 60, 70, 80]);
 /**
  * Sampling window of one capacity step: 600 reply frames per device, so the 1 % late-frame
  * criterion is not decided by two or three frames behind one garbage collection.
@@ -64,32 +81,9 @@ const MIN_DELIVERED = 0.99;
 const MAX_LATE_SHARE = 0.01;
 /** Period of the gateway's metrics during the benchmark (the capacity sweep reads them). */
 const METRICS_INTERVAL_MS = 1000;
-/** Linux clock ticks per second for /proc/<pid>/stat (getconf CLK_TCK). */
-const CLK_TCK = 100;
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The full-duplex reply repeats the answer this often (~20 s): longer than either window. */
 const LONG_REPEATS = 5;
-
-function cpuTicks(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]); // utime + stime
-}
-
-function rssMb(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
-  return kb / 1024;
-}
-
-async function sampleGateway(pid: number, ms: number): Promise<{ cpu: number; rss: number }> {
-  const t0 = performance.now();
-  const c0 = cpuTicks(pid);
-  await delay(ms);
-  const c1 = cpuTicks(pid);
-  const elapsed = (performance.now() - t0) / 1000;
-  return { cpu: ((c1 - c0) / CLK_TCK / elapsed) * 100, rss: rssMb(pid) };
-}
 
 /** Trims leading/trailing near-silence so "the last speech packet" is really speech. */
 function trim(samples: Float32Array, threshold = 0.01): Float32Array {
@@ -99,68 +93,11 @@ function trim(samples: Float32Array, threshold = 0.01): Float32Array {
   return samples.slice(start, end);
 }
 
-function microbenchmarks(speech16k: Float32Array, speech48k: Float32Array) {
-  const encoder = new OpusEncoder();
-  const decoder = new OpusDecoder();
-  const frames = Math.floor(speech48k.length / OPUS_FRAME_SAMPLES);
-  const packets: Uint8Array[] = [];
-  const rounds = 5;
-  for (let i = 0; i < frames; i++) {
-    decoder.decode(
-      encoder.encode(speech48k.subarray(i * OPUS_FRAME_SAMPLES, (i + 1) * OPUS_FRAME_SAMPLES)),
-    );
-  } // warm-up: the WASM tiers up on first use
-  let t = performance.now();
-  for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < frames; i++) {
-      const p = encoder.encode(
-        speech48k.subarray(i * OPUS_FRAME_SAMPLES, (i + 1) * OPUS_FRAME_SAMPLES),
-      );
-      if (r === 0) packets.push(p);
-    }
-  }
-  const encodeMs = (performance.now() - t) / (rounds * frames);
-  t = performance.now();
-  for (let r = 0; r < rounds; r++) for (const p of packets) decoder.decode(p);
-  const decodeMs = (performance.now() - t) / (rounds * packets.length);
-  t = performance.now();
-  for (let r = 0; r < rounds * 10; r++) decoder.conceal();
-  const concealMs = (performance.now() - t) / (rounds * 10);
-  encoder.close();
-  decoder.close();
-  return { speech16k: speech16k.length, encodeMs, decodeMs, concealMs };
-}
-
-async function sileroBench(speech16k: Float32Array) {
-  const path = sileroModelPath();
-  if (!path) return null;
-  const session = await SileroSession.load(path);
-  const state = new Float32Array(256);
-  const input = new Float32Array(SILERO_CONTEXT + SILERO_WINDOW);
-  const times: number[] = [];
-  for (let round = 0; round < 5; round++) {
-    for (let at = 0; at + SILERO_WINDOW <= speech16k.length; at += SILERO_WINDOW) {
-      input.copyWithin(0, SILERO_WINDOW, SILERO_WINDOW + SILERO_CONTEXT);
-      input.set(speech16k.subarray(at, at + SILERO_WINDOW), SILERO_CONTEXT);
-      const t = performance.now();
-      await session.run(input.slice(), state);
-      times.push(performance.now() - t);
-    }
-  }
-  await session.close();
-  return {
-    windows: times.length,
-    p50_ms: round(percentile(times, 50), 3),
-    p99_ms: round(percentile(times, 99), 3),
-    mean_ms: round(times.reduce((a, b) => a + b, 0) / times.length, 3),
-  };
-}
-
 async function main() {
   const question = await speak("Turn on the lights in the kitchen, please.");
   const speech = trim(question.samples);
   const speech48k = resample(speech, question.rate, 48000);
-  const speech16k = resample(speech, question.rate, 16000);
+  const speech16k = resample(speech, question.rate, SPEECH_RATE);
   const answer = await speak(
     "Okay, the kitchen lights are on now. Anything else I can do for you?",
   );
@@ -170,8 +107,8 @@ async function main() {
   for (let i = 0; i < LONG_REPEATS; i++) long.set(answer24k, i * answer24k.length);
 
   console.error("microbenchmarks...");
-  const micro = microbenchmarks(speech16k, speech48k);
-  const silero = await sileroBench(speech16k);
+  const micro = opusTimings(speech16k, speech48k);
+  const silero = await sileroTimings(speech16k);
 
   const broker = await startMosquitto();
   let replyMode: "none" | "short" | "long" = "none";
@@ -188,7 +125,7 @@ async function main() {
     MQTT_HOST: "127.0.0.1",
     MQTT_PORT: String(broker.port),
     AI_SERVER_PORT: String(server.port),
-    AUDIO_SAMPLE_RATE: "16000",
+    AUDIO_SAMPLE_RATE: String(SPEECH_RATE),
     AUDIO_SILENCE_FRAMES: String(SILENCE_FRAMES),
     LOG_LEVEL: "warn",
     GATEWAY_METRICS_INTERVAL_MS: String(METRICS_INTERVAL_MS),
@@ -201,7 +138,7 @@ async function main() {
     machine: { cpus: navigator.hardwareConcurrency, deno: Deno.version.deno },
     settings: {
       silence_frames: SILENCE_FRAMES,
-      sample_rate: 16000,
+      sample_rate: SPEECH_RATE,
       room_noise_rms: ROOM_NOISE_RMS,
       window_ms: WINDOW_MS,
       vad: silero ? "silero" : "energy",
@@ -228,7 +165,7 @@ async function main() {
     replyMode = "none";
     await warm.close();
     await delay(2000);
-    const baseline = await sampleGateway(gateway.pid, WINDOW_MS);
+    const baseline = await sampleProcess(gateway.pid, WINDOW_MS);
     result.baseline = { cpu_percent: round(baseline.cpu), rss_mb: round(baseline.rss, 1) };
     console.error(`baseline: cpu ${baseline.cpu.toFixed(2)} %, rss ${baseline.rss.toFixed(1)} MB`);
 
@@ -346,7 +283,7 @@ async function main() {
       for (const n of LEVELS) {
         await addDevices(n);
         await delay(1000);
-        const s = await sampleGateway(gateway.pid, WINDOW_MS);
+        const s = await sampleProcess(gateway.pid, WINDOW_MS);
         listening[n] = {
           cpu_percent: round(s.cpu),
           cpu_percent_per_device: round(s.cpu / n),
@@ -357,7 +294,7 @@ async function main() {
         };
         console.error(`listening ${n}: ${JSON.stringify(listening[n])}`);
         const duplexRound = await startDuplex();
-        const d = await sampleGateway(gateway.pid, WINDOW_MS);
+        const d = await sampleProcess(gateway.pid, WINDOW_MS);
         duplex[n] = {
           turns: duplexRound.turns,
           cpu_percent: round(d.cpu),
@@ -373,7 +310,7 @@ async function main() {
       // The same devices listening with 5 % of their packets lost: concealment on every gap.
       for (const d of devices) d.loss = LOSS;
       await delay(1000);
-      const lossy = await sampleGateway(gateway.pid, WINDOW_MS);
+      const lossy = await sampleProcess(gateway.pid, WINDOW_MS);
       for (const d of devices) d.loss = 0;
       result.listening_with_loss = {
         devices: devices.length,
@@ -399,7 +336,7 @@ async function main() {
       await delay(2000);
       await addDevices(count, "noisy", NOISY_ROOM_RMS);
       await delay(1000);
-      const noisy = await sampleGateway(gateway.pid, WINDOW_MS);
+      const noisy = await sampleProcess(gateway.pid, WINDOW_MS);
       result.listening_noisy_room = {
         devices: count,
         room_noise_rms: NOISY_ROOM_RMS,

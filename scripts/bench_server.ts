@@ -12,18 +12,21 @@
  *   decodes up to 128 tokens. `full_tiny_random_fit_16_tokens` caps that at 16 tokens (a short
  *   command's length) with the encoder window fitted to the utterance.
  *
- * Writes bench/server.json. Usage: `deno run -A scripts/bench_server.ts [--turns 25]`.
+ * Writes bench/server.json. Usage: `deno task bench:server [--turns 25]`.
  */
-import { float32ToPcm, resample } from "../shared/audio.ts";
+import { float32ToPcm, resample, SPEECH_RATE } from "../shared/audio.ts";
 import {
+  type Cli,
+  parseCli,
   parseV1Responses,
+  positiveInt,
   readUntil,
   sendTurn,
+  speak,
+  startServerProcess,
   v1Request,
   V2Client,
-} from "../tests/helpers/audio_socket_clients.ts";
-import { startServerProcess } from "../tests/helpers/server_process.ts";
-import { speak } from "../tests/helpers/speech.ts";
+} from "./lib/mod.ts";
 import { median, percentile, round } from "./bench_stats.ts";
 
 /** Turns per configuration (the brief asks for at least 20). */
@@ -34,11 +37,13 @@ const WARMUP_TURNS = 3;
 const TURN_TIMEOUT_MS = 30_000;
 
 const root = new URL("../", import.meta.url).pathname;
-const turnsArg = Deno.args.indexOf("--turns");
-const turns = turnsArg >= 0 ? Number(Deno.args[turnsArg + 1]) : DEFAULT_TURNS;
-if (!Number.isInteger(turns) || turns < 1) {
-  throw new RangeError(`--turns ${Deno.args[turnsArg + 1]} is not a positive integer`);
-}
+const CLI: Cli = { command: "bench:server", usage: "usage: deno task bench:server [--turns N]" };
+const turns = positiveInt(
+  CLI,
+  "turns",
+  parseCli(CLI, { turns: { type: "string" } }).turns,
+  DEFAULT_TURNS,
+);
 
 interface Summary {
   n: number;
@@ -85,7 +90,7 @@ async function benchV2(
         const turn = `b${i}`;
         const start = client.messages.length;
         // start + audio chunks + end; the clock starts when the `end` write has returned.
-        await sendTurn(client, { turn, rate: 16000, pcm: utterance });
+        await sendTurn(client, { turn, rate: SPEECH_RATE, pcm: utterance });
         const sentAt = performance.now();
         await client.next((m) => m.type === "audio" && m.turn === turn, TURN_TIMEOUT_MS);
         const audioIndex = client.messages.findIndex((m, k) =>
@@ -125,7 +130,7 @@ async function benchV1Echo(utterance: Uint8Array): Promise<Summary> {
     try {
       for (let i = 0; i < WARMUP_TURNS + turns; i++) {
         await conn.write(
-          v1Request({ device: "bench", rate: 16000, request: `r${i}`, pcm: utterance }),
+          v1Request({ device: "bench", rate: SPEECH_RATE, request: `r${i}`, pcm: utterance }),
         );
         const sentAt = performance.now();
         await readUntil(conn, (b) => parseV1Responses(b).length === 1, TURN_TIMEOUT_MS);
@@ -141,8 +146,8 @@ async function benchV1Echo(utterance: Uint8Array): Promise<Summary> {
 }
 
 const wav = await speak("What time is it?");
-const utterance = float32ToPcm(resample(wav.samples, wav.rate, 16000));
-const utteranceSeconds = utterance.length / 2 / 16000;
+const utterance = float32ToPcm(resample(wav.samples, wav.rate, SPEECH_RATE));
+const utteranceSeconds = utterance.length / 2 / SPEECH_RATE;
 console.error(
   `utterance: "What time is it?" ${utteranceSeconds.toFixed(2)} s at 16 kHz; ${turns} turns each`,
 );
@@ -187,7 +192,7 @@ const report = {
     deno: Deno.version.deno,
     os: `${Deno.build.os}-${Deno.build.arch}`,
   },
-  utterance: { text: "What time is it?", seconds: Math.round(utteranceSeconds * 100) / 100 },
+  utterance: { text: "What time is it?", seconds: round(utteranceSeconds) },
   warmup_turns: WARMUP_TURNS,
   results,
 };

@@ -9,21 +9,20 @@
  * loadWhisper slices the export's positional embeddings at load time (encoder_window.ts); the
  * generated model is shaped like the standard export, so both rows take the real code path.
  *
- * `deno run -A scripts/bench_stt.ts [--runs N]`
+ * `deno task bench:stt [--runs N]`
  */
 
 import { join } from "node:path";
 import { makeWhisperFixtures } from "./make_whisper_models.ts";
 import { loadWhisper, type WhisperOptions } from "../server/stt/whisper.ts";
 import type { SpeechToText, Transcript } from "../server/stt/types.ts";
-import { resample } from "../shared/audio.ts";
-import { speak } from "../tests/helpers/speech.ts";
+import { resample, SPEECH_RATE } from "../shared/audio.ts";
+import { type Cli, parseCli, positiveInt, speak } from "./lib/mod.ts";
 import { median, percentile, round } from "./bench_stats.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 /** The issue's reference utterance length. */
 const UTTERANCE_SECONDS = 3;
-const SAMPLE_RATE = 16_000;
 /** Tokens decoded per run: a 3 s command ("set a timer for ten minutes") is 6–10 tokens. */
 const TOKENS = 10;
 /** Runs before measuring: the first runs allocate onnxruntime's arenas. */
@@ -39,10 +38,10 @@ interface Row {
 }
 
 async function utterance(): Promise<Float32Array> {
-  const out = new Float32Array(UTTERANCE_SECONDS * SAMPLE_RATE);
+  const out = new Float32Array(UTTERANCE_SECONDS * SPEECH_RATE);
   try {
     const wav = await speak("Set a timer for ten minutes, please.");
-    out.set(resample(wav.samples, wav.rate, SAMPLE_RATE).subarray(0, out.length));
+    out.set(resample(wav.samples, wav.rate, SPEECH_RATE).subarray(0, out.length));
     return out;
   } catch {
     // espeak-ng missing: any audible signal times the same.
@@ -103,11 +102,13 @@ async function cpuModel(): Promise<string> {
 }
 
 if (import.meta.main) {
-  const runsArg = Deno.args.indexOf("--runs");
-  const runs = runsArg >= 0 ? Number(Deno.args[runsArg + 1]) : DEFAULT_RUNS;
-  if (!Number.isInteger(runs) || runs < 1) {
-    throw new Error(`--runs is ${Deno.args[runsArg + 1]}, expected a positive integer`);
-  }
+  const cli: Cli = { command: "bench:stt", usage: "usage: deno task bench:stt [--runs N]" };
+  const runs = positiveInt(
+    cli,
+    "runs",
+    parseCli(cli, { runs: { type: "string" } }).runs,
+    DEFAULT_RUNS,
+  );
   const { tinyRandom } = await makeWhisperFixtures(join(ROOT, "models"), { log: console.log });
   const audio = await utterance();
   const loadBefore = await loadAverage();
@@ -130,7 +131,7 @@ if (import.meta.main) {
       load_ms: Math.round(loadMs),
       ...decoded,
       decoder_first_step_ms: firstStep,
-      decoder_per_token_ms: Math.round(perToken * 100) / 100,
+      decoder_per_token_ms: round(perToken),
     };
     results.push(result);
     const m = decoded.median;

@@ -10,7 +10,7 @@
  *
  * Usage: deno task bundle:pi [--arch arm64|x64] [--out DIR]   (x64: a bundle to test here)
  */
-import { parseArgs } from "node:util";
+import { type Cli, parseCli } from "./lib/cli.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 /** Must match the Deno that resolved deno.lock (ENVIRONMENT.md: arm64 builds stop at 2.9.5). */
@@ -124,14 +124,15 @@ export async function bundle(options: { arch: string; out: string }): Promise<st
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      arch: { type: "string", default: "arm64" },
-      out: { type: "string", default: `${ROOT}dist` },
-    },
+  const cli: Cli = {
+    command: "bundle:pi",
+    usage: "usage: deno task bundle:pi [--arch arm64|x64] [--out DIR]",
+  };
+  const values = parseCli(cli, {
+    arch: { type: "string", default: "arm64" },
+    out: { type: "string", default: `${ROOT}dist` },
   });
-  const archive = await bundle({ arch: values.arch!, out: values.out! });
+  const archive = await bundle({ arch: values.arch, out: values.out });
   const size = (await Deno.stat(archive)).size / 1024 / 1024;
   console.log(
     `wrote ${archive} (${size.toFixed(0)} MB): copy it to the Pi, tar xzf, run naila/gateway.sh`,

@@ -12,10 +12,14 @@ import { DevicePeer, type Reply } from "../device/peer.ts";
 import { voicedEndMs } from "../shared/audio.ts";
 import { median } from "./bench_stats.ts";
 import type { DeviceEvent } from "../shared/messages.ts";
-import { startGatewayProcess } from "../tests/helpers/gateway_process.ts";
-import { startServerProcess } from "../tests/helpers/server_process.ts";
-import { freePort } from "../tests/helpers/ports.ts";
-import { speak } from "../tests/helpers/speech.ts";
+import {
+  type Cli,
+  freePort,
+  parseCli,
+  speak,
+  startGatewayProcess,
+  startServerProcess,
+} from "./lib/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const WHISPER_DIR = `${ROOT}models/whisper-tiny.en`;
@@ -159,6 +163,8 @@ async function main(): Promise<number> {
 }
 
 if (import.meta.main) {
+  const cli: Cli = { command: "demo", usage: "usage: deno task demo   (no options)" };
+  parseCli(cli, {});
   Deno.chdir(ROOT);
   Deno.exit(await main());
 }

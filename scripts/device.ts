@@ -6,61 +6,45 @@
  *   deno task device --wav question.wav --turns 3 --mqtt-host pi.local
  *   deno task device --devices 20 --say "hello" --turns 5
  */
-import { parseArgs } from "node:util";
 import { DevicePeer } from "../device/peer.ts";
 import { readWav, voicedEndMs, writeWav } from "../shared/audio.ts";
 import { idProblem } from "../shared/ids.ts";
-import { speak } from "../tests/helpers/speech.ts";
+import { type Cli, parseCli, positiveInt, speak, usageError } from "./lib/mod.ts";
 
-const USAGE =
-  `usage: deno task device [--id ID] (--say TEXT | --wav FILE) [--out reply.wav] [--turns N]
-       [--devices N] [--mqtt-host HOST] [--mqtt-port PORT] [--host-address IP] [--timeout-ms MS]`;
+const CLI: Cli = {
+  command: "device",
+  usage: `usage: deno task device [--id ID] (--say TEXT | --wav FILE) [--out reply.wav] [--turns N]
+       [--devices N] [--mqtt-host HOST] [--mqtt-port PORT] [--host-address IP] [--timeout-ms MS]`,
+};
 /** How long to wait for each reply to finish. */
 const DEFAULT_TIMEOUT_MS = 20_000;
 
 function fail(message: string): never {
-  console.error(`device: ${message}\n${USAGE}`);
-  Deno.exit(2);
-}
-
-function positiveInt(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  if (!/^[1-9][0-9]*$/.test(text)) {
-    fail(`--${name} ${JSON.stringify(text)} is not a positive integer`);
-  }
-  return Number(text);
+  usageError(CLI, message);
 }
 
 async function main() {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      id: { type: "string", default: "cli_device" },
-      say: { type: "string" },
-      wav: { type: "string" },
-      out: { type: "string" },
-      turns: { type: "string" },
-      devices: { type: "string" },
-      "mqtt-host": { type: "string", default: Deno.env.get("MQTT_HOST") ?? "127.0.0.1" },
-      "mqtt-port": { type: "string", default: Deno.env.get("MQTT_PORT") ?? "1883" },
-      "host-address": { type: "string", multiple: true },
-      "timeout-ms": { type: "string" },
-      help: { type: "boolean" },
-    },
+  const values = parseCli(CLI, {
+    id: { type: "string", default: "cli_device" },
+    say: { type: "string" },
+    wav: { type: "string" },
+    out: { type: "string" },
+    turns: { type: "string" },
+    devices: { type: "string" },
+    "mqtt-host": { type: "string", default: Deno.env.get("MQTT_HOST") ?? "127.0.0.1" },
+    "mqtt-port": { type: "string", default: Deno.env.get("MQTT_PORT") ?? "1883" },
+    "host-address": { type: "string", multiple: true },
+    "timeout-ms": { type: "string" },
   });
-  if (values.help) {
-    console.log(USAGE);
-    return;
-  }
   if ((values.say === undefined) === (values.wav === undefined)) {
     fail("give exactly one of --say or --wav");
   }
   const problem = idProblem(values.id);
   if (problem) fail(`--id ${JSON.stringify(values.id)} ${problem}`);
-  const turns = positiveInt("turns", values.turns, 1);
-  const count = positiveInt("devices", values.devices, 1);
-  const port = positiveInt("mqtt-port", values["mqtt-port"], 1883);
-  const timeoutMs = positiveInt("timeout-ms", values["timeout-ms"], DEFAULT_TIMEOUT_MS);
+  const turns = positiveInt(CLI, "turns", values.turns, 1);
+  const count = positiveInt(CLI, "devices", values.devices, 1);
+  const port = positiveInt(CLI, "mqtt-port", values["mqtt-port"], 1883);
+  const timeoutMs = positiveInt(CLI, "timeout-ms", values["timeout-ms"], DEFAULT_TIMEOUT_MS);
   const speech = values.say !== undefined ? await speak(values.say) : readWav(
     await Deno.readFile(values.wav!).catch((e) => fail(`--wav ${values.wav}: ${e.message}`)),
   );

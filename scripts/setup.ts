@@ -6,6 +6,8 @@
  * when everything is present.
  */
 
+import { type Cli, parseCli } from "./lib/cli.ts";
+
 /** Debian package → a command it provides, which tells whether it is installed. */
 const DEBIAN_PACKAGES: Record<string, string> = {
   mosquitto: "/usr/sbin/mosquitto", // the production MQTT broker; tests run it too
@@ -48,6 +50,8 @@ async function installDebianPackages(): Promise<void> {
 }
 
 if (import.meta.main) {
+  const cli: Cli = { command: "setup", usage: "usage: deno task setup   (no options)" };
+  parseCli(cli, {});
   const root = new URL("..", import.meta.url).pathname;
   Deno.chdir(root);
   await installDebianPackages();

@@ -3,6 +3,19 @@
  * `naila/server/status` with a last will, the audio socket for the gateway, and behind it the
  * sequential inference queue and the pipeline (echo, or Whisper → assistant → espeak-ng).
  *
+ * One utterance through the server, in order (each file one step):
+ *
+ * 1. `audio_socket.ts` — the listener accepts the gateway's TCP connection (connection limit).
+ * 2. `socket_connection.ts` — decodes frames as bytes arrive (shared/frame_codec.ts); its first
+ *    byte picks the protocol version; frame and idle timers; the connection's write queue.
+ * 3. `v2_turns.ts` — the turn table: `start`, `audio`…, (`pause`: speculative STT), `end`; or
+ *    `v1_adapter.ts` — one spec 4.2 request frame is one turn, answered in order.
+ * 4. `inference_queue.ts` — one turn at a time (spec 16.2), a bounded wait, else `busy`.
+ * 5. `pipeline.ts` — STT (`stt/`) → assistant (`assistant/`) → TTS (`tts/`) sentence by sentence,
+ *    each reply chunk to the turn's sink.
+ * 6. Back in `v2_turns.ts` (text, audio chunks, `end` with stages) or `v1_adapter.ts` (one 48 kHz
+ *    frame), written by `socket_connection.ts`.
+ *
  * @example
  * ```ts
  * import { loadConfig } from "../shared/config.ts";

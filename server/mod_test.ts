@@ -3,8 +3,8 @@ import { loadConfig } from "../shared/config.ts";
 import type { DeviceCommand } from "../shared/messages.ts";
 import { ConversationMemory } from "./assistant/memory.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
-import { sendTurn, V2Client } from "../tests/helpers/audio_socket_clients.ts";
-import { freePort } from "../tests/helpers/ports.ts";
+import { sendTurn, V2Client } from "../scripts/lib/audio_socket_clients.ts";
+import { freePort } from "../scripts/lib/ports.ts";
 import { loadServerConfig, startServer } from "./mod.ts";
 import type { SpeechToText } from "./stt/types.ts";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { startEmbeddedBroker } from "../shared/broker.ts";
 import type { ServerStatus } from "../shared/messages.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
-import { freePort } from "../tests/helpers/ports.ts";
+import { freePort } from "../scripts/lib/ports.ts";
 import { MqttLink } from "./mqtt_link.ts";
 
 const status = (online: boolean): ServerStatus => ({

@@ -7,15 +7,13 @@
  * A pipeline never throws for a cancelled turn: it checks the turn's signal at each stage
  * boundary (after STT, between sentences) and returns `{ cancelled: true }`.
  */
-import { float32ToPcm, pcmToFloat32, resample } from "../shared/audio.ts";
+import { float32ToPcm, pcmToFloat32, resample, roundMs, SPEECH_RATE } from "../shared/audio.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Assistant } from "./assistant/assistant.ts";
 import type { SpeechToText, Transcript } from "./stt/types.ts";
 import { SentenceSplitter } from "./tts/sentences.ts";
 import type { TextToSpeech } from "./tts/types.ts";
 
-/** Whisper's input rate. */
-export const STT_RATE = 16000;
 /**
  * Longest reply audio chunk: one sentence can be several seconds; 500 ms pieces let the
  * gateway start decoding and playing while the rest of the sentence is still arriving.
@@ -91,10 +89,6 @@ export interface Pipeline {
   markInterrupted(memoryId: number, playedMs: number): void;
 }
 
-function round(ms: number): number {
-  return Math.round(ms * 10) / 10;
-}
-
 /** Sends `pcm` as chunks of at most {@link REPLY_CHUNK_MS}; returns its duration in ms. */
 function sendChunked(sink: ReplySink, pcm: Uint8Array, rate: number): number {
   const chunkBytes = Math.floor((rate * REPLY_CHUNK_MS) / 1000) * 2;
@@ -112,7 +106,7 @@ function toRate(pcm: Uint8Array, from: number, to: number): Uint8Array {
 /** int16 PCM at `rate` → Whisper's 16 kHz floats. */
 function sttSamples(pcm: Uint8Array, rate: number): Float32Array {
   const samples = pcmToFloat32(pcm);
-  return rate === STT_RATE ? samples : resample(samples, rate, STT_RATE);
+  return rate === SPEECH_RATE ? samples : resample(samples, rate, SPEECH_RATE);
 }
 
 /** PIPELINE=echo: the reply is the utterance itself, at the output rate. */
@@ -136,7 +130,7 @@ export class EchoPipeline implements Pipeline {
       cancelled: false,
       transcript: "",
       reply: "",
-      stages: { echo_ms: round(performance.now() - started) },
+      stages: { echo_ms: roundMs(performance.now() - started) },
       replyAudioMs,
     });
   }
@@ -199,16 +193,16 @@ export class FullPipeline implements Pipeline {
         if (speculated) {
           heard = speculated.heard;
           stages.stt_speculative = 1;
-          stages.stt_total_ms = round(speculated.doneAt - speculated.startedAt);
+          stages.stt_total_ms = roundMs(speculated.doneAt - speculated.startedAt);
         } else {
           stages.stt_speculative = 0;
           heard = await this.#stt.transcribe(sttSamples(utterance.pcm, utterance.rate), { signal });
         }
         // With a speculation, only the part of STT the user waited for after the end.
-        stages.stt_ms = round(performance.now() - sttStarted);
-        stages.stt_frontend_ms = round(heard.timings.frontend_ms);
-        stages.stt_encoder_ms = round(heard.timings.encoder_ms);
-        stages.stt_decoder_ms = round(heard.timings.decoder_ms);
+        stages.stt_ms = roundMs(performance.now() - sttStarted);
+        stages.stt_frontend_ms = roundMs(heard.timings.frontend_ms);
+        stages.stt_encoder_ms = roundMs(heard.timings.encoder_ms);
+        stages.stt_decoder_ms = roundMs(heard.timings.decoder_ms);
         transcript = heard.text.trim();
         if (transcript.length > 0) sink.transcript(transcript);
       }
@@ -224,8 +218,8 @@ export class FullPipeline implements Pipeline {
           const speech = await this.#tts.synthesize(sentence, { rate: outputRate, signal });
           // Stage boundary: between sentences (a cancelled turn sends no more audio).
           if (signal.aborted) return;
-          stages.tts_first_ms ??= round(performance.now() - ttsStarted);
-          stages.first_audio_ms ??= round(performance.now() - started);
+          stages.tts_first_ms ??= roundMs(performance.now() - ttsStarted);
+          stages.first_audio_ms ??= roundMs(performance.now() - started);
           reply += (reply.length > 0 ? " " : "") + sentence;
           sink.reply(sentence);
           replyAudioMs += sendChunked(sink, speech.pcm, speech.rate);
@@ -233,7 +227,7 @@ export class FullPipeline implements Pipeline {
         for await (
           const piece of this.#assistant.respond(utterance.device, transcript, { signal })
         ) {
-          stages.assistant_first_ms ??= round(performance.now() - assistantStarted);
+          stages.assistant_first_ms ??= roundMs(performance.now() - assistantStarted);
           for (const sentence of splitter.push(piece)) await speak(sentence);
           if (signal.aborted) break;
         }
@@ -244,7 +238,7 @@ export class FullPipeline implements Pipeline {
       if (!signal.aborted) throw error;
       cancelled = true;
     }
-    stages.total_ms = round(performance.now() - started);
+    stages.total_ms = roundMs(performance.now() - started);
     let memoryId: number | undefined;
     if (transcript.length > 0 || reply.length > 0) {
       // Let the socket write the reply audio queued above before the (synchronous) SQLite write.
@@ -256,7 +250,7 @@ export class FullPipeline implements Pipeline {
         transcript,
         reply,
         timings: stages,
-        replyAudioMs: round(replyAudioMs),
+        replyAudioMs: roundMs(replyAudioMs),
         interrupted: cancelled,
         playedMs: cancelled ? 0 : null,
       });

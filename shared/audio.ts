@@ -12,7 +12,19 @@
  * ```
  */
 
-const INT16_SCALE = 32768;
+/** int16 full scale: PCM sample `s` is the float `s / INT16_SCALE` (docs/protocol.md). */
+export const INT16_SCALE = 32768;
+
+/** Hz of speech for recognition: what Whisper and Silero VAD take (16 kHz mono). */
+export const SPEECH_RATE = 16_000;
+
+/** Longest utterance, in ms: spec 5.4's 30 s. Bounds a segment, a turn's audio and a frame. */
+export const MAX_UTTERANCE_MS = 30_000;
+
+/** Rounds a duration to 0.1 ms: the precision latency reports (turn `stages`, metrics) carry. */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
 
 /** Converts int16 little-endian bytes to floats in [-1, 1]. Reuses `out` when it is big enough. */
 export function pcmToFloat32(pcm: Uint8Array, out?: Float32Array): Float32Array {
@@ -38,6 +50,21 @@ export function float32ToPcm(samples: Float32Array, out?: Uint8Array): Uint8Arra
     pcm[j + 1] = (value >> 8) & 0xff;
   }
   return pcm;
+}
+
+/**
+ * Joins byte chunks into one array (the chunk itself when there is only one, no copy). For
+ * assembling an utterance or a reply from streamed chunks; not for per-frame paths.
+ */
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
 }
 
 /** Root-mean-square level of a block, 0 for an empty one. */

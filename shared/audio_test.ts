@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
 import {
+  concatBytes,
   correlation,
   float32ToPcm,
+  INT16_SCALE,
   pcmToFloat32,
   readWav,
   resample,
   Resampler,
   rms,
+  roundMs,
   voicedEndMs,
   writeWav,
 } from "./audio.ts";
@@ -128,4 +131,20 @@ Deno.test("WAV", async (t) => {
   await t.step("a file that is not RIFF/WAVE names what it saw", () => {
     assert.throws(() => readWav(new TextEncoder().encode("OggS and more bytes")), /not a WAV file/);
   });
+});
+
+Deno.test("concatBytes joins chunks in order and returns a lone chunk as is", () => {
+  const one = new Uint8Array([1, 2]);
+  assert.deepEqual(
+    concatBytes([one, new Uint8Array(0), new Uint8Array([3])]),
+    new Uint8Array([1, 2, 3]),
+  );
+  assert.equal(concatBytes([one]), one);
+  assert.deepEqual(concatBytes([]), new Uint8Array(0));
+});
+
+Deno.test("roundMs keeps 0.1 ms; INT16_SCALE maps full-scale int16 to ±1", () => {
+  assert.deepEqual([roundMs(12.345), roundMs(0.04), roundMs(7)], [12.3, 0, 7]);
+  const pcm = new Uint8Array([0x00, 0x80, 0xff, 0x7f]); // -32768, 32767
+  assert.deepEqual([...pcmToFloat32(pcm)], [-1, (INT16_SCALE - 1) / INT16_SCALE]);
 });

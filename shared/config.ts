@@ -15,6 +15,7 @@
  * ```
  */
 import { isIP } from "node:net";
+import { INT16_SCALE } from "./audio.ts";
 import { ALLOWED_SAMPLE_RATES, type SampleRate } from "./frame_codec.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 
@@ -23,7 +24,7 @@ export const CONFIG_EXIT_CODE = 2;
 /** AUDIO_SAMPLE_RATE must be one the wire protocol allows (docs/protocol.md). */
 export const SAMPLE_RATES = ALLOWED_SAMPLE_RATES;
 /** Highest 16-bit PCM amplitude: the ceiling of an energy VAD threshold. */
-const MAX_PCM_AMPLITUDE = 32767;
+const MAX_PCM_AMPLITUDE = INT16_SCALE - 1;
 /** Most silence frames: 1000 × 20 ms = 20 s, far beyond any end-of-utterance pause. */
 const MAX_SILENCE_FRAMES = 1000;
 /** Longest DNS name (RFC 1035). */

@@ -10,11 +10,11 @@ import { chromium } from "playwright-core";
 import { resample, voicedEndMs, writeWav } from "../shared/audio.ts";
 import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
 import { makeWhisperFixtures } from "../scripts/make_whisper_models.ts";
-import { startGatewayProcess } from "./helpers/gateway_process.ts";
+import { startGatewayProcess } from "../scripts/lib/gateway_process.ts";
 import { canCreateTestHost, createTestHost } from "./helpers/netns.ts";
-import { freePort } from "./helpers/ports.ts";
-import { startServerProcess } from "./helpers/server_process.ts";
-import { speak } from "./helpers/speech.ts";
+import { freePort } from "../scripts/lib/ports.ts";
+import { startServerProcess } from "../scripts/lib/server_process.ts";
+import { speak } from "../scripts/lib/speech.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const CHROMIUM = "/usr/bin/chromium";

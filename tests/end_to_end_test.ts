@@ -24,10 +24,10 @@ import { connectMqtt } from "../shared/mqtt.ts";
 import { ConversationMemory, type TimerRecord } from "../server/assistant/memory.ts";
 import { announceCommand } from "../server/assistant/timers.ts";
 import { DATABASE_FILE } from "../server/mod.ts";
-import { startGatewayProcess } from "./helpers/gateway_process.ts";
+import { startGatewayProcess } from "../scripts/lib/gateway_process.ts";
 import { FIXTURE_DIR, hasFixture } from "./helpers/whisper_fixture.ts";
-import { startServerProcess } from "./helpers/server_process.ts";
-import { speak } from "./helpers/speech.ts";
+import { startServerProcess } from "../scripts/lib/server_process.ts";
+import { speak } from "../scripts/lib/speech.ts";
 
 /** A turn end to end on this 2-core machine, with room to spare. */
 const TURN_TIMEOUT_MS = 15_000;

@@ -4,9 +4,9 @@
  * GATEWAY_HTTP_HOST, with its signaling WebSocket on wss.
  */
 import assert from "node:assert/strict";
-import { startGatewayProcess } from "./helpers/gateway_process.ts";
-import { startMosquitto } from "./helpers/mosquitto.ts";
-import { freePort } from "./helpers/ports.ts";
+import { startGatewayProcess } from "../scripts/lib/gateway_process.ts";
+import { startMosquitto } from "../scripts/lib/mosquitto.ts";
+import { freePort } from "../scripts/lib/ports.ts";
 import { selfSignedCertificate } from "./helpers/tls.ts";
 
 Deno.test("the gateway serves its device page over https and wss from GATEWAY_TLS_*", async () => {

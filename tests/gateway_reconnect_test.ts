@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import { DevicePeer } from "../device/peer.ts";
 import { delay } from "../shared/async.ts";
-import { startGatewayProcess } from "./helpers/gateway_process.ts";
-import { startMosquitto } from "./helpers/mosquitto.ts";
-import { startServerProcess } from "./helpers/server_process.ts";
-import { speak } from "./helpers/speech.ts";
+import { startGatewayProcess } from "../scripts/lib/gateway_process.ts";
+import { startMosquitto } from "../scripts/lib/mosquitto.ts";
+import { startServerProcess } from "../scripts/lib/server_process.ts";
+import { speak } from "../scripts/lib/speech.ts";
 
 /** After the reconnect, give a wrong re-offer time to happen before checking it did not. */
 const SETTLE_MS = 1500;

@@ -11,10 +11,10 @@ import { delay } from "../shared/async.ts";
 import type { DeviceEvent } from "../shared/messages.ts";
 import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
 import { topicFilter } from "../shared/topics.ts";
-import { type AiServerDouble, startAiServerDouble } from "./helpers/ai_server_double.ts";
-import { type GatewayProcess, startGatewayProcess } from "./helpers/gateway_process.ts";
-import { type Mosquitto, startMosquitto } from "./helpers/mosquitto.ts";
-import { speak } from "./helpers/speech.ts";
+import { type AiServerDouble, startAiServerDouble } from "../scripts/lib/ai_server_double.ts";
+import { type GatewayProcess, startGatewayProcess } from "../scripts/lib/gateway_process.ts";
+import { type Mosquitto, startMosquitto } from "../scripts/lib/mosquitto.ts";
+import { speak } from "../scripts/lib/speech.ts";
 
 /** How long a turn may take end to end on this 2-core machine. */
 const TURN_TIMEOUT_MS = 15_000;

@@ -18,12 +18,12 @@ import {
   sendTurn,
   v1Request,
   V2Client,
-} from "./helpers/audio_socket_clients.ts";
-import { startMosquitto } from "./helpers/mosquitto.ts";
+} from "../scripts/lib/audio_socket_clients.ts";
+import { startMosquitto } from "../scripts/lib/mosquitto.ts";
 import { FIXTURE_DIR, hasFixture } from "./helpers/whisper_fixture.ts";
-import { freePort } from "./helpers/ports.ts";
-import { startServerProcess } from "./helpers/server_process.ts";
-import { speak } from "./helpers/speech.ts";
+import { freePort } from "../scripts/lib/ports.ts";
+import { startServerProcess } from "../scripts/lib/server_process.ts";
+import { speak } from "../scripts/lib/speech.ts";
 
 async function statusWatcher(port: number): Promise<{ mqtt: NailaMqtt; statuses: ServerStatus[] }> {
   const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port }, {

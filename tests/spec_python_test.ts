@@ -5,11 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { DevicePeer } from "../device/peer.ts";
-import { startGatewayProcess } from "./helpers/gateway_process.ts";
-import { startMosquitto } from "./helpers/mosquitto.ts";
-import { freePort } from "./helpers/ports.ts";
-import { startServerProcess } from "./helpers/server_process.ts";
-import { speak } from "./helpers/speech.ts";
+import { startGatewayProcess } from "../scripts/lib/gateway_process.ts";
+import { startMosquitto } from "../scripts/lib/mosquitto.ts";
+import { freePort } from "../scripts/lib/ports.ts";
+import { startServerProcess } from "../scripts/lib/server_process.ts";
+import { speak } from "../scripts/lib/speech.ts";
 
 /**
  * Spec 6.1's server loop verbatim, with `_process` answering the utterance's own audio (the

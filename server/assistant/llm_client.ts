@@ -7,7 +7,8 @@
  * Wire format (OpenAI "Create chat completion", streaming): each event is `data: <json>` with
  * `choices[0].delta.content` (text) or `choices[0].delta.tool_calls[i]` (`index`, first `id`
  * and `function.name`, then `function.arguments` in pieces), `finish_reason` on the last chunk,
- * and `data: [DONE]` at the end.
+ * and `data: [DONE]` at the end. Events are split by npm:eventsource-parser; each chunk is checked
+ * against {@link LlmChunk} (zod) before it is used.
  *
  * @example
  * ```ts
@@ -18,10 +19,13 @@
  * ```
  */
 
+import { createParser } from "eventsource-parser";
+import { z } from "zod";
+
 /** Default bound on one request, first byte to `[DONE]`: a home LLM on CPU answers in seconds. */
 export const DEFAULT_LLM_TIMEOUT_MS = 20_000;
-/** Longest SSE line accepted; a chunk is a few hundred bytes, so this only stops a runaway peer. */
-const MAX_SSE_LINE_CHARS = 1024 * 1024;
+/** Longest SSE event accepted; a chunk is a few hundred bytes, so this only stops a runaway peer. */
+const MAX_SSE_EVENT_CHARS = 1024 * 1024;
 /** Longest tool-call arguments accepted (JSON text). */
 const MAX_TOOL_ARGUMENT_CHARS = 16 * 1024;
 /** At most this many tool calls in one response. */
@@ -163,13 +167,7 @@ export class LlmClient {
     try {
       for await (const data of sseData(response.body)) {
         if (data === "[DONE]") break;
-        let chunk: { choices?: { delta?: Delta; finish_reason?: string | null }[] };
-        try {
-          chunk = JSON.parse(data);
-        } catch {
-          throw new LlmError("protocol", `LLM event is not JSON: ${data.slice(0, 80)}`);
-        }
-        const choice = chunk.choices?.[0];
+        const choice = parseChunk(data).choices?.[0];
         if (!choice) continue;
         const delta = choice.delta ?? {};
         if (typeof delta.content === "string" && delta.content.length > 0) {
@@ -189,15 +187,46 @@ export class LlmClient {
   }
 }
 
-interface Delta {
-  content?: string | null;
-  tool_calls?: ToolCallDelta[];
-}
+const ToolCallDelta = z.object({
+  index: z.number().optional(),
+  id: z.string().nullish(),
+  function: z.object({ name: z.string().nullish(), arguments: z.string().nullish() }).nullish(),
+});
+type ToolCallDelta = z.infer<typeof ToolCallDelta>;
 
-interface ToolCallDelta {
-  index?: number;
-  id?: string;
-  function?: { name?: string; arguments?: string };
+/**
+ * One streamed chat-completion chunk, the fields NAILA reads (OpenAI "chat completion chunk");
+ * other fields (`id`, `role`, `usage`, ...) are allowed and ignored.
+ */
+export const LlmChunk = z.object({
+  choices: z.array(z.object({
+    delta: z.object({
+      content: z.string().nullish(),
+      tool_calls: z.array(ToolCallDelta).nullish(),
+    }).nullish(),
+    finish_reason: z.string().nullish(),
+  })).nullish(),
+});
+export type LlmChunk = z.infer<typeof LlmChunk>;
+
+/** Parses and checks one event's data; a `protocol` {@link LlmError} names what was wrong. */
+export function parseChunk(data: string): LlmChunk {
+  let json: unknown;
+  try {
+    json = JSON.parse(data);
+  } catch {
+    throw new LlmError("protocol", `LLM event is not JSON: ${data.slice(0, 80)}`);
+  }
+  const result = LlmChunk.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const path = issue.path.length > 0 ? issue.path.join(".") : "(the chunk)";
+    throw new LlmError(
+      "protocol",
+      `LLM chunk field ${path} is invalid: ${issue.message} (chunk ${data.slice(0, 80)})`,
+    );
+  }
+  return result.data;
 }
 
 function addToolCallDelta(calls: ToolCall[], part: ToolCallDelta): void {
@@ -217,28 +246,32 @@ function addToolCallDelta(calls: ToolCall[], part: ToolCallDelta): void {
   }
 }
 
-/** The `data` of each server-sent event (fields joined by newlines, comments skipped). */
+/**
+ * The `data` of each server-sent event (fields joined by newlines, comments and other fields
+ * skipped), split by npm:eventsource-parser. An event still open when the stream ends is
+ * yielded too. Throws a `protocol` {@link LlmError} when one event exceeds 1 MiB.
+ */
 export async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const lines = body.pipeThrough(new TextDecoderStream());
-  let buffer = "";
-  let data: string[] = [];
-  for await (const text of lines) {
-    buffer += text;
-    if (buffer.length > MAX_SSE_LINE_CHARS && !buffer.includes("\n")) {
-      throw new LlmError("protocol", `SSE line exceeds ${MAX_SSE_LINE_CHARS} characters`);
+  const events: string[] = [];
+  let overflow = false;
+  const parser = createParser({
+    maxBufferSize: MAX_SSE_EVENT_CHARS,
+    onEvent: (event) => events.push(event.data),
+    // Unknown fields and a bad `retry` are ignored (the SSE spec); only an overflow is fatal.
+    onError: (error) => overflow ||= error.type === "max-buffer-size-exceeded",
+  });
+  const check = () => {
+    if (overflow) {
+      throw new LlmError("protocol", `SSE event exceeds ${MAX_SSE_EVENT_CHARS} characters`);
     }
-    let newline: number;
-    while ((newline = buffer.indexOf("\n")) !== -1) {
-      const line = buffer.slice(0, newline).replace(/\r$/, "");
-      buffer = buffer.slice(newline + 1);
-      if (line === "") {
-        if (data.length > 0) yield data.join("\n");
-        data = [];
-      } else if (line.startsWith("data:")) {
-        data.push(line.slice(5).replace(/^ /, ""));
-      }
-      // "event:", "id:", "retry:" and ":" comments carry nothing chat completions need.
-    }
+  };
+  for await (const text of body.pipeThrough(new TextDecoderStream())) {
+    parser.feed(text);
+    check();
+    yield* events.splice(0);
   }
-  if (data.length > 0) yield data.join("\n");
+  // Ends a last event the server did not close with a blank line.
+  parser.feed("\n\n");
+  check();
+  yield* events.splice(0);
 }

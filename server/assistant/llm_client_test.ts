@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LlmClient, type LlmError, type LlmEvent, sseData } from "./llm_client.ts";
+import { LlmClient, LlmError, type LlmEvent, parseChunk, sseData } from "./llm_client.ts";
 import { startFakeLlm } from "./testing.ts";
 
 async function collect(stream: AsyncGenerator<LlmEvent>): Promise<LlmEvent[]> {
@@ -51,16 +51,19 @@ Deno.test("LlmClient offers tools and assembles a tool call from its pieces", as
   }
 });
 
-Deno.test("LlmClient gives up after its timeout with a timeout error", async () => {
+Deno.test("LlmClient gives up after its timeout, before a slower server answers", async () => {
   const fake = startFakeLlm([{ tokens: ["late"], delayMs: 2000 }]);
   try {
     const llm = new LlmClient({ url: fake.url, model: "tiny", timeoutMs: 100 });
-    const started = performance.now();
     await assert.rejects(collect(llm.stream([{ role: "user", content: "hi" }])), (e: LlmError) => {
       assert.equal(e.code, "timeout");
+      assert.equal(e.message, "LLM did not finish within 100 ms");
       return true;
     });
-    assert.ok(performance.now() - started < 1500);
+    // The client's 100 ms timer starts before the server's 2 s delay, so it always fires first:
+    // the request was given up while the server still had sent nothing.
+    assert.equal(fake.requests.length, 1);
+    assert.deepEqual(fake.tokenSentAt, []);
   } finally {
     await fake.close();
   }
@@ -98,4 +101,60 @@ Deno.test("sseData joins multi-line data, skips comments, accepts CRLF and split
   const out: string[] = [];
   for await (const data of sseData(body)) out.push(data);
   assert.deepEqual(out, ["a\nb", "c"]);
+});
+
+function streamOf(text: string, chunkChars = 3): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (let i = 0; i < bytes.length; i += chunkChars) {
+        controller.enqueue(bytes.subarray(i, i + chunkChars));
+      }
+      controller.close();
+    },
+  });
+}
+
+Deno.test("sseData yields a last event the server did not end with a blank line", async () => {
+  const out: string[] = [];
+  for await (const data of sseData(streamOf("data: a\n\ndata: last"))) out.push(data);
+  assert.deepEqual(out, ["a", "last"]);
+});
+
+Deno.test("sseData refuses a 2 MiB event (over the 1 MiB bound) with a protocol error", async () => {
+  const huge = `data: ${"x".repeat(2 * 1024 * 1024)}\n\n`;
+  await assert.rejects(
+    async () => {
+      for await (const _ of sseData(streamOf(huge, 64 * 1024))) {
+        // Nothing is yielded before the limit.
+      }
+    },
+    (e: LlmError) =>
+      e instanceof LlmError && e.code === "protocol" && /exceeds 1048576/.test(e.message),
+  );
+});
+
+Deno.test("parseChunk accepts real servers' extra fields and nulls", () => {
+  const chunk = parseChunk(JSON.stringify({
+    id: "x",
+    object: "chat.completion.chunk",
+    choices: [{ index: 0, delta: { role: "assistant", content: null }, finish_reason: null }],
+    usage: null,
+  }));
+  assert.equal(chunk.choices?.[0].delta?.content, null);
+});
+
+Deno.test("parseChunk names the field that is wrong", () => {
+  assert.throws(
+    () => parseChunk('{"choices":[{"delta":{"content":42}}]}'),
+    (e: LlmError) =>
+      e instanceof LlmError && e.code === "protocol" &&
+      e.message.startsWith("LLM chunk field choices.0.delta.content is invalid:"),
+  );
+  assert.throws(
+    () => parseChunk('{"choices":[{"delta":{"tool_calls":[{"function":{"name":7}}]}}]}'),
+    /LLM chunk field choices\.0\.delta\.tool_calls\.0\.function\.name is invalid/,
+  );
+  assert.throws(() => parseChunk("[1,2]"), /LLM chunk field \(the chunk\) is invalid/);
+  assert.throws(() => parseChunk("{nope"), /LLM event is not JSON: \{nope/);
 });

@@ -1,0 +1,78 @@
+/**
+ * Runs the real AI server (`deno run -A server/main.ts`) as a child process on free loopback
+ * ports with its own data directory, for cross-process tests and the benchmark
+ * (scripts/lib/naila_process.ts).
+ *
+ * @example
+ * ```ts
+ * const server = await startServerProcess({ PIPELINE: "echo" });
+ * try {
+ *   // connect to 127.0.0.1:server.audioPort, mqtt://127.0.0.1:server.mqttPort
+ * } finally {
+ *   await server.stop();
+ * }
+ * ```
+ */
+import { startNailaProcess } from "./naila_process.ts";
+import { freePort } from "./ports.ts";
+
+/** Startup: Deno compiles the server's modules on first run; later runs take ~0.5 s. */
+const START_TIMEOUT_MS = 30_000;
+
+/** A running server process. */
+export interface ServerProcess {
+  audioPort: number;
+  mqttPort: number;
+  dataDir: string;
+  /** Every stderr line so far (JSON log records). */
+  lines: string[];
+  /** Sends `signal` (default SIGTERM; SIGKILL after 5 s) and waits for the exit. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/** Options of {@link startServerProcess}. */
+export interface ServerProcessOptions {
+  /** Reuse a data directory (to test restarts); otherwise a new temporary one. */
+  dataDir?: string;
+  /** Remove the data directory on stop (default: only when this helper created it). */
+  removeDataDir?: boolean;
+}
+
+/** Starts the server and waits for its "server ready" log line. */
+export async function startServerProcess(
+  env: Record<string, string>,
+  options: ServerProcessOptions = {},
+): Promise<ServerProcess> {
+  const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "naila_server_" });
+  const removeDataDir = options.removeDataDir ?? options.dataDir === undefined;
+  const cleanup = async () => {
+    if (removeDataDir) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  };
+  let child;
+  try {
+    child = await startNailaProcess("server/main.ts", {
+      AUDIO_SOCKET_HOST: "127.0.0.1",
+      AUDIO_SOCKET_PORT: String(await freePort()),
+      MQTT_BIND_HOST: "127.0.0.1",
+      MQTT_PORT: String(await freePort()),
+      NAILA_DATA_DIR: dataDir,
+      LOG_LEVEL: "info",
+      ...env,
+    }, { ready: (l) => l.msg === "server ready", readyTimeoutMs: START_TIMEOUT_MS });
+  } catch (error) {
+    await cleanup();
+    throw new Error(`server did not start: ${(error as Error).message}`);
+  }
+  const ready = child.logs.find((l) => l.msg === "server ready")!.fields ?? {};
+  return {
+    audioPort: Number(String(ready.audio_socket).split(":").at(-1)),
+    mqttPort: Number(ready.mqtt_port),
+    dataDir,
+    lines: child.lines,
+    async stop(signal?: Deno.Signal) {
+      const status = await child.stop(signal);
+      await cleanup();
+      return status;
+    },
+  };
+}

@@ -1,0 +1,379 @@
+/**
+ * Protocol v2 on the audio socket (docs/protocol.md): the hello exchange, then turns (`start`,
+ * `audio`…, `end`) answered with `text` events, reply `audio` chunks per sentence and an `end`
+ * carrying the server's `stages`; `cancel` (barge-in) with `played_ms`, `ping`/`pong`, and typed
+ * `error`s. A `pause` (the user went quiet) starts STT on the audio so far while the inference
+ * queue is idle; more audio discards it, and an `end` right after uses it instead of
+ * transcribing again. A connection-level failure is told to the peer as an `error` before the
+ * connection closes.
+ *
+ * A turn, in order: `start` → receiving (audio appended, seq and size checked; `pause` may
+ * speculate) → `end` → queued in the {@link InferenceQueue} → running the pipeline, whose sink
+ * streams text and audio → finished (remembered, so a late `cancel` still records what was
+ * heard).
+ */
+import { concatBytes, roundMs } from "../shared/audio.ts";
+import {
+  type Decoded,
+  encodeV2,
+  type EndMessage,
+  errorMessage,
+  maxPcmBytes,
+  type SampleRate,
+  V2_CAPABILITIES,
+  type V2Message,
+} from "../shared/frame_codec.ts";
+import { QueueError } from "./inference_queue.ts";
+import type { ReplySink, SpeculativeStt, TurnResult, Utterance } from "./pipeline.ts";
+import { type ConnectionLink, logTurnError, type SocketProtocol } from "./socket_link.ts";
+
+/** v2 turns receiving audio at once on one connection: one per device, a few devices. */
+const MAX_OPEN_TURNS = 8;
+/** Finished turn ids remembered per connection, to accept a late cancel (barge-in) for them. */
+const FINISHED_TURNS_KEPT = 32;
+
+/** A v2 turn between its `start` and the end of its reply. */
+interface Turn {
+  id: string;
+  device: string;
+  rate: SampleRate;
+  chunks: Uint8Array[];
+  bytes: number;
+  nextSeq: number;
+  phase: "receiving" | "queued" | "running";
+  controller: AbortController;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Set by a cancel that arrives while the turn runs. */
+  playedMs?: number;
+  /** Next reply audio chunk's seq. */
+  outSeq: number;
+  /** STT started by a `pause` on the first `bytes` of audio; aborted when more audio comes. */
+  speculation?: { controller: AbortController; bytes: number; result: Promise<SpeculativeStt> };
+}
+
+/** The v2 turn table of one connection. */
+export class V2Turns implements SocketProtocol {
+  readonly pinged = true;
+  #link: ConnectionLink;
+  #capabilities = new Set<string>();
+  #turns = new Map<string, Turn>();
+  /** Recently finished or cancelled turns → memory row id (if the turn was stored). */
+  #finished = new Map<string, number | undefined>();
+
+  constructor(link: ConnectionLink) {
+    this.#link = link;
+  }
+
+  fail(code: string, message: string): void {
+    this.#send(errorMessage(code, message));
+    this.#link.closeAfterWrites(`${code}: ${message}`);
+  }
+
+  stop(reason: string): void {
+    for (const turn of this.#turns.values()) {
+      clearTimeout(turn.timer);
+      turn.controller.abort(new Error(reason));
+    }
+  }
+
+  #send(message: V2Message): void {
+    try {
+      this.#link.send(encodeV2(message, this.#link.settings.limits));
+    } catch (error) {
+      this.#link.settings.log?.error("cannot encode reply", {
+        peer: this.#link.peer,
+        type: message.type,
+        error,
+      });
+    }
+  }
+
+  receive(item: Decoded): void {
+    // The connection's first byte chose v2, and the decoder picks its version from that byte.
+    if (item.version !== 2) throw new Error("v1 frame on a v2 connection");
+    const message = item.message;
+    switch (message.type) {
+      case "hello":
+        if (this.#capabilities.size > 0 || message.role !== "gateway") {
+          this.#turnError(undefined, "bad_frame", `unexpected hello from ${message.role}`);
+          return;
+        }
+        for (const capability of message.capabilities) this.#capabilities.add(capability);
+        this.#capabilities.add("hello");
+        this.#send({
+          type: "hello",
+          version: 2,
+          role: "server",
+          // `speculate` only where a pause is used: a pipeline with STT to start early.
+          capabilities: V2_CAPABILITIES.filter((c) =>
+            c !== "speculate" || this.#link.settings.pipeline.speculate !== undefined
+          ),
+          ts: Date.now(),
+        });
+        return;
+      case "start":
+        return this.#onStart(message.turn, message.device, message.rate);
+      case "audio":
+        return this.#onAudio(message.turn, message.seq, message.rate, message.pcm);
+      case "pause":
+        return this.#onPause(message.turn);
+      case "end":
+        return this.#onEnd(message.turn);
+      case "cancel":
+        return this.#onCancel(message.turn, message.played_ms);
+      case "ping":
+        this.#send({ type: "pong", id: message.id, ts: Date.now() });
+        return;
+      case "pong":
+        return;
+      case "error":
+        this.#link.settings.log?.warn("gateway reported an error", {
+          peer: this.#link.peer,
+          ...message,
+        });
+        return;
+      case "text":
+        this.#turnError(message.turn, "unsupported", "text input is not supported");
+        return;
+    }
+  }
+
+  #turnError(turn: string | undefined, code: string, message: string): void {
+    this.#send(errorMessage(code, message, { turn }));
+  }
+
+  #onStart(id: string, device: string, rate: SampleRate): void {
+    if (this.#turns.has(id) || this.#finished.has(id)) {
+      this.#turnError(id, "bad_frame", `turn ${id} already exists on this connection`);
+      return;
+    }
+    const receiving = [...this.#turns.values()].filter((t) => t.phase === "receiving").length;
+    if (receiving >= MAX_OPEN_TURNS) {
+      this.#turnError(id, "busy", `too many open turns (${MAX_OPEN_TURNS})`);
+      return;
+    }
+    const turn: Turn = {
+      id,
+      device,
+      rate,
+      chunks: [],
+      bytes: 0,
+      nextSeq: 0,
+      phase: "receiving",
+      controller: new AbortController(),
+      timer: undefined,
+      outSeq: 0,
+    };
+    const { turnMs } = this.#link.settings.timeouts;
+    turn.timer = setTimeout(() => {
+      if (turn.phase !== "receiving") return;
+      this.#dropTurn(turn, "timeout", `turn ${id} got no end within ${turnMs} ms`);
+    }, turnMs);
+    this.#turns.set(id, turn);
+  }
+
+  /** Ends a turn that is still receiving, with an error for it. */
+  #dropTurn(turn: Turn, code: string, message: string): void {
+    clearTimeout(turn.timer);
+    turn.controller.abort();
+    this.#turns.delete(turn.id);
+    this.#remember(turn.id, undefined);
+    this.#turnError(turn.id, code, message);
+  }
+
+  #onAudio(id: string, seq: number, rate: SampleRate, pcm: Uint8Array): void {
+    const turn = this.#turns.get(id);
+    if (turn === undefined) {
+      // Late audio of a turn that was cancelled or failed is expected; anything else is not.
+      if (!this.#finished.has(id)) this.#turnError(id, "unknown_turn", `turn ${id} has no start`);
+      return;
+    }
+    if (turn.phase !== "receiving") {
+      this.#turnError(id, "bad_frame", `audio for turn ${id} after its end`);
+      return;
+    }
+    if (rate !== turn.rate) {
+      this.#dropTurn(turn, "bad_frame", `audio rate ${rate} for turn ${id}, expected ${turn.rate}`);
+      return;
+    }
+    if (seq !== turn.nextSeq) {
+      this.#dropTurn(
+        turn,
+        "bad_frame",
+        `audio seq ${seq} for turn ${id}, expected ${turn.nextSeq}`,
+      );
+      return;
+    }
+    const max = maxPcmBytes(turn.rate, this.#link.settings.limits);
+    if (turn.bytes + pcm.length > max) {
+      this.#dropTurn(
+        turn,
+        "bad_frame",
+        `turn ${id} audio exceeds ${max} bytes (${this.#link.settings.limits.maxAudioSeconds} s)`,
+      );
+      return;
+    }
+    turn.nextSeq++;
+    turn.bytes += pcm.length;
+    turn.chunks.push(pcm);
+    // Speech resumed: the speculation no longer covers the utterance.
+    this.#discardSpeculation(turn);
+  }
+
+  /**
+   * The user went quiet: STT on the audio so far, abortable. Only while the inference queue is
+   * idle (spec 16.2: inference is sequential; speculation uses spare CPU, never a turn's), and
+   * only STT: the assistant has side effects and runs after `end`.
+   */
+  #onPause(id: string): void {
+    const turn = this.#turns.get(id);
+    if (turn === undefined) {
+      // A pause for a turn that already ended, failed or was cancelled is only a stale hint.
+      if (!this.#finished.has(id)) this.#turnError(id, "unknown_turn", `turn ${id} has no start`);
+      return;
+    }
+    const { pipeline, queue } = this.#link.settings;
+    if (turn.phase !== "receiving" || turn.bytes === 0 || !pipeline.speculate) return;
+    if (turn.speculation?.bytes === turn.bytes) return;
+    this.#discardSpeculation(turn);
+    if (!queue.idle) return;
+    turn.chunks = [concatBytes(turn.chunks)];
+    const controller = new AbortController();
+    const signal = AbortSignal.any([turn.controller.signal, controller.signal]);
+    const result = pipeline.speculate(turn.chunks[0], turn.rate, { signal });
+    if (result === undefined) return;
+    // Awaited by the turn if it ends now; a discarded one's rejection is expected.
+    result.catch(() => {});
+    turn.speculation = { controller, bytes: turn.bytes, result };
+  }
+
+  #discardSpeculation(turn: Turn): void {
+    turn.speculation?.controller.abort();
+    turn.speculation = undefined;
+  }
+
+  #onEnd(id: string): void {
+    const turn = this.#turns.get(id);
+    if (turn === undefined || turn.phase !== "receiving") {
+      this.#turnError(id, "unknown_turn", `turn ${id} is not receiving audio`);
+      return;
+    }
+    clearTimeout(turn.timer);
+    turn.phase = "queued";
+    const speculation = turn.speculation?.bytes === turn.bytes
+      ? turn.speculation.result
+      : undefined;
+    const utterance: Utterance = {
+      device: turn.device,
+      turn: id,
+      pcm: concatBytes(turn.chunks),
+      rate: turn.rate,
+      endedAt: Date.now(),
+    };
+    turn.chunks = [];
+    const queuedAt = performance.now();
+    let ranAt = queuedAt;
+    const sink = this.#sinkFor(turn);
+    this.#link.settings.queue.run(id, (signal) => {
+      turn.phase = "running";
+      ranAt = performance.now();
+      return this.#link.settings.pipeline.run(utterance, sink, {
+        signal,
+        outputRate: turn.rate,
+        speculation,
+      });
+    }, { signal: turn.controller.signal }).then((result: TurnResult) => {
+      if (turn.playedMs !== undefined && result.memoryId !== undefined) {
+        this.#markInterrupted(result.memoryId, turn.playedMs);
+      }
+      this.#finish(turn, result.memoryId);
+      if (result.cancelled || turn.controller.signal.aborted) return;
+      // Stages go to every gateway: an optional field any decoder accepts, and the latency
+      // report needs them even from a gateway that forgot to announce "stages".
+      const end: EndMessage = {
+        type: "end",
+        turn: id,
+        ts: Date.now(),
+        stages: { queue_ms: roundMs(ranAt - queuedAt), ...result.stages },
+      };
+      this.#send(end);
+    }, (error: unknown) => {
+      this.#finish(turn, undefined);
+      logTurnError(this.#link, turn.device, id, error);
+      if (error instanceof QueueError) {
+        if (error.code === "busy") this.#turnError(id, "busy", error.message);
+        return;
+      }
+      this.#turnError(id, "internal", `turn failed: ${(error as Error).message ?? error}`);
+    }).catch((error) =>
+      this.#link.settings.log?.error("turn handler failed", { peer: this.#link.peer, error })
+    );
+  }
+
+  #markInterrupted(memoryId: number, playedMs: number): void {
+    try {
+      this.#link.settings.pipeline.markInterrupted(memoryId, playedMs);
+    } catch (error) {
+      this.#link.settings.log?.error("cannot record the interruption", {
+        peer: this.#link.peer,
+        error,
+      });
+    }
+  }
+
+  #sinkFor(turn: Turn): ReplySink {
+    const live = () => this.#link.open && !turn.controller.signal.aborted;
+    const text = (kind: "transcript" | "reply", value: string) => {
+      if (live() && this.#capabilities.has("text")) {
+        this.#send({ type: "text", turn: turn.id, kind, ts: Date.now(), text: value });
+      }
+    };
+    return {
+      transcript: (value) => text("transcript", value),
+      reply: (value) => text("reply", value),
+      audio: (pcm, rate) => {
+        if (!live()) return;
+        this.#send({
+          type: "audio",
+          turn: turn.id,
+          seq: turn.outSeq++,
+          rate: rate as SampleRate,
+          ts: Date.now(),
+          pcm,
+        });
+      },
+    };
+  }
+
+  #finish(turn: Turn, memoryId: number | undefined): void {
+    this.#discardSpeculation(turn);
+    this.#turns.delete(turn.id);
+    this.#remember(turn.id, memoryId);
+  }
+
+  #remember(id: string, memoryId: number | undefined): void {
+    this.#finished.set(id, memoryId);
+    if (this.#finished.size > FINISHED_TURNS_KEPT) {
+      this.#finished.delete(this.#finished.keys().next().value!);
+    }
+  }
+
+  #onCancel(id: string, playedMs: number): void {
+    const turn = this.#turns.get(id);
+    if (turn !== undefined) {
+      // Receiving: dropped. Queued: leaves the queue. Running: stops at its next stage boundary.
+      turn.playedMs = playedMs;
+      clearTimeout(turn.timer);
+      turn.controller.abort();
+      if (turn.phase === "receiving") this.#finish(turn, undefined);
+      return;
+    }
+    if (this.#finished.has(id)) {
+      // Barge-in after the whole reply was sent: the user heard only played_ms of it.
+      const memoryId = this.#finished.get(id);
+      if (memoryId !== undefined) this.#markInterrupted(memoryId, playedMs);
+      return;
+    }
+    this.#turnError(id, "unknown_turn", `turn ${id} is not known on this connection`);
+  }
+}

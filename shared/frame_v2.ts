@@ -1,0 +1,427 @@
+/**
+ * Protocol v2 (docs/protocol.md): every message is one JSON header line starting with `{`,
+ * followed by `length` payload bytes when the header says so (PCM for audio, UTF-8 for text).
+ * The first message on a v2 connection is a `hello`. Every message but hello/ping/pong/
+ * connection errors names its turn. Part of `frame_codec.ts`, which re-exports what is public;
+ * import from there.
+ */
+
+import { concatBytes } from "./audio.ts";
+import {
+  checkId,
+  checkPcmLength,
+  checkRate,
+  decodeUtf8,
+  DEFAULT_FRAME_LIMITS,
+  fail,
+  type FrameLimits,
+  type SampleRate,
+  show,
+} from "./frame_checks.ts";
+import { idProblem } from "./ids.ts";
+
+const textEncoder = new TextEncoder();
+
+/** Optional features a v2 peer announces in its hello. */
+export const V2_CAPABILITIES = [
+  "stream",
+  "cancel",
+  "text",
+  "ping",
+  "stages",
+  "speculate",
+] as const;
+
+/** Who started the connection (`gateway`) and who answers (`server`). */
+export type Role = "gateway" | "server";
+
+/** First message on a v2 connection, in both directions. */
+export interface HelloMessage {
+  type: "hello";
+  version: 2;
+  role: Role;
+  capabilities: string[];
+  /** Sender's wall clock, ms since the Unix epoch (may carry fractions); on every message. */
+  ts: number;
+}
+/** Gateway → server: a user started speaking; audio of this turn follows at `rate`. */
+export interface StartMessage {
+  type: "start";
+  turn: string;
+  device: string;
+  rate: SampleRate;
+  ts: number;
+}
+/** Either way: a chunk of a turn's audio (user speech in, reply speech out). */
+export interface AudioMessage {
+  type: "audio";
+  turn: string;
+  /** 0, 1, 2, ... per turn and direction, so a gap or repeat is visible. */
+  seq: number;
+  rate: SampleRate;
+  ts: number;
+  pcm: Uint8Array;
+}
+/**
+ * Gateway → server: the utterance ended (`ts` = when its last speech sample was captured).
+ * Server → gateway: the reply is complete; `stages` carries per-stage milliseconds.
+ */
+export interface EndMessage {
+  type: "end";
+  turn: string;
+  ts: number;
+  stages?: Record<string, number>;
+}
+/**
+ * Gateway → server: the user went quiet inside the turn; `end` may follow. A server with the
+ * `speculate` capability may start STT on the audio so far, and discards it if more audio comes.
+ */
+export interface PauseMessage {
+  type: "pause";
+  turn: string;
+  ts: number;
+}
+/** Gateway → server: barge-in or hang-up; `played_ms` is how much of the reply the user heard. */
+export interface CancelMessage {
+  type: "cancel";
+  turn: string;
+  ts: number;
+  played_ms: number;
+}
+/** Server → gateway: what was heard (`transcript`) and what is being answered (`reply`). */
+export interface TextMessage {
+  type: "text";
+  turn: string;
+  kind: "transcript" | "reply";
+  ts: number;
+  text: string;
+}
+/** Either way: something went wrong, for one turn or (without `turn`) for the connection. */
+export interface ErrorMessage {
+  type: "error";
+  turn?: string;
+  code: string;
+  message: string;
+  ts: number;
+}
+/** Liveness probe; the peer answers with a pong carrying the same id. */
+export interface PingMessage {
+  type: "ping";
+  id: number;
+  ts: number;
+}
+export interface PongMessage {
+  type: "pong";
+  id: number;
+  ts: number;
+}
+
+export type V2Message =
+  | HelloMessage
+  | StartMessage
+  | AudioMessage
+  | EndMessage
+  | PauseMessage
+  | CancelMessage
+  | TextMessage
+  | ErrorMessage
+  | PingMessage
+  | PongMessage;
+
+export type V2MessageType = V2Message["type"];
+
+/** Longest error text a v2 error message carries, so its header always fits the line limit. */
+export const MAX_ERROR_MESSAGE_CHARS = 300;
+/** Longest `code` string in an error message. */
+const MAX_ERROR_CODE_CHARS = 40;
+/** At most this many `stages` entries on an end message. */
+const MAX_STAGES = 16;
+/** At most this many capabilities in a hello. */
+const MAX_CAPABILITIES = 16;
+/** Longest stage or capability name. */
+const MAX_NAME_CHARS = 32;
+
+/** A parsed header line. */
+export type Json = Record<string, unknown>;
+
+function field(header: Json, name: string): unknown {
+  return Object.hasOwn(header, name) ? header[name] : undefined;
+}
+
+function nonNegative(header: Json, name: string, integer: boolean): number {
+  const value = field(header, name);
+  if (
+    typeof value !== "number" || !Number.isFinite(value) || value < 0 ||
+    (integer && !Number.isInteger(value))
+  ) {
+    fail(
+      "bad_field",
+      name,
+      value,
+      `${name} ${show(value)} is not a ${integer ? "non-negative integer" : "non-negative number"}`,
+    );
+  }
+  return value;
+}
+
+function shortString(header: Json, name: string, maxChars: number): string {
+  const value = field(header, name);
+  if (typeof value !== "string" || value.length === 0 || value.length > maxChars) {
+    fail(
+      "bad_field",
+      name,
+      value,
+      `${name} ${show(value)} is not a string of 1..${maxChars} characters`,
+    );
+  }
+  return value;
+}
+
+function oneOf(header: Json, name: string, values: readonly string[]): string {
+  const value = field(header, name);
+  if (!values.includes(value as string)) {
+    fail("bad_field", name, value, `${name} ${show(value)} is not one of ${values.join("|")}`);
+  }
+  return value as string;
+}
+
+function names(header: Json, name: string): string[] {
+  const value = field(header, name);
+  if (
+    !Array.isArray(value) || value.length > MAX_CAPABILITIES ||
+    !value.every((item) =>
+      typeof item === "string" && item.length > 0 && item.length <= MAX_NAME_CHARS
+    )
+  ) {
+    fail(
+      "bad_field",
+      name,
+      value,
+      `${name} ${show(JSON.stringify(value))} is not a list of short names`,
+    );
+  }
+  return value as string[];
+}
+
+function stages(header: Json, name: string): Record<string, number> {
+  const value = field(header, name);
+  const entries = value !== null && typeof value === "object" && !Array.isArray(value)
+    ? Object.entries(value)
+    : undefined;
+  if (
+    entries === undefined || entries.length > MAX_STAGES ||
+    !entries.every(([key, ms]) =>
+      key.length <= MAX_NAME_CHARS && typeof ms === "number" && Number.isFinite(ms) && ms >= 0
+    )
+  ) {
+    fail(
+      "bad_field",
+      "stages",
+      value,
+      `stages ${show(JSON.stringify(value))} is not a map of name to milliseconds`,
+    );
+  }
+  return Object.fromEntries(entries);
+}
+
+/** The payload a v2 header announces, validated against the limits, before allocation. */
+export function v2PayloadLength(type: V2MessageType, header: Json, limits: FrameLimits): number {
+  const length = field(header, "length");
+  if (type === "audio") {
+    const declared = nonNegative(header, "length", true);
+    checkPcmLength("length", declared, checkRate("rate", field(header, "rate")), limits);
+    return declared;
+  }
+  if (type === "text") {
+    const declared = nonNegative(header, "length", true);
+    if (declared > limits.maxTextBytes) {
+      fail(
+        "payload_too_large",
+        "length",
+        declared,
+        `length ${declared} exceeds ${limits.maxTextBytes} bytes of text`,
+      );
+    }
+    return declared;
+  }
+  if (length !== undefined) {
+    fail(
+      "bad_field",
+      "length",
+      length,
+      `length ${show(length)} is not allowed on a ${type} message`,
+    );
+  }
+  return 0;
+}
+
+/** Completes a message validated from its header with the payload that followed it. */
+export function attachPayload(message: V2Message, payload: Uint8Array): V2Message {
+  if (message.type === "audio") message.pcm = payload;
+  else if (message.type === "text") message.text = decodeUtf8(payload, "text", "text payload");
+  return message;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One table of header fields per message type, in wire order (the golden vectors rely on it):
+// the encoder writes a header from it and the decoder validates one with it.
+
+/** Validates header field `name`; throws {@link FrameError} naming it and its value. */
+type FieldReader = (header: Json, name: string, limits: FrameLimits) => unknown;
+
+/** A header field of message type `T`; `length` is the payload's size in bytes. */
+interface Field<T extends V2Message> {
+  name: Exclude<keyof T, "type" | "pcm" | "text"> | "length";
+  read: FieldReader;
+  /** Left out of the header when the message does not carry it. */
+  optional?: true;
+}
+
+type MessageOf<K extends V2MessageType> = Extract<V2Message, { type: K }>;
+
+const id: FieldReader = (header, name, limits) => checkId(name, field(header, name), limits);
+const rate: FieldReader = (header, name) => checkRate(name, field(header, name));
+const count: FieldReader = (header, name) => nonNegative(header, name, true);
+const ms: FieldReader = (header, name) => nonNegative(header, name, false);
+/** Validated by {@link v2PayloadLength} before the payload is read. */
+const length: FieldReader = (header, name) => field(header, name);
+const version: FieldReader = (header, name) => {
+  const value = field(header, name);
+  if (value !== 2) {
+    fail("bad_version", name, value, `version ${show(value)} is not supported, expected 2`);
+  }
+  return value;
+};
+const allowed = (values: readonly string[]): FieldReader => (header, name) =>
+  oneOf(header, name, values);
+const text = (maxChars: number): FieldReader => (header, name) =>
+  shortString(header, name, maxChars);
+
+const TS = { name: "ts", read: ms } as const;
+const TURN = { name: "turn", read: id } as const;
+const LENGTH = { name: "length", read: length } as const;
+
+/** Every v2 message type's header fields after `type`, in wire order. */
+const V2_FIELDS: { readonly [K in V2MessageType]: readonly Field<MessageOf<K>>[] } = {
+  hello: [
+    { name: "version", read: version },
+    { name: "role", read: allowed(["gateway", "server"]) },
+    { name: "capabilities", read: names },
+    TS,
+  ],
+  start: [TURN, { name: "device", read: id }, { name: "rate", read: rate }, TS],
+  audio: [TURN, { name: "seq", read: count }, { name: "rate", read: rate }, TS, LENGTH],
+  end: [TURN, TS, { name: "stages", read: stages, optional: true }],
+  pause: [TURN, TS],
+  cancel: [TURN, TS, { name: "played_ms", read: ms }],
+  text: [TURN, { name: "kind", read: allowed(["transcript", "reply"]) }, TS, LENGTH],
+  error: [
+    { ...TURN, optional: true },
+    { name: "code", read: text(MAX_ERROR_CODE_CHARS) },
+    { name: "message", read: text(MAX_ERROR_MESSAGE_CHARS) },
+    TS,
+  ],
+  ping: [{ name: "id", read: count }, TS],
+  pong: [{ name: "id", read: count }, TS],
+};
+
+const V2_TYPES = Object.keys(V2_FIELDS) as readonly V2MessageType[];
+
+function fieldsOf(type: V2MessageType): readonly Field<V2Message>[] {
+  return V2_FIELDS[type] as readonly Field<V2Message>[];
+}
+
+/**
+ * Validates a header against its type's table (`ts` first, then in wire order) and returns the
+ * message with `payload` attached. Throws {@link FrameError} for the first bad field.
+ */
+export function buildV2(
+  type: V2MessageType,
+  header: Json,
+  payload: Uint8Array,
+  limits: FrameLimits,
+): V2Message {
+  const ts = ms(header, "ts", limits);
+  const message: Json = { type };
+  for (const { name, read, optional } of fieldsOf(type)) {
+    if (name === "length" || (optional && field(header, name) === undefined)) continue;
+    message[name] = name === "ts" ? ts : read(header, name, limits);
+  }
+  return attachPayload(message as unknown as V2Message, payload);
+}
+
+/** The header of `message`, its fields in wire order; `length` is the payload's size. */
+function v2Header(message: V2Message, payloadLength: number): Json {
+  const header: Json = { type: message.type };
+  const values = message as unknown as Json;
+  for (const { name, optional } of fieldsOf(message.type)) {
+    if (name === "length") header.length = payloadLength;
+    else if (!optional || values[name] !== undefined) header[name] = values[name];
+  }
+  return header;
+}
+
+/** Parses a v2 header line: its type and its fields, not yet validated. */
+export function parseV2Header(line: string): { type: V2MessageType; header: Json } {
+  let header: unknown;
+  try {
+    header = JSON.parse(line);
+  } catch {
+    fail("bad_json", "header", line, `v2 header is not valid JSON: ${show(line)}`);
+  }
+  if (header === null || typeof header !== "object" || Array.isArray(header)) {
+    fail("bad_json", "header", line, `v2 header is not a JSON object: ${show(line)}`);
+  }
+  const type = (header as Json).type;
+  if (!(V2_TYPES as readonly unknown[]).includes(type)) {
+    fail("bad_type", "type", type, `type ${show(type)} is not one of ${V2_TYPES.join("|")}`);
+  }
+  return { type: type as V2MessageType, header: header as Json };
+}
+
+/**
+ * Encodes one v2 message: its JSON header line, then its payload. Validates exactly as the
+ * decoder does, so nothing this returns can be refused by a conforming peer.
+ */
+export function encodeV2(
+  message: V2Message,
+  limits: FrameLimits = DEFAULT_FRAME_LIMITS,
+): Uint8Array {
+  const payload = message.type === "audio"
+    ? message.pcm
+    : message.type === "text"
+    ? textEncoder.encode(message.text)
+    : new Uint8Array(0);
+  const header = v2Header(message, payload.length);
+  const line = textEncoder.encode(JSON.stringify(header) + "\n");
+  if (line.length > limits.maxHeaderBytes) {
+    fail(
+      "header_too_long",
+      "header",
+      line.length,
+      `header line of ${line.length} bytes exceeds ${limits.maxHeaderBytes}`,
+    );
+  }
+  // Round-trip through the decoder's own validation so encoder and decoder cannot drift apart.
+  v2PayloadLength(message.type, header, limits);
+  buildV2(message.type, header, payload, limits);
+  return concatBytes([line, payload]);
+}
+
+/** An error message whose text is cut to fit the header limit; for answering bad input. */
+export function errorMessage(
+  code: string,
+  message: string,
+  options: { turn?: string; ts?: number } = {},
+): ErrorMessage {
+  const error: ErrorMessage = {
+    type: "error",
+    code: code.slice(0, MAX_ERROR_CODE_CHARS),
+    message: (message.length > 0 ? message : code).slice(0, MAX_ERROR_MESSAGE_CHARS),
+    ts: options.ts ?? Date.now(),
+  };
+  if (options.turn !== undefined && idProblem(options.turn) === undefined) {
+    error.turn = options.turn;
+  }
+  return error;
+}
