@@ -68,6 +68,16 @@ const CHAR_OF_BYTE = byteToUnicode();
 const BYTE_OF_CHAR = new Map(CHAR_OF_BYTE.map((char, byte) => [char, byte]));
 
 /**
+ * GPT-2's printable character for one byte (`bytes_to_unicode`), e.g. 0x20 → "Ġ", 0xC3 → "Ã".
+ * Throws a RangeError outside 0–255.
+ */
+export function byteLevelChar(byte: number): string {
+  const char = CHAR_OF_BYTE[byte];
+  if (char === undefined) throw new RangeError(`byte ${byte} is outside 0..255`);
+  return char;
+}
+
+/**
  * The byte-level token string of `text` (its UTF-8 bytes as GPT-2 characters), e.g. " what" →
  * "Ġwhat". Used to build vocabularies; the inverse of what {@linkcode WhisperTokenizer.decode}
  * does per token.

@@ -63,8 +63,13 @@ export const DEFAULT_SILENCE_GATE_DBFS = -60;
 export const DEFAULT_THREADS = 2;
 /** "fit" windows grow in 1 s steps, so few distinct encoder shapes are ever run. */
 const FIT_STEP_FRAMES = 100;
-/** Silence kept after the utterance in a "fit" window: Whisper expects trailing padding. */
-const FIT_MARGIN_FRAMES = 100;
+/**
+ * Silence kept after the utterance in a "fit" window: 256 frames = 128 encoder positions
+ * (2.56 s). Whisper was trained on 30 s windows that end in padding; whisper.cpp users and
+ * FUTO's audio_ctx fine-tunes report repetition loops and invented words on short phrases with
+ * small margins and use about 128 positions (see README.md).
+ */
+export const FIT_MARGIN_FRAMES = 256;
 /** The warm-up pretends a 1 s utterance: the smallest "fit" window, any other window as is. */
 const WARM_UP_SAMPLES = 16_000;
 /** Two tokens run both branches of the merged decoder (without and with the cache). */
@@ -85,7 +90,7 @@ export interface WhisperOptions {
   silenceGateDbfs?: number;
   /**
    * Encoder window: 3000 frames (30 s, the default), a smaller even number, or "fit": the
-   * utterance plus 1 s, in 1 s steps (whisper.cpp's `audio_ctx` trick: several times less
+   * utterance in 1 s steps plus 2.56 s ({@linkcode FIT_MARGIN_FRAMES}) (whisper.cpp's `audio_ctx` trick: several times less
    * encoder work for a 3 s utterance, at some cost in accuracy, since Whisper was trained on 30 s
    * windows only). The standard export takes only 3000 frames; for anything else its positional
    * embeddings are sliced at load time (encoder_window.ts), or a WhisperModelError says why not.
@@ -511,9 +516,7 @@ class WhisperTranscriber implements SpeechToText {
   #windowFrames(samples: number): number {
     const { encoderFrames, config } = this.#parts;
     if (encoderFrames !== "fit") return encoderFrames;
-    const needed = Math.ceil(samples / HOP_LENGTH / FIT_STEP_FRAMES) * FIT_STEP_FRAMES +
-      FIT_MARGIN_FRAMES;
-    return Math.min(needed, config.windowFrames);
+    return fitWindowFrames(samples, config.windowFrames);
   }
 
   #ensureMasks(vocab: number): void {
@@ -533,6 +536,16 @@ class WhisperTranscriber implements SpeechToText {
     this.#suppressed = suppressed;
     this.#beginSuppressed = beginSuppressed;
   }
+}
+
+/**
+ * Encoder frames of a "fit" window for an utterance of `samples` (16 kHz): the utterance rounded
+ * up to whole seconds plus {@linkcode FIT_MARGIN_FRAMES}, at most `windowFrames` (the full 30 s).
+ */
+export function fitWindowFrames(samples: number, windowFrames: number): number {
+  const needed = Math.ceil(samples / HOP_LENGTH / FIT_STEP_FRAMES) * FIT_STEP_FRAMES +
+    FIT_MARGIN_FRAMES;
+  return Math.min(needed, windowFrames);
 }
 
 function int64Tensor(ids: number[]): ort.Tensor {

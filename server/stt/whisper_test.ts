@@ -4,23 +4,22 @@ import * as ort from "onnxruntime-node";
 import {
   DECODER_FILE,
   ENCODER_FILE,
+  FIT_MARGIN_FRAMES,
+  fitWindowFrames,
   loadWhisper,
   rmsDbfs,
   WhisperModelError,
   whisperModelPresent,
 } from "./whisper.ts";
-import {
-  FIXTURE_TRANSCRIPT,
-  makeWhisperFixtures,
-  makeWhisperRandom,
-} from "../../scripts/make_whisper_models.ts";
+import { ensureWhisperFixture, FIXTURE_TRANSCRIPT } from "../../scripts/lib/whisper_fixture.ts";
+import { makeWhisperRandom } from "../../scripts/lib/whisper_random.ts";
 import { resample } from "../../shared/audio.ts";
 import { speak } from "../../tests/helpers/speech.ts";
 import { LogMelSpectrogram, SAMPLE_RATE } from "./log_mel.ts";
 import { WhisperTokenizer } from "./tokenizer.ts";
 
 const MODELS_DIR = new URL("../../models", import.meta.url).pathname;
-const { fixture } = await makeWhisperFixtures(MODELS_DIR, { fixtureOnly: true });
+const fixture = await ensureWhisperFixture(MODELS_DIR);
 const speech = await spokenWhatTimeIsIt();
 
 /**
@@ -192,7 +191,24 @@ Deno.test("loadWhisper refuses a graph without the export's input names, listing
   );
 });
 
-Deno.test('fixture: encoderFrames "fit" slices the export\'s positions and decodes the same', async () => {
+Deno.test("fitWindowFrames: the utterance in whole seconds plus a 128-position margin, at most 30 s", () => {
+  // 128 encoder positions = 256 frames (the encoder halves the frame rate).
+  assert.equal(FIT_MARGIN_FRAMES, 256);
+  assert.equal(fitWindowFrames(16_000, 3000), 100 + 256);
+  assert.equal(fitWindowFrames(16_001, 3000), 200 + 256);
+  assert.equal(fitWindowFrames(3 * 16_000, 3000), 300 + 256);
+  assert.equal(fitWindowFrames(29 * 16_000, 3000), 3000);
+  for (const samples of [1, 8_000, 40_000, 160_000]) {
+    const frames = fitWindowFrames(samples, 3000);
+    assert.equal(frames % 2, 0, "even: the encoder's stride-2 convolution halves it");
+    assert.ok(
+      (frames - samples / 160) / 2 >= 128,
+      `${samples} samples: margin below 128 positions`,
+    );
+  }
+});
+
+Deno.test('fixture: encoderFrames "fit" loads the fixed-axis export, slices its positions and decodes the same', async () => {
   const stt = await loadWhisper(fixture, { encoderFrames: "fit" });
   assert.equal((await stt.transcribe(speech)).text, "what time is it");
   assert.equal((await stt.transcribe(new Float32Array(48_000))).text, "");
@@ -239,6 +255,9 @@ Deno.test("a real-architecture model decodes the same tokens with the cache as b
     const stt = await loadWhisper(dir, { maxTokens });
     const cached = await stt.transcribe(speech);
     assert.equal(cached.timings.tokens, maxTokens);
+    // The same fixed-axis export with real attention layers also loads with a fitted window.
+    const fitted = await loadWhisper(dir, { maxTokens, encoderFrames: "fit" });
+    assert.equal((await fitted.transcribe(speech)).timings.tokens, maxTokens);
 
     const encoder = await ort.InferenceSession.create(join(dir, ENCODER_FILE));
     const decoder = await ort.InferenceSession.create(join(dir, DECODER_FILE));
