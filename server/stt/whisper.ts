@@ -7,6 +7,7 @@
  * modelDir/onnx/encoder_model.onnx          input_features [1, 80, 3000] → last_hidden_state
  * modelDir/onnx/decoder_model_merged.onnx   input_ids, encoder_hidden_states,
  *     past_key_values.{i}.{decoder,encoder}.{key,value}, use_cache_branch
+ *     [, cache_position (optimum 1.22–1.23 exports)]
  *     → logits, present.{i}.{decoder,encoder}.{key,value}
  * ```
  *
@@ -263,6 +264,7 @@ export async function loadWhisper(
   const transcriber = new WhisperTranscriber({
     encoder,
     decoder,
+    cachePositionRank: cachePositionRank(decoder),
     tokenizer,
     config,
     names,
@@ -359,9 +361,25 @@ function cacheNames(layers: number): CacheNames {
   return names;
 }
 
+/** The optional decoder input of optimum 1.22–1.23 exports: the absolute positions of input_ids. */
+const CACHE_POSITION = "cache_position";
+
+/**
+ * Rank of the decoder's `cache_position` input (1: [decoder_sequence_length], as optimum declares
+ * it; 2: [batch, length]), or 0 when the graph has no such input.
+ */
+function cachePositionRank(decoder: ort.InferenceSession): number {
+  if (!decoder.inputNames.includes(CACHE_POSITION)) return 0;
+  const metadata = decoder.inputMetadata?.find((m) => m.name === CACHE_POSITION);
+  const rank = metadata?.isTensor ? metadata.shape.length : 0;
+  return rank === 2 ? 2 : 1;
+}
+
 interface TranscriberParts {
   encoder: ort.InferenceSession;
   decoder: ort.InferenceSession;
+  /** See {@linkcode cachePositionRank}; 0 = not fed. */
+  cachePositionRank: number;
   tokenizer: WhisperTokenizer;
   config: ModelConfig;
   names: CacheNames;
@@ -464,6 +482,19 @@ class WhisperTranscriber implements SpeechToText {
     const prompt = tokenizer.transcribePrompt();
     feeds.input_ids = int64Tensor(prompt);
     feeds.use_cache_branch = new ort.Tensor("bool", Uint8Array.of(0), [1]);
+    const positionRank = this.#parts.cachePositionRank;
+    /** Tokens in the decoder's self-attention cache (= the next input's first position). */
+    let cached = 0;
+    const feedPositions = (length: number) => {
+      if (positionRank === 0) return;
+      const positions = BigInt64Array.from({ length }, (_, i) => BigInt(cached + i));
+      feeds[CACHE_POSITION] = new ort.Tensor(
+        "int64",
+        positions,
+        positionRank === 2 ? [1, length] : [length],
+      );
+    };
+    feedPositions(prompt.length);
 
     signal?.throwIfAborted();
     let outputs = await decoder.run(feeds, [
@@ -471,6 +502,7 @@ class WhisperTranscriber implements SpeechToText {
       ...names.presentDecoder,
       ...names.presentEncoder,
     ]);
+    cached += prompt.length;
     const vocab = outputs.logits.dims[2];
     this.#ensureMasks(vocab);
     const logits = outputs.logits.data as Float32Array;
@@ -502,7 +534,9 @@ class WhisperTranscriber implements SpeechToText {
         feeds[names.pastDecoder[i]] = outputs[names.presentDecoder[i]];
       }
       feeds.input_ids = int64Tensor([token]);
+      feedPositions(1);
       outputs = await decoder.run(feeds, fetches);
+      cached += 1;
       row = (outputs.logits.data as Float32Array).subarray(0, vocab);
     }
     // openai/whisper: skip when no-speech is likely and the text is not confidently decoded

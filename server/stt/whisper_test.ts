@@ -11,7 +11,11 @@ import {
   WhisperModelError,
   whisperModelPresent,
 } from "./whisper.ts";
-import { ensureWhisperFixture, FIXTURE_TRANSCRIPT } from "../../scripts/lib/whisper_fixture.ts";
+import {
+  ensureWhisperFixture,
+  FIXTURE_TRANSCRIPT,
+  makeWhisperFixture,
+} from "../../scripts/lib/whisper_fixture.ts";
 import { makeWhisperRandom } from "../../scripts/lib/whisper_random.ts";
 import { resample } from "../../shared/audio.ts";
 import { speak } from "../../tests/helpers/speech.ts";
@@ -216,6 +220,23 @@ Deno.test('fixture: encoderFrames "fit" loads the fixed-axis export, slices its 
     loadWhisper(fixture, { encoderFrames: 301 }),
     /encoderFrames is 301, expected "fit" or an even integer from 2 to 3000/,
   );
+});
+
+Deno.test("a decoder with a cache_position input (optimum 1.22–1.23) is fed its token positions", async () => {
+  // This fixture variant reads each token's position only from cache_position: missing, it
+  // cannot run; fed wrong positions, it decodes other text.
+  const dir = await Deno.makeTempDir({ prefix: "naila-cache-position-" });
+  try {
+    await makeWhisperFixture(dir, { cachePosition: true });
+    const decoder = await ort.InferenceSession.create(join(dir, DECODER_FILE));
+    assert.ok(decoder.inputNames.includes("cache_position"));
+    const stt = await loadWhisper(dir);
+    const { text, timings } = await stt.transcribe(speech);
+    assert.equal(text, FIXTURE_TRANSCRIPT.trim());
+    assert.equal(timings.tokens, 5);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("rmsDbfs: full-scale square wave is 0 dBFS, half amplitude −6 dBFS, zeros −∞", () => {
