@@ -24,9 +24,10 @@
 
 import * as ort from "onnxruntime-node";
 import { join } from "node:path";
-import { HOP_LENGTH, LogMelSpectrogram, N_MELS, WINDOW_FRAMES } from "./log_mel.ts";
+import { LogMelSpectrogram, N_MELS, WINDOW_FRAMES } from "./log_mel.ts";
 import { WhisperTokenizer } from "./tokenizer.ts";
-import { sliceEncoderPositions } from "./encoder_window.ts";
+import { fitWindowFrames, openEncoder } from "./encoder_session.ts";
+import { argmaxAllowed, logSoftmaxAllowed, softmaxAt } from "./logits.ts";
 import { WhisperModelError } from "./model_error.ts";
 import type { SpeechToText, Transcript } from "./types.ts";
 
@@ -62,15 +63,6 @@ export const DEFAULT_LOGPROB_THRESHOLD = -1;
 export const DEFAULT_SILENCE_GATE_DBFS = -60;
 /** onnxruntime threads: this machine and the Pi 5 class the spec targets have 2–4 cores. */
 export const DEFAULT_THREADS = 2;
-/** "fit" windows grow in 1 s steps, so few distinct encoder shapes are ever run. */
-const FIT_STEP_FRAMES = 100;
-/**
- * Silence kept after the utterance in a "fit" window: 256 frames = 128 encoder positions
- * (2.56 s). Whisper was trained on 30 s windows that end in padding; whisper.cpp users and
- * FUTO's audio_ctx fine-tunes report repetition loops and invented words on short phrases with
- * small margins and use about 128 positions (see README.md).
- */
-export const FIT_MARGIN_FRAMES = 256;
 /** The warm-up pretends a 1 s utterance: the smallest "fit" window, any other window as is. */
 const WARM_UP_SAMPLES = 16_000;
 /** Two tokens run both branches of the merged decoder (without and with the cache). */
@@ -91,7 +83,7 @@ export interface WhisperOptions {
   silenceGateDbfs?: number;
   /**
    * Encoder window: 3000 frames (30 s, the default), a smaller even number, or "fit": the
-   * utterance in 1 s steps plus 2.56 s ({@linkcode FIT_MARGIN_FRAMES}) (whisper.cpp's `audio_ctx` trick: several times less
+   * utterance in 1 s steps plus 2.56 s (encoder_session.ts's FIT_MARGIN_FRAMES) (whisper.cpp's `audio_ctx` trick: several times less
    * encoder work for a 3 s utterance, at some cost in accuracy, since Whisper was trained on 30 s
    * windows only). The standard export takes only 3000 frames; for anything else its positional
    * embeddings are sliced at load time (encoder_window.ts), or a WhisperModelError says why not.
@@ -276,64 +268,6 @@ export async function loadWhisper(
   });
   if (options.warmUp ?? true) await transcriber.warmUp();
   return transcriber;
-}
-
-/**
- * Creates the encoder session. For windows shorter than the model's 30 s, checks the encoder
- * takes them by running the smallest one; the standard export does not, so its positional
- * embeddings are then sliced to the input length (encoder_window.ts) and the check repeated.
- */
-async function openEncoder(
-  path: string,
-  encoderFrames: number | "fit",
-  config: ModelConfig,
-  sessionOptions: ort.InferenceSession.SessionOptions,
-): Promise<ort.InferenceSession> {
-  const encoder = await ort.InferenceSession.create(path, sessionOptions);
-  if (encoderFrames === config.windowFrames) return encoder;
-  const frames = encoderFrames === "fit" ? FIT_STEP_FRAMES + FIT_MARGIN_FRAMES : encoderFrames;
-  if (!Number.isInteger(frames) || frames < 2 || frames % 2 !== 0 || frames > config.windowFrames) {
-    throw new WhisperModelError(
-      `encoderFrames is ${encoderFrames}, expected "fit" or an even integer from 2 to ` +
-        `${config.windowFrames}`,
-    );
-  }
-  const probe = new ort.Tensor("float32", new Float32Array(config.mels * frames), [
-    1,
-    config.mels,
-    frames,
-  ]);
-  const accepts = async (session: ort.InferenceSession) => {
-    try {
-      // An expected failure: keep onnxruntime from logging it as an error (4 = fatal only).
-      await session.run({ input_features: probe }, { logSeverityLevel: 4 });
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (await accepts(encoder)) return encoder;
-  await encoder.release();
-  let sliced: ort.InferenceSession;
-  try {
-    const model = sliceEncoderPositions(await Deno.readFile(path), {
-      positions: config.windowFrames / 2,
-      width: config.width,
-    });
-    sliced = await ort.InferenceSession.create(model, sessionOptions);
-  } catch (error) {
-    throw new WhisperModelError(
-      `${path} does not accept a ${frames}-frame window (encoderFrames ${encoderFrames}) and ` +
-        `could not be made to: ${(error as Error).message.split("\n")[0]}`,
-    );
-  }
-  if (!(await accepts(sliced))) {
-    throw new WhisperModelError(
-      `${path} does not accept a ${frames}-frame window (encoderFrames ${encoderFrames}), even ` +
-        "with its positional embeddings sliced to the input length",
-    );
-  }
-  return sliced;
 }
 
 interface CacheNames {
@@ -572,49 +506,8 @@ class WhisperTranscriber implements SpeechToText {
   }
 }
 
-/**
- * Encoder frames of a "fit" window for an utterance of `samples` (16 kHz): the utterance rounded
- * up to whole seconds plus {@linkcode FIT_MARGIN_FRAMES}, at most `windowFrames` (the full 30 s).
- */
-export function fitWindowFrames(samples: number, windowFrames: number): number {
-  const needed = Math.ceil(samples / HOP_LENGTH / FIT_STEP_FRAMES) * FIT_STEP_FRAMES +
-    FIT_MARGIN_FRAMES;
-  return Math.min(needed, windowFrames);
-}
-
 function int64Tensor(ids: number[]): ort.Tensor {
   return new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, ids.length]);
-}
-
-/** The index of the largest value not masked out. */
-function argmaxAllowed(row: Float32Array, masked: Uint8Array): number {
-  let best = -1;
-  let bestValue = -Infinity;
-  for (let i = 0; i < row.length; i++) {
-    if (masked[i] === 0 && (best < 0 || row[i] > bestValue)) {
-      best = i;
-      bestValue = row[i];
-    }
-  }
-  return best;
-}
-
-/** softmax(row)[index], computed stably. */
-function softmaxAt(row: Float32Array, index: number): number {
-  let max = -Infinity;
-  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
-  return Math.exp(row[index] - max) / sum;
-}
-
-/** log(softmax(row)[index]) over the entries not masked out (the suppressed tokens' logits are −∞). */
-function logSoftmaxAllowed(row: Float32Array, index: number, masked: Uint8Array): number {
-  let max = -Infinity;
-  for (let i = 0; i < row.length; i++) if (masked[i] === 0 && row[i] > max) max = row[i];
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) if (masked[i] === 0) sum += Math.exp(row[i] - max);
-  return row[index] - max - Math.log(sum);
 }
 
 /** Root-mean-square level in dB relative to full scale (−Infinity for digital silence). */

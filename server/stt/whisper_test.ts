@@ -4,8 +4,6 @@ import * as ort from "onnxruntime-node";
 import {
   DECODER_FILE,
   ENCODER_FILE,
-  FIT_MARGIN_FRAMES,
-  fitWindowFrames,
   loadWhisper,
   rmsDbfs,
   WhisperModelError,
@@ -194,23 +192,6 @@ Deno.test("loadWhisper refuses a graph without the export's input names, listing
     loadWhisper(fixture, { decoderFile: ENCODER_FILE }),
     /lacks input input_ids, encoder_hidden_states, past_key_values\.0\.decoder\.key/,
   );
-});
-
-Deno.test("fitWindowFrames: the utterance in whole seconds plus a 128-position margin, at most 30 s", () => {
-  // 128 encoder positions = 256 frames (the encoder halves the frame rate).
-  assert.equal(FIT_MARGIN_FRAMES, 256);
-  assert.equal(fitWindowFrames(16_000, 3000), 100 + 256);
-  assert.equal(fitWindowFrames(16_001, 3000), 200 + 256);
-  assert.equal(fitWindowFrames(3 * 16_000, 3000), 300 + 256);
-  assert.equal(fitWindowFrames(29 * 16_000, 3000), 3000);
-  for (const samples of [1, 8_000, 40_000, 160_000]) {
-    const frames = fitWindowFrames(samples, 3000);
-    assert.equal(frames % 2, 0, "even: the encoder's stride-2 convolution halves it");
-    assert.ok(
-      (frames - samples / 160) / 2 >= 128,
-      `${samples} samples: margin below 128 positions`,
-    );
-  }
 });
 
 Deno.test('fixture: encoderFrames "fit" loads the fixed-axis export, slices its positions and decodes the same', async () => {
