@@ -7,8 +7,8 @@
  * Two encoder windows are measured: the standard 30 s window (what the onnx-community export
  * accepts as published) and "fit" (the utterance + a 2.56 s margin, whisper.cpp's audio_ctx
  * trick), for which loadWhisper slices the export's positional embeddings at load time
- * (encoder_window.ts); the
- * generated model is shaped like the standard export, so both rows take the real code path.
+ * (encoder_window.ts); the generated model is shaped like the standard export, so both rows take
+ * the real code path.
  *
  * `deno run -A scripts/bench_stt.ts [--runs N]`
  */
