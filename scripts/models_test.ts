@@ -3,17 +3,21 @@ import { createHash } from "node:crypto";
 import { freePort } from "../tests/helpers/ports.ts";
 import {
   downloadFile,
+  DownloadNotFound,
   DownloadUnavailable,
   ensureVad,
   main,
   type Manifest,
+  parseManifest,
   sha256File,
 } from "./models.ts";
 
 const REPO_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const REAL_MANIFEST = JSON.parse(
-  await Deno.readTextFile(`${REPO_ROOT}/models/manifest.json`),
-) as Manifest;
+const REAL_MANIFEST_PATH = `${REPO_ROOT}/models/manifest.json`;
+const REAL_MANIFEST = parseManifest(
+  await Deno.readTextFile(REAL_MANIFEST_PATH),
+  REAL_MANIFEST_PATH,
+);
 
 function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
@@ -121,7 +125,9 @@ Deno.test("downloadFile", async (t) => {
     await t.step("HTTP errors and refused connections are DownloadUnavailable", async () => {
       await assert.rejects(
         downloadFile(`${server.url}/missing`, `${dir}/e.bin`),
-        (err: Error) => err instanceof DownloadUnavailable && /HTTP 404/.test(err.message),
+        (err: Error) =>
+          err instanceof DownloadNotFound && err instanceof DownloadUnavailable &&
+          /HTTP 404/.test(err.message),
       );
       const port = await freePort();
       await assert.rejects(
@@ -183,17 +189,23 @@ Deno.test("main", async (t) => {
       assert.equal(server.requests.length, 0);
     });
 
-    await t.step("offline: one line, exit 0, fast", async () => {
+    await t.step("offline: one line, exit 0, gives up at the first file", async () => {
       lines.length = 0;
-      const started = Date.now();
-      const code = await run(["--whisper", "test.en"], `http://127.0.0.1:${await freePort()}`);
+      const offline = `http://127.0.0.1:${await freePort()}`;
+      const code = await run(["--whisper", "test.en"], offline);
       assert.equal(code, 0);
       assert.equal(lines.filter((l) => /Whisper/.test(l)).length, 1);
       assert.match(
         lines.at(-1)!,
         /^models: Whisper test\.en could not be downloaded \(.*\); continuing without it$/,
       );
-      assert.ok(Date.now() - started < 2000);
+      // It stopped at the first file on a refused connection, without waiting out a timeout or
+      // trying the other files.
+      assert.ok(
+        lines.at(-1)!.includes(`${offline}/org/whisper-test/resolve/main/onnx/encoder_model.onnx`),
+      );
+      assert.ok(!lines.at(-1)!.includes("config.json"));
+      assert.ok(!/no response within/.test(lines.at(-1)!), lines.at(-1)!);
     });
 
     await t.step("downloads Whisper files and records their hashes", async () => {
@@ -249,12 +261,150 @@ Deno.test("main", async (t) => {
     await t.step("bad flags exit 1 naming what is allowed", async () => {
       lines.length = 0;
       assert.equal(await run(["--fast"]), 1);
-      assert.match(lines[0], /unknown argument "--fast", expected --whisper tiny\.en\|base\.en/);
+      assert.match(lines[0], /'--fast'.*; expected --whisper tiny\.en\|base\.en/);
+      lines.length = 0;
+      assert.equal(await run(["--whisper"]), 1);
+      assert.match(lines[0], /--whisper.*; expected --whisper tiny\.en\|base\.en/);
+      lines.length = 0;
+      assert.equal(await run(["tiny.en"]), 1);
+      assert.match(lines[0], /'tiny\.en'.*; expected --whisper/);
       assert.equal(await run(["--whisper", "large"]), 1);
       assert.match(lines.at(-1)!, /Whisper "large" is unknown, expected test\.en/);
     });
   } finally {
     await server.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("main: optional files a repository lacks are skipped with a note; a missing required file exits 1", async (t) => {
+  const root = await Deno.makeTempDir({ prefix: "naila-models-optional-" });
+  const repo = "/org/whisper-lean/resolve/main";
+  const encoderBytes = bytes(30_000, 17);
+  const config = new TextEncoder().encode('{"d_model":384}');
+  // The server lacks added_tokens.json and special_tokens_map.json, which the manifest lists
+  // (optional) BEFORE config.json, as the real manifest used to.
+  const server = serveFiles({
+    [`${repo}/onnx/encoder_model.onnx`]: encoderBytes,
+    [`${repo}/config.json`]: config,
+  });
+  const vad = REAL_MANIFEST.vad.silero_vad_v5;
+  const entry = {
+    repo: "org/whisper-lean",
+    revision: "main",
+    dir: "whisper-lean.en",
+    files: {
+      "onnx/encoder_model.onnx": null,
+      "added_tokens.json": null,
+      "special_tokens_map.json": null,
+      "config.json": null,
+    },
+    optional: ["added_tokens.json", "special_tokens_map.json"],
+  };
+  const manifest: Manifest = {
+    vad: { silero_vad_v5: { ...vad, source: "src/silero_vad_v5.onnx" } },
+    whisper: {
+      "lean.en": entry,
+      "strict.en": { ...entry, dir: "whisper-strict.en", optional: ["special_tokens_map.json"] },
+    },
+  };
+  await Deno.mkdir(`${root}/models`);
+  await Deno.mkdir(`${root}/src`);
+  await Deno.copyFile(`${REPO_ROOT}/${vad.source}`, `${root}/src/silero_vad_v5.onnx`);
+  await Deno.writeTextFile(`${root}/models/manifest.json`, JSON.stringify(manifest));
+  const lines: string[] = [];
+  const run = (args: string[]) =>
+    main(args, { root, baseUrl: server.url, log: (l) => lines.push(l) });
+  try {
+    await t.step("the download completes without the optional files", async () => {
+      assert.equal(await run(["--whisper", "lean.en", "--record-hashes", "--quiet"]), 0);
+      const dir = `${root}/models/whisper-lean.en`;
+      assert.deepEqual(await Deno.readFile(`${dir}/config.json`), config);
+      assert.deepEqual(await Deno.readFile(`${dir}/onnx/encoder_model.onnx`), encoderBytes);
+      await assert.rejects(Deno.stat(`${dir}/added_tokens.json`), Deno.errors.NotFound);
+      await assert.rejects(Deno.stat(`${dir}/added_tokens.json.part`), Deno.errors.NotFound);
+      const notes = lines.filter((l) => /optional/.test(l));
+      assert.deepEqual(notes, [
+        "models: whisper-lean.en: optional added_tokens.json is not in org/whisper-lean; skipped",
+        "models: whisper-lean.en: optional special_tokens_map.json is not in org/whisper-lean; skipped",
+      ]);
+      // Only the files that arrived get a hash; the skipped ones stay null (not dropped).
+      const saved = parseManifest(
+        await Deno.readTextFile(`${root}/models/manifest.json`),
+        "saved manifest",
+      );
+      assert.deepEqual(saved.whisper["lean.en"].files, {
+        "onnx/encoder_model.onnx": sha256(encoderBytes),
+        "added_tokens.json": null,
+        "special_tokens_map.json": null,
+        "config.json": sha256(config),
+      });
+    });
+
+    await t.step("a required file the server lacks stops with exit 1, naming it", async () => {
+      lines.length = 0;
+      assert.equal(await run(["--whisper", "strict.en", "--quiet"]), 1);
+      assert.match(
+        lines.at(-1)!,
+        /^models: org\/whisper-lean lacks the required file added_tokens\.json \(.*HTTP 404/,
+      );
+    });
+  } finally {
+    await server.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("parseManifest: checks the manifest's shape and names each wrong field", async (t) => {
+  const valid: Manifest = JSON.parse(await Deno.readTextFile(REAL_MANIFEST_PATH));
+  const broken = (change: (m: Manifest) => void) => {
+    const copy = structuredClone(valid);
+    change(copy);
+    return JSON.stringify(copy);
+  };
+  await t.step("the real manifest passes", () => {
+    assert.equal(
+      parseManifest(JSON.stringify(valid), "m.json").whisper["tiny.en"].dir,
+      "whisper-tiny.en",
+    );
+  });
+  const cases: Array<[string, string, RegExp]> = [
+    ["not JSON", "{", /m\.json is not valid JSON/],
+    [
+      "no vad section",
+      JSON.stringify({ whisper: valid.whisper }),
+      /m\.json is not a valid manifest: vad: /,
+    ],
+    [
+      "a bad hash",
+      broken((m) => (m.whisper["tiny.en"].files["config.json"] = "abc")),
+      /whisper\.tiny\.en\.files\.config\.json: expected 64 lowercase hex digits/,
+    ],
+    [
+      "a path leaving models/",
+      broken((m) => (m.whisper["tiny.en"].dir = "../etc")),
+      /whisper\.tiny\.en\.dir: expected a relative path without \.\. segments/,
+    ],
+    [
+      "an optional file not in files",
+      broken((m) => m.whisper["tiny.en"].optional?.push("extra.json")),
+      /whisper\.tiny\.en\.optional: every optional file must also be listed in files/,
+    ],
+  ];
+  for (const [name, text, message] of cases) {
+    await t.step(name, () => assert.throws(() => parseManifest(text, "m.json"), message));
+  }
+});
+
+Deno.test("main: an invalid manifest exits 1 before fetching anything", async () => {
+  const root = await Deno.makeTempDir({ prefix: "naila-models-bad-manifest-" });
+  try {
+    await Deno.mkdir(`${root}/models`);
+    await Deno.writeTextFile(`${root}/models/manifest.json`, JSON.stringify({ vad: {} }));
+    const lines: string[] = [];
+    assert.equal(await main(["--no-whisper"], { root, log: (l) => lines.push(l) }), 1);
+    assert.match(lines[0], /manifest\.json is not a valid manifest: whisper: /);
+  } finally {
     await Deno.remove(root, { recursive: true });
   }
 });
@@ -280,5 +430,15 @@ Deno.test("the real manifest lists both Whisper sizes with the spec's files", ()
     assert.ok("onnx/encoder_model.onnx" in entry.files);
     assert.ok("onnx/decoder_model_merged.onnx" in entry.files);
     assert.equal(Object.keys(entry.files).length, 10);
+    // What loadWhisper needs is required; the rest may be missing from a repository.
+    const required = Object.keys(entry.files).filter((path) => !entry.optional?.includes(path));
+    assert.deepEqual(required, [
+      "onnx/encoder_model.onnx",
+      "onnx/decoder_model_merged.onnx",
+      "tokenizer.json",
+      "config.json",
+    ]);
+    assert.ok(entry.optional?.includes("added_tokens.json"));
+    assert.ok(entry.optional?.includes("special_tokens_map.json"));
   }
 });

@@ -14,7 +14,7 @@
  * | `LLM_MODEL` | `default` | Model name sent to the LLM server |
  * | `LLM_API_KEY` | unset | Bearer token, if the LLM server wants one |
  * | `LLM_TIMEOUT_MS` | `20000` | Bound on one LLM request |
- * | `STT_ENCODER_FRAMES` | the model's (3000) | Whisper encoder window in 10 ms frames, or `fit` (the utterance + 1 s: ~10× less encoder work) |
+ * | `STT_ENCODER_FRAMES` | the model's (3000) | Whisper encoder window in 10 ms frames, or `fit` (the utterance + a 2.56 s margin: several times less encoder work) |
  * | `STT_MAX_TOKENS` | `128` | Most tokens decoded per utterance |
  * | `STT_THREADS` | `2` | onnxruntime intra-op threads |
  * | `INFERENCE_QUEUE_SIZE` | `4` | Turns that may wait for inference before `busy` |

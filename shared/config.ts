@@ -17,7 +17,7 @@
 import { isIP } from "node:net";
 import { INT16_SCALE } from "./audio.ts";
 import { ALLOWED_SAMPLE_RATES, type SampleRate } from "./frame_codec.ts";
-import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { LOG_LEVEL_NAMES, type LogLevel, parseLogLevel } from "./log.ts";
 
 /** Exit code of {@link configFromEnv} on a bad variable (2: usage error, as in sysexits/bash). */
 export const CONFIG_EXIT_CODE = 2;
@@ -282,7 +282,9 @@ export function loadConfig(env: Env): Config {
       port: envPort(env, "AUDIO_SOCKET_PORT", 9999),
     },
     pipeline: envOneOf(env, "PIPELINE", ["full", "echo"], "full"),
-    logLevel: envOneOf(env, "LOG_LEVEL", LOG_LEVELS, "info", { ignoreCase: true }),
+    logLevel: parseLogLevel(
+      envOneOf(env, "LOG_LEVEL", LOG_LEVEL_NAMES, "info", { ignoreCase: true }),
+    )!,
     dataDir: envValue(env, "NAILA_DATA_DIR") ?? "./data",
   };
 }

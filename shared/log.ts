@@ -16,6 +16,26 @@ export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 /** One log level. */
 export type LogLevel = typeof LOG_LEVELS[number];
 
+/**
+ * Python logging's names for two of the levels: configuration written for the spec's Python
+ * side says LOG_LEVEL=WARNING or CRITICAL.
+ */
+const PYTHON_LEVEL_ALIASES: Record<string, LogLevel> = { warning: "warn", critical: "error" };
+/** Every accepted level name (case-insensitive), ours first, for error messages. */
+export const LOG_LEVEL_NAMES: readonly string[] = [
+  ...LOG_LEVELS,
+  ...Object.keys(PYTHON_LEVEL_ALIASES),
+];
+
+/**
+ * The level a name stands for, case-insensitively: debug, info, warn, error, and Python's
+ * WARNING (= warn) and CRITICAL (= error). Undefined for any other name.
+ */
+export function parseLogLevel(name: string): LogLevel | undefined {
+  const lower = name.trim().toLowerCase();
+  return LOG_LEVELS.find((level) => level === lower) ?? PYTHON_LEVEL_ALIASES[lower];
+}
+
 /** Extra structured data of a record. */
 export type LogFields = Record<string, unknown>;
 

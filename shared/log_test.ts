@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { createLogger } from "./log.ts";
+import { createLogger, LOG_LEVELS, parseLogLevel } from "./log.ts";
+import { ConfigError, loadConfig } from "./config.ts";
 
 const FIXED = new Date("2025-01-15T10:30:00.000Z");
 
@@ -85,4 +86,29 @@ createLogger("child").info("hello", { a: 1 });`;
     assert.equal(record.component, "child");
     assert.deepEqual(record.fields, { a: 1 });
   });
+});
+
+Deno.test("parseLogLevel: our names and Python's WARNING and CRITICAL, case-insensitive", () => {
+  for (const level of LOG_LEVELS) {
+    assert.equal(parseLogLevel(level), level);
+    assert.equal(parseLogLevel(level.toUpperCase()), level);
+  }
+  assert.equal(parseLogLevel("WARNING"), "warn");
+  assert.equal(parseLogLevel("Warning"), "warn");
+  assert.equal(parseLogLevel("CRITICAL"), "error");
+  assert.equal(parseLogLevel("critical"), "error");
+  assert.equal(parseLogLevel("TRACE"), undefined);
+  assert.equal(parseLogLevel("FATAL"), undefined);
+});
+
+Deno.test("LOG_LEVEL=WARNING and CRITICAL configure a process instead of stopping it", () => {
+  assert.equal(loadConfig({ LOG_LEVEL: "WARNING" }).logLevel, "warn");
+  assert.equal(loadConfig({ LOG_LEVEL: "CRITICAL" }).logLevel, "error");
+  assert.equal(loadConfig({ LOG_LEVEL: "Info" }).logLevel, "info");
+  assert.throws(
+    () => loadConfig({ LOG_LEVEL: "verbose" }),
+    (err: Error) =>
+      err instanceof ConfigError &&
+      /LOG_LEVEL="verbose".*debug\|info\|warn\|error\|warning\|critical/.test(err.message),
+  );
 });

@@ -5,8 +5,11 @@
  * to the convolution output — `Add(x, embed_positions[1500, d_model])` — so any input other than
  * 3000 frames fails to broadcast, although every other operation follows the input's length.
  * This rewrite slices the embeddings to the input's length first, exactly what whisper.cpp does
- * with `audio_ctx`: `Add(x, Slice(embed_positions, 0, Shape(x)[1]))`. Outputs for the full
- * 3000-frame window are unchanged.
+ * with `audio_ctx`: `Add(x, Slice(embed_positions, 0, Shape(x)[1]))`. Since optimum 1.18 the
+ * export also declares `input_features` as [batch, 80, 3000] and `last_hidden_state` as
+ * [batch, 1500, d_model] (only the batch axis free), which onnxruntime enforces on its inputs; the
+ * rewrite frees the frame and position axes too. Outputs for the full 3000-frame window are
+ * unchanged.
  *
  * Accuracy caveat: Whisper was trained on 30 s windows only. A shorter window changes what the
  * decoder's cross-attention sees (no trailing padding positions), which whisper.cpp users report
@@ -30,6 +33,8 @@ export class EncoderWindowError extends Error {
 /**
  * Returns the encoder model (ONNX bytes) rewritten to accept any even number of frames up to
  * 2 × `positions`. `positions` and `width` are config.json's max_source_positions and d_model.
+ * Throws an {@linkcode EncoderWindowError} when the graph lacks the positional-embedding Add or
+ * the `input_features` / `last_hidden_state` names.
  */
 export function sliceEncoderPositions(
   model: Uint8Array,
@@ -90,5 +95,45 @@ export function sliceEncoderPositions(
   ];
   add.input[tableSide] = name("positions");
   nodes.splice(index, 0, ...inserted);
+  // optimum ≥ 1.18 declares the frame axis fixed ([batch, 80, 3000] → [batch, 1500, d_model]);
+  // onnxruntime checks inputs against the declared shape, so free both axes.
+  freeAxis(decoded.graph.input as proto.ValueInfoProto[], INPUT_NAME, INPUT_FRAME_AXIS, "frames");
+  freeAxis(
+    decoded.graph.output as proto.ValueInfoProto[],
+    OUTPUT_NAME,
+    OUTPUT_POSITION_AXIS,
+    "positions",
+  );
+  // Shapes recorded for intermediate values were inferred from the fixed window; onnxruntime
+  // infers them again from the freed input.
+  decoded.graph.valueInfo = [];
   return onnx.ModelProto.encode(decoded).finish();
+}
+
+/** The encoder's input and output names in the optimum export, and the axes that follow time. */
+const INPUT_NAME = "input_features";
+const INPUT_FRAME_AXIS = 2;
+const OUTPUT_NAME = "last_hidden_state";
+const OUTPUT_POSITION_AXIS = 1;
+
+/**
+ * Replaces a fixed size of `axis` of the graph value `name` by a named free dimension. A value
+ * declared without a shape, or with that axis already free, is left as it is.
+ */
+function freeAxis(
+  values: proto.ValueInfoProto[],
+  name: string,
+  axis: number,
+  dimParam: string,
+): void {
+  const value = values.find((v) => v.name === name);
+  if (value === undefined) {
+    throw new EncoderWindowError(
+      `encoder has no graph input or output named ${name} (expected the optimum Whisper ` +
+        "export's names)",
+    );
+  }
+  const dims = value.type?.tensorType?.shape?.dim;
+  if (dims === undefined || dims === null || dims.length <= axis) return;
+  dims[axis] = onnx.TensorShapeProto.Dimension.create({ dimParam: `naila_${dimParam}` });
 }

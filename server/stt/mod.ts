@@ -1,8 +1,9 @@
 /**
  * Speech to text: the {@linkcode SpeechToText} contract and its Whisper implementation on
- * onnxruntime-node. Read in order: log_mel.ts (front end), tokenizer.ts, whisper.ts (encoder,
- * cached greedy decoding), worker_client.ts + stt_worker.ts (the same in a worker thread, which
- * the server uses).
+ * onnxruntime-node. Read in order: log_mel.ts (front end), tokenizer.ts, encoder_session.ts
+ * (the encoder's window, rewritten by encoder_window.ts when shorter than 30 s), whisper.ts
+ * (loading, cached greedy decoding on logits.ts), worker_client.ts + stt_worker.ts (the same in
+ * a worker thread, which the server uses).
  *
  * @example
  * ```ts

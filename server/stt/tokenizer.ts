@@ -4,7 +4,8 @@
  * (`suppress_tokens`, `begin_suppress_tokens` from generation_config.json).
  *
  * Reads the Hugging Face files shipped with every Whisper export: tokenizer.json, or vocab.json +
- * added_tokens.json (either is enough), and generation_config.json (optional). Decoding needs no
+ * added_tokens.json (either is enough), and generation_config.json (optional; without it the
+ * suppress lists come from config.json). Decoding needs no
  * merges: each token is already a string of byte-level characters.
  */
 
@@ -37,8 +38,13 @@ export interface TokenizerFiles {
   vocab: Record<string, number>;
   /** Added tokens (added_tokens.json / tokenizer.json added_tokens): content → id. */
   addedTokens: Record<string, number>;
-  /** generation_config.json, when present. */
+  /**
+   * generation_config.json, when present; without it, the suppress lists of config.json (older
+   * exports keep them there).
+   */
   generationConfig?: GenerationConfig;
+  /** The file `generationConfig` came from, for error messages (default generation_config.json). */
+  generationConfigFile?: string;
 }
 
 /** The fields of generation_config.json the decoder reads. */
@@ -64,8 +70,23 @@ function byteToUnicode(): string[] {
   return chars;
 }
 
+/** The generation settings of a Hugging Face model directory (optional). */
+const GENERATION_CONFIG_FILE = "generation_config.json";
+/** The model configuration; holds the suppress lists in exports older than generation_config.json. */
+const CONFIG_FILE = "config.json";
+
 const CHAR_OF_BYTE = byteToUnicode();
 const BYTE_OF_CHAR = new Map(CHAR_OF_BYTE.map((char, byte) => [char, byte]));
+
+/**
+ * GPT-2's printable character for one byte (`bytes_to_unicode`), e.g. 0x20 → "Ġ", 0xC3 → "Ã".
+ * Throws a RangeError outside 0–255.
+ */
+export function byteLevelChar(byte: number): string {
+  const char = CHAR_OF_BYTE[byte];
+  if (char === undefined) throw new RangeError(`byte ${byte} is outside 0..255`);
+  return char;
+}
 
 /**
  * The byte-level token string of `text` (its UTF-8 bytes as GPT-2 characters), e.g. " what" →
@@ -137,10 +158,15 @@ export class WhisperTokenizer {
     // Every Whisper vocabulary puts its special tokens from <|endoftext|> upwards.
     for (let id = this.special.endOfText; id < tokens.length; id++) this.#specialIds.add(id);
     const config = files.generationConfig ?? {};
-    this.suppressTokens = checkIdList(config.suppress_tokens, "suppress_tokens", this.vocabSize);
+    const source = files.generationConfigFile ?? GENERATION_CONFIG_FILE;
+    this.suppressTokens = checkIdList(
+      config.suppress_tokens,
+      `${source} suppress_tokens`,
+      this.vocabSize,
+    );
     this.beginSuppressTokens = checkIdList(
       config.begin_suppress_tokens,
-      "begin_suppress_tokens",
+      `${source} begin_suppress_tokens`,
       this.vocabSize,
     );
     this.multilingual = config.is_multilingual ??
@@ -176,10 +202,24 @@ export class WhisperTokenizer {
     if (addedJson !== undefined) {
       addedTokens = { ...(addedJson as Record<string, number>), ...addedTokens };
     }
-    const generationConfig = await readJson(join(modelDir, "generation_config.json")) as
+    const generationConfig = await readJson(join(modelDir, GENERATION_CONFIG_FILE)) as
       | GenerationConfig
       | undefined;
-    return new WhisperTokenizer({ vocab, addedTokens, generationConfig });
+    if (generationConfig !== undefined) {
+      return new WhisperTokenizer({ vocab, addedTokens, generationConfig });
+    }
+    // Without generation_config.json, config.json's suppress lists (transformers kept them there
+    // before generation_config.json existed, and still reads them from there as a fallback).
+    const config = await readJson(join(modelDir, CONFIG_FILE)) as GenerationConfig | undefined;
+    return new WhisperTokenizer({
+      vocab,
+      addedTokens,
+      generationConfig: config === undefined ? undefined : {
+        suppress_tokens: config.suppress_tokens,
+        begin_suppress_tokens: config.begin_suppress_tokens,
+      },
+      generationConfigFile: CONFIG_FILE,
+    });
   }
 
   /**
@@ -245,7 +285,7 @@ function checkIdList(value: unknown, field: string, vocabSize: number): number[]
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value) || !value.every((id) => Number.isInteger(id) && id >= 0)) {
     throw new TokenizerFileError(
-      `generation_config.json ${field} is ${JSON.stringify(value)}, expected a list of token ids`,
+      `${field} is ${JSON.stringify(value)}, expected a list of token ids`,
     );
   }
   // Some configs list ids beyond the vocabulary; they cannot be generated, so they are dropped.

@@ -185,3 +185,39 @@ Deno.test("load reads tokenizer.json, or vocab.json + added_tokens.json, and gen
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("load without generation_config.json takes the suppress lists from config.json", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { vocab, addedTokens } = files({ multilingual: false });
+    await Deno.writeTextFile(join(dir, "vocab.json"), JSON.stringify(vocab));
+    await Deno.writeTextFile(join(dir, "added_tokens.json"), JSON.stringify(addedTokens));
+    // config.json as older exports wrote it: model sizes and the generation settings together.
+    await Deno.writeTextFile(
+      join(dir, "config.json"),
+      JSON.stringify({ d_model: 8, suppress_tokens: [1, 2, 10 ** 6], begin_suppress_tokens: [32] }),
+    );
+    const tokenizer = await WhisperTokenizer.load(dir);
+    assert.deepEqual(tokenizer.suppressTokens, [1, 2]);
+    assert.deepEqual(tokenizer.beginSuppressTokens, [32]);
+
+    // generation_config.json wins when present, even with other lists.
+    await Deno.writeTextFile(
+      join(dir, "generation_config.json"),
+      JSON.stringify({ suppress_tokens: [7], begin_suppress_tokens: [] }),
+    );
+    const preferred = await WhisperTokenizer.load(dir);
+    assert.deepEqual(preferred.suppressTokens, [7]);
+    assert.deepEqual(preferred.beginSuppressTokens, []);
+
+    // A malformed list names the file it came from.
+    await Deno.remove(join(dir, "generation_config.json"));
+    await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify({ suppress_tokens: "all" }));
+    await assert.rejects(
+      WhisperTokenizer.load(dir),
+      /config\.json suppress_tokens is "all", expected a list of token ids/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -7,6 +7,7 @@
  * modelDir/onnx/encoder_model.onnx          input_features [1, 80, 3000] → last_hidden_state
  * modelDir/onnx/decoder_model_merged.onnx   input_ids, encoder_hidden_states,
  *     past_key_values.{i}.{decoder,encoder}.{key,value}, use_cache_branch
+ *     [, cache_position (optimum 1.22–1.23 exports)]
  *     → logits, present.{i}.{decoder,encoder}.{key,value}
  * ```
  *
@@ -23,9 +24,10 @@
 
 import * as ort from "onnxruntime-node";
 import { join } from "node:path";
-import { HOP_LENGTH, LogMelSpectrogram, N_MELS, WINDOW_FRAMES } from "./log_mel.ts";
+import { LogMelSpectrogram, N_MELS, WINDOW_FRAMES } from "./log_mel.ts";
 import { WhisperTokenizer } from "./tokenizer.ts";
-import { sliceEncoderPositions } from "./encoder_window.ts";
+import { fitWindowFrames, openEncoder } from "./encoder_session.ts";
+import { argmaxAllowed, logSoftmaxAllowed, softmaxAt } from "./logits.ts";
 import { WhisperModelError } from "./model_error.ts";
 import type { SpeechToText, Transcript } from "./types.ts";
 
@@ -61,10 +63,6 @@ export const DEFAULT_LOGPROB_THRESHOLD = -1;
 export const DEFAULT_SILENCE_GATE_DBFS = -60;
 /** onnxruntime threads: this machine and the Pi 5 class the spec targets have 2–4 cores. */
 export const DEFAULT_THREADS = 2;
-/** "fit" windows grow in 1 s steps, so few distinct encoder shapes are ever run. */
-const FIT_STEP_FRAMES = 100;
-/** Silence kept after the utterance in a "fit" window: Whisper expects trailing padding. */
-const FIT_MARGIN_FRAMES = 100;
 /** The warm-up pretends a 1 s utterance: the smallest "fit" window, any other window as is. */
 const WARM_UP_SAMPLES = 16_000;
 /** Two tokens run both branches of the merged decoder (without and with the cache). */
@@ -85,7 +83,7 @@ export interface WhisperOptions {
   silenceGateDbfs?: number;
   /**
    * Encoder window: 3000 frames (30 s, the default), a smaller even number, or "fit": the
-   * utterance plus 1 s, in 1 s steps (whisper.cpp's `audio_ctx` trick: several times less
+   * utterance in 1 s steps plus 2.56 s (encoder_session.ts's FIT_MARGIN_FRAMES) (whisper.cpp's `audio_ctx` trick: several times less
    * encoder work for a 3 s utterance, at some cost in accuracy, since Whisper was trained on 30 s
    * windows only). The standard export takes only 3000 frames; for anything else its positional
    * embeddings are sliced at load time (encoder_window.ts), or a WhisperModelError says why not.
@@ -258,6 +256,7 @@ export async function loadWhisper(
   const transcriber = new WhisperTranscriber({
     encoder,
     decoder,
+    cachePositionRank: cachePositionRank(decoder),
     tokenizer,
     config,
     names,
@@ -269,64 +268,6 @@ export async function loadWhisper(
   });
   if (options.warmUp ?? true) await transcriber.warmUp();
   return transcriber;
-}
-
-/**
- * Creates the encoder session. For windows shorter than the model's 30 s, checks the encoder
- * takes them by running the smallest one; the standard export does not, so its positional
- * embeddings are then sliced to the input length (encoder_window.ts) and the check repeated.
- */
-async function openEncoder(
-  path: string,
-  encoderFrames: number | "fit",
-  config: ModelConfig,
-  sessionOptions: ort.InferenceSession.SessionOptions,
-): Promise<ort.InferenceSession> {
-  const encoder = await ort.InferenceSession.create(path, sessionOptions);
-  if (encoderFrames === config.windowFrames) return encoder;
-  const frames = encoderFrames === "fit" ? FIT_STEP_FRAMES + FIT_MARGIN_FRAMES : encoderFrames;
-  if (!Number.isInteger(frames) || frames < 2 || frames % 2 !== 0 || frames > config.windowFrames) {
-    throw new WhisperModelError(
-      `encoderFrames is ${encoderFrames}, expected "fit" or an even integer from 2 to ` +
-        `${config.windowFrames}`,
-    );
-  }
-  const probe = new ort.Tensor("float32", new Float32Array(config.mels * frames), [
-    1,
-    config.mels,
-    frames,
-  ]);
-  const accepts = async (session: ort.InferenceSession) => {
-    try {
-      // An expected failure: keep onnxruntime from logging it as an error (4 = fatal only).
-      await session.run({ input_features: probe }, { logSeverityLevel: 4 });
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (await accepts(encoder)) return encoder;
-  await encoder.release();
-  let sliced: ort.InferenceSession;
-  try {
-    const model = sliceEncoderPositions(await Deno.readFile(path), {
-      positions: config.windowFrames / 2,
-      width: config.width,
-    });
-    sliced = await ort.InferenceSession.create(model, sessionOptions);
-  } catch (error) {
-    throw new WhisperModelError(
-      `${path} does not accept a ${frames}-frame window (encoderFrames ${encoderFrames}) and ` +
-        `could not be made to: ${(error as Error).message.split("\n")[0]}`,
-    );
-  }
-  if (!(await accepts(sliced))) {
-    throw new WhisperModelError(
-      `${path} does not accept a ${frames}-frame window (encoderFrames ${encoderFrames}), even ` +
-        "with its positional embeddings sliced to the input length",
-    );
-  }
-  return sliced;
 }
 
 interface CacheNames {
@@ -354,9 +295,25 @@ function cacheNames(layers: number): CacheNames {
   return names;
 }
 
+/** The optional decoder input of optimum 1.22–1.23 exports: the absolute positions of input_ids. */
+const CACHE_POSITION = "cache_position";
+
+/**
+ * Rank of the decoder's `cache_position` input (1: [decoder_sequence_length], as optimum declares
+ * it; 2: [batch, length]), or 0 when the graph has no such input.
+ */
+function cachePositionRank(decoder: ort.InferenceSession): number {
+  if (!decoder.inputNames.includes(CACHE_POSITION)) return 0;
+  const metadata = decoder.inputMetadata?.find((m) => m.name === CACHE_POSITION);
+  const rank = metadata?.isTensor ? metadata.shape.length : 0;
+  return rank === 2 ? 2 : 1;
+}
+
 interface TranscriberParts {
   encoder: ort.InferenceSession;
   decoder: ort.InferenceSession;
+  /** See {@linkcode cachePositionRank}; 0 = not fed. */
+  cachePositionRank: number;
   tokenizer: WhisperTokenizer;
   config: ModelConfig;
   names: CacheNames;
@@ -459,6 +416,19 @@ class WhisperTranscriber implements SpeechToText {
     const prompt = tokenizer.transcribePrompt();
     feeds.input_ids = int64Tensor(prompt);
     feeds.use_cache_branch = new ort.Tensor("bool", Uint8Array.of(0), [1]);
+    const positionRank = this.#parts.cachePositionRank;
+    /** Tokens in the decoder's self-attention cache (= the next input's first position). */
+    let cached = 0;
+    const feedPositions = (length: number) => {
+      if (positionRank === 0) return;
+      const positions = BigInt64Array.from({ length }, (_, i) => BigInt(cached + i));
+      feeds[CACHE_POSITION] = new ort.Tensor(
+        "int64",
+        positions,
+        positionRank === 2 ? [1, length] : [length],
+      );
+    };
+    feedPositions(prompt.length);
 
     signal?.throwIfAborted();
     let outputs = await decoder.run(feeds, [
@@ -466,6 +436,7 @@ class WhisperTranscriber implements SpeechToText {
       ...names.presentDecoder,
       ...names.presentEncoder,
     ]);
+    cached += prompt.length;
     const vocab = outputs.logits.dims[2];
     this.#ensureMasks(vocab);
     const logits = outputs.logits.data as Float32Array;
@@ -497,7 +468,9 @@ class WhisperTranscriber implements SpeechToText {
         feeds[names.pastDecoder[i]] = outputs[names.presentDecoder[i]];
       }
       feeds.input_ids = int64Tensor([token]);
+      feedPositions(1);
       outputs = await decoder.run(feeds, fetches);
+      cached += 1;
       row = (outputs.logits.data as Float32Array).subarray(0, vocab);
     }
     // openai/whisper: skip when no-speech is likely and the text is not confidently decoded
@@ -511,9 +484,7 @@ class WhisperTranscriber implements SpeechToText {
   #windowFrames(samples: number): number {
     const { encoderFrames, config } = this.#parts;
     if (encoderFrames !== "fit") return encoderFrames;
-    const needed = Math.ceil(samples / HOP_LENGTH / FIT_STEP_FRAMES) * FIT_STEP_FRAMES +
-      FIT_MARGIN_FRAMES;
-    return Math.min(needed, config.windowFrames);
+    return fitWindowFrames(samples, config.windowFrames);
   }
 
   #ensureMasks(vocab: number): void {
@@ -537,37 +508,6 @@ class WhisperTranscriber implements SpeechToText {
 
 function int64Tensor(ids: number[]): ort.Tensor {
   return new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, ids.length]);
-}
-
-/** The index of the largest value not masked out. */
-function argmaxAllowed(row: Float32Array, masked: Uint8Array): number {
-  let best = -1;
-  let bestValue = -Infinity;
-  for (let i = 0; i < row.length; i++) {
-    if (masked[i] === 0 && (best < 0 || row[i] > bestValue)) {
-      best = i;
-      bestValue = row[i];
-    }
-  }
-  return best;
-}
-
-/** softmax(row)[index], computed stably. */
-function softmaxAt(row: Float32Array, index: number): number {
-  let max = -Infinity;
-  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
-  return Math.exp(row[index] - max) / sum;
-}
-
-/** log(softmax(row)[index]) over the entries not masked out (the suppressed tokens' logits are −∞). */
-function logSoftmaxAllowed(row: Float32Array, index: number, masked: Uint8Array): number {
-  let max = -Infinity;
-  for (let i = 0; i < row.length; i++) if (masked[i] === 0 && row[i] > max) max = row[i];
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) if (masked[i] === 0) sum += Math.exp(row[i] - max);
-  return row[index] - max - Math.log(sum);
 }
 
 /** Root-mean-square level in dB relative to full scale (−Infinity for digital silence). */

@@ -10,17 +10,19 @@ import {
   whisperModelPresent,
 } from "./whisper.ts";
 import {
+  ensureWhisperFixture,
   FIXTURE_TRANSCRIPT,
-  makeWhisperFixtures,
-  makeWhisperRandom,
-} from "../../scripts/make_whisper_models.ts";
+  makeWhisperFixture,
+} from "../../scripts/lib/whisper_fixture.ts";
+import { makeWhisperRandom } from "../../scripts/lib/whisper_random.ts";
+import type { ExportVariant } from "../../scripts/lib/whisper_graphs.ts";
 import { resample } from "../../shared/audio.ts";
 import { speak } from "../../tests/helpers/speech.ts";
 import { LogMelSpectrogram, SAMPLE_RATE } from "./log_mel.ts";
 import { WhisperTokenizer } from "./tokenizer.ts";
 
 const MODELS_DIR = new URL("../../models", import.meta.url).pathname;
-const { fixture } = await makeWhisperFixtures(MODELS_DIR, { fixtureOnly: true });
+const fixture = await ensureWhisperFixture(MODELS_DIR);
 const speech = await spokenWhatTimeIsIt();
 
 /**
@@ -192,7 +194,7 @@ Deno.test("loadWhisper refuses a graph without the export's input names, listing
   );
 });
 
-Deno.test('fixture: encoderFrames "fit" slices the export\'s positions and decodes the same', async () => {
+Deno.test('fixture: encoderFrames "fit" loads the fixed-axis export, slices its positions and decodes the same', async () => {
   const stt = await loadWhisper(fixture, { encoderFrames: "fit" });
   assert.equal((await stt.transcribe(speech)).text, "what time is it");
   assert.equal((await stt.transcribe(new Float32Array(48_000))).text, "");
@@ -202,10 +204,86 @@ Deno.test('fixture: encoderFrames "fit" slices the export\'s positions and decod
   );
 });
 
+Deno.test("a decoder with a cache_position input (optimum 1.22–1.23) is fed its token positions", async () => {
+  // This fixture variant reads each token's position only from cache_position: missing, it
+  // cannot run; fed wrong positions, it decodes other text.
+  const dir = await Deno.makeTempDir({ prefix: "naila-cache-position-" });
+  try {
+    await makeWhisperFixture(dir, { cachePosition: true });
+    const decoder = await ort.InferenceSession.create(join(dir, DECODER_FILE));
+    assert.ok(decoder.inputNames.includes("cache_position"));
+    const stt = await loadWhisper(dir);
+    const { text, timings } = await stt.transcribe(speech);
+    assert.equal(text, FIXTURE_TRANSCRIPT.trim());
+    assert.equal(timings.tokens, 5);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("rmsDbfs: full-scale square wave is 0 dBFS, half amplitude −6 dBFS, zeros −∞", () => {
   assert.equal(rmsDbfs(Float32Array.of(1, -1, 1, -1)), 0);
   assert.ok(Math.abs(rmsDbfs(Float32Array.of(0.5, -0.5)) + 6.0206) < 1e-3);
   assert.equal(rmsDbfs(new Float32Array(10)), -Infinity);
+});
+
+/** Text tokens of the toy real-architecture model: 256 bytes and 16 filler words. */
+const TOY_TEXT_TOKENS = 256 + 16;
+/** Control and 2 language tokens, 10 timestamps. */
+const TOY_SPECIALS = 10 + 10;
+
+/** Whisper's real graph at toy size with seeded random weights (the same seed, the same weights). */
+function makeToyWhisper(dir: string, variant?: ExportVariant): Promise<void> {
+  return makeWhisperRandom(dir, {
+    dims: {
+      width: 64,
+      heads: 4,
+      encoderLayers: 2,
+      decoderLayers: 2,
+      ffnWidth: 128,
+      vocab: TOY_TEXT_TOKENS + TOY_SPECIALS,
+      mels: 80,
+      audioPositions: 1500,
+      textPositions: 32,
+    },
+    languages: 2,
+    timestamps: 10,
+    seed: 42,
+    suppressTokens: [],
+    beginSuppressTokens: [],
+    label: "toy real-architecture test model",
+    variant,
+  });
+}
+
+Deno.test("export variants of the same real-architecture weights decode the same tokens", async () => {
+  // Free encoder axes (old exports) and a decoder that reads its text positions from
+  // cache_position (optimum 1.22–1.23) must give the current layout's result: wrong positions
+  // would change the positional embeddings and so the tokens.
+  const dir = await Deno.makeTempDir({ prefix: "naila-variants-" });
+  try {
+    const variants: Record<string, ExportVariant> = {
+      current: {},
+      dynamic: { encoderAxes: "dynamic" },
+      cachePosition: { cachePosition: true },
+    };
+    const texts: Record<string, string> = {};
+    for (const [name, variant] of Object.entries(variants)) {
+      await makeToyWhisper(join(dir, name), variant);
+      const stt = await loadWhisper(join(dir, name), { maxTokens: 12 });
+      const { text, timings } = await stt.transcribe(speech);
+      assert.equal(timings.tokens, 12);
+      texts[name] = text;
+    }
+    assert.ok(texts.current.length > 0);
+    assert.deepEqual(texts, {
+      current: texts.current,
+      dynamic: texts.current,
+      cachePosition: texts.current,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("a real-architecture model decodes the same tokens with the cache as by recomputing everything", async () => {
@@ -214,31 +292,15 @@ Deno.test("a real-architecture model decodes the same tokens with the cache as b
   // the whole sequence every step with an empty cache.
   const dir = await Deno.makeTempDir();
   try {
-    const textTokens = 256 + 16;
-    const specials = 10 + 10; // control and 2 language tokens, 10 timestamps
-    await makeWhisperRandom(dir, {
-      dims: {
-        width: 64,
-        heads: 4,
-        encoderLayers: 2,
-        decoderLayers: 2,
-        ffnWidth: 128,
-        vocab: textTokens + specials,
-        mels: 80,
-        audioPositions: 1500,
-        textPositions: 32,
-      },
-      languages: 2,
-      timestamps: 10,
-      seed: 42,
-      suppressTokens: [],
-      beginSuppressTokens: [],
-      label: "cache equivalence test model",
-    });
+    const textTokens = TOY_TEXT_TOKENS;
+    await makeToyWhisper(dir);
     const maxTokens = 12;
     const stt = await loadWhisper(dir, { maxTokens });
     const cached = await stt.transcribe(speech);
     assert.equal(cached.timings.tokens, maxTokens);
+    // The same fixed-axis export with real attention layers also loads with a fitted window.
+    const fitted = await loadWhisper(dir, { maxTokens, encoderFrames: "fit" });
+    assert.equal((await fitted.transcribe(speech)).timings.tokens, maxTokens);
 
     const encoder = await ort.InferenceSession.create(join(dir, ENCODER_FILE));
     const decoder = await ort.InferenceSession.create(join(dir, DECODER_FILE));

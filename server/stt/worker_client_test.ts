@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadWhisperWorker } from "./worker_client.ts";
 import { WhisperModelError } from "./model_error.ts";
-import { FIXTURE_TRANSCRIPT, makeWhisperFixtures } from "../../scripts/make_whisper_models.ts";
+import { ensureWhisperFixture, FIXTURE_TRANSCRIPT } from "../../scripts/lib/whisper_fixture.ts";
+import { ensureWhisperTinyRandom } from "../../scripts/lib/whisper_random.ts";
 import { SAMPLE_RATE } from "./log_mel.ts";
 
 const MODELS_DIR = new URL("../../models", import.meta.url).pathname;
-const { fixture } = await makeWhisperFixtures(MODELS_DIR, { fixtureOnly: true });
+const fixture = await ensureWhisperFixture(MODELS_DIR);
 
 /**
  * A voiced, syllable-rate modulated tone: audible input, which the fixture hears as its
@@ -90,7 +91,7 @@ const MIN_ENCODER_MS = 50;
 const MAX_GAP_FRACTION = 0.5;
 
 Deno.test("worker: a whisper-tiny-sized transcription leaves this thread's event loop running", async () => {
-  const { tinyRandom } = await makeWhisperFixtures(MODELS_DIR);
+  const tinyRandom = await ensureWhisperTinyRandom(MODELS_DIR);
   const stt = await loadWhisperWorker(tinyRandom, { maxTokens: 10 });
   let last = performance.now();
   let maxGap = 0;

@@ -1,0 +1,138 @@
+/**
+ * Whisper models with the real architecture and seeded random weights: `makeWhisperRandom` at any
+ * size (the tests use toy sizes), `makeWhisperTinyRandom` at whisper-tiny.en's sizes for honest
+ * STT benchmarks. Their transcripts are meaningless; their FLOPs and tensor layout are real.
+ */
+
+import { byteLevelChar, byteLevelToken } from "../../server/stt/tokenizer.ts";
+import { prng } from "./onnx_graph.ts";
+import {
+  type ExportVariant,
+  WHISPER_TINY_DIMS,
+  whisperDecoder,
+  type WhisperDims,
+  whisperEncoder,
+} from "./whisper_graphs.ts";
+import { join } from "node:path";
+import { isCurrent, type Vocabulary, whisperConfig, writeModelDir } from "./whisper_model_dir.ts";
+
+/** Directory name of the random-weight whisper-tiny model under the models directory. */
+export const TINY_RANDOM_DIR = "whisper-tiny-random";
+
+/** GPT-2's base alphabet: one token per byte, ids 0–255. */
+const BYTE_TOKENS = 256;
+
+/** Whisper's special tokens after <|endoftext|>, in the English-only (.en) layout. */
+function englishOnlySpecials(languages: number, timestamps: number): string[] {
+  const names = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>"];
+  for (let i = 1; i < languages; i++) names.push(`<|lang${i}|>`);
+  names.push(
+    "<|translate|>",
+    "<|transcribe|>",
+    "<|startoflm|>",
+    "<|startofprev|>",
+    "<|nocaptions|>",
+    "<|notimestamps|>",
+  );
+  for (let i = 0; i < timestamps; i++) names.push(`<|${(i * 0.02).toFixed(2)}|>`);
+  return names;
+}
+
+/** Options of {@linkcode makeWhisperRandom}. */
+export interface RandomWhisperOptions {
+  dims: WhisperDims;
+  /** Language tokens after <|startoftranscript|> (99 in Whisper). */
+  languages: number;
+  /** Timestamp tokens <|0.00|>… (1501 in Whisper). */
+  timestamps: number;
+  seed: number;
+  suppressTokens: number[];
+  beginSuppressTokens: number[];
+  label: string;
+  /** Which export layout to imitate (default: current optimum's). */
+  variant?: ExportVariant;
+}
+
+/**
+ * Writes a model with Whisper's real architecture at the given sizes and seeded random weights,
+ * an English-only (.en) vocabulary of byte tokens and filler words, and its tokenizer files.
+ * <|endoftext|> and <|nocaptions|> never win, so decoding always runs to maxTokens. Throws when
+ * `dims.vocab` leaves fewer than 256 text tokens.
+ */
+export async function makeWhisperRandom(dir: string, options: RandomWhisperOptions): Promise<void> {
+  const { dims } = options;
+  const specials = englishOnlySpecials(options.languages, options.timestamps);
+  const vocabulary: Vocabulary = { vocab: {}, added: {} };
+  const firstSpecial = dims.vocab - specials.length;
+  if (firstSpecial < BYTE_TOKENS) {
+    throw new Error(
+      `vocab ${dims.vocab} leaves ${firstSpecial} text tokens, expected at least the 256 bytes`,
+    );
+  }
+  for (let id = 0; id < firstSpecial; id++) {
+    // 256 single bytes first (GPT-2's base alphabet), then filler words; the text is meaningless.
+    vocabulary.vocab[id < BYTE_TOKENS ? byteLevelChar(id) : byteLevelToken(` w${id}`)] = id;
+  }
+  specials.forEach((name, i) => (vocabulary.added[name] = firstSpecial + i));
+  const random = prng(options.seed);
+  const silent = [vocabulary.added["<|endoftext|>"], vocabulary.added["<|nocaptions|>"]];
+  await writeModelDir(dir, {
+    encoder: whisperEncoder(dims, random, options.variant),
+    decoder: whisperDecoder(dims, random, silent, options.variant),
+    config: whisperConfig(dims),
+    vocabulary,
+    generationConfig: {
+      decoder_start_token_id: vocabulary.added["<|startoftranscript|>"],
+      eos_token_id: vocabulary.added["<|endoftext|>"],
+      is_multilingual: false,
+      max_length: dims.textPositions,
+      no_timestamps_token_id: vocabulary.added["<|notimestamps|>"],
+      begin_suppress_tokens: options.beginSuppressTokens,
+      suppress_tokens: options.suppressTokens,
+    },
+    label: options.label,
+  });
+}
+
+/** Writes the full-size, random-weight whisper-tiny-shaped model into `dir` (~150 MB). */
+export async function makeWhisperTinyRandom(dir: string): Promise<void> {
+  await makeWhisperRandom(dir, {
+    dims: WHISPER_TINY_DIMS,
+    // whisper-tiny.en's layout: <|endoftext|> is 50256, the vocabulary 51864.
+    languages: 99,
+    timestamps: 1501,
+    seed: 0x5eed_7171,
+    // whisper-tiny.en's settings (the suppress list is Whisper's non-speech symbols).
+    suppressTokens: TINY_EN_SUPPRESS_TOKENS,
+    beginSuppressTokens: [220, 50256],
+    label: RANDOM_LABEL,
+  });
+}
+
+/**
+ * Generates `modelsDir/whisper-tiny-random/` unless this generator version already did (about
+ * 150 MB, a few seconds); returns its path.
+ */
+export async function ensureWhisperTinyRandom(modelsDir: string): Promise<string> {
+  const dir = join(modelsDir, TINY_RANDOM_DIR);
+  if (!(await isCurrent(dir))) {
+    await Deno.mkdir(modelsDir, { recursive: true });
+    await makeWhisperTinyRandom(dir);
+  }
+  return dir;
+}
+
+const RANDOM_LABEL =
+  "whisper-tiny-shaped model with RANDOM weights, generated by scripts/make_whisper_models.ts for " +
+  "benchmarking only: its transcripts are meaningless.";
+
+/** Whisper's suppressed non-speech symbols (as in openai/whisper-tiny.en generation_config). */
+// deno-fmt-ignore
+const TINY_EN_SUPPRESS_TOKENS = [
+  1, 2, 7, 8, 9, 10, 14, 25, 26, 27, 28, 29, 31, 58, 59, 60, 61, 62, 63, 90, 91, 92, 93, 357, 366,
+  438, 532, 685, 705, 796, 930, 1058, 1220, 1267, 1279, 1303, 1343, 1377, 1391, 1635, 1782, 1875,
+  2162, 2361, 2488, 3467, 4008, 4211, 4600, 4808, 5299, 5855, 6329, 7203, 9609, 9959, 10563, 10786,
+  11420, 11709, 11907, 13163, 13697, 13700, 14808, 15306, 16410, 16791, 17992, 19203, 19510, 20724,
+  22305, 22935, 27007, 30109, 30420, 33409, 34949, 40283, 40493, 40549, 47282, 49146, 50257, 50357,
+  50358, 50359, 50360, 50361,
+];
