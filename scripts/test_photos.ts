@@ -23,9 +23,12 @@ export const PHOTOS = [
 const SKIMAGE_DATA = "usr/lib/python3/dist-packages/skimage/data";
 const PACKAGE = "python3-skimage";
 
+/** The name of one test photo, without ".png". */
+export type Photo = (typeof PHOTOS)[number] extends `${infer Name}.png` ? Name : never;
+
 /** The absolute path of one test photo (after {@link ensureTestPhotos}). */
-export function photoPath(name: (typeof PHOTOS)[number]): string {
-  return new URL(`../${PHOTOS_DIR}/${name}`, import.meta.url).pathname;
+export function photoPath(name: Photo): string {
+  return new URL(`../${PHOTOS_DIR}/${name}.png`, import.meta.url).pathname;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -107,7 +107,8 @@ export async function decodeImage(
   const { inputSize, padValue } = options;
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   const format = sniffImage(bytes, options.maxBytes);
-  const header = await sharp(bytes).metadata().catch((error) => {
+  // Header only: sharp's own pixel limit is off here so the size can be reported; ours follows.
+  const header = await sharp(bytes, { limitInputPixels: false }).metadata().catch((error) => {
     throw new ImageError("truncated", `${format} header could not be read: ${reason(error)}`);
   });
   const width = header.autoOrient?.width ?? header.width;
