@@ -25,6 +25,7 @@ Deno.test("createVision: bad images reject with an ImageError naming what was wr
       ["a truncated JPEG", await truncatedJpeg(), "truncated"],
       ["a JPEG cut inside its header", await truncatedJpeg(0.002), "truncated"],
       ["a PNG declaring 100,000 × 100,000", pngDeclaring(100_000, 100_000), "too_large"],
+      ["a 64×64 PNG whose pixel data is missing", pngDeclaring(64, 64), "truncated"],
       ["a GIF", GIF_1X1, "unsupported_format"],
       ["a 2 MB payload over a 1 MB limit", new Uint8Array(2 * 1024 * 1024), "too_large"],
     ] as const;
