@@ -4,7 +4,8 @@ import { fixedYoloModel, YOLO_ANCHORS, YOLO_CLASSES } from "../../scripts/lib/yo
 import { createAnalyzer } from "./analyzer.ts";
 import { COCO_LABELS } from "./coco_labels.ts";
 import { jpeg } from "./test_images.ts";
-import { decodeYoloOutput } from "./yolo_detector.ts";
+import { decodeYoloOutput, loadYolo } from "./yolo_detector.ts";
+import onnxProto from "onnx-proto";
 
 Deno.test("decodeYoloOutput: best class per anchor, centre boxes to corner boxes, threshold", () => {
   // [1, 4 + 2 classes, 3 anchors], channel-major as the export lays it out.
@@ -79,6 +80,43 @@ Deno.test("analyzer (YOLO): a file that is not ONNX is refused with its path", a
       createAnalyzer({ detector: "yolo", yoloModelPath: path }),
       (error: Error) => error.message.includes(path),
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** An ONNX model passing `images` [1, 3, side, side] straight through: not a YOLO export. */
+function identityModel(side: number): Uint8Array {
+  const { onnx } = onnxProto;
+  const info = (name: string) => ({
+    name,
+    type: {
+      tensorType: {
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        shape: { dim: [1, 3, side, side].map((dimValue) => ({ dimValue })) },
+      },
+    },
+  });
+  return onnx.ModelProto.encode(onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    graph: {
+      name: "identity",
+      node: [{ opType: "Identity", input: ["images"], output: ["output0"] }],
+      input: [info("images")],
+      output: [info("output0")],
+    },
+  })).finish();
+}
+
+Deno.test("loadYolo: an ONNX model that is not a 640² YOLOv8 export is refused, saying why", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "naila-yolo-" });
+  try {
+    const path = join(dir, "identity.onnx");
+    await Deno.writeFile(path, identityModel(320));
+    await assert.rejects(loadYolo(path), /not a YOLOv8 export: input images is \[1,3,320,320\]/);
+    await Deno.writeFile(path, identityModel(640));
+    await assert.rejects(loadYolo(path), /output output0 is \[1,3,640,640\], expected \[1, 4/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
