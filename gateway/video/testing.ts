@@ -143,3 +143,29 @@ export function assertThrowsWith(
     return true;
   });
 }
+
+/** FFmpeg's own VP8 decoder (not libvpx) on an IVF: raw I420 frames back to back. VP8
+ * decoding is bit-exact by specification (RFC 6386), so this is an independent reference. */
+export async function decodeWithFfmpeg(ivf: Uint8Array): Promise<Uint8Array> {
+  const dir = await Deno.makeTempDir({ prefix: "naila-vp8-" });
+  try {
+    await Deno.writeFile(`${dir}/in.ivf`, ivf);
+    await run("ffmpeg", [
+      "-hide_banner",
+      "-loglevel",
+      "error",
+      "-c:v",
+      "vp8",
+      "-i",
+      `${dir}/in.ivf`,
+      "-f",
+      "rawvideo",
+      "-pix_fmt",
+      "yuv420p",
+      `${dir}/out.yuv`,
+    ]);
+    return await Deno.readFile(`${dir}/out.yuv`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
