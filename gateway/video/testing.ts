@@ -10,6 +10,8 @@
 
 import assert from "node:assert/strict";
 import { readIvf } from "./ivf.ts";
+import { downscaleLuma, thumbnailSize } from "./luma_thumbnail.ts";
+import { VpxDecoder } from "./vpx_decoder.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const SHARED_PHOTOS = `${ROOT}test-data/photos`;
@@ -167,5 +169,26 @@ export async function decodeWithFfmpeg(ivf: Uint8Array): Promise<Uint8Array> {
     return await Deno.readFile(`${dir}/out.yuv`);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A decoded frame's grey thumbnail and the frame's size. */
+export interface Thumbnail {
+  image: { data: Uint8Array; width: number; height: number };
+  frame: { width: number; height: number };
+}
+
+/** Decodes every frame of an IVF with libvpx and downscales each to its grey thumbnail. */
+export function thumbnails(ivf: Uint8Array): Thumbnail[] {
+  const decoder = new VpxDecoder();
+  try {
+    return ivfFrames(ivf).map((vp8) => {
+      const frame = decoder.decode(vp8)!;
+      const size = thumbnailSize(frame.width, frame.height);
+      const data = downscaleLuma(frame.y, new Uint8Array(size.width * size.height), size);
+      return { image: { data, ...size }, frame: { width: frame.width, height: frame.height } };
+    });
+  } finally {
+    decoder.close();
   }
 }
