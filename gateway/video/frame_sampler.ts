@@ -92,7 +92,8 @@ export class FrameSampler {
   #awaitingKeyframe = true;
   #awaitingReason = "the stream has not sent a keyframe yet";
   #nextRequestAt: number | undefined;
-  #backoffMs: number;
+  /** Keyframe requests since the last keyframe. */
+  #requestsSent = 0;
 
   constructor(options: FrameSamplerOptions) {
     const motionFps = options.motionFps ?? DEFAULT_MOTION_FPS;
@@ -109,7 +110,6 @@ export class FrameSampler {
     this.#forwardTicks = (VP8_CLOCK_RATE / forwardFps) * (1 - RATE_TOLERANCE);
     this.#retryMs = options.keyframeRetryMs ?? DEFAULT_KEYFRAME_RETRY_MS;
     this.#maxRetryMs = options.maxKeyframeRetryMs ?? DEFAULT_MAX_KEYFRAME_RETRY_MS;
-    this.#backoffMs = this.#retryMs;
     this.#request = options.onKeyframeRequest;
   }
 
@@ -151,10 +151,12 @@ export class FrameSampler {
   }
 
   /** A live grab (spec 11.4) wants the next decoded picture: the next plan says `capture`. If
-   * nothing is decodable, a keyframe is requested now. */
+   * nothing is decodable and no request is pending, a keyframe is requested now. */
   wantFrame(now: number): void {
     this.#captureWanted = true;
-    if (this.#awaitingKeyframe) this.#requestNow("a live frame is wanted", now);
+    if (this.#awaitingKeyframe && this.#requestsSent === 0) {
+      this.#requestNow("a live frame is wanted", now);
+    }
   }
 
   /** The pending live grab got its picture. */
@@ -165,32 +167,32 @@ export class FrameSampler {
   /** The depacketizer dropped a frame or the decoder failed: nothing decodes until a keyframe.
    * Requests one now unless a request is already pending (then {@link tick} retries). */
   keyframeNeeded(reason: string, now: number): void {
-    const wasAwaiting = this.#awaitingKeyframe;
     this.#awaitingKeyframe = true;
     this.#awaitingReason = reason;
-    if (!wasAwaiting || this.#nextRequestAt === undefined) this.#requestNow(reason, now);
+    if (this.#requestsSent === 0) this.#requestNow(reason, now);
   }
 
-  /** Call periodically (e.g. on every packet or once a second): retries an unanswered keyframe
-   * request with backoff, covering a stream that never sends one. */
+  /** Call periodically (on every packet, and about once a second): retries an unanswered
+   * keyframe request with backoff. A new stream gets `keyframeRetryMs` of grace first (its
+   * first keyframe is normally on its way), then requests as one that never sends one. */
   tick(now: number): void {
     if (!this.#awaitingKeyframe) return;
-    if (this.#nextRequestAt === undefined || now >= this.#nextRequestAt) {
-      this.#requestNow(this.#awaitingReason, now);
-    }
+    if (this.#nextRequestAt === undefined) this.#nextRequestAt = now + this.#retryMs;
+    else if (now >= this.#nextRequestAt) this.#requestNow(this.#awaitingReason, now);
   }
 
   #requestNow(reason: string, now: number): void {
-    const retry = this.#nextRequestAt !== undefined;
-    this.#request(retry ? `${reason} (still no keyframe, retrying)` : reason);
-    if (retry) this.#backoffMs = Math.min(this.#backoffMs * 2, this.#maxRetryMs);
-    this.#nextRequestAt = now + this.#backoffMs;
+    this.#request(this.#requestsSent > 0 ? `${reason} (still no keyframe, retrying)` : reason);
+    // Waits of retryMs, 2×, 4×, … up to maxRetryMs between unanswered requests.
+    const wait = Math.min(this.#retryMs * 2 ** this.#requestsSent, this.#maxRetryMs);
+    this.#requestsSent++;
+    this.#nextRequestAt = now + wait;
   }
 
   #keyframeArrived(): void {
     this.#awaitingKeyframe = false;
     this.#nextRequestAt = undefined;
-    this.#backoffMs = this.#retryMs;
+    this.#requestsSent = 0;
   }
 }
 
