@@ -192,3 +192,32 @@ export function thumbnails(ivf: Uint8Array): Thumbnail[] {
     decoder.close();
   }
 }
+
+/**
+ * Writes a Y4M clip for Chromium's fake camera (`--use-file-for-fake-video-capture`, which loops
+ * it): `sceneSeconds` of the scene photo, then as long again with the person photo pasted over
+ * it at `box` (640×480, `fps`). Returns the box.
+ */
+export async function writeWalkInY4m(
+  path: string,
+  options: { fps: number; sceneSeconds: number },
+): Promise<{ x: number; y: number; width: number; height: number }> {
+  const box = { x: 400, y: 220, width: 200, height: 200 };
+  const scene = await testPhoto("coffee.png");
+  const person = await testPhoto("astronaut.png");
+  const rate = String(options.fps);
+  const frames = options.fps * options.sceneSeconds;
+  await run("ffmpeg", [
+    "-hide_banner",
+    "-loglevel",
+    "error",
+    "-y",
+    ...["-loop", "1", "-framerate", rate, "-i", scene],
+    ...["-loop", "1", "-framerate", rate, "-i", person],
+    "-filter_complex",
+    `[0:v]scale=640:480[b];[1:v]scale=${box.width}:${box.height}[p];` +
+    `[b][p]overlay=x=${box.x}:y=${box.y}:enable='gte(n,${frames})'[out]`,
+    ...["-map", "[out]", "-frames:v", String(2 * frames), "-pix_fmt", "yuv420p", path],
+  ]);
+  return box;
+}
