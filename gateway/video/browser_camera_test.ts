@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { RTCPeerConnection, type RTCRtpTransceiver } from "werift";
+import { RTCPeerConnection } from "werift";
 import { canCreateTestHost, createTestHost } from "../../tests/helpers/netns.ts";
 import { peerConfig } from "../webrtc.ts";
 import { CameraPipeline, type MotionFrame } from "./camera_pipeline.ts";
@@ -69,19 +69,18 @@ Deno.test({
 
       const motion: MotionFrame[] = [];
       const keyframeReasons: string[] = [];
-      let transceiver: RTCRtpTransceiver | undefined;
+      const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
       let ssrc: number | undefined;
       pipeline = new CameraPipeline(loadVideoConfig({}), {
         onKeyframeRequest: (reason) => {
           keyframeReasons.push(reason);
-          if (ssrc !== undefined) transceiver?.receiver.sendRtcpPLI(ssrc).catch(() => {});
+          if (ssrc !== undefined) transceiver.receiver.sendRtcpPLI(ssrc).catch(() => {});
         },
         onMotionFrame: (frame) => motion.push(frame),
       });
       const camera = pipeline;
       let received = 0;
       let dropAt = -1; // the index of a packet to lose on purpose, once decoding runs
-      transceiver = pc.addTransceiver("video", { direction: "recvonly" });
       transceiver.onTrack.subscribe((track) => {
         track.onReceiveRtp.subscribe((rtp) => {
           ssrc = rtp.header.ssrc;
