@@ -73,6 +73,10 @@ export const MAX_GRAB_AGE_MS = 1000;
 /** Wait this long for a decodable picture before a live grab fails (two keyframe requests). */
 export const DEFAULT_GRAB_TIMEOUT_MS = 2500;
 
+/** No frame for this long means the camera stopped (or its network did): logged once. 5 s is
+ * 25 frames at the slowest configured rate, far beyond any jitter or keyframe wait. */
+export const CAMERA_STALL_MS = 5000;
+
 /** A live grab that found no picture. */
 export class CameraGrabError extends Error {
   override name = "CameraGrabError";
@@ -99,6 +103,7 @@ export class CameraPipeline {
   #latest: { frame: DecodedFrame; at: number; rtpTimestamp: number } | undefined;
   #grabs: ((frame: CameraFrame) => void)[] = [];
   #lastLog = "";
+  #lastFrameAt: number | undefined;
 
   /** Throws `VpxUnavailableError` when libvpx cannot be loaded. */
   constructor(config: VideoConfig, events: CameraEvents, options: { now?: () => number } = {}) {
@@ -136,10 +141,14 @@ export class CameraPipeline {
     this.#sampler.tick(this.#now());
   }
 
-  /** Retries unanswered keyframe requests; call about once a second (a camera that stopped
-   * sending packets still gets its retries). */
+  /** Retries unanswered keyframe requests and notices a camera that stopped sending
+   * ({@link CAMERA_STALL_MS}); call about once a second. */
   tick(): void {
-    this.#sampler.tick(this.#now());
+    const now = this.#now();
+    this.#sampler.tick(now);
+    if (this.#lastFrameAt !== undefined && now - this.#lastFrameAt >= CAMERA_STALL_MS) {
+      this.#log(`no video frames for ${CAMERA_STALL_MS / 1000} s: the camera stopped sending`);
+    }
   }
 
   /**
@@ -176,6 +185,7 @@ export class CameraPipeline {
 
   #frame(frame: Vp8Frame): void {
     this.stats.framesReceived++;
+    this.#lastFrameAt = this.#now();
     const plan = this.#sampler.plan(frame);
     if (!plan.decode) return;
     let picture: DecodedFrame | null;

@@ -186,3 +186,25 @@ Deno.test("corrupt VP8 and garbage packets never throw; the stream recovers at a
     pipeline.close();
   }
 });
+
+Deno.test("a camera that stops sending is logged once; frames coming back are logged again", () => {
+  const { pipeline, logs, feed, advance } = camera();
+  try {
+    const packetizer = new Vp8Packetizer();
+    const send = (i: number) => feed([packetizer.packetize(WALK_IN[i], i * TICKS)]);
+    send(0);
+    advance(4000);
+    pipeline.tick();
+    assert.ok(!logs.some((l) => l.includes("stopped")));
+    advance(2000);
+    pipeline.tick();
+    pipeline.tick();
+    assert.deepEqual(logs.filter((l) => l.includes("stopped")), [
+      "no video frames for 5 s: the camera stopped sending",
+    ]);
+    send(1);
+    assert.equal(logs.at(-1), "decoding 640x480");
+  } finally {
+    pipeline.close();
+  }
+});
