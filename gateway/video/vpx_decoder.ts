@@ -29,8 +29,9 @@ import { parseVp8FrameHeader } from "./vp8_payload.ts";
 /** `VPX_DECODER_ABI_VERSION` of libvpx 1.12 (see the module doc). */
 const VPX_DECODER_ABI_VERSION = 12;
 /** `sizeof(vpx_codec_ctx_t)` on LP64 is 56: name, iface, err(+pad), err_detail, init_flags
- * (long), config, priv. 64 leaves slack. */
-const CODEC_CTX_BYTES = 64;
+ * (long), config, priv. 128 leaves slack and is above V8's 64-byte limit for typed arrays kept
+ * on the (moving) JS heap, so the context libvpx fills never moves between calls. */
+const CODEC_CTX_BYTES = 128;
 /** `vpx_codec_dec_cfg_t`: threads, w, h (unsigned each). */
 const DEC_CFG_BYTES = 12;
 /** `VPX_IMG_FMT_I420` = `VPX_IMG_FMT_PLANAR | 2`. */
@@ -144,6 +145,8 @@ export class VpxDecoder {
   readonly maxHeight: number;
   #vpx: Vpx;
   #ctx = new Uint8Array(CODEC_CTX_BYTES);
+  /** Kept alive with the context: `ctx.config.dec` points at it until libvpx copies it. */
+  #cfg = new Uint8Array(DEC_CFG_BYTES);
   #iter = new Uint8Array(8);
   #open = true;
   /** An inter frame can be decoded: the last keyframe was accepted and nothing failed since. */
@@ -156,12 +159,12 @@ export class VpxDecoder {
     this.maxWidth = options.maxWidth ?? DEFAULT_MAX_WIDTH;
     this.maxHeight = options.maxHeight ?? DEFAULT_MAX_HEIGHT;
     this.#vpx = vpx();
-    const cfg = new Uint32Array(DEC_CFG_BYTES / 4);
-    cfg[0] = DECODER_THREADS;
+    const cfg = new DataView(this.#cfg.buffer);
+    cfg.setUint32(0, DECODER_THREADS, true);
     const status = this.#vpx.vpx_codec_dec_init_ver(
       this.#ctx,
       this.#vpx.vpx_codec_vp8_dx(),
-      new Uint8Array(cfg.buffer),
+      this.#cfg,
       0n,
       VPX_DECODER_ABI_VERSION,
     );
