@@ -124,12 +124,18 @@ Deno.test({
       // Motion: the person appears every other SCENE_SECONDS; wait for two forwarded frames.
       const deadline = Date.now() + TIMEOUT_MS;
       while (motion.length < 2 && Date.now() < deadline) await delay(100);
-      assert.ok(
-        motion.length >= 2,
-        `no motion after ${TIMEOUT_MS} ms: ${JSON.stringify(pipeline.stats)} ${
-          JSON.stringify(pipeline.packetStats)
-        }`,
-      );
+      if (motion.length < 2) {
+        const pageState = await page.evaluate(
+          `(() => { const pc = globalThis.cameraPeer; return pc && [pc.connectionState, pc.iceConnectionState]; })()`,
+        ).catch((e) => String(e));
+        throw new Error(
+          `no motion after ${TIMEOUT_MS} ms: ${JSON.stringify(pipeline.stats)} ${
+            JSON.stringify(pipeline.packetStats)
+          }; werift ${pc.connectionState}/${pc.iceConnectionState}; page ${
+            JSON.stringify(pageState)
+          }`,
+        );
+      }
       for (const frame of motion) {
         // Chromium may scale its first frames down while its bandwidth estimate ramps up: compare
         // in fractions of the frame.
