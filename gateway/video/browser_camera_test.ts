@@ -89,6 +89,17 @@ Deno.test({
         });
       });
       await pc.setLocalDescription(await pc.createOffer());
+      // No trickle here: the offer must carry werift's candidates (gathering can lag under load).
+      if (pc.iceGatheringState !== "complete") {
+        await new Promise<void>((resolve) => {
+          const { unSubscribe } = pc.iceGatheringStateChange.subscribe((state) => {
+            if (state === "complete") {
+              unSubscribe();
+              resolve();
+            }
+          });
+        });
+      }
 
       const wrapper = `${temp}/chromium.sh`;
       await Deno.writeTextFile(
