@@ -6,8 +6,8 @@
  * Chromium runs in its own network namespace: its only route is the test's link.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
-import { RTCPeerConnection } from "werift";
+import { chromium, type Page } from "playwright-core";
+import { RTCPeerConnection, type RtpPacket } from "werift";
 import { canCreateTestHost, createTestHost } from "../../tests/helpers/netns.ts";
 import { peerConfig } from "../webrtc.ts";
 import { CameraPipeline, type MotionFrame } from "./camera_pipeline.ts";
@@ -19,8 +19,11 @@ const CHROMIUM = "/usr/bin/chromium";
 const FPS = 15;
 /** Seconds of still scene, then as long with the person, looped by Chromium. */
 const SCENE_SECONDS = 2;
-/** Cold Chromium + ICE + DTLS + the first person on a loaded 2-core machine. */
+/** From a connected call to the person seen twice and a PLI answered, on a loaded machine. */
 const TIMEOUT_MS = 45_000;
+/** A call whose DTLS has not finished by then is stuck (see below), not slow. */
+const CONNECT_TIMEOUT_MS = 15_000;
+const CALL_ATTEMPTS = 3;
 
 const chromiumPresent = await Deno.stat(CHROMIUM).then(() => true, () => false);
 
@@ -29,6 +32,7 @@ const PAGE_ANSWER = `async (offer) => {
   const stream = await navigator.mediaDevices.getUserMedia({
     video: { width: 640, height: 480, frameRate: ${FPS} },
   });
+  globalThis.cameraPeer?.close();
   const pc = new RTCPeerConnection();
   globalThis.cameraPeer = pc;
   for (const track of stream.getTracks()) pc.addTrack(track, stream);
@@ -57,49 +61,29 @@ Deno.test({
           headers: { "content-type": "text/html" },
         }),
     );
-    const pc = new RTCPeerConnection({
-      ...peerConfig({ iceServers: [], hostAddresses: [host.hostAddress] }),
-      codecs: { audio: [], video: [vp8Codec()] },
-    });
     let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
     let pipeline: CameraPipeline | undefined;
+    let call: Call | undefined;
     try {
       const clip = `${temp}/walk_in.y4m`;
       const box = await writeWalkInY4m(clip, { fps: FPS, sceneSeconds: SCENE_SECONDS });
 
       const motion: MotionFrame[] = [];
       const keyframeReasons: string[] = [];
-      const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
-      let ssrc: number | undefined;
       pipeline = new CameraPipeline(loadVideoConfig({}), {
         onKeyframeRequest: (reason) => {
           keyframeReasons.push(reason);
-          if (ssrc !== undefined) transceiver.receiver.sendRtcpPLI(ssrc).catch(() => {});
+          call?.requestKeyframe();
         },
         onMotionFrame: (frame) => motion.push(frame),
       });
       const camera = pipeline;
       let received = 0;
       let dropAt = -1; // the index of a packet to lose on purpose, once decoding runs
-      transceiver.onTrack.subscribe((track) => {
-        track.onReceiveRtp.subscribe((rtp) => {
-          ssrc = rtp.header.ssrc;
-          if (received++ === dropAt) return;
-          camera.push(rtpVideoPacket(rtp));
-        });
-      });
-      await pc.setLocalDescription(await pc.createOffer());
-      // No trickle here: the offer must carry werift's candidates (gathering can lag under load).
-      if (pc.iceGatheringState !== "complete") {
-        await new Promise<void>((resolve) => {
-          const { unSubscribe } = pc.iceGatheringStateChange.subscribe((state) => {
-            if (state === "complete") {
-              unSubscribe();
-              resolve();
-            }
-          });
-        });
-      }
+      const onPacket = (rtp: RtpPacket) => {
+        if (received++ === dropAt) return;
+        camera.push(rtpVideoPacket(rtp));
+      };
 
       const wrapper = `${temp}/chromium.sh`;
       await Deno.writeTextFile(
@@ -127,24 +111,26 @@ Deno.test({
       });
       const page = await browser.newPage();
       await page.goto(origin);
-      const answer = await page.evaluate(
-        `(${PAGE_ANSWER})(${JSON.stringify(pc.localDescription!.sdp)})`,
-      ) as string;
-      await pc.setRemoteDescription({ type: "answer", sdp: answer });
+      // Under a full parallel test run, werift has been seen "connected" while Chromium's DTLS
+      // stayed "connecting" for good (werift's last handshake flight lost, never resent): a
+      // call that does not connect is replaced, as the gateway's own re-offer does.
+      for (let attempt = 1; attempt <= CALL_ATTEMPTS; attempt++) {
+        call = await startCall(host.hostAddress, page, onPacket);
+        if (await call.connected(CONNECT_TIMEOUT_MS)) break;
+        console.error(`camera test: call ${attempt} did not connect (${await call.states()})`);
+        await call.close();
+        call = undefined;
+      }
+      assert.ok(call, `no call connected in ${CALL_ATTEMPTS} attempts`);
+      const deadline = Date.now() + TIMEOUT_MS;
 
       // Motion: the person appears every other SCENE_SECONDS; wait for two forwarded frames.
-      const deadline = Date.now() + TIMEOUT_MS;
       while (motion.length < 2 && Date.now() < deadline) await delay(100);
       if (motion.length < 2) {
-        const pageState = await page.evaluate(
-          `(() => { const pc = globalThis.cameraPeer; return pc && [pc.connectionState, pc.iceConnectionState]; })()`,
-        ).catch((e) => String(e));
         throw new Error(
           `no motion after ${TIMEOUT_MS} ms: ${JSON.stringify(pipeline.stats)} ${
             JSON.stringify(pipeline.packetStats)
-          }; werift ${pc.connectionState}/${pc.iceConnectionState}; page ${
-            JSON.stringify(pageState)
-          }`,
+          }; ${await call.states()}`,
         );
       }
       for (const frame of motion) {
@@ -177,14 +163,78 @@ Deno.test({
       assert.equal(live.i420.length, live.width * live.height * 1.5);
     } finally {
       pipeline?.close();
+      await call?.close();
       await browser?.close().catch(() => {});
-      await pc.close();
       await server.shutdown();
       await host.remove();
       await Deno.remove(temp, { recursive: true });
     }
   },
 });
+
+/** One werift ↔ page call carrying the page's camera. */
+interface Call {
+  connected(timeoutMs: number): Promise<boolean>;
+  states(): Promise<string>;
+  requestKeyframe(): void;
+  close(): Promise<void>;
+}
+
+async function startCall(
+  address: string,
+  page: Page,
+  onPacket: (rtp: RtpPacket) => void,
+): Promise<Call> {
+  const pc = new RTCPeerConnection({
+    ...peerConfig({ iceServers: [], hostAddresses: [address] }),
+    codecs: { audio: [], video: [vp8Codec()] },
+  });
+  const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
+  let ssrc: number | undefined;
+  transceiver.onTrack.subscribe((track) => {
+    track.onReceiveRtp.subscribe((rtp) => {
+      ssrc = rtp.header.ssrc;
+      onPacket(rtp);
+    });
+  });
+  await pc.setLocalDescription(await pc.createOffer());
+  // No trickle here: the offer must carry werift's candidates.
+  if (pc.iceGatheringState !== "complete") {
+    await new Promise<void>((resolve) => {
+      const { unSubscribe } = pc.iceGatheringStateChange.subscribe((state) => {
+        if (state === "complete") {
+          unSubscribe();
+          resolve();
+        }
+      });
+    });
+  }
+  const answer = await page.evaluate(
+    `(${PAGE_ANSWER})(${JSON.stringify(pc.localDescription!.sdp)})`,
+  ) as string;
+  await pc.setRemoteDescription({ type: "answer", sdp: answer });
+  const pageState = () => page.evaluate(`globalThis.cameraPeer.connectionState`) as Promise<string>;
+  return {
+    async connected(timeoutMs) {
+      const until = Date.now() + timeoutMs;
+      while (Date.now() < until) {
+        if (pc.connectionState === "connected" && await pageState() === "connected") return true;
+        await delay(100);
+      }
+      return false;
+    },
+    async states() {
+      return `werift ${pc.connectionState}/${pc.iceConnectionState}, page ${await pageState()}`;
+    },
+    requestKeyframe() {
+      if (ssrc !== undefined) transceiver.receiver.sendRtcpPLI(ssrc).catch(() => {});
+    },
+    async close() {
+      await page.evaluate(`globalThis.cameraPeer?.close()`).catch(() => {});
+      await pc.close();
+    },
+  };
+}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
