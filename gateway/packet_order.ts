@@ -19,8 +19,9 @@ export const DEFAULT_REORDER_WINDOW = 2;
 /** A jump this far ahead or behind means the sender restarted its sequence: resynchronize. */
 const RESYNC_DISTANCE = 1000;
 
-/** Called with each packet payload in order, or `null` for a packet declared lost. */
-export type EmitPacket = (payload: Uint8Array | null) => void;
+/** Called with each packet payload in order, or `null` for a packet declared lost. `T` is the
+ * payload type: Opus bytes for audio, a whole RTP packet for video (gateway/video/). */
+export type EmitPacket<T = Uint8Array> = (payload: T | null) => void;
 
 /** Counters for metrics. */
 export interface PacketOrderStats {
@@ -38,16 +39,16 @@ export function sequenceDistance(a: number, b: number): number {
 }
 
 /** Reorders one RTP stream; see the module doc. */
-export class PacketOrder {
+export class PacketOrder<T = Uint8Array> {
   readonly stats: PacketOrderStats = { received: 0, lost: 0, duplicates: 0, late: 0, reordered: 0 };
-  #emit: EmitPacket;
+  #emit: EmitPacket<T>;
   #window: number;
   #expected: number | undefined;
   /** `#held[d]` holds sequence `#expected + d`; slot 0 is always empty between calls. */
-  #held: (Uint8Array | undefined)[];
+  #held: (T | undefined)[];
   #heldCount = 0;
 
-  constructor(emit: EmitPacket, options: { window?: number } = {}) {
+  constructor(emit: EmitPacket<T>, options: { window?: number } = {}) {
     this.#emit = emit;
     this.#window = options.window ?? DEFAULT_REORDER_WINDOW;
     if (!Number.isInteger(this.#window) || this.#window < 0) {
@@ -57,7 +58,7 @@ export class PacketOrder {
   }
 
   /** Feeds one packet by its RTP sequence number. */
-  push(sequence: number, payload: Uint8Array): void {
+  push(sequence: number, payload: T): void {
     this.stats.received++;
     if (this.#expected === undefined) this.#expected = sequence;
     let distance = sequenceDistance(this.#expected, sequence);
@@ -103,7 +104,7 @@ export class PacketOrder {
     this.#held[this.#window] = undefined;
   }
 
-  #deliver(payload: Uint8Array | null): void {
+  #deliver(payload: T | null): void {
     this.#emit(payload);
     this.#advance();
   }
