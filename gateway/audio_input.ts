@@ -20,6 +20,7 @@
  * ```
  */
 import { float32ToPcm, Resampler } from "../shared/audio.ts";
+import { FrameFiller } from "../shared/media/mod.ts";
 import { OPUS_FRAME_MS, OPUS_FRAME_SAMPLES, OPUS_RATE, OpusDecoder } from "./opus_codec.ts";
 import {
   type EndReason,
@@ -101,6 +102,14 @@ export const GUARD_START_FRAMES = 10;
 /** How the microphone is treated while a reply plays (see the module doc). */
 export type EchoGuard = "raise" | "half_duplex" | "off";
 
+/** Whether the device is playing a reply (the conversation knows), read once per frame. */
+export interface ReplyState {
+  readonly replyPlaying: boolean;
+}
+
+/** A device silent this long mid-utterance (DTX, or gone) is treated as silent. */
+export const PACKET_GAP_MS = 100;
+
 /** Where the input's results go. */
 export interface AudioInputSink {
   /** Speech started (after the VAD's start delay; the pre-roll is sent right after). */
@@ -122,6 +131,8 @@ export interface AudioInputOptions {
   /** AUDIO_SAMPLE_RATE: the rate utterances are sent to the AI server at. */
   sampleRate: number;
   echoGuard: EchoGuard;
+  /** Whether a reply is playing, for the echo guard; none: never. */
+  reply?: ReplyState;
   /** Called when a frame fails to process (a bug or a broken model); the stream continues. */
   onError?: (error: unknown) => void;
 }
@@ -148,7 +159,6 @@ export class AudioInput {
     gated: 0,
   };
   #options: AudioInputOptions;
-  #sink: AudioInputSink;
   #decoder = new OpusDecoder();
   #toVad = new Resampler(OPUS_RATE, VAD_RATE);
   #toUtterance: Resampler | undefined;
@@ -163,22 +173,31 @@ export class AudioInput {
   #head = 0;
   #count = 0;
   /** Decoded samples not yet a whole 20 ms frame (devices may send 10/40/60 ms packets). */
-  #partial = new Float32Array(OPUS_FRAME_SAMPLES);
-  #partialFill = 0;
+  #partial = new FrameFiller<Float32Array>(
+    new Float32Array(OPUS_FRAME_SAMPLES),
+    (frame) => this.#enqueue(frame, this.#partialAt),
+  );
+  /** Arrival time of the samples being cut into frames. */
+  #partialAt = 0;
   /** Samples at the utterance rate not yet a whole frame. */
-  #utterance: Float32Array;
-  #utteranceFill = 0;
+  #utterance: FrameFiller<Float32Array>;
+  /** VAD state and capture time of the frame being cut into utterance frames. */
+  #frameState: VadState = "quiet";
+  #frameAt = 0;
   #running = false;
   #playing = false;
   /** True while frames are gated (the resampler and model were reset on entry). */
   #gated = false;
+  /** Arrival time (ms) of the last packet, or of the last silence fed for a gap. */
+  #lastHeardAt = 0;
+  /** While an utterance is open: checks every {@link PACKET_GAP_MS} that packets still come. */
+  #gapTimer: ReturnType<typeof setTimeout> | undefined;
   #noiseFloor = new NoiseFloor();
   #zeros: Float32Array;
   #closed = false;
 
   constructor(options: AudioInputOptions, sink: AudioInputSink) {
     this.#options = options;
-    this.#sink = sink;
     const silero = options.model.name === "silero";
     this.#normal = {
       threshold: silero ? SILERO_THRESHOLD : ENERGY_THRESHOLD,
@@ -199,11 +218,14 @@ export class AudioInput {
       this.#toUtterance = new Resampler(OPUS_RATE, options.sampleRate);
     }
     const frameSamples = (options.sampleRate * OPUS_FRAME_MS) / 1000;
-    this.#utterance = new Float32Array(frameSamples);
+    this.#utterance = new FrameFiller<Float32Array>(
+      new Float32Array(frameSamples),
+      (frame) => this.#segmenter.push(frame, this.#frameState, this.#frameAt),
+    );
     this.#zeros = new Float32Array(frameSamples);
     this.#pcm = new Uint8Array(frameSamples * 2);
-    const sinkRef = this.#sink;
     const pcm = this.#pcm;
+    // The segmenter's events go straight to the sink; only audio is converted to int16 bytes.
     this.#segmenter = new UtteranceSegmenter({
       frameSamples,
       preRollFrames: PRE_ROLL_MS / OPUS_FRAME_MS,
@@ -211,12 +233,13 @@ export class AudioInput {
     }, {
       start: (at) => {
         this.stats.utterances++;
-        sinkRef.utteranceStart(at);
+        this.#armGapTimer();
+        sink.utteranceStart(at);
       },
-      audio: (frame) => sinkRef.utteranceAudio(float32ToPcm(frame, pcm)),
-      end: (reason, lastSpeechAt) => sinkRef.utteranceEnd(reason, lastSpeechAt),
-      pause: (at) => sinkRef.utterancePause?.(at),
-      resume: () => sinkRef.utteranceResume?.(),
+      audio: (frame) => sink.utteranceAudio(float32ToPcm(frame, pcm)),
+      end: (reason, lastSpeechAt) => sink.utteranceEnd(reason, lastSpeechAt),
+      pause: (at) => sink.utterancePause?.(at),
+      resume: () => sink.utteranceResume?.(),
     });
   }
 
@@ -231,7 +254,8 @@ export class AudioInput {
   }
 
   /** Turns the echo guard on while a reply plays, off when it stops. */
-  setPlaying(playing: boolean): void {
+  #followReply(): void {
+    const playing = this.#options.reply?.replyPlaying ?? false;
     if (this.#playing === playing) return;
     this.#playing = playing;
     this.#vad.params = playing ? this.#guarded : this.#normal;
@@ -240,6 +264,7 @@ export class AudioInput {
   /** One RTP payload in sequence order, or `null` for a lost packet; `at` = arrival (ms). */
   push(payload: Uint8Array | null, at: number): void {
     if (this.#closed) return;
+    this.#lastHeardAt = at;
     let samples: Float32Array;
     if (payload === null) {
       this.stats.concealed++;
@@ -258,10 +283,9 @@ export class AudioInput {
   /** Feeds `frames` frames of silence (a device stopped sending mid-utterance, e.g. DTX). */
   pushSilence(frames: number, at: number): void {
     for (let i = 0; i < frames; i++) {
-      this.#partial.fill(0);
-      this.#partialFill = OPUS_FRAME_SAMPLES;
-      this.#enqueue(this.#partial, at);
-      this.#partialFill = 0;
+      // A gap: the partial frame's samples are dropped with the rest of the silence.
+      this.#partial.reset();
+      this.#enqueue(this.#partial.frame.fill(0), at);
     }
     this.#pump();
   }
@@ -270,23 +294,31 @@ export class AudioInput {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#gapTimer !== undefined) clearTimeout(this.#gapTimer);
     this.#segmenter.flush();
     this.#decoder.close();
     this.#options.model.close();
   }
 
-  #pushSamples(samples: Float32Array, at: number): void {
-    let offset = 0;
-    while (offset < samples.length) {
-      const take = Math.min(OPUS_FRAME_SAMPLES - this.#partialFill, samples.length - offset);
-      this.#partial.set(samples.subarray(offset, offset + take), this.#partialFill);
-      this.#partialFill += take;
-      offset += take;
-      if (this.#partialFill === OPUS_FRAME_SAMPLES) {
-        this.#enqueue(this.#partial, at);
-        this.#partialFill = 0;
+  /** While an utterance is open, a device that stops sending is heard as silence. */
+  #armGapTimer(): void {
+    if (this.#gapTimer !== undefined || this.#closed) return;
+    this.#gapTimer = setTimeout(() => {
+      this.#gapTimer = undefined;
+      if (this.#closed || !this.inUtterance) return;
+      const now = Date.now();
+      const silent = now - this.#lastHeardAt;
+      if (silent >= PACKET_GAP_MS) {
+        this.#lastHeardAt = now;
+        this.pushSilence(Math.floor(silent / OPUS_FRAME_MS), now);
       }
-    }
+      if (this.inUtterance) this.#armGapTimer();
+    }, PACKET_GAP_MS);
+  }
+
+  #pushSamples(samples: Float32Array, at: number): void {
+    this.#partialAt = at;
+    this.#partial.push(samples);
     this.#pump();
   }
 
@@ -314,6 +346,7 @@ export class AudioInput {
           (slot + 1) * OPUS_FRAME_SAMPLES,
         );
         const at = this.#ringAt[slot];
+        this.#followReply();
         if (this.#idle(frame)) {
           this.#finishGated(at);
           continue;
@@ -367,7 +400,7 @@ export class AudioInput {
     if (!this.#gated) {
       // Gated frames count as digital silence: start the filters from silence when speech comes.
       this.#gated = true;
-      this.#utteranceFill = 0;
+      this.#utterance.reset();
       this.#toVad.reset();
       this.#toUtterance?.reset();
       this.#options.model.reset();
@@ -396,18 +429,9 @@ export class AudioInput {
         : rate === VAD_RATE
         ? frame16k
         : this.#toUtterance!.process(frame);
-      let offset = 0;
-      const out = this.#utterance;
-      while (offset < samples.length) {
-        const take = Math.min(out.length - this.#utteranceFill, samples.length - offset);
-        out.set(samples.subarray(offset, offset + take), this.#utteranceFill);
-        this.#utteranceFill += take;
-        offset += take;
-        if (this.#utteranceFill === out.length) {
-          this.#utteranceFill = 0;
-          this.#segmenter.push(out, state, at);
-        }
-      }
+      this.#frameState = state;
+      this.#frameAt = at;
+      this.#utterance.push(samples);
     } finally {
       this.#head = (this.#head + 1) % QUEUE_FRAMES;
       this.#count--;

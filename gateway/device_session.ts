@@ -25,7 +25,7 @@ import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
 import type { AiClient } from "./ai_client.ts";
 import { AudioInput, type EchoGuard } from "./audio_input.ts";
 import { Conversation } from "./conversation.ts";
-import { OPUS_FRAME_MS, OpusEncoder } from "./opus_codec.ts";
+import { OpusEncoder } from "./opus_codec.ts";
 import { PacketOrder } from "./packet_order.ts";
 import { type PlaybackClock, PlaybackQueue } from "./playback.ts";
 import type { VoiceModel } from "./vad.ts";
@@ -35,8 +35,6 @@ import { OpusRtpWriter } from "./webrtc.ts";
 export const OFFER_RETRY_MS = [2000, 4000, 8000] as const;
 /** A session still not connected this long after its answer is dead (ICE found no path). */
 export const CONNECT_TIMEOUT_MS = 15_000;
-/** A device silent this long mid-utterance (DTX, or gone) is treated as silent. */
-const PACKET_GAP_MS = 100;
 /** RTP clock of Opus, for jitter in ms. */
 const RTP_CLOCK_KHZ = 48;
 /** Transit differences beyond 5 s (in RTP units) are talkspurt gaps, not jitter. */
@@ -110,8 +108,6 @@ export class DeviceSession {
   #answered = false;
   #offerTimer: ReturnType<typeof setTimeout> | undefined;
   #offerAttempt = 0;
-  #gapTimer: ReturnType<typeof setTimeout> | undefined;
-  #lastPacketAt = 0;
   #closed = false;
   #packetsIn = 0;
   #packetsOut = 0;
@@ -124,10 +120,8 @@ export class DeviceSession {
     this.sessionId = options.sessionId;
     this.#log = options.log;
     this.#pc = new RTCPeerConnection(options.peer);
-    this.#playback = new PlaybackQueue({
-      send: (frame, first) => this.#sendFrame(frame, first),
-      drained: (turn, played) => this.#conversation.drained(turn, played),
-    });
+    // Wired in the order audio flows back to front: each part exists before the one using it.
+    this.#playback = new PlaybackQueue({ send: (frame, first) => this.#sendFrame(frame, first) });
     this.#conversation = new Conversation({
       device: options.device,
       sessionId: options.sessionId,
@@ -135,7 +129,6 @@ export class DeviceSession {
       sampleRate: options.audio.sampleRate,
       playback: this.#playback,
       wake: () => options.clock.wake(),
-      setPlaying: (playing) => this.#input.setPlaying(playing),
       publish: options.publishEvent,
       log: options.log,
     });
@@ -144,18 +137,11 @@ export class DeviceSession {
       silenceFrames: options.audio.silenceFrames,
       sampleRate: options.audio.sampleRate,
       echoGuard: options.audio.echoGuard,
+      reply: this.#conversation,
       onError: (error) => this.#log.error("audio frame failed", { device: this.device, error }),
-    }, {
-      utteranceStart: (at) => {
-        this.#armGapTimer();
-        this.#conversation.utteranceStart(at);
-      },
-      utteranceAudio: (pcm) => this.#conversation.utteranceAudio(pcm),
-      utteranceEnd: (reason, at) => this.#conversation.utteranceEnd(reason, at),
-      utterancePause: () => this.#conversation.utterancePause(),
-      utteranceResume: () => this.#conversation.utteranceResume(),
-    });
-    this.#order = new PacketOrder((payload) => this.#input.push(payload, this.#lastPacketAt));
+    }, this.#conversation);
+    const input = this.#input;
+    this.#order = new PacketOrder((payload) => input.push(payload, Date.now()));
     options.clock.add(this.#playback);
   }
 
@@ -237,7 +223,6 @@ export class DeviceSession {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#offerTimer !== undefined) clearTimeout(this.#offerTimer);
-    if (this.#gapTimer !== undefined) clearTimeout(this.#gapTimer);
     this.#o.clock.remove(this.#playback);
     this.#conversation.close();
     this.#input.close();
@@ -336,25 +321,7 @@ export class DeviceSession {
       if (d < MAX_JITTER_STEP) this.#jitter += (d - this.#jitter) / 16;
     }
     this.#lastTransit = transit;
-    this.#lastPacketAt = now;
     this.#order.push(sequence, payload);
-  }
-
-  /** While an utterance is open, a device that stops sending is heard as silence. */
-  #armGapTimer(): void {
-    if (this.#gapTimer !== undefined || this.#closed) return;
-    this.#gapTimer = setTimeout(() => {
-      this.#gapTimer = undefined;
-      if (this.#closed || !this.#input.inUtterance) return;
-      const now = Date.now();
-      const silent = now - this.#lastPacketAt;
-      if (silent >= PACKET_GAP_MS) {
-        const frames = Math.floor(silent / OPUS_FRAME_MS);
-        this.#lastPacketAt = now;
-        this.#input.pushSilence(frames, now);
-      }
-      if (this.#input.inUtterance) this.#armGapTimer();
-    }, PACKET_GAP_MS);
   }
 
   #sendFrame(frame: Float32Array, first: boolean): void {
@@ -362,7 +329,6 @@ export class DeviceSession {
     const payload = this.#encoder.encode(frame);
     this.#send(this.#writer.packet(payload, first));
     this.#packetsOut++;
-    this.#conversation.frameSent(this.#playback.turn);
   }
 }
 

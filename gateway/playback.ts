@@ -15,6 +15,7 @@
  * ```ts
  * const clock = new PlaybackClock();
  * const queue = new PlaybackQueue({ send: (frame) => encodeAndSend(frame) });
+ * queue.listen({ drained: (turn, playedMs) => done(turn, playedMs) });
  * clock.add(queue);
  * queue.enqueue("t1", replySamples, 24000); // plays from the next tick
  * ```
@@ -25,10 +26,16 @@ import { OPUS_FRAME_MS, OPUS_FRAME_SAMPLES, OPUS_RATE } from "./opus_codec.ts";
 /** A stall longer than 3 frames (60 ms) is skipped, not caught up in a burst. */
 export const MAX_CATCH_UP_FRAMES = 3;
 
-/** What a queue does with each frame and when a reply finished playing. */
+/** Where a queue's frames go (the device's encoder and RTP sender). */
 export interface PlaybackSink {
   /** One 20 ms frame at 48 kHz (a view, valid during the call); `first` starts a talkspurt. */
   send(frame: Float32Array, first: boolean): void;
+}
+
+/** Who follows a queue's progress (the device's conversation). */
+export interface PlaybackListener {
+  /** A frame of `turn` was sent. */
+  frameSent?(turn: string): void;
   /** All queued audio of `turn` has been sent. */
   drained?(turn: string, playedMs: number): void;
 }
@@ -66,6 +73,7 @@ export interface ClockStats {
 /** One device's reply audio, as 48 kHz chunks consumed frame by frame. */
 export class PlaybackQueue {
   #sink: PlaybackSink;
+  #listener: PlaybackListener = {};
   #chunks: Chunk[] = [];
   #frame = new Float32Array(OPUS_FRAME_SAMPLES);
   #resamplers = new Map<string, Resampler>();
@@ -78,6 +86,11 @@ export class PlaybackQueue {
 
   constructor(sink: PlaybackSink) {
     this.#sink = sink;
+  }
+
+  /** Sets who hears of sent frames and drained turns (one listener). */
+  listen(listener: PlaybackListener): void {
+    this.#listener = listener;
   }
 
   /** The turn whose audio is playing or queued, if any. */
@@ -179,6 +192,7 @@ export class PlaybackQueue {
     this.#playedFrames++;
     this.framesSent++;
     this.#sink.send(frame, first);
+    this.#listener.frameSent?.(turn);
     const next = this.#chunks[0];
     if (next === undefined || next.turn !== turn) {
       if (this.#ended.has(turn)) this.#drained(turn);
@@ -188,7 +202,7 @@ export class PlaybackQueue {
 
   #drained(turn: string): void {
     this.#ended.delete(turn);
-    this.#sink.drained?.(turn, this.playedMs);
+    this.#listener.drained?.(turn, this.playedMs);
   }
 }
 

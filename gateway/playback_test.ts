@@ -7,8 +7,8 @@ function queue() {
   const drained: [string, number][] = [];
   const q = new PlaybackQueue({
     send: (frame, first) => sent.push({ first, value: frame[0], at: performance.now() }),
-    drained: (turn, played) => drained.push([turn, played]),
   });
+  q.listen({ drained: (turn, played) => drained.push([turn, played]) });
   return { q, sent, drained };
 }
 
