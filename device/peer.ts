@@ -36,21 +36,20 @@ import {
 import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
 import { topicFilter } from "../shared/topics.ts";
 import {
-  OPUS_FRAME_MS,
+  FrameClock,
   OPUS_FRAME_SAMPLES,
   OPUS_RATE,
   OpusDecoder,
   OpusEncoder,
-} from "../gateway/opus_codec.ts";
-import { OpusRtpWriter, peerConfig } from "../gateway/webrtc.ts";
+  OpusRtpWriter,
+  peerConfig,
+} from "../shared/media/mod.ts";
 import type { IceServer } from "../shared/config.ts";
 
 /** A reply talkspurt ends when no packet came for this long. */
 const REPLY_GAP_MS = 200;
 /** How long connect() waits for the offer and the connection. */
 const CONNECT_TIMEOUT_MS = 15_000;
-/** A stall of more than 3 frames re-anchors the mic clock instead of bursting. */
-const MAX_CATCH_UP_FRAMES = 3;
 /** Distinct idle-noise packets cycled by the mic (half a second). */
 const NOISE_PACKETS = 25;
 
@@ -162,9 +161,12 @@ export class DevicePeer extends EventTarget {
   #idlePackets: Uint8Array[];
   #idleIndex = 0;
   #queue: Utterance[] = [];
-  #micTimer: ReturnType<typeof setTimeout> | undefined;
-  #micStart = 0;
-  #micTicks = 0;
+  /** The microphone's 20 ms clock, from connect to close (paused while idle with `idle: "none"`). */
+  #mic = new FrameClock({
+    frame: () => this.#micFrame(),
+    // DTX-like: nothing to send until the next speak().
+    keepRunning: () => this.#queue.length > 0 || (this.#o.idle ?? "silence") !== "none",
+  });
   #talking = false;
   #current: ReplyRecording | undefined;
   #replyCursor = 0;
@@ -311,7 +313,7 @@ export class DevicePeer extends EventTarget {
   async close(options: { announceOffline?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#micTimer !== undefined) clearTimeout(this.#micTimer);
+    this.#mic.stop();
     for (const u of this.#queue) {
       u.resolve({ firstPacketAt: 0, lastPacketAt: 0, lastPacketWallMs: 0, frames: u.frames });
     }
@@ -436,35 +438,14 @@ export class DevicePeer extends EventTarget {
   }
 
   #startMic(): void {
-    if (this.#micTimer !== undefined || this.#closed || !this.#transceiver) return;
-    this.#micStart = performance.now();
-    this.#micTicks = 0;
-    this.#mic();
+    if (this.#closed || !this.#transceiver) return;
+    this.#mic.start();
   }
 
-  #mic = (): void => {
-    this.#micTimer = undefined;
-    if (this.#closed) return;
-    const now = performance.now();
-    let due = Math.floor((now - this.#micStart) / OPUS_FRAME_MS) + 1 - this.#micTicks;
-    if (due > MAX_CATCH_UP_FRAMES) {
-      this.#micStart = now;
-      this.#micTicks = 0;
-      due = 1;
-    }
-    for (let i = 0; i < due; i++) {
-      this.#micTicks++;
-      this.#micFrame();
-    }
-    const idle = this.#queue.length === 0 && (this.#o.idle ?? "silence") === "none";
-    if (idle) return; // DTX-like: nothing to send until the next speak().
-    const next = this.#micStart + this.#micTicks * OPUS_FRAME_MS;
-    this.#micTimer = setTimeout(this.#mic, Math.max(0, next - performance.now()));
-  };
-
-  #micFrame(): void {
+  /** One 20 ms mic frame: speech, idle noise or nothing; returns whether a packet was made. */
+  #micFrame(): boolean {
     const sender = this.#transceiver?.sender;
-    if (!sender) return;
+    if (!sender) return false;
     const utterance = this.#queue[0];
     let payload: Uint8Array;
     if (utterance) {
@@ -477,7 +458,7 @@ export class DevicePeer extends EventTarget {
     } else if ((this.#o.idle ?? "silence") === "silence") {
       payload = this.#idlePackets[this.#idleIndex++ % this.#idlePackets.length];
     } else {
-      return;
+      return false;
     }
     const first = !this.#talking;
     this.#talking = true;
@@ -502,5 +483,6 @@ export class DevicePeer extends EventTarget {
         });
       }
     }
+    return true;
   }
 }

@@ -23,7 +23,7 @@ import {
   errorMessage,
   type SampleRate,
 } from "../shared/frame_codec.ts";
-import { FrameFiller } from "../shared/media/mod.ts";
+import { FrameFiller } from "../shared/media/frame_filler.ts";
 import { UtteranceBuffer } from "./utterance_buffer.ts";
 
 /** v2 audio goes out in 100 ms chunks: 5× fewer headers than per-frame, still streaming. */

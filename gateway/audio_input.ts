@@ -20,8 +20,13 @@
  * ```
  */
 import { float32ToPcm, Resampler } from "../shared/audio.ts";
-import { FrameFiller } from "../shared/media/mod.ts";
-import { OPUS_FRAME_MS, OPUS_FRAME_SAMPLES, OPUS_RATE, OpusDecoder } from "./opus_codec.ts";
+import { FrameFiller } from "../shared/media/frame_filler.ts";
+import {
+  OPUS_FRAME_MS,
+  OPUS_FRAME_SAMPLES,
+  OPUS_RATE,
+  OpusDecoder,
+} from "../shared/media/opus_codec.ts";
 import {
   type EndReason,
   MAX_UTTERANCE_MS,

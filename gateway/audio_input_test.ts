@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { pcmToFloat32, resample } from "../shared/audio.ts";
 import { speak } from "../tests/helpers/speech.ts";
 import { AudioInput, type EchoGuard, NoiseFloor } from "./audio_input.ts";
-import { OPUS_FRAME_SAMPLES, OpusEncoder } from "./opus_codec.ts";
+import { OPUS_FRAME_SAMPLES, OpusEncoder } from "../shared/media/opus_codec.ts";
 import { EnergyModel } from "./vad.ts";
 
 const speech = await speak("Please set a timer for ten minutes.");

@@ -25,11 +25,11 @@ import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
 import type { AiClient } from "./ai_client.ts";
 import { AudioInput, type EchoGuard } from "./audio_input.ts";
 import { Conversation } from "./conversation.ts";
-import { OpusEncoder } from "./opus_codec.ts";
+import { OpusEncoder } from "../shared/media/opus_codec.ts";
 import { PacketOrder } from "./packet_order.ts";
 import { type PlaybackClock, PlaybackQueue } from "./playback.ts";
 import type { VoiceModel } from "./vad.ts";
-import { OpusRtpWriter } from "./webrtc.ts";
+import { OpusRtpWriter } from "../shared/media/webrtc.ts";
 
 /** Waits for an answer before re-publishing the offer: 2 s, 4 s, 8 s, then give up. */
 export const OFFER_RETRY_MS = [2000, 4000, 8000] as const;

@@ -25,7 +25,7 @@ import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_s
 import { PlaybackClock } from "./playback.ts";
 import { type Signaling, startSignaling } from "./signaling.ts";
 import { EnergyModel, SileroModel, SileroSession, type VoiceModel } from "./vad.ts";
-import { peerConfig } from "./webrtc.ts";
+import { peerConfig } from "../shared/media/webrtc.ts";
 
 const SESSION_ID_BYTES = 8;
 

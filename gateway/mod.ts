@@ -12,5 +12,4 @@ export type { Gateway, GatewayOptions } from "./gateway.ts";
 export { AiClient } from "./ai_client.ts";
 export { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
 export { DeviceSession } from "./device_session.ts";
-export { OPUS_FRAME_SAMPLES, OPUS_RATE, OpusDecoder, OpusEncoder } from "./opus_codec.ts";
-export { OpusRtpWriter, peerConfig } from "./webrtc.ts";
+export { SILERO_CONTEXT, SILERO_WINDOW, SileroSession } from "./vad.ts";

@@ -20,9 +20,9 @@
  * Usage: deno run -A scripts/bench_gateway.ts [--quick] [--capacity-only] [--capacity-levels=20,30]
  */
 import { DevicePeer } from "../device/peer.ts";
-import { OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder } from "../gateway/opus_codec.ts";
-import { LATE_TICK_MS } from "../gateway/playback.ts";
-import { SILERO_CONTEXT, SILERO_WINDOW, SileroSession } from "../gateway/vad.ts";
+import { OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder } from "../shared/media/opus_codec.ts";
+import { LATE_TICK_MS } from "../shared/media/frame_clock.ts";
+import { SILERO_CONTEXT, SILERO_WINDOW, SileroSession } from "../gateway/mod.ts";
 import { resample } from "../shared/audio.ts";
 import { delay } from "../shared/async.ts";
 import { connectMqtt } from "../shared/mqtt.ts";

@@ -20,7 +20,7 @@
  */
 import { isIP } from "node:net";
 import { type RTCPeerConnectionConfig, RTCRtpCodecParameters, RtpHeader, RtpPacket } from "werift";
-import type { IceServer } from "../shared/config.ts";
+import type { IceServer } from "../config.ts";
 import { OPUS_FRAME_SAMPLES, OPUS_RATE } from "./opus_codec.ts";
 
 /** RFC 7587: Opus is always announced as opus/48000/2, whatever is actually sent. */
