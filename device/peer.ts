@@ -36,6 +36,7 @@ import {
 import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
 import { topicFilter } from "../shared/topics.ts";
 import {
+  concatChunks,
   FrameClock,
   OPUS_FRAME_SAMPLES,
   OPUS_RATE,
@@ -116,14 +117,7 @@ class ReplyRecording implements Reply {
     if (samples) this.#chunks.push(samples.slice());
   }
   samples(): Float32Array {
-    const total = this.#chunks.reduce((n, c) => n + c.length, 0);
-    const out = new Float32Array(total);
-    let offset = 0;
-    for (const chunk of this.#chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return out;
+    return concatChunks(this.#chunks);
   }
 }
 
@@ -267,14 +261,7 @@ export class DevicePeer extends EventTarget {
 
   /** All reply audio received so far, concatenated (48 kHz). */
   receivedAudio(): Float32Array {
-    const parts = this.replies.map((r) => r.samples());
-    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-    let offset = 0;
-    for (const part of parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    return out;
+    return concatChunks(this.replies.map((r) => r.samples()));
   }
 
   /**

@@ -19,7 +19,7 @@
  * input.push(opusPayload, Date.now()); // or input.push(null, now) for a lost packet
  * ```
  */
-import { float32ToPcm, Resampler } from "../shared/audio.ts";
+import { float32ToPcm, Resampler, rms } from "../shared/audio.ts";
 import { FrameFiller } from "../shared/media/frame_filler.ts";
 import {
   OPUS_FRAME_MS,
@@ -390,15 +390,13 @@ export class AudioInput {
    * frame below the idle gate or within 6 dB of the room's noise floor.
    */
   #idle(frame: Float32Array): boolean {
-    let sum = 0;
-    for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
-    const rms = Math.sqrt(sum / frame.length);
-    const floor = this.#noiseFloor.update(rms);
+    const level = rms(frame);
+    const floor = this.#noiseFloor.update(level);
     if (this.#vad.state !== "quiet" || this.#segmenter.active) {
       this.#gated = false;
       return false;
     }
-    if (rms >= Math.max(IDLE_GATE_RMS, floor * NOISE_GATE_RATIO)) {
+    if (level >= Math.max(IDLE_GATE_RMS, floor * NOISE_GATE_RATIO)) {
       this.#gated = false;
       return false;
     }

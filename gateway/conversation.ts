@@ -21,6 +21,7 @@
 import { pcmToFloat32 } from "../shared/audio.ts";
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
+import { roundTenth } from "../shared/rounding.ts";
 import { type DeviceEvent, MAX_TEXT_CHARS } from "../shared/messages.ts";
 import type { TurnFailure, TurnHandlers } from "./ai_turn.ts";
 import type { AudioInputSink, ReplyState } from "./audio_input.ts";
@@ -85,7 +86,7 @@ function serverLatency(record: TurnRecord): Record<string, number> {
   const sentAt = record.turn.endWrittenAt;
   if (serverFirst !== undefined && sentAt !== undefined && record.firstAudioAt !== undefined) {
     const transport = record.firstAudioAt - sentAt - (stages.queue_ms ?? 0) - serverFirst;
-    latency.transport_ms = Math.max(0, Math.round(transport * 10) / 10);
+    latency.transport_ms = Math.max(0, roundTenth(transport));
   }
   return latency;
 }

@@ -12,7 +12,8 @@
  * ```
  */
 
-const INT16_SCALE = 32768;
+/** int16 full scale: float samples in [-1, 1] times this are int16 units. */
+export const INT16_SCALE = 32768;
 
 /** Converts int16 little-endian bytes to floats in [-1, 1]. Reuses `out` when it is big enough. */
 export function pcmToFloat32(pcm: Uint8Array, out?: Float32Array): Float32Array {
