@@ -19,7 +19,7 @@
  * input.push(opusPayload, Date.now()); // or input.push(null, now) for a lost packet
  * ```
  */
-import { float32ToPcm, Resampler, rms } from "../shared/audio.ts";
+import { Resampler, rms } from "../shared/audio.ts";
 import { FrameFiller } from "../shared/media/frame_filler.ts";
 import {
   OPUS_FRAME_MS,
@@ -28,9 +28,9 @@ import {
   OpusDecoder,
 } from "../shared/media/opus_codec.ts";
 import {
-  type EndReason,
   MAX_UTTERANCE_MS,
   PRE_ROLL_MS,
+  type SegmenterSink,
   UtteranceSegmenter,
 } from "./utterance_segmenter.ts";
 import {
@@ -115,18 +115,8 @@ export interface ReplyState {
 /** A device silent this long mid-utterance (DTX, or gone) is treated as silent. */
 export const PACKET_GAP_MS = 100;
 
-/** Where the input's results go. */
-export interface AudioInputSink {
-  /** Speech started (after the VAD's start delay; the pre-roll is sent right after). */
-  utteranceStart(at: number): void;
-  /** int16 LE PCM at the utterance rate (a view valid during the call). */
-  utteranceAudio(pcm: Uint8Array): void;
-  utteranceEnd(reason: EndReason, lastSpeechAt: number): void;
-  /** The user went quiet inside the utterance; its end may follow (segmenter `pause`). */
-  utterancePause?(at: number): void;
-  /** Speech came back after a pause, before its audio. */
-  utteranceResume?(): void;
-}
+/** Where the input's utterances go: the segmenter's events, straight to their receiver. */
+export type AudioInputSink = SegmenterSink;
 
 /** Options of {@link AudioInput}. */
 export interface AudioInputOptions {
@@ -171,7 +161,6 @@ export class AudioInput {
   #normal: VadParams;
   #guarded: VadParams;
   #segmenter: UtteranceSegmenter;
-  #pcm: Uint8Array;
   /** 48 kHz frames awaiting processing, and their capture times. */
   #ring = new Float32Array(QUEUE_FRAMES * OPUS_FRAME_SAMPLES);
   #ringAt = new Float64Array(QUEUE_FRAMES);
@@ -225,27 +214,14 @@ export class AudioInput {
     const frameSamples = (options.sampleRate * OPUS_FRAME_MS) / 1000;
     this.#utterance = new FrameFiller<Float32Array>(
       new Float32Array(frameSamples),
-      (frame) => this.#segmenter.push(frame, this.#frameState, this.#frameAt),
+      (frame) => this.#segment(frame, this.#frameState, this.#frameAt),
     );
     this.#zeros = new Float32Array(frameSamples);
-    this.#pcm = new Uint8Array(frameSamples * 2);
-    const pcm = this.#pcm;
-    // The segmenter's events go straight to the sink; only audio is converted to int16 bytes.
     this.#segmenter = new UtteranceSegmenter({
       frameSamples,
       preRollFrames: PRE_ROLL_MS / OPUS_FRAME_MS,
       maxFrames: MAX_UTTERANCE_MS / OPUS_FRAME_MS,
-    }, {
-      start: (at) => {
-        this.stats.utterances++;
-        this.#armGapTimer();
-        sink.utteranceStart(at);
-      },
-      audio: (frame) => sink.utteranceAudio(float32ToPcm(frame, pcm)),
-      end: (reason, lastSpeechAt) => sink.utteranceEnd(reason, lastSpeechAt),
-      pause: (at) => sink.utterancePause?.(at),
-      resume: () => sink.utteranceResume?.(),
-    });
+    }, sink);
   }
 
   /** The VAD's current state. */
@@ -303,6 +279,13 @@ export class AudioInput {
     this.#segmenter.flush();
     this.#decoder.close();
     this.#options.model.close();
+  }
+
+  /** One frame at the utterance rate to the segmenter, whose events go to the sink. */
+  #segment(frame: Float32Array, state: VadState, at: number): void {
+    this.#segmenter.push(frame, state, at);
+    this.stats.utterances = this.#segmenter.utterances;
+    if (this.#segmenter.active) this.#armGapTimer();
   }
 
   /** While an utterance is open, a device that stops sending is heard as silence. */
@@ -415,7 +398,7 @@ export class AudioInput {
   #finishGated(at: number): void {
     this.stats.frames++;
     this.stats.gated++;
-    this.#segmenter.push(this.#zeros, this.#vad.update(0), at);
+    this.#segment(this.#zeros, this.#vad.update(0), at);
     this.#head = (this.#head + 1) % QUEUE_FRAMES;
     this.#count--;
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { pcmToFloat32, resample } from "../shared/audio.ts";
+import { resample } from "../shared/audio.ts";
 import { speak } from "../tests/helpers/speech.ts";
 import { AudioInput, type EchoGuard, NoiseFloor } from "./audio_input.ts";
 import { OPUS_FRAME_SAMPLES, OpusEncoder } from "../shared/media/opus_codec.ts";
@@ -45,7 +45,7 @@ function input(sampleRate: number, echoGuard: EchoGuard = "raise") {
       current = { samples: 0, ends: [] };
       utterances.push(current);
     },
-    utteranceAudio: (pcm) => void (current!.samples += pcmToFloat32(pcm).length),
+    utteranceAudio: (frame) => void (current!.samples += frame.length),
     utteranceEnd: (reason) => {
       events.push(`end:${reason}`);
       current!.ends.push(reason);

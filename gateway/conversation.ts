@@ -18,7 +18,7 @@
  * const input = new AudioInput({ ...audio, reply: conversation }, conversation);
  * ```
  */
-import { pcmToFloat32 } from "../shared/audio.ts";
+import { float32ToPcm, pcmToFloat32 } from "../shared/audio.ts";
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import { roundTenth } from "../shared/rounding.ts";
@@ -126,6 +126,8 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
   #current: TurnRecord | undefined;
   #state: ConversationState = "listening";
   #replyPlaying = false;
+  /** The int16 bytes of the last utterance frame, reused for the next (same size each time). */
+  #pcm: Uint8Array = new Uint8Array(0);
   #closed = false;
   /** Turns started, barge-ins, failures; latency (last speech → first reply packet), ms. */
   readonly stats = {
@@ -196,8 +198,12 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     return record;
   }
 
-  utteranceAudio(pcm: Uint8Array): void {
-    this.#current?.turn.audio(pcm);
+  /** One frame of the utterance (floats at the utterance rate), to the turn as int16 bytes. */
+  utteranceAudio(frame: Float32Array): void {
+    const turn = this.#current?.turn;
+    if (!turn) return;
+    this.#pcm = float32ToPcm(frame, this.#pcm);
+    turn.audio(this.#pcm);
   }
 
   utterancePause(): void {

@@ -98,7 +98,7 @@ Deno.test("a turn goes listening → user_speaking → thinking → replying →
   c.conversation.utteranceStart(1000);
   assert.equal(c.conversation.state, "user_speaking");
   const [turn] = c.turns;
-  c.conversation.utteranceAudio(new Uint8Array(640));
+  c.conversation.utteranceAudio(new Float32Array(320));
   c.conversation.utterancePause();
   c.conversation.utteranceResume();
   c.conversation.utteranceEnd("silence", 2000);
@@ -253,7 +253,7 @@ Deno.test("a turn that fails before the utterance ended returns to listening", (
   const [turn] = c.turns;
   turn.done = true;
   turn.handlers.fail("unavailable", "the AI server is not connected");
-  c.conversation.utteranceAudio(new Uint8Array(2)); // the input goes on; nobody is listening
+  c.conversation.utteranceAudio(new Float32Array(1)); // the input goes on; nobody is listening
   c.conversation.utteranceEnd("silence", 10);
   assert.equal(c.conversation.state, "listening");
   assert.deepEqual(turn.calls, [], "nothing more goes to a failed turn");
