@@ -42,7 +42,7 @@ import {
   OPUS_RATE,
   OpusDecoder,
   OpusEncoder,
-  OpusRtpWriter,
+  OpusRtpSender,
   peerConfig,
 } from "../shared/media/mod.ts";
 import type { IceServer } from "../shared/config.ts";
@@ -148,9 +148,16 @@ export class DevicePeer extends EventTarget {
   #transceiver: RTCRtpTransceiver | undefined;
   #sessionId: string | undefined;
   #chain: Promise<void> = Promise.resolve();
-  #encoder = new OpusEncoder();
   #decoder = new OpusDecoder();
-  #writer = new OpusRtpWriter();
+  /** Mic frames out: Opus, RTP, then the `loss` option drops some before the socket. */
+  #rtp = new OpusRtpSender((packet) => {
+    if (this.loss > 0 && Math.random() < this.loss) {
+      this.packetsDropped++;
+      return;
+    }
+    this.packetsSent++;
+    this.#transceiver?.sender.sendRtp(packet).catch(() => {});
+  });
   #frame = new Float32Array(OPUS_FRAME_SAMPLES);
   #idlePackets: Uint8Array[];
   #idleIndex = 0;
@@ -177,13 +184,15 @@ export class DevicePeer extends EventTarget {
     const noise = options.idleNoise ?? 0;
     // Uniform noise of amplitude a has RMS a/√3.
     const amplitude = noise * Math.sqrt(3);
+    const encoder = new OpusEncoder();
     this.#idlePackets = Array.from(
       { length: noise > 0 ? NOISE_PACKETS : 1 },
       () =>
-        this.#encoder.encode(
+        encoder.encode(
           new Float32Array(OPUS_FRAME_SAMPLES).map(() => (Math.random() * 2 - 1) * amplitude),
         ),
     );
+    encoder.close();
   }
 
   /** The session id of the gateway's current offer. */
@@ -316,7 +325,7 @@ export class DevicePeer extends EventTarget {
       }
       await this.#mqtt.close().catch(() => {});
     }
-    this.#encoder.close();
+    this.#rtp.close();
     this.#decoder.close();
   }
 
@@ -431,30 +440,21 @@ export class DevicePeer extends EventTarget {
 
   /** One 20 ms mic frame: speech, idle noise or nothing; returns whether a packet was made. */
   #micFrame(): boolean {
-    const sender = this.#transceiver?.sender;
-    if (!sender) return false;
+    if (!this.#transceiver) return false;
     const utterance = this.#queue[0];
-    let payload: Uint8Array;
+    const idle = this.#o.idle ?? "silence";
+    if (!utterance && idle !== "silence") return false;
+    const first = !this.#talking;
+    this.#talking = true;
     if (utterance) {
       const n = Math.min(OPUS_FRAME_SAMPLES, utterance.samples.length - utterance.offset);
       this.#frame.set(utterance.samples.subarray(utterance.offset, utterance.offset + n));
       this.#frame.fill(0, n);
       utterance.offset += n;
       utterance.frames++;
-      payload = this.#encoder.encode(this.#frame);
-    } else if ((this.#o.idle ?? "silence") === "silence") {
-      payload = this.#idlePackets[this.#idleIndex++ % this.#idlePackets.length];
+      this.#rtp.sendFrame(this.#frame, first);
     } else {
-      return false;
-    }
-    const first = !this.#talking;
-    this.#talking = true;
-    const packet = this.#writer.packet(payload, first);
-    const dropped = this.loss > 0 && Math.random() < this.loss;
-    if (dropped) this.packetsDropped++;
-    else {
-      this.packetsSent++;
-      sender.sendRtp(packet).catch(() => {});
+      this.#rtp.sendPayload(this.#idlePackets[this.#idleIndex++ % this.#idlePackets.length], first);
     }
     if (utterance) {
       const at = performance.now();

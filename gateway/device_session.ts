@@ -18,18 +18,22 @@
  * await session.addCandidate(init);   // from signaling/ice (from: "device")
  * ```
  */
-import { type RTCIceCandidateInit, RTCPeerConnection, type RTCPeerConnectionConfig } from "werift";
+import {
+  type RTCIceCandidateInit,
+  RTCPeerConnection,
+  type RTCPeerConnectionConfig,
+  type RtpPacket,
+} from "werift";
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
 import type { AiClient } from "./ai_client.ts";
 import { AudioInput, type EchoGuard } from "./audio_input.ts";
 import { Conversation } from "./conversation.ts";
-import { OpusEncoder } from "../shared/media/opus_codec.ts";
 import { PacketOrder } from "./packet_order.ts";
 import { type PlaybackClock, PlaybackQueue } from "./playback.ts";
 import type { VoiceModel } from "./vad.ts";
-import { OpusRtpWriter } from "../shared/media/webrtc.ts";
+import { OpusRtpSender } from "../shared/media/webrtc.ts";
 
 /** Waits for an answer before re-publishing the offer: 2 s, 4 s, 8 s, then give up. */
 export const OFFER_RETRY_MS = [2000, 4000, 8000] as const;
@@ -101,9 +105,9 @@ export class DeviceSession {
   #order: PacketOrder;
   #playback: PlaybackQueue;
   #conversation: Conversation;
-  #encoder = new OpusEncoder();
-  #writer = new OpusRtpWriter();
-  #send: ((packet: ReturnType<OpusRtpWriter["packet"]>) => void) | undefined;
+  /** Reply frames out: Opus, RTP, to the transceiver's sender once {@link start} made it. */
+  #rtp = new OpusRtpSender((packet) => this.#sendRtp?.(packet));
+  #sendRtp: ((packet: RtpPacket) => void) | undefined;
   #offerSdp: string | undefined;
   #answered = false;
   #offerTimer: ReturnType<typeof setTimeout> | undefined;
@@ -121,7 +125,11 @@ export class DeviceSession {
     this.#log = options.log;
     this.#pc = new RTCPeerConnection(options.peer);
     // Wired in the order audio flows back to front: each part exists before the one using it.
-    this.#playback = new PlaybackQueue({ send: (frame, first) => this.#sendFrame(frame, first) });
+    this.#playback = new PlaybackQueue({
+      send: (frame, first) => {
+        if (!this.#closed) this.#rtp.sendFrame(frame, first);
+      },
+    });
     this.#conversation = new Conversation({
       device: options.device,
       sessionId: options.sessionId,
@@ -149,7 +157,8 @@ export class DeviceSession {
   async start(): Promise<void> {
     const pc = this.#pc;
     const transceiver = pc.addTransceiver("audio", { direction: "sendrecv" });
-    this.#send = (packet) => {
+    this.#sendRtp = (packet) => {
+      this.#packetsOut++;
       transceiver.sender.sendRtp(packet).catch((error) => {
         this.#log.debug("RTP send failed", { device: this.device, error: String(error) });
       });
@@ -226,7 +235,7 @@ export class DeviceSession {
     this.#o.clock.remove(this.#playback);
     this.#conversation.close();
     this.#input.close();
-    this.#encoder.close();
+    this.#rtp.close();
     this.#pc.close().catch(() => {});
     this.#log.info("session closed", {
       device: this.device,
@@ -322,13 +331,6 @@ export class DeviceSession {
     }
     this.#lastTransit = transit;
     this.#order.push(sequence, payload);
-  }
-
-  #sendFrame(frame: Float32Array, first: boolean): void {
-    if (this.#closed || !this.#send) return;
-    const payload = this.#encoder.encode(frame);
-    this.#send(this.#writer.packet(payload, first));
-    this.#packetsOut++;
   }
 }
 
