@@ -145,9 +145,12 @@ export class AiClient implements TurnLink {
     this.#connection.close("the gateway is shutting down");
   }
 
-  /** {@link TurnLink}: bytes to the server, in order. */
+  /**
+   * {@link TurnLink}: bytes to the server, in order. Dropped until the link is ready: a turn
+   * written while the server is away (or its hello is awaited) is replayed whole once it is.
+   */
   send(bytes: Uint8Array): void {
-    this.#connection.send(bytes);
+    if (this.connected) this.#connection.send(bytes);
   }
 
   /** {@link TurnLink}: whether the server announced `capability` in its hello. */

@@ -12,7 +12,7 @@
  *
  * @example
  * ```ts
- * const writer = V2_PROTOCOL.writer({ id, device, rate }, { send, serverCan, keepCopy });
+ * const writer = V2_PROTOCOL.writer({ id, device, rate }, { send, serverCan });
  * writer.open(Date.now()); writer.audio(pcm); writer.flush(); writer.end(lastSpeechAt);
  * ```
  */
@@ -57,14 +57,12 @@ export interface TurnIdentity {
   rate: SampleRate;
 }
 
-/** Where a turn's writer sends, and what it may ask of the link. */
+/** Where a turn's writer sends, and what it may ask of the link (the AI client is one). */
 export interface TurnOutput {
-  /** Bytes to the server, in order. */
+  /** Bytes to the server, in order; dropped while it is away. */
   send(bytes: Uint8Array): void;
   /** Whether the server announced `capability` in its hello (v2). */
   serverCan(capability: string): boolean;
-  /** Whether a copy of the audio must be kept for a replay after an outage. */
-  keepCopy(): boolean;
 }
 
 /** One turn's messages as one protocol writes them. */
@@ -79,8 +77,11 @@ export interface TurnWriter {
   pause(): boolean;
   /** The utterance ended at `lastSpeechAt` (ms): v2 `end`, v1 the whole frame. */
   end(lastSpeechAt: number): void;
-  /** After an outage: everything sent so far, again, on the new connection. */
-  replay(startedAt: number, paused: boolean): void;
+  /**
+   * After an outage: everything sent so far, again, on the new connection; `again`: whether
+   * the turn may be replayed once more (else its copy is let go).
+   */
+  replay(startedAt: number, paused: boolean, again: boolean): void;
   /** Barge-in, hang-up or timeout: v2 `cancel` with what was played (ms). */
   cancel(playedMs: number): void;
   /** The first reply item came: the turn will not be replayed. */
@@ -187,6 +188,8 @@ class V2TurnWriter implements TurnWriter {
   #seq = 0;
   /** Everything sent, for a replay after an outage; let go once the reply starts. */
   #sent: UtteranceBuffer;
+  /** Whether audio is still copied into {@link #sent}. */
+  #copying = true;
 
   constructor(turn: TurnIdentity, out: TurnOutput) {
     this.#turn = turn;
@@ -220,13 +223,15 @@ class V2TurnWriter implements TurnWriter {
     this.#out.send(encodeV2({ type: "end", turn: this.#turn.id, ts: lastSpeechAt }));
   }
 
-  replay(startedAt: number, paused: boolean): void {
+  replay(startedAt: number, paused: boolean, again: boolean): void {
     this.open(startedAt);
     const pcm = this.#sent.view();
     this.#seq = 0;
     if (pcm.length > 0) this.#out.send(this.#audioMessage(pcm));
     if (paused) this.#out.send(encodeV2({ type: "pause", turn: this.#turn.id, ts: Date.now() }));
-    // Replayed once: a second outage fails the turn, so the copy is no longer needed.
+    if (again) return;
+    // No further replay: a second outage fails the turn, so the copy is no longer needed.
+    this.#copying = false;
     this.#sent.clear();
   }
 
@@ -241,15 +246,17 @@ class V2TurnWriter implements TurnWriter {
   }
 
   replyStarted(): void {
+    this.#copying = false;
     this.#sent.clear();
   }
 
   close(): void {
+    this.#copying = false;
     this.#sent.clear();
   }
 
   #sendAudio(pcm: Uint8Array): void {
-    if (this.#out.keepCopy()) this.#sent.append(pcm);
+    if (this.#copying) this.#sent.append(pcm);
     this.#out.send(this.#audioMessage(pcm));
   }
 

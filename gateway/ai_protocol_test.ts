@@ -7,17 +7,14 @@ const turn = { id: "t1", device: "kitchen", rate: 16000 as const };
 /** Everything a writer sent, decoded by the real frame codec. */
 function output(version: 1 | 2, capabilities: string[] = ["cancel", "speculate"]) {
   const bytes: Uint8Array[] = [];
-  let keep = true;
   const out: TurnOutput = {
     send: (b) => bytes.push(b.slice()),
     serverCan: (capability) => capabilities.includes(capability),
-    keepCopy: () => keep,
   };
   const decoder = new FrameDecoder({ version });
   if (version === 2) decoder.push(V2_PROTOCOL.hello()!); // a v2 stream opens with a hello
   return {
     out,
-    stopCopying: () => void (keep = false),
     decoded: () => bytes.splice(0).flatMap((b) => decoder.push(b)),
     v2: () =>
       bytes.splice(0).flatMap((b) => decoder.push(b)).map((d) =>
@@ -60,21 +57,25 @@ Deno.test("v2 writer: a replay sends start, everything so far as one chunk, and 
   w.open(1);
   w.audio(new Uint8Array(6400));
   o.v2();
-  w.replay(1, true);
+  w.replay(1, true, true);
   const m = o.v2();
   assert.deepEqual(m.map((x) => x.type), ["start", "audio", "pause"]);
   assert.ok(m[1].type === "audio" && m[1].seq === 0 && m[1].pcm.length === 6400);
-  w.replay(1, false);
-  assert.deepEqual(o.v2().map((x) => x.type), ["start"], "the copy went with the first replay");
+  w.audio(new Uint8Array(3200)); // still copied: another replay may come
+  w.replay(1, false, false);
+  const last = o.v2().filter((x) => x.type === "audio");
+  assert.ok(last[1]?.type === "audio" && last[1].pcm.length === 9600, "everything, again");
+  w.replay(1, false, false);
+  assert.deepEqual(o.v2().map((x) => x.type), ["start"], "the copy went with the last replay");
 
   const started = output(2);
   const replied = V2_PROTOCOL.writer(turn, started.out);
   replied.audio(new Uint8Array(3200));
-  started.stopCopying();
+  replied.replyStarted();
   replied.audio(new Uint8Array(3200));
-  replied.replay(1, false);
-  const again = started.v2().filter((x) => x.type === "audio").at(-1);
-  assert.ok(again?.type === "audio" && again.pcm.length === 3200, "only what was copied");
+  replied.replay(1, false, false);
+  const again = started.v2().filter((x) => x.type === "audio");
+  assert.equal(again.length, 2, "no copy once the reply started: nothing to replay");
 });
 
 Deno.test("v1 writer: nothing until the end, then the whole utterance as one frame", () => {

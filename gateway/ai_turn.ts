@@ -46,7 +46,7 @@ export interface TurnHandlers {
 export interface TurnLink {
   /** How long a turn waits for each reply item once its utterance ended (ms). */
   readonly responseTimeoutMs: number;
-  /** Bytes to the server, in order; dropped while not connected. */
+  /** Bytes to the server, in order; dropped while it is away (so a suspended turn sends none). */
   send(bytes: Uint8Array): void;
   /** Whether the server announced `capability` in its hello. */
   serverCan(capability: string): boolean;
@@ -83,7 +83,7 @@ export class Turn implements HeldTurn {
   /** Some of the reply came: the turn can no longer be sent again. */
   #replied = false;
   #replays = 0;
-  /** Waiting for the server to come back: nothing is sent until the replay. */
+  /** Waiting for the server to come back: the end waits for the replay. */
   #suspended = false;
   #ended = false;
   #done = false;
@@ -101,13 +101,8 @@ export class Turn implements HeldTurn {
     this.rate = rate;
     this.#handlers = handlers;
     this.#held = new UtteranceBuffer(rate);
-    this.#writer = protocol.writer({ id, device, rate }, {
-      send: (bytes) => {
-        if (!this.#suspended) link.send(bytes);
-      },
-      serverCan: (capability) => link.serverCan(capability),
-      keepCopy: () => !this.#replied && this.#replays < MAX_REPLAYS,
-    });
+    // The writer sends straight to the link (which drops bytes while the server is away).
+    this.#writer = protocol.writer({ id, device, rate }, link);
   }
 
   /** True once the reply ended, failed or was cancelled. */
@@ -228,7 +223,7 @@ export class Turn implements HeldTurn {
     if (!this.#suspended || this.#done) return;
     this.#suspended = false;
     this.#replays++;
-    this.#writer.replay(this.#startedAt, this.#paused);
+    this.#writer.replay(this.#startedAt, this.#paused, this.#replays < MAX_REPLAYS);
     if (this.#ended) this.#sendEnd();
   }
 

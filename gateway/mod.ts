@@ -2,10 +2,30 @@
  * The NAILA gateway (spec 5): WebRTC device sessions over MQTT signaling, Opus, VAD, utterances,
  * playback and barge-in, and the TCP client of the AI server. `main.ts` runs it.
  *
- * Follow one utterance in order: `webrtc.ts` → `device_session.ts` → `packet_order.ts` →
- * `audio_input.ts` (`opus_codec.ts`, `vad.ts`, `utterance_segmenter.ts`) → `conversation.ts` →
- * `ai_client.ts`, and the reply back: `ai_client.ts` → `conversation.ts` → `playback.ts` →
- * `opus_codec.ts` → `webrtc.ts`.
+ * One utterance, RTP in to RTP out, one step per file (helpers a step calls and that return are
+ * in brackets; ↩ marks the three moves back):
+ *
+ *  1. `device_session.ts` — werift hands it the RTP packet (jitter); it wired the parts below.
+ *  2. `packet_order.ts` — sequence order, losses marked.
+ *  3. `audio_input.ts` — Opus decode or concealment (`shared/media/opus_codec.ts`), 20 ms frames,
+ *     idle gate, VAD (`vad.ts`), echo guard.
+ *  4. `utterance_segmenter.ts` — utterance start, audio, pause, end: straight to
+ *  5. `conversation.ts` — one turn per utterance (opened by `ai_client.ts`'s `startTurn`),
+ *     barge-in, device events.
+ *  6. `ai_turn.ts` — the turn's audio, pause and end.
+ *  7. `ai_protocol.ts` — written as v2 messages (or one v1 frame).
+ *  8. `ai_connection.ts` — the bounded write queue to the AI server; its reply read and decoded
+ *     (↩ 1: routed by `ai_protocol.ts`).
+ *  9. `ai_client.ts` — the reply's items to their turn by id (↩ 2: `ai_turn.ts` → its handlers).
+ *     ↩ 3: `conversation.ts` queues the reply audio in
+ * 10. `playback.ts` — the device's queue, 48 kHz, one frame per tick of the 20 ms clock
+ *     (`shared/media/frame_clock.ts`).
+ * 11. `shared/media/webrtc.ts` — `OpusRtpSender`: Opus encode (`opus_codec.ts`), RTP stamping,
+ *     werift's sender: RTP out.
+ *
+ * Around the path: `gateway.ts` (sessions per device, metrics), `signaling.ts` (MQTT offer,
+ * answer, ICE), `outage_hold.ts` (turns wait for a restarting AI server), `config.ts`,
+ * `web_bridge.ts` (the browser device page).
  */
 export { startGateway } from "./gateway.ts";
 export type { Gateway, GatewayOptions } from "./gateway.ts";
