@@ -1,6 +1,9 @@
 /**
- * One device's turns (spec 7.1, 7.2): utterances from {@link AudioInput} become AI-server turns;
- * replies go to the device's {@link PlaybackQueue}; speech over a reply is a barge-in.
+ * One device's turns (spec 7.1, 7.2): utterances from the utterance segmenter become AI-server
+ * turns; replies go to the device's playback queue; speech over a reply is a barge-in. It needs
+ * only small interfaces of its collaborators ({@link TurnSource}, {@link ConversationTurn},
+ * {@link ReplyPlayback}); it is the segmenter's sink, the playback queue's listener, and the
+ * echo guard's {@link ReplyState}.
  *
  * - Utterance start → a new turn. If the previous turn is still awaited or its reply is still
  *   playing, that is a barge-in: the queue is flushed (synchronously, so within one frame), the

@@ -3,8 +3,11 @@
  * 48 kHz mono transceiver, the offer/answer and trickled ICE of its signaling, and the audio
  * pipeline both ways:
  *
- *   RTP in ─▶ {@link PacketOrder} ─▶ {@link AudioInput} ─▶ {@link Conversation} ─▶ AI server
- *   AI server ─▶ Conversation ─▶ {@link PlaybackQueue} ─▶ Opus encode ─▶ RTP out
+ *   RTP in ─▶ {@link PacketOrder} ─▶ {@link AudioInput} (its segmenter) ─▶ {@link Conversation}
+ *     ─▶ AI server ─▶ Conversation ─▶ {@link PlaybackQueue} ─▶ {@link OpusRtpSender} ─▶ RTP out
+ *
+ * The parts are made in the order audio flows back to front (playback, conversation, input,
+ * packet order), each handed the one it feeds; the session relays none of their events.
  *
  * The offer is re-published (same session id) when no answer comes, {@link OFFER_RETRY_MS}
  * apart, then the session gives up. A failed or closed connection ends the session; the owner

@@ -2,28 +2,27 @@
  * The NAILA gateway (spec 5): WebRTC device sessions over MQTT signaling, Opus, VAD, utterances,
  * playback and barge-in, and the TCP client of the AI server. `main.ts` runs it.
  *
- * One utterance, RTP in to RTP out, one step per file (helpers a step calls and that return are
- * in brackets; ↩ marks the three moves back):
+ * One utterance, RTP in to RTP out: eleven files, each one step. Helpers a step calls and that
+ * return are in brackets; ↩ marks the four moves back.
  *
- *  1. `device_session.ts` — werift hands it the RTP packet (jitter); it wired the parts below.
- *  2. `packet_order.ts` — sequence order, losses marked.
- *  3. `audio_input.ts` — Opus decode or concealment (`shared/media/opus_codec.ts`), 20 ms frames,
- *     idle gate, VAD (`vad.ts`), echo guard.
- *  4. `utterance_segmenter.ts` — utterance start, audio, pause, end: straight to
- *  5. `conversation.ts` — one turn per utterance (opened by `ai_client.ts`'s `startTurn`),
- *     barge-in, device events.
- *  6. `ai_turn.ts` — the turn's audio, pause and end.
- *  7. `ai_protocol.ts` — written as v2 messages (or one v1 frame).
- *  8. `ai_connection.ts` — the bounded write queue to the AI server; its reply read and decoded
- *     (↩ 1: routed by `ai_protocol.ts`).
- *  9. `ai_client.ts` — the reply's items to their turn by id (↩ 2: `ai_turn.ts` → its handlers).
- *     ↩ 3: `conversation.ts` queues the reply audio in
- * 10. `playback.ts` — the device's queue, 48 kHz, one frame per tick of the 20 ms clock
- *     (`shared/media/frame_clock.ts`).
- * 11. `shared/media/webrtc.ts` — `OpusRtpSender`: Opus encode (`opus_codec.ts`), RTP stamping,
+ *  1. `device_session.ts`: werift hands it the RTP packet (jitter); it wired the parts below.
+ *  2. `packet_order.ts`: sequence order, losses marked.
+ *  3. `audio_input.ts`: Opus decode or concealment [`shared/media/opus_codec.ts`], 20 ms frames,
+ *     idle gate, VAD [`vad.ts`] with the echo guard.
+ *  4. `utterance_segmenter.ts`: utterance start, audio, pause, end, straight to
+ *  5. `conversation.ts`: one turn per utterance [opened by `ai_client.ts`], barge-in, events.
+ *  6. `ai_turn.ts`: the turn's audio, pause, end.
+ *  7. `ai_protocol.ts`: written as v2 messages (or one v1 frame) to the turn's link,
+ *  8. `ai_client.ts`: which passes them on while the server is there,
+ *  9. `ai_connection.ts`: the bounded write queue, TCP. The reply: read, decoded,
+ *     ↩ 1 `ai_protocol.ts` routes it, ↩ 2 `ai_client.ts` finds its turn by id,
+ *     ↩ 3 `ai_turn.ts` hands it to its handlers, ↩ 4 `conversation.ts` queues its audio in
+ * 10. `playback.ts`: the device's queue at 48 kHz, one frame per tick of the 20 ms clock
+ *     [`shared/media/frame_clock.ts`], to
+ * 11. `shared/media/webrtc.ts`: `OpusRtpSender`, Opus encode [`opus_codec.ts`], RTP stamping,
  *     werift's sender: RTP out.
  *
- * Around the path: `gateway.ts` (sessions per device, metrics), `signaling.ts` (MQTT offer,
+ * Around the path: `gateway.ts` (a session per device, metrics), `signaling.ts` (MQTT offer,
  * answer, ICE), `outage_hold.ts` (turns wait for a restarting AI server), `config.ts`,
  * `web_bridge.ts` (the browser device page).
  */
