@@ -21,12 +21,7 @@
  * await session.addCandidate(init);   // from signaling/ice (from: "device")
  * ```
  */
-import {
-  type RTCIceCandidateInit,
-  RTCPeerConnection,
-  type RTCPeerConnectionConfig,
-  type RtpPacket,
-} from "werift";
+import { type RTCIceCandidateInit, RTCPeerConnection, type RTCPeerConnectionConfig } from "werift";
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
@@ -109,8 +104,8 @@ export class DeviceSession {
   #playback: PlaybackQueue;
   #conversation: Conversation;
   /** Reply frames out: Opus, RTP, to the transceiver's sender once {@link start} made it. */
-  #rtp = new OpusRtpSender((packet) => this.#sendRtp?.(packet));
-  #sendRtp: ((packet: RtpPacket) => void) | undefined;
+  /** Reply frames out: Opus, RTP, the transceiver's sender. */
+  #rtp: OpusRtpSender;
   #offerSdp: string | undefined;
   #answered = false;
   #offerTimer: ReturnType<typeof setTimeout> | undefined;
@@ -127,7 +122,14 @@ export class DeviceSession {
     this.sessionId = options.sessionId;
     this.#log = options.log;
     this.#pc = new RTCPeerConnection(options.peer);
-    // Wired in the order audio flows back to front: each part exists before the one using it.
+    const transceiver = this.#pc.addTransceiver("audio", { direction: "sendrecv" });
+    this.#rtp = new OpusRtpSender((packet) => {
+      this.#packetsOut++;
+      transceiver.sender.sendRtp(packet).catch((error) => {
+        this.#log.debug("RTP send failed", { device: this.device, error: String(error) });
+      });
+    });
+    // Wired in the order audio flows, back to front: each part exists before the one feeding it.
     this.#playback = new PlaybackQueue({
       send: (frame, first) => {
         if (!this.#closed) this.#rtp.sendFrame(frame, first);
@@ -153,24 +155,17 @@ export class DeviceSession {
     }, this.#conversation);
     const input = this.#input;
     this.#order = new PacketOrder((payload) => input.push(payload, Date.now()));
-    options.clock.add(this.#playback);
-  }
-
-  /** Creates the transceiver and the offer, publishes it, starts the answer timer. */
-  async start(): Promise<void> {
-    const pc = this.#pc;
-    const transceiver = pc.addTransceiver("audio", { direction: "sendrecv" });
-    this.#sendRtp = (packet) => {
-      this.#packetsOut++;
-      transceiver.sender.sendRtp(packet).catch((error) => {
-        this.#log.debug("RTP send failed", { device: this.device, error: String(error) });
-      });
-    };
     transceiver.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) =>
         this.#receive(rtp.header.sequenceNumber, rtp.header.timestamp, rtp.payload)
       );
     });
+    options.clock.add(this.#playback);
+  }
+
+  /** Creates the offer, publishes it, starts the answer timer. */
+  async start(): Promise<void> {
+    const pc = this.#pc;
     pc.onIceCandidate.subscribe((candidate) => {
       if (this.#closed || !candidate) return;
       const init = candidate.toJSON();
