@@ -196,7 +196,7 @@ export class PlaybackClock {
     this.#clock = new FrameClock({
       now: options.now,
       frame: () => this.#tick(),
-      keepRunning: (active) => active || [...this.#queues].some((queue) => queue.playing),
+      keepRunning: (active) => active || this.#anyPlaying(),
     });
   }
 
@@ -221,6 +221,11 @@ export class PlaybackClock {
   /** Stops the clock (shutdown). */
   stop(): void {
     this.#clock.stop();
+  }
+
+  #anyPlaying(): boolean {
+    for (const queue of this.#queues) if (queue.playing) return true;
+    return false;
   }
 
   /** One frame from every playing queue; returns whether any sent one. */
