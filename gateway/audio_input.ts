@@ -212,16 +212,16 @@ export class AudioInput {
       this.#toUtterance = new Resampler(OPUS_RATE, options.sampleRate);
     }
     const frameSamples = (options.sampleRate * OPUS_FRAME_MS) / 1000;
-    this.#utterance = new FrameFiller<Float32Array>(
-      new Float32Array(frameSamples),
-      (frame) => this.#segment(frame, this.#frameState, this.#frameAt),
-    );
-    this.#zeros = new Float32Array(frameSamples);
     this.#segmenter = new UtteranceSegmenter({
       frameSamples,
       preRollFrames: PRE_ROLL_MS / OPUS_FRAME_MS,
       maxFrames: MAX_UTTERANCE_MS / OPUS_FRAME_MS,
     }, sink);
+    this.#utterance = new FrameFiller<Float32Array>(
+      new Float32Array(frameSamples),
+      (frame) => this.#segment(frame, this.#frameState, this.#frameAt),
+    );
+    this.#zeros = new Float32Array(frameSamples);
   }
 
   /** The VAD's current state. */
