@@ -25,9 +25,8 @@ import { type RTCIceCandidateInit, RTCPeerConnection, type RTCPeerConnectionConf
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
-import type { AiClient } from "./ai_client.ts";
 import { AudioInput, type EchoGuard } from "./audio_input.ts";
-import { Conversation } from "./conversation.ts";
+import { Conversation, type TurnSource } from "./conversation.ts";
 import { PacketOrder } from "./packet_order.ts";
 import { type PlaybackClock, PlaybackQueue } from "./playback.ts";
 import type { VoiceModel } from "./vad.ts";
@@ -62,7 +61,8 @@ export interface DeviceSessionOptions {
     offer(sdp: string): void;
     ice(candidate: IceCandidate): void;
   };
-  ai: AiClient;
+  /** The AI link (the gateway's AiClient). */
+  ai: TurnSource;
   clock: PlaybackClock;
   model: VoiceModel;
   audio: { silenceFrames: number; sampleRate: SampleRate; echoGuard: EchoGuard };
