@@ -36,21 +36,21 @@ import {
 import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
 import { topicFilter } from "../shared/topics.ts";
 import {
-  OPUS_FRAME_MS,
+  concatChunks,
+  FrameClock,
   OPUS_FRAME_SAMPLES,
   OPUS_RATE,
   OpusDecoder,
   OpusEncoder,
-} from "../gateway/opus_codec.ts";
-import { OpusRtpWriter, peerConfig } from "../gateway/webrtc.ts";
+  OpusRtpSender,
+  peerConfig,
+} from "../shared/media/mod.ts";
 import type { IceServer } from "../shared/config.ts";
 
 /** A reply talkspurt ends when no packet came for this long. */
 const REPLY_GAP_MS = 200;
 /** How long connect() waits for the offer and the connection. */
 const CONNECT_TIMEOUT_MS = 15_000;
-/** A stall of more than 3 frames re-anchors the mic clock instead of bursting. */
-const MAX_CATCH_UP_FRAMES = 3;
 /** Distinct idle-noise packets cycled by the mic (half a second). */
 const NOISE_PACKETS = 25;
 
@@ -117,14 +117,7 @@ class ReplyRecording implements Reply {
     if (samples) this.#chunks.push(samples.slice());
   }
   samples(): Float32Array {
-    const total = this.#chunks.reduce((n, c) => n + c.length, 0);
-    const out = new Float32Array(total);
-    let offset = 0;
-    for (const chunk of this.#chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return out;
+    return concatChunks(this.#chunks);
   }
 }
 
@@ -155,16 +148,26 @@ export class DevicePeer extends EventTarget {
   #transceiver: RTCRtpTransceiver | undefined;
   #sessionId: string | undefined;
   #chain: Promise<void> = Promise.resolve();
-  #encoder = new OpusEncoder();
   #decoder = new OpusDecoder();
-  #writer = new OpusRtpWriter();
+  /** Mic frames out: Opus, RTP, then the `loss` option drops some before the socket. */
+  #rtp = new OpusRtpSender((packet) => {
+    if (this.loss > 0 && Math.random() < this.loss) {
+      this.packetsDropped++;
+      return;
+    }
+    this.packetsSent++;
+    this.#transceiver?.sender.sendRtp(packet).catch(() => {});
+  });
   #frame = new Float32Array(OPUS_FRAME_SAMPLES);
   #idlePackets: Uint8Array[];
   #idleIndex = 0;
   #queue: Utterance[] = [];
-  #micTimer: ReturnType<typeof setTimeout> | undefined;
-  #micStart = 0;
-  #micTicks = 0;
+  /** The microphone's 20 ms clock, from connect to close (paused while idle with `idle: "none"`). */
+  #mic = new FrameClock({
+    frame: () => this.#micFrame(),
+    // DTX-like: nothing to send until the next speak().
+    keepRunning: () => this.#queue.length > 0 || (this.#o.idle ?? "silence") !== "none",
+  });
   #talking = false;
   #current: ReplyRecording | undefined;
   #replyCursor = 0;
@@ -181,13 +184,15 @@ export class DevicePeer extends EventTarget {
     const noise = options.idleNoise ?? 0;
     // Uniform noise of amplitude a has RMS a/√3.
     const amplitude = noise * Math.sqrt(3);
+    const encoder = new OpusEncoder();
     this.#idlePackets = Array.from(
       { length: noise > 0 ? NOISE_PACKETS : 1 },
       () =>
-        this.#encoder.encode(
+        encoder.encode(
           new Float32Array(OPUS_FRAME_SAMPLES).map(() => (Math.random() * 2 - 1) * amplitude),
         ),
     );
+    encoder.close();
   }
 
   /** The session id of the gateway's current offer. */
@@ -265,14 +270,7 @@ export class DevicePeer extends EventTarget {
 
   /** All reply audio received so far, concatenated (48 kHz). */
   receivedAudio(): Float32Array {
-    const parts = this.replies.map((r) => r.samples());
-    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-    let offset = 0;
-    for (const part of parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    return out;
+    return concatChunks(this.replies.map((r) => r.samples()));
   }
 
   /**
@@ -311,7 +309,7 @@ export class DevicePeer extends EventTarget {
   async close(options: { announceOffline?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#micTimer !== undefined) clearTimeout(this.#micTimer);
+    this.#mic.stop();
     for (const u of this.#queue) {
       u.resolve({ firstPacketAt: 0, lastPacketAt: 0, lastPacketWallMs: 0, frames: u.frames });
     }
@@ -327,7 +325,7 @@ export class DevicePeer extends EventTarget {
       }
       await this.#mqtt.close().catch(() => {});
     }
-    this.#encoder.close();
+    this.#rtp.close();
     this.#decoder.close();
   }
 
@@ -436,57 +434,27 @@ export class DevicePeer extends EventTarget {
   }
 
   #startMic(): void {
-    if (this.#micTimer !== undefined || this.#closed || !this.#transceiver) return;
-    this.#micStart = performance.now();
-    this.#micTicks = 0;
-    this.#mic();
+    if (this.#closed || !this.#transceiver) return;
+    this.#mic.start();
   }
 
-  #mic = (): void => {
-    this.#micTimer = undefined;
-    if (this.#closed) return;
-    const now = performance.now();
-    let due = Math.floor((now - this.#micStart) / OPUS_FRAME_MS) + 1 - this.#micTicks;
-    if (due > MAX_CATCH_UP_FRAMES) {
-      this.#micStart = now;
-      this.#micTicks = 0;
-      due = 1;
-    }
-    for (let i = 0; i < due; i++) {
-      this.#micTicks++;
-      this.#micFrame();
-    }
-    const idle = this.#queue.length === 0 && (this.#o.idle ?? "silence") === "none";
-    if (idle) return; // DTX-like: nothing to send until the next speak().
-    const next = this.#micStart + this.#micTicks * OPUS_FRAME_MS;
-    this.#micTimer = setTimeout(this.#mic, Math.max(0, next - performance.now()));
-  };
-
-  #micFrame(): void {
-    const sender = this.#transceiver?.sender;
-    if (!sender) return;
+  /** One 20 ms mic frame: speech, idle noise or nothing; returns whether a packet was made. */
+  #micFrame(): boolean {
+    if (!this.#transceiver) return false;
     const utterance = this.#queue[0];
-    let payload: Uint8Array;
+    const idle = this.#o.idle ?? "silence";
+    if (!utterance && idle !== "silence") return false;
+    const first = !this.#talking;
+    this.#talking = true;
     if (utterance) {
       const n = Math.min(OPUS_FRAME_SAMPLES, utterance.samples.length - utterance.offset);
       this.#frame.set(utterance.samples.subarray(utterance.offset, utterance.offset + n));
       this.#frame.fill(0, n);
       utterance.offset += n;
       utterance.frames++;
-      payload = this.#encoder.encode(this.#frame);
-    } else if ((this.#o.idle ?? "silence") === "silence") {
-      payload = this.#idlePackets[this.#idleIndex++ % this.#idlePackets.length];
+      this.#rtp.sendFrame(this.#frame, first);
     } else {
-      return;
-    }
-    const first = !this.#talking;
-    this.#talking = true;
-    const packet = this.#writer.packet(payload, first);
-    const dropped = this.loss > 0 && Math.random() < this.loss;
-    if (dropped) this.packetsDropped++;
-    else {
-      this.packetsSent++;
-      sender.sendRtp(packet).catch(() => {});
+      this.#rtp.sendPayload(this.#idlePackets[this.#idleIndex++ % this.#idlePackets.length], first);
     }
     if (utterance) {
       const at = performance.now();
@@ -502,5 +470,6 @@ export class DevicePeer extends EventTarget {
         });
       }
     }
+    return true;
   }
 }

@@ -8,13 +8,9 @@ import {
   type AiServerDoubleOptions,
   startAiServerDouble,
 } from "../tests/helpers/ai_server_double.ts";
-import {
-  AiClient,
-  type AiClientOptions,
-  MAX_QUEUED_BYTES,
-  type TurnFailure,
-  type TurnHandlers,
-} from "./ai_client.ts";
+import { AiClient, type AiClientOptions } from "./ai_client.ts";
+import { MAX_QUEUED_BYTES } from "./ai_connection.ts";
+import type { TurnFailure, TurnHandlers } from "./ai_turn.ts";
 
 const log = createLogger("test.ai", { level: "error" });
 

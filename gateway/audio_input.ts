@@ -19,12 +19,18 @@
  * input.push(opusPayload, Date.now()); // or input.push(null, now) for a lost packet
  * ```
  */
-import { float32ToPcm, Resampler } from "../shared/audio.ts";
-import { OPUS_FRAME_MS, OPUS_FRAME_SAMPLES, OPUS_RATE, OpusDecoder } from "./opus_codec.ts";
+import { Resampler, rms } from "../shared/audio.ts";
+import { FrameFiller } from "../shared/media/frame_filler.ts";
 import {
-  type EndReason,
+  OPUS_FRAME_MS,
+  OPUS_FRAME_SAMPLES,
+  OPUS_RATE,
+  OpusDecoder,
+} from "../shared/media/opus_codec.ts";
+import {
   MAX_UTTERANCE_MS,
   PRE_ROLL_MS,
+  type SegmenterSink,
   UtteranceSegmenter,
 } from "./utterance_segmenter.ts";
 import {
@@ -101,18 +107,16 @@ export const GUARD_START_FRAMES = 10;
 /** How the microphone is treated while a reply plays (see the module doc). */
 export type EchoGuard = "raise" | "half_duplex" | "off";
 
-/** Where the input's results go. */
-export interface AudioInputSink {
-  /** Speech started (after the VAD's start delay; the pre-roll is sent right after). */
-  utteranceStart(at: number): void;
-  /** int16 LE PCM at the utterance rate (a view valid during the call). */
-  utteranceAudio(pcm: Uint8Array): void;
-  utteranceEnd(reason: EndReason, lastSpeechAt: number): void;
-  /** The user went quiet inside the utterance; its end may follow (segmenter `pause`). */
-  utterancePause?(at: number): void;
-  /** Speech came back after a pause, before its audio. */
-  utteranceResume?(): void;
+/** Whether the device is playing a reply (the conversation knows), read once per frame. */
+export interface ReplyState {
+  readonly replyPlaying: boolean;
 }
+
+/** A device silent this long mid-utterance (DTX, or gone) is treated as silent. */
+export const PACKET_GAP_MS = 100;
+
+/** Where the input's utterances go: the segmenter's events, straight to their receiver. */
+export type AudioInputSink = SegmenterSink;
 
 /** Options of {@link AudioInput}. */
 export interface AudioInputOptions {
@@ -122,6 +126,8 @@ export interface AudioInputOptions {
   /** AUDIO_SAMPLE_RATE: the rate utterances are sent to the AI server at. */
   sampleRate: number;
   echoGuard: EchoGuard;
+  /** Whether a reply is playing, for the echo guard; none: never. */
+  reply?: ReplyState;
   /** Called when a frame fails to process (a bug or a broken model); the stream continues. */
   onError?: (error: unknown) => void;
 }
@@ -148,7 +154,6 @@ export class AudioInput {
     gated: 0,
   };
   #options: AudioInputOptions;
-  #sink: AudioInputSink;
   #decoder = new OpusDecoder();
   #toVad = new Resampler(OPUS_RATE, VAD_RATE);
   #toUtterance: Resampler | undefined;
@@ -156,29 +161,37 @@ export class AudioInput {
   #normal: VadParams;
   #guarded: VadParams;
   #segmenter: UtteranceSegmenter;
-  #pcm: Uint8Array;
   /** 48 kHz frames awaiting processing, and their capture times. */
   #ring = new Float32Array(QUEUE_FRAMES * OPUS_FRAME_SAMPLES);
   #ringAt = new Float64Array(QUEUE_FRAMES);
   #head = 0;
   #count = 0;
   /** Decoded samples not yet a whole 20 ms frame (devices may send 10/40/60 ms packets). */
-  #partial = new Float32Array(OPUS_FRAME_SAMPLES);
-  #partialFill = 0;
+  #partial = new FrameFiller<Float32Array>(
+    new Float32Array(OPUS_FRAME_SAMPLES),
+    (frame) => this.#enqueue(frame, this.#partialAt),
+  );
+  /** Arrival time of the samples being cut into frames. */
+  #partialAt = 0;
   /** Samples at the utterance rate not yet a whole frame. */
-  #utterance: Float32Array;
-  #utteranceFill = 0;
+  #utterance: FrameFiller<Float32Array>;
+  /** VAD state and capture time of the frame being cut into utterance frames. */
+  #frameState: VadState = "quiet";
+  #frameAt = 0;
   #running = false;
   #playing = false;
   /** True while frames are gated (the resampler and model were reset on entry). */
   #gated = false;
+  /** Arrival time (ms) of the last packet, or of the last silence fed for a gap. */
+  #lastHeardAt = 0;
+  /** While an utterance is open: checks every {@link PACKET_GAP_MS} that packets still come. */
+  #gapTimer: ReturnType<typeof setTimeout> | undefined;
   #noiseFloor = new NoiseFloor();
   #zeros: Float32Array;
   #closed = false;
 
   constructor(options: AudioInputOptions, sink: AudioInputSink) {
     this.#options = options;
-    this.#sink = sink;
     const silero = options.model.name === "silero";
     this.#normal = {
       threshold: silero ? SILERO_THRESHOLD : ENERGY_THRESHOLD,
@@ -199,25 +212,16 @@ export class AudioInput {
       this.#toUtterance = new Resampler(OPUS_RATE, options.sampleRate);
     }
     const frameSamples = (options.sampleRate * OPUS_FRAME_MS) / 1000;
-    this.#utterance = new Float32Array(frameSamples);
-    this.#zeros = new Float32Array(frameSamples);
-    this.#pcm = new Uint8Array(frameSamples * 2);
-    const sinkRef = this.#sink;
-    const pcm = this.#pcm;
     this.#segmenter = new UtteranceSegmenter({
       frameSamples,
       preRollFrames: PRE_ROLL_MS / OPUS_FRAME_MS,
       maxFrames: MAX_UTTERANCE_MS / OPUS_FRAME_MS,
-    }, {
-      start: (at) => {
-        this.stats.utterances++;
-        sinkRef.utteranceStart(at);
-      },
-      audio: (frame) => sinkRef.utteranceAudio(float32ToPcm(frame, pcm)),
-      end: (reason, lastSpeechAt) => sinkRef.utteranceEnd(reason, lastSpeechAt),
-      pause: (at) => sinkRef.utterancePause?.(at),
-      resume: () => sinkRef.utteranceResume?.(),
-    });
+    }, sink);
+    this.#utterance = new FrameFiller<Float32Array>(
+      new Float32Array(frameSamples),
+      (frame) => this.#segment(frame, this.#frameState, this.#frameAt),
+    );
+    this.#zeros = new Float32Array(frameSamples);
   }
 
   /** The VAD's current state. */
@@ -231,7 +235,8 @@ export class AudioInput {
   }
 
   /** Turns the echo guard on while a reply plays, off when it stops. */
-  setPlaying(playing: boolean): void {
+  #followReply(): void {
+    const playing = this.#options.reply?.replyPlaying ?? false;
     if (this.#playing === playing) return;
     this.#playing = playing;
     this.#vad.params = playing ? this.#guarded : this.#normal;
@@ -240,6 +245,7 @@ export class AudioInput {
   /** One RTP payload in sequence order, or `null` for a lost packet; `at` = arrival (ms). */
   push(payload: Uint8Array | null, at: number): void {
     if (this.#closed) return;
+    this.#lastHeardAt = at;
     let samples: Float32Array;
     if (payload === null) {
       this.stats.concealed++;
@@ -258,10 +264,9 @@ export class AudioInput {
   /** Feeds `frames` frames of silence (a device stopped sending mid-utterance, e.g. DTX). */
   pushSilence(frames: number, at: number): void {
     for (let i = 0; i < frames; i++) {
-      this.#partial.fill(0);
-      this.#partialFill = OPUS_FRAME_SAMPLES;
-      this.#enqueue(this.#partial, at);
-      this.#partialFill = 0;
+      // A gap: the partial frame's samples are dropped with the rest of the silence.
+      this.#partial.reset();
+      this.#enqueue(this.#partial.frame.fill(0), at);
     }
     this.#pump();
   }
@@ -270,23 +275,38 @@ export class AudioInput {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#gapTimer !== undefined) clearTimeout(this.#gapTimer);
     this.#segmenter.flush();
     this.#decoder.close();
     this.#options.model.close();
   }
 
-  #pushSamples(samples: Float32Array, at: number): void {
-    let offset = 0;
-    while (offset < samples.length) {
-      const take = Math.min(OPUS_FRAME_SAMPLES - this.#partialFill, samples.length - offset);
-      this.#partial.set(samples.subarray(offset, offset + take), this.#partialFill);
-      this.#partialFill += take;
-      offset += take;
-      if (this.#partialFill === OPUS_FRAME_SAMPLES) {
-        this.#enqueue(this.#partial, at);
-        this.#partialFill = 0;
+  /** One frame at the utterance rate to the segmenter, whose events go to the sink. */
+  #segment(frame: Float32Array, state: VadState, at: number): void {
+    this.#segmenter.push(frame, state, at);
+    this.stats.utterances = this.#segmenter.utterances;
+    if (this.#segmenter.active) this.#armGapTimer();
+  }
+
+  /** While an utterance is open, a device that stops sending is heard as silence. */
+  #armGapTimer(): void {
+    if (this.#gapTimer !== undefined || this.#closed) return;
+    this.#gapTimer = setTimeout(() => {
+      this.#gapTimer = undefined;
+      if (this.#closed || !this.inUtterance) return;
+      const now = Date.now();
+      const silent = now - this.#lastHeardAt;
+      if (silent >= PACKET_GAP_MS) {
+        this.#lastHeardAt = now;
+        this.pushSilence(Math.floor(silent / OPUS_FRAME_MS), now);
       }
-    }
+      if (this.inUtterance) this.#armGapTimer();
+    }, PACKET_GAP_MS);
+  }
+
+  #pushSamples(samples: Float32Array, at: number): void {
+    this.#partialAt = at;
+    this.#partial.push(samples);
     this.#pump();
   }
 
@@ -314,6 +334,7 @@ export class AudioInput {
           (slot + 1) * OPUS_FRAME_SAMPLES,
         );
         const at = this.#ringAt[slot];
+        this.#followReply();
         if (this.#idle(frame)) {
           this.#finishGated(at);
           continue;
@@ -352,22 +373,20 @@ export class AudioInput {
    * frame below the idle gate or within 6 dB of the room's noise floor.
    */
   #idle(frame: Float32Array): boolean {
-    let sum = 0;
-    for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
-    const rms = Math.sqrt(sum / frame.length);
-    const floor = this.#noiseFloor.update(rms);
+    const level = rms(frame);
+    const floor = this.#noiseFloor.update(level);
     if (this.#vad.state !== "quiet" || this.#segmenter.active) {
       this.#gated = false;
       return false;
     }
-    if (rms >= Math.max(IDLE_GATE_RMS, floor * NOISE_GATE_RATIO)) {
+    if (level >= Math.max(IDLE_GATE_RMS, floor * NOISE_GATE_RATIO)) {
       this.#gated = false;
       return false;
     }
     if (!this.#gated) {
       // Gated frames count as digital silence: start the filters from silence when speech comes.
       this.#gated = true;
-      this.#utteranceFill = 0;
+      this.#utterance.reset();
       this.#toVad.reset();
       this.#toUtterance?.reset();
       this.#options.model.reset();
@@ -379,7 +398,7 @@ export class AudioInput {
   #finishGated(at: number): void {
     this.stats.frames++;
     this.stats.gated++;
-    this.#segmenter.push(this.#zeros, this.#vad.update(0), at);
+    this.#segment(this.#zeros, this.#vad.update(0), at);
     this.#head = (this.#head + 1) % QUEUE_FRAMES;
     this.#count--;
   }
@@ -396,18 +415,9 @@ export class AudioInput {
         : rate === VAD_RATE
         ? frame16k
         : this.#toUtterance!.process(frame);
-      let offset = 0;
-      const out = this.#utterance;
-      while (offset < samples.length) {
-        const take = Math.min(out.length - this.#utteranceFill, samples.length - offset);
-        out.set(samples.subarray(offset, offset + take), this.#utteranceFill);
-        this.#utteranceFill += take;
-        offset += take;
-        if (this.#utteranceFill === out.length) {
-          this.#utteranceFill = 0;
-          this.#segmenter.push(out, state, at);
-        }
-      }
+      this.#frameState = state;
+      this.#frameAt = at;
+      this.#utterance.push(samples);
     } finally {
       this.#head = (this.#head + 1) % QUEUE_FRAMES;
       this.#count--;

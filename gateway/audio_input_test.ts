@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { pcmToFloat32, resample } from "../shared/audio.ts";
+import { resample } from "../shared/audio.ts";
 import { speak } from "../tests/helpers/speech.ts";
 import { AudioInput, type EchoGuard, NoiseFloor } from "./audio_input.ts";
-import { OPUS_FRAME_SAMPLES, OpusEncoder } from "./opus_codec.ts";
+import { OPUS_FRAME_SAMPLES, OpusEncoder } from "../shared/media/opus_codec.ts";
 import { EnergyModel } from "./vad.ts";
 
 const speech = await speak("Please set a timer for ten minutes.");
@@ -32,24 +32,26 @@ function input(sampleRate: number, echoGuard: EchoGuard = "raise") {
   const events: string[] = [];
   const utterances: { samples: number; ends: string[] }[] = [];
   let current: { samples: number; ends: string[] } | undefined;
+  const reply = { replyPlaying: false };
   const audio = new AudioInput({
     model: new EnergyModel({ threshold: 300 }),
     silenceFrames: 15,
     sampleRate,
     echoGuard,
+    reply,
   }, {
     utteranceStart: () => {
       events.push("start");
       current = { samples: 0, ends: [] };
       utterances.push(current);
     },
-    utteranceAudio: (pcm) => void (current!.samples += pcmToFloat32(pcm).length),
+    utteranceAudio: (frame) => void (current!.samples += frame.length),
     utteranceEnd: (reason) => {
       events.push(`end:${reason}`);
       current!.ends.push(reason);
     },
   });
-  return { audio, events, utterances };
+  return { audio, events, utterances, reply };
 }
 
 for (const rate of [16000, 48000, 24000]) {
@@ -87,12 +89,12 @@ Deno.test("lost, reordered-away and garbage packets are concealed, not fatal", (
 });
 
 Deno.test("half-duplex echo guard ignores the microphone while a reply plays", () => {
-  const { audio, events } = input(16000, "half_duplex");
-  audio.setPlaying(true);
+  const { audio, events, reply } = input(16000, "half_duplex");
+  reply.replyPlaying = true;
   let at = 0;
   for (const packet of packets()) audio.push(packet, at += 20);
   assert.deepEqual(events, []);
-  audio.setPlaying(false);
+  reply.replyPlaying = false;
   for (const packet of packets()) audio.push(packet, at += 20);
   assert.deepEqual(events, ["start", "end:silence"]);
   audio.close();

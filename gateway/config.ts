@@ -33,7 +33,7 @@ import {
   envPort,
   envValue,
 } from "../shared/config.ts";
-import { RESPONSE_TIMEOUT_MS } from "./ai_client.ts";
+import { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
 import type { EchoGuard } from "./audio_input.ts";
 
 /** Spec 8.3 telemetry: every few seconds, QoS 0. */

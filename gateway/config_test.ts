@@ -6,7 +6,7 @@ import {
   loadGatewayConfig,
   METRICS_INTERVAL_MS,
 } from "./config.ts";
-import { RESPONSE_TIMEOUT_MS } from "./ai_client.ts";
+import { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
 
 /** Stand-ins for PEM files: the loader checks readability and the PEM label, not the key. */
 const CERT_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";

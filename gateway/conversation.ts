@@ -1,6 +1,9 @@
 /**
- * One device's turns (spec 7.1, 7.2): utterances from {@link AudioInput} become AI-server turns;
- * replies go to the device's {@link PlaybackQueue}; speech over a reply is a barge-in.
+ * One device's turns (spec 7.1, 7.2): utterances from the utterance segmenter become AI-server
+ * turns; replies go to the device's playback queue; speech over a reply is a barge-in. It needs
+ * only small interfaces of its collaborators ({@link TurnSource}, {@link ConversationTurn},
+ * {@link ReplyPlayback}); it is the segmenter's sink, the playback queue's listener, and the
+ * echo guard's {@link ReplyState}.
  *
  * - Utterance start → a new turn. If the previous turn is still awaited or its reply is still
  *   playing, that is a barge-in: the queue is flushed (synchronously, so within one frame), the
@@ -14,18 +17,54 @@
  *
  * @example
  * ```ts
- * const conversation = new Conversation({ device, ai, playback, wake, input, publish, log, sampleRate });
- * // AudioInput's sink is the conversation; PlaybackQueue's drained() calls conversation.drained().
+ * const conversation = new Conversation({ device, sessionId, ai, playback, wake, publish, log, sampleRate });
+ * const input = new AudioInput({ ...audio, reply: conversation }, conversation);
  * ```
  */
-import { pcmToFloat32 } from "../shared/audio.ts";
+import { float32ToPcm, pcmToFloat32 } from "../shared/audio.ts";
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
+import { roundTenth } from "../shared/rounding.ts";
 import { type DeviceEvent, MAX_TEXT_CHARS } from "../shared/messages.ts";
-import type { AiClient, Turn, TurnFailure } from "./ai_client.ts";
-import type { AudioInputSink } from "./audio_input.ts";
-import type { PlaybackQueue } from "./playback.ts";
+import type { TurnFailure, TurnHandlers } from "./ai_turn.ts";
+import type { AudioInputSink, ReplyState } from "./audio_input.ts";
+import type { PlaybackListener } from "./playback.ts";
 import type { EndReason } from "./utterance_segmenter.ts";
+
+/** What the conversation needs of one AI-server turn (ai_turn.ts `Turn` is one). */
+export interface ConversationTurn {
+  readonly id: string;
+  /** The reply ended, failed or was cancelled. */
+  readonly done: boolean;
+  /** The utterance ended. */
+  readonly ended: boolean;
+  /** Wall-clock ms when the utterance's end went to the server. */
+  readonly endWrittenAt: number | undefined;
+  audio(pcm: Uint8Array): void;
+  pause(): void;
+  resume(): void;
+  end(lastSpeechAt: number): void;
+  cancel(playedMs: number): void;
+}
+
+/** What the conversation needs of the AI link (ai_client.ts `AiClient` is one). */
+export interface TurnSource {
+  readonly connected: boolean;
+  startTurn(device: string, rate: SampleRate, handlers: TurnHandlers): ConversationTurn;
+}
+
+/** What the conversation needs of the device's reply playback (playback.ts `PlaybackQueue`). */
+export interface ReplyPlayback {
+  /** The turn whose audio is playing or queued, if any. */
+  readonly turn: string | undefined;
+  /** True while audio is queued. */
+  readonly playing: boolean;
+  enqueue(turn: string, samples: Float32Array, rate: number): boolean;
+  finish(turn: string): void;
+  /** Drops everything queued; returns how much of the turn was played (ms). */
+  flush(): number;
+  listen(listener: PlaybackListener): void;
+}
 
 /** What the device's conversation is doing, for displays (shared/messages.ts `state`). */
 export type ConversationState = "listening" | "user_speaking" | "thinking" | "replying";
@@ -50,7 +89,7 @@ function serverLatency(record: TurnRecord): Record<string, number> {
   const sentAt = record.turn.endWrittenAt;
   if (serverFirst !== undefined && sentAt !== undefined && record.firstAudioAt !== undefined) {
     const transport = record.firstAudioAt - sentAt - (stages.queue_ms ?? 0) - serverFirst;
-    latency.transport_ms = Math.max(0, Math.round(transport * 10) / 10);
+    latency.transport_ms = Math.max(0, roundTenth(transport));
   }
   return latency;
 }
@@ -59,19 +98,17 @@ function serverLatency(record: TurnRecord): Record<string, number> {
 export interface ConversationOptions {
   device: string;
   sessionId: string;
-  ai: AiClient;
+  ai: TurnSource;
   sampleRate: SampleRate;
-  playback: PlaybackQueue;
+  playback: ReplyPlayback;
   /** Starts the playback clock after audio was queued. */
   wake(): void;
-  /** Echo guard switch of the device's input. */
-  setPlaying(playing: boolean): void;
   publish(event: DeviceEvent): void;
   log: Logger;
 }
 
 interface TurnRecord {
-  turn: Turn;
+  turn: ConversationTurn;
   startedAt: number;
   lastSpeechAt?: number;
   endDetectedAt?: number;
@@ -87,10 +124,13 @@ interface TurnRecord {
 }
 
 /** See the module doc. */
-export class Conversation implements AudioInputSink {
+export class Conversation implements AudioInputSink, PlaybackListener, ReplyState {
   #o: ConversationOptions;
   #current: TurnRecord | undefined;
   #state: ConversationState = "listening";
+  #replyPlaying = false;
+  /** The int16 bytes of the last utterance frame, reused for the next (same size each time). */
+  #pcm: Uint8Array = new Uint8Array(0);
   #closed = false;
   /** Turns started, barge-ins, failures; latency (last speech → first reply packet), ms. */
   readonly stats = {
@@ -101,12 +141,19 @@ export class Conversation implements AudioInputSink {
     latencies: [] as number[],
   };
 
+  /** Listens to `options.playback` for sent frames and drained replies. */
   constructor(options: ConversationOptions) {
     this.#o = options;
+    options.playback.listen(this);
   }
 
   get state(): ConversationState {
     return this.#state;
+  }
+
+  /** True from a reply's first audio until it drained or was cut off: the echo guard's switch. */
+  get replyPlaying(): boolean {
+    return this.#replyPlaying;
   }
 
   utteranceStart(at: number): void {
@@ -154,8 +201,12 @@ export class Conversation implements AudioInputSink {
     return record;
   }
 
-  utteranceAudio(pcm: Uint8Array): void {
-    this.#current?.turn.audio(pcm);
+  /** One frame of the utterance (floats at the utterance rate), to the turn as int16 bytes. */
+  utteranceAudio(frame: Float32Array): void {
+    const turn = this.#current?.turn;
+    if (!turn) return;
+    this.#pcm = float32ToPcm(frame, this.#pcm);
+    turn.audio(this.#pcm);
   }
 
   utterancePause(): void {
@@ -180,8 +231,8 @@ export class Conversation implements AudioInputSink {
     if (!record.turn.done) this.#setState("thinking", record.turn.id);
   }
 
-  /** Called by the playback sink for each frame sent. */
-  frameSent(turn: string | undefined): void {
+  /** Called by the playback queue for each frame sent. */
+  frameSent(turn: string): void {
     const record = this.#current;
     if (!record || record.turn.id !== turn || record.firstPacketAt !== undefined) return;
     record.firstPacketAt = Date.now();
@@ -195,7 +246,7 @@ export class Conversation implements AudioInputSink {
   /** Called by the playback queue when all of `turn`'s reply was sent. */
   drained(turn: string, playedMs: number): void {
     const record = this.#current;
-    this.#o.setPlaying(false);
+    this.#replyPlaying = false;
     if (!record || record.turn.id !== turn) return;
     this.#complete(record, playedMs);
   }
@@ -217,7 +268,7 @@ export class Conversation implements AudioInputSink {
     const awaiting = !record.turn.done;
     if (!playing && !awaiting) return;
     const played = this.#o.playback.flush();
-    this.#o.setPlaying(false);
+    this.#replyPlaying = false;
     record.turn.cancel(played);
     this.#current = undefined;
     this.stats.interruptions++;
@@ -240,7 +291,7 @@ export class Conversation implements AudioInputSink {
     record.firstAudioAt ??= Date.now();
     this.#o.playback.enqueue(record.turn.id, pcmToFloat32(pcm), rate);
     record.audioQueued = true;
-    this.#o.setPlaying(true);
+    this.#replyPlaying = true;
     this.#o.wake();
     this.#setState("replying", record.turn.id);
   }

@@ -3,8 +3,11 @@
  * 48 kHz mono transceiver, the offer/answer and trickled ICE of its signaling, and the audio
  * pipeline both ways:
  *
- *   RTP in ─▶ {@link PacketOrder} ─▶ {@link AudioInput} ─▶ {@link Conversation} ─▶ AI server
- *   AI server ─▶ Conversation ─▶ {@link PlaybackQueue} ─▶ Opus encode ─▶ RTP out
+ *   RTP in ─▶ {@link PacketOrder} ─▶ {@link AudioInput} (its segmenter) ─▶ {@link Conversation}
+ *     ─▶ AI server ─▶ Conversation ─▶ {@link PlaybackQueue} ─▶ {@link OpusRtpSender} ─▶ RTP out
+ *
+ * The parts are made in the order audio flows back to front (playback, conversation, input,
+ * packet order), each handed the one it feeds; the session relays none of their events.
  *
  * The offer is re-published (same session id) when no answer comes, {@link OFFER_RETRY_MS}
  * apart, then the session gives up. A failed or closed connection ends the session; the owner
@@ -22,21 +25,17 @@ import { type RTCIceCandidateInit, RTCPeerConnection, type RTCPeerConnectionConf
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
-import type { AiClient } from "./ai_client.ts";
 import { AudioInput, type EchoGuard } from "./audio_input.ts";
-import { Conversation } from "./conversation.ts";
-import { OPUS_FRAME_MS, OpusEncoder } from "./opus_codec.ts";
+import { Conversation, type TurnSource } from "./conversation.ts";
 import { PacketOrder } from "./packet_order.ts";
 import { type PlaybackClock, PlaybackQueue } from "./playback.ts";
 import type { VoiceModel } from "./vad.ts";
-import { OpusRtpWriter } from "./webrtc.ts";
+import { OpusRtpSender } from "../shared/media/webrtc.ts";
 
 /** Waits for an answer before re-publishing the offer: 2 s, 4 s, 8 s, then give up. */
 export const OFFER_RETRY_MS = [2000, 4000, 8000] as const;
 /** A session still not connected this long after its answer is dead (ICE found no path). */
 export const CONNECT_TIMEOUT_MS = 15_000;
-/** A device silent this long mid-utterance (DTX, or gone) is treated as silent. */
-const PACKET_GAP_MS = 100;
 /** RTP clock of Opus, for jitter in ms. */
 const RTP_CLOCK_KHZ = 48;
 /** Transit differences beyond 5 s (in RTP units) are talkspurt gaps, not jitter. */
@@ -62,7 +61,8 @@ export interface DeviceSessionOptions {
     offer(sdp: string): void;
     ice(candidate: IceCandidate): void;
   };
-  ai: AiClient;
+  /** The AI link (the gateway's AiClient). */
+  ai: TurnSource;
   clock: PlaybackClock;
   model: VoiceModel;
   audio: { silenceFrames: number; sampleRate: SampleRate; echoGuard: EchoGuard };
@@ -103,15 +103,13 @@ export class DeviceSession {
   #order: PacketOrder;
   #playback: PlaybackQueue;
   #conversation: Conversation;
-  #encoder = new OpusEncoder();
-  #writer = new OpusRtpWriter();
-  #send: ((packet: ReturnType<OpusRtpWriter["packet"]>) => void) | undefined;
+  /** Reply frames out: Opus, RTP, to the transceiver's sender once {@link start} made it. */
+  /** Reply frames out: Opus, RTP, the transceiver's sender. */
+  #rtp: OpusRtpSender;
   #offerSdp: string | undefined;
   #answered = false;
   #offerTimer: ReturnType<typeof setTimeout> | undefined;
   #offerAttempt = 0;
-  #gapTimer: ReturnType<typeof setTimeout> | undefined;
-  #lastPacketAt = 0;
   #closed = false;
   #packetsIn = 0;
   #packetsOut = 0;
@@ -124,9 +122,18 @@ export class DeviceSession {
     this.sessionId = options.sessionId;
     this.#log = options.log;
     this.#pc = new RTCPeerConnection(options.peer);
+    const transceiver = this.#pc.addTransceiver("audio", { direction: "sendrecv" });
+    this.#rtp = new OpusRtpSender((packet) => {
+      this.#packetsOut++;
+      transceiver.sender.sendRtp(packet).catch((error) => {
+        this.#log.debug("RTP send failed", { device: this.device, error: String(error) });
+      });
+    });
+    // Wired in the order audio flows, back to front: each part exists before the one feeding it.
     this.#playback = new PlaybackQueue({
-      send: (frame, first) => this.#sendFrame(frame, first),
-      drained: (turn, played) => this.#conversation.drained(turn, played),
+      send: (frame, first) => {
+        if (!this.#closed) this.#rtp.sendFrame(frame, first);
+      },
     });
     this.#conversation = new Conversation({
       device: options.device,
@@ -135,7 +142,6 @@ export class DeviceSession {
       sampleRate: options.audio.sampleRate,
       playback: this.#playback,
       wake: () => options.clock.wake(),
-      setPlaying: (playing) => this.#input.setPlaying(playing),
       publish: options.publishEvent,
       log: options.log,
     });
@@ -144,35 +150,22 @@ export class DeviceSession {
       silenceFrames: options.audio.silenceFrames,
       sampleRate: options.audio.sampleRate,
       echoGuard: options.audio.echoGuard,
+      reply: this.#conversation,
       onError: (error) => this.#log.error("audio frame failed", { device: this.device, error }),
-    }, {
-      utteranceStart: (at) => {
-        this.#armGapTimer();
-        this.#conversation.utteranceStart(at);
-      },
-      utteranceAudio: (pcm) => this.#conversation.utteranceAudio(pcm),
-      utteranceEnd: (reason, at) => this.#conversation.utteranceEnd(reason, at),
-      utterancePause: () => this.#conversation.utterancePause(),
-      utteranceResume: () => this.#conversation.utteranceResume(),
-    });
-    this.#order = new PacketOrder((payload) => this.#input.push(payload, this.#lastPacketAt));
-    options.clock.add(this.#playback);
-  }
-
-  /** Creates the transceiver and the offer, publishes it, starts the answer timer. */
-  async start(): Promise<void> {
-    const pc = this.#pc;
-    const transceiver = pc.addTransceiver("audio", { direction: "sendrecv" });
-    this.#send = (packet) => {
-      transceiver.sender.sendRtp(packet).catch((error) => {
-        this.#log.debug("RTP send failed", { device: this.device, error: String(error) });
-      });
-    };
+    }, this.#conversation);
+    const input = this.#input;
+    this.#order = new PacketOrder((payload) => input.push(payload, Date.now()));
     transceiver.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) =>
         this.#receive(rtp.header.sequenceNumber, rtp.header.timestamp, rtp.payload)
       );
     });
+    options.clock.add(this.#playback);
+  }
+
+  /** Creates the offer, publishes it, starts the answer timer. */
+  async start(): Promise<void> {
+    const pc = this.#pc;
     pc.onIceCandidate.subscribe((candidate) => {
       if (this.#closed || !candidate) return;
       const init = candidate.toJSON();
@@ -237,11 +230,10 @@ export class DeviceSession {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#offerTimer !== undefined) clearTimeout(this.#offerTimer);
-    if (this.#gapTimer !== undefined) clearTimeout(this.#gapTimer);
     this.#o.clock.remove(this.#playback);
     this.#conversation.close();
     this.#input.close();
-    this.#encoder.close();
+    this.#rtp.close();
     this.#pc.close().catch(() => {});
     this.#log.info("session closed", {
       device: this.device,
@@ -336,33 +328,7 @@ export class DeviceSession {
       if (d < MAX_JITTER_STEP) this.#jitter += (d - this.#jitter) / 16;
     }
     this.#lastTransit = transit;
-    this.#lastPacketAt = now;
     this.#order.push(sequence, payload);
-  }
-
-  /** While an utterance is open, a device that stops sending is heard as silence. */
-  #armGapTimer(): void {
-    if (this.#gapTimer !== undefined || this.#closed) return;
-    this.#gapTimer = setTimeout(() => {
-      this.#gapTimer = undefined;
-      if (this.#closed || !this.#input.inUtterance) return;
-      const now = Date.now();
-      const silent = now - this.#lastPacketAt;
-      if (silent >= PACKET_GAP_MS) {
-        const frames = Math.floor(silent / OPUS_FRAME_MS);
-        this.#lastPacketAt = now;
-        this.#input.pushSilence(frames, now);
-      }
-      if (this.#input.inUtterance) this.#armGapTimer();
-    }, PACKET_GAP_MS);
-  }
-
-  #sendFrame(frame: Float32Array, first: boolean): void {
-    if (this.#closed || !this.#send) return;
-    const payload = this.#encoder.encode(frame);
-    this.#send(this.#writer.packet(payload, first));
-    this.#packetsOut++;
-    this.#conversation.frameSent(this.#playback.turn);
   }
 }
 

@@ -6,7 +6,7 @@ import { AiClient } from "./ai_client.ts";
 import { type CloseReason, DeviceSession } from "./device_session.ts";
 import { PlaybackClock } from "./playback.ts";
 import { EnergyModel } from "./vad.ts";
-import { peerConfig } from "./webrtc.ts";
+import { peerConfig } from "../shared/media/webrtc.ts";
 
 const log = createLogger("test.session", { level: "error" });
 

@@ -17,6 +17,7 @@ import { existsSync } from "node:fs";
 import process from "node:process";
 import type { Config } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
+import { roundTenth } from "../shared/rounding.ts";
 import type { GatewayMetrics } from "../shared/messages.ts";
 import { AiClient } from "./ai_client.ts";
 import { DEFAULT_SILERO_PATH, METRICS_INTERVAL_MS } from "./config.ts";
@@ -25,7 +26,7 @@ import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_s
 import { PlaybackClock } from "./playback.ts";
 import { type Signaling, startSignaling } from "./signaling.ts";
 import { EnergyModel, SileroModel, SileroSession, type VoiceModel } from "./vad.ts";
-import { peerConfig } from "./webrtc.ts";
+import { peerConfig } from "../shared/media/webrtc.ts";
 
 const SESSION_ID_BYTES = 8;
 
@@ -224,7 +225,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       timestamp: new Date().toISOString(),
       sessions: sessions.size,
       uptime_s: Math.round((performance.now() - startedAt) / 100) / 10,
-      cpu_percent: Math.round(cpuPercent * 10) / 10,
+      cpu_percent: roundTenth(cpuPercent),
       memory_mb: Math.round(memory.rss / 1e5) / 10,
       heap_mb: Math.round(memory.heapUsed / 1e5) / 10,
       external_mb: Math.round(memory.external / 1e5) / 10,
@@ -240,7 +241,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
         ticks: playback.ticks,
         late_ticks: playback.lateTicks,
         stalls: playback.stalls,
-        max_late_ms: Math.round(playback.maxLateMs * 10) / 10,
+        max_late_ms: roundTenth(playback.maxLateMs),
       },
       devices,
     };

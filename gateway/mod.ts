@@ -2,14 +2,33 @@
  * The NAILA gateway (spec 5): WebRTC device sessions over MQTT signaling, Opus, VAD, utterances,
  * playback and barge-in, and the TCP client of the AI server. `main.ts` runs it.
  *
- * Follow one utterance in order: `webrtc.ts` → `device_session.ts` → `packet_order.ts` →
- * `audio_input.ts` (`opus_codec.ts`, `vad.ts`, `utterance_segmenter.ts`) → `conversation.ts` →
- * `ai_client.ts`, and the reply back: `ai_client.ts` → `conversation.ts` → `playback.ts` →
- * `opus_codec.ts` → `webrtc.ts`.
+ * One utterance, RTP in to RTP out: eleven files, each one step. Helpers a step calls and that
+ * return are in brackets; ↩ marks the four moves back.
+ *
+ *  1. `device_session.ts`: werift hands it the RTP packet (jitter); it wired the parts below.
+ *  2. `packet_order.ts`: sequence order, losses marked.
+ *  3. `audio_input.ts`: Opus decode or concealment [`shared/media/opus_codec.ts`], 20 ms frames,
+ *     idle gate, VAD [`vad.ts`] with the echo guard.
+ *  4. `utterance_segmenter.ts`: utterance start, audio, pause, end, straight to
+ *  5. `conversation.ts`: one turn per utterance [opened by `ai_client.ts`], barge-in, events.
+ *  6. `ai_turn.ts`: the turn's audio, pause, end.
+ *  7. `ai_protocol.ts`: written as v2 messages (or one v1 frame) to the turn's link,
+ *  8. `ai_client.ts`: which passes them on while the server is there,
+ *  9. `ai_connection.ts`: the bounded write queue, TCP. The reply: read, decoded,
+ *     ↩ 1 `ai_protocol.ts` routes it, ↩ 2 `ai_client.ts` finds its turn by id,
+ *     ↩ 3 `ai_turn.ts` hands it to its handlers, ↩ 4 `conversation.ts` queues its audio in
+ * 10. `playback.ts`: the device's queue at 48 kHz, one frame per tick of the 20 ms clock
+ *     [`shared/media/frame_clock.ts`], to
+ * 11. `shared/media/webrtc.ts`: `OpusRtpSender`, Opus encode [`opus_codec.ts`], RTP stamping,
+ *     werift's sender: RTP out.
+ *
+ * Around the path: `gateway.ts` (a session per device, metrics), `signaling.ts` (MQTT offer,
+ * answer, ICE), `outage_hold.ts` (turns wait for a restarting AI server), `config.ts`,
+ * `web_bridge.ts` (the browser device page).
  */
 export { startGateway } from "./gateway.ts";
 export type { Gateway, GatewayOptions } from "./gateway.ts";
-export { AiClient, RESPONSE_TIMEOUT_MS } from "./ai_client.ts";
+export { AiClient } from "./ai_client.ts";
+export { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
 export { DeviceSession } from "./device_session.ts";
-export { OPUS_FRAME_SAMPLES, OPUS_RATE, OpusDecoder, OpusEncoder } from "./opus_codec.ts";
-export { OpusRtpWriter, peerConfig } from "./webrtc.ts";
+export { SILERO_CONTEXT, SILERO_WINDOW, SileroSession } from "./vad.ts";

@@ -3,10 +3,9 @@
  * samples, resampled from whatever rate the server sent, and one gateway-wide
  * {@link PlaybackClock} that pulls one 20 ms frame from every playing queue per tick.
  *
- * The clock is drift-free: tick n is due at `start + n × 20 ms`, never "20 ms after the last
- * one", so timer jitter does not accumulate. When the process stalls for longer than
- * {@link MAX_CATCH_UP_FRAMES}, the clock re-anchors instead of bursting the backlog. It runs only
- * while some queue has audio: an idle device costs nothing (no silence is encoded or sent).
+ * The clock is shared/media's drift-free {@link FrameClock} (no drift, no burst after a stall).
+ * It runs only while some queue has audio: an idle device costs nothing (no silence is encoded
+ * or sent).
  *
  * Barge-in: {@link PlaybackQueue.flush} empties a queue synchronously, so not one more frame of
  * it is sent after the current tick.
@@ -15,20 +14,25 @@
  * ```ts
  * const clock = new PlaybackClock();
  * const queue = new PlaybackQueue({ send: (frame) => encodeAndSend(frame) });
+ * queue.listen({ drained: (turn, playedMs) => done(turn, playedMs) });
  * clock.add(queue);
  * queue.enqueue("t1", replySamples, 24000); // plays from the next tick
  * ```
  */
 import { Resampler } from "../shared/audio.ts";
-import { OPUS_FRAME_MS, OPUS_FRAME_SAMPLES, OPUS_RATE } from "./opus_codec.ts";
+import { type ClockStats, FrameClock } from "../shared/media/frame_clock.ts";
+import { OPUS_FRAME_MS, OPUS_FRAME_SAMPLES, OPUS_RATE } from "../shared/media/opus_codec.ts";
 
-/** A stall longer than 3 frames (60 ms) is skipped, not caught up in a burst. */
-export const MAX_CATCH_UP_FRAMES = 3;
-
-/** What a queue does with each frame and when a reply finished playing. */
+/** Where a queue's frames go (the device's encoder and RTP sender). */
 export interface PlaybackSink {
   /** One 20 ms frame at 48 kHz (a view, valid during the call); `first` starts a talkspurt. */
   send(frame: Float32Array, first: boolean): void;
+}
+
+/** Who follows a queue's progress (the device's conversation). */
+export interface PlaybackListener {
+  /** A frame of `turn` was sent. */
+  frameSent?(turn: string): void;
   /** All queued audio of `turn` has been sent. */
   drained?(turn: string, playedMs: number): void;
 }
@@ -45,27 +49,10 @@ interface Chunk {
  */
 export const MAX_QUEUED_MS = 120_000;
 
-/**
- * A frame sent a whole frame (20 ms) or more after its due time counts as late: it leaves when
- * the next one is already due, so a device with a one-frame jitter buffer hears a gap.
- */
-export const LATE_TICK_MS = 20;
-
-/** What the clock did, for metrics and the benchmark's capacity sweep. */
-export interface ClockStats {
-  /** Frame ticks run. */
-  ticks: number;
-  /** Ticks that ran {@link LATE_TICK_MS} or more after they were due. */
-  lateTicks: number;
-  /** Re-anchors after a stall longer than {@link MAX_CATCH_UP_FRAMES}. */
-  stalls: number;
-  /** Worst lateness since the last {@link PlaybackClock.takeStats}, in ms. */
-  maxLateMs: number;
-}
-
 /** One device's reply audio, as 48 kHz chunks consumed frame by frame. */
 export class PlaybackQueue {
   #sink: PlaybackSink;
+  #listener: PlaybackListener = {};
   #chunks: Chunk[] = [];
   #frame = new Float32Array(OPUS_FRAME_SAMPLES);
   #resamplers = new Map<string, Resampler>();
@@ -78,6 +65,11 @@ export class PlaybackQueue {
 
   constructor(sink: PlaybackSink) {
     this.#sink = sink;
+  }
+
+  /** Sets who hears of sent frames and drained turns (one listener). */
+  listen(listener: PlaybackListener): void {
+    this.#listener = listener;
   }
 
   /** The turn whose audio is playing or queued, if any. */
@@ -179,6 +171,7 @@ export class PlaybackQueue {
     this.#playedFrames++;
     this.framesSent++;
     this.#sink.send(frame, first);
+    this.#listener.frameSent?.(turn);
     const next = this.#chunks[0];
     if (next === undefined || next.turn !== turn) {
       if (this.#ended.has(turn)) this.#drained(turn);
@@ -188,24 +181,23 @@ export class PlaybackQueue {
 
   #drained(turn: string): void {
     this.#ended.delete(turn);
-    this.#sink.drained?.(turn, this.playedMs);
+    this.#listener.drained?.(turn, this.playedMs);
   }
 }
 
 /** One 20 ms clock for every device's queue; see the module doc. */
 export class PlaybackClock {
   #queues = new Set<PlaybackQueue>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #start = 0;
-  #ticks = 0;
-  #now: () => number;
-  #stats: ClockStats = { ticks: 0, lateTicks: 0, stalls: 0, maxLateMs: 0 };
-
+  #clock: FrameClock;
   #onError: (error: unknown) => void;
 
   constructor(options: { now?: () => number; onError?: (error: unknown) => void } = {}) {
-    this.#now = options.now ?? (() => performance.now());
     this.#onError = options.onError ?? (() => {});
+    this.#clock = new FrameClock({
+      now: options.now,
+      frame: () => this.#tick(),
+      keepRunning: (active) => active || this.#anyPlaying(),
+    });
   }
 
   add(queue: PlaybackQueue): void {
@@ -218,61 +210,35 @@ export class PlaybackClock {
 
   /** Call after enqueuing: starts the clock if it is idle. The first frame goes out at once. */
   wake(): void {
-    if (this.#timer !== undefined) return;
-    this.#start = this.#now();
-    this.#ticks = 0;
-    this.#run();
+    this.#clock.start();
   }
 
   /** Counters since creation; the worst lateness is since the previous call (then reset). */
   takeStats(): ClockStats {
-    const stats = { ...this.#stats };
-    this.#stats.maxLateMs = 0;
-    return stats;
+    return this.#clock.takeStats();
   }
 
   /** Stops the clock (shutdown). */
   stop(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#clock.stop();
   }
 
-  #run = (): void => {
-    this.#timer = undefined;
-    const now = this.#now();
-    let due = Math.floor((now - this.#start) / OPUS_FRAME_MS) + 1 - this.#ticks;
-    // How late the first due frame is; the k-th of a catch-up burst is 20 ms less late.
-    const late = due > 0 ? now - (this.#start + this.#ticks * OPUS_FRAME_MS) : 0;
-    this.#stats.maxLateMs = Math.max(this.#stats.maxLateMs, late);
-    if (due > MAX_CATCH_UP_FRAMES) {
-      // Stalled: re-anchor on now, send one frame, don't burst the backlog.
-      this.#stats.stalls++;
-      this.#stats.lateTicks++;
-      this.#start = now;
-      this.#ticks = 0;
-      due = 1;
-    } else if (due > 0) {
-      this.#stats.lateTicks += Math.min(due, Math.floor(late / LATE_TICK_MS));
-    }
-    if (due > 0) this.#stats.ticks += due;
-    let active = due <= 0; // Woken early: nothing due yet, keep the clock.
-    for (let i = 0; i < due; i++) {
-      this.#ticks++;
-      active = false;
-      for (const queue of this.#queues) {
-        try {
-          if (queue.tick()) active = true;
-        } catch (error) {
-          // One broken device must not stop the others' audio.
-          this.#onError(error);
-        }
+  #anyPlaying(): boolean {
+    for (const queue of this.#queues) if (queue.playing) return true;
+    return false;
+  }
+
+  /** One frame from every playing queue; returns whether any sent one. */
+  #tick(): boolean {
+    let active = false;
+    for (const queue of this.#queues) {
+      try {
+        if (queue.tick()) active = true;
+      } catch (error) {
+        // One broken device must not stop the others' audio.
+        this.#onError(error);
       }
     }
-    if (!active) {
-      for (const queue of this.#queues) if (queue.playing) active = true;
-    }
-    if (!active) return;
-    const next = this.#start + this.#ticks * OPUS_FRAME_MS;
-    this.#timer = setTimeout(this.#run, Math.max(0, next - this.#now()));
-  };
+    return active;
+  }
 }

@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
-import { MAX_CATCH_UP_FRAMES, MAX_QUEUED_MS, PlaybackClock, PlaybackQueue } from "./playback.ts";
-import { OPUS_FRAME_SAMPLES } from "./opus_codec.ts";
+import { MAX_CATCH_UP_FRAMES } from "../shared/media/frame_clock.ts";
+import { MAX_QUEUED_MS, PlaybackClock, PlaybackQueue } from "./playback.ts";
+import { OPUS_FRAME_SAMPLES } from "../shared/media/opus_codec.ts";
 
 function queue() {
   const sent: { first: boolean; value: number; at: number }[] = [];
   const drained: [string, number][] = [];
   const q = new PlaybackQueue({
     send: (frame, first) => sent.push({ first, value: frame[0], at: performance.now() }),
-    drained: (turn, played) => drained.push([turn, played]),
   });
+  q.listen({ drained: (turn, played) => drained.push([turn, played]) });
   return { q, sent, drained };
 }
 

@@ -18,7 +18,7 @@
  * @example
  * ```ts
  * const seg = new UtteranceSegmenter({ frameSamples: 960, preRollFrames: 15, maxFrames: 1500 }, {
- *   start: () => {}, audio: (frame) => {}, end: (reason, lastSpeechAt) => {},
+ *   utteranceStart: () => {}, utteranceAudio: (frame) => {}, utteranceEnd: (reason, at) => {},
  * });
  * seg.push(frame48k, vadState, Date.now());
  * ```
@@ -40,18 +40,18 @@ export const SPECULATE_AFTER_MS = 100;
 /** Why an utterance ended. */
 export type EndReason = "silence" | "max_length" | "flush";
 
-/** Where the segmenter sends its output. */
+/** Where the segmenter sends its output: the device's conversation (conversation.ts). */
 export interface SegmenterSink {
   /** Speech started; `at` is the wall-clock time (ms) of the first pre-roll frame. */
-  start(at: number): void;
+  utteranceStart(at: number): void;
   /** One frame of the utterance (a view, valid during the call). */
-  audio(frame: Float32Array): void;
+  utteranceAudio(frame: Float32Array): void;
   /** The utterance is over; `lastSpeechAt` is when its last voiced frame was captured. */
-  end(reason: EndReason, lastSpeechAt: number): void;
+  utteranceEnd(reason: EndReason, lastSpeechAt: number): void;
   /** The user went quiet inside the utterance (after the audio of the frame at `at`). */
-  pause?(at: number): void;
+  utterancePause?(at: number): void;
   /** Speech came back after a `pause` (before that frame's audio). */
-  resume?(): void;
+  utteranceResume?(): void;
 }
 
 /** Sizes, in frames of `frameSamples` samples each. */
@@ -73,6 +73,7 @@ export class UtteranceSegmenter {
   #ringStart = 0;
   #ringCount = 0;
   #frames = 0;
+  #utterances = 0;
   #lastSpeechAt = 0;
   /** A max-length cut happened while the VAD still said speaking: restart on the next voiced frame. */
   #cut = false;
@@ -99,6 +100,11 @@ export class UtteranceSegmenter {
     this.#sink = sink;
     this.#ring = new Float32Array(Math.max(1, options.preRollFrames) * options.frameSamples);
     this.#ringTimes = new Float64Array(Math.max(1, options.preRollFrames));
+  }
+
+  /** Utterances started so far. */
+  get utterances(): number {
+    return this.#utterances;
   }
 
   /** True while an utterance is open. */
@@ -133,11 +139,11 @@ export class UtteranceSegmenter {
     if (vad === "speaking") {
       if (this.#paused) {
         this.#paused = false;
-        this.#sink.resume?.();
+        this.#sink.utteranceResume?.();
       }
       this.#lastSpeechAt = at;
     }
-    this.#sink.audio(frame);
+    this.#sink.utteranceAudio(frame);
     if (vad === "quiet") {
       this.#finish("silence");
     } else if (this.#frames >= this.options.maxFrames) {
@@ -147,7 +153,7 @@ export class UtteranceSegmenter {
       !this.#paused && vad !== "speaking" && at - this.#lastSpeechAt >= this.#speculateAfterMs
     ) {
       this.#paused = true;
-      this.#sink.pause?.(at);
+      this.#sink.utterancePause?.(at);
     }
   }
 
@@ -170,16 +176,17 @@ export class UtteranceSegmenter {
 
   #begin(at: number): void {
     this.#state = "utterance";
+    this.#utterances++;
     this.#paused = false;
     this.#frames = 0;
     this.#lastSpeechAt = at;
     const slots = this.options.preRollFrames;
     const n = this.options.frameSamples;
-    this.#sink.start(this.#ringCount > 0 ? this.#ringTimes[this.#ringStart] : at);
+    this.#sink.utteranceStart(this.#ringCount > 0 ? this.#ringTimes[this.#ringStart] : at);
     for (let i = 0; i < this.#ringCount; i++) {
       const slot = (this.#ringStart + i) % slots;
       this.#frames++;
-      this.#sink.audio(this.#ring.subarray(slot * n, (slot + 1) * n));
+      this.#sink.utteranceAudio(this.#ring.subarray(slot * n, (slot + 1) * n));
     }
     this.#ringStart = 0;
     this.#ringCount = 0;
@@ -189,6 +196,6 @@ export class UtteranceSegmenter {
     this.#state = "idle";
     this.#paused = false;
     this.#frames = 0;
-    this.#sink.end(reason, this.#lastSpeechAt);
+    this.#sink.utteranceEnd(reason, this.#lastSpeechAt);
   }
 }

@@ -7,9 +7,9 @@ function record(preRollFrames: number, maxFrames: number) {
   const frames: number[] = [];
   const ends: { reason: EndReason; lastSpeechAt: number }[] = [];
   const seg = new UtteranceSegmenter({ frameSamples: 2, preRollFrames, maxFrames }, {
-    start: (at) => log.push(`start@${at}`),
-    audio: (frame) => frames.push(frame[0]),
-    end: (reason, lastSpeechAt) => {
+    utteranceStart: (at) => log.push(`start@${at}`),
+    utteranceAudio: (frame) => frames.push(frame[0]),
+    utteranceEnd: (reason, lastSpeechAt) => {
       log.push(`end:${reason}`);
       ends.push({ reason, lastSpeechAt });
     },
@@ -70,11 +70,11 @@ Deno.test("a pause after SPECULATE_AFTER_MS of silence, once per stretch; resume
   const seg = new UtteranceSegmenter(
     { frameSamples: 2, preRollFrames: 0, maxFrames: 100, speculateAfterMs: 40 },
     {
-      start: () => log.push("start"),
-      audio: (frame) => log.push(`a${frame[0]}`),
-      end: (reason) => log.push(`end:${reason}`),
-      pause: (at) => log.push(`pause@${at}`),
-      resume: () => log.push("resume"),
+      utteranceStart: () => log.push("start"),
+      utteranceAudio: (frame) => log.push(`a${frame[0]}`),
+      utteranceEnd: (reason) => log.push(`end:${reason}`),
+      utterancePause: (at) => log.push(`pause@${at}`),
+      utteranceResume: () => log.push("resume"),
     },
   );
   const states: VadState[] = [
@@ -114,10 +114,10 @@ Deno.test("no pause when the silence window ends the utterance first", () => {
   const seg = new UtteranceSegmenter(
     { frameSamples: 2, preRollFrames: 0, maxFrames: 100, speculateAfterMs: 100 },
     {
-      start: () => {},
-      audio: () => {},
-      end: (reason) => log.push(`end:${reason}`),
-      pause: (at) => log.push(`pause@${at}`),
+      utteranceStart: () => {},
+      utteranceAudio: () => {},
+      utteranceEnd: (reason) => log.push(`end:${reason}`),
+      utterancePause: (at) => log.push(`pause@${at}`),
     },
   );
   (["speaking", "stopping", "quiet"] as VadState[]).forEach((state, i) =>

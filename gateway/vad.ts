@@ -18,6 +18,8 @@
  * ```
  */
 import * as ort from "onnxruntime-node";
+import { INT16_SCALE, rms } from "../shared/audio.ts";
+import { FrameFiller } from "../shared/media/frame_filler.ts";
 
 /** The VAD runs at 16 kHz: Silero's native rate, and enough for speech energy. */
 export const VAD_RATE = 16000;
@@ -29,8 +31,6 @@ export const SILERO_WINDOW = 512;
 export const SILERO_CONTEXT = 64;
 /** Silero's recurrent state is [2, 1, 128] floats. */
 const SILERO_STATE_SIZE = 2 * 1 * 128;
-/** int16 full scale: the energy threshold is in int16 units like the spec's numpy code. */
-const INT16_SCALE = 32768;
 /**
  * Frames quieter than this RMS (about -60 dBFS) cannot be speech: the model is not run on them.
  * This keeps an idle device (a quiet room, or digital silence) almost free (Pipecat's min_volume).
@@ -133,7 +133,15 @@ export class SileroModel implements VoiceModel {
   #state = new Float32Array(SILERO_STATE_SIZE);
   /** [context (64) | window (512)]: the model input, reused for every run. */
   #input = new Float32Array(SILERO_CONTEXT + SILERO_WINDOW);
-  #fill = 0;
+  /** The window part of {@link #input}, filled frame by frame. */
+  #window = new FrameFiller<Float32Array>(
+    this.#input.subarray(SILERO_CONTEXT),
+    () => this.#windowFull(),
+  );
+  /** Whether the frame being buffered is near silence (the model is skipped). */
+  #quiet = false;
+  /** The model runs started for the frame being buffered, chained in order. */
+  #pending: Promise<number> | undefined;
   #last = 0;
   #peak = 0;
 
@@ -143,51 +151,45 @@ export class SileroModel implements VoiceModel {
 
   /** Buffers the frame; runs the model on every completed 512-sample window. */
   confidence(frame: Float32Array): number | Promise<number> {
-    let offset = 0;
-    let pending: Promise<number> | undefined;
-    let sum = 0;
-    for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
-    const rms = frame.length > 0 ? Math.sqrt(sum / frame.length) : 0;
-    const quiet = rms < SILENCE_RMS_FLOOR;
-    const tail = rms < this.#peak * TAIL_RATIO;
-    while (offset < frame.length) {
-      const take = Math.min(SILERO_WINDOW - this.#fill, frame.length - offset);
-      this.#input.set(frame.subarray(offset, offset + take), SILERO_CONTEXT + this.#fill);
-      this.#fill += take;
-      offset += take;
-      if (this.#fill === SILERO_WINDOW) {
-        this.#fill = 0;
-        if (quiet) {
-          // Digital or near silence: skip the model, keep the context continuous.
-          this.#last = 0;
-          this.#input.copyWithin(0, SILERO_WINDOW, SILERO_WINDOW + SILERO_CONTEXT);
-          continue;
-        }
-        const input = this.#input.slice();
-        this.#input.copyWithin(0, SILERO_WINDOW, SILERO_WINDOW + SILERO_CONTEXT);
-        const previous = pending;
-        pending = (async () => {
-          if (previous) await previous;
-          this.#last = await this.#session.run(input, this.#state);
-          return this.#last;
-        })();
-      }
-    }
+    const level = rms(frame);
+    const tail = level < this.#peak * TAIL_RATIO;
+    this.#quiet = level < SILENCE_RMS_FLOOR;
+    this.#pending = undefined;
+    this.#window.push(frame);
+    const pending = this.#pending as Promise<number> | undefined;
     const result = pending ?? this.#last;
     // Track the talker's level only from frames the model calls speech.
     const track = (p: number) => {
-      if (p >= 0.5) this.#peak = Math.max(rms, this.#peak);
+      if (p >= 0.5) this.#peak = Math.max(level, this.#peak);
       this.#peak *= PEAK_DECAY;
       return tail ? 0 : p;
     };
     return typeof result === "number" ? track(result) : result.then(track);
   }
 
+  /** A whole window: the model runs on [context | window] (unless quiet); the context moves on. */
+  #windowFull(): void {
+    if (this.#quiet) {
+      // Digital or near silence: skip the model, keep the context continuous.
+      this.#last = 0;
+      this.#input.copyWithin(0, SILERO_WINDOW, SILERO_WINDOW + SILERO_CONTEXT);
+      return;
+    }
+    const input = this.#input.slice();
+    this.#input.copyWithin(0, SILERO_WINDOW, SILERO_WINDOW + SILERO_CONTEXT);
+    const previous = this.#pending;
+    this.#pending = (async () => {
+      if (previous) await previous;
+      this.#last = await this.#session.run(input, this.#state);
+      return this.#last;
+    })();
+  }
+
   reset(): void {
     this.#peak = 0;
     this.#state.fill(0);
     this.#input.fill(0);
-    this.#fill = 0;
+    this.#window.reset();
     this.#last = 0;
   }
 

@@ -20,7 +20,7 @@
  * Usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30]
  */
 import { DevicePeer } from "../device/peer.ts";
-import { LATE_TICK_MS } from "../gateway/playback.ts";
+import { LATE_TICK_MS } from "../shared/media/frame_clock.ts";
 import { resample, SPEECH_RATE } from "../shared/audio.ts";
 import { delay } from "../shared/async.ts";
 import { connectMqtt } from "../shared/mqtt.ts";

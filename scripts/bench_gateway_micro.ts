@@ -3,8 +3,8 @@
  * window, on the gateway's own codec and VAD modules (what `deno task bench:gateway` reports as
  * `micro`). Imports gateway modules on purpose: it measures them.
  */
-import { OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder } from "../gateway/opus_codec.ts";
-import { SILERO_CONTEXT, SILERO_WINDOW, SileroSession } from "../gateway/vad.ts";
+import { OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder } from "../shared/media/opus_codec.ts";
+import { SILERO_CONTEXT, SILERO_WINDOW, SileroSession } from "../gateway/mod.ts";
 import { percentile, round } from "./bench_stats.ts";
 import { sileroModelPath } from "./lib/mod.ts";
 

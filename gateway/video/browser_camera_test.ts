@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { chromium, type Page } from "playwright-core";
 import { RTCPeerConnection, type RtpPacket } from "werift";
 import { canCreateTestHost, createTestHost } from "../../tests/helpers/netns.ts";
-import { peerConfig } from "../webrtc.ts";
+import { peerConfig } from "../../shared/media/webrtc.ts";
 import { CameraPipeline, type MotionFrame } from "./camera_pipeline.ts";
 import { writeWalkInY4m } from "./testing.ts";
 import { loadVideoConfig } from "./video_config.ts";

@@ -10,6 +10,8 @@
  * - {@link OpusRtpWriter}: werift does RTP only; this stamps our Opus packets with consistent
  *   sequence numbers and 48 kHz timestamps, marking each talkspurt's first packet and letting
  *   the timestamp jump over silent gaps (nothing is sent while idle).
+ * - {@link OpusRtpSender}: 20 ms frames out as RTP: Opus-encoded, stamped, handed to a transport
+ *   (the gateway's reply to a device, the software device's microphone).
  *
  * @example
  * ```ts
@@ -20,8 +22,8 @@
  */
 import { isIP } from "node:net";
 import { type RTCPeerConnectionConfig, RTCRtpCodecParameters, RtpHeader, RtpPacket } from "werift";
-import type { IceServer } from "../shared/config.ts";
-import { OPUS_FRAME_SAMPLES, OPUS_RATE } from "./opus_codec.ts";
+import type { IceServer } from "../config.ts";
+import { OPUS_FRAME_SAMPLES, OPUS_RATE, OpusEncoder } from "./opus_codec.ts";
 
 /** RFC 7587: Opus is always announced as opus/48000/2, whatever is actually sent. */
 const OPUS_SDP_CHANNELS = 2;
@@ -112,5 +114,33 @@ export class OpusRtpWriter {
     // werift expects a Buffer; a view of the same bytes avoids a copy.
     const buffer = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     return new RtpPacket(header, buffer);
+  }
+}
+
+/** Encodes 20 ms frames and sends them as one RTP stream; see the module doc. */
+export class OpusRtpSender {
+  #encoder = new OpusEncoder();
+  #writer: OpusRtpWriter;
+  #transport: (packet: RtpPacket) => void;
+
+  /** `transport` sends each packet (e.g. werift's `sender.sendRtp`). */
+  constructor(transport: (packet: RtpPacket) => void, options: { now?: () => number } = {}) {
+    this.#transport = transport;
+    this.#writer = new OpusRtpWriter(options);
+  }
+
+  /** Encodes one 20 ms frame at 48 kHz and sends it; `first` starts a talkspurt. */
+  sendFrame(frame: Float32Array, first: boolean): void {
+    this.sendPayload(this.#encoder.encode(frame), first);
+  }
+
+  /** Sends an already encoded Opus packet as the next RTP packet. */
+  sendPayload(payload: Uint8Array, first: boolean): void {
+    this.#transport(this.#writer.packet(payload, first));
+  }
+
+  /** Frees the encoder. */
+  close(): void {
+    this.#encoder.close();
   }
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { correlation } from "../shared/audio.ts";
-import { speak } from "../tests/helpers/speech.ts";
-import { pcmToFloat32, resample } from "../shared/audio.ts";
+import { correlation } from "../audio.ts";
+import { speak } from "../../tests/helpers/speech.ts";
+import { pcmToFloat32, resample } from "../audio.ts";
 import OpusScript from "opusscript";
 import {
   CODECS_PER_HEAP,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { RTCPeerConnection } from "werift";
-import { OPUS_FRAME_SAMPLES } from "./opus_codec.ts";
-import { OpusRtpWriter, peerConfig } from "./webrtc.ts";
+import { OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder } from "./opus_codec.ts";
+import { OpusRtpSender, OpusRtpWriter, peerConfig } from "./webrtc.ts";
 
 Deno.test("with host addresses, ICE gathers on exactly those (never the LAN address)", async () => {
   const pc = new RTCPeerConnection(peerConfig({ iceServers: [], hostAddresses: ["127.0.0.1"] }));
@@ -40,4 +40,29 @@ Deno.test("the RTP writer numbers packets, steps 960 per frame and marks talkspu
     "the gap is in the timestamps",
   );
   assert.deepEqual([...c.payload], [3]);
+});
+
+Deno.test("the RTP sender encodes frames and sends them, and encoded packets, as one stream", () => {
+  const packets: { sequence: number; marker: boolean; payload: Uint8Array }[] = [];
+  const sender = new OpusRtpSender((p) =>
+    packets.push({ sequence: p.header.sequenceNumber, marker: p.header.marker, payload: p.payload })
+  );
+  const tone = new Float32Array(OPUS_FRAME_SAMPLES).map((_, i) => 0.3 * Math.sin(i / 5));
+  const encoder = new OpusEncoder();
+  const ready = encoder.encode(tone);
+  encoder.close();
+  sender.sendFrame(tone, true);
+  sender.sendFrame(tone, false);
+  sender.sendPayload(ready, false);
+  sender.close();
+  assert.deepEqual(packets.map((p) => p.marker), [true, false, false]);
+  assert.deepEqual(
+    packets.map((p) => (p.sequence - packets[0].sequence + 0x10000) % 0x10000),
+    [0, 1, 2],
+  );
+  assert.deepEqual([...packets[2].payload], [...ready], "an encoded packet goes as it is");
+  const decoder = new OpusDecoder();
+  const decoded = decoder.decode(packets[1].payload);
+  assert.equal(decoded.length, OPUS_FRAME_SAMPLES, "a real Opus frame");
+  decoder.close();
 });

@@ -23,7 +23,7 @@
  * ```
  */
 import { createRequire } from "node:module";
-import { float32ToPcm, pcmToFloat32 } from "../shared/audio.ts";
+import { float32ToPcm, pcmToFloat32 } from "../audio.ts";
 
 /** Opus in WebRTC always runs its RTP clock at 48 kHz (RFC 7587). */
 export const OPUS_RATE = 48000;

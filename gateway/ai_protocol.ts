@@ -1,0 +1,308 @@
+/**
+ * The two wire protocols of the AI link as two adapters of one {@link AiProtocol} (spec 4.2,
+ * docs/protocol.md); the connection and the turn ask the adapter, never the version:
+ *
+ * - **v2** ({@link V2_PROTOCOL}, default): hello exchange, pings; per turn `start`, `audio` in
+ *   {@link AUDIO_CHUNK_MS} chunks while the user speaks, `pause` to a server that can
+ *   `speculate`, `end`; `cancel` with `played_ms`. A copy of the audio is kept for a replay after
+ *   an outage until the reply starts.
+ * - **v1** ({@link V1_PROTOCOL}, `AI_SERVER_PROTOCOL=v1`): no handshake, no pings; the utterance
+ *   is buffered and sent as one spec 4.2 frame at its end; the one response frame comes back as
+ *   the turn's audio (if any) and end. Answers come strictly in order.
+ *
+ * @example
+ * ```ts
+ * const writer = V2_PROTOCOL.writer({ id, device, rate }, { send, serverCan });
+ * writer.open(Date.now()); writer.audio(pcm); writer.flush(); writer.end(lastSpeechAt);
+ * ```
+ */
+import {
+  type Decoded,
+  encodeV1,
+  encodeV2,
+  errorMessage,
+  type SampleRate,
+} from "../shared/frame_codec.ts";
+import { FrameFiller } from "../shared/media/frame_filler.ts";
+import { UtteranceBuffer } from "./utterance_buffer.ts";
+
+/** v2 audio goes out in 100 ms chunks: 5× fewer headers than per-frame, still streaming. */
+export const AUDIO_CHUNK_MS = 100;
+/** Capabilities this gateway announces and uses (v2 hello). */
+const CAPABILITIES = ["stream", "cancel", "text", "ping", "stages", "speculate"];
+/** Bytes per int16 sample. */
+const BYTES_PER_SAMPLE = 2;
+
+/** One item of a turn's reply, whatever the protocol. */
+export type TurnReply =
+  | { type: "audio"; pcm: Uint8Array; rate: SampleRate }
+  | { type: "text"; kind: "transcript" | "reply"; text: string }
+  | { type: "end"; stages?: Record<string, number> }
+  | { type: "error"; code: string; message: string };
+
+/** What one decoded server frame means to the connection. */
+export type Inbound =
+  | { kind: "hello"; capabilities: string[] }
+  | { kind: "ping"; id: number }
+  | { kind: "pong"; id: number }
+  | { kind: "turn"; turn: string; replies: TurnReply[] }
+  | { kind: "error"; code: string; message: string }
+  | { kind: "unexpected"; type: string };
+
+/** Who a turn is. */
+export interface TurnIdentity {
+  id: string;
+  device: string;
+  /** Rate of the user audio (Hz). */
+  rate: SampleRate;
+}
+
+/** Where a turn's writer sends, and what it may ask of the link (the AI client is one). */
+export interface TurnOutput {
+  /** Bytes to the server, in order; dropped while it is away. */
+  send(bytes: Uint8Array): void;
+  /** Whether the server announced `capability` in its hello (v2). */
+  serverCan(capability: string): boolean;
+}
+
+/** One turn's messages as one protocol writes them. */
+export interface TurnWriter {
+  /** The turn opens (v2 `start`). */
+  open(ts: number): void;
+  /** User audio, int16 LE PCM at the turn's rate. */
+  audio(pcm: Uint8Array): void;
+  /** Sends the audio not yet sent (v2's partial chunk). */
+  flush(): void;
+  /** The user went quiet: `pause` to a server that can `speculate`; false when not supported. */
+  pause(): boolean;
+  /** The utterance ended at `lastSpeechAt` (ms): v2 `end`, v1 the whole frame. */
+  end(lastSpeechAt: number): void;
+  /**
+   * After an outage: everything sent so far, again, on the new connection; `again`: whether
+   * the turn may be replayed once more (else its copy is let go).
+   */
+  replay(startedAt: number, paused: boolean, again: boolean): void;
+  /** Barge-in, hang-up or timeout: v2 `cancel` with what was played (ms). */
+  cancel(playedMs: number): void;
+  /** The first reply item came: the turn will not be replayed. */
+  replyStarted(): void;
+  /** Lets the buffers go. */
+  close(): void;
+}
+
+/** One protocol version of the AI link; see the module doc. */
+export interface AiProtocol {
+  readonly name: "v1" | "v2";
+  /** The frame codec's version for decoding. */
+  readonly frameVersion: 1 | 2;
+  /** True when the server answers strictly in order: a timed-out turn means it is stuck. */
+  readonly inOrder: boolean;
+  /** The hello to send on connect, or undefined: the link is ready at once. */
+  hello(): Uint8Array | undefined;
+  /** True when the link is kept alive with pings. */
+  readonly pings: boolean;
+  /** A ping with `id`. */
+  ping(id: number): Uint8Array;
+  /** The answer to the server's ping. */
+  pong(id: number): Uint8Array;
+  /** What to say about an undecodable frame before closing, if anything. */
+  badFrame(message: string): Uint8Array | undefined;
+  /** What a decoded frame means. */
+  route(item: Decoded): Inbound;
+  /** The writer of one turn. */
+  writer(turn: TurnIdentity, out: TurnOutput): TurnWriter;
+}
+
+/** v2: streamed turns; see the module doc. */
+export const V2_PROTOCOL: AiProtocol = {
+  name: "v2",
+  frameVersion: 2,
+  inOrder: false,
+  pings: true,
+  hello: () =>
+    encodeV2({
+      type: "hello",
+      version: 2,
+      role: "gateway",
+      capabilities: CAPABILITIES,
+      ts: Date.now(),
+    }),
+  ping: (id) => encodeV2({ type: "ping", id, ts: Date.now() }),
+  pong: (id) => encodeV2({ type: "pong", id, ts: Date.now() }),
+  // docs/protocol.md: answer undecodable input with `bad_frame`, then close.
+  badFrame: (message) => encodeV2(errorMessage("bad_frame", message)),
+  route(item: Decoded): Inbound {
+    if (item.version !== 2) return { kind: "unexpected", type: "v1 frame" };
+    const m = item.message;
+    switch (m.type) {
+      case "hello":
+        return { kind: "hello", capabilities: m.capabilities };
+      case "ping":
+        return { kind: "ping", id: m.id };
+      case "pong":
+        return { kind: "pong", id: m.id };
+      case "error":
+        if (m.turn === undefined) return { kind: "error", code: m.code, message: m.message };
+        return { kind: "turn", turn: m.turn, replies: [m] };
+      case "audio":
+      case "text":
+      case "end":
+        return { kind: "turn", turn: m.turn, replies: [m] };
+      default:
+        return { kind: "unexpected", type: m.type };
+    }
+  },
+  writer: (turn, out) => new V2TurnWriter(turn, out),
+};
+
+/** v1: one frame per utterance, one per response; see the module doc. */
+export const V1_PROTOCOL: AiProtocol = {
+  name: "v1",
+  frameVersion: 1,
+  inOrder: true,
+  pings: false,
+  hello: () => undefined,
+  ping: () => new Uint8Array(0),
+  pong: () => new Uint8Array(0),
+  badFrame: () => undefined,
+  route(item: Decoded): Inbound {
+    if (item.version !== 1) return { kind: "unexpected", type: item.message.type };
+    const { frame } = item;
+    const replies: TurnReply[] = [];
+    if (frame.pcm.length > 0) replies.push({ type: "audio", pcm: frame.pcm, rate: frame.rate });
+    replies.push({ type: "end" });
+    return { kind: "turn", turn: frame.request, replies };
+  },
+  writer: (turn, out) => new V1TurnWriter(turn, out),
+};
+
+/** The adapter of a protocol name. */
+export function aiProtocol(name: "v1" | "v2"): AiProtocol {
+  return name === "v1" ? V1_PROTOCOL : V2_PROTOCOL;
+}
+
+class V2TurnWriter implements TurnWriter {
+  #turn: TurnIdentity;
+  #out: TurnOutput;
+  #chunks: FrameFiller<Uint8Array>;
+  #seq = 0;
+  /** Everything sent, for a replay after an outage; let go once the reply starts. */
+  #sent: UtteranceBuffer;
+  /** Whether audio is still copied into {@link #sent}. */
+  #copying = true;
+
+  constructor(turn: TurnIdentity, out: TurnOutput) {
+    this.#turn = turn;
+    this.#out = out;
+    const chunk = new Uint8Array(((turn.rate * AUDIO_CHUNK_MS) / 1000) * BYTES_PER_SAMPLE);
+    this.#chunks = new FrameFiller<Uint8Array>(chunk, (full) => this.#sendAudio(full));
+    this.#sent = new UtteranceBuffer(turn.rate);
+  }
+
+  open(ts: number): void {
+    const { id, device, rate } = this.#turn;
+    this.#out.send(encodeV2({ type: "start", turn: id, device, rate, ts }));
+  }
+
+  audio(pcm: Uint8Array): void {
+    this.#chunks.push(pcm);
+  }
+
+  flush(): void {
+    if (this.#chunks.fill > 0) this.#sendAudio(this.#chunks.take());
+  }
+
+  pause(): boolean {
+    if (!this.#out.serverCan("speculate")) return false;
+    this.flush();
+    this.#out.send(encodeV2({ type: "pause", turn: this.#turn.id, ts: Date.now() }));
+    return true;
+  }
+
+  end(lastSpeechAt: number): void {
+    this.#out.send(encodeV2({ type: "end", turn: this.#turn.id, ts: lastSpeechAt }));
+  }
+
+  replay(startedAt: number, paused: boolean, again: boolean): void {
+    this.open(startedAt);
+    const pcm = this.#sent.view();
+    this.#seq = 0;
+    if (pcm.length > 0) this.#out.send(this.#audioMessage(pcm));
+    if (paused) this.#out.send(encodeV2({ type: "pause", turn: this.#turn.id, ts: Date.now() }));
+    if (again) return;
+    // No further replay: a second outage fails the turn, so the copy is no longer needed.
+    this.#copying = false;
+    this.#sent.clear();
+  }
+
+  cancel(playedMs: number): void {
+    if (!this.#out.serverCan("cancel")) return;
+    this.#out.send(encodeV2({
+      type: "cancel",
+      turn: this.#turn.id,
+      ts: Date.now(),
+      played_ms: Math.round(playedMs),
+    }));
+  }
+
+  replyStarted(): void {
+    this.#copying = false;
+    this.#sent.clear();
+  }
+
+  close(): void {
+    this.#copying = false;
+    this.#sent.clear();
+  }
+
+  #sendAudio(pcm: Uint8Array): void {
+    if (this.#copying) this.#sent.append(pcm);
+    this.#out.send(this.#audioMessage(pcm));
+  }
+
+  #audioMessage(pcm: Uint8Array): Uint8Array {
+    const { id: turn, rate } = this.#turn;
+    return encodeV2({ type: "audio", turn, seq: this.#seq++, rate, ts: Date.now(), pcm });
+  }
+}
+
+class V1TurnWriter implements TurnWriter {
+  #turn: TurnIdentity;
+  #out: TurnOutput;
+  /** The whole utterance, sent as one frame at its end (and again after an outage). */
+  #pcm: UtteranceBuffer;
+
+  constructor(turn: TurnIdentity, out: TurnOutput) {
+    this.#turn = turn;
+    this.#out = out;
+    this.#pcm = new UtteranceBuffer(turn.rate);
+  }
+
+  open(): void {}
+
+  audio(pcm: Uint8Array): void {
+    this.#pcm.append(pcm);
+  }
+
+  flush(): void {}
+
+  pause(): boolean {
+    return false;
+  }
+
+  end(): void {
+    const { id: request, device, rate } = this.#turn;
+    this.#out.send(encodeV1({ device, rate, request, pcm: this.#pcm.view() }));
+  }
+
+  /** The frame goes again at the end, which the turn sends after the replay. */
+  replay(): void {}
+
+  cancel(): void {}
+
+  replyStarted(): void {}
+
+  close(): void {
+    this.#pcm.clear();
+  }
+}
