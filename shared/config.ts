@@ -42,10 +42,17 @@ export interface MqttConfig {
   embedded: boolean;
   host: string;
   port: number;
+  /** MQTT_USERNAME/MQTT_PASSWORD; unset: the stored login of the data dir (credentials.ts). */
   username?: string;
   password?: string;
-  /** Present when TLS is on; file paths of PEM files (read by `mqtt.ts`). */
+  /**
+   * Present when TLS is on; file paths of PEM files (read by `mqtt.ts`). With the embedded broker
+   * the server generates a CA and certificate into the data dir (certificates.ts) and listens
+   * with TLS; clients trust that CA unless MQTT_CA names another.
+   */
   tls?: { ca?: string; cert?: string; key?: string };
+  /** MQTT_ALLOW_ANONYMOUS=true: the embedded broker lets clients in without a login (opt-out). */
+  allowAnonymous?: boolean;
 }
 
 /** The loaded configuration. */
@@ -176,13 +183,6 @@ function loadMqtt(env: Env): MqttConfig {
     );
   }
   const tlsOn = explicitTls ?? (ca !== undefined || cert !== undefined);
-  if (tlsOn && embedded) {
-    throw new ConfigError(
-      "MQTT_HOST",
-      "",
-      "a broker host when TLS is on (the embedded broker speaks plain MQTT)",
-    );
-  }
   if (password !== undefined && username === undefined) {
     throw new ConfigError("MQTT_USERNAME", "", "a user name when MQTT_PASSWORD is set");
   }
@@ -191,6 +191,7 @@ function loadMqtt(env: Env): MqttConfig {
     host: embedded ? "127.0.0.1" : envHost(env, "MQTT_HOST", "127.0.0.1"),
     port: envPort(env, "MQTT_PORT", 1883),
   };
+  if (bool(env, "MQTT_ALLOW_ANONYMOUS") === true) config.allowAnonymous = true;
   if (username !== undefined) config.username = username;
   if (password !== undefined) config.password = password;
   if (tlsOn) {

@@ -180,6 +180,24 @@ export function storedLogin(
 }
 
 /**
+ * The login of device `id` on the server's own machine: the stored one, or, when the data
+ * directory has a users file (a server ran here) but no user for `id`, a new one (what `deno task
+ * devices add` does; `say` tells the user). Undefined when `dataDir` has no users file.
+ */
+export function localDeviceLogin(
+  dataDir: string,
+  id: string,
+  say: (line: string) => void = () => {},
+): MqttLogin | undefined {
+  const stored = storedLogin(dataDir, { role: "device", device: id });
+  if (stored) return stored;
+  if (storedLogin(dataDir, { role: "gateway" }) === undefined) return undefined;
+  const login = addDevice(dataDir, id);
+  say(`added MQTT user for device ${id} to ${mqttUsersPath(dataDir)}`);
+  return login;
+}
+
+/**
  * `config` with the stored login of `who` when no MQTT_USERNAME was given (one machine: the
  * gateway finds the server's data directory), and the generated CA when TLS is on without
  * MQTT_CA. Returns `config` unchanged when nothing applies.

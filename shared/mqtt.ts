@@ -17,6 +17,7 @@
  */
 import { connect, type IClientOptions, type MqttClient } from "mqtt";
 import type { MqttConfig } from "./config.ts";
+import type { Logger } from "./log.ts";
 import { parseMessageFor, type TopicMessages } from "./messages.ts";
 import {
   parseTopic,
@@ -36,6 +37,30 @@ export const CONNECT_TIMEOUT_MS = 10_000;
 /** Keepalive: the broker declares us gone (and sends the will) after 1.5 × this. */
 export const KEEPALIVE_S = 10;
 
+/** A connection the broker closes this soon after it opened counts as a quick drop. */
+export const QUICK_DROP_MS = 3000;
+/** Quick drops in a row that mean a client-id collision (or a refused publish), reported once. */
+export const QUICK_DROPS_REPORTED = 3;
+/** Host-name characters kept in a client id (MQTT ids are best kept short). */
+const CLIENT_ID_HOST_CHARS = 24;
+
+/**
+ * A client id unique to this process instance: `naila-{role}-{host}-{random}`, e.g.
+ * `naila-gateway-pi4-3f9c2a`. Two processes with one id kick each other off the broker (MQTT
+ * 3.1.1 section 3.1.4: the server disconnects the older client), so no id is ever a constant.
+ */
+export function uniqueClientId(role: string): string {
+  let host = "host";
+  try {
+    host = Deno.hostname().replace(/[^A-Za-z0-9_.-]/g, "").slice(0, CLIENT_ID_HOST_CHARS) || host;
+  } catch {
+    // no --allow-sys: keep "host"
+  }
+  const random = crypto.getRandomValues(new Uint8Array(3));
+  const suffix = [...random].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `naila-${role}-${host}-${suffix}`;
+}
+
 /** Last-will message the broker publishes when we vanish without a clean disconnect. */
 export interface Will<K extends TopicKind = TopicKind> {
   topic: TopicOf<K>;
@@ -52,6 +77,8 @@ export interface ConnectMqttOptions {
   connectTimeoutMs?: number;
   /** Keepalive in seconds; default {@link KEEPALIVE_S}. */
   keepaliveS?: number;
+  /** Where a suspected client-id collision is reported (once, at warn level). */
+  log?: Logger;
 }
 
 /** A connected NAILA MQTT client. */
@@ -120,6 +147,31 @@ export function mqttClientOptions(config: MqttConfig, options: ConnectMqttOption
 }
 
 /**
+ * Reports, in plain words, a connection the broker keeps closing right after it opens: what two
+ * processes sharing one client id look like from either side (each connect kicks the other off,
+ * forever), and also what a publish the broker's ACL refuses looks like on the embedded broker.
+ */
+function watchQuickDrops(client: MqttClient, config: MqttConfig, options: ConnectMqttOptions) {
+  let connectedAt = performance.now();
+  let drops = 0;
+  let reported = false;
+  client.on("connect", () => void (connectedAt = performance.now()));
+  client.on("close", () => {
+    if (client.disconnecting) return;
+    drops = performance.now() - connectedAt < QUICK_DROP_MS ? drops + 1 : 0;
+    if (drops < QUICK_DROPS_REPORTED || reported) return;
+    reported = true;
+    options.log?.warn(
+      `the MQTT broker closed our connection ${drops} times within ${QUICK_DROP_MS} ms of ` +
+        `connecting: another process probably uses client id "${options.clientId}" (a broker ` +
+        "drops the older of two clients with one id), or the broker refuses something we " +
+        "publish (see its audit log); give every process its own client id",
+      { client_id: options.clientId, broker: `${config.host}:${config.port}` },
+    );
+  });
+}
+
+/**
  * Connects to the broker of `config` and resolves once connected, retrying every
  * {@link RECONNECT_PERIOD_MS} while the broker is unreachable. Rejects, naming host and port,
  * when the broker refuses us (credentials) or nothing connects within
@@ -156,12 +208,14 @@ export async function connectMqtt(
           return;
         }
         cleanup();
+        const hint = config.username === undefined
+          ? " (no MQTT login given: set MQTT_USERNAME/MQTT_PASSWORD, printed by `deno task " +
+            "devices add ID`, or NAILA_DATA_DIR to the server's data directory)"
+          : "";
         reject(
           new Error(
-            `MQTT broker ${config.host}:${config.port} refused the connection: ${err.message}`,
-            {
-              cause: err,
-            },
+            `MQTT broker ${config.host}:${config.port} refused the connection: ${err.message}${hint}`,
+            { cause: err },
           ),
         );
       };
@@ -177,6 +231,7 @@ export async function connectMqtt(
     await client.endAsync(true);
     throw err;
   }
+  watchQuickDrops(client, config, options);
   return {
     client,
     async publish(topic, message) {

@@ -66,8 +66,7 @@ const media = (write: Grantee[], read: Grantee[]): TopicAccess => ({
 
 /**
  * The access table: exactly what each role needs (gateway/signaling.ts, gateway/web_bridge.ts,
- * server/mod.ts, device/peer.ts) and nothing more. A device reads its own status too, so it can
- * re-announce when a stale last will overwrote its retained "online".
+ * server/mod.ts, device/peer.ts) and nothing more.
  */
 export const TOPIC_ACCESS: Readonly<Record<TopicKind, TopicAccess>> = Object.freeze({
   gateway_status: control(["gateway"], ["gateway", "server"]),
@@ -77,7 +76,7 @@ export const TOPIC_ACCESS: Readonly<Record<TopicKind, TopicAccess>> = Object.fre
   server_audit: control(["server"], ["server"]),
   alert_all: control(["server"], ["gateway", "server", "any_device"]),
   alert: control(["server"], ["gateway", "server", "any_device"]),
-  device_status: control(["own_device", "gateway_web"], ["gateway", "server", "own_device"]),
+  device_status: control(["own_device", "gateway_web"], ["gateway", "server"]),
   device_command: control(["server"], ["gateway", "own_device"]),
   device_offer: control(["gateway"], ["own_device", "gateway_web"]),
   device_answer: control(["own_device", "gateway_web"], ["gateway"]),

@@ -1,6 +1,8 @@
 /**
  * Runs a real Debian mosquitto on a free loopback port for a test, with its own temporary
- * config (no persistence, anonymous clients, 127.0.0.1 only).
+ * config (no persistence, 127.0.0.1 only): by default anonymous clients with every right (a
+ * plain broker for tests of other things), or with `secure`, NAILA's generated password file,
+ * ACL, packet limit and optionally TLS (shared/mosquitto_files.ts), as an install runs it.
  *
  * @example
  * ```ts
@@ -13,6 +15,7 @@
  * }
  * ```
  */
+import { writeMosquittoFiles } from "../../shared/mosquitto_files.ts";
 import { freePort } from "./ports.ts";
 
 /** Debian's mosquitto binary. */
@@ -43,21 +46,30 @@ async function acceptsConnections(port: number): Promise<boolean> {
   }
 }
 
-async function startOnce(port: number): Promise<Mosquitto | string> {
+/** Options of {@link startMosquitto}. */
+export interface MosquittoOptions {
+  /** Run with NAILA's generated security files for the users of `dataDir`; TLS when `tls`. */
+  secure?: { dataDir: string; tls?: boolean };
+}
+
+async function startOnce(port: number, options: MosquittoOptions): Promise<Mosquitto | string> {
   const dir = await Deno.makeTempDir({ prefix: "naila-mosquitto-" });
   const conf = `${dir}/mosquitto.conf`;
-  await Deno.writeTextFile(
-    conf,
-    [
-      `listener ${port} 127.0.0.1`,
-      "allow_anonymous true",
-      "persistence false",
-      "log_dest stderr",
-      "log_type error",
-      "log_type warning",
-      "",
-    ].join("\n"),
-  );
+  const logging = ["persistence false", "log_dest stderr", "log_type error", "log_type warning"];
+  if (options.secure) {
+    const files = await writeMosquittoFiles(options.secure.dataDir, dir, {
+      port,
+      bindHost: "127.0.0.1",
+      tls: options.secure.tls,
+    });
+    await Deno.writeTextFile(conf, logging.join("\n") + "\n", { append: true });
+    if (files.config !== conf) throw new Error(`unexpected config path ${files.config}`);
+  } else {
+    await Deno.writeTextFile(
+      conf,
+      [`listener ${port} 127.0.0.1`, "allow_anonymous true", ...logging, ""].join("\n"),
+    );
+  }
   const child = new Deno.Command(MOSQUITTO_PATH, {
     args: ["-c", conf],
     stdin: "null",
@@ -99,10 +111,10 @@ async function startOnce(port: number): Promise<Mosquitto | string> {
 }
 
 /** Starts mosquitto on a free 127.0.0.1 port and waits until it accepts connections. */
-export async function startMosquitto(): Promise<Mosquitto> {
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
   let lastError = "";
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
-    const result = await startOnce(await freePort());
+    const result = await startOnce(await freePort(), options);
     if (typeof result !== "string") return result;
     lastError = result;
   }
