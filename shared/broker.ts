@@ -62,15 +62,16 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
+/** Where a refused publish goes: outside NAILA's tree, so no filter anyone may use matches it. */
+const DENIED_TOPIC = "$naila/denied";
 /** CONNACK return code 4 (MQTT 3.1.1 section 3.2.2.3): bad user name or password. */
 const BAD_LOGIN = 4;
 /** CONNACK return code 5: not authorized. */
 const NOT_AUTHORIZED = 5;
 
+/** The peer's IP address (no port: the audit rate limit counts per address across reconnects). */
 function address(socket: Socket | undefined): string | undefined {
-  return socket?.remoteAddress === undefined
-    ? undefined
-    : `${socket.remoteAddress}:${socket.remotePort}`;
+  return socket?.remoteAddress;
 }
 
 /**
@@ -170,7 +171,12 @@ export async function startEmbeddedBroker(
       const why = mayPublish(identity, packet.topic);
       if (why === undefined) return done(null);
       audit.record({ event: "publish_denied", ...who(client), topic: packet.topic, detail: why });
-      done(new Error(why));
+      // Dropped the way Mosquitto drops it: acknowledged, never delivered or retained. Closing
+      // the connection instead would make the client resend the QoS 1 message on every
+      // reconnect, forever. Nobody may subscribe to the sink topic.
+      packet.topic = DENIED_TOPIC;
+      packet.retain = false;
+      done(null);
     },
     authorizeSubscribe: (client, subscription, done) => {
       const identity = identities.get(client);

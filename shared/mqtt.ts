@@ -37,6 +37,8 @@ export const CONNECT_TIMEOUT_MS = 10_000;
 /** Keepalive: the broker declares us gone (and sends the will) after 1.5 × this. */
 export const KEEPALIVE_S = 10;
 
+/** SUBACK return code of a refused filter (MQTT 3.1.1 section 3.9.3). */
+const SUBACK_FAILURE = 128;
 /** A connection the broker closes this soon after it opened counts as a quick drop. */
 export const QUICK_DROP_MS = 3000;
 /** Quick drops in a row that mean a client-id collision (or a refused publish), reported once. */
@@ -87,7 +89,7 @@ export interface NailaMqtt {
   readonly client: MqttClient;
   /** Publishes `message` on `topic` with the kind's QoS and retain flag, after validating it. */
   publish<K extends TopicKind>(topic: TopicOf<K>, message: TopicMessages[K]): Promise<void>;
-  /** Subscribes to one or more filters (see `topicFilter`) at QoS 1. */
+  /** Subscribes to one or more filters (see `topicFilter`) at QoS 1; rejects, naming them, when the broker refuses any (ACL). */
   subscribe(filters: string | string[]): Promise<void>;
   /** Ends subscriptions made with {@link subscribe}. */
   unsubscribe(filters: string | string[]): Promise<void>;
@@ -149,7 +151,7 @@ export function mqttClientOptions(config: MqttConfig, options: ConnectMqttOption
 /**
  * Reports, in plain words, a connection the broker keeps closing right after it opens: what two
  * processes sharing one client id look like from either side (each connect kicks the other off,
- * forever), and also what a publish the broker's ACL refuses looks like on the embedded broker.
+ * forever), and also what a packet over the broker's size limit looks like.
  */
 function watchQuickDrops(client: MqttClient, config: MqttConfig, options: ConnectMqttOptions) {
   let connectedAt = performance.now();
@@ -164,8 +166,8 @@ function watchQuickDrops(client: MqttClient, config: MqttConfig, options: Connec
     options.log?.warn(
       `the MQTT broker closed our connection ${drops} times within ${QUICK_DROP_MS} ms of ` +
         `connecting: another process probably uses client id "${options.clientId}" (a broker ` +
-        "drops the older of two clients with one id), or the broker refuses something we " +
-        "publish (see its audit log); give every process its own client id",
+        "drops the older of two clients with one id), or it refuses what we send (a packet over " +
+        "its size limit; see its audit log); give every process its own client id",
       { client_id: options.clientId, broker: `${config.host}:${config.port}` },
     );
   });
@@ -242,7 +244,15 @@ export async function connectMqtt(
       });
     },
     async subscribe(filters) {
-      await client.subscribeAsync(filters, { qos: 1 });
+      const granted = await client.subscribeAsync(filters, { qos: 1 });
+      const refused = granted.filter((g) => g.qos === SUBACK_FAILURE).map((g) => g.topic);
+      if (refused.length > 0) {
+        throw new Error(
+          `MQTT broker ${config.host}:${config.port} refused the subscription to ${
+            refused.join(", ")
+          } (not allowed for this login)`,
+        );
+      }
     },
     async unsubscribe(filters) {
       await client.unsubscribeAsync(filters);
