@@ -244,8 +244,17 @@ export async function connectMqtt(
       });
     },
     async subscribe(filters) {
-      const granted = await client.subscribeAsync(filters, { qos: 1 });
-      const refused = granted.filter((g) => g.qos === SUBACK_FAILURE).map((g) => g.topic);
+      const list = Array.isArray(filters) ? filters : [filters];
+      let codes: number[];
+      try {
+        codes = (await client.subscribeAsync(list, { qos: 1 })).map((g) => g.qos);
+      } catch (error) {
+        // npm:mqtt rejects a SUBACK with a failure code; name the filters it refused.
+        const granted = (error as { packet?: { granted?: number[] } }).packet?.granted;
+        if (!Array.isArray(granted)) throw error;
+        codes = granted;
+      }
+      const refused = list.filter((_, i) => codes[i] === SUBACK_FAILURE);
       if (refused.length > 0) {
         throw new Error(
           `MQTT broker ${config.host}:${config.port} refused the subscription to ${

@@ -30,6 +30,8 @@ const PORT_ATTEMPTS = 3;
 /** A running mosquitto. */
 export interface Mosquitto {
   port: number;
+  /** Process id of the broker (to read its memory use). */
+  pid: number;
   /** Temporary directory holding its config; removed by {@link Mosquitto.stop}. */
   configDir: string;
   /** Kills the broker, waits for it to exit and removes its temporary directory. */
@@ -62,7 +64,10 @@ async function startOnce(port: number, options: MosquittoOptions): Promise<Mosqu
       bindHost: "127.0.0.1",
       tls: options.secure.tls,
     });
-    await Deno.writeTextFile(conf, logging.join("\n") + "\n", { append: true });
+    // Started as root, mosquitto drops to the "mosquitto" user, which cannot read the owner-only
+    // files; an install gives them to that user (README "Security"), a test keeps its own user.
+    const user = Deno.uid() === 0 ? ["user root"] : [];
+    await Deno.writeTextFile(conf, [...logging, ...user].join("\n") + "\n", { append: true });
     if (files.config !== conf) throw new Error(`unexpected config path ${files.config}`);
   } else {
     await Deno.writeTextFile(
@@ -103,7 +108,7 @@ async function startOnce(port: number, options: MosquittoOptions): Promise<Mosqu
   while (Date.now() < deadline) {
     if (exited) break;
     // Checked again after connecting: if another process holds the port, mosquitto exits.
-    if (await acceptsConnections(port) && !exited) return { port, configDir: dir, stop };
+    if (await acceptsConnections(port) && !exited) return { port, pid: child.pid, configDir: dir, stop };
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
   await stop();

@@ -24,6 +24,7 @@ const START_TIMEOUT_MS = 30_000;
 
 /** A running server process. */
 export interface ServerProcess {
+  pid: number;
   audioPort: number;
   mqttPort: number;
   dataDir: string;
@@ -73,6 +74,7 @@ export async function startServerProcess(
   }
   const ready = child.logs.find((l) => l.msg === "server ready")!.fields ?? {};
   return {
+    pid: child.pid,
     audioPort: Number(String(ready.audio_socket).split(":").at(-1)),
     mqttPort: Number(ready.mqtt_port),
     dataDir,
