@@ -78,7 +78,11 @@ async function measurePipeline(
     });
     device = new DevicePeer({
       id: "bench_device",
-      mqtt: { host: "127.0.0.1", port: server.mqttPort, ...server.login({ device: "bench_device" }) },
+      mqtt: {
+        host: "127.0.0.1",
+        port: server.mqttPort,
+        ...server.login({ device: "bench_device" }),
+      },
       hostAddresses: ["127.0.0.1"],
       idleNoise: 0.003,
     });

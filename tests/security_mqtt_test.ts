@@ -417,7 +417,7 @@ Deno.test("two gateways on one broker both stay connected; a shared client id is
         );
       }
       await until(
-        () => [...logs[2], ...logs[3]].some((l) => l.includes('client id \\"same-id\\"')),
+        () => [...logs[2], ...logs[3]].some((l) => l.includes('client id "same-id"')),
         "the collision warning",
         20_000,
       );

@@ -108,7 +108,9 @@ async function startOnce(port: number, options: MosquittoOptions): Promise<Mosqu
   while (Date.now() < deadline) {
     if (exited) break;
     // Checked again after connecting: if another process holds the port, mosquitto exits.
-    if (await acceptsConnections(port) && !exited) return { port, pid: child.pid, configDir: dir, stop };
+    if (await acceptsConnections(port) && !exited) {
+      return { port, pid: child.pid, configDir: dir, stop };
+    }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
   await stop();
