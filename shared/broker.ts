@@ -64,6 +64,8 @@ export interface EmbeddedBroker {
 
 /** Where a refused publish goes: outside NAILA's tree, so no filter anyone may use matches it. */
 const DENIED_TOPIC = "$naila/denied";
+/** CONNACK return code 2 (MQTT 3.1.1 section 3.2.2.3): identifier rejected. */
+const IDENTIFIER_REJECTED = 2;
 /** CONNACK return code 4 (MQTT 3.1.1 section 3.2.2.3): bad user name or password. */
 const BAD_LOGIN = 4;
 /** CONNACK return code 5: not authorized. */
@@ -152,8 +154,22 @@ export async function startEmbeddedBroker(
         });
         return done(error, false);
       }
-      if (identity) identities.set(client, identity);
       const previous = (aedes as unknown as { clients: Record<string, Client> }).clients[client.id];
+      const owner = previous === undefined ? undefined : identities.get(previous)?.user;
+      if (previous !== undefined && owner !== identity?.user) {
+        // Only the same login may take a client id over: a device cannot knock the gateway off
+        // by connecting with its id (MQTT 3.1.1 section 3.1.4 would close the older client).
+        audit.record({
+          event: "replaced",
+          ...claimed,
+          detail: `refused: client id ${client.id} belongs to another login's live connection`,
+        });
+        const error = Object.assign(new Error("client id in use by another login"), {
+          returnCode: IDENTIFIER_REJECTED,
+        });
+        return done(error, false);
+      }
+      if (identity) identities.set(client, identity);
       if (previous !== undefined) {
         audit.record({
           event: "replaced",
