@@ -182,6 +182,33 @@ for (const [name, start] of BROKERS) {
         await delay(300);
         assert.deepEqual(toLate, [], "a forged retained status was stored");
 
+        // --- device A cannot rewrite memory, command, or fake the server ---------------------
+        const serverClient = await connectTo(broker, storedLogin(dataDir, { role: "server" }), {
+          clientId: "sec-server",
+        });
+        clients.push(serverClient);
+        const toServer = record(serverClient);
+        await serverClient.subscribeAsync(
+          ["naila/devices/+/events", "naila/server/status", "naila/devices/+/media/snapshot"],
+          { qos: 1 },
+        );
+        await deviceA.publishAsync(
+          "naila/devices/kitchen/events",
+          JSON.stringify({ type: "interrupted", turn: "t1", played_ms: 0 }),
+          { qos: 1 },
+        );
+        await deviceA.publishAsync(
+          "naila/server/status",
+          JSON.stringify({ online: false, timestamp: new Date().toISOString() }),
+          { qos: 1, retain: true },
+        );
+        await deviceA.publishAsync("naila/devices/kitchen/command", '{"command":"stop"}', {
+          qos: 1,
+        });
+        await deviceA.publishAsync("naila/devices/kitchen/media/snapshot", "{}", { qos: 1 });
+        await until(() => toServer.length > 0, "device A's own snapshot at the server");
+        assert.deepEqual(toServer.map((m) => m.topic), ["naila/devices/kitchen/media/snapshot"]);
+
         // --- device A cannot read device B's events, nor everything ------------------------
         const toA = record(deviceA);
         const granted = await deviceA.subscribeAsync(
