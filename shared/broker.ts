@@ -114,12 +114,11 @@ export async function startEmbeddedBroker(
   const users = options.dataDir === undefined ? undefined : new MqttUserDirectory(options.dataDir);
   const identities = new WeakMap<Client, MqttIdentity>();
   const sockets = new Set<Socket>();
-  let aedes: Aedes | undefined;
   const audit = new AuditLog({
     log,
     publish: (event: AuditEvent) => {
       const topic = { kind: "server_audit" } as const;
-      aedes?.publish({
+      aedes.publish({
         cmd: "publish",
         topic: topicString(topic),
         payload: JSON.stringify(event),
@@ -134,7 +133,7 @@ export async function startEmbeddedBroker(
     client_id: client?.id?.slice(0, 128),
     address: address(client?.conn as Socket | undefined),
   });
-  aedes = await Aedes.createBroker({
+  const aedes: Aedes = await Aedes.createBroker({
     authenticate: (client, username, password, done) => {
       const claimed = {
         username: username?.slice(0, 128),
@@ -236,7 +235,7 @@ export async function startEmbeddedBroker(
           `packet of ${problem.bytes} bytes over the ${problem.limit}-byte limit: connection closed`,
       });
     });
-    client = aedes!.handle(socket);
+    client = aedes.handle(socket);
   };
   const server: Server = options.tls
     ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handle)
@@ -250,7 +249,7 @@ export async function startEmbeddedBroker(
       });
     });
   } catch (err) {
-    await new Promise<void>((resolve) => aedes!.close(() => resolve()));
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
     throw new Error(
       `embedded MQTT broker cannot listen on ${host}:${options.port ?? 1883}: ${
         (err as Error).message
@@ -269,7 +268,7 @@ export async function startEmbeddedBroker(
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const socket of sockets) socket.destroy();
-        await new Promise<void>((resolve) => aedes!.close(() => resolve()));
+        await new Promise<void>((resolve) => aedes.close(() => resolve()));
         await stopped;
       })();
       return closing;
