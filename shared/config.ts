@@ -45,6 +45,8 @@ export interface MqttConfig {
   /** MQTT_USERNAME/MQTT_PASSWORD; unset: the stored login of the data dir (credentials.ts). */
   username?: string;
   password?: string;
+  /** MQTT_PASSWORD_FILE: a file holding the password (kept out of the environment); read by `mqtt.ts`. */
+  passwordFile?: string;
   /**
    * Present when TLS is on; file paths of PEM files (read by `mqtt.ts`). With the embedded broker
    * the server generates a CA and certificate into the data dir (certificates.ts) and listens
@@ -168,6 +170,13 @@ function loadMqtt(env: Env): MqttConfig {
   const key = envValue(env, "MQTT_KEY");
   const username = envValue(env, "MQTT_USERNAME");
   const password = envValue(env, "MQTT_PASSWORD");
+  const passwordFile = envValue(env, "MQTT_PASSWORD_FILE");
+  if (password !== undefined && passwordFile !== undefined) {
+    throw new ConfigError("MQTT_PASSWORD_FILE", passwordFile, "unset when MQTT_PASSWORD is set");
+  }
+  if (passwordFile !== undefined && username === undefined) {
+    throw new ConfigError("MQTT_USERNAME", "", "a user name when MQTT_PASSWORD_FILE is set");
+  }
   const explicitTls = bool(env, "MQTT_TLS");
   if (cert !== undefined && key === undefined) {
     throw new ConfigError("MQTT_KEY", "", "a key file path when MQTT_CERT is set");
@@ -194,6 +203,7 @@ function loadMqtt(env: Env): MqttConfig {
   if (bool(env, "MQTT_ALLOW_ANONYMOUS") === true) config.allowAnonymous = true;
   if (username !== undefined) config.username = username;
   if (password !== undefined) config.password = password;
+  if (passwordFile !== undefined) config.passwordFile = passwordFile;
   if (tlsOn) {
     config.tls = {};
     if (ca !== undefined) config.tls.ca = ca;

@@ -98,6 +98,12 @@ Deno.test("loadConfig MQTT TLS rules", async (t) => {
     assert.equal(loadConfig({}).mqtt.allowAnonymous, undefined);
     assert.equal(loadConfig({ MQTT_ALLOW_ANONYMOUS: "true" }).mqtt.allowAnonymous, true);
     rejects({ MQTT_ALLOW_ANONYMOUS: "maybe" }, /MQTT_ALLOW_ANONYMOUS="maybe"/);
+    assert.equal(
+      loadConfig({ MQTT_USERNAME: "u", MQTT_PASSWORD_FILE: "/run/pw" }).mqtt.passwordFile,
+      "/run/pw",
+    );
+    rejects({ MQTT_PASSWORD_FILE: "/run/pw" }, /MQTT_USERNAME=.*MQTT_PASSWORD_FILE/);
+    rejects({ MQTT_USERNAME: "u", MQTT_PASSWORD: "p", MQTT_PASSWORD_FILE: "/f" }, /FILE/);
   });
   await t.step("the password never appears in an error", () => {
     const err = rejects({ ...host, MQTT_PASSWORD: "hunter2" }, /MQTT_USERNAME/);

@@ -129,6 +129,9 @@ export function mqttClientOptions(config: MqttConfig, options: ConnectMqttOption
   };
   if (config.username !== undefined) clientOptions.username = config.username;
   if (config.password !== undefined) clientOptions.password = config.password;
+  else if (config.passwordFile !== undefined) {
+    clientOptions.password = Deno.readTextFileSync(config.passwordFile).trim();
+  }
   if (config.tls) {
     clientOptions.rejectUnauthorized = true;
     if (config.tls.ca) clientOptions.ca = Deno.readTextFileSync(config.tls.ca);

@@ -248,6 +248,17 @@ Deno.test("mqttClientOptions", async (t) => {
     }
   });
 
+  await t.step("MQTT_PASSWORD_FILE: the password is read from the file", async () => {
+    const file = await Deno.makeTempFile();
+    try {
+      await Deno.writeTextFile(file, "from-file\n");
+      const config = loadConfig({ MQTT_USERNAME: "u", MQTT_PASSWORD_FILE: file }).mqtt;
+      assert.equal(mqttClientOptions(config, { clientId: "c" }).password, "from-file");
+    } finally {
+      await Deno.remove(file);
+    }
+  });
+
   await t.step("an invalid will is refused before connecting", () => {
     assert.throws(
       () =>
