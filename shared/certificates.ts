@@ -65,10 +65,21 @@ function exists(path: string): boolean {
   }
 }
 
-/** The names a client may use for this machine: loopback, its host name and mDNS name. */
+/**
+ * The names a client may use for this machine: loopback, its host name and mDNS name, and the
+ * addresses of its network interfaces (a Pi may be given the server's LAN address).
+ */
 export function defaultCertificateHosts(): string[] {
   const hostname = Deno.hostname();
-  return ["localhost", "127.0.0.1", "::1", hostname, `${hostname}.local`];
+  let addresses: string[] = [];
+  try {
+    addresses = Deno.networkInterfaces()
+      .filter((i) => i.family === "IPv4" || !i.address.startsWith("fe80"))
+      .map((i) => i.address);
+  } catch {
+    // no --allow-sys: loopback and names only
+  }
+  return ["localhost", "127.0.0.1", "::1", hostname, `${hostname}.local`, ...addresses];
 }
 
 /**

@@ -523,3 +523,35 @@ Deno.test("a stale last will of an older connection leaves the device's live ses
     await server.stop();
   }
 });
+
+Deno.test("audit events reach the server role on naila/server/audit, and no one else", () =>
+  withDataDir(async (dataDir) => {
+    const kitchen = addDevice(dataDir, "kitchen");
+    const broker = await startEmbeddedBroker({ port: 0, dataDir, log: quietLogger() });
+    const plain = { port: broker.port, close: broker.close };
+    const clients: MqttClient[] = [];
+    try {
+      const server = await connectTo(plain, storedLogin(dataDir, { role: "server" }));
+      const device = await connectTo(plain, kitchen);
+      clients.push(server, device);
+      const toServer = record(server);
+      const toDevice = record(device);
+      await server.subscribeAsync("naila/server/audit", { qos: 1 });
+      await device.subscribeAsync("naila/server/audit", { qos: 1 }).catch(() => {});
+      await assert.rejects(connectTo(plain, { username: "kitchen", password: "guess" }));
+      const events = () => toServer.map((m) => JSON.parse(m.payload));
+      await until(() => events().some((e) => e.event === "auth_failed"), "the audit event");
+      // The device's own try at the audit topic is an audit event too.
+      assert.equal(events()[0].event, "subscribe_denied");
+      assert.equal(events()[0].topic, "naila/server/audit");
+      const event = events().find((e) => e.event === "auth_failed");
+      assert.equal(event.username, "kitchen");
+      assert.equal(event.address, "127.0.0.1");
+      assert.equal(JSON.stringify(event).includes("guess"), false, "the password is not logged");
+      await delay(200);
+      assert.deepEqual(toDevice, []);
+    } finally {
+      await Promise.all(clients.map((c) => c.endAsync(true)));
+      await broker.close();
+    }
+  }));
