@@ -14,7 +14,7 @@
 import { parseArgs } from "node:util";
 import { DevicePeer } from "../device/peer.ts";
 import { readWav, voicedEndMs, writeWav } from "../shared/audio.ts";
-import { localDeviceLogin } from "../shared/credentials.ts";
+import { localDeviceLogin, withStoredLogin } from "../shared/credentials.ts";
 import { idProblem } from "../shared/ids.ts";
 import { speak } from "../tests/helpers/speech.ts";
 
@@ -83,9 +83,15 @@ async function main() {
   if (values["mqtt-username"] !== undefined && count > 1) {
     fail("--mqtt-username is one device's login: use it without --devices");
   }
+  // With TLS and no CA given, the CA the server generated on this machine (if any).
   const tls = values["mqtt-tls"] || values["mqtt-ca"] !== undefined
-    ? { ...(values["mqtt-ca"] !== undefined ? { ca: values["mqtt-ca"] } : {}) }
+    ? withStoredLogin(
+      { embedded: false, host: "", port: 0, username: "", tls: {} },
+      values["data-dir"],
+      { role: "gateway" },
+    ).tls
     : undefined;
+  if (tls && values["mqtt-ca"] !== undefined) tls.ca = values["mqtt-ca"];
   const devices = ids.map((id) => {
     const login = values["mqtt-username"] !== undefined
       ? { username: values["mqtt-username"], password: values["mqtt-password"] ?? "" }
@@ -99,7 +105,9 @@ async function main() {
   try {
     await Promise.all(devices.map((d) => d.connect()));
     console.log(
-      `${count} device(s) connected to the gateway via mqtt://${values["mqtt-host"]}:${port}`,
+      `${count} device(s) connected to the gateway via ${tls ? "mqtts" : "mqtt"}://${
+        values["mqtt-host"]
+      }:${port}`,
     );
     const results = await Promise.all(devices.map(async (device) => {
       const latencies: number[] = [];

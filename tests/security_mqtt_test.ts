@@ -555,3 +555,29 @@ Deno.test("audit events reach the server role on naila/server/audit, and no one 
       await broker.close();
     }
   }));
+
+Deno.test("MQTT_TLS=true: the server generates a CA and its embedded broker speaks only TLS", async () => {
+  const server = await startServerProcess({ PIPELINE: "echo", MQTT_TLS: "true" });
+  try {
+    const ca = `${server.dataDir}/secrets/tls/ca.pem`;
+    assert.equal(
+      (await Deno.stat(`${server.dataDir}/secrets/tls/server.key`)).mode! & 0o777,
+      0o600,
+    );
+    const broker = { port: server.mqttPort, ca, close: () => Promise.resolve() };
+    const gateway = await connectTo(broker, server.login("gateway"));
+    const statuses = record(gateway);
+    await gateway.subscribeAsync("naila/server/status", { qos: 1 });
+    await until(() => statuses.length > 0, "the server's retained status over TLS");
+    assert.equal(JSON.parse(statuses[0].payload).online, true);
+    await gateway.endAsync(true);
+    // Plain MQTT to the TLS listener gets nowhere.
+    await assert.rejects(
+      connectTo({ port: server.mqttPort, close: broker.close }, server.login("gateway"), {
+        connectTimeout: 1000,
+      }),
+    );
+  } finally {
+    await server.stop();
+  }
+});
