@@ -231,7 +231,7 @@ export function withStoredLogin(
 export class MqttUserDirectory {
   #path: string;
   #dataDir: string;
-  #mtime = -1;
+  #version = "";
   #users: Record<string, StoredUser> = {};
 
   constructor(dataDir: string) {
@@ -240,17 +240,23 @@ export class MqttUserDirectory {
   }
 
   #refresh(): void {
-    let mtime: number;
+    let version: string;
     try {
-      mtime = Deno.statSync(this.#path).mtime?.getTime() ?? 0;
+      // Every write is a rename onto the path: a new inode, even within one mtime tick.
+      const stat = Deno.statSync(this.#path);
+      version = `${stat.ino}:${stat.mtime?.getTime()}:${stat.size}`;
     } catch {
       this.#users = {};
-      this.#mtime = -1;
+      this.#version = "";
       return;
     }
-    if (mtime === this.#mtime) return;
-    this.#users = readMqttUsers(this.#dataDir)?.users ?? {};
-    this.#mtime = mtime;
+    if (version === this.#version) return;
+    try {
+      this.#users = readMqttUsers(this.#dataDir)?.users ?? {};
+      this.#version = version;
+    } catch {
+      // A broken file (edited by hand) keeps the last good users; a login never throws.
+    }
   }
 
   /** The identity of `username` when `password` is right, else undefined (constant-time check). */

@@ -51,6 +51,11 @@ Deno.test("devices: add (idempotent), verify, remove; bad and reserved ids are r
     assert.equal(removeDevice(dir, "kitchen"), false);
     // The directory sees the removal at the next login (the file changed).
     assert.equal(users.verify("kitchen", pw(kitchen.password)), undefined);
+    // A file broken by hand keeps the last good users instead of throwing in the broker.
+    const hall = addDevice(dir, "hall");
+    assert.ok(users.verify("hall", pw(hall.password)));
+    Deno.writeTextFileSync(mqttUsersPath(dir), "{ not json");
+    assert.ok(users.verify("hall", pw(hall.password)));
   }));
 
 Deno.test("withStoredLogin fills a missing login; localDeviceLogin adds a device on the server's machine", () =>
