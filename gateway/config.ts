@@ -16,7 +16,7 @@
  * | `AUDIO_VAD_MODEL` | `models/silero_vad_v5.onnx` | Silero v5 model file |
  * | `AI_SERVER_TIMEOUT_MS` | `10000` | Response timeout per turn (spec 4.4) |
  * | `GATEWAY_METRICS_INTERVAL_MS` | `5000` | Period of `naila/gateway/metrics` |
- * | `GATEWAY_MQTT_CLIENT_ID` | `naila-gateway` | MQTT client id (two gateways need two ids) |
+ * | `GATEWAY_MQTT_CLIENT_ID` | `naila-gateway-{host}-{random}` | MQTT client id (unique per process unless set) |
  *
  * @example
  * ```ts
@@ -41,8 +41,6 @@ export const METRICS_INTERVAL_MS = 5000;
 /** Where `deno task models` puts Silero VAD v5. */
 export const DEFAULT_SILERO_PATH = new URL("../models/silero_vad_v5.onnx", import.meta.url)
   .pathname;
-/** The MQTT client id of a gateway that was not given one. */
-export const DEFAULT_MQTT_CLIENT_ID = "naila-gateway";
 
 const ECHO_GUARDS: readonly EchoGuard[] = ["raise", "half_duplex", "off"];
 /** Below 100 ms a timeout or metrics period is a typo for seconds, not a setting. */
@@ -67,7 +65,8 @@ export interface GatewayConfig {
   sileroPath: string;
   responseTimeoutMs: number;
   metricsIntervalMs: number;
-  mqttClientId: string;
+  /** Unset: a unique id per process (`uniqueClientId("gateway")` in shared/mqtt.ts). */
+  mqttClientId?: string;
 }
 
 /** Reads a PEM file at start, so a wrong path or an unreadable file stops the gateway there. */
@@ -111,8 +110,8 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   };
   const tls = loadTls(env);
   if (tls !== undefined) web.tls = tls;
-  const mqttClientId = envValue(env, "GATEWAY_MQTT_CLIENT_ID") ?? DEFAULT_MQTT_CLIENT_ID;
-  if (!CLIENT_ID.test(mqttClientId)) {
+  const mqttClientId = envValue(env, "GATEWAY_MQTT_CLIENT_ID");
+  if (mqttClientId !== undefined && !CLIENT_ID.test(mqttClientId)) {
     throw new ConfigError(
       "GATEWAY_MQTT_CLIENT_ID",
       mqttClientId,

@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
 import { CONFIG_EXIT_CODE, ConfigError } from "../shared/config.ts";
-import {
-  DEFAULT_MQTT_CLIENT_ID,
-  DEFAULT_SILERO_PATH,
-  loadGatewayConfig,
-  METRICS_INTERVAL_MS,
-} from "./config.ts";
+import { DEFAULT_SILERO_PATH, loadGatewayConfig, METRICS_INTERVAL_MS } from "./config.ts";
 import { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
 
 /** Stand-ins for PEM files: the loader checks readability and the PEM label, not the key. */
@@ -38,11 +33,10 @@ Deno.test("loadGatewayConfig defaults", () => {
     sileroPath: DEFAULT_SILERO_PATH,
     responseTimeoutMs: RESPONSE_TIMEOUT_MS,
     metricsIntervalMs: METRICS_INTERVAL_MS,
-    mqttClientId: DEFAULT_MQTT_CLIENT_ID,
+    mqttClientId: undefined, // a unique id per process (shared/mqtt.ts uniqueClientId)
   });
   assert.equal(RESPONSE_TIMEOUT_MS, 10_000);
   assert.equal(METRICS_INTERVAL_MS, 5000);
-  assert.equal(DEFAULT_MQTT_CLIENT_ID, "naila-gateway");
   assert.match(DEFAULT_SILERO_PATH, /\/models\/silero_vad_v5\.onnx$/);
   // Empty values count as unset, as in shared/config.ts.
   assert.deepEqual(

@@ -21,6 +21,7 @@ import {
   type TopicMessages,
 } from "../shared/messages.ts";
 import { type TopicKind, type TopicOf, topicString } from "../shared/topics.ts";
+import { BROWSER_DEVICE_PREFIX } from "../shared/mqtt_acl.ts";
 
 /** Options for {@link serveDevicePage}. */
 export interface WebBridgeOptions {
@@ -48,7 +49,7 @@ const PAGE_URL = new URL("./web/device.html", import.meta.url);
  * Browser device ids start with this, so a page can never take over (or mark offline) the id of a
  * hardware device: anyone on the LAN can open the page.
  */
-export const BROWSER_ID_PREFIX = "web_";
+export const BROWSER_ID_PREFIX = BROWSER_DEVICE_PREFIX; // the broker's ACL uses the same prefix
 
 /** What a browser device announces about itself in its status. */
 const BROWSER_CAPABILITIES = ["audio", "speaker", "browser"];

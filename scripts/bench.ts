@@ -80,12 +80,17 @@ async function measurePipeline(
     gateway = await startGatewayProcess({
       MQTT_HOST: "127.0.0.1",
       MQTT_PORT: String(server.mqttPort),
+      NAILA_DATA_DIR: server.dataDir,
       AI_SERVER_HOST: "127.0.0.1",
       AI_SERVER_PORT: String(server.audioPort),
     });
     device = new DevicePeer({
       id: "bench_device",
-      mqtt: { host: "127.0.0.1", port: server.mqttPort },
+      mqtt: {
+        host: "127.0.0.1",
+        port: server.mqttPort,
+        ...server.login({ device: "bench_device" }),
+      },
       hostAddresses: ["127.0.0.1"],
       idleNoise: 0.003,
     });

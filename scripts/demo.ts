@@ -86,6 +86,7 @@ async function main(): Promise<number> {
       LOG_LEVEL: "info",
       MQTT_HOST: "127.0.0.1",
       MQTT_PORT: String(server.mqttPort),
+      NAILA_DATA_DIR: server.dataDir,
       AI_SERVER_HOST: "127.0.0.1",
       AI_SERVER_PORT: String(server.audioPort),
       GATEWAY_WEB: "on",
@@ -93,7 +94,11 @@ async function main(): Promise<number> {
     });
     device = new DevicePeer({
       id: "demo_kitchen",
-      mqtt: { host: "127.0.0.1", port: server.mqttPort },
+      mqtt: {
+        host: "127.0.0.1",
+        port: server.mqttPort,
+        ...server.login({ device: "demo_kitchen" }),
+      },
       hostAddresses: ["127.0.0.1"],
     });
     const connectStart = performance.now();

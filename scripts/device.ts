@@ -5,16 +5,23 @@
  *   deno task device --id kitchen --say "what time is it" --out reply.wav
  *   deno task device --wav question.wav --turns 3 --mqtt-host pi.local
  *   deno task device --devices 20 --say "hello" --turns 5
+ *
+ * MQTT login: --mqtt-username/--mqtt-password (or MQTT_USERNAME/MQTT_PASSWORD, printed by
+ * `deno task devices add ID`), and --mqtt-ca (MQTT_CA) for TLS. Without them, on the server's
+ * machine, the device's login comes from the data directory (NAILA_DATA_DIR, default ./data),
+ * added there on first use: no step on one machine.
  */
 import { DevicePeer } from "../device/peer.ts";
 import { readWav, voicedEndMs, writeWav } from "../shared/audio.ts";
+import { localDeviceLogin, withStoredLogin } from "../shared/credentials.ts";
 import { idProblem } from "../shared/ids.ts";
 import { type Cli, parseCli, positiveInt, speak, usageError } from "./lib/mod.ts";
 
 const CLI: Cli = {
   command: "device",
   usage: `usage: deno task device [--id ID] (--say TEXT | --wav FILE) [--out reply.wav] [--turns N]
-       [--devices N] [--mqtt-host HOST] [--mqtt-port PORT] [--host-address IP] [--timeout-ms MS]`,
+       [--devices N] [--mqtt-host HOST] [--mqtt-port PORT] [--host-address IP] [--timeout-ms MS]
+       [--mqtt-username ID --mqtt-password PW] [--mqtt-ca ca.pem] [--mqtt-tls] [--data-dir DIR]`,
 };
 /** How long to wait for each reply to finish. */
 const DEFAULT_TIMEOUT_MS = 20_000;
@@ -33,6 +40,11 @@ async function main() {
     devices: { type: "string" },
     "mqtt-host": { type: "string", default: Deno.env.get("MQTT_HOST") ?? "127.0.0.1" },
     "mqtt-port": { type: "string", default: Deno.env.get("MQTT_PORT") ?? "1883" },
+    "mqtt-username": { type: "string", default: Deno.env.get("MQTT_USERNAME") },
+    "mqtt-password": { type: "string", default: Deno.env.get("MQTT_PASSWORD") },
+    "mqtt-ca": { type: "string", default: Deno.env.get("MQTT_CA") },
+    "mqtt-tls": { type: "boolean", default: Deno.env.get("MQTT_TLS") === "true" },
+    "data-dir": { type: "string", default: Deno.env.get("NAILA_DATA_DIR") ?? "./data" },
     "host-address": { type: "string", multiple: true },
     "timeout-ms": { type: "string" },
   });
@@ -52,17 +64,34 @@ async function main() {
   const ids = count === 1
     ? [values.id]
     : Array.from({ length: count }, (_, i) => `${values.id}_${i + 1}`);
-  const devices = ids.map((id) =>
-    new DevicePeer({
+  if (values["mqtt-username"] !== undefined && count > 1) {
+    fail("--mqtt-username is one device's login: use it without --devices");
+  }
+  // With TLS and no CA given, the CA the server generated on this machine (if any).
+  const tls = values["mqtt-tls"] || values["mqtt-ca"] !== undefined
+    ? withStoredLogin(
+      { embedded: false, host: "", port: 0, username: "", tls: {} },
+      values["data-dir"],
+      { role: "gateway" },
+    ).tls
+    : undefined;
+  if (tls && values["mqtt-ca"] !== undefined) tls.ca = values["mqtt-ca"];
+  const devices = ids.map((id) => {
+    const login = values["mqtt-username"] !== undefined
+      ? { username: values["mqtt-username"], password: values["mqtt-password"] ?? "" }
+      : localDeviceLogin(values["data-dir"], id, (line) => console.log(line));
+    return new DevicePeer({
       id,
-      mqtt: { host: values["mqtt-host"], port },
+      mqtt: { host: values["mqtt-host"], port, ...login, ...(tls ? { tls } : {}) },
       hostAddresses: values["host-address"],
-    })
-  );
+    });
+  });
   try {
     await Promise.all(devices.map((d) => d.connect()));
     console.log(
-      `${count} device(s) connected to the gateway via mqtt://${values["mqtt-host"]}:${port}`,
+      `${count} device(s) connected to the gateway via ${tls ? "mqtts" : "mqtt"}://${
+        values["mqtt-host"]
+      }:${port}`,
     );
     const results = await Promise.all(devices.map(async (device) => {
       const latencies: number[] = [];

@@ -27,7 +27,10 @@
  */
 import { join } from "node:path";
 import { startEmbeddedBroker } from "../shared/broker.ts";
+import { ensureBrokerCertificate } from "../shared/certificates.ts";
 import type { Config } from "../shared/config.ts";
+import { ensureRoleUsers, withStoredLogin } from "../shared/credentials.ts";
+import { uniqueClientId } from "../shared/mqtt.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { parseDeviceEvent, type ServerStatus } from "../shared/messages.ts";
 import { topicFilter } from "../shared/topics.ts";
@@ -123,23 +126,46 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     }
   };
   try {
+    // First start: MQTT users for the server and gateway roles, owner-only (credentials.ts).
+    ensureRoleUsers(config.dataDir);
     let mqttConfig = config.mqtt;
     let mqttPort = config.mqtt.port;
     if (config.mqtt.embedded) {
+      const certificate = config.mqtt.tls
+        ? await ensureBrokerCertificate(config.dataDir)
+        : undefined;
       const broker = await startEmbeddedBroker({
         host: server.mqttBindHost,
         port: config.mqtt.port,
+        dataDir: config.dataDir,
+        allowAnonymous: config.mqtt.allowAnonymous,
+        tls: certificate && {
+          cert: await Deno.readTextFile(certificate.cert),
+          key: await Deno.readTextFile(certificate.key),
+        },
+        log: logger("broker"),
       });
       undo.push(() => broker.close());
       mqttPort = broker.port;
       mqttConfig = { ...config.mqtt, host: "127.0.0.1", port: broker.port };
-      log.info("embedded MQTT broker listening", { host: server.mqttBindHost, port: broker.port });
+      log.info("embedded MQTT broker listening", {
+        host: server.mqttBindHost,
+        port: broker.port,
+        tls: broker.tls,
+      });
+      if (config.mqtt.allowAnonymous) {
+        log.warn(
+          `MQTT_ALLOW_ANONYMOUS=true: the embedded broker on ${server.mqttBindHost}:${broker.port} ` +
+            "lets anyone who reaches it read and send every NAILA message",
+        );
+      }
     }
+    mqttConfig = withStoredLogin(mqttConfig, config.dataDir, { role: "server" });
     // Filled in once the socket is listening; published (retained) on every MQTT connect, which
     // starts only then, so nobody sees the server online before it can answer.
     let online: Record<string, unknown> = {};
     const mqtt = new MqttLink(mqttConfig, {
-      clientId: `naila-server-${Deno.pid}`,
+      clientId: uniqueClientId("server"),
       will: { topic: { kind: "server_status" }, message: status(false, config) },
       online: () => status(true, config, online),
       log: logger("mqtt"),

@@ -107,6 +107,7 @@ export class MqttLink {
           clientId: this.#options.clientId,
           will: this.#options.will,
           connectTimeoutMs: ATTEMPT_TIMEOUT_MS,
+          log: this.#options.log,
         });
         if (this.#closed) {
           await mqtt.close();

@@ -52,7 +52,7 @@ Deno.test("MqttLink works without a broker, connects when one appears, and again
     // No broker yet: publishing drops quietly instead of failing the caller.
     await link.publish({ kind: "device_command", device: "kitchen" }, { command: "stop" });
     assert.equal(link.connected, false);
-    const first = await startEmbeddedBroker({ host: "127.0.0.1", port });
+    const first = await startEmbeddedBroker({ host: "127.0.0.1", port, allowAnonymous: true });
     stopBroker = () => first.close();
     await link.whenConnected();
     assert.equal((await retainedStatus(port)).online, true);
@@ -72,7 +72,7 @@ Deno.test("MqttLink works without a broker, connects when one appears, and again
     // A restarted broker has lost the retained status; the link publishes it again.
     await first.close();
     await until(() => !link.connected, "the disconnect");
-    const second = await startEmbeddedBroker({ host: "127.0.0.1", port });
+    const second = await startEmbeddedBroker({ host: "127.0.0.1", port, allowAnonymous: true });
     stopBroker = () => second.close();
     await until(() => link.connected, "the reconnect");
     assert.equal((await retainedStatus(port)).online, true);

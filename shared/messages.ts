@@ -101,6 +101,10 @@ const DeviceStatusSchema = z.object({
   firmware_version: name.optional(),
   // Optional: a last-will "offline" payload is fixed at connect time and may omit it.
   timestamp: timestamp.optional(),
+  // NAILA's connection epoch (docs/protocol.md): which MQTT connection of the device sent this.
+  // A later connection has a larger epoch; the gateway ignores an offline status (a late last
+  // will) whose epoch is older than its live session's.
+  epoch: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 /** Device status, retained on `naila/devices/{id}/status` (spec 8.2). */
 export type DeviceStatus = z.infer<typeof DeviceStatusSchema>;
@@ -290,6 +294,23 @@ const GatewayMetricsSchema = z.looseObject({
 /** Gateway telemetry on `naila/gateway/metrics` (QoS 0); extra fields pass through. */
 export type GatewayMetrics = z.infer<typeof GatewayMetricsSchema>;
 
+const AuditEventSchema = z.looseObject({
+  timestamp: timestamp,
+  // What happened (spec 17.3): refused logins, ACL denials, oversized packets, replaced clients.
+  event: z.enum(["auth_failed", "publish_denied", "subscribe_denied", "oversized", "replaced"]),
+  // Who: the MQTT user name and client id as claimed (bounded, may be absent), and the address.
+  username: z.string().max(MAX_NAME_CHARS).optional(),
+  client_id: z.string().max(MAX_NAME_CHARS).optional(),
+  address: z.string().max(MAX_NAME_CHARS).optional(),
+  topic: z.string().max(MAX_TEXT_CHARS).optional(),
+  bytes: z.int().min(0).optional(),
+  detail: text.optional(),
+  // Events of the same kind from the same source left out by the rate limit since the last one.
+  suppressed: z.int().min(0).optional(),
+});
+/** Security event on `naila/server/audit` (spec 17.3), readable by the server role only. */
+export type AuditEvent = z.infer<typeof AuditEventSchema>;
+
 const eventBase = {
   timestamp: timestamp.optional(),
   session_id: id.optional(),
@@ -434,6 +455,10 @@ export function parseServerStatus(input: unknown): ParseResult<ServerStatus> {
 export function parseGatewayMetrics(input: unknown): ParseResult<GatewayMetrics> {
   return parseWith(GatewayMetricsSchema, input, MAX_CONTROL_MESSAGE_CHARS, "gateway metrics");
 }
+/** Parses an audit event. */
+export function parseAuditEvent(input: unknown): ParseResult<AuditEvent> {
+  return parseWith(AuditEventSchema, input, MAX_CONTROL_MESSAGE_CHARS, "audit event");
+}
 /** Parses a device event. */
 export function parseDeviceEvent(input: unknown): ParseResult<DeviceEvent> {
   return parseWith(DeviceEventSchema, input, MAX_CONTROL_MESSAGE_CHARS, "device event");
@@ -449,6 +474,7 @@ export interface TopicMessages {
   gateway_metrics: GatewayMetrics;
   server_status: ServerStatus;
   server_broadcast: DeviceCommand;
+  server_audit: AuditEvent;
   alert_all: Alert;
   alert: Alert;
   device_status: DeviceStatus;
@@ -467,6 +493,7 @@ const PARSERS: { [K in TopicKind]: (input: unknown) => ParseResult<TopicMessages
   gateway_metrics: parseGatewayMetrics,
   server_status: parseServerStatus,
   server_broadcast: parseDeviceCommand,
+  server_audit: parseAuditEvent,
   alert_all: parseAlert,
   alert: parseAlert,
   device_status: parseDeviceStatus,

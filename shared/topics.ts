@@ -23,6 +23,7 @@ export type FixedTopicKind =
   | "gateway_metrics"
   | "server_status"
   | "server_broadcast"
+  | "server_audit"
   | "alert_all";
 
 /** Topic kinds under `naila/devices/{device}/`. */
@@ -75,6 +76,8 @@ export const TOPIC_DELIVERY: Readonly<Record<TopicKind, Readonly<Delivery>>> = O
   gateway_metrics: TELEMETRY,
   server_status: STATUS,
   server_broadcast: COMMAND,
+  // Security events (spec 17.3): worth delivering, never replayed to a late subscriber.
+  server_audit: ONE_SHOT,
   alert_all: ALERT,
   alert: ALERT,
   device_status: STATUS,
@@ -93,6 +96,7 @@ const FIXED_PATHS: Readonly<Record<FixedTopicKind, string>> = {
   gateway_metrics: "gateway/metrics",
   server_status: "server/status",
   server_broadcast: "server/broadcast",
+  server_audit: "server/audit",
   alert_all: "alerts/all",
 };
 

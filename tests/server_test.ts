@@ -19,14 +19,18 @@ import {
   v1Request,
   V2Client,
 } from "../scripts/lib/audio_socket_clients.ts";
+import type { MqttLogin } from "../shared/credentials.ts";
 import { startMosquitto } from "../scripts/lib/mosquitto.ts";
 import { FIXTURE_DIR, hasFixture } from "./helpers/whisper_fixture.ts";
 import { freePort } from "../scripts/lib/ports.ts";
 import { startServerProcess } from "../scripts/lib/server_process.ts";
 import { speak } from "../scripts/lib/speech.ts";
 
-async function statusWatcher(port: number): Promise<{ mqtt: NailaMqtt; statuses: ServerStatus[] }> {
-  const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port }, {
+async function statusWatcher(
+  port: number,
+  login?: MqttLogin,
+): Promise<{ mqtt: NailaMqtt; statuses: ServerStatus[] }> {
+  const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port, ...login }, {
     clientId: `server-test-${crypto.randomUUID().slice(0, 8)}`,
   });
   const statuses: ServerStatus[] = [];
@@ -55,7 +59,8 @@ Deno.test("server (echo): status, v1 and v2 round trips, garbage isolated, clean
   const server = await startServerProcess({ PIPELINE: "echo" });
   let watcher: Awaited<ReturnType<typeof statusWatcher>> | undefined;
   try {
-    watcher = await statusWatcher(server.mqttPort);
+    // The gateway's login: the gateway role reads the server status.
+    watcher = await statusWatcher(server.mqttPort, server.login("gateway"));
     const { statuses } = watcher;
     await until(() => statuses.length > 0, "retained online status");
     assert.equal(statuses[0].online, true);
