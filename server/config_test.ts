@@ -9,7 +9,13 @@ Deno.test("loadServerConfig has working defaults and no LLM unless LLM_URL is se
     stt: { maxTokens: 128, threads: 2 },
     ttsVoice: "en-us",
     ttsEngine: "auto",
-    queueCapacity: 4,
+    queue: {
+      maxWaiting: 256,
+      maxQueuedAudioMs: 600_000,
+      maxWaitMs: 20_000,
+      maxBufferedBytes: 64 * 1024 * 1024,
+    },
+    queueNoticeMs: 1500,
   });
 });
 

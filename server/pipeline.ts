@@ -90,7 +90,7 @@ export interface Pipeline {
 }
 
 /** Sends `pcm` as chunks of at most {@link REPLY_CHUNK_MS}; returns its duration in ms. */
-function sendChunked(sink: ReplySink, pcm: Uint8Array, rate: number): number {
+export function sendChunked(sink: ReplySink, pcm: Uint8Array, rate: number): number {
   const chunkBytes = Math.floor((rate * REPLY_CHUNK_MS) / 1000) * 2;
   for (let at = 0; at < pcm.length; at += chunkBytes) {
     sink.audio(pcm.subarray(at, Math.min(pcm.length, at + chunkBytes)), rate);
