@@ -225,13 +225,22 @@ export class InferenceQueue {
           } catch (error) {
             result = Promise.reject(error);
           }
-          result.then(resolve, reject).finally(() => {
+          // The queue moves on before the caller hears the outcome, so a caller that queues
+          // its next turn at once finds the queue as it really is.
+          const done = () => {
             const took = performance.now() - startedAt;
             this.#turnMs = this.#turnMs === 0
               ? took
               : this.#turnMs + DURATION_SMOOTHING * (took - this.#turnMs);
             this.#running = undefined;
             this.#next();
+          };
+          result.then((value) => {
+            done();
+            resolve(value);
+          }, (error) => {
+            done();
+            reject(error);
           });
         },
         cancel: reject,
@@ -280,7 +289,9 @@ export class InferenceQueue {
     let ahead = 0;
     for (let round = 0; round < this.#waiting; round++) {
       for (const line of this.#lines.values()) {
-        if (line[round] === entry) return { position: ahead + running, waitMs: this.#waitFor(ahead) };
+        if (line[round] === entry) {
+          return { position: ahead + running, waitMs: this.#waitFor(ahead) };
+        }
         if (round < line.length) ahead++;
       }
     }

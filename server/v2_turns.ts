@@ -237,19 +237,23 @@ export class V2Turns implements SocketProtocol {
     const pcm = await notices.speech(kind, turn.rate);
     // A "one moment" for a turn cancelled meanwhile is not said; the apology always is.
     if (!this.#link.open || (kind === "wait" && turn.controller.signal.aborted)) return;
-    sendChunked({
-      transcript: () => {},
-      reply: () => {},
-      audio: (chunk, rate) =>
-        this.#send({
-          type: "audio",
-          turn: turn.id,
-          seq: turn.outSeq++,
-          rate: rate as SampleRate,
-          ts: Date.now(),
-          pcm: chunk,
-        }),
-    }, pcm, turn.rate);
+    sendChunked(
+      {
+        transcript: () => {},
+        reply: () => {},
+        audio: (chunk, rate) =>
+          this.#send({
+            type: "audio",
+            turn: turn.id,
+            seq: turn.outSeq++,
+            rate: rate as SampleRate,
+            ts: Date.now(),
+            pcm: chunk,
+          }),
+      },
+      pcm,
+      turn.rate,
+    );
   }
 
   /** The turn must wait: with the `queue` capability, the gateway hears where it stands. */
