@@ -180,7 +180,7 @@ Deno.test("capacity: a new start of a device supersedes its turn still receiving
 });
 
 Deno.test("capacity: one device's burst of v1 requests does not hold back another device", async () => {
-  const pipeline = new ScriptedPipeline(50);
+  const pipeline = new ScriptedPipeline(100);
   await withServer(pipeline, async (server) => {
     const flood = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     const other = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
@@ -188,7 +188,9 @@ Deno.test("capacity: one device's burst of v1 requests does not hold back anothe
       for (let i = 0; i < 6; i++) {
         await flood.write(v1Request({ device: "tv", rate: 16000, request: `f${i}`, pcm: PCM }));
       }
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await started(pipeline, "f0");
+      // Turns of the tv started when the desk's request is sent (one is running).
+      const before = pipeline.runs.length;
       await other.write(v1Request({ device: "desk", rate: 16000, request: "o1", pcm: PCM }));
       const floodAnswers = await readUntil(flood, (b) => parseV1Responses(b).length === 6);
       const otherAnswer = await readUntil(other, (b) => parseV1Responses(b).length === 1);
@@ -197,11 +199,44 @@ Deno.test("capacity: one device's burst of v1 requests does not hold back anothe
       assert.deepEqual(answers.map((a) => a.header[3]), ["f0", "f1", "f2", "f3", "f4", "f5"]);
       assert.ok(answers.every((a) => a.body.length > 0));
       assert.equal(parseV1Responses(otherAnswer.bytes)[0].body.length > 0, true);
-      // The desk's request ran within one round: after at most the tv's running and next turn.
-      assert.ok(pipeline.runs.indexOf("o1") <= 2, `run order ${pipeline.runs}`);
+      // The desk's request ran within one round: after the running turn and at most one more
+      // of the tv's, although five were waiting before it.
+      assert.ok(pipeline.runs.indexOf("o1") <= before + 1, `run order ${pipeline.runs}`);
     } finally {
       flood.close();
       other.close();
+    }
+  });
+});
+
+Deno.test("capacity: speculative STT gives way to another device's final turn (finals first)", async () => {
+  const aborted: string[] = [];
+  const pipeline = new ScriptedPipeline(20);
+  // Speculation that runs until aborted, like a long Whisper run.
+  const speculating = Object.assign(pipeline, {
+    speculate: (_pcm: Uint8Array, _rate: number, options: { signal: AbortSignal }) =>
+      new Promise<never>((_, reject) => {
+        options.signal.addEventListener("abort", () => {
+          aborted.push("speculation");
+          reject(options.signal.reason);
+        }, { once: true });
+      }),
+  });
+  await withServer(speculating, async (server) => {
+    const client = await V2Client.connect(server.port, [...ALL_CAPABILITIES, "speculate"]);
+    try {
+      await client.send({ type: "start", turn: "a1", device: "a", rate: 16000, ts: 1 });
+      await client.send({ type: "audio", turn: "a1", seq: 0, rate: 16000, ts: 2, pcm: PCM });
+      await client.send({ type: "pause", turn: "a1", ts: 3 });
+      await sendTurn(client, { turn: "b1", device: "b", rate: 16000, pcm: PCM });
+      await client.next((m) => m.type === "end" && m.turn === "b1");
+      assert.deepEqual(aborted, ["speculation"], "the speculation was aborted for b1");
+      // a1 still gets its answer, transcribed after all.
+      await client.send({ type: "end", turn: "a1", ts: 4 });
+      await client.next((m) => m.type === "end" && m.turn === "a1");
+      assert.deepEqual(pipeline.runs, ["b1", "a1"]);
+    } finally {
+      client.close();
     }
   });
 });

@@ -90,6 +90,8 @@ export interface RunJobOptions {
   device?: string;
   /** Audio the job processes, ms (counted against `maxQueuedAudioMs`). */
   audioMs?: number;
+  /** The turn's own speculative STT, which a new turn must not abort (see `speculating`). */
+  spare?: AbortController;
   /**
    * Called synchronously when the turn cannot start at once, with where it stands and a
    * function telling where it stands later (undefined once it left the queue).
@@ -131,6 +133,7 @@ export class InferenceQueue {
   #bufferedBytes = 0;
   #running: { turn: string; device: string; startedAt: number } | undefined;
   #turnMs = 0;
+  #speculations = new Set<AbortController>();
 
   constructor(options: InferenceQueueOptions = {}) {
     const limits = { ...DEFAULT_QUEUE_LIMITS, ...options.limits };
@@ -173,6 +176,16 @@ export class InferenceQueue {
   }
 
   /**
+   * Registers speculative STT (started on a `pause` while the queue was idle): it runs only
+   * while no final turn wants the CPU, so every {@link run} aborts it, except the run of the
+   * turn it belongs to (`spare`). Finals first. Returns the unregister function.
+   */
+  speculating(controller: AbortController): () => void {
+    this.#speculations.add(controller);
+    return () => this.#speculations.delete(controller);
+  }
+
+  /**
    * Reserves `bytes` of buffered audio (a turn's audio as it arrives); false, reserving nothing,
    * when that would pass `maxBufferedBytes`. Every reservation is given back with
    * {@link release}.
@@ -204,6 +217,11 @@ export class InferenceQueue {
     const audioMs = Math.max(0, options.audioMs ?? 0);
     if (signal.aborted) {
       return Promise.reject(new QueueError("cancelled", turn, `turn ${turn} was cancelled`));
+    }
+    for (const speculation of this.#speculations) {
+      if (speculation === options.spare) continue;
+      speculation.abort();
+      this.#speculations.delete(speculation);
     }
     const where = this.idle ? undefined : this.#positionFor(device);
     if (where !== undefined) {

@@ -351,11 +351,15 @@ export class V2Turns implements SocketProtocol {
     if (!queue.idle) return;
     turn.chunks = [concatBytes(turn.chunks)];
     const controller = new AbortController();
+    const done = queue.speculating(controller);
     const signal = AbortSignal.any([turn.controller.signal, controller.signal]);
     const result = pipeline.speculate(turn.chunks[0], turn.rate, { signal });
-    if (result === undefined) return;
+    if (result === undefined) {
+      done();
+      return;
+    }
     // Awaited by the turn if it ends now; a discarded one's rejection is expected.
-    result.catch(() => {});
+    result.catch(() => {}).finally(done);
     turn.speculation = { controller, bytes: turn.bytes, result };
   }
 
@@ -372,7 +376,9 @@ export class V2Turns implements SocketProtocol {
     }
     clearTimeout(turn.timer);
     turn.phase = "queued";
-    const speculation = turn.speculation?.bytes === turn.bytes
+    // A speculation aborted for another device's final turn (finals first) is not used.
+    const speculation = turn.speculation?.bytes === turn.bytes &&
+        !turn.speculation.controller.signal.aborted
       ? turn.speculation.result
       : undefined;
     const utterance: Utterance = {
@@ -401,6 +407,7 @@ export class V2Turns implements SocketProtocol {
       });
     }, {
       signal: turn.controller.signal,
+      spare: turn.speculation?.controller,
       device: turn.device,
       audioMs: (utterance.pcm.length / 2 / turn.rate) * 1000,
       onQueued: (where, now) => {
