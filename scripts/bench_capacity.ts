@@ -116,7 +116,7 @@ function stats(values: number[]) {
 
 async function measure(label: string, env: Record<string, string>, pcm: Uint8Array) {
   console.log(`\n== ${label}`);
-  const server = await startServerProcess({ LOG_LEVEL: "warn", ...env });
+  const server = await startServerProcess(env);
   const out = [];
   try {
     for (const count of DEVICE_COUNTS) {
