@@ -40,6 +40,8 @@ const ROUNDS = positiveInt(CLI, "rounds", ARGS.rounds, ARGS.quick ? 2 : 3);
 const DEVICE_COUNTS = [20, 40];
 /** A guard against a hung round, not a measurement. */
 const ROUND_TIMEOUT_MS = 300_000;
+/** The client pings like a gateway, or the server ends the connection as silent (60 s). */
+const PING_MS = 5000;
 /** Tokens decoded per utterance with the random model (as `deno task bench`). */
 const BENCH_MAX_TOKENS = 16;
 const PHRASE = "Hello, what time is it in the kitchen?";
@@ -114,6 +116,12 @@ function stats(values: number[]) {
   };
 }
 
+function jain(values: number[]): number {
+  const sum = values.reduce((a, b) => a + b, 0);
+  const squares = values.reduce((a, b) => a + b * b, 0);
+  return squares === 0 ? 1 : round((sum * sum) / (values.length * squares), 3);
+}
+
 async function measure(label: string, env: Record<string, string>, pcm: Uint8Array) {
   console.log(`\n== ${label}`);
   const server = await startServerProcess(env);
@@ -121,6 +129,10 @@ async function measure(label: string, env: Record<string, string>, pcm: Uint8Arr
   try {
     for (const count of DEVICE_COUNTS) {
       const client = await V2Client.connect(server.audioPort, [...ALL_CAPABILITIES, "queue"]);
+      let pingId = 0;
+      const pinger = setInterval(() => {
+        client.send({ type: "ping", id: pingId++, ts: Date.now() }).catch(() => {});
+      }, PING_MS);
       try {
         const devices = Array.from({ length: count }, (_, i) => `dev${String(i).padStart(2, "0")}`);
         // One unmeasured turn: compilation and session warm-up.
@@ -150,11 +162,17 @@ async function measure(label: string, env: Record<string, string>, pcm: Uint8Arr
             per_device_median_wait_max_ms: round(Math.max(...perDevice)),
             per_device_median_wait_min_ms: round(Math.min(...perDevice)),
             max_over_min: round(Math.max(...perDevice) / Math.max(1, Math.min(...perDevice)), 2),
+            // Jain's index over the per-device mean waits: 1 = all equal, 1/n = one device waits.
+            jain_index_mean_wait: jain(devices.map((d) => {
+              const waits = turns.filter((t) => t.device === d).map((t) => t.queueMs ?? 0);
+              return waits.reduce((a, b) => a + b, 0) / Math.max(1, waits.length);
+            })),
           },
         };
         console.log(JSON.stringify(row));
         out.push(row);
       } finally {
+        clearInterval(pinger);
         client.close();
       }
     }

@@ -17,6 +17,7 @@
  * | `STT_ENCODER_FRAMES` | the model's (3000) | Whisper encoder window in 10 ms frames, or `fit` (the utterance + a 2.56 s margin: several times less encoder work) |
  * | `STT_MAX_TOKENS` | `128` | Most tokens decoded per utterance |
  * | `STT_THREADS` | `2` | onnxruntime intra-op threads |
+ * | `STT_BATCH` | `8` | Most queued utterances transcribed in one batched Whisper run (1: one at a time) |
  * | `INFERENCE_QUEUE_SIZE` | `256` | Turns that may wait for inference, all devices together (a last guard) |
  * | `QUEUE_MAX_AUDIO_S` | `600` | Seconds of audio that may wait for inference before a turn is refused (`busy`) |
  * | `QUEUE_MAX_WAIT_MS` | `20000` | A turn whose estimated wait exceeds this is refused at once, with a spoken apology |
@@ -29,6 +30,7 @@
 import { ConfigError, type Env, envInteger, envValue } from "../shared/config.ts";
 import { DEFAULT_LLM_TIMEOUT_MS } from "./assistant/llm_client.ts";
 import { DEFAULT_QUEUE_LIMITS, type QueueLimits } from "./inference_queue.ts";
+import { DEFAULT_STT_BATCH } from "./pipeline.ts";
 
 /** The server's own settings. */
 export interface ServerConfig {
@@ -41,6 +43,8 @@ export interface ServerConfig {
   piperVoice?: string;
   llm?: { url: string; model: string; apiKey?: string; timeoutMs: number };
   queue: QueueLimits;
+  /** Most utterances per batched STT run (server/pipeline.ts). */
+  sttBatch: number;
   /** ms a queued turn waits before the spoken "one moment". */
   queueNoticeMs: number;
 }
@@ -50,6 +54,8 @@ const MAX_QUEUE_AUDIO_S = 86_400;
 const MAX_QUEUE_WAIT_MS = 600_000;
 const MAX_QUEUE_BYTES = 4 * 1024 ** 3;
 const MAX_NOTICE_MS = 60_000;
+/** A batch beyond 32 utterances only adds memory: the gain flattens by 8 (bench/capacity.json). */
+const MAX_STT_BATCH = 32;
 /** Default of QUEUE_NOTICE_MS (see server/audio_socket.ts DEFAULT_QUEUE_TIMING). */
 const DEFAULT_NOTICE_MS = 1500;
 
@@ -107,6 +113,7 @@ export function loadServerConfig(env: Env): ServerConfig {
         MAX_QUEUE_BYTES,
       ),
     },
+    sttBatch: envInteger(env, "STT_BATCH", DEFAULT_STT_BATCH, 1, MAX_STT_BATCH),
     queueNoticeMs: envInteger(env, "QUEUE_NOTICE_MS", DEFAULT_NOTICE_MS, 0, MAX_NOTICE_MS),
   };
   // Unset: the model's own window (its config), as loadWhisper decides.

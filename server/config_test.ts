@@ -15,6 +15,7 @@ Deno.test("loadServerConfig has working defaults and no LLM unless LLM_URL is se
       maxWaitMs: 20_000,
       maxBufferedBytes: 64 * 1024 * 1024,
     },
+    sttBatch: 8,
     queueNoticeMs: 1500,
   });
 });

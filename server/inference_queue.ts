@@ -90,6 +90,11 @@ export interface RunJobOptions {
   device?: string;
   /** Audio the job processes, ms (counted against `maxQueuedAudioMs`). */
   audioMs?: number;
+  /**
+   * What a running job may do ahead for this turn while it waits (the utterance: its STT in a
+   * batch with the running turn's); see {@link InferenceQueue.upcoming}.
+   */
+  payload?: unknown;
   /** The turn's own speculative STT, which a new turn must not abort (see `speculating`). */
   spare?: AbortController;
   /**
@@ -117,6 +122,7 @@ export interface QueueLoad {
 
 interface Waiting {
   turn: string;
+  payload: unknown;
   device: string;
   audioMs: number;
   start: () => void;
@@ -231,6 +237,7 @@ export class InferenceQueue {
     return new Promise<T>((resolve, reject) => {
       const entry: Waiting = {
         turn,
+        payload: options.payload,
         device,
         audioMs,
         start: () => {
@@ -299,6 +306,24 @@ export class InferenceQueue {
       if (other !== device) ahead += Math.min(line.length, own + 1);
     }
     return { position: ahead, waitMs: this.#waitFor(ahead - (this.#running ? 1 : 0)) };
+  }
+
+  /**
+   * The payloads of the next `limit` waiting turns that have one, in the order they will run:
+   * what the running job may prepare for them (batched STT).
+   */
+  upcoming(limit: number): unknown[] {
+    const out: unknown[] = [];
+    for (let round = 0; out.length < limit; round++) {
+      let any = false;
+      for (const line of this.#lines.values()) {
+        if (round >= line.length) continue;
+        any = true;
+        if (line[round].payload !== undefined && out.length < limit) out.push(line[round].payload);
+      }
+      if (!any) break;
+    }
+    return out;
   }
 
   /** Where a waiting entry stands now: the rotation played forward until it comes up. */

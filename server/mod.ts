@@ -225,7 +225,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           assistantLog.warn("interruption not recorded", { device: topic.device, error });
         }
       });
-      pipeline = new FullPipeline({ stt, assistant, tts, log: logger("pipeline") });
+      pipeline = new FullPipeline({
+        stt,
+        assistant,
+        tts,
+        log: logger("pipeline"),
+        sttBatch: server.sttBatch,
+      });
       details = { tts: tts.name, llm: server.llm?.model ?? null, stt: server.sttModelDir };
     }
 

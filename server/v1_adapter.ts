@@ -96,8 +96,14 @@ export class V1Adapter implements SocketProtocol {
     try {
       const result = await queue.run(
         frame.request,
-        (signal) => pipeline.run(utterance, sink, { signal, outputRate: V1_REPLY_RATE }),
+        (signal) =>
+          pipeline.run(utterance, sink, {
+            signal,
+            outputRate: V1_REPLY_RATE,
+            upcoming: (limit) => queue.upcoming(limit) as Utterance[],
+          }),
         {
+          payload: utterance,
           signal: controller.signal,
           device: frame.device,
           audioMs: (bytes / 2 / frame.rate) * 1000,

@@ -404,8 +404,11 @@ export class V2Turns implements SocketProtocol {
         signal,
         outputRate: turn.rate,
         speculation,
+        upcoming: (limit) => this.#link.settings.queue.upcoming(limit) as Utterance[],
       });
     }, {
+      // Its STT may run ahead in a batch with an earlier turn's, unless speculation has it.
+      payload: speculation === undefined ? utterance : undefined,
       signal: turn.controller.signal,
       spare: turn.speculation?.controller,
       device: turn.device,
