@@ -28,6 +28,16 @@ async function started(pipeline: ScriptedPipeline, turn: string): Promise<void> 
   while (!pipeline.runs.includes(turn)) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
+/** Runs `fn` with spoken notices from espeak-ng, closed afterwards. */
+async function withNotices(fn: (notices: Notices) => Promise<void>): Promise<void> {
+  const notices = new Notices(() => Promise.resolve(new EspeakTts()));
+  try {
+    await fn(notices);
+  } finally {
+    await notices.close();
+  }
+}
+
 function turnOf(m: V2Message): string | undefined {
   return "turn" in m ? m.turn : undefined;
 }
@@ -84,8 +94,7 @@ for (
 }
 
 Deno.test("capacity: a waiting turn hears state queued, then 'one moment', then running and its reply", async () => {
-  const notices = new Notices(() => Promise.resolve(new EspeakTts()));
-  try {
+  await withNotices(async (notices) => {
     const pipeline = new ScriptedPipeline(400);
     await withServer(pipeline, async (server) => {
       const client = await V2Client.connect(server.port, QUEUE_CAPABILITIES);
@@ -118,14 +127,11 @@ Deno.test("capacity: a waiting turn hears state queued, then 'one moment', then 
         client.close();
       }
     }, { notices, queueTiming: { noticeMs: 100 } });
-  } finally {
-    await notices.close();
-  }
+  });
 });
 
 Deno.test("capacity: when overloaded a turn is refused with spoken apology audio and busy", async () => {
-  const notices = new Notices(() => Promise.resolve(new EspeakTts()));
-  try {
+  await withNotices(async (notices) => {
     const pipeline = new ScriptedPipeline(300);
     await withServer(pipeline, async (server) => {
       const client = await V2Client.connect(server.port);
@@ -148,9 +154,7 @@ Deno.test("capacity: when overloaded a turn is refused with spoken apology audio
         client.close();
       }
     }, { notices, limits: { maxQueuedAudioMs: 300 } });
-  } finally {
-    await notices.close();
-  }
+  });
 });
 
 Deno.test("capacity: a new start of a device supersedes its turn still receiving or queued", async () => {

@@ -237,23 +237,8 @@ export class V2Turns implements SocketProtocol {
     const pcm = await notices.speech(kind, turn.rate);
     // A "one moment" for a turn cancelled meanwhile is not said; the apology always is.
     if (!this.#link.open || (kind === "wait" && turn.controller.signal.aborted)) return;
-    sendChunked(
-      {
-        transcript: () => {},
-        reply: () => {},
-        audio: (chunk, rate) =>
-          this.#send({
-            type: "audio",
-            turn: turn.id,
-            seq: turn.outSeq++,
-            rate: rate as SampleRate,
-            ts: Date.now(),
-            pcm: chunk,
-          }),
-      },
-      pcm,
-      turn.rate,
-    );
+    const audio = (chunk: Uint8Array, rate: number) => this.#sendAudio(turn, chunk, rate);
+    sendChunked({ transcript: () => {}, reply: () => {}, audio }, pcm, turn.rate);
   }
 
   /** The turn must wait: with the `queue` capability, the gateway hears where it stands. */
@@ -467,17 +452,15 @@ export class V2Turns implements SocketProtocol {
       transcript: (value) => text("transcript", value),
       reply: (value) => text("reply", value),
       audio: (pcm, rate) => {
-        if (!live()) return;
-        this.#send({
-          type: "audio",
-          turn: turn.id,
-          seq: turn.outSeq++,
-          rate: rate as SampleRate,
-          ts: Date.now(),
-          pcm,
-        });
+        if (live()) this.#sendAudio(turn, pcm, rate);
       },
     };
+  }
+
+  /** One chunk of the turn's reply audio, under its next seq. */
+  #sendAudio(turn: Turn, pcm: Uint8Array, rate: number): void {
+    const message = { type: "audio", turn: turn.id, seq: turn.outSeq++, ts: Date.now(), pcm };
+    this.#send({ ...message, type: "audio", rate: rate as SampleRate });
   }
 
   #finish(turn: Turn, memoryId: number | undefined): void {
