@@ -65,6 +65,13 @@ export const DEFAULT_SILENCE_GATE_DBFS = -60;
 export const DEFAULT_THREADS = 2;
 /** The warm-up pretends a 1 s utterance: the smallest "fit" window, any other window as is. */
 const WARM_UP_SAMPLES = 16_000;
+/**
+ * Most encoder frames in one encoder run of a batch: measured on whisper-tiny's shape on 2 cores
+ * (scripts/lib/stt_batching.ts), 4 full 30 s windows at once ran 1.3× faster than one by one but
+ * 8 ran slower (their attention matrices, ≈ 54 MB per window and layer, no longer fit the
+ * caches), while 8 fitted 3 s windows ran ≈ 3× faster. The decoder always takes the whole batch.
+ */
+export const MAX_ENCODER_BATCH_FRAMES = 12_000;
 /** Two tokens run both branches of the merged decoder (without and with the cache). */
 const WARM_UP_TOKENS = 2;
 
@@ -91,6 +98,8 @@ export interface WhisperOptions {
   encoderFrames?: number | "fit";
   /** onnxruntime intra-op threads (default 2). */
   threads?: number;
+  /** Most encoder frames per encoder run of a batch (default {@linkcode MAX_ENCODER_BATCH_FRAMES}). */
+  maxEncoderBatchFrames?: number;
   /** Alternative file names, e.g. "onnx/decoder_model_merged_quantized.onnx". */
   encoderFile?: string;
   decoderFile?: string;
@@ -265,6 +274,7 @@ export async function loadWhisper(
     logprobThreshold: options.logprobThreshold ?? DEFAULT_LOGPROB_THRESHOLD,
     silenceGateDbfs: options.silenceGateDbfs ?? DEFAULT_SILENCE_GATE_DBFS,
     encoderFrames,
+    maxEncoderBatchFrames: options.maxEncoderBatchFrames ?? MAX_ENCODER_BATCH_FRAMES,
   });
   if (options.warmUp ?? true) await transcriber.warmUp();
   return transcriber;
@@ -322,6 +332,7 @@ interface TranscriberParts {
   logprobThreshold: number;
   silenceGateDbfs: number;
   encoderFrames: number | "fit";
+  maxEncoderBatchFrames: number;
 }
 
 class WhisperTranscriber implements SpeechToText {
@@ -458,15 +469,13 @@ class WhisperTranscriber implements SpeechToText {
 
     signal?.throwIfAborted();
     const encoderStarted = performance.now();
-    const encoded = await encoder.run({
-      input_features: new ort.Tensor("float32", features, [heard.length, config.mels, frames]),
-    });
+    const hidden = await this.#encode(features, heard.length, frames);
     const encoderMs = performance.now() - encoderStarted;
     const mine = heard.map((i) => timings[i]);
     const decoderStarted = performance.now();
     try {
       const ids = await this.#decode(
-        encoded.last_hidden_state,
+        hidden,
         signal,
         mine,
         this.#parts.maxTokens,
@@ -479,6 +488,35 @@ class WhisperTranscriber implements SpeechToText {
         Object.assign(t, { frontend_ms: frontendMs, encoder_ms: encoderMs, decoder_ms: decoderMs });
       }
     }
+  }
+
+  /**
+   * The encoder on `rows` feature windows, run in pieces of at most
+   * `maxEncoderBatchFrames` frames (at least one window), their outputs joined into one
+   * [rows, positions, width] tensor for the decoder (whose batching always pays).
+   */
+  async #encode(features: Float32Array, rows: number, frames: number): Promise<ort.Tensor> {
+    const { encoder, config } = this.#parts;
+    const size = config.mels * frames;
+    const step = Math.max(1, Math.floor(this.#parts.maxEncoderBatchFrames / frames));
+    const parts: ort.Tensor[] = [];
+    for (let at = 0; at < rows; at += step) {
+      const n = Math.min(step, rows - at);
+      const input = features.subarray(at * size, (at + n) * size);
+      const out = await encoder.run({
+        input_features: new ort.Tensor("float32", input, [n, config.mels, frames]),
+      });
+      parts.push(out.last_hidden_state);
+    }
+    if (parts.length === 1) return parts[0];
+    const [, positions, width] = parts[0].dims;
+    const joined = new Float32Array(rows * positions * width);
+    let offset = 0;
+    for (const part of parts) {
+      joined.set(part.data as Float32Array, offset);
+      offset += part.data.length;
+    }
+    return new ort.Tensor("float32", joined, [rows, positions, width]);
   }
 
   /**

@@ -382,6 +382,15 @@ Deno.test({
     assert.deepEqual(batched.map((r) => r.timings.tokens), alone.map((r) => r.timings.tokens));
     assert.deepEqual(batched.map((r) => r.timings.batch), [4, 4, 4, 4]);
     assert.equal(batched[2].text, "", "silence stays empty in a batch");
+    // The encoder in pieces of one window each: the decoder's joined batch decodes the same.
+    const pieces = await loadWhisper(TINY_RANDOM, {
+      encoderFrames: "fit",
+      maxTokens: 6,
+      maxEncoderBatchFrames: 1,
+    });
+    const pieced = await pieces.transcribeBatch!(inputs.map((x) => x.slice()));
+    assert.deepEqual(pieced.map((r) => r.text), alone.map((r) => r.text));
+    await pieces.close?.();
     assert.ok(new Set(alone.map((r) => r.text)).size > 1, "the inputs decode differently");
     await stt.close?.();
   },
