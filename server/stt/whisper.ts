@@ -443,7 +443,7 @@ class WhisperTranscriber implements SpeechToText {
 
   async #transcribe(all: Float32Array[], signal?: AbortSignal): Promise<Transcript[]> {
     signal?.throwIfAborted();
-    const { encoder, config, tokenizer } = this.#parts;
+    const { config, tokenizer } = this.#parts;
     const timings = all.map(() => ({ frontend_ms: 0, encoder_ms: 0, decoder_ms: 0, tokens: 0 }));
     const texts = all.map(() => "");
     const started = performance.now();
