@@ -176,6 +176,10 @@ Deno.test("capacity: a new start of a device supersedes its turn still receiving
         assert.equal(error?.type === "error" && error.code, "superseded", turn);
       }
       assert.ok(!client.messages.some((m) => m.type === "end" && m.turn === "k1"));
+      // A gateway has no business sending `state`: a typed error, and the connection goes on.
+      await client.send({ type: "state", turn: "k3", state: "queued", ts: 5 });
+      const refused = await client.next((m) => m.type === "error" && m.code === "unsupported");
+      assert.equal(refused.type === "error" && refused.turn, "k3");
       assert.ok(!pipeline.runs.includes("k1"), "a superseded queued turn never runs");
     } finally {
       client.close();

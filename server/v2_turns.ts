@@ -163,6 +163,9 @@ export class V2Turns implements SocketProtocol {
       case "text":
         this.#turnError(message.turn, "unsupported", "text input is not supported");
         return;
+      case "state":
+        this.#turnError(message.turn, "unsupported", "state is sent by the server only");
+        return;
     }
   }
 
