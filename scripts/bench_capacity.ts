@@ -13,7 +13,7 @@
  *
  * Configurations: PIPELINE=echo, and the full pipeline with the whisper-tiny-shaped model of
  * random weights (real FLOPs, meaningless words) with the fitted encoder window and 16 tokens
- * (like `deno task bench`). Then the STT batch axis: N utterances transcribed one after another
+ * (like `deno task bench`), with batched STT (the default) and with STT_BATCH=1. Then the STT batch axis: N utterances transcribed one after another
  * against one batched run (scripts/lib/stt_batching.ts). Writes bench/capacity.json.
  *
  * Usage: `deno task bench:capacity [--quick] [--rounds N]`
@@ -188,13 +188,24 @@ async function main() {
   const { tinyRandom } = await makeWhisperFixtures(`${ROOT}models`);
   const wav = await speak(PHRASE);
   const pcm = float32ToPcm(resample(wav.samples, wav.rate, SPEECH_RATE));
+  const whisper = {
+    PIPELINE: "full",
+    STT_MODEL_DIR: tinyRandom,
+    STT_ENCODER_FRAMES: "fit",
+    STT_MAX_TOKENS: String(BENCH_MAX_TOKENS),
+  };
   const configurations = [
     await measure("PIPELINE=echo", { PIPELINE: "echo" }, pcm),
-    await measure("full, whisper-tiny-shaped (random weights), fitted window, 16 tokens", {
-      PIPELINE: "full",
-      STT_MODEL_DIR: tinyRandom,
-      STT_ENCODER_FRAMES: "fit",
-      STT_MAX_TOKENS: String(BENCH_MAX_TOKENS),
+    await measure(
+      "full, whisper-tiny-shaped (random weights), fit window, 16 tokens, batched STT",
+      {
+        ...whisper,
+      },
+      pcm,
+    ),
+    await measure("the same, STT one utterance at a time (STT_BATCH=1)", {
+      ...whisper,
+      STT_BATCH: "1",
     }, pcm),
   ];
   console.log("\n== STT batch axis (whisper-tiny-random, 2 threads)");
