@@ -53,8 +53,11 @@ export const DEFAULT_QUEUE_LIMITS: Readonly<QueueLimits> = Object.freeze({
   maxBufferedBytes: 64 * 1024 * 1024,
 });
 
-/** Weight of the newest turn in the running average of turn durations. */
-const DURATION_SMOOTHING = 0.2;
+/**
+ * Turns in the average turn duration: with batched STT the first turn of a batch runs long and
+ * the next ones short, so the mean must span several batches (STT_BATCH ≤ 8 by default).
+ */
+const DURATION_WINDOW = 32;
 
 /** Why the queue refused or dropped a turn. */
 export type QueueErrorCode = "busy" | "cancelled";
@@ -114,7 +117,7 @@ export interface QueueLoad {
   activeDevices: number;
   /** Audio bytes buffered by turns (receiving or queued). */
   bufferedBytes: number;
-  /** Running average of one turn's run time, ms (0 before the first turn). */
+  /** Mean run time of the recent turns, ms (0 before the first turn). */
   turnMs: number;
   /** Estimated wait of a turn queued now, ms. */
   waitMs: number;
@@ -138,7 +141,9 @@ export class InferenceQueue {
   #queuedAudioMs = 0;
   #bufferedBytes = 0;
   #running: { turn: string; device: string; startedAt: number } | undefined;
-  #turnMs = 0;
+  /** Durations of the last {@link DURATION_WINDOW} turns, ms, and their sum. */
+  #durations: number[] = [];
+  #durationSum = 0;
   #speculations = new Set<AbortController>();
 
   constructor(options: InferenceQueueOptions = {}) {
@@ -254,9 +259,11 @@ export class InferenceQueue {
           // its next turn at once finds the queue as it really is.
           const done = () => {
             const took = performance.now() - startedAt;
-            this.#turnMs = this.#turnMs === 0
-              ? took
-              : this.#turnMs + DURATION_SMOOTHING * (took - this.#turnMs);
+            this.#durations.push(took);
+            this.#durationSum += took;
+            if (this.#durations.length > DURATION_WINDOW) {
+              this.#durationSum -= this.#durations.shift()!;
+            }
             this.#running = undefined;
             this.#next();
           };
@@ -339,6 +346,11 @@ export class InferenceQueue {
       }
     }
     return undefined;
+  }
+
+  /** Mean duration of the recent turns, ms (0 before the first). */
+  get #turnMs(): number {
+    return this.#durations.length === 0 ? 0 : this.#durationSum / this.#durations.length;
   }
 
   /** Estimated ms until a turn with `waitingAhead` waiting turns before it starts. */
