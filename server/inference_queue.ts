@@ -58,6 +58,11 @@ export const DEFAULT_QUEUE_LIMITS: Readonly<QueueLimits> = Object.freeze({
  * the next ones short, so the mean must span several batches (STT_BATCH ≤ 8 by default).
  */
 const DURATION_WINDOW = 32;
+/**
+ * Turns measured before the estimated wait may refuse a turn: one cold turn (the first after
+ * start, or a lone unbatched one) says little about how fast a full queue drains.
+ */
+const MIN_DURATIONS = 8;
 
 /** Why the queue refused or dropped a turn. */
 export type QueueErrorCode = "busy" | "cancelled";
@@ -296,7 +301,7 @@ export class InferenceQueue {
       return `inference queue holds ${Math.round(this.#queuedAudioMs / 1000)} s of audio ` +
         `(limit ${Math.round(maxQueuedAudioMs / 1000)} s)`;
     }
-    if (where.waitMs > maxWaitMs) {
+    if (this.#durations.length >= MIN_DURATIONS && where.waitMs > maxWaitMs) {
       return `estimated wait ${Math.round(where.waitMs)} ms exceeds ${maxWaitMs} ms`;
     }
     return undefined;

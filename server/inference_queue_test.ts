@@ -161,8 +161,14 @@ Deno.test("InferenceQueue refuses only past its limits on audio, wait and bytes,
 
 Deno.test("InferenceQueue refuses a turn whose estimated wait passes maxWaitMs", async () => {
   const queue = new InferenceQueue({ limits: { maxWaitMs: 15 } });
-  // One measured turn of ≥ 20 ms makes the estimate.
-  await queue.run("m", () => new Promise((resolve) => setTimeout(resolve, 20)));
+  const slow = () => new Promise((resolve) => setTimeout(resolve, 20));
+  // One measured turn is not enough to refuse anything on an estimate.
+  await queue.run("m0", slow);
+  const cold = queue.run("c1", slow, { device: "a" });
+  assert.equal(await queue.run("c2", slow, { device: "b" }).then(() => "ran"), "ran");
+  await cold;
+  // Eight measured turns of ≥ 20 ms are.
+  for (let i = 1; i < 8; i++) await queue.run(`m${i}`, slow);
   assert.ok(queue.load().turnMs >= 20);
   const first = gate();
   const running = queue.run("t1", () => first.promise, { device: "a" });
