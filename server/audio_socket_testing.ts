@@ -3,7 +3,9 @@
  * listening on a free loopback port for the length of one test.
  */
 import { AudioSocketServer, type AudioSocketTimeouts } from "./audio_socket.ts";
-import { InferenceQueue } from "./inference_queue.ts";
+import { InferenceQueue, type QueueLimits } from "./inference_queue.ts";
+import type { Notices } from "./notices.ts";
+import type { QueueNoticeTiming } from "./socket_link.ts";
 import type { Pipeline, ReplySink, TurnResult, Utterance } from "./pipeline.ts";
 
 /** A pipeline under the test's control: waits `delayMs` per stage, then answers 100 ms of tone. */
@@ -42,6 +44,9 @@ export async function withServer(
   fn: (server: AudioSocketServer) => Promise<void>,
   options: {
     capacity?: number;
+    limits?: Partial<QueueLimits>;
+    notices?: Notices;
+    queueTiming?: Partial<QueueNoticeTiming>;
     timeouts?: Partial<AudioSocketTimeouts>;
     maxConnections?: number;
   } = {},
@@ -50,7 +55,9 @@ export async function withServer(
     host: "127.0.0.1",
     port: 0,
     pipeline,
-    queue: new InferenceQueue({ capacity: options.capacity ?? 4 }),
+    queue: new InferenceQueue({ capacity: options.capacity, limits: options.limits }),
+    notices: options.notices,
+    queueTiming: options.queueTiming,
     timeouts: options.timeouts,
     maxConnections: options.maxConnections,
   });

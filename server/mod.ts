@@ -10,7 +10,9 @@
  *    byte picks the protocol version; frame and idle timers; the connection's write queue.
  * 3. `v2_turns.ts` — the turn table: `start`, `audio`…, (`pause`: speculative STT), `end`; or
  *    `v1_adapter.ts` — one spec 4.2 request frame is one turn, answered in order.
- * 4. `inference_queue.ts` — one turn at a time (spec 16.2), a bounded wait, else `busy`.
+ * 4. `inference_queue.ts` — one turn at a time (spec 16.2), fair across devices; refused
+ *    (`busy`, with a spoken apology from `notices.ts`) only when queued work, the estimated wait
+ *    or buffered audio pass their limits. The status on `naila/server/status` carries the load.
  * 5. `pipeline.ts` — STT (`stt/`) → assistant (`assistant/`) → TTS (`tts/`) sentence by sentence,
  *    each reply chunk to the turn's sink.
  * 6. Back in `v2_turns.ts` (text, audio chunks, `end` with stages) or `v1_adapter.ts` (one 48 kHz
@@ -32,13 +34,14 @@ import type { Config } from "../shared/config.ts";
 import { ensureRoleUsers, withStoredLogin } from "../shared/credentials.ts";
 import { uniqueClientId } from "../shared/mqtt.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
-import { parseDeviceEvent, type ServerStatus } from "../shared/messages.ts";
+import { parseDeviceEvent, type ServerLoad, type ServerStatus } from "../shared/messages.ts";
 import { topicFilter } from "../shared/topics.ts";
 import { announceCommand, createAssistant } from "./assistant/mod.ts";
 import { AudioSocketServer } from "./audio_socket.ts";
 import type { ServerConfig } from "./config.ts";
-import { InferenceQueue } from "./inference_queue.ts";
+import { InferenceQueue, type QueueLoad } from "./inference_queue.ts";
 import { MqttLink } from "./mqtt_link.ts";
+import { Notices } from "./notices.ts";
 import { EchoPipeline, FullPipeline, type Pipeline } from "./pipeline.ts";
 import type { SpeechToText } from "./stt/types.ts";
 import { createTts } from "./tts/mod.ts";
@@ -48,6 +51,24 @@ export { loadServerConfig, type ServerConfig } from "./config.ts";
 
 /** Reported in the server status. */
 export const SERVER_VERSION = "0.1.0";
+/** The load on the status is published at most this often (ms), and only when it changed. */
+export const LOAD_PUBLISH_MS = 1000;
+/** ms per minute, for the capacity estimate. */
+const MS_PER_MINUTE = 60_000;
+
+/** The queue's load as the status carries it (shared/messages.ts `ServerLoad`). */
+export function serverLoad(load: QueueLoad): ServerLoad {
+  const out: ServerLoad = {
+    queued_turns: load.queuedTurns,
+    queued_audio_s: load.queuedAudioS,
+    active_devices: load.activeDevices,
+    wait_ms: load.waitMs,
+    turn_ms: load.turnMs,
+  };
+  if (load.turnMs > 0) out.capacity_turns_per_min = Math.round(MS_PER_MINUTE / load.turnMs);
+  return out;
+}
+
 /** Conversation memory file under NAILA_DATA_DIR. */
 export const DATABASE_FILE = "naila.db";
 
@@ -164,18 +185,26 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     // Filled in once the socket is listening; published (retained) on every MQTT connect, which
     // starts only then, so nobody sees the server online before it can answer.
     let online: Record<string, unknown> = {};
+    const queue = new InferenceQueue({ limits: server.queue });
     const mqtt = new MqttLink(mqttConfig, {
       clientId: uniqueClientId("server"),
       will: { topic: { kind: "server_status" }, message: status(false, config) },
-      online: () => status(true, config, online),
+      online: () => status(true, config, { ...online, load: serverLoad(queue.load()) }),
       log: logger("mqtt"),
     });
     undo.push(() => mqtt.close(status(false, config)));
 
     let pipeline: Pipeline;
+    let notices: Notices;
     let details: Record<string, unknown> = {};
     if (config.pipeline === "echo") {
       pipeline = new EchoPipeline();
+      // The echo pipeline speaks nothing of its own; its notices get an espeak-ng on first use.
+      notices = new Notices(
+        () => options.tts ? Promise.resolve(options.tts) : createTts({ engine: "espeak" }),
+        { log: logger("notices"), owns: options.tts === undefined },
+      );
+      undo.push(() => notices.close());
     } else {
       const stt = options.stt ?? await loadStt(server.sttModelDir, server.stt);
       // A caller's own STT (tests) is the caller's to close.
@@ -186,6 +215,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         piperVoice: server.piperVoice,
       });
       undo.push(() => tts.close?.());
+      notices = new Notices(() => Promise.resolve(tts), { log: logger("notices"), owns: false });
       await Deno.mkdir(config.dataDir, { recursive: true });
       const assistantLog = logger("assistant");
       const publishCommand = (device: string, command: { command: string; params?: object }) => {
@@ -221,19 +251,37 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           assistantLog.warn("interruption not recorded", { device: topic.device, error });
         }
       });
-      pipeline = new FullPipeline({ stt, assistant, tts, log: logger("pipeline") });
+      pipeline = new FullPipeline({
+        stt,
+        assistant,
+        tts,
+        log: logger("pipeline"),
+        sttBatch: server.sttBatch,
+      });
       details = { tts: tts.name, llm: server.llm?.model ?? null, stt: server.sttModelDir };
     }
 
-    const queue = new InferenceQueue({ capacity: server.queueCapacity });
     const socket = AudioSocketServer.listen({
       host: config.socket.host,
       port: config.socket.port,
       pipeline,
       queue,
+      notices,
+      queueTiming: { noticeMs: server.queueNoticeMs },
       log: logger("audio_socket"),
     });
     undo.push(() => socket.close());
+    // The load on the status, at a bounded rate: at most once per LOAD_PUBLISH_MS, when changed.
+    let published = JSON.stringify({ ...serverLoad(queue.load()), wait_ms: 0 });
+    const loadTimer = setInterval(() => {
+      const load = serverLoad(queue.load());
+      // The wait estimate drifts as the running turn proceeds; the queue's shape is what counts.
+      const shape = JSON.stringify({ ...load, wait_ms: 0 });
+      if (shape === published) return;
+      published = shape;
+      void mqtt.republish();
+    }, LOAD_PUBLISH_MS);
+    undo.push(() => clearInterval(loadTimer));
     online = { audio_socket_port: socket.port, ...details };
     mqtt.start();
     // The embedded broker is up already: be online before saying ready. An external broker may

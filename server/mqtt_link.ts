@@ -85,6 +85,18 @@ export class MqttLink {
     await this.#mqtt.publish(topic, message);
   }
 
+  /**
+   * Publishes the online status again (retained), e.g. when the load it carries changed; does
+   * nothing while not connected (the status goes out on connect anyway). The caller bounds the
+   * rate.
+   */
+  async republish(): Promise<void> {
+    if (this.#closed || !this.#mqtt || !this.connected) return;
+    await this.#mqtt.publish({ kind: "server_status" }, this.#options.online()).catch((error) =>
+      this.#options.log?.warn("status not published", { error })
+    );
+  }
+
   /** Publishes `offline` (if connected) and disconnects; stops trying to connect. */
   async close(offline?: ServerStatus): Promise<void> {
     this.#closed = true;

@@ -272,12 +272,33 @@ const GatewayStatusSchema = z.looseObject({
 /** Gateway status, retained on `naila/gateway/status`; extra fields pass through. */
 export type GatewayStatus = z.infer<typeof GatewayStatusSchema>;
 
+const ServerLoadSchema = z.looseObject({
+  /** Turns waiting for inference (not counting the running one). */
+  queued_turns: z.int().min(0),
+  /** Audio of the waiting turns, s. */
+  queued_audio_s: z.number().min(0),
+  /** Devices with a turn waiting or running. */
+  active_devices: z.int().min(0),
+  /** Estimated wait of a turn arriving now, ms. */
+  wait_ms: z.number().min(0),
+  /** Running average of one turn's inference time, ms (0 before the first turn). */
+  turn_ms: z.number().min(0),
+  /** Turns per minute the server can answer at that average; absent before the first turn. */
+  capacity_turns_per_min: z.number().min(0).optional(),
+});
+/**
+ * A server's load on its status (server/mod.ts publishes it at most once a second while it
+ * changes), so a gateway can send a turn to the least loaded live server.
+ */
+export type ServerLoad = z.infer<typeof ServerLoadSchema>;
+
 const ServerStatusSchema = z.looseObject({
   online: z.boolean(),
   timestamp: timestamp,
   version: name.optional(),
   pipeline: z.enum(["full", "echo"]).optional(),
   protocol: z.enum(["v1", "v2"]).optional(),
+  load: ServerLoadSchema.optional(),
 });
 /** AI server status, retained on `naila/server/status`; extra fields pass through. */
 export type ServerStatus = z.infer<typeof ServerStatusSchema>;

@@ -252,6 +252,27 @@ Deno.test("NAILA's own messages", async (t) => {
     assert.match(errorOf(parseServerStatus({ ...server, protocol: "v3" })), /protocol: /);
   });
 
+  await t.step("the server status carries its load", () => {
+    const load = {
+      queued_turns: 3,
+      queued_audio_s: 5.4,
+      active_devices: 4,
+      wait_ms: 900,
+      turn_ms: 300,
+      capacity_turns_per_min: 200,
+    };
+    const server = { online: true, timestamp: TS, load };
+    assert.deepEqual(valueOf(parseServerStatus(server)), server);
+    assert.match(
+      errorOf(parseServerStatus({ ...server, load: { ...load, queued_turns: -1 } })),
+      /load\.queued_turns: /,
+    );
+    assert.match(
+      errorOf(parseServerStatus({ ...server, load: { ...load, active_devices: undefined } })),
+      /load\.active_devices: /,
+    );
+  });
+
   await t.step("gateway metrics", () => {
     assert.equal(valueOf(parseGatewayMetrics({ timestamp: TS, sessions: 3 })).sessions, 3);
     assert.match(errorOf(parseGatewayMetrics({ timestamp: TS, sessions: -1 })), /sessions: /);

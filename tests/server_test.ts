@@ -228,8 +228,8 @@ Deno.test({
     /** Messages written in one piece, so the server reads them together. */
     const together = (...messages: V2Message[]) =>
       client.conn.write(new Uint8Array(messages.flatMap((m) => [...encodeV2(m)])));
-    const start = (turn: string) =>
-      client.send({ type: "start", turn, device: "kitchen", rate: 16000, ts: Date.now() });
+    const start = (turn: string, device = "kitchen") =>
+      client.send({ type: "start", turn, device, rate: 16000, ts: Date.now() });
     const audio = (turn: string, seq: number, pcm: Uint8Array): V2Message => ({
       type: "audio",
       turn,
@@ -304,8 +304,9 @@ Deno.test({
 
       // Busy: while "first" runs, a pause does not start STT beside it (inference is
       // sequential), and the end it precedes is refused; a pause after that is stale.
+      // Two devices: a second start of one device would supersede its first turn.
       await start("first");
-      await start("second");
+      await start("second", "hall");
       await together(
         audio("first", 0, utterance),
         end("first"),
