@@ -12,6 +12,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   "espeak-ng": "/usr/bin/espeak-ng", // the built-in text-to-speech voice and the tests' speech
   chromium: "/usr/bin/chromium", // headless browser for the browser device page test
   python3: "/usr/bin/python3", // runs the spec's own Python v1 server and client in the interop test
+  ffmpeg: "/usr/bin/ffmpeg", // decodes recordings (Opus/WAV/MP3 → PCM) and samples video frames
 };
 
 async function exists(path: string): Promise<boolean> {
