@@ -18,10 +18,16 @@
  * | `STT_MAX_TOKENS` | `128` | Most tokens decoded per utterance |
  * | `STT_THREADS` | `2` | onnxruntime intra-op threads |
  * | `INFERENCE_QUEUE_SIZE` | `4` | Turns that may wait for inference before `busy` |
+ *
+ * MediaConfig (spec 14.1: upload size, formats, snapshot timeout, alerts, storage): the `MEDIA_*`
+ * and `ALERT_*` variables of `server/media/config.ts`.
  */
 import { ConfigError, type Env, envInteger, envValue } from "../shared/config.ts";
 import { DEFAULT_LLM_TIMEOUT_MS } from "./assistant/llm_client.ts";
 import { DEFAULT_QUEUE_CAPACITY } from "./inference_queue.ts";
+import { loadMediaConfig, type MediaConfig } from "./media/config.ts";
+
+export type { MediaConfig } from "./media/config.ts";
 
 /** The server's own settings. */
 export interface ServerConfig {
@@ -34,6 +40,8 @@ export interface ServerConfig {
   piperVoice?: string;
   llm?: { url: string; model: string; apiKey?: string; timeoutMs: number };
   queueCapacity: number;
+  /** Snapshots, recordings, uploads, alerts and their storage (spec 14.1 MediaConfig). */
+  media: MediaConfig;
 }
 
 /** Whisper's 30 s window in 10 ms mel frames; its decoder has 448 positions. */
@@ -67,6 +75,7 @@ export function loadServerConfig(env: Env): ServerConfig {
     ttsVoice,
     ttsEngine: engine(env),
     queueCapacity: envInteger(env, "INFERENCE_QUEUE_SIZE", DEFAULT_QUEUE_CAPACITY, 0, 64),
+    media: loadMediaConfig(env),
   };
   // Unset: the model's own window (its config), as loadWhisper decides.
   const frames = envValue(env, "STT_ENCODER_FRAMES");

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../shared/config.ts";
 import { loadServerConfig } from "./config.ts";
+import { loadMediaConfig } from "./media/config.ts";
 
 Deno.test("loadServerConfig has working defaults and no LLM unless LLM_URL is set", () => {
   assert.deepEqual(loadServerConfig({}), {
@@ -10,6 +11,7 @@ Deno.test("loadServerConfig has working defaults and no LLM unless LLM_URL is se
     ttsVoice: "en-us",
     ttsEngine: "auto",
     queueCapacity: 4,
+    media: loadMediaConfig({}),
   });
 });
 
