@@ -54,4 +54,5 @@ if (import.meta.main) {
   await installDebianPackages();
   await run(Deno.execPath(), ["install", "--quiet"]);
   await run(Deno.execPath(), ["run", "-A", "scripts/models.ts", "--quiet"]);
+  await run(Deno.execPath(), ["run", "-A", "scripts/test_photos.ts", "--quiet"]);
 }

@@ -12,8 +12,9 @@
  * await vision.close();
  * ```
  */
-import type { Vision, VisionOptions } from "./types.ts";
-
+export { createVision, DEFAULT_MAX_QUEUE } from "./vision_client.ts";
+export { DEFAULT_MIN_CONFIDENCE } from "./analyzer.ts";
+export { DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS } from "./image_decoder.ts";
 export {
   type AnalyzeOptions,
   type DetectedObject,
@@ -24,11 +25,3 @@ export {
   type VisionOptions,
   type VisualContext,
 } from "./types.ts";
-
-/**
- * Starts the vision worker and loads the detector (CenterNet by default).
- * @throws {Error} the YOLO model file is missing or not a YOLOv8 export.
- */
-export function createVision(_options: VisionOptions = {}): Promise<Vision> {
-  return Promise.reject(new Error("vision: implementation follows (interface published first)"));
-}

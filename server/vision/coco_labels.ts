@@ -1,0 +1,18 @@
+// deno-fmt-ignore
+/**
+ * The 80 COCO object classes in the order both detectors number them: CenterNet's class index
+ * (Human's `src/object/labels.ts`) and the YOLOv8 export's class channel (Ultralytics' coco.yaml)
+ * are the same 0-based index into this list.
+ */
+export const COCO_LABELS: readonly string[] = [
+  "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+  "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+  "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
+  "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+  "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+  "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
+  "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
+  "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+  "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
+  "teddy bear", "hair drier", "toothbrush",
+];
