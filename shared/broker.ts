@@ -12,6 +12,7 @@
  * ```
  */
 import { Aedes } from "aedes";
+import { Buffer } from "node:buffer";
 import { createServer, type Socket } from "node:net";
 
 /** Options of {@link startEmbeddedBroker}. */
@@ -34,6 +35,23 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
+/**
+ * aedes reads a connection with `socket.read()` on each "readable" event. Under Deno's node:net
+ * that call returns one 64 KiB chunk and leaves the rest buffered without another "readable", so
+ * any packet over 64 KiB (a snapshot, an upload) stalled the connection for good. Reading until
+ * the buffer is empty, as Node's `read()` does, delivers the whole packet.
+ */
+function readWholeBuffer(socket: Socket): void {
+  const read = socket.read.bind(socket);
+  socket.read = (size?: number) => {
+    if (size !== undefined && size !== null) return read(size);
+    const chunks: Buffer[] = [];
+    for (let chunk = read(); chunk !== null; chunk = read()) chunks.push(chunk);
+    if (chunks.length <= 1) return chunks[0] ?? null;
+    return Buffer.concat(chunks);
+  };
+}
+
 /** Starts an aedes broker listening on `options.host:options.port`. */
 export async function startEmbeddedBroker(
   options: EmbeddedBrokerOptions = {},
@@ -51,6 +69,7 @@ export async function startEmbeddedBroker(
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
+    readWholeBuffer(socket);
     socket.on("close", () => sockets.delete(socket));
     aedes.handle(socket);
   });

@@ -57,6 +57,30 @@ Deno.test("startEmbeddedBroker", async (t) => {
     }
   });
 
+  await t.step(
+    "relays packets larger than one 64 KiB socket read (snapshots, uploads)",
+    async () => {
+      const broker = await startEmbeddedBroker({ port: 0 });
+      const clients: MqttClient[] = [];
+      try {
+        const publisher = await connectTo(broker.port, { clientId: "big-pub" });
+        const subscriber = await connectTo(broker.port, { clientId: "big-sub" });
+        clients.push(publisher, subscriber);
+        await subscriber.subscribeAsync("naila/uploads/+/image", { qos: 1 });
+        for (const size of [200_000, 3_000_000]) {
+          const received = nextMessage(subscriber, `naila/uploads/s${size}/image`);
+          await publisher.publishAsync(`naila/uploads/s${size}/image`, "A".repeat(size), {
+            qos: 1,
+          });
+          assert.equal((await received).payload.length, size);
+        }
+      } finally {
+        await Promise.all(clients.map((c) => c.endAsync()));
+        await broker.close();
+      }
+    },
+  );
+
   await t.step("close() disconnects clients and frees the port", async () => {
     const broker = await startEmbeddedBroker({ port: 0 });
     const client = await connectTo(broker.port);
