@@ -327,8 +327,8 @@ export class MediaService {
         throw new MediaError("unavailable", "recordings need the speech pipeline (PIPELINE=full)");
       }
       const { transcript, reply } = await voiceTurn(device, audio);
-      await this.#answerDevice(device, { ...base, ok: true, transcript, answer: reply });
       if (reply.length > 0) this.#o.speak?.(device, reply);
+      await this.#answerDevice(device, { ...base, ok: true, transcript, answer: reply });
       return;
     }
     const frames = await sampleVideoFrames(data, recording.format, limits);
