@@ -14,12 +14,15 @@ import type { DeviceStatus } from "../../shared/messages.ts";
 
 /** The capability a device with a camera announces in its status. */
 export const CAMERA_CAPABILITY = "camera";
+/** The capability of a device that plays replies (spec 8.2's example status). */
+export const SPEAKER_CAPABILITY = "speaker";
 /** Most devices remembered: statuses beyond it are ignored (a flood of fake ids stays bounded). */
 const MAX_DEVICES = 10_000;
 
 interface Entry {
   online: boolean;
   camera: boolean;
+  speaker: boolean;
   zone?: string;
 }
 
@@ -38,6 +41,7 @@ export class DeviceDirectory {
     this.#devices.set(device, {
       online: status.online,
       camera: status.capabilities?.includes(CAMERA_CAPABILITY) ?? false,
+      speaker: status.capabilities?.includes(SPEAKER_CAPABILITY) ?? false,
       zone: status.zone,
     });
   }
@@ -53,6 +57,12 @@ export class DeviceDirectory {
     return entry !== undefined && entry.online && entry.camera;
   }
 
+  /** Whether the device is online with a speaker (a reply or alert can be spoken on it). */
+  canSpeak(device: string): boolean {
+    const entry = this.#devices.get(device);
+    return entry !== undefined && entry.online && entry.speaker;
+  }
+
   /** Online cameras in `zone`. */
   cameras(zone: string): string[] {
     return [...this.#devices.keys()].filter((device) =>
@@ -60,11 +70,11 @@ export class DeviceDirectory {
     );
   }
 
-  /** Online devices in `zone` (any of them may speak an alert). */
-  online(zone: string): string[] {
-    return [...this.#devices].filter(([device, entry]) =>
-      entry.online && this.zoneOf(device) === zone
-    ).map(([device]) => device);
+  /** Online devices with a speaker in `zone` (they announce its alerts). */
+  speakers(zone: string): string[] {
+    return [...this.#devices.keys()].filter((device) =>
+      this.canSpeak(device) && this.zoneOf(device) === zone
+    );
   }
 
   /** Every zone known from statuses and configuration. */

@@ -232,9 +232,15 @@ export class MediaService {
     return { context, alerts };
   }
 
-  /** A spoken visual question's answer, or undefined when `text` is not one (assistant hook). */
+  /**
+   * A spoken visual question's answer, or undefined when `text` is not one (assistant hook).
+   * Never rejects: a failure is said ("Sorry, I couldn't look: …").
+   */
   answerQuestion(device: string, text: string): Promise<string> | undefined {
-    return this.questions.answer(device, text);
+    return this.questions.answer(device, text)?.catch((error) => {
+      this.#o.log?.warn("visual question failed", { device, error });
+      return `Sorry, I couldn't look: ${describeError(error).message}.`;
+    });
   }
 
   /** Fails every waiting snapshot request. */
@@ -282,8 +288,8 @@ export class MediaService {
         link.publish({ kind: "alert", zone: alert.zone, alertType: alert.alertType }, message),
         link.publish({ kind: "alert_all" }, message),
       ]).catch((error) => log?.warn("alert not published", { error }));
-      // Devices in the zone announce it (a camera without a speaker ignores the command).
-      for (const device of this.devices.online(alert.zone)) {
+      // The zone's speakers announce it.
+      for (const device of this.devices.speakers(alert.zone)) {
         if (device !== alert.device) {
           speak?.(device, `Alert: ${countOf(alert.count, alert.label)} ${whereIn(alert.zone)}.`);
         }
@@ -327,7 +333,7 @@ export class MediaService {
         throw new MediaError("unavailable", "recordings need the speech pipeline (PIPELINE=full)");
       }
       const { transcript, reply } = await voiceTurn(device, audio);
-      if (reply.length > 0) this.#o.speak?.(device, reply);
+      if (reply.length > 0 && this.devices.canSpeak(device)) this.#o.speak?.(device, reply);
       await this.#answerDevice(device, { ...base, ok: true, transcript, answer: reply });
       return;
     }

@@ -341,6 +341,12 @@ Deno.test("MediaService over a real broker with the real detector", async (t) =>
       "recordings: WAV and Opus speech run as a spoken turn; answered and spoken",
       async () => {
         const wav = await speechWav("Is anyone at the front door?");
+        await client.publish({ kind: "device_status", device: "hall_hub" }, {
+          device_id: "hall_hub",
+          online: true,
+          capabilities: ["audio", "speaker"],
+        });
+        while (!service.devices.canSpeak("hall_hub")) await new Promise((r) => setTimeout(r, 10));
         for (
           const [format, data] of [["wav", wav], ["opus", await encodeAudio(wav, "opus")]] as const
         ) {
