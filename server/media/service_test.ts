@@ -13,6 +13,7 @@ import type { Alert, DeviceEvent, MediaAnswer } from "../../shared/messages.ts";
 import { connectMqtt } from "../../shared/mqtt.ts";
 import type { Topic } from "../../shared/topics.ts";
 import { MqttLink } from "../mqtt_link.ts";
+import { pngDeclaring } from "../vision/test_images.ts";
 import { createVision, type Vision } from "../vision/mod.ts";
 import { loadMediaConfig } from "./config.ts";
 import { MediaError } from "./link.ts";
@@ -305,6 +306,7 @@ Deno.test("MediaService over a real broker with the real detector", async (t) =>
           "unsupported_format",
         ],
         ["b4", { format: "gif", data: "AAAA" }, /format/, "bad_message"],
+        ["b5", { format: "png", data: b64(pngDeclaring(100_000, 100_000)) }, /100000/, "too_large"],
       ];
       for (const [session, fields, message, code] of cases) {
         const from = watcher.messages.length;
