@@ -5,16 +5,22 @@
  *   deno task device --id kitchen --say "what time is it" --out reply.wav
  *   deno task device --wav question.wav --turns 3 --mqtt-host pi.local
  *   deno task device --devices 20 --say "hello" --turns 5
+ *   deno task device --camera front.jpg --id front_cam --zone front_door   (scripts/device_media.ts)
+ *   deno task device --upload photo.jpg --question "what do you see?"
+ *   deno task device --recording message.ogg --id kitchen
  */
 import { parseArgs } from "node:util";
 import { DevicePeer } from "../device/peer.ts";
 import { readWav, voicedEndMs, writeWav } from "../shared/audio.ts";
 import { idProblem } from "../shared/ids.ts";
 import { speak } from "../tests/helpers/speech.ts";
+import { describeAnswer, runCamera, sendRecording, sendUpload } from "./device_media.ts";
 
 const USAGE =
   `usage: deno task device [--id ID] (--say TEXT | --wav FILE) [--out reply.wav] [--turns N]
-       [--devices N] [--mqtt-host HOST] [--mqtt-port PORT] [--host-address IP] [--timeout-ms MS]`;
+       [--devices N] [--mqtt-host HOST] [--mqtt-port PORT] [--host-address IP] [--timeout-ms MS]
+   or: deno task device --camera PHOTO… [--id ID] [--zone ZONE]
+   or: deno task device --upload PHOTO [--question TEXT] | --recording FILE [--id ID]`;
 /** How long to wait for each reply to finish. */
 const DEFAULT_TIMEOUT_MS = 20_000;
 
@@ -32,9 +38,15 @@ function positiveInt(name: string, text: string | undefined, fallback: number): 
 }
 
 async function main() {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: Deno.args,
+    allowPositionals: true,
     options: {
+      camera: { type: "string", multiple: true },
+      zone: { type: "string" },
+      upload: { type: "string" },
+      question: { type: "string" },
+      recording: { type: "string" },
       id: { type: "string", default: "cli_device" },
       say: { type: "string" },
       wav: { type: "string" },
@@ -52,11 +64,40 @@ async function main() {
     console.log(USAGE);
     return;
   }
+  const broker = {
+    host: values["mqtt-host"],
+    port: positiveInt("mqtt-port", values["mqtt-port"], 1883),
+  };
+  const mediaTimeoutMs = positiveInt("timeout-ms", values["timeout-ms"], DEFAULT_TIMEOUT_MS);
+  const idProblemText = idProblem(values.id);
+  if (idProblemText) fail(`--id ${JSON.stringify(values.id)} ${idProblemText}`);
+  if (values.camera) {
+    return await runCamera(broker, {
+      id: values.id,
+      zone: values.zone,
+      photos: [...values.camera, ...positionals],
+    });
+  }
+  if (values.upload || values.recording) {
+    const answer = values.upload
+      ? await sendUpload(broker, {
+        path: values.upload,
+        question: values.question,
+        timeoutMs: mediaTimeoutMs,
+      })
+      : await sendRecording(broker, {
+        device: values.id,
+        path: values.recording!,
+        timeoutMs: mediaTimeoutMs,
+      });
+    console.log(describeAnswer(answer));
+    if (!answer.ok) Deno.exitCode = 1;
+    return;
+  }
+  if (positionals.length > 0) fail(`unexpected ${positionals.join(" ")}`);
   if ((values.say === undefined) === (values.wav === undefined)) {
     fail("give exactly one of --say or --wav");
   }
-  const problem = idProblem(values.id);
-  if (problem) fail(`--id ${JSON.stringify(values.id)} ${problem}`);
   const turns = positiveInt("turns", values.turns, 1);
   const count = positiveInt("devices", values.devices, 1);
   const port = positiveInt("mqtt-port", values["mqtt-port"], 1883);
