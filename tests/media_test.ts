@@ -172,3 +172,59 @@ Deno.test("server media: 'is anyone at the front door?' spoken in the kitchen is
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("server media: polled camera → one alert for a person standing there, stored, then asked about", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "naila_media_alerts_" });
+  const vision = await createVision();
+  const env = await serverEnv(dataDir, {
+    MEDIA_CAMERA_POLL_MS: "150",
+    MEDIA_STORAGE: "alerts",
+  });
+  const server = await startServer({
+    ...env,
+    stt: hears("When was someone last at the door?"),
+    vision,
+  });
+  const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port: server.mqttPort }, {
+    clientId: "media-test-alerts",
+  });
+  const alerts: string[] = [];
+  mqtt.onMessage((topic, payload) => {
+    if (topic.kind === "alert_all") alerts.push(JSON.parse(payload).alert_type);
+  });
+  await mqtt.subscribe("naila/alerts/all");
+  const camera = await startCamera({
+    id: "front_cam",
+    zone: "front_door",
+    mqtt: { host: "127.0.0.1", port: server.mqttPort },
+    photos: [await loadPhoto(`${PHOTOS_DIR}astronaut.png`)],
+  });
+  const client = await V2Client.connect(server.audioPort);
+  try {
+    // The person stays in view for several polls: one alert.
+    await until(() => camera.served >= 5, "five polled snapshots");
+    await until(() => alerts.length > 0, "the alert");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(alerts, ["person_detected"]);
+    const stored = await Array.fromAsync(Deno.readDir(`${dataDir}/media`));
+    assert.equal(stored.length, 1, "one day folder with the alert snapshot");
+    await sendTurn(client, {
+      turn: "t1",
+      device: "kitchen",
+      rate: 16000,
+      pcm: new Uint8Array(16000),
+    });
+    await client.next((m) => m.type === "end" && m.turn === "t1", 20_000);
+    const reply = client.messages.flatMap((m) =>
+      m.type === "text" && m.kind === "reply" ? [m.text] : []
+    ).join(" ");
+    assert.match(reply, /^Someone was last seen at the front door at \d{1,2}:\d\d [AP]M today\.$/);
+  } finally {
+    client.close();
+    await camera.close();
+    await mqtt.close();
+    await server.close();
+    await vision.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

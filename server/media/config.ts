@@ -12,6 +12,7 @@
  * | `MEDIA_DECODE_TIMEOUT_MS` | 20000 | Bound on one ffmpeg run (a recording or a video clip) |
  * | `MEDIA_MAX_CLIP_MS` | 60000 | Longest part of a clip decoded; the rest is ignored |
  * | `MEDIA_DEVICE_ZONES` | unset | `device=zone,...` for devices whose status names no zone |
+ * | `MEDIA_CAMERA_POLL_MS` | 0 (off) | Ask every online camera for a snapshot this often, for alerts |
  * | `ALERT_RULES` | `*:person` | `zone:label,...`; `*` = any zone. Alert type is `{label}_detected` |
  * | `ALERT_COOLDOWN_MS` | 60000 | A rule fires again only after its object was unseen this long |
  * | `ALERT_MIN_CONFIDENCE` | 0.5 | Detections below this score raise no alert |
@@ -51,6 +52,8 @@ export interface MediaConfig {
   snapshotTimeoutMs: number;
   decodeTimeoutMs: number;
   maxClipMs: number;
+  /** Period of the alert snapshots asked of every online camera; 0 = only on demand. */
+  cameraPollMs: number;
   /** Zones of devices that do not announce one in their status. */
   deviceZones: Record<string, string>;
   alertRules: AlertRule[];
@@ -159,6 +162,7 @@ export function loadMediaConfig(env: Env): MediaConfig {
       600_000,
     ),
     maxClipMs: envInteger(env, "MEDIA_MAX_CLIP_MS", DEFAULT_MAX_CLIP_MS, 100, 600_000),
+    cameraPollMs: envInteger(env, "MEDIA_CAMERA_POLL_MS", 0, 0, 86_400_000),
     deviceZones: deviceZones(env),
     alertRules: alertRules(env),
     alertCooldownMs: envInteger(

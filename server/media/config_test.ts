@@ -9,6 +9,7 @@ Deno.test("loadMediaConfig: defaults keep no media (spec 17.3) and alert on a pe
   assert.equal(config.maxUploadBytes, MAX_MEDIA_BYTES);
   assert.deepEqual(config.formats, [...MEDIA_FORMATS]);
   assert.equal(config.snapshotTimeoutMs, 5000);
+  assert.equal(config.cameraPollMs, 0, "no camera is watched unless asked");
   assert.deepEqual(config.alertRules, [{ zone: "*", label: "person" }]);
   assert.equal(config.alertCooldownMs, 60_000);
   assert.equal(config.retentionBytes, 500 * 1024 * 1024);
@@ -19,6 +20,7 @@ Deno.test("loadMediaConfig reads every variable", () => {
     MEDIA_MAX_UPLOAD_BYTES: "1000000",
     MEDIA_FORMATS: "jpeg, png,wav",
     MEDIA_SNAPSHOT_TIMEOUT_MS: "750",
+    MEDIA_CAMERA_POLL_MS: "2000",
     MEDIA_DEVICE_ZONES: "front_cam=front_door,hub=kitchen",
     ALERT_RULES: "front_door:person,*:dog",
     ALERT_COOLDOWN_MS: "0",
@@ -30,6 +32,7 @@ Deno.test("loadMediaConfig reads every variable", () => {
   assert.equal(config.maxUploadBytes, 1_000_000);
   assert.deepEqual(config.formats, ["jpeg", "png", "wav"]);
   assert.equal(config.snapshotTimeoutMs, 750);
+  assert.equal(config.cameraPollMs, 2000);
   assert.deepEqual(config.deviceZones, { front_cam: "front_door", hub: "kitchen" });
   assert.deepEqual(config.alertRules, [
     { zone: "front_door", label: "person" },

@@ -63,6 +63,11 @@ export class DeviceDirectory {
     return entry !== undefined && entry.online && entry.speaker;
   }
 
+  /** Every online camera. */
+  allCameras(): string[] {
+    return [...this.#devices.keys()].filter((device) => this.hasCamera(device));
+  }
+
   /** Online cameras in `zone`. */
   cameras(zone: string): string[] {
     return [...this.#devices.keys()].filter((device) =>

@@ -122,6 +122,9 @@ export class MediaService {
   readonly questions: VisualQuestions;
   #o: MediaServiceOptions;
   #jobs = 0;
+  #poll: ReturnType<typeof setInterval> | undefined;
+  /** Cameras with a poll snapshot in flight: a slow camera is not asked again meanwhile. */
+  #polling = new Set<string>();
 
   constructor(options: MediaServiceOptions) {
     this.#o = options;
@@ -148,9 +151,15 @@ export class MediaService {
     });
   }
 
-  /** Subscribes to the media topics (call before the MQTT link starts or any time after). */
+  /**
+   * Subscribes to the media topics (call before the MQTT link starts or any time after), and
+   * polls the cameras when MEDIA_CAMERA_POLL_MS is set.
+   */
   start(): void {
     const { link } = this.#o;
+    if (this.#o.config.cameraPollMs > 0) {
+      this.#poll = setInterval(() => this.#pollCameras(), this.#o.config.cameraPollMs);
+    }
     link.subscribe(topicFilter("device_status"), (topic, payload) => {
       if (topic.kind !== "device_status") return;
       const status = parseDeviceStatus(payload);
@@ -243,9 +252,21 @@ export class MediaService {
     });
   }
 
-  /** Fails every waiting snapshot request. */
+  /** Stops polling and fails every waiting snapshot request. */
   close(): void {
+    clearInterval(this.#poll);
     this.snapshots.close();
+  }
+
+  /** One snapshot from each online camera not still busy with the last one; alerts follow. */
+  #pollCameras(): void {
+    for (const camera of this.devices.allCameras()) {
+      if (this.#polling.has(camera)) continue;
+      this.#polling.add(camera);
+      this.snapshot(camera).catch((error) =>
+        this.#o.log?.debug("camera poll failed", { camera, error: describeError(error).message })
+      ).finally(() => this.#polling.delete(camera));
+    }
   }
 
   async #raise(
