@@ -43,7 +43,13 @@ async function acceptsConnections(port: number): Promise<boolean> {
   }
 }
 
-async function startOnce(port: number): Promise<Mosquitto | string> {
+/** Options of {@link startMosquitto}. */
+export interface MosquittoOptions {
+  /** Lines appended to the config (they win over the defaults above them), e.g. an ACL file. */
+  config?: string[];
+}
+
+async function startOnce(port: number, options: MosquittoOptions): Promise<Mosquitto | string> {
   const dir = await Deno.makeTempDir({ prefix: "naila-mosquitto-" });
   const conf = `${dir}/mosquitto.conf`;
   await Deno.writeTextFile(
@@ -55,6 +61,7 @@ async function startOnce(port: number): Promise<Mosquitto | string> {
       "log_dest stderr",
       "log_type error",
       "log_type warning",
+      ...options.config ?? [],
       "",
     ].join("\n"),
   );
@@ -99,10 +106,10 @@ async function startOnce(port: number): Promise<Mosquitto | string> {
 }
 
 /** Starts mosquitto on a free 127.0.0.1 port and waits until it accepts connections. */
-export async function startMosquitto(): Promise<Mosquitto> {
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
   let lastError = "";
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
-    const result = await startOnce(await freePort());
+    const result = await startOnce(await freePort(), options);
     if (typeof result !== "string") return result;
     lastError = result;
   }
