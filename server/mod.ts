@@ -21,8 +21,8 @@ import { topicFilter } from "../shared/topics.ts";
 import { announceCommand, createAssistant } from "./assistant/mod.ts";
 import { AudioSocketServer } from "./audio_socket.ts";
 import type { ServerConfig } from "./config.ts";
-import { InferenceQueue } from "./inference_queue.ts";
-import { MediaService, MediaStore } from "./media/mod.ts";
+import { InferenceQueue, QueueError } from "./inference_queue.ts";
+import { MediaError, MediaService, MediaStore } from "./media/mod.ts";
 import { MqttLink } from "./mqtt_link.ts";
 import { EchoPipeline, FullPipeline, type Pipeline } from "./pipeline.ts";
 import type { SpeechToText } from "./stt/types.ts";
@@ -169,22 +169,22 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       store,
       // A recording is a spoken turn without the socket: the pipeline with a sink that keeps
       // the text (the reply audio is spoken on the device through `say`).
+      // It waits in the inference queue like any turn (spec 16.2: inference is sequential), so
+      // a voice message never runs beside a live turn's STT.
       voiceTurn: async (device, audio) => {
-        const result = await pipeline.run(
-          {
-            device,
-            turn: `recording_${++recordingTurns}`,
-            pcm: audio.pcm,
-            rate: audio.rate,
-            endedAt: Date.now(),
-          },
-          { transcript() {}, reply() {}, audio() {} },
-          {
-            signal: new AbortController().signal,
-            outputRate: audio.rate,
-          },
-        );
-        return { transcript: result.transcript, reply: result.reply };
+        const turn = `recording_${++recordingTurns}`;
+        const utterance = { device, turn, pcm: audio.pcm, rate: audio.rate, endedAt: Date.now() };
+        const sink = { transcript() {}, reply() {}, audio() {} };
+        try {
+          const result = await queue.run(
+            turn,
+            (signal) => pipeline.run(utterance, sink, { signal, outputRate: audio.rate }),
+          );
+          return { transcript: result.transcript, reply: result.reply };
+        } catch (error) {
+          if (error instanceof QueueError) throw new MediaError("busy", error.message);
+          throw error;
+        }
       },
       speak: (device, text) => say?.(device, text),
       log: logger("media"),
