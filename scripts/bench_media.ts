@@ -20,7 +20,7 @@ const DEFAULT_ROUNDS = 30;
 /** Rounds run first and not counted: the detector's first runs compile its WASM kernels. */
 const WARMUP_ROUNDS = 3;
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
@@ -36,8 +36,8 @@ async function main(): Promise<void> {
     config: loadConfig({
       PIPELINE: "echo",
       AUDIO_SOCKET_HOST: "127.0.0.1",
-      AUDIO_SOCKET_PORT: String(await freePort()),
-      MQTT_PORT: String(await freePort()),
+      AUDIO_SOCKET_PORT: String(freePort()),
+      MQTT_PORT: String(freePort()),
       NAILA_DATA_DIR: dataDir,
       LOG_LEVEL: "error",
     }),

@@ -4,6 +4,7 @@
  * docs/media.md documents the topics and messages.
  */
 export { AlertRules, alertTypeOf, type FiredAlert } from "./alerts.ts";
+export { wireContext } from "./answers.ts";
 export { loadMediaConfig, MEDIA_FORMATS, type MediaConfig, type MediaFormat } from "./config.ts";
 export { CAMERA_CAPABILITY, DeviceDirectory } from "./devices.ts";
 export { decodeAudio, hasFfmpeg, sampleVideoFrames } from "./ffmpeg.ts";

@@ -24,17 +24,11 @@ import {
   parseUpload,
   type Recording,
   type Upload,
-  type VisualContext as WireVisualContext,
 } from "../../shared/messages.ts";
 import { topicFilter } from "../../shared/topics.ts";
-import {
-  type DetectedObject,
-  ImageError,
-  type Vision,
-  VisionBusyError,
-  type VisualContext,
-} from "../vision/mod.ts";
+import type { DetectedObject, Vision, VisualContext } from "../vision/mod.ts";
 import { type AlertFrame, AlertRules, type FiredAlert } from "./alerts.ts";
+import { describeError, failure, wireContext } from "./answers.ts";
 import type { MediaConfig, MediaFormat } from "./config.ts";
 import { DeviceDirectory } from "./devices.ts";
 import { decodeAudio, sampleVideoFrames } from "./ffmpeg.ts";
@@ -75,43 +69,6 @@ export interface MediaServiceOptions {
 export interface AnalysedFrame {
   context: VisualContext;
   alerts: FiredAlert[];
-}
-
-/** Error code and message for a failed media job. */
-function describeError(error: unknown): { code: string; message: string } {
-  if (error instanceof MediaError || error instanceof ImageError) {
-    return { code: error.code, message: error.message };
-  }
-  if (error instanceof VisionBusyError) return { code: "busy", message: error.message };
-  return { code: "internal", message: `internal error: ${(error as Error)?.message ?? error}` };
-}
-
-/** The spec 11.11 wire form of a vision result. */
-export function wireContext(
-  context: VisualContext,
-  source: WireVisualContext["source"],
-  timestamp: string,
-  userContext?: string,
-): WireVisualContext {
-  const wire: WireVisualContext = {
-    source,
-    media: { type: "image", format: context.media.format, ...size(context), timestamp },
-    analysis: {
-      description: context.description,
-      objects: context.objects.map((object) => ({
-        label: object.label,
-        confidence: object.confidence,
-        bbox: object.bbox.map((v) => Math.max(0, v)) as [number, number, number, number],
-      })),
-    },
-  };
-  if (context.text_detected) wire.analysis!.text_detected = context.text_detected;
-  if (userContext !== undefined) wire.user_context = userContext;
-  return wire;
-}
-
-function size(context: VisualContext): { width: number; height: number } {
-  return { width: context.media.width, height: context.media.height };
 }
 
 /** Snapshots, recordings, uploads, alerts and visual questions over MQTT. */
@@ -494,10 +451,4 @@ export class MediaService {
       timestamp: new Date().toISOString(),
     });
   }
-}
-
-/** The `ok: false` part of an answer. */
-function failure(error: unknown): { ok: false; error: { code: string; message: string } } {
-  const { code, message } = describeError(error);
-  return { ok: false, error: { code, message: message.slice(0, 4000) } };
 }
