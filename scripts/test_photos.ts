@@ -66,7 +66,10 @@ export async function ensureTestPhotos(root: string, quiet = false): Promise<voi
     await run("dpkg-deb", ["-x", deb.name, "unpacked"], work);
     await Deno.mkdir(target, { recursive: true });
     for (const name of PHOTOS) {
-      await Deno.copyFile(join(work, "unpacked", SKIMAGE_DATA, name), join(target, name));
+      // Copy beside, then rename (atomic): a test process running in parallel never reads half a file.
+      const partial = join(target, `.${name}.${Deno.pid}.partial`);
+      await Deno.copyFile(join(work, "unpacked", SKIMAGE_DATA, name), partial);
+      await Deno.rename(partial, join(target, name));
     }
   } finally {
     await Deno.remove(work, { recursive: true });

@@ -4,6 +4,7 @@
  * labels, the description, and OCR when asked. vision_worker.ts runs it off the server's event
  * loop; tests and benchmarks may run it directly.
  */
+import sharp from "sharp";
 import { loadCenterNet } from "./centernet_detector.ts";
 import { COCO_LABELS } from "./coco_labels.ts";
 import { describeObjects } from "./describe.ts";
@@ -22,6 +23,8 @@ import { loadYolo } from "./yolo_detector.ts";
 
 /** Default detection threshold: CenterNet scored the four test photos' objects 0.44–0.71 and its false positives (a dog in chelsea.png) ≤ 0.25. */
 export const DEFAULT_MIN_CONFIDENCE = 0.3;
+/** Side of the warm-up image: small, so it costs the decoder little. */
+const WARM_UP_SIDE = 128;
 /** Confidences are reported to two decimals: more is noise. */
 const CONFIDENCE_DECIMALS = 100;
 
@@ -65,7 +68,7 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
   };
   let ocr: Promise<OcrReader> | undefined;
 
-  return {
+  const analyzer: Analyzer = {
     detectorName: detector.name,
     async analyze(image, { ocr: wantText = false } = {}) {
       const started = performance.now();
@@ -108,4 +111,19 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
     },
     close: () => detector.close(),
   };
+  // One run through the whole path: the first compiles WASM kernels, sizes buffers and starts
+  // libvips (~0.5–1 s), which would otherwise fall on the first camera's snapshot.
+  await analyzer.analyze(await warmUpImage());
+  return analyzer;
+}
+
+/** A small grey PNG with a lighter square: something for the detector to look at. */
+async function warmUpImage(): Promise<Uint8Array> {
+  const square = await sharp({
+    create: { width: WARM_UP_SIDE / 2, height: WARM_UP_SIDE / 2, channels: 3, background: "#ddd" },
+  }).png().toBuffer();
+  const image = await sharp({
+    create: { width: WARM_UP_SIDE, height: WARM_UP_SIDE, channels: 3, background: "#777" },
+  }).composite([{ input: square, left: WARM_UP_SIDE / 4, top: WARM_UP_SIDE / 4 }]).png().toBuffer();
+  return new Uint8Array(image);
 }

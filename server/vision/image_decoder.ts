@@ -116,12 +116,11 @@ export async function decodeImage(
   if (!(width > 0 && height > 0)) {
     throw new ImageError("truncated", `${format} header declares no size`);
   }
-  if (width * height > maxPixels) {
+  const pixels = width * height;
+  if (pixels > maxPixels) {
     throw new ImageError(
       "too_large",
-      `${format} declares ${width} × ${height} = ${
-        width * height
-      } pixels, the limit is ${maxPixels}`,
+      `${format} declares ${width} × ${height} = ${pixels} pixels, the limit is ${maxPixels}`,
     );
   }
   const scale = Math.min(inputSize / width, inputSize / height);

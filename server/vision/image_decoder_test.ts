@@ -77,3 +77,28 @@ Deno.test("decodeRgba: downscales the longer side, keeps the aspect, adds alpha"
   assert.deepEqual([width, height], [300, 200]);
   assert.equal(data.length, 300 * 200 * 4);
 });
+
+Deno.test("decodeImage: 16-bit, grey, RGBA, CMYK and WebP all become 8-bit RGB", async () => {
+  const source = await photo("coffee");
+  const variants = {
+    png: [
+      sharp(source).toColourspace("rgb16").png(),
+      sharp(source).toColourspace("grey16").png(),
+      sharp(source).greyscale().png(),
+      sharp(source).ensureAlpha(0.5).png(),
+    ],
+    jpeg: [sharp(source).toColourspace("cmyk").jpeg()],
+    webp: [sharp(source).webp()],
+  };
+  const centre = (32 * 64 + 32) * 3; // inside the picture, not the padding
+  for (const [format, images] of Object.entries(variants)) {
+    for (const image of images) {
+      const decoded = await decodeImage(new Uint8Array(await image.toBuffer()), LETTERBOX);
+      assert.deepEqual([decoded.format, decoded.width, decoded.height], [format, 600, 400]);
+      assert.equal(decoded.letterbox.rgb.length, 64 * 64 * 3);
+      // The coffee's centre pixel is a mid-tone in every variant, not a byte-swapped extreme.
+      const value = decoded.letterbox.rgb[centre];
+      assert.ok(value > 60 && value < 200, `${format}: centre red ${value}`);
+    }
+  }
+});

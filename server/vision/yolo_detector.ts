@@ -31,16 +31,47 @@ export async function loadYolo(path: string): Promise<Detector> {
   }).catch((error) => {
     throw new Error(`YOLO model ${path} could not be loaded: ${(error as Error).message}`);
   });
-  const input = session.inputNames[0];
-  const output = session.outputNames[0];
-  if (session.inputNames.length !== 1 || session.outputNames.length !== 1) {
+  const [input] = session.inputMetadata;
+  const [output] = session.outputMetadata;
+  const problem = yoloSignatureProblem(session.inputMetadata, session.outputMetadata);
+  if (problem !== undefined) {
     await session.release();
-    throw new Error(
-      `YOLO model ${path} has inputs [${session.inputNames}] and outputs [${session.outputNames}], ` +
-        "expected one of each (a YOLOv8 ONNX export)",
-    );
+    throw new Error(`YOLO model ${path} is not a YOLOv8 export: ${problem}`);
   }
-  return new Yolo(session, input, output);
+  return new Yolo(session, input.name, output.name);
+}
+
+/** What is wrong with a model's signature for a 640² YOLOv8 export, or undefined when nothing. */
+function yoloSignatureProblem(
+  inputs: readonly ort.InferenceSession.ValueMetadata[],
+  outputs: readonly ort.InferenceSession.ValueMetadata[],
+): string | undefined {
+  if (inputs.length !== 1 || outputs.length !== 1) {
+    return `${inputs.length} inputs and ${outputs.length} outputs, expected one of each`;
+  }
+  const [input] = inputs;
+  const [output] = outputs;
+  const expected = [1, 3, YOLO_INPUT_SIZE, YOLO_INPUT_SIZE];
+  // A dynamic axis is a string (or -1); only fixed sizes can be wrong.
+  const fixed = (shape: readonly unknown[], i: number) =>
+    typeof shape[i] === "number" && shape[i] !== -1;
+  if (
+    !input.isTensor || input.shape.length !== 4 ||
+    expected.some((size, i) => fixed(input.shape, i) && input.shape[i] !== size)
+  ) {
+    return `input ${input.name} is ${
+      input.isTensor ? `[${input.shape}]` : "not a tensor"
+    }, expected [${expected}]`;
+  }
+  if (
+    !output.isTensor || output.shape.length !== 3 ||
+    (fixed(output.shape, 1) && (output.shape[1] as number) <= BOX_VALUES)
+  ) {
+    return `output ${output.name} is ${
+      output.isTensor ? `[${output.shape}]` : "not a tensor"
+    }, expected [1, 4 + classes, anchors]`;
+  }
+  return undefined;
 }
 
 class Yolo implements Detector {
