@@ -21,6 +21,7 @@ import {
   type TopicMessages,
 } from "../shared/messages.ts";
 import { type TopicKind, type TopicOf, topicString } from "../shared/topics.ts";
+import { createUploadHandler } from "./upload_bridge.ts";
 
 /** Options for {@link serveDevicePage}. */
 export interface WebBridgeOptions {
@@ -53,7 +54,10 @@ export const BROWSER_ID_PREFIX = "web_";
 /** What a browser device announces about itself in its status. */
 const BROWSER_CAPABILITIES = ["audio", "speaker", "browser"];
 
-/** Serves the device page on `/` and the signaling WebSocket on `/ws?device=ID`. */
+/**
+ * Serves the device page on `/`, the signaling WebSocket on `/ws?device=ID` and photo uploads on
+ * `/api/upload` (upload_bridge.ts).
+ */
 export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBridge> {
   const { mqtt, log } = options;
   const page = await Deno.readFile(PAGE_URL);
@@ -159,8 +163,11 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
     return response;
   }
 
-  const handler = (request: Request): Response => {
+  // "Send a photo" (spec 11.7): bridged to the AI server over MQTT, answered in the response.
+  const upload = createUploadHandler({ mqtt, idPrefix: BROWSER_ID_PREFIX });
+  const handler = (request: Request): Response | Promise<Response> => {
     const url = new URL(request.url);
+    if (url.pathname === "/api/upload") return upload(request, url);
     if (url.pathname === "/" || url.pathname === "/device") {
       return new Response(page, { headers: { "content-type": "text/html; charset=utf-8" } });
     }
