@@ -173,6 +173,8 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   const early: [string, boolean, boolean][] = [];
   const ready = await startSignaling(config.mqtt, {
     status(device, status, { retained }) {
+      // An MQTT-only camera (capabilities without "audio", docs/media.md) has no voice to stream.
+      if (status.online && status.capabilities && !status.capabilities.includes("audio")) return;
       if (link.signaling) onStatus(device, status.online, retained);
       else early.push([device, status.online, retained]);
     },
