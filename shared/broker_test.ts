@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { connectAsync, type MqttClient } from "mqtt";
-import { startEmbeddedBroker } from "./broker.ts";
+import { MAX_PACKET_BYTES, PacketSizeGuard, startEmbeddedBroker } from "./broker.ts";
 
 const WAIT_MS = 3000;
 
@@ -81,6 +81,31 @@ Deno.test("startEmbeddedBroker", async (t) => {
     },
   );
 
+  await t.step("a 50 MB publish closes its sender's connection; the broker serves on", async () => {
+    const broker = await startEmbeddedBroker({ port: 0 });
+    const clients: MqttClient[] = [];
+    try {
+      const flooder = await connectTo(broker.port, { clientId: "flood" });
+      const subscriber = await connectTo(broker.port, { clientId: "flood-sub" });
+      clients.push(flooder, subscriber);
+      await subscriber.subscribeAsync("naila/uploads/+/image", { qos: 1 });
+      let got = 0;
+      subscriber.on("message", () => got++);
+      const closed = new Promise<void>((resolve) => flooder.once("close", () => resolve()));
+      flooder.publish("naila/uploads/big/image", "A".repeat(50 * 1024 * 1024), { qos: 1 });
+      await closed;
+      const small = nextMessage(subscriber, "naila/uploads/small/image");
+      const other = await connectTo(broker.port, { clientId: "after-flood" });
+      clients.push(other);
+      await other.publishAsync("naila/uploads/small/image", "ok", { qos: 1 });
+      assert.equal((await small).payload, "ok");
+      assert.equal(got, 1, "only the small upload was delivered");
+    } finally {
+      await Promise.all(clients.map((c) => c.endAsync(true)));
+      await broker.close();
+    }
+  });
+
   await t.step("close() disconnects clients and frees the port", async () => {
     const broker = await startEmbeddedBroker({ port: 0 });
     const client = await connectTo(broker.port);
@@ -118,4 +143,16 @@ Deno.test("startEmbeddedBroker", async (t) => {
       await first.close();
     }
   });
+});
+
+Deno.test("PacketSizeGuard follows packet boundaries across chunks and spots an oversized header", () => {
+  const guard = new PacketSizeGuard(300);
+  // PINGREQ (no body), then a 200-byte PUBLISH split across chunks: fine.
+  assert.equal(guard.scan(Uint8Array.from([0xc0, 0x00, 0x30, 0xc8])), undefined);
+  assert.equal(guard.scan(Uint8Array.from([0x01, ...new Array(150).fill(0)])), undefined);
+  assert.equal(guard.scan(new Uint8Array(50)), undefined);
+  // A PUBLISH announcing 301 bytes (varint 0xad 0x02), its length split over two chunks.
+  assert.equal(guard.scan(Uint8Array.from([0x30, 0xad])), undefined);
+  assert.equal(guard.scan(Uint8Array.from([0x02])), 301);
+  assert.ok(MAX_PACKET_BYTES > 8 * 1024 * 1024, "an 8 MiB media message fits");
 });

@@ -9,7 +9,12 @@ import { join } from "node:path";
 import { Buffer } from "node:buffer";
 import { type CameraPhoto, loadPhoto, startCamera } from "../../device/camera.ts";
 import { startEmbeddedBroker } from "../../shared/broker.ts";
-import type { Alert, DeviceEvent, MediaAnswer } from "../../shared/messages.ts";
+import {
+  type Alert,
+  type DeviceEvent,
+  MAX_MEDIA_MESSAGE_CHARS,
+  type MediaAnswer,
+} from "../../shared/messages.ts";
 import { connectMqtt } from "../../shared/mqtt.ts";
 import type { Topic } from "../../shared/topics.ts";
 import { MqttLink } from "../mqtt_link.ts";
@@ -325,19 +330,49 @@ Deno.test("MediaService over a real broker with the real detector", async (t) =>
       }
     });
 
-    await t.step("a 50 MB upload is refused by its size before it is parsed", async () => {
-      const from = watcher.messages.length;
-      const huge = `{"session_id":"big","media_type":"image","format":"jpeg","data":"${
-        "A".repeat(50 * 1024 * 1024)
-      }"}`;
-      await client.client.publishAsync("naila/uploads/big/image", huge, { qos: 1 });
-      const answer = await watcher.next<MediaAnswer>(
-        (topic) => topic.kind === "upload_response" && topic.session === "big",
-        from,
-      );
-      assert.equal(answer.error?.code, "bad_message");
-      assert.match(answer.error!.message, /upload is 52428\d+ characters, at most \d+ allowed/);
-    });
+    await t.step(
+      "a 50 MB upload: the broker drops its sender; nothing reaches the server",
+      async () => {
+        const flooder = await connectMqtt(mqttConfig, { clientId: "media-flooder" });
+        const closed = new Promise<void>((resolve) =>
+          flooder.client.once("close", () => resolve())
+        );
+        const huge = `{"session_id":"big","media_type":"image","format":"jpeg","data":"${
+          "A".repeat(50 * 1024 * 1024)
+        }"}`;
+        flooder.client.publish("naila/uploads/big/image", huge, { qos: 1 });
+        await closed;
+        await flooder.client.endAsync(true);
+        // The server answers every upload it receives, even a bad one: no answer, nothing received.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.equal(
+          watcher.count((topic) => topic.kind === "upload_response" && topic.session === "big"),
+          0,
+        );
+      },
+    );
+
+    await t.step(
+      "an upload just over the message limit is refused by its length before JSON.parse",
+      async () => {
+        const from = watcher.messages.length;
+        const over = `{"session_id":"over","media_type":"image","format":"jpeg","data":"${
+          "A".repeat(MAX_MEDIA_MESSAGE_CHARS)
+        }"}`;
+        await client.client.publishAsync("naila/uploads/over/image", over, { qos: 1 });
+        const answer = await watcher.next<MediaAnswer>(
+          (topic) => topic.kind === "upload_response" && topic.session === "over",
+          from,
+        );
+        assert.equal(answer.error?.code, "bad_message");
+        assert.match(
+          answer.error!.message,
+          new RegExp(
+            `upload is ${over.length} characters, at most ${MAX_MEDIA_MESSAGE_CHARS} allowed`,
+          ),
+        );
+      },
+    );
 
     await t.step(
       "recordings: WAV and Opus speech run as a spoken turn; answered and spoken",
