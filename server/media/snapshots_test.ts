@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { startEmbeddedBroker } from "../../shared/broker.ts";
 import { connectMqtt } from "../../shared/mqtt.ts";
 import { topicFilter } from "../../shared/topics.ts";
-import { encodeMedia, MediaError, type MediaLink } from "./link.ts";
+import { encodeMedia, type MediaError, type MediaLink } from "./link.ts";
 import { SnapshotRequester } from "./snapshots.ts";
 
 const PNG = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3, 4]);
