@@ -5,7 +5,8 @@
  * topics every other device uses. The gateway's session logic cannot tell a browser from an ESP32.
  *
  * Page → bridge: `{kind: "answer" | "ice", payload}`. Bridge → page: `{kind: "offer" | "ice" |
- * "event" | "error", payload}`. Everything is validated with the shared schemas; a bad message is
+ * "event" | "media" | "error", payload}` ("media": an answer on the device's media/response, e.g.
+ * a stored alert's image, docs/media.md). Everything is validated with the shared schemas; a bad message is
  * answered with an error to that page only.
  */
 
@@ -16,6 +17,7 @@ import {
   MAX_CONTROL_MESSAGE_CHARS,
   parseDeviceEvent,
   parseIceCandidate,
+  parseMediaAnswer,
   parseSdpAnswer,
   parseSdpOffer,
   type TopicMessages,
@@ -95,13 +97,17 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
     } else if (kind === "device_events") {
       const event = parseDeviceEvent(text);
       if (event.ok) socket.send(JSON.stringify({ kind: "event", payload: event.value }));
+    } else if (kind === "device_media_response") {
+      // An answer about media for this device ("show me the last alert": with its image).
+      const answer = parseMediaAnswer(text);
+      if (answer.ok) socket.send(JSON.stringify({ kind: "media", payload: answer.value }));
     }
   });
 
   const deviceTopics = (device: string) =>
-    (["device_offer", "device_ice", "device_events"] as const).map((kind) =>
-      topicString({ kind, device })
-    );
+    (["device_offer", "device_ice", "device_events", "device_media_response"] as const).map((
+      kind,
+    ) => topicString({ kind, device }));
 
   function fromPage(device: string, socket: WebSocket, data: unknown) {
     const reject = (message: string) =>

@@ -4,6 +4,7 @@
  * Chromium choosing a real photo on the device page and asking about it.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { chromium } from "playwright-core";
 import { serveDevicePage } from "../gateway/web_bridge.ts";
 import { loadConfig } from "../shared/config.ts";
@@ -112,11 +113,13 @@ Deno.test({
             "--disable-gpu",
             "--no-first-run",
             "--disable-background-networking",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
           ],
         });
         try {
           const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
-          await page.goto(`${origin}/?device=web_photo`);
+          await page.goto(`${origin}/?device=web_photo&autostart`);
           await page.setInputFiles("#photo-file", `${PHOTOS_DIR}coffee.png`);
           await page.fill("#photo-question", "Is there a cup?");
           await page.click("#photo-send");
@@ -126,6 +129,39 @@ Deno.test({
             { timeout: 30_000 },
           );
           assert.equal(await page.locator("#photo-answer").textContent(), "Yes, I see a cup.");
+
+          // "Show me the last alert": the server's media answer for this device shows its image.
+          while (!bridge.devices().includes("web_photo")) {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+          const photo = await Deno.readFile(`${PHOTOS_DIR}chelsea.png`);
+          const caption = "Here is the last alert from the backyard: a cat at 3:12 AM today.";
+          for (let i = 0; i < 50 && await page.locator("#shown").isHidden(); i++) {
+            // Repeated until the bridge's subscription for the page is active.
+            await mqtt.publish({ kind: "device_media_response", device: "web_photo" }, {
+              kind: "history",
+              ok: true,
+              timestamp: new Date().toISOString(),
+              answer: caption,
+              image: {
+                format: "png",
+                data: Buffer.from(photo).toString("base64"),
+                zone: "backyard",
+              },
+            });
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          assert.equal(await page.locator("#shown-caption").textContent(), caption);
+          await page.waitForFunction(
+            `document.getElementById("shown-image").naturalWidth > 0`,
+            undefined,
+            { timeout: 10_000 },
+          );
+          const size = await page.evaluate(`(() => {
+            const img = document.getElementById("shown-image");
+            return img.naturalWidth + "x" + img.naturalHeight;
+          })()`);
+          assert.equal(size, "451x300", "the stored image decoded in the page");
         } finally {
           await browser.close();
         }
