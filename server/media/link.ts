@@ -9,7 +9,8 @@ import type { Topic, TopicKind, TopicOf } from "../../shared/topics.ts";
 /** Typed MQTT publish/subscribe (QoS and retain come from `shared/topics.ts`). */
 export interface MediaLink {
   publish<K extends TopicKind>(topic: TopicOf<K>, message: TopicMessages[K]): Promise<void>;
-  subscribe(filter: string, handler: (topic: Topic, payload: string) => void): void;
+  /** Subscribes to one or more filters; `handler` sees every NAILA message: check its kind. */
+  subscribe(filter: string | string[], handler: (topic: Topic, payload: string) => void): void;
 }
 
 /** A media payload that cannot be used: a stable code and a sentence naming what was wrong. */

@@ -117,51 +117,62 @@ export class MediaService {
     if (this.#o.config.cameraPollMs > 0) {
       this.#poll = setInterval(() => this.#pollCameras(), this.#o.config.cameraPollMs);
     }
-    link.subscribe(topicFilter("device_status"), (topic, payload) => {
-      if (topic.kind !== "device_status") return;
-      const status = parseDeviceStatus(payload);
-      if (status.ok) this.devices.update(topic.device, status.value);
+    // One handler for every media topic: each handler sees (and decodes) every message, and a
+    // media message can be megabytes.
+    const filters =
+      (["device_status", "device_snapshot", "device_recording", "upload_image"] as const)
+        .map((kind) => topicFilter(kind));
+    link.subscribe(filters, (topic, payload) => {
+      switch (topic.kind) {
+        case "device_status": {
+          const status = parseDeviceStatus(payload);
+          if (status.ok) this.devices.update(topic.device, status.value);
+          return;
+        }
+        case "device_snapshot":
+          return this.#onSnapshot(topic.device, payload);
+        case "device_recording":
+          return this.#onRecordingMessage(topic.device, payload);
+        case "upload_image":
+          return this.#onUploadMessage(topic.session, payload);
+      }
     });
-    link.subscribe(topicFilter("device_snapshot"), (topic, payload) => {
-      if (topic.kind === "device_snapshot") this.#onSnapshot(topic.device, payload);
-    });
-    link.subscribe(topicFilter("device_recording"), (topic, payload) => {
-      if (topic.kind !== "device_recording") return;
-      const recording = parseRecording(payload);
-      if (!recording.ok) return this.#deviceError(topic.device, recording.error);
-      this.#job(
-        () => this.#onRecording(topic.device, recording.value),
-        (error) =>
-          this.#answerDevice(topic.device, {
-            kind: "recording",
-            request_id: recording.value.request_id,
-            ...failure(error),
-          }),
-      );
-    });
-    link.subscribe(topicFilter("upload_image"), (topic, payload) => {
-      if (topic.kind !== "upload_image") return;
-      const upload = parseUpload(payload);
-      const session = topic.session;
-      if (!upload.ok) {
-        this.#o.log?.warn("bad upload", { session, error: upload.error });
+  }
+
+  #onRecordingMessage(device: string, payload: string): void {
+    const recording = parseRecording(payload);
+    if (!recording.ok) return this.#deviceError(device, recording.error);
+    this.#job(
+      () => this.#onRecording(device, recording.value),
+      (error) =>
+        this.#answerDevice(device, {
+          kind: "recording",
+          request_id: recording.value.request_id,
+          ...failure(error),
+        }),
+    );
+  }
+
+  #onUploadMessage(session: string, payload: string): void {
+    const upload = parseUpload(payload);
+    if (!upload.ok) {
+      this.#o.log?.warn("bad upload", { session, error: upload.error });
+      this.#answerUpload(session, {
+        kind: "upload",
+        session_id: session,
+        ...failure(new MediaError("bad_message", upload.error)),
+      }).catch((error) => this.#o.log?.warn("upload error not published", { error }));
+      return;
+    }
+    this.#job(
+      () => this.#onUpload(session, upload.value),
+      (error) =>
         this.#answerUpload(session, {
           kind: "upload",
           session_id: session,
-          ...failure(new MediaError("bad_message", upload.error)),
-        }).catch((error) => this.#o.log?.warn("upload error not published", { error }));
-        return;
-      }
-      this.#job(
-        () => this.#onUpload(session, upload.value),
-        (error) =>
-          this.#answerUpload(session, {
-            kind: "upload",
-            session_id: session,
-            ...failure(error),
-          }),
-      );
-    });
+          ...failure(error),
+        }),
+    );
   }
 
   /**
