@@ -31,7 +31,7 @@ import { type AlertFrame, AlertRules, type FiredAlert } from "./alerts.ts";
 import { describeError, failure, wireContext } from "./answers.ts";
 import type { MediaConfig, MediaFormat } from "./config.ts";
 import { DeviceDirectory } from "./devices.ts";
-import { decodeAudio, sampleVideoFrames } from "./ffmpeg.ts";
+import { decodeAudio, FRAME_INTERVAL_MS, sampleVideoFrames } from "./ffmpeg.ts";
 import { decodeMedia, encodeMedia, MediaError, type MediaLink } from "./link.ts";
 import { countLabels, countOf, sceneSentence, whereIn } from "./phrases.ts";
 import { type ReceivedSnapshot, SnapshotRequester } from "./snapshots.ts";
@@ -186,7 +186,8 @@ export class MediaService {
     const received = await this.snapshots.request(camera, { format: "jpeg" });
     const analysed = await this.analyseCameraFrame(camera, received.image, {
       format: received.snapshot.format,
-      at: Date.parse(received.snapshot.timestamp) || Date.now(),
+      // The server's clock, not the device's: history and retention must not trust a camera's.
+      at: Date.now(),
       source: `mqtt_snapshot:${camera}`,
       ocr: options.ocr,
     });
@@ -327,7 +328,8 @@ export class MediaService {
       return;
     }
     const frames = await sampleVideoFrames(data, recording.format, limits);
-    const start = Date.parse(recording.timestamp) || Date.now();
+    // Frames are dated on the server's clock (received now), as snapshots are.
+    const start = Date.now() - frames.length * FRAME_INTERVAL_MS;
     const analysed = [];
     for (const frame of frames) {
       const { context } = await this.analyseCameraFrame(device, frame.jpeg, {
