@@ -190,6 +190,8 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   const mqttConfig = withStoredLogin(config.mqtt, config.dataDir, { role: "gateway" });
   const ready = await startSignaling(mqttConfig, {
     status(device, status, { retained }) {
+      // An MQTT-only camera (capabilities without "audio", docs/media.md) has no voice to stream.
+      if (status.online && status.capabilities && !status.capabilities.includes("audio")) return;
       if (link.signaling) onStatus(device, status, retained);
       else early.push([device, status, retained]);
     },
