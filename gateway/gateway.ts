@@ -18,12 +18,13 @@ import process from "node:process";
 import type { Config } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import { roundTenth } from "../shared/rounding.ts";
-import type { GatewayMetrics } from "../shared/messages.ts";
+import type { DeviceStatus, GatewayMetrics } from "../shared/messages.ts";
 import { AiClient } from "./ai_client.ts";
 import { DEFAULT_SILERO_PATH, METRICS_INTERVAL_MS } from "./config.ts";
 import type { EchoGuard } from "./audio_input.ts";
 import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_session.ts";
 import { PlaybackClock } from "./playback.ts";
+import { LONG_TURN_CAPABILITY } from "./utterance_segmenter.ts";
 import { type Signaling, startSignaling } from "./signaling.ts";
 import { EnergyModel, SileroModel, SileroSession, type VoiceModel } from "./vad.ts";
 import { peerConfig } from "../shared/media/webrtc.ts";
@@ -33,8 +34,12 @@ const SESSION_ID_BYTES = 8;
 /** Gateway settings beyond shared/config.ts (from gateway/config.ts; gateway/README.md). */
 export interface GatewayOptions {
   log: (component: string) => Logger;
-  /** GATEWAY_ECHO_GUARD: raise (default) | half_duplex | off. */
+  /** GATEWAY_ECHO_GUARD: estimate (default) | raise | half_duplex | off. */
   echoGuard?: EchoGuard;
+  /** GATEWAY_ECHO_MARGIN_DB, AUDIO_STALL_HOLD_MS, TURN_MAX_MS (gateway/config.ts). */
+  echoMarginDb?: number;
+  stallHoldMs?: number;
+  turnMaxMs?: number;
   /** AUDIO_VAD_MODEL: path of the Silero v5 ONNX file. */
   sileroPath?: string;
   /** GATEWAY_METRICS_INTERVAL_MS. */
@@ -116,7 +121,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     }
   };
 
-  const openSession = (device: string) => {
+  const openSession = (device: string, echoCancellation: boolean) => {
     sessions.get(device)?.close("replaced");
     const session = new DeviceSession({
       device,
@@ -137,8 +142,13 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       audio: {
         silenceFrames: config.audio.silenceFrames,
         sampleRate: config.audio.sampleRate,
-        echoGuard: options.echoGuard ?? "raise",
+        echoGuard: options.echoGuard ?? "estimate",
+        echoMarginDb: options.echoMarginDb,
+        stallHoldMs: options.stallHoldMs,
+        turnMaxMs: options.turnMaxMs,
       },
+      echoCancellation,
+      longTurns: () => ai.serverCan(LONG_TURN_CAPABILITY),
       publishEvent: (event) => link.signaling!.publishEvent(device, event),
       onClosed,
       log: sessionLog,
@@ -160,7 +170,8 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     return session;
   };
 
-  const onStatus = (device: string, online: boolean, retained: boolean) => {
+  const onStatus = (device: string, status: DeviceStatus, retained: boolean) => {
+    const online = status.online;
     if (closing) return;
     if (!online) return void sessions.get(device)?.close("offline");
     // A retained status replayed on our (re)subscribe is not a device reconnecting (spec 9.3):
@@ -168,14 +179,14 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     if (retained && sessions.get(device)?.alive) {
       return void log.debug("retained status of a device with a live session", { device });
     }
-    openSession(device);
+    openSession(device, status.echo_cancellation === true);
   };
   // Retained statuses can arrive before startSignaling resolves; offers need its publisher.
-  const early: [string, boolean, boolean][] = [];
+  const early: [string, DeviceStatus, boolean][] = [];
   const ready = await startSignaling(config.mqtt, {
     status(device, status, { retained }) {
-      if (link.signaling) onStatus(device, status.online, retained);
-      else early.push([device, status.online, retained]);
+      if (link.signaling) onStatus(device, status, retained);
+      else early.push([device, status, retained]);
     },
     answer(device, answer) {
       const session = current(device, answer.session_id, "answer");
@@ -199,7 +210,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     status: () => ({ sessions: sessions.size }),
   });
   link.signaling = ready;
-  for (const [device, online, retained] of early.splice(0)) onStatus(device, online, retained);
+  for (const [device, status, retained] of early.splice(0)) onStatus(device, status, retained);
   ai.start();
 
   let lastCpu = process.cpuUsage();

@@ -99,6 +99,9 @@ const DeviceStatusSchema = z.object({
   online: z.boolean(),
   capabilities: z.array(name).max(MAX_LIST_ITEMS).optional(),
   firmware_version: name.optional(),
+  // The device cancels its own speaker echo (a browser's AEC, a phone): the gateway's echo
+  // guard is off for it (gateway/README.md "Echo guard"). Absent means false.
+  echo_cancellation: z.boolean().optional(),
   // Optional: a last-will "offline" payload is fixed at connect time and may omit it.
   timestamp: timestamp.optional(),
 });
