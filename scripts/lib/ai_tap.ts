@@ -32,6 +32,10 @@ export interface TappedTurn {
   cancelledPlayedMs?: number;
   /** performance.now() of its `cancel`. */
   cancelledAt?: number;
+  /** Reply audio the server sent for it, ms, and whether its reply `end` (or an error) came. */
+  replyMs: number;
+  replyEnded: boolean;
+  error?: string;
 }
 
 /** A running relay. */
@@ -106,6 +110,8 @@ export async function startAiTap(targetPort: number): Promise<AiTap> {
               startedAt: performance.now(),
               audioMs: 0,
               ended: false,
+              replyMs: 0,
+              replyEnded: false,
             };
             byId.set(m.turn, turn);
             turns.push(turn);
@@ -124,17 +130,38 @@ export async function startAiTap(targetPort: number): Promise<AiTap> {
           }
         }
       };
+      const replies = new FrameDecoder({ version: 2 });
+      const observeReply = (chunk: Uint8Array) => {
+        let decoded;
+        try {
+          decoded = replies.push(chunk);
+        } catch {
+          return;
+        }
+        for (const item of decoded) {
+          if (item.version !== 2) continue;
+          const m = item.message;
+          if (m.type !== "audio" && m.type !== "end" && m.type !== "error") continue;
+          const turn = m.turn === undefined ? undefined : byId.get(m.turn);
+          if (!turn) continue;
+          if (m.type === "audio") turn.replyMs += (m.pcm.length / BYTES_PER_SAMPLE / m.rate) * 1000;
+          else turn.replyEnded = true;
+          if (m.type === "error") turn.error = `${m.code}: ${m.message}`;
+        }
+      };
       relays.push(
-        Promise.all([pump(client, server, observe), pump(server, client)]).then(() => {
-          for (const c of [client, server]) {
-            conns.delete(c);
-            try {
-              c.close();
-            } catch {
-              // Already closed.
+        Promise.all([pump(client, server, observe), pump(server, client, observeReply)]).then(
+          () => {
+            for (const c of [client, server]) {
+              conns.delete(c);
+              try {
+                c.close();
+              } catch {
+                // Already closed.
+              }
             }
-          }
-        }),
+          },
+        ),
       );
     }
   })().catch(() => {});
