@@ -165,3 +165,58 @@ Deno.test("the noise floor is the quietest of the last 2 s, known after 1 s", ()
   assert.equal(floor.update(0.3), 0.3);
   assert.equal(floor.update(0.002), 0.002);
 });
+
+/**
+ * A reply of `replyFrames` frames (the speech, repeated) sent as the reference; the mic hears it
+ * `gain` × louder (an echo 120 ms late), plus the user's speech from frame `userFrom`, if given.
+ */
+function echoRun(echoGuard: EchoGuard, gain: number, userFrom?: number) {
+  const run = input(16000, echoGuard);
+  const encoder = new OpusEncoder();
+  const delayFrames = 6;
+  const speechFrames = Math.floor(speech48k.length / OPUS_FRAME_SAMPLES);
+  const replyFrames = speechFrames * 2;
+  const replyFrame = (i: number) => {
+    const k = i % speechFrames;
+    return speech48k.subarray(k * OPUS_FRAME_SAMPLES, (k + 1) * OPUS_FRAME_SAMPLES);
+  };
+  run.reply.replyPlaying = true;
+  const mic = new Float32Array(OPUS_FRAME_SAMPLES);
+  for (let i = 0; i < replyFrames + 50; i++) {
+    const at = i * 20;
+    if (i < replyFrames) run.audio.reference(replyFrame(i), at);
+    else run.reply.replyPlaying = false;
+    mic.fill(0);
+    const echoed = i - delayFrames;
+    if (echoed >= 0 && echoed < replyFrames) {
+      const ref = replyFrame(echoed);
+      for (let j = 0; j < mic.length; j++) mic[j] = ref[j] * gain;
+    }
+    if (userFrom !== undefined && i >= userFrom && i - userFrom < speechFrames) {
+      const user = replyFrame(i - userFrom);
+      for (let j = 0; j < mic.length; j++) mic[j] += user[j];
+    }
+    run.audio.push(encoder.encode(mic), at);
+  }
+  encoder.close();
+  run.audio.close();
+  return run;
+}
+
+Deno.test("estimate: the reply's echo at -10 dB is not speech (with guard off it would be)", () => {
+  const minus10dB = 10 ** (-10 / 20);
+  const off = echoRun("off", minus10dB);
+  assert.ok(off.events.includes("start"), "control: the echo alone starts an utterance");
+  const estimate = echoRun("estimate", minus10dB);
+  assert.deepEqual(estimate.events, [], "no utterance from the echo");
+  assert.ok(estimate.audio.stats.echo > 50, `${estimate.audio.stats.echo} frames called echo`);
+  const path = estimate.audio.echoEstimate!;
+  assert.ok(path.converged, "the echo path converged");
+  assert.ok(Math.abs(path.delayMs - 120) <= 10, `delay ${path.delayMs} ms`);
+  assert.ok(Math.abs(path.gainDb - -10) <= 3, `gain ${path.gainDb} dB`);
+});
+
+Deno.test("estimate: the user over the reply at its level is heard (a real barge-in)", () => {
+  const run = echoRun("estimate", 10 ** (-10 / 20), 150);
+  assert.equal(run.events[0], "start", `events ${run.events.join(",")}`);
+});
