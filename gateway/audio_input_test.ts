@@ -220,3 +220,60 @@ Deno.test("estimate: the user over the reply at its level is heard (a real barge
   const run = echoRun("estimate", 10 ** (-10 / 20), 150);
   assert.equal(run.events[0], "start", `events ${run.events.join(",")}`);
 });
+
+/** `seconds` of continuous speech (the phrase over and over, its quiet ends trimmed). */
+function longSpeechPackets(seconds: number): Uint8Array[] {
+  let from = 0;
+  let to = speech48k.length;
+  const loud = (i: number) => Math.abs(speech48k[i]) > 0.02;
+  while (from < to && !loud(from)) from++;
+  while (to > from && !loud(to - 1)) to--;
+  const phrase = speech48k.subarray(from, to);
+  const encoder = new OpusEncoder();
+  const frames = seconds * 50;
+  const out: Uint8Array[] = [];
+  const frame = new Float32Array(OPUS_FRAME_SAMPLES);
+  for (let i = 0; i < frames + 50; i++) {
+    frame.fill(0);
+    if (i < frames) {
+      for (let j = 0; j < OPUS_FRAME_SAMPLES; j++) {
+        frame[j] = phrase[(i * OPUS_FRAME_SAMPLES + j) % phrase.length];
+      }
+    }
+    out.push(encoder.encode(frame));
+  }
+  encoder.close();
+  return out;
+}
+
+Deno.test("a 36 s request: one utterance when the server takes long turns, else parts flagged as continuing", () => {
+  const packets36 = longSpeechPackets(36);
+  for (const cap of [120_000, 30_000]) {
+    const starts: boolean[] = [];
+    const ends: string[] = [];
+    let samples = 0;
+    const audio = new AudioInput({
+      model: new EnergyModel({ threshold: 300 }),
+      silenceFrames: 15,
+      sampleRate: 16000,
+      echoGuard: "estimate",
+      maxUtteranceMs: () => cap,
+    }, {
+      utteranceStart: (_at, info) => void starts.push(info?.afterCap ?? false),
+      utteranceAudio: (frame) => void (samples += frame.length),
+      utteranceEnd: (reason) => void ends.push(reason),
+    });
+    let at = 0;
+    for (const packet of packets36) audio.push(packet, at += 20);
+    audio.close();
+    const seconds = samples / 16000;
+    assert.ok(seconds >= 36, `${seconds} s of audio in all, none lost at a cut`);
+    if (cap === 120_000) {
+      assert.deepEqual(starts, [false], "one utterance");
+      assert.deepEqual(ends, ["silence"]);
+    } else {
+      assert.deepEqual(starts, [false, true], "the second part continues the first");
+      assert.deepEqual(ends, ["max_length", "silence"]);
+    }
+  }
+});
