@@ -69,7 +69,9 @@ Deno.test("a 400 ms stall then a burst of the held packets is not silence: all i
     assert.deepEqual(t.sink.items, Array.from({ length: 100 }, (_, n) => String(n)));
     // Capture times follow the media clock: the burst keeps its 20 ms spacing.
     for (let n = 1; n < 100; n++) {
-      assert.equal(t.sink.times[n] - t.sink.times[n - 1], FRAME_MS, `frame ${n}`);
+      // (±0.5 ms: the best transit may creep up 1 ms per second of media, TRANSIT_CREEP.)
+      const spacing = t.sink.times[n] - t.sink.times[n - 1];
+      assert.ok(Math.abs(spacing - FRAME_MS) < 0.5, `frame ${n}: ${spacing} ms`);
     }
     assert.equal(t.receiver.stats.stalls, 0);
   } finally {
@@ -113,8 +115,8 @@ Deno.test("a timestamp jump with no missing sequence number (DTX) is silence of 
     // Packet 5 follows packet 4 in sequence but 500 ms later on the media clock.
     t.send(5, 600, 29);
     assert.deepEqual(t.sink.items, ["0", "1", "2", "3", "4", "silence×24", "5"]);
-    assert.equal(t.sink.times[5], 100, "the silence starts where packet 4 ended");
-    assert.equal(t.sink.times[6], 580, "packet 5 at its media position");
+    assert.ok(Math.abs(t.sink.times[5] - 100) < 1, "the silence starts where packet 4 ended");
+    assert.ok(Math.abs(t.sink.times[6] - 580) < 1, "packet 5 at its media position");
     assert.equal(t.receiver.stats.silenceMs, 480);
   } finally {
     t.close();
@@ -127,7 +129,7 @@ Deno.test("a packet that never arrives is concealed once the window gives up on 
     for (const n of [0, 1, 3, 4, 5, 6]) t.send(n, n * FRAME_MS);
     assert.deepEqual(t.sink.items, ["0", "1", "lost", "3", "4", "5", "6"]);
     assert.equal(t.receiver.stats.lost, 1);
-    assert.equal(t.sink.times[2], 40, "the loss has its own place on the media clock");
+    assert.ok(Math.abs(t.sink.times[2] - 40) < 1, "the loss has its own place on the media clock");
   } finally {
     t.close();
   }

@@ -74,6 +74,14 @@ export const SHRINK_HOLD_MS = 2000;
 /** A sequence jump beyond 1000 packets (20 s) is a sender restart: start over (packet_order.ts). */
 const RESYNC_DISTANCE = 1000;
 
+/**
+ * The best transit seen may rise by 1 ms per second of media (1000 ppm): a device whose clock
+ * runs up to 20× slower than a cheap crystal's ±50 ppm is still tracked, so hours into a session
+ * its packets do not look ever more overdue; a stall (transit up by hundreds of ms at once) still
+ * shows in full, since 1 ms/s is far slower than any stall grows.
+ */
+export const TRANSIT_CREEP = 0.001;
+
 /** Signed distance from `a` to `b` modulo 2^32 (RTP timestamps), in clock units. */
 export function timestampDelta(a: number, b: number): number {
   const d = (((b - a) % TIMESTAMP_MODULO) + TIMESTAMP_MODULO) % TIMESTAMP_MODULO;
@@ -313,7 +321,11 @@ export class MediaClock {
     const mediaMs = this.#newestMs + mediaDistanceMs(newestTs, timestamp, this.clockRate);
     const step = mediaMs - this.#newestMs;
     const mediaGapMs = step > this.frameMs ? step - this.frameMs : 0;
-    if (step > 0) this.#newestMs = mediaMs;
+    if (step > 0) {
+      this.#newestMs = mediaMs;
+      // The best transit may creep up with the media: a sender clock slower than ours.
+      this.#minTransitMs += step * TRANSIT_CREEP;
+    }
     const arrivalGapMs = arrivalMs - this.#lastArrivalMs;
     this.#lastArrivalMs = arrivalMs;
     const transit = arrivalMs - mediaMs;
