@@ -43,6 +43,11 @@ export const STALL_CHECK_MS = 100;
  * ended: only enough silence to end any utterance is fed, not the whole gap.
  */
 const MAX_GAP_MS = 5000;
+/**
+ * A packet 10 s behind the newest on the media clock is no reordering: the sender restarted its
+ * timestamps. The clock starts over from it rather than taking every later packet as late.
+ */
+const RESTART_BEHIND_MS = 10_000;
 /** Reorder window slots: the deepest playout depth, in frames, plus the packet that waits. */
 const MAX_WINDOW = Math.ceil(MAX_DEPTH_MS / FRAME_MS) + 1;
 
@@ -149,7 +154,13 @@ export class AudioReceiver {
     const jitter = this.#jitter.update(timestamp, arrivalMs);
     // The window holds the packets that arrive while one is missing: depth frames, plus one.
     this.#order.window = this.#depth.observe(sequence, arrivalMs, jitter) + 1;
-    const step = this.#clock.observe(timestamp, arrivalMs);
+    let step = this.#clock.observe(timestamp, arrivalMs);
+    if (step.mediaMs < (this.#clock.newestMediaMs ?? 0) - RESTART_BEHIND_MS) {
+      this.#clock.reset();
+      this.#fedUntil = undefined;
+      this.#lastPacketMs = undefined;
+      step = this.#clock.observe(timestamp, arrivalMs);
+    }
     if (this.#clock.behindMs(arrivalMs) < this.stallHoldMs) this.#stalled = false;
     this.#order.push(sequence, { payload, mediaMs: step.mediaMs });
     this.#watch();

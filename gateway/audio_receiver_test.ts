@@ -172,3 +172,16 @@ Deno.test("without an open utterance no stall is watched; a bad hold is refused"
   }
   assert.throws(() => new AudioReceiver(new Sink(), { stallHoldMs: -1 }), /stallHoldMs -1/);
 });
+
+Deno.test("a sender that restarts its timestamps is followed, not taken as late forever", () => {
+  const t = setup();
+  try {
+    for (let n = 0; n < 10; n++) t.send(n, n * FRAME_MS);
+    // Same sequence numbers go on, but the timestamps jump 30 s back.
+    for (let n = 10; n < 20; n++) t.send(n, n * FRAME_MS, n - 1500);
+    assert.equal(t.receiver.stats.late, 0);
+    assert.deepEqual(t.sink.items.slice(-3), ["17", "18", "19"]);
+  } finally {
+    t.close();
+  }
+});
