@@ -265,6 +265,33 @@ export class AudioInput {
     return this.#segmenter.active;
   }
 
+  /**
+   * Ends the open utterance now (reason `silence`): a turn-taking decision ended it before the
+   * VAD's silence window. Frames still queued for the VAD belong to what follows. Returns false
+   * when no utterance is open.
+   */
+  endUtterance(): boolean {
+    return !this.#closed && this.#segmenter.end();
+  }
+
+  /**
+   * The unvoiced frames that end an utterance (AUDIO_SILENCE_FRAMES at start): a turn-taking
+   * machine that decides the end itself raises it to its longest wait, so the VAD never ends a
+   * turn first. Throws a RangeError for a count that is not an integer ≥ 1.
+   */
+  set silenceFrames(frames: number) {
+    if (!Number.isInteger(frames) || frames < 1) {
+      throw new RangeError(`silence frames ${frames} must be an integer ≥ 1`);
+    }
+    this.#normal = { ...this.#normal, stopFrames: frames };
+    this.#guarded = { ...this.#guarded, stopFrames: frames };
+    this.#vad.params = this.#raised ? this.#guarded : this.#normal;
+  }
+
+  get silenceFrames(): number {
+    return this.#normal.stopFrames;
+  }
+
   /** The echo path's current estimate (`estimate` guard), for metrics and tests. */
   get echoEstimate(): EchoPath["estimate"] | undefined {
     return this.#echo?.estimate;

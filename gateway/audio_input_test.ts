@@ -277,3 +277,17 @@ Deno.test("a 36 s request: one utterance when the server takes long turns, else 
     }
   }
 });
+
+Deno.test("a turn-taking decision may lengthen the VAD's silence window and end the utterance itself", () => {
+  const { audio, events } = input(16000, "estimate");
+  audio.silenceFrames = 150; // 3 s: the VAD alone no longer ends it after 300 ms
+  assert.equal(audio.silenceFrames, 150);
+  let at = 0;
+  for (const packet of packets()) audio.push(packet, at += 20); // ~1.3 s of silence after it
+  assert.deepEqual(events, ["start"], "still open after the silence");
+  assert.equal(audio.endUtterance(), true);
+  assert.deepEqual(events, ["start", "end:silence"]);
+  assert.equal(audio.endUtterance(), false);
+  assert.throws(() => (audio.silenceFrames = 0), /silence frames 0/);
+  audio.close();
+});

@@ -187,6 +187,17 @@ export class UtteranceSegmenter {
     }
   }
 
+  /**
+   * Ends the open utterance now with reason `silence`, as if the VAD had said quiet: for a
+   * turn-taking decision that ends it sooner than the VAD's silence window (an end-of-turn hint,
+   * docs/turn_taking.md section 3). Returns false when no utterance is open.
+   */
+  end(): boolean {
+    if (this.#state !== "utterance") return false;
+    this.#finish("silence");
+    return true;
+  }
+
   /** Ends an open utterance now (e.g. the device went away); drops the pre-roll. */
   flush(): void {
     if (this.#state === "utterance") this.#finish("flush");

@@ -148,3 +148,13 @@ Deno.test("no pause when the silence window ends the utterance first", () => {
   );
   assert.deepEqual(log, ["end:silence"]);
 });
+
+Deno.test("end() closes the open utterance at once, at its last speech", () => {
+  const r = record(0, 100);
+  assert.equal(r.seg.end(), false, "nothing open");
+  r.push(["speaking", "speaking", "stopping"]);
+  assert.equal(r.seg.end(), true);
+  assert.deepEqual(r.log, ["start@0", "end:silence"]);
+  assert.equal(r.ends[0].lastSpeechAt, 1);
+  assert.equal(r.seg.active, false);
+});
