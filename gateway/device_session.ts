@@ -37,6 +37,7 @@ import { DEFAULT_TURN_MAX_MS, MAX_UTTERANCE_MS } from "./utterance_segmenter.ts"
 import { type PlaybackClock, PlaybackQueue } from "./playback.ts";
 import type { VoiceModel } from "./vad.ts";
 import { OpusRtpSender } from "../shared/media/webrtc.ts";
+import { OPUS_FRAME_MS } from "../shared/media/opus_codec.ts";
 
 /** Waits for an answer before re-publishing the offer: 2 s, 4 s, 8 s, then give up. */
 export const OFFER_RETRY_MS = [2000, 4000, 8000] as const;
@@ -141,6 +142,8 @@ export class DeviceSession {
   #closed = false;
   #packetsIn = 0;
   #packetsOut = 0;
+  /** When the last reply frame was sent, as the echo path's reference time (ms). */
+  #referenceAt = -Infinity;
 
   constructor(options: DeviceSessionOptions) {
     this.#o = options;
@@ -160,7 +163,10 @@ export class DeviceSession {
       send: (frame, first) => {
         if (this.#closed) return;
         this.#rtp.sendFrame(frame, first);
-        this.#input.reference(frame, Date.now());
+        // The device plays a late clock's catch-up burst frame after frame: the echo path's
+        // reference times stay 20 ms apart (a gap in sending restarts them at now).
+        this.#referenceAt = Math.max(Date.now(), this.#referenceAt + OPUS_FRAME_MS);
+        this.#input.reference(frame, this.#referenceAt);
       },
     });
     this.#conversation = new Conversation({

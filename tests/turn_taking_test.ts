@@ -37,8 +37,12 @@ function events(device: DevicePeer, type: DeviceEvent["type"]): DeviceEvent[] {
   return device.events.filter((e) => e.type === type);
 }
 
-function replyMs(reply: { samples(): Float32Array }): number {
-  return (reply.samples().length / 48) | 0;
+/**
+ * Reply audio `device` received, ms (48 kHz). Under load a reply may reach the device as several
+ * talkspurts (a late playback tick leaves a gap), so all of them count.
+ */
+function receivedMs(device: DevicePeer): number {
+  return device.replies.reduce((ms, r) => ms + r.samples().length / 48, 0) | 0;
 }
 
 Deno.test("turn-taking on the audio path: stall and burst, speaker echo, real barge-in", async (t) => {
@@ -76,7 +80,7 @@ Deno.test("turn-taking on the audio path: stall and burst, speaker echo, real ba
         await delay(1500);
         await peer.holdPackets(400);
         await spoken;
-        const reply = await peer.nextReply(TURN_TIMEOUT_MS);
+        await peer.nextReply(TURN_TIMEOUT_MS);
         await delay(SETTLE_MS);
         const turns = tap.turnsOf("stall");
         assert.equal(turns.length, 1, `one turn reached the server\n${logs("stall")}`);
@@ -85,9 +89,9 @@ Deno.test("turn-taking on the audio path: stall and burst, speaker echo, real ba
           turns[0].audioMs >= WHOLE * requestMs,
           `the server got ${turns[0].audioMs.toFixed(0)} ms of ${requestMs.toFixed(0)} ms spoken`,
         );
-        assert.ok(replyMs(reply) >= WHOLE * requestMs, `answered whole: ${replyMs(reply)} ms`);
+        assert.ok(receivedMs(peer) >= WHOLE * requestMs, `answered whole: ${receivedMs(peer)} ms`);
         assert.equal(events(peer, "interrupted").length, 0);
-        assert.equal(peer.replies.length, 1, "one reply");
+        assert.equal(events(peer, "turn").length, 1, "one turn answered");
       },
     );
 
@@ -97,13 +101,13 @@ Deno.test("turn-taking on the audio path: stall and burst, speaker echo, real ba
         const peer = device("echoing", { echo: { gainDb: -10, delayMs: 150 } });
         await peer.connect();
         await peer.speak(request.samples, request.rate);
-        const reply = await peer.nextReply(TURN_TIMEOUT_MS);
+        await peer.nextReply(TURN_TIMEOUT_MS);
         await delay(SETTLE_MS);
         const turns = tap.turnsOf("echoing");
         assert.equal(turns.length, 1, `no echo turn reached the server\n${logs("echoing")}`);
         assert.equal(turns[0].cancelledPlayedMs, undefined, "the reply was not cancelled");
         assert.equal(events(peer, "interrupted").length, 0, "no barge-in");
-        assert.ok(replyMs(reply) >= WHOLE * requestMs, `played whole: ${replyMs(reply)} ms`);
+        assert.ok(receivedMs(peer) >= WHOLE * requestMs, `played whole: ${receivedMs(peer)} ms`);
         const turnEvents = events(peer, "turn");
         assert.equal(turnEvents.length, 1);
         const played = (turnEvents[0] as Extract<DeviceEvent, { type: "turn" }>).played_ms;
