@@ -80,7 +80,9 @@ Deno.test("turn-taking on the audio path: stall and burst, speaker echo, real ba
         await delay(1500);
         await peer.holdPackets(400);
         await spoken;
-        await peer.nextReply(TURN_TIMEOUT_MS);
+        // The turn event comes once the whole reply was sent (under load it may reach the
+        // device in several talkspurts).
+        await peer.waitForEvent((e) => e.type === "turn", TURN_TIMEOUT_MS);
         await delay(SETTLE_MS);
         const turns = tap.turnsOf("stall");
         assert.equal(turns.length, 1, `one turn reached the server\n${logs("stall")}`);
@@ -101,7 +103,9 @@ Deno.test("turn-taking on the audio path: stall and burst, speaker echo, real ba
         const peer = device("echoing", { echo: { gainDb: -10, delayMs: 150 } });
         await peer.connect();
         await peer.speak(request.samples, request.rate);
-        await peer.nextReply(TURN_TIMEOUT_MS);
+        // The turn event comes once the whole reply was sent (under load it may reach the
+        // device in several talkspurts).
+        await peer.waitForEvent((e) => e.type === "turn", TURN_TIMEOUT_MS);
         await delay(SETTLE_MS);
         const turns = tap.turnsOf("echoing");
         assert.equal(turns.length, 1, `no echo turn reached the server\n${logs("echoing")}`);
