@@ -77,6 +77,8 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
       device_id: device,
       online,
       capabilities: BROWSER_CAPABILITIES,
+      // The page asks getUserMedia for echoCancellation: the gateway needs no echo guard.
+      echo_cancellation: true,
       timestamp: new Date().toISOString(),
     });
   }

@@ -102,6 +102,9 @@ const DeviceStatusSchema = z.object({
   // Where the device is (NAILA's addition): "is anyone at the front door?" asks the cameras of
   // zone front_door, and alerts name it.
   zone: id.optional(),
+  // The device cancels its own speaker echo (a browser's AEC, a phone): the gateway's echo
+  // guard is off for it (gateway/README.md "Echo guard"). Absent means false.
+  echo_cancellation: z.boolean().optional(),
   // Optional: a last-will "offline" payload is fixed at connect time and may omit it.
   timestamp: timestamp.optional(),
   // NAILA's connection epoch (docs/protocol.md): which MQTT connection of the device sent this.

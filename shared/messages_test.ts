@@ -52,6 +52,13 @@ Deno.test("spec 8.2 messages", async (t) => {
       device_id: "d",
       online: false,
     });
+    // A device that cancels its own echo says so (gateway/README.md "Echo guard").
+    const aec = { device_id: "phone", online: true, echo_cancellation: true };
+    assert.deepEqual(valueOf(parseDeviceStatus(aec)), aec);
+    assert.match(
+      errorOf(parseDeviceStatus({ device_id: "d", online: true, echo_cancellation: "yes" })),
+      /echo_cancellation: .*expected boolean/,
+    );
   });
 
   await t.step("device status errors name the field, the problem and the value", () => {
