@@ -20,6 +20,7 @@ import { delay } from "../shared/async.ts";
 import { type AiTap, startAiTap } from "./lib/ai_tap.ts";
 import { type Cli, parseCli, speak, startGatewayProcess, startServerProcess } from "./lib/mod.ts";
 import { percentile, round } from "./bench_stats.ts";
+import type { MqttLogin } from "../shared/credentials.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const CLI: Cli = { command: "bench:turns", usage: "usage: deno task bench:turns [--quick]" };
@@ -53,14 +54,17 @@ const INTERRUPTION = "Stop, that is enough, thank you.";
 interface World {
   tap: AiTap;
   mqttPort: number;
+  /** MQTT login of a device, from the server's data dir (logins are required). */
+  login: (device: string) => MqttLogin;
   devices: DevicePeer[];
 }
 
 let serial = 0;
 async function device(w: World, options: Partial<ConstructorParameters<typeof DevicePeer>[0]>) {
+  const id = `bench_${++serial}`;
   const peer = new DevicePeer({
-    id: `bench_${++serial}`,
-    mqtt: { host: "127.0.0.1", port: w.mqttPort },
+    id,
+    mqtt: { host: "127.0.0.1", port: w.mqttPort, ...w.login(id) },
     hostAddresses: ["127.0.0.1"],
     ...options,
   });
@@ -167,8 +171,14 @@ const gateway = await startGatewayProcess({
   AI_SERVER_HOST: "127.0.0.1",
   AI_SERVER_PORT: String(tap.port),
   AUDIO_SAMPLE_RATE: "16000",
+  NAILA_DATA_DIR: server.dataDir,
 });
-const w: World = { tap, mqttPort: server.mqttPort, devices: [] };
+const w: World = {
+  tap,
+  mqttPort: server.mqttPort,
+  login: (id) => server.login({ device: id }),
+  devices: [],
+};
 const results: Record<string, unknown[]> = { stall: [], echo: [], barge_in: [] };
 try {
   for (const voice of VOICES) {

@@ -54,12 +54,13 @@ Deno.test("turn-taking on the audio path: stall and burst, speaker echo, real ba
     AI_SERVER_HOST: "127.0.0.1",
     AI_SERVER_PORT: String(tap.port),
     AUDIO_SAMPLE_RATE: "16000",
+    NAILA_DATA_DIR: server.dataDir,
   });
   const devices: DevicePeer[] = [];
   const device = (id: string, options: Partial<ConstructorParameters<typeof DevicePeer>[0]>) => {
     const peer = new DevicePeer({
       id,
-      mqtt: { host: "127.0.0.1", port: server.mqttPort },
+      mqtt: { host: "127.0.0.1", port: server.mqttPort, ...server.login({ device: id }) },
       hostAddresses: ["127.0.0.1"],
       ...options,
     });
