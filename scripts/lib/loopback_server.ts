@@ -15,8 +15,7 @@ import { loadConfig } from "../../shared/config.ts";
 import { loadServerConfig, type RunningServer, startServer } from "../../server/mod.ts";
 import type { StartServerOptions } from "../../server/mod.ts";
 import type { MqttLogin } from "../../shared/credentials.ts";
-import { freePort } from "./ports.ts";
-import { type LoginFor, serverLogin } from "./server_process.ts";
+import { type LoginFor, loopbackServerEnv, serverLogin } from "./server_process.ts";
 
 /** A server of {@link startLoopbackServer}: `close()` also removes its data directory. */
 export interface LoopbackServer extends RunningServer {
@@ -37,15 +36,7 @@ export async function startLoopbackServer(
 ): Promise<LoopbackServer> {
   const dataDir = await Deno.makeTempDir({ prefix: "naila_loopback_" });
   const removeDataDir = () => Deno.remove(dataDir, { recursive: true }).catch(() => {});
-  const settings = {
-    AUDIO_SOCKET_HOST: "127.0.0.1",
-    AUDIO_SOCKET_PORT: String(await freePort()),
-    MQTT_BIND_HOST: "127.0.0.1",
-    MQTT_PORT: String(await freePort()),
-    NAILA_DATA_DIR: dataDir,
-    LOG_LEVEL: "error",
-    ...env,
-  };
+  const settings = { ...await loopbackServerEnv(dataDir), LOG_LEVEL: "error", ...env };
   let server: RunningServer;
   try {
     server = await startServer({

@@ -34,6 +34,20 @@ export function serverLogin(dataDir: string, who: LoginFor): MqttLogin {
   return login;
 }
 
+/**
+ * The settings that keep a server on this machine: its audio socket and embedded broker on free
+ * ports of 127.0.0.1 (never another interface), its data in `dataDir`.
+ */
+export async function loopbackServerEnv(dataDir: string): Promise<Record<string, string>> {
+  return {
+    AUDIO_SOCKET_HOST: "127.0.0.1",
+    AUDIO_SOCKET_PORT: String(await freePort()),
+    MQTT_BIND_HOST: "127.0.0.1",
+    MQTT_PORT: String(await freePort()),
+    NAILA_DATA_DIR: dataDir,
+  };
+}
+
 /** Startup: Deno compiles the server's modules on first run; later runs take ~0.5 s. */
 const START_TIMEOUT_MS = 30_000;
 
@@ -75,11 +89,7 @@ export async function startServerProcess(
   let child;
   try {
     child = await startNailaProcess("server/main.ts", {
-      AUDIO_SOCKET_HOST: "127.0.0.1",
-      AUDIO_SOCKET_PORT: String(await freePort()),
-      MQTT_BIND_HOST: "127.0.0.1",
-      MQTT_PORT: String(await freePort()),
-      NAILA_DATA_DIR: dataDir,
+      ...await loopbackServerEnv(dataDir),
       LOG_LEVEL: "info",
       ...env,
     }, { ready: (l) => l.msg === "server ready", readyTimeoutMs: START_TIMEOUT_MS });
