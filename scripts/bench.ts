@@ -18,7 +18,14 @@
 import { DevicePeer } from "../device/peer.ts";
 import { voicedEndMs } from "../shared/audio.ts";
 import { makeWhisperFixtures } from "./make_whisper_models.ts";
-import { type Cli, parseCli, speak, startGatewayProcess, startServerProcess } from "./lib/mod.ts";
+import {
+  type Cli,
+  gatewayEnvFor,
+  parseCli,
+  speak,
+  startGatewayProcess,
+  startServerProcess,
+} from "./lib/mod.ts";
 import { percentile, round } from "./bench_stats.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -80,13 +87,7 @@ async function measurePipeline(
   const stages: Record<string, number[]> = {};
   let lost = 0;
   try {
-    gateway = await startGatewayProcess({
-      MQTT_HOST: "127.0.0.1",
-      MQTT_PORT: String(server.mqttPort),
-      NAILA_DATA_DIR: server.dataDir,
-      AI_SERVER_HOST: "127.0.0.1",
-      AI_SERVER_PORT: String(server.audioPort),
-    });
+    gateway = await startGatewayProcess(gatewayEnvFor(server));
     device = new DevicePeer({
       id: "bench_device",
       mqtt: {

@@ -14,13 +14,12 @@
  */
 import { parseArgs } from "node:util";
 import { loadPhoto, startCamera } from "../device/camera.ts";
-import { loadConfig } from "../shared/config.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import { photoJpeg } from "../server/media/testing.ts";
-import { loadServerConfig, startServer } from "../server/mod.ts";
 import { float32ToPcm, resample } from "../shared/audio.ts";
-import { sendTurn, V2Client } from "../tests/helpers/audio_socket_clients.ts";
-import { speak } from "../tests/helpers/speech.ts";
+import { sendTurn, V2Client } from "./lib/audio_socket_clients.ts";
+import { startLoopbackServer } from "./lib/loopback_server.ts";
+import { speak } from "./lib/speech.ts";
 import { FIXTURE_DIR } from "../tests/helpers/whisper_fixture.ts";
 import { median, percentile, round } from "./bench_stats.ts";
 
@@ -35,28 +34,17 @@ const CAMERA_PERIOD_MS = 1000;
 
 /** End of utterance → first reply audio for {@link VOICE_TURNS} turns, with or without a camera. */
 async function voiceTurns(withCamera: boolean, jpegPath: string): Promise<number[]> {
-  const dataDir = await Deno.makeTempDir({ prefix: "naila_bench_media_voice_" });
-  const server = await startServer({
-    config: loadConfig({
-      PIPELINE: "full",
-      AUDIO_SOCKET_HOST: "127.0.0.1",
-      AUDIO_SOCKET_PORT: String(freePort()),
-      MQTT_PORT: String(freePort()),
-      NAILA_DATA_DIR: dataDir,
-      LOG_LEVEL: "error",
-    }),
-    server: loadServerConfig({
-      MQTT_BIND_HOST: "127.0.0.1",
-      STT_MODEL_DIR: FIXTURE_DIR,
-      TTS_ENGINE: "espeak",
-      MEDIA_CAMERA_POLL_MS: withCamera ? String(CAMERA_PERIOD_MS) : "0",
-    }),
+  const server = await startLoopbackServer({
+    PIPELINE: "full",
+    STT_MODEL_DIR: FIXTURE_DIR,
+    TTS_ENGINE: "espeak",
+    MEDIA_CAMERA_POLL_MS: withCamera ? String(CAMERA_PERIOD_MS) : "0",
   });
   const camera = withCamera
     ? await startCamera({
       id: "front_cam",
       zone: "front_door",
-      mqtt: { host: "127.0.0.1", port: server.mqttPort },
+      mqtt: { host: "127.0.0.1", port: server.mqttPort, ...server.login({ device: "front_cam" }) },
       photos: [await loadPhoto(jpegPath)],
     })
     : undefined;
@@ -83,48 +71,34 @@ async function voiceTurns(withCamera: boolean, jpegPath: string): Promise<number
     client.close();
     await camera?.close();
     await server.close();
-    await Deno.remove(dataDir, { recursive: true });
   }
   return times;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ args: Deno.args, options: { rounds: { type: "string" } } });
   const rounds = Number(values.rounds ?? DEFAULT_ROUNDS);
-  const dataDir = await Deno.makeTempDir({ prefix: "naila_bench_media_" });
   const jpegDir = await Deno.makeTempDir({ prefix: "naila_bench_media_jpeg_" });
-  const server = await startServer({
-    config: loadConfig({
-      PIPELINE: "echo",
-      AUDIO_SOCKET_HOST: "127.0.0.1",
-      AUDIO_SOCKET_PORT: String(freePort()),
-      MQTT_PORT: String(freePort()),
-      NAILA_DATA_DIR: dataDir,
-      LOG_LEVEL: "error",
-    }),
-    server: loadServerConfig({
-      MQTT_BIND_HOST: "127.0.0.1",
-      ALERT_RULES: "front_door:person",
-      ALERT_COOLDOWN_MS: "0",
-    }),
+  const server = await startLoopbackServer({
+    PIPELINE: "echo",
+    ALERT_RULES: "front_door:person",
+    ALERT_COOLDOWN_MS: "0",
   });
   const broker = { host: "127.0.0.1", port: server.mqttPort };
+  const cameraLogin = server.login({ device: "front_cam" });
   await Deno.writeFile(`${jpegDir}/person.jpg`, await photoJpeg("astronaut.png", 1280, 720));
   const photo = await loadPhoto(`${jpegDir}/person.jpg`);
   const camera = await startCamera({
     id: "front_cam",
     zone: "front_door",
-    mqtt: broker,
+    mqtt: { ...broker, ...cameraLogin },
     photos: [photo],
   });
-  const listener = await connectMqtt({ embedded: false, ...broker }, { clientId: "bench-alerts" });
+  // The alerts are read as the server's role reads them (a device may not read other zones).
+  const listener = await connectMqtt(
+    { embedded: false, ...broker, ...server.login("server") },
+    { clientId: "bench-alerts" },
+  );
   let alertArrived: (() => void) | undefined;
   listener.onMessage((topic) => {
     if (topic.kind === "alert") alertArrived?.();
@@ -155,7 +129,6 @@ async function main(): Promise<void> {
     await listener.close();
     await camera.close();
     await server.close();
-    await Deno.remove(dataDir, { recursive: true });
   }
   let quiet: number[], busy: number[];
   try {

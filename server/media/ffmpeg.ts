@@ -13,6 +13,7 @@
  * ```
  */
 import { join } from "node:path";
+import { concatBytes } from "../../shared/audio.ts";
 import { MediaError } from "./link.ts";
 
 /** The PCM rate decodeAudio returns: Whisper's input rate. */
@@ -151,13 +152,7 @@ async function runFfmpeg(args: string[], options: RunOptions): Promise<Uint8Arra
       `exit code ${status.code}`;
     throw new MediaError(options.failure, `${options.what} could not be decoded: ${reason}`);
   }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 /**
