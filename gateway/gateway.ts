@@ -21,6 +21,7 @@ import type { Logger } from "../shared/log.ts";
 import { roundTenth } from "../shared/rounding.ts";
 import type { DeviceStatus, GatewayMetrics } from "../shared/messages.ts";
 import { AiClient } from "./ai_client.ts";
+import { type AiLink, AiServers } from "./ai_servers.ts";
 import { DEFAULT_SILERO_PATH, METRICS_INTERVAL_MS } from "./config.ts";
 import type { EchoGuard } from "./audio_input.ts";
 import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_session.ts";
@@ -49,7 +50,8 @@ export interface GatewayOptions {
 /** A running gateway. */
 export interface Gateway {
   readonly signaling: Signaling;
-  readonly ai: AiClient;
+  /** One server: `AiClient`; several (AI_SERVER_HOST lists them): `AiServers`. */
+  readonly ai: AiLink;
   readonly vadMode: "energy" | "silero";
   sessions(): ReadonlyMap<string, DeviceSession>;
   metrics(): GatewayMetrics;
@@ -85,13 +87,21 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       ? new SileroModel(silero)
       : new EnergyModel({ threshold: config.audio.vadThreshold || 1 });
 
-  const ai = new AiClient({
-    host: config.aiServer.host,
-    port: config.aiServer.port,
-    protocol: config.aiServer.protocol,
-    log: options.log("gateway.ai"),
-    responseTimeoutMs: options.responseTimeoutMs,
-  });
+  const servers = config.aiServer.servers ?? [config.aiServer];
+  const ai: AiLink = servers.length > 1
+    ? new AiServers({
+      servers,
+      protocol: config.aiServer.protocol,
+      log: options.log("gateway.ai"),
+      responseTimeoutMs: options.responseTimeoutMs,
+    })
+    : new AiClient({
+      host: config.aiServer.host,
+      port: config.aiServer.port,
+      protocol: config.aiServer.protocol,
+      log: options.log("gateway.ai"),
+      responseTimeoutMs: options.responseTimeoutMs,
+    });
   const clock = new PlaybackClock({
     onError: (error) => log.error("playback frame failed", { error }),
   });
@@ -205,6 +215,9 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
         log.warn("ICE candidate rejected", { device, error: String(error) })
       );
     },
+    serverStatus(status) {
+      if (ai instanceof AiServers) ai.serverStatus(status);
+    },
     command(device, command) {
       // A due timer (server/README.md): fetch and play the announcement now if the device is free.
       if (command.command === "announce") sessions.get(device)?.announce();
@@ -247,7 +260,12 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       external_mb: Math.round(memory.external / 1e5) / 10,
       frames_in: framesIn,
       frames_out: framesOut,
-      ai_server: { connected: ai.connected, protocol: ai.protocol, rtt_ms: ai.lastRttMs ?? null },
+      ai_server: {
+        connected: ai.connected,
+        protocol: ai.protocol,
+        rtt_ms: ai.lastRttMs ?? null,
+        ...(ai instanceof AiServers ? { servers: ai.servers } : {}),
+      },
       vad: {
         mode: vadMode,
         silero_runs: silero?.runs ?? 0,
