@@ -42,6 +42,7 @@ export type Topic =
   // Mapped so each kind is its own union member: `Extract<Topic, { kind: "device_ice" }>` works.
   | { [K in FixedTopicKind]: { kind: K } }[FixedTopicKind]
   | { [K in DeviceTopicKind]: { kind: K; device: string } }[DeviceTopicKind]
+  | { kind: "gateway_presence"; gateway: string }
   | { kind: "alert"; zone: string; alertType: string }
   | { kind: "upload_image"; session: string };
 
@@ -74,6 +75,8 @@ const ONE_SHOT: Delivery = { qos: 1, retain: false };
 export const TOPIC_DELIVERY: Readonly<Record<TopicKind, Readonly<Delivery>>> = Object.freeze({
   gateway_status: STATUS,
   gateway_metrics: TELEMETRY,
+  // One gateway's membership and claimed devices (docs/scaling.md): a late gateway must see it.
+  gateway_presence: STATUS,
   server_status: STATUS,
   server_broadcast: COMMAND,
   // Security events (spec 17.3): worth delivering, never replayed to a late subscriber.
@@ -157,6 +160,10 @@ export function topicString(topic: Topic): string {
     const { session } = topic as TopicOf<"upload_image">;
     return `${TOPIC_ROOT}/uploads/${checkId("session", session)}/image`;
   }
+  if (kind === "gateway_presence") {
+    const { gateway } = topic as TopicOf<"gateway_presence">;
+    return `${TOPIC_ROOT}/gateways/${checkId("gateway", gateway)}/status`;
+  }
   throw new TypeError(`topic kind ${JSON.stringify(kind)} is unknown`);
 }
 
@@ -166,6 +173,7 @@ export interface TopicFilterOptions {
   zone?: string;
   alertType?: string;
   session?: string;
+  gateway?: string;
 }
 
 /**
@@ -181,6 +189,7 @@ export function topicFilter(kind: TopicKind, options: TopicFilterOptions = {}): 
   if (isDevice(kind)) return `${TOPIC_ROOT}/devices/${pin("device")}/${DEVICE_SUFFIXES[kind]}`;
   if (kind === "alert") return `${TOPIC_ROOT}/alerts/${pin("zone")}/${pin("alertType")}`;
   if (kind === "upload_image") return `${TOPIC_ROOT}/uploads/${pin("session")}/image`;
+  if (kind === "gateway_presence") return `${TOPIC_ROOT}/gateways/${pin("gateway")}/status`;
   throw new TypeError(`topic kind ${JSON.stringify(kind)} is unknown`);
 }
 
@@ -239,6 +248,14 @@ export function parseTopic(topic: string): TopicParse {
       if (problem) return fail(problem);
       return { ok: true, value: { kind: "upload_image", session: rest[1] } };
     }
+    case "gateways": {
+      if (rest.length !== 3 || rest[2] !== "status") {
+        return fail("is not naila/gateways/{gateway_id}/status");
+      }
+      const problem = idAt("gateway_id", 1);
+      if (problem) return fail(problem);
+      return { ok: true, value: { kind: "gateway_presence", gateway: rest[1] } };
+    }
     case "gateway":
     case "server":
       return fail(
@@ -250,7 +267,7 @@ export function parseTopic(topic: string): TopicParse {
       return fail(
         `has unknown second level ${
           JSON.stringify(rest[0] ?? "")
-        }, expected gateway|devices|server|alerts|uploads`,
+        }, expected gateway|devices|server|alerts|uploads|gateways`,
       );
   }
 }
