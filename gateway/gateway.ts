@@ -27,6 +27,7 @@ import type { EchoGuard } from "./audio_input.ts";
 import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_session.ts";
 import { PlaybackClock } from "./playback.ts";
 import { type Signaling, startSignaling } from "./signaling.ts";
+import { startMembership } from "./gateway_membership.ts";
 import { EnergyModel, SileroModel, SileroSession, type VoiceModel } from "./vad.ts";
 import { peerConfig } from "../shared/media/webrtc.ts";
 
@@ -115,8 +116,20 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   const link: { signaling?: Signaling } = {};
   let closing = false;
 
+  // Other gateways on the broker (docs/scaling.md): this one serves only the devices it owns.
+  const mqttConfig = withStoredLogin(config.mqtt, config.dataDir, { role: "gateway" });
+  const membership = await startMembership(mqttConfig, {
+    log: options.log("gateway.membership"),
+    open: (device) => openSession(device),
+    close: (device) => sessions.get(device)?.close("replaced"),
+    serving: (device) => sessions.has(device),
+  });
+
   const onClosed = (session: DeviceSession, reason: CloseReason) => {
-    if (sessions.get(session.device) === session) sessions.delete(session.device);
+    if (sessions.get(session.device) === session) {
+      sessions.delete(session.device);
+      membership.claimsChanged();
+    }
     if (reason === "failed" || reason === "no_answer") {
       link.signaling?.publishEvent(session.device, {
         type: "error",
@@ -155,6 +168,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       log: sessionLog,
     });
     sessions.set(device, session);
+    membership.claimsChanged();
     log.info("device online: offering", { device, session: session.sessionId });
     session.start().catch((error) => {
       log.error("offer failed", { device, error });
@@ -187,46 +201,54 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     }
     if (status.epoch !== undefined) liveEpochs.set(device, status.epoch);
     else liveEpochs.delete(device);
-    if (!online) return void sessions.get(device)?.close("offline");
+    if (!online) {
+      membership.deviceOffline(device);
+      return void sessions.get(device)?.close("offline");
+    }
     // A retained status replayed on our (re)subscribe is not a device reconnecting (spec 9.3):
     // keep a session that is alive instead of cutting the call.
     if (retained && sessions.get(device)?.alive) {
       return void log.debug("retained status of a device with a live session", { device });
     }
-    openSession(device);
+    membership.deviceOnline(device);
   };
   // Retained statuses can arrive before startSignaling resolves; offers need its publisher.
   const early: [string, DeviceStatus, boolean][] = [];
-  const mqttConfig = withStoredLogin(config.mqtt, config.dataDir, { role: "gateway" });
-  const ready = await startSignaling(mqttConfig, {
-    status(device, status, { retained }) {
-      if (link.signaling) onStatus(device, status, retained);
-      else early.push([device, status, retained]);
-    },
-    answer(device, answer) {
-      const session = current(device, answer.session_id, "answer");
-      session?.applyAnswer(answer.sdp).catch((error) =>
-        log.warn("SDP answer rejected", { device, error: String(error) })
-      );
-    },
-    ice(device, candidate) {
-      const session = current(device, candidate.session_id, "ICE candidate");
-      session?.addCandidate(candidate).catch((error) =>
-        log.warn("ICE candidate rejected", { device, error: String(error) })
-      );
-    },
-    serverStatus(status) {
-      if (ai instanceof AiServers) ai.serverStatus(status);
-    },
-    command(device, command) {
-      // A due timer (server/README.md): fetch and play the announcement now if the device is free.
-      if (command.command === "announce") sessions.get(device)?.announce();
-    },
-  }, {
-    log: options.log("gateway.signaling"),
-    clientId: options.clientId,
-    status: () => ({ sessions: sessions.size }),
-  });
+  let ready: Signaling;
+  try {
+    ready = await startSignaling(mqttConfig, {
+      status(device, status, { retained }) {
+        if (link.signaling) onStatus(device, status, retained);
+        else early.push([device, status, retained]);
+      },
+      answer(device, answer) {
+        const session = current(device, answer.session_id, "answer");
+        session?.applyAnswer(answer.sdp).catch((error) =>
+          log.warn("SDP answer rejected", { device, error: String(error) })
+        );
+      },
+      ice(device, candidate) {
+        const session = current(device, candidate.session_id, "ICE candidate");
+        session?.addCandidate(candidate).catch((error) =>
+          log.warn("ICE candidate rejected", { device, error: String(error) })
+        );
+      },
+      serverStatus(status) {
+        if (ai instanceof AiServers) ai.serverStatus(status);
+      },
+      command(device, command) {
+        // A due timer (server/README.md): fetch and play the announcement now if the device is free.
+        if (command.command === "announce") sessions.get(device)?.announce();
+      },
+    }, {
+      log: options.log("gateway.signaling"),
+      clientId: options.clientId,
+      status: () => ({ sessions: sessions.size, gateway_id: membership.id }),
+    });
+  } catch (error) {
+    await membership.close();
+    throw error;
+  }
   link.signaling = ready;
   for (const [device, status, retained] of early.splice(0)) onStatus(device, status, retained);
   ai.start();
@@ -295,6 +317,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       if (closing) return;
       closing = true;
       clearInterval(metricsTimer);
+      await membership.close();
       for (const session of [...sessions.values()]) session.close("shutdown");
       clock.stop();
       ai.close();
