@@ -237,11 +237,12 @@ export class AiServers implements AiLink {
   }
 
   /**
-   * Opens a turn for `device` on the least loaded live server. With none live the turn waits
+   * Opens a turn for `device` on the least loaded live server; `turnId` when the caller made the
+   * id (a session worker, unique per gateway), else a new one. With none live the turn waits
    * for the first one back (the outage hold), and fails `unavailable` after a longer outage.
    */
-  startTurn(device: string, rate: SampleRate, handlers: TurnHandlers): Turn {
-    const id = `${this.#turnPrefix}${this.#nextTurn++}`;
+  startTurn(device: string, rate: SampleRate, handlers: TurnHandlers, turnId?: string): Turn {
+    const id = turnId ?? `${this.#turnPrefix}${this.#nextTurn++}`;
     const link = new PlacedLink(this, this.responseTimeoutMs);
     const turn = new Turn(link, { id, device, rate, handlers, protocol: this.#adapter });
     this.#links.set(turn, link);

@@ -28,10 +28,14 @@ import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_s
 import { PlaybackClock } from "./playback.ts";
 import { type Signaling, startSignaling } from "./signaling.ts";
 import { startMembership } from "./gateway_membership.ts";
+import { RemoteSession, SessionWorkers } from "./session_workers.ts";
+import { turnPrefix } from "./ai_client.ts";
 import { EnergyModel, SileroModel, SileroSession, type VoiceModel } from "./vad.ts";
 import { peerConfig } from "../shared/media/webrtc.ts";
 
 const SESSION_ID_BYTES = 8;
+/** Session workers report their sessions' state at least this often (ms), for `alive`. */
+const WORKER_METRICS_MS = 1000;
 
 /** Gateway settings beyond shared/config.ts (from gateway/config.ts; gateway/README.md). */
 export interface GatewayOptions {
@@ -46,7 +50,12 @@ export interface GatewayOptions {
   responseTimeoutMs?: number;
   /** MQTT client id; default naila-gateway. */
   clientId?: string;
+  /** GATEWAY_WORKERS: session worker threads; 0 (default): sessions on the main thread. */
+  workers?: number;
 }
+
+/** A device session, on the main thread or in a session worker (session_workers.ts). */
+export type GatewaySession = DeviceSession | RemoteSession;
 
 /** A running gateway. */
 export interface Gateway {
@@ -54,7 +63,7 @@ export interface Gateway {
   /** One server: `AiClient`; several (AI_SERVER_HOST lists them): `AiServers`. */
   readonly ai: AiLink;
   readonly vadMode: "energy" | "silero";
-  sessions(): ReadonlyMap<string, DeviceSession>;
+  sessions(): ReadonlyMap<string, GatewaySession>;
   metrics(): GatewayMetrics;
   close(): Promise<void>;
 }
@@ -89,7 +98,9 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       : new EnergyModel({ threshold: config.audio.vadThreshold || 1 });
 
   const servers = config.aiServer.servers ?? [config.aiServer];
-  const ai: AiLink = servers.length > 1
+  const workerCount = options.workers ?? 0;
+  // Session workers name their own turns, which AiServers takes (with one server too).
+  const ai: AiLink = servers.length > 1 || workerCount > 0
     ? new AiServers({
       servers,
       protocol: config.aiServer.protocol,
@@ -106,7 +117,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   const clock = new PlaybackClock({
     onError: (error) => log.error("playback frame failed", { error }),
   });
-  const sessions = new Map<string, DeviceSession>();
+  const sessions = new Map<string, GatewaySession>();
   const peer = peerConfig({
     iceServers: config.webrtc.iceServers,
     hostAddresses: config.webrtc.hostAddresses,
@@ -115,6 +126,35 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   // Assigned once MQTT is up; sessions only exist after that.
   const link: { signaling?: Signaling } = {};
   let closing = false;
+
+  const workers = workerCount > 0
+    ? await SessionWorkers.start(workerCount, {
+      peer: { iceServers: config.webrtc.iceServers, hostAddresses: config.webrtc.hostAddresses },
+      audio: {
+        silenceFrames: config.audio.silenceFrames,
+        sampleRate: config.audio.sampleRate,
+        echoGuard: options.echoGuard ?? "raise",
+      },
+      vad: {
+        sileroPath: silero ? sileroPath : undefined,
+        threshold: config.audio.vadThreshold,
+      },
+      logLevel: config.logLevel,
+      metricsMs: Math.min(options.metricsIntervalMs ?? METRICS_INTERVAL_MS, WORKER_METRICS_MS),
+    }, {
+      ai: ai as AiServers,
+      turnPrefix: turnPrefix(),
+      log,
+      out: {
+        offer: (device, session_id, sdp) =>
+          link.signaling?.publishOffer(device, { type: "offer", sdp, session_id }),
+        ice: (device, candidate) => link.signaling?.publishIce(device, candidate),
+        event: (device, event) => link.signaling?.publishEvent(device, event),
+        closed: (session, reason) => onClosed(session, reason),
+      },
+    })
+    : undefined;
+  if (workers) log.info("session workers", { workers: workerCount });
 
   // Other gateways on the broker (docs/scaling.md): this one serves only the devices it owns.
   const mqttConfig = withStoredLogin(config.mqtt, config.dataDir, { role: "gateway" });
@@ -125,7 +165,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     serving: (device) => sessions.has(device),
   });
 
-  const onClosed = (session: DeviceSession, reason: CloseReason) => {
+  const onClosed = (session: GatewaySession, reason: CloseReason) => {
     if (sessions.get(session.device) === session) {
       sessions.delete(session.device);
       membership.claimsChanged();
@@ -142,7 +182,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
 
   const openSession = (device: string) => {
     sessions.get(device)?.close("replaced");
-    const session = new DeviceSession({
+    const session = workers ? workers.open(device, sessionId()) : new DeviceSession({
       device,
       sessionId: sessionId(),
       peer,
@@ -263,7 +303,8 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     lastCpu = cpu;
     lastCpuAt = at;
     const memory = Deno.memoryUsage();
-    const playback = clock.takeStats();
+    const playback = workers ? workers.takeStats() : clock.takeStats();
+    const vadRuns = workers ? workers.silero : silero;
     const devices: Record<string, SessionMetrics> = {};
     let framesIn = 0, framesOut = 0;
     for (const [device, session] of sessions) {
@@ -290,8 +331,8 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       },
       vad: {
         mode: vadMode,
-        silero_runs: silero?.runs ?? 0,
-        silero_ms_per_window: silero && silero.runs > 0 ? silero.totalMs / silero.runs : null,
+        silero_runs: vadRuns?.runs ?? 0,
+        silero_ms_per_window: vadRuns && vadRuns.runs > 0 ? vadRuns.totalMs / vadRuns.runs : null,
       },
       playback: {
         ticks: playback.ticks,
@@ -319,6 +360,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       clearInterval(metricsTimer);
       await membership.close();
       for (const session of [...sessions.values()]) session.close("shutdown");
+      workers?.close();
       clock.stop();
       ai.close();
       await ready.close();
