@@ -143,8 +143,10 @@ async function start(options: WorkerInit): Promise<void> {
     });
   };
   metricsTimer = setInterval(() => {
-    const states: Record<string, { alive: boolean; metrics: ReturnType<DeviceSession["metrics"]> }> =
-      {};
+    const states: Record<
+      string,
+      { alive: boolean; metrics: ReturnType<DeviceSession["metrics"]> }
+    > = {};
     for (const [device, session] of sessions) {
       states[device] = { alive: session.alive, metrics: session.metrics() };
     }
