@@ -39,7 +39,8 @@ import { CLK_TCK, cpuTicks, sampleProcess } from "./bench_process.ts";
 
 const CLI: Cli = {
   command: "bench:gateway",
-  usage: "usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30] [--workers=N]",
+  usage:
+    "usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30] [--workers=N]",
 };
 const ARGS = parseCli(CLI, {
   /** Fewer levels, shorter windows: a smoke run. */
