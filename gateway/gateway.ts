@@ -28,7 +28,7 @@ import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_s
 import { PlaybackClock } from "./playback.ts";
 import { type Signaling, startSignaling } from "./signaling.ts";
 import { startMembership } from "./gateway_membership.ts";
-import { RemoteSession, SessionWorkers } from "./session_workers.ts";
+import { type RemoteSession, SessionWorkers } from "./session_workers.ts";
 import { turnPrefix } from "./ai_client.ts";
 import { EnergyModel, SileroModel, SileroSession, type VoiceModel } from "./vad.ts";
 import { peerConfig } from "../shared/media/webrtc.ts";
