@@ -31,6 +31,13 @@ function answered(metrics: GatewayMetrics | undefined): Answered {
   return new Map(servers.map((s) => [s.port, s.answered]));
 }
 
+/** The gateway's warnings and errors, to say why a reply did not come. */
+function problems(gateway: { logs: { level?: string; msg: string; fields?: unknown }[] }): string {
+  return JSON.stringify(
+    gateway.logs.filter((l) => l.level === "warn" || l.level === "error").slice(-20),
+  );
+}
+
 async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!check()) {
@@ -73,7 +80,11 @@ Deno.test("two AI servers: turns spread over both; one killed mid-turn loses no 
 
     // Round 1: everyone at once; both servers answer some.
     await Promise.all(devices.map((device) => device.speak(question.samples, question.rate)));
-    await Promise.all(devices.map((device) => device.nextReply(REPLY_TIMEOUT_MS)));
+    await Promise.all(devices.map((device) => device.nextReply(REPLY_TIMEOUT_MS))).catch(
+      (error) => {
+        throw new Error(`${error.message}; gateway: ${problems(gateway)}`);
+      },
+    );
     await until(() => total() === DEVICES, REPLY_TIMEOUT_MS, "metrics count every turn");
     const round1 = answered(metrics);
     const [doneA, doneB] = [round1.get(a.audioPort) ?? 0, round1.get(b.audioPort) ?? 0];
@@ -86,7 +97,11 @@ Deno.test("two AI servers: turns spread over both; one killed mid-turn loses no 
     await a.stop("SIGKILL");
     aStopped = true;
     await Promise.all(spoken);
-    const replies = await Promise.all(devices.map((d) => d.nextReply(REPLY_TIMEOUT_MS)));
+    const replies = await Promise.all(devices.map((d) => d.nextReply(REPLY_TIMEOUT_MS))).catch(
+      (error) => {
+        throw new Error(`${error.message}; gateway: ${problems(gateway)}`);
+      },
+    );
     for (const reply of replies) assert.ok(reply.samples().length > 48_000 * 0.5);
     // The kill did land mid-turn: the gateway moved a's open turns to b.
     const lost = gateway.logs.find((l) => l.msg === "AI server lost");
