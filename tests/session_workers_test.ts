@@ -60,7 +60,11 @@ Deno.test("a gateway with two session workers answers every device and reports t
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     assert.equal(metrics?.sessions, DEVICES);
-    assert.equal(turns(), DEVICES, JSON.stringify(metrics?.devices));
+    // At least one turn each (a loaded machine may split an utterance in two).
+    assert.ok(turns() >= DEVICES, JSON.stringify(metrics?.devices));
+    for (const device of devices) {
+      assert.ok(Number(metrics?.devices?.[device.id]?.turns) >= 1, device.id);
+    }
     assert.ok((metrics?.frames_in ?? 0) > 0 && (metrics?.frames_out ?? 0) > 0);
   } finally {
     await Promise.all(devices.map((device) => device.close()));
