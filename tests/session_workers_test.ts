@@ -63,7 +63,8 @@ Deno.test("a gateway with two session workers answers every device and reports t
     // At least one turn each (a loaded machine may split an utterance in two).
     assert.ok(turns() >= DEVICES, JSON.stringify(metrics?.devices));
     for (const device of devices) {
-      assert.ok(Number(metrics?.devices?.[device.id]?.turns) >= 1, device.id);
+      const perDevice = (metrics?.devices ?? {}) as Record<string, { turns?: number }>;
+      assert.ok(Number(perDevice[device.id]?.turns) >= 1, device.id);
     }
     assert.ok((metrics?.frames_in ?? 0) > 0 && (metrics?.frames_out ?? 0) > 0);
   } finally {
