@@ -64,7 +64,7 @@ export class AiClient implements TurnLink {
   #closed = false;
   #turns = new Map<string, Turn>();
   /** `t` + random letters of this client, then a decimal counter: `tqzkfpa1`, `tqzkfpa2`, … */
-  #turnPrefix = `t${randomLetters(TURN_PREFIX_LETTERS)}`;
+  #turnPrefix = turnPrefix();
   #nextTurn = 1;
   #listeners = new Set<ConnectionListener>();
 
@@ -199,6 +199,11 @@ export class AiClient implements TurnLink {
     if (this.#closed) this.#hold.failAll(why);
     if (wasReady) { for (const listener of this.#listeners) listener(false); }
   }
+}
+
+/** A fresh turn-id prefix: `t` and random letters (see {@link TURN_PREFIX_LETTERS}). */
+export function turnPrefix(): string {
+  return `t${randomLetters(TURN_PREFIX_LETTERS)}`;
 }
 
 function randomLetters(count: number): string {

@@ -19,6 +19,7 @@
  * | `AUDIO_VAD_MODEL` | `models/silero_vad_v5.onnx` | Silero v5 model file |
  * | `AI_SERVER_TIMEOUT_MS` | `10000` | Response timeout per turn (spec 4.4) |
  * | `GATEWAY_METRICS_INTERVAL_MS` | `5000` | Period of `naila/gateway/metrics` |
+ * | `GATEWAY_WORKERS` | `0` | Session worker threads (0: on the main thread; docs/scaling.md) |
  * | `GATEWAY_MQTT_CLIENT_ID` | `naila-gateway-{host}-{random}` | MQTT client id (unique per process unless set) |
  *
  * @example
@@ -87,6 +88,8 @@ export interface GatewayConfig {
   metricsIntervalMs: number;
   /** Unset: a unique id per process (`uniqueClientId("gateway")` in shared/mqtt.ts). */
   mqttClientId?: string;
+  /** GATEWAY_WORKERS: session worker threads (0: sessions on the main thread; docs/scaling.md). */
+  workers: number;
 }
 
 /** Reads a PEM file at start, so a wrong path or an unreadable file stops the gateway there. */
@@ -120,6 +123,9 @@ function loadTls(env: Env): GatewayConfig["web"]["tls"] {
     key: pemFile("GATEWAY_TLS_KEY", key, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, "private key"),
   };
 }
+
+/** Most session workers: more threads than a Pi's cores only add switching. */
+const MAX_WORKERS = 16;
 
 /** Reads the gateway-only variables from `env`; TLS files are checked for readability here. */
 export function loadGatewayConfig(env: Env): GatewayConfig {
@@ -166,5 +172,6 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
       MAX_METRICS_INTERVAL_MS,
     ),
     mqttClientId,
+    workers: envInteger(env, "GATEWAY_WORKERS", 0, 0, MAX_WORKERS),
   };
 }

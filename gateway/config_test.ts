@@ -37,6 +37,7 @@ Deno.test("loadGatewayConfig defaults", () => {
     responseTimeoutMs: RESPONSE_TIMEOUT_MS,
     metricsIntervalMs: METRICS_INTERVAL_MS,
     mqttClientId: undefined, // a unique id per process (shared/mqtt.ts uniqueClientId)
+    workers: 0,
   });
   assert.equal(RESPONSE_TIMEOUT_MS, 10_000);
   assert.equal(METRICS_INTERVAL_MS, 5000);
@@ -65,6 +66,7 @@ Deno.test("loadGatewayConfig reads every variable", async () => {
         AI_SERVER_TIMEOUT_MS: "1500",
         GATEWAY_METRICS_INTERVAL_MS: "500",
         GATEWAY_MQTT_CLIENT_ID: "naila-gateway-2",
+        GATEWAY_WORKERS: "2",
       }),
       {
         web: { enabled: false, host: "127.0.0.1", port: 8443, tls: { cert, key } },
@@ -76,6 +78,7 @@ Deno.test("loadGatewayConfig reads every variable", async () => {
         responseTimeoutMs: 1500,
         metricsIntervalMs: 500,
         mqttClientId: "naila-gateway-2",
+        workers: 2,
       },
     );
   });

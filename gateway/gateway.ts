@@ -21,16 +21,22 @@ import type { Logger } from "../shared/log.ts";
 import { roundTenth } from "../shared/rounding.ts";
 import type { DeviceStatus, GatewayMetrics } from "../shared/messages.ts";
 import { AiClient } from "./ai_client.ts";
+import { type AiLink, AiServers } from "./ai_servers.ts";
 import { DEFAULT_SILERO_PATH, METRICS_INTERVAL_MS } from "./config.ts";
 import type { EchoGuard } from "./audio_input.ts";
 import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_session.ts";
 import { PlaybackClock } from "./playback.ts";
 import { LONG_TURN_CAPABILITY } from "./utterance_segmenter.ts";
 import { type Signaling, startSignaling } from "./signaling.ts";
+import { startMembership } from "./gateway_membership.ts";
+import { type RemoteSession, SessionWorkers } from "./session_workers.ts";
+import { turnPrefix } from "./ai_client.ts";
 import { EnergyModel, SileroModel, SileroSession, type VoiceModel } from "./vad.ts";
 import { peerConfig } from "../shared/media/webrtc.ts";
 
 const SESSION_ID_BYTES = 8;
+/** Session workers report their sessions' state at least this often (ms), for `alive`. */
+const WORKER_METRICS_MS = 1000;
 
 /** Gateway settings beyond shared/config.ts (from gateway/config.ts; gateway/README.md). */
 export interface GatewayOptions {
@@ -49,14 +55,20 @@ export interface GatewayOptions {
   responseTimeoutMs?: number;
   /** MQTT client id; default naila-gateway. */
   clientId?: string;
+  /** GATEWAY_WORKERS: session worker threads; 0 (default): sessions on the main thread. */
+  workers?: number;
 }
+
+/** A device session, on the main thread or in a session worker (session_workers.ts). */
+export type GatewaySession = DeviceSession | RemoteSession;
 
 /** A running gateway. */
 export interface Gateway {
   readonly signaling: Signaling;
-  readonly ai: AiClient;
+  /** One server: `AiClient`; several (AI_SERVER_HOST lists them): `AiServers`. */
+  readonly ai: AiLink;
   readonly vadMode: "energy" | "silero";
-  sessions(): ReadonlyMap<string, DeviceSession>;
+  sessions(): ReadonlyMap<string, GatewaySession>;
   metrics(): GatewayMetrics;
   close(): Promise<void>;
 }
@@ -90,17 +102,27 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       ? new SileroModel(silero)
       : new EnergyModel({ threshold: config.audio.vadThreshold || 1 });
 
-  const ai = new AiClient({
-    host: config.aiServer.host,
-    port: config.aiServer.port,
-    protocol: config.aiServer.protocol,
-    log: options.log("gateway.ai"),
-    responseTimeoutMs: options.responseTimeoutMs,
-  });
+  const servers = config.aiServer.servers ?? [config.aiServer];
+  const workerCount = options.workers ?? 0;
+  // Session workers name their own turns, which AiServers takes (with one server too).
+  const ai: AiLink = servers.length > 1 || workerCount > 0
+    ? new AiServers({
+      servers,
+      protocol: config.aiServer.protocol,
+      log: options.log("gateway.ai"),
+      responseTimeoutMs: options.responseTimeoutMs,
+    })
+    : new AiClient({
+      host: config.aiServer.host,
+      port: config.aiServer.port,
+      protocol: config.aiServer.protocol,
+      log: options.log("gateway.ai"),
+      responseTimeoutMs: options.responseTimeoutMs,
+    });
   const clock = new PlaybackClock({
     onError: (error) => log.error("playback frame failed", { error }),
   });
-  const sessions = new Map<string, DeviceSession>();
+  const sessions = new Map<string, GatewaySession>();
   const peer = peerConfig({
     iceServers: config.webrtc.iceServers,
     hostAddresses: config.webrtc.hostAddresses,
@@ -110,8 +132,51 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   const link: { signaling?: Signaling } = {};
   let closing = false;
 
-  const onClosed = (session: DeviceSession, reason: CloseReason) => {
-    if (sessions.get(session.device) === session) sessions.delete(session.device);
+  const workers = workerCount > 0
+    ? await SessionWorkers.start(workerCount, {
+      peer: { iceServers: config.webrtc.iceServers, hostAddresses: config.webrtc.hostAddresses },
+      audio: {
+        silenceFrames: config.audio.silenceFrames,
+        sampleRate: config.audio.sampleRate,
+        echoGuard: options.echoGuard ?? "raise",
+      },
+      vad: {
+        sileroPath: silero ? sileroPath : undefined,
+        threshold: config.audio.vadThreshold,
+      },
+      logLevel: config.logLevel,
+      metricsMs: Math.min(options.metricsIntervalMs ?? METRICS_INTERVAL_MS, WORKER_METRICS_MS),
+    }, {
+      ai: ai as AiServers,
+      turnPrefix: turnPrefix(),
+      log,
+      out: {
+        offer: (device, session_id, sdp) =>
+          link.signaling?.publishOffer(device, { type: "offer", sdp, session_id }),
+        ice: (device, candidate) => link.signaling?.publishIce(device, candidate),
+        event: (device, event) => link.signaling?.publishEvent(device, event),
+        closed: (session, reason) => onClosed(session, reason),
+      },
+    })
+    : undefined;
+  if (workers) log.info("session workers", { workers: workerCount });
+
+  /** Devices whose status says they cancel their own speaker echo. */
+  const echoCancelling = new Set<string>();
+  // Other gateways on the broker (docs/scaling.md): this one serves only the devices it owns.
+  const mqttConfig = withStoredLogin(config.mqtt, config.dataDir, { role: "gateway" });
+  const membership = await startMembership(mqttConfig, {
+    log: options.log("gateway.membership"),
+    open: (device) => openSession(device, echoCancelling.has(device)),
+    close: (device) => sessions.get(device)?.close("replaced"),
+    serving: (device) => sessions.has(device),
+  });
+
+  const onClosed = (session: GatewaySession, reason: CloseReason) => {
+    if (sessions.get(session.device) === session) {
+      sessions.delete(session.device);
+      membership.claimsChanged();
+    }
     if (reason === "failed" || reason === "no_answer") {
       link.signaling?.publishEvent(session.device, {
         type: "error",
@@ -124,7 +189,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
 
   const openSession = (device: string, echoCancellation: boolean) => {
     sessions.get(device)?.close("replaced");
-    const session = new DeviceSession({
+    const session = workers ? workers.open(device, sessionId()) : new DeviceSession({
       device,
       sessionId: sessionId(),
       peer,
@@ -155,6 +220,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       log: sessionLog,
     });
     sessions.set(device, session);
+    membership.claimsChanged();
     log.info("device online: offering", { device, session: session.sessionId });
     session.start().catch((error) => {
       log.error("offer failed", { device, error });
@@ -187,45 +253,59 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     }
     if (status.epoch !== undefined) liveEpochs.set(device, status.epoch);
     else liveEpochs.delete(device);
-    if (!online) return void sessions.get(device)?.close("offline");
+    if (!online) {
+      membership.deviceOffline(device);
+      return void sessions.get(device)?.close("offline");
+    }
     // A retained status replayed on our (re)subscribe is not a device reconnecting (spec 9.3):
     // keep a session that is alive instead of cutting the call.
     if (retained && sessions.get(device)?.alive) {
       return void log.debug("retained status of a device with a live session", { device });
     }
-    openSession(device, status.echo_cancellation === true);
+    // A device that cancels its own echo (the browser page) needs no echo guard (README).
+    if (status.echo_cancellation === true) echoCancelling.add(device);
+    else echoCancelling.delete(device);
+    membership.deviceOnline(device);
   };
   // Retained statuses can arrive before startSignaling resolves; offers need its publisher.
   const early: [string, DeviceStatus, boolean][] = [];
-  const mqttConfig = withStoredLogin(config.mqtt, config.dataDir, { role: "gateway" });
-  const ready = await startSignaling(mqttConfig, {
-    status(device, status, { retained }) {
-      // An MQTT-only camera (capabilities without "audio", docs/media.md) has no voice to stream.
-      if (status.online && status.capabilities && !status.capabilities.includes("audio")) return;
-      if (link.signaling) onStatus(device, status, retained);
-      else early.push([device, status, retained]);
-    },
-    answer(device, answer) {
-      const session = current(device, answer.session_id, "answer");
-      session?.applyAnswer(answer.sdp).catch((error) =>
-        log.warn("SDP answer rejected", { device, error: String(error) })
-      );
-    },
-    ice(device, candidate) {
-      const session = current(device, candidate.session_id, "ICE candidate");
-      session?.addCandidate(candidate).catch((error) =>
-        log.warn("ICE candidate rejected", { device, error: String(error) })
-      );
-    },
-    command(device, command) {
-      // A due timer (server/README.md): fetch and play the announcement now if the device is free.
-      if (command.command === "announce") sessions.get(device)?.announce();
-    },
-  }, {
-    log: options.log("gateway.signaling"),
-    clientId: options.clientId,
-    status: () => ({ sessions: sessions.size }),
-  });
+  let ready: Signaling;
+  try {
+    ready = await startSignaling(mqttConfig, {
+      status(device, status, { retained }) {
+        // An MQTT-only camera (capabilities without "audio", docs/media.md) has no voice to stream.
+        if (status.online && status.capabilities && !status.capabilities.includes("audio")) return;
+        if (link.signaling) onStatus(device, status, retained);
+        else early.push([device, status, retained]);
+      },
+      answer(device, answer) {
+        const session = current(device, answer.session_id, "answer");
+        session?.applyAnswer(answer.sdp).catch((error) =>
+          log.warn("SDP answer rejected", { device, error: String(error) })
+        );
+      },
+      ice(device, candidate) {
+        const session = current(device, candidate.session_id, "ICE candidate");
+        session?.addCandidate(candidate).catch((error) =>
+          log.warn("ICE candidate rejected", { device, error: String(error) })
+        );
+      },
+      serverStatus(status) {
+        if (ai instanceof AiServers) ai.serverStatus(status);
+      },
+      command(device, command) {
+        // A due timer (server/README.md): fetch and play the announcement now if the device is free.
+        if (command.command === "announce") sessions.get(device)?.announce();
+      },
+    }, {
+      log: options.log("gateway.signaling"),
+      clientId: options.clientId,
+      status: () => ({ sessions: sessions.size, gateway_id: membership.id }),
+    });
+  } catch (error) {
+    await membership.close();
+    throw error;
+  }
   link.signaling = ready;
   for (const [device, status, retained] of early.splice(0)) onStatus(device, status, retained);
   ai.start();
@@ -240,7 +320,8 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     lastCpu = cpu;
     lastCpuAt = at;
     const memory = Deno.memoryUsage();
-    const playback = clock.takeStats();
+    const playback = workers ? workers.takeStats() : clock.takeStats();
+    const vadRuns = workers ? workers.silero : silero;
     const devices: Record<string, SessionMetrics> = {};
     let framesIn = 0, framesOut = 0;
     for (const [device, session] of sessions) {
@@ -259,11 +340,16 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       external_mb: Math.round(memory.external / 1e5) / 10,
       frames_in: framesIn,
       frames_out: framesOut,
-      ai_server: { connected: ai.connected, protocol: ai.protocol, rtt_ms: ai.lastRttMs ?? null },
+      ai_server: {
+        connected: ai.connected,
+        protocol: ai.protocol,
+        rtt_ms: ai.lastRttMs ?? null,
+        ...(ai instanceof AiServers ? { servers: ai.servers } : {}),
+      },
       vad: {
         mode: vadMode,
-        silero_runs: silero?.runs ?? 0,
-        silero_ms_per_window: silero && silero.runs > 0 ? silero.totalMs / silero.runs : null,
+        silero_runs: vadRuns?.runs ?? 0,
+        silero_ms_per_window: vadRuns && vadRuns.runs > 0 ? vadRuns.totalMs / vadRuns.runs : null,
       },
       playback: {
         ticks: playback.ticks,
@@ -289,7 +375,9 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       if (closing) return;
       closing = true;
       clearInterval(metricsTimer);
+      await membership.close();
       for (const session of [...sessions.values()]) session.close("shutdown");
+      workers?.close();
       clock.stop();
       ai.close();
       await ready.close();

@@ -26,6 +26,7 @@ const starting = startGateway(config, {
   metricsIntervalMs: settings.metricsIntervalMs,
   responseTimeoutMs: settings.responseTimeoutMs,
   clientId: settings.mqttClientId,
+  workers: settings.workers,
 });
 // GATEWAY_WEB=off turns the browser device page off (tests, headless installs).
 let page: Promise<WebBridge | undefined> = Promise.resolve(undefined);

@@ -350,7 +350,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       void mqtt.republish();
     }, LOAD_PUBLISH_MS);
     undo.push(() => clearInterval(loadTimer));
-    online = { audio_socket_port: socket.port, ...details };
+    // Port and host name tell a gateway with several AI servers which link this load belongs to.
+    online = { audio_socket_port: socket.port, hostname: Deno.hostname(), ...details };
     mqtt.start();
     // The embedded broker is up already: be online before saying ready. An external broker may
     // be down; the socket serves meanwhile and the status follows when it is reachable.
