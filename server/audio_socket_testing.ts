@@ -2,7 +2,7 @@
  * What the audio socket's tests share: a pipeline under the test's control and a socket
  * listening on a free loopback port for the length of one test.
  */
-import { AudioSocketServer, type AudioSocketTimeouts } from "./audio_socket.ts";
+import { type AudioSocketOptions, AudioSocketServer } from "./audio_socket.ts";
 import { InferenceQueue } from "./inference_queue.ts";
 import type { Pipeline, ReplySink, TurnResult, Utterance } from "./pipeline.ts";
 
@@ -40,19 +40,15 @@ export class ScriptedPipeline implements Pipeline {
 export async function withServer(
   pipeline: Pipeline,
   fn: (server: AudioSocketServer) => Promise<void>,
-  options: {
-    capacity?: number;
-    timeouts?: Partial<AudioSocketTimeouts>;
-    maxConnections?: number;
-  } = {},
+  options: { capacity?: number } & Partial<Omit<AudioSocketOptions, "pipeline" | "queue">> = {},
 ): Promise<void> {
+  const { capacity, ...rest } = options;
   const server = AudioSocketServer.listen({
     host: "127.0.0.1",
     port: 0,
+    ...rest,
     pipeline,
-    queue: new InferenceQueue({ capacity: options.capacity ?? 4 }),
-    timeouts: options.timeouts,
-    maxConnections: options.maxConnections,
+    queue: new InferenceQueue({ capacity: capacity ?? 4 }),
   });
   try {
     await fn(server);

@@ -5,6 +5,7 @@
  * imports the other; both import this.
  */
 import type { Decoded, FrameLimits } from "../shared/frame_codec.ts";
+import type { IpRange } from "../shared/ip_ranges.ts";
 import type { Logger } from "../shared/log.ts";
 import { type InferenceQueue, QueueError } from "./inference_queue.ts";
 import type { Pipeline } from "./pipeline.ts";
@@ -19,6 +20,16 @@ export interface AudioSocketTimeouts {
   turnMs: number;
 }
 
+/** Who may use the audio socket (docs/protocol.md "Authentication", spec 17.2). */
+export interface SocketAccess {
+  /** The shared secret v2 peers prove with HMAC; undefined = no authentication (opted out). */
+  secret: string | undefined;
+  /** Addresses allowed to connect at all; empty = any address. */
+  allow: readonly IpRange[];
+  /** A connection not authenticated this long after it opened is closed. */
+  authTimeoutMs: number;
+}
+
 /** What every connection of one audio socket shares. */
 export interface SocketSettings {
   pipeline: Pipeline;
@@ -26,6 +37,7 @@ export interface SocketSettings {
   log: Logger | undefined;
   limits: FrameLimits;
   timeouts: AudioSocketTimeouts;
+  access: SocketAccess;
 }
 
 /** The connection as a protocol version sees it. */
@@ -41,6 +53,8 @@ export interface ConnectionLink {
   close(reason: string): void;
   /** Reads nothing more and closes once everything queued so far is written. */
   closeAfterWrites(reason: string): void;
+  /** Fields the server adds to its v2 hello (authentication: `nonce`, `proof`). */
+  helloFields(): { nonce?: string; proof?: string };
 }
 
 /** One protocol version spoken on a connection (chosen by the connection's first byte). */
