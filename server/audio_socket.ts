@@ -20,7 +20,8 @@
  */
 import { MAX_UTTERANCE_MS } from "../shared/audio.ts";
 import { DEFAULT_FRAME_LIMITS, type FrameLimits } from "../shared/frame_codec.ts";
-import { inRanges, type IpRange } from "../shared/ip_ranges.ts";
+import { ensureAudioSecret } from "../shared/audio_auth.ts";
+import { inRanges, type IpRange, isLoopbackHost } from "../shared/ip_ranges.ts";
 import type { Logger } from "../shared/log.ts";
 import type { InferenceQueue } from "./inference_queue.ts";
 import type { Pipeline } from "./pipeline.ts";
@@ -68,6 +69,44 @@ export interface AudioSocketOptions {
   tls?: { cert: string; key: string };
   /** Security events (spec 17.3); default: a warn line `audit: <event>` in `log`. */
   audit?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+/** What {@link socketAccessOptions} reads: the server config's `audioSocket`. */
+export interface SocketAccessSettings {
+  auth: boolean;
+  allow: readonly IpRange[];
+  tls?: { cert: string; key: string };
+}
+
+/**
+ * The security options of {@link AudioSocketServer.listen} for a server: the data directory's
+ * secret (made on first start) unless authentication is off, the allow-list, and the TLS files
+ * read. Logs one warning line when the socket is reachable beyond loopback without
+ * authentication. Throws when a TLS file cannot be read.
+ */
+export function socketAccessOptions(
+  host: string,
+  dataDir: string,
+  settings: SocketAccessSettings,
+  log?: Logger,
+): Pick<AudioSocketOptions, "secret" | "allow" | "tls"> {
+  const options: Pick<AudioSocketOptions, "secret" | "allow" | "tls"> = {
+    allow: settings.allow,
+  };
+  if (settings.auth) options.secret = ensureAudioSecret(dataDir);
+  else if (!isLoopbackHost(host)) {
+    log?.warn(
+      `audio socket on ${host} accepts any peer without authentication (AUDIO_SOCKET_AUTH=off)` +
+        (settings.allow.length > 0 ? " from AUDIO_SOCKET_ALLOW" : ""),
+    );
+  }
+  if (settings.tls) {
+    options.tls = {
+      cert: Deno.readTextFileSync(settings.tls.cert),
+      key: Deno.readTextFileSync(settings.tls.key),
+    };
+  }
+  return options;
 }
 
 /** The listening socket and its connections. */

@@ -18,8 +18,13 @@
  * | `STT_MAX_TOKENS` | `128` | Most tokens decoded per utterance |
  * | `STT_THREADS` | `2` | onnxruntime intra-op threads |
  * | `INFERENCE_QUEUE_SIZE` | `4` | Turns that may wait for inference before `busy` |
+ * | `AUDIO_SOCKET_AUTH` | `on` | `off` lets any peer use the audio socket without the shared secret (explicit opt-out; a one-line warning at start when reachable beyond loopback) |
+ * | `AUDIO_SOCKET_ALLOW` | unset | Comma-separated addresses or CIDR ranges allowed to connect (spec 17.2); v1 gateways only from these |
+ * | `AUDIO_SOCKET_TLS_CERT` | unset | PEM certificate (chain): serve the audio socket over TLS |
+ * | `AUDIO_SOCKET_TLS_KEY` | unset | Its PEM private key; set both or neither |
  */
-import { ConfigError, type Env, envInteger, envValue } from "../shared/config.ts";
+import { ConfigError, type Env, envInteger, envOneOf, envValue } from "../shared/config.ts";
+import { type IpRange, parseRanges } from "../shared/ip_ranges.ts";
 import { DEFAULT_LLM_TIMEOUT_MS } from "./assistant/llm_client.ts";
 import { DEFAULT_QUEUE_CAPACITY } from "./inference_queue.ts";
 
@@ -34,6 +39,38 @@ export interface ServerConfig {
   piperVoice?: string;
   llm?: { url: string; model: string; apiKey?: string; timeoutMs: number };
   queueCapacity: number;
+  /** Who may use the audio socket (spec 17.2). */
+  audioSocket: {
+    /** Peers must prove the data directory's secret (docs/protocol.md "Authentication"). */
+    auth: boolean;
+    allow: IpRange[];
+    /** PEM file paths: TLS on the audio socket. */
+    tls?: { cert: string; key: string };
+  };
+}
+
+function allowList(env: Env): IpRange[] {
+  const raw = envValue(env, "AUDIO_SOCKET_ALLOW") ?? "";
+  try {
+    return parseRanges(raw);
+  } catch (error) {
+    throw new ConfigError(
+      "AUDIO_SOCKET_ALLOW",
+      raw,
+      `comma-separated addresses or CIDR ranges (${(error as Error).message})`,
+    );
+  }
+}
+
+function socketTls(env: Env): { cert: string; key: string } | undefined {
+  const cert = envValue(env, "AUDIO_SOCKET_TLS_CERT");
+  const key = envValue(env, "AUDIO_SOCKET_TLS_KEY");
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) {
+    const missing = cert === undefined ? "AUDIO_SOCKET_TLS_CERT" : "AUDIO_SOCKET_TLS_KEY";
+    throw new ConfigError(missing, "", "a PEM file path: set both TLS variables or neither");
+  }
+  return { cert, key };
 }
 
 /** Whisper's 30 s window in 10 ms mel frames; its decoder has 448 positions. */
@@ -67,7 +104,13 @@ export function loadServerConfig(env: Env): ServerConfig {
     ttsVoice,
     ttsEngine: engine(env),
     queueCapacity: envInteger(env, "INFERENCE_QUEUE_SIZE", DEFAULT_QUEUE_CAPACITY, 0, 64),
+    audioSocket: {
+      auth: envOneOf(env, "AUDIO_SOCKET_AUTH", ["on", "off"], "on") === "on",
+      allow: allowList(env),
+    },
   };
+  const tls = socketTls(env);
+  if (tls !== undefined) config.audioSocket.tls = tls;
   // Unset: the model's own window (its config), as loadWhisper decides.
   const frames = envValue(env, "STT_ENCODER_FRAMES");
   if (frames !== undefined) {

@@ -32,7 +32,7 @@ import { createLogger, type Logger } from "../shared/log.ts";
 import { parseDeviceEvent, type ServerStatus } from "../shared/messages.ts";
 import { topicFilter } from "../shared/topics.ts";
 import { announceCommand, createAssistant } from "./assistant/mod.ts";
-import { AudioSocketServer } from "./audio_socket.ts";
+import { AudioSocketServer, socketAccessOptions } from "./audio_socket.ts";
 import type { ServerConfig } from "./config.ts";
 import { InferenceQueue } from "./inference_queue.ts";
 import { MqttLink } from "./mqtt_link.ts";
@@ -200,12 +200,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     }
 
     const queue = new InferenceQueue({ capacity: server.queueCapacity });
+    const socketLog = logger("audio_socket");
     const socket = AudioSocketServer.listen({
       host: config.socket.host,
       port: config.socket.port,
       pipeline,
       queue,
-      log: logger("audio_socket"),
+      log: socketLog,
+      ...socketAccessOptions(config.socket.host, config.dataDir, server.audioSocket, socketLog),
     });
     undo.push(() => socket.close());
     online = { audio_socket_port: socket.port, ...details };

@@ -119,3 +119,11 @@ export function inRanges(address: string, ranges: readonly IpRange[]): boolean {
 export const LAN_RANGES: readonly IpRange[] = Object.freeze(parseRanges(
   "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,127.0.0.0/8,::1,fc00::/7,fe80::/10",
 ));
+
+/** Loopback: 127.0.0.0/8 and ::1. */
+const LOOPBACK: readonly IpRange[] = Object.freeze(parseRanges("127.0.0.0/8,::1"));
+
+/** Whether a listener bound to `host` is reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || inRanges(host, LOOPBACK);
+}

@@ -13,6 +13,7 @@
  * }
  * ```
  */
+import { readAudioSecret } from "../../shared/audio_auth.ts";
 import { startNailaProcess } from "./naila_process.ts";
 import { freePort } from "./ports.ts";
 
@@ -24,6 +25,8 @@ export interface ServerProcess {
   audioPort: number;
   mqttPort: number;
   dataDir: string;
+  /** The audio-socket secret the server made in its data dir (v2 clients authenticate with it). */
+  secret: string | undefined;
   /** Every stderr line so far (JSON log records). */
   lines: string[];
   /** Sends `signal` (default SIGTERM; SIGKILL after 5 s) and waits for the exit. */
@@ -68,6 +71,9 @@ export async function startServerProcess(
     audioPort: Number(String(ready.audio_socket).split(":").at(-1)),
     mqttPort: Number(ready.mqtt_port),
     dataDir,
+    get secret() {
+      return readAudioSecret(dataDir);
+    },
     lines: child.lines,
     async stop(signal?: Deno.Signal) {
       const status = await child.stop(signal);
