@@ -17,6 +17,11 @@
  * | `AI_SERVER_TIMEOUT_MS` | `10000` | Response timeout per turn (spec 4.4) |
  * | `GATEWAY_METRICS_INTERVAL_MS` | `5000` | Period of `naila/gateway/metrics` |
  * | `GATEWAY_MQTT_CLIENT_ID` | `naila-gateway` | MQTT client id (two gateways need two ids) |
+ * | `AI_SERVER_SECRET` | unset | The audio-socket secret (a remote gateway); unset: `AI_SERVER_SECRET_FILE`, else the data dir's `secrets/audio_socket_secret` (one machine) |
+ * | `AI_SERVER_SECRET_FILE` | unset | A file holding the secret (first line) |
+ * | `AI_SERVER_AUTH` | `on` | `off`: connect without authenticating (a server with `AUDIO_SOCKET_AUTH=off`) |
+ * | `AI_SERVER_TLS` | `off` | `on`: connect to the audio socket over TLS |
+ * | `AI_SERVER_CA` | unset | PEM CA certificate to trust for that TLS (else the system's) |
  *
  * @example
  * ```ts
@@ -33,6 +38,7 @@ import {
   envPort,
   envValue,
 } from "../shared/config.ts";
+import { readSecretFile, secretProblem } from "../shared/audio_auth.ts";
 import { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
 import type { EchoGuard } from "./audio_input.ts";
 
@@ -68,6 +74,45 @@ export interface GatewayConfig {
   responseTimeoutMs: number;
   metricsIntervalMs: number;
   mqttClientId: string;
+  /** How the gateway proves itself to the AI server (docs/protocol.md "Authentication"). */
+  aiServer: {
+    auth: boolean;
+    /** From AI_SERVER_SECRET or AI_SERVER_SECRET_FILE; unset: the data dir's, read at connect. */
+    secret?: string;
+    tls?: { caCerts: string[] };
+  };
+}
+
+function loadAiServerAccess(env: Env): GatewayConfig["aiServer"] {
+  const access: GatewayConfig["aiServer"] = {
+    auth: envOneOf(env, "AI_SERVER_AUTH", ["on", "off"], "on") === "on",
+  };
+  const secret = envValue(env, "AI_SERVER_SECRET");
+  const file = envValue(env, "AI_SERVER_SECRET_FILE");
+  if (secret !== undefined) {
+    const problem = secretProblem(secret);
+    if (problem !== undefined) {
+      throw new ConfigError("AI_SERVER_SECRET", "(hidden)", `a secret: it ${problem}`);
+    }
+    access.secret = secret;
+  } else if (file !== undefined) {
+    try {
+      access.secret = readSecretFile(file);
+    } catch (error) {
+      throw new ConfigError("AI_SERVER_SECRET_FILE", file, (error as Error).message);
+    }
+  }
+  if (envOneOf(env, "AI_SERVER_TLS", ["on", "off"], "off") === "on") {
+    const ca = envValue(env, "AI_SERVER_CA");
+    access.tls = {
+      caCerts: ca === undefined ? [] : [
+        Deno.readTextFileSync(
+          pemFile("AI_SERVER_CA", ca, /-----BEGIN CERTIFICATE-----/, "certificate"),
+        ),
+      ],
+    };
+  }
+  return access;
 }
 
 /** Reads a PEM file at start, so a wrong path or an unreadable file stops the gateway there. */
@@ -138,5 +183,6 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
       MAX_METRICS_INTERVAL_MS,
     ),
     mqttClientId,
+    aiServer: loadAiServerAccess(env),
   };
 }

@@ -19,8 +19,9 @@ import type { Config } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import { roundTenth } from "../shared/rounding.ts";
 import type { GatewayMetrics } from "../shared/messages.ts";
-import { AiClient } from "./ai_client.ts";
-import { DEFAULT_SILERO_PATH, METRICS_INTERVAL_MS } from "./config.ts";
+import { audioSecretPath, readAudioSecret } from "../shared/audio_auth.ts";
+import { AiClient, type AiClientOptions } from "./ai_client.ts";
+import { DEFAULT_SILERO_PATH, type GatewayConfig, METRICS_INTERVAL_MS } from "./config.ts";
 import type { EchoGuard } from "./audio_input.ts";
 import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_session.ts";
 import { PlaybackClock } from "./playback.ts";
@@ -43,6 +44,8 @@ export interface GatewayOptions {
   responseTimeoutMs?: number;
   /** MQTT client id; default naila-gateway. */
   clientId?: string;
+  /** AI_SERVER_AUTH / _SECRET / _TLS; default: authenticate with the data dir's secret. */
+  aiServer?: GatewayConfig["aiServer"];
 }
 
 /** A running gateway. */
@@ -53,6 +56,35 @@ export interface Gateway {
   sessions(): ReadonlyMap<string, DeviceSession>;
   metrics(): GatewayMetrics;
   close(): Promise<void>;
+}
+
+/**
+ * The AI connection's secret and TLS: AI_SERVER_SECRET(_FILE) if given, else the data dir's
+ * secret read at each connect (on one machine the server may create it after the gateway
+ * starts). Warns once at start when there is none to be found.
+ */
+function aiServerAccess(
+  config: Config,
+  access: GatewayConfig["aiServer"],
+  log: Logger,
+): AiClientOptions["access"] {
+  if (!access.auth) return { tls: access.tls };
+  if (access.secret !== undefined) return { secret: access.secret, tls: access.tls };
+  const fromDataDir = () => {
+    try {
+      return readAudioSecret(config.dataDir);
+    } catch (error) {
+      log.error("audio-socket secret unreadable", { error: (error as Error).message });
+      return undefined;
+    }
+  };
+  if (fromDataDir() === undefined && config.aiServer.protocol === "v2") {
+    log.warn(
+      `no audio-socket secret yet (AI_SERVER_SECRET, AI_SERVER_SECRET_FILE or ` +
+        `${audioSecretPath(config.dataDir)}): the AI server refuses the gateway until one is found`,
+    );
+  }
+  return { secret: fromDataDir, tls: access.tls };
 }
 
 function sessionId(): string {
@@ -90,6 +122,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     protocol: config.aiServer.protocol,
     log: options.log("gateway.ai"),
     responseTimeoutMs: options.responseTimeoutMs,
+    access: aiServerAccess(config, options.aiServer ?? { auth: true }, log),
   });
   const clock = new PlaybackClock({
     onError: (error) => log.error("playback frame failed", { error }),

@@ -86,6 +86,7 @@ async function main(): Promise<number> {
       LOG_LEVEL: "info",
       MQTT_HOST: "127.0.0.1",
       MQTT_PORT: String(server.mqttPort),
+      NAILA_DATA_DIR: server.dataDir,
       AI_SERVER_HOST: "127.0.0.1",
       AI_SERVER_PORT: String(server.audioPort),
       GATEWAY_WEB: "on",

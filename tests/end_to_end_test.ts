@@ -53,6 +53,7 @@ Deno.test({
     const gateway = await startGatewayProcess({
       MQTT_HOST: "127.0.0.1",
       MQTT_PORT: String(server.mqttPort),
+      NAILA_DATA_DIR: server.dataDir,
       AI_SERVER_HOST: "127.0.0.1",
       AI_SERVER_PORT: String(server.audioPort),
       AUDIO_SAMPLE_RATE: "16000",
