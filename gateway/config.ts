@@ -17,6 +17,12 @@
  * | `AI_SERVER_TIMEOUT_MS` | `10000` | Response timeout per turn (spec 4.4) |
  * | `GATEWAY_METRICS_INTERVAL_MS` | `5000` | Period of `naila/gateway/metrics` |
  * | `GATEWAY_MQTT_CLIENT_ID` | `naila-gateway` | MQTT client id (two gateways need two ids) |
+ * | `GATEWAY_PAIRING` | `on` | `off`: the device page needs no pairing token (explicit opt-out; warned at start when reachable beyond loopback) |
+ * | `GATEWAY_WEB_ORIGINS` | unset | Comma-separated origins allowed besides the page's own (e.g. behind a reverse proxy) |
+ * | `GATEWAY_WEB_MAX_SOCKETS` | `16` | Device-page sockets open at once |
+ * | `GATEWAY_MAX_DEVICES` | `16` | Devices with a session at once; more are refused on their events topic |
+ * | `WEBRTC_ALLOWED_CANDIDATE_RANGES` | private LAN + loopback | Comma-separated CIDR ranges a device's ICE candidates may name; others are dropped |
+ * | `WEBRTC_MAX_CANDIDATES` | `20` | Remote ICE candidates accepted per session |
  * | `AI_SERVER_SECRET` | unset | The audio-socket secret (a remote gateway); unset: `AI_SERVER_SECRET_FILE`, else the data dir's `secrets/audio_socket_secret` (one machine) |
  * | `AI_SERVER_SECRET_FILE` | unset | A file holding the secret (first line) |
  * | `AI_SERVER_AUTH` | `on` | `off`: connect without authenticating (a server with `AUDIO_SOCKET_AUTH=off`) |
@@ -39,6 +45,7 @@ import {
   envValue,
 } from "../shared/config.ts";
 import { readSecretFile, secretProblem } from "../shared/audio_auth.ts";
+import { type IpRange, LAN_RANGES, parseRanges } from "../shared/ip_ranges.ts";
 import { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
 import type { EchoGuard } from "./audio_input.ts";
 
@@ -57,6 +64,14 @@ const MIN_INTERVAL_MS = 100;
 const MAX_TIMEOUT_MS = 600_000;
 /** Metrics less often than hourly are no telemetry. */
 const MAX_METRICS_INTERVAL_MS = 3_600_000;
+/** Device-page sockets at once: a household's open pages; beyond it is a flood. */
+export const DEFAULT_MAX_SOCKETS = 16;
+/** Devices at once: spec 18.1 puts a Pi 4 at 5+ devices; 16 leaves room and stops a flood. */
+export const DEFAULT_MAX_DEVICES = 16;
+/** Remote ICE candidates per session: a device has a few interfaces, each a host and a srflx. */
+export const DEFAULT_MAX_CANDIDATES = 20;
+/** Largest value of a cap setting: beyond it a typo, not a home. */
+const MAX_CAP = 10_000;
 /** Client ids brokers accept everywhere: MQTT 3.1.1 guarantees 23 characters, most allow more. */
 const CLIENT_ID = /^[A-Za-z0-9_.\-]{1,64}$/;
 
@@ -68,7 +83,15 @@ export interface GatewayConfig {
     host: string;
     port: number;
     tls?: { cert: string; key: string };
+    /** Browsers must be paired (shared/web_pairing.ts). */
+    pairing: boolean;
+    origins: string[];
+    maxSockets: number;
   };
+  /** Devices with a session at once. */
+  maxDevices: number;
+  /** Which remote ICE candidates a session uses (spec 17.1). */
+  candidates: { allowed: IpRange[]; max: number };
   echoGuard: EchoGuard;
   sileroPath: string;
   responseTimeoutMs: number;
@@ -153,6 +176,9 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     enabled: envOneOf(env, "GATEWAY_WEB", ["on", "off"], "on", { ignoreCase: true }) === "on",
     host: envHost(env, "GATEWAY_HTTP_HOST", "0.0.0.0"),
     port: envPort(env, "GATEWAY_HTTP_PORT", 8080),
+    pairing: envOneOf(env, "GATEWAY_PAIRING", ["on", "off"], "on") === "on",
+    origins: webOrigins(env),
+    maxSockets: envInteger(env, "GATEWAY_WEB_MAX_SOCKETS", DEFAULT_MAX_SOCKETS, 1, MAX_CAP),
   };
   const tls = loadTls(env);
   if (tls !== undefined) web.tls = tls;
@@ -184,5 +210,35 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     ),
     mqttClientId,
     aiServer: loadAiServerAccess(env),
+    maxDevices: envInteger(env, "GATEWAY_MAX_DEVICES", DEFAULT_MAX_DEVICES, 1, MAX_CAP),
+    candidates: {
+      allowed: candidateRanges(env),
+      max: envInteger(env, "WEBRTC_MAX_CANDIDATES", DEFAULT_MAX_CANDIDATES, 1, MAX_CAP),
+    },
   };
+}
+
+function webOrigins(env: Env): string[] {
+  const raw = envValue(env, "GATEWAY_WEB_ORIGINS") ?? "";
+  const origins = raw.split(",").map((o) => o.trim()).filter((o) => o !== "");
+  for (const origin of origins) {
+    if (!/^https?:\/\/[A-Za-z0-9.\-\[\]:]+$/.test(origin)) {
+      throw new ConfigError("GATEWAY_WEB_ORIGINS", raw, "origins such as https://naila.home:8443");
+    }
+  }
+  return origins;
+}
+
+function candidateRanges(env: Env): IpRange[] {
+  const raw = envValue(env, "WEBRTC_ALLOWED_CANDIDATE_RANGES");
+  if (raw === undefined) return [...LAN_RANGES];
+  try {
+    return parseRanges(raw);
+  } catch (error) {
+    throw new ConfigError(
+      "WEBRTC_ALLOWED_CANDIDATE_RANGES",
+      raw,
+      `comma-separated CIDR ranges (${(error as Error).message})`,
+    );
+  }
 }

@@ -21,7 +21,19 @@ import { roundTenth } from "../shared/rounding.ts";
 import type { GatewayMetrics } from "../shared/messages.ts";
 import { audioSecretPath, readAudioSecret } from "../shared/audio_auth.ts";
 import { AiClient, type AiClientOptions } from "./ai_client.ts";
-import { DEFAULT_SILERO_PATH, type GatewayConfig, METRICS_INTERVAL_MS } from "./config.ts";
+import {
+  DEFAULT_MAX_CANDIDATES,
+  DEFAULT_MAX_DEVICES,
+  DEFAULT_SILERO_PATH,
+  type GatewayConfig,
+  METRICS_INTERVAL_MS,
+} from "./config.ts";
+import { LAN_RANGES } from "../shared/ip_ranges.ts";
+import {
+  candidateProblem,
+  filterSdpCandidates,
+  opusProblem,
+} from "../shared/media/remote_candidates.ts";
 import type { EchoGuard } from "./audio_input.ts";
 import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_session.ts";
 import { PlaybackClock } from "./playback.ts";
@@ -46,6 +58,10 @@ export interface GatewayOptions {
   clientId?: string;
   /** AI_SERVER_AUTH / _SECRET / _TLS; default: authenticate with the data dir's secret. */
   aiServer?: GatewayConfig["aiServer"];
+  /** GATEWAY_MAX_DEVICES; default {@link DEFAULT_MAX_DEVICES}. */
+  maxDevices?: number;
+  /** WEBRTC_ALLOWED_CANDIDATE_RANGES / WEBRTC_MAX_CANDIDATES; default LAN ranges, 20. */
+  candidates?: GatewayConfig["candidates"];
 }
 
 /** A running gateway. */
@@ -149,7 +165,34 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     }
   };
 
+  const maxDevices = options.maxDevices ?? DEFAULT_MAX_DEVICES;
+  const candidateLimits = options.candidates ??
+    { allowed: [...LAN_RANGES], max: DEFAULT_MAX_CANDIDATES };
+  /** Remote candidates accepted per session (answer and trickle together). */
+  const candidateCounts = new WeakMap<DeviceSession, number>();
+
+  /** Tells the device on its events topic why it gets no (or no more) session. */
+  const refuse = (device: string, message: string, sessionId?: string) => {
+    log.warn("audit: device refused", { device, message });
+    link.signaling?.publishEvent(device, {
+      type: "error",
+      message,
+      ...(sessionId === undefined ? {} : { session_id: sessionId }),
+      timestamp: new Date().toISOString(),
+    });
+  };
+
+  /** Ends `session` at once because of its answer, and tells the device why. */
+  const failAnswer = (session: DeviceSession, problem: string) => {
+    refuse(session.device, `SDP answer refused: ${problem}`, session.sessionId);
+    session.close("error");
+  };
+
   const openSession = (device: string) => {
+    if (!sessions.has(device) && sessions.size >= maxDevices) {
+      refuse(device, `the gateway serves at most ${maxDevices} devices (GATEWAY_MAX_DEVICES)`);
+      return;
+    }
     sessions.get(device)?.close("replaced");
     const session = new DeviceSession({
       device,
@@ -212,13 +255,41 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     },
     answer(device, answer) {
       const session = current(device, answer.session_id, "answer");
-      session?.applyAnswer(answer.sdp).catch((error) =>
-        log.warn("SDP answer rejected", { device, error: String(error) })
+      if (!session) return;
+      const problem = opusProblem(answer.sdp);
+      if (problem) return failAnswer(session, problem);
+      // Only candidates in the allowed ranges, at most the cap: no STUN to named addresses.
+      const filtered = filterSdpCandidates(answer.sdp, {
+        allowed: candidateLimits.allowed,
+        max: candidateLimits.max - (candidateCounts.get(session) ?? 0),
+      });
+      if (filtered.dropped.length > 0) {
+        log.warn("audit: answer candidates dropped", {
+          device,
+          dropped: filtered.dropped.length,
+          first: filtered.dropped[0],
+        });
+      }
+      candidateCounts.set(session, (candidateCounts.get(session) ?? 0) + filtered.kept);
+      session.applyAnswer(filtered.sdp).catch((error) =>
+        failAnswer(session, (error as Error).message.replace(/^SDP answer /, ""))
       );
     },
     ice(device, candidate) {
       const session = current(device, candidate.session_id, "ICE candidate");
-      session?.addCandidate(candidate).catch((error) =>
+      if (!session) return;
+      if (candidate.candidate) {
+        const count = candidateCounts.get(session) ?? 0;
+        const problem = candidateProblem(candidate.candidate, candidateLimits.allowed) ??
+          (count >= candidateLimits.max
+            ? `is beyond ${candidateLimits.max} candidates per session`
+            : undefined);
+        if (problem) {
+          return void log.warn("audit: ICE candidate dropped", { device, problem });
+        }
+        candidateCounts.set(session, count + 1);
+      }
+      session.addCandidate(candidate).catch((error) =>
         log.warn("ICE candidate rejected", { device, error: String(error) })
       );
     },

@@ -29,6 +29,7 @@ import type { Duplex } from "node:stream";
 // @ts-types="@types/ws"
 import { WebSocket as WsSocket, WebSocketServer } from "ws";
 import { concatBytes } from "../shared/audio.ts";
+import { DEFAULT_MAX_SOCKETS } from "./config.ts";
 import { idProblem } from "../shared/ids.ts";
 import type { Logger } from "../shared/log.ts";
 import type { NailaMqtt } from "../shared/mqtt.ts";
@@ -75,8 +76,6 @@ const PAGE_URL = new URL("./web/device.html", import.meta.url);
 
 /** What a browser device announces about itself in its status. */
 const BROWSER_CAPABILITIES = ["audio", "speaker", "browser"];
-/** Sockets at once: a household's open pages; beyond it is a flood (each may make a session). */
-export const DEFAULT_MAX_SOCKETS = 16;
 /** Largest WebSocket message: an SDP answer with candidates is a few KiB; 64 KiB is generous. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Largest `POST /pair` body: a code and an id. */
