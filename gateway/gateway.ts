@@ -168,6 +168,8 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   const maxDevices = options.maxDevices ?? DEFAULT_MAX_DEVICES;
   const candidateLimits = options.candidates ??
     { allowed: [...LAN_RANGES], max: DEFAULT_MAX_CANDIDATES };
+  /** Sessions whose answer came (being applied or applied). */
+  const answered = new WeakSet<DeviceSession>();
   /** Remote candidates accepted per session (answer and trickle together). */
   const candidateCounts = new WeakMap<DeviceSession, number>();
 
@@ -256,6 +258,9 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     answer(device, answer) {
       const session = current(device, answer.session_id, "answer");
       if (!session) return;
+      // Only the answer a session waits for can end it: a later one never disturbs a live call.
+      if (answered.has(session)) return void log.debug("duplicate answer ignored", { device });
+      answered.add(session);
       const problem = opusProblem(answer.sdp);
       if (problem) return failAnswer(session, problem);
       // Only candidates in the allowed ranges, at most the cap: no STUN to named addresses.
