@@ -23,15 +23,10 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
+import { ensureSecretsDir, secretsDir, writeSecretFile } from "./secret_files.ts";
 
-/** Folder of secrets under the data directory (shared with the MQTT users file). */
-export const SECRETS_DIR = "secrets";
 /** File of the audio-socket secret under {@link SECRETS_DIR}. */
 export const AUDIO_SECRET_FILE = "audio_socket_secret";
-/** Owner-only directory (rwx------). */
-const SECRET_DIR_MODE = 0o700;
-/** Owner-only file (rw-------). */
-const SECRET_FILE_MODE = 0o600;
 /** 32 random bytes: 256 bits, as long as the HMAC-SHA256 key block needs to be useful. */
 const SECRET_BYTES = 32;
 /** A nonce of 32 random bytes: never repeats in practice. */
@@ -87,7 +82,7 @@ export function proofMatches(expected: string, given: string): boolean {
 
 /** `dataDir/secrets/audio_socket_secret`. */
 export function audioSecretPath(dataDir: string): string {
-  return join(dataDir, SECRETS_DIR, AUDIO_SECRET_FILE);
+  return join(secretsDir(dataDir), AUDIO_SECRET_FILE);
 }
 
 /**
@@ -125,21 +120,9 @@ export function readAudioSecret(dataDir: string): string | undefined {
 export function ensureAudioSecret(dataDir: string): string {
   const existing = readAudioSecret(dataDir);
   if (existing !== undefined) return existing;
-  const dir = join(dataDir, SECRETS_DIR);
-  Deno.mkdirSync(dir, { recursive: true, mode: SECRET_DIR_MODE });
-  Deno.chmodSync(dir, SECRET_DIR_MODE);
+  ensureSecretsDir(dataDir);
   const secret = hex(crypto.getRandomValues(new Uint8Array(SECRET_BYTES)));
   const path = audioSecretPath(dataDir);
-  const temporary = `${path}.${newNonce().slice(0, 8)}.tmp`;
-  Deno.writeTextFileSync(temporary, secret + "\n", { mode: SECRET_FILE_MODE });
-  Deno.chmodSync(temporary, SECRET_FILE_MODE);
-  try {
-    // Never replaces a secret another process wrote meanwhile: link fails if the name exists.
-    Deno.linkSync(temporary, path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-  } finally {
-    Deno.removeSync(temporary);
-  }
+  writeSecretFile(path, secret + "\n", true);
   return readSecretFile(path);
 }

@@ -17,14 +17,12 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
 import { idProblem } from "./ids.ts";
+import { ensureSecretsDir, secretsDir, writeSecretFile } from "./secret_files.ts";
 
 /** The file under `secrets/`. */
 export const WEB_PAIRING_FILE = "web_pairing.json";
 /** Browser device ids start with this, so a page can never take over a hardware device's id. */
 export const BROWSER_ID_PREFIX = "web_";
-/** Owner-only directory and file. */
-const SECRET_DIR_MODE = 0o700;
-const SECRET_FILE_MODE = 0o600;
 /** 16 random bytes for the code (typed once from a link), 32 for a token (kept by the page). */
 const CODE_BYTES = 16;
 const TOKEN_BYTES = 32;
@@ -68,16 +66,18 @@ function sameText(a: string, b: string): boolean {
 
 /** `dataDir/secrets/web_pairing.json`. */
 export function webPairingPath(dataDir: string): string {
-  return join(dataDir, "secrets", WEB_PAIRING_FILE);
+  return join(secretsDir(dataDir), WEB_PAIRING_FILE);
 }
 
 /** The pairing store of one data directory; see the module doc. */
 export class WebPairing {
+  #dataDir: string;
   #path: string;
   #file: PairingFile;
 
-  private constructor(path: string, file: PairingFile) {
-    this.#path = path;
+  private constructor(dataDir: string, file: PairingFile) {
+    this.#dataDir = dataDir;
+    this.#path = webPairingPath(dataDir);
     this.#file = file;
   }
 
@@ -95,11 +95,11 @@ export class WebPairing {
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       file = { version: 1, code: random(CODE_BYTES), devices: {} };
-      const pairing = new WebPairing(path, file);
+      const pairing = new WebPairing(dataDir, file);
       pairing.#save();
       return pairing;
     }
-    return new WebPairing(path, file);
+    return new WebPairing(dataDir, file);
   }
 
   /** The pairing code (32 hex digits). */
@@ -180,14 +180,7 @@ export class WebPairing {
   }
 
   #save(): void {
-    const dir = join(this.#path, "..");
-    Deno.mkdirSync(dir, { recursive: true, mode: SECRET_DIR_MODE });
-    Deno.chmodSync(dir, SECRET_DIR_MODE);
-    const temporary = `${this.#path}.${random(4)}.tmp`;
-    Deno.writeTextFileSync(temporary, JSON.stringify(this.#file, null, 2) + "\n", {
-      mode: SECRET_FILE_MODE,
-    });
-    Deno.chmodSync(temporary, SECRET_FILE_MODE);
-    Deno.renameSync(temporary, this.#path);
+    ensureSecretsDir(this.#dataDir);
+    writeSecretFile(this.#path, JSON.stringify(this.#file, null, 2) + "\n");
   }
 }
