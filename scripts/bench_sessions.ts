@@ -5,6 +5,10 @@
  * the gateway, then goes offline; `--batch` are online at once, `--devices` per round. Prints
  * the gateway's RSS (VmRSS) at baseline, at the peak of each round and after each round settles.
  * A benchmark, not a test: its numbers go in the report, nothing is asserted.
+ *
+ * `--in-process` runs the gateway inside this process instead (needs
+ * `--v8-flags=--expose-gc`) and also prints the JavaScript heap after a full GC, which tells a
+ * leak (heap keeps growing) from memory the allocator keeps for the next peak (heap back down).
  */
 import { parseArgs } from "node:util";
 import mqtt from "mqtt";
@@ -12,6 +16,9 @@ import { startEmbeddedBroker } from "../shared/broker.ts";
 import { delay } from "../shared/async.ts";
 import { rssMb } from "./bench_process.ts";
 import { startGatewayProcess } from "./lib/gateway_process.ts";
+import { loadConfig } from "../shared/config.ts";
+import { createLogger } from "../shared/log.ts";
+import { startGateway } from "../gateway/mod.ts";
 import { freePort } from "./lib/ports.ts";
 
 /** After a round, the gateway gets this long to close sessions and collect garbage. */
@@ -25,6 +32,7 @@ const { values } = parseArgs({
     devices: { type: "string", default: "1000" },
     batch: { type: "string", default: "100" },
     rounds: { type: "string", default: "3" },
+    "in-process": { type: "boolean", default: false },
   },
 });
 const devices = Number(values.devices);
@@ -32,7 +40,7 @@ const batch = Number(values.batch);
 const rounds = Number(values.rounds);
 
 const broker = await startEmbeddedBroker({ host: "127.0.0.1", port: 0 });
-const gateway = await startGatewayProcess({
+const env = {
   MQTT_HOST: "127.0.0.1",
   MQTT_PORT: String(broker.port),
   AI_SERVER_HOST: "127.0.0.1",
@@ -40,7 +48,32 @@ const gateway = await startGatewayProcess({
   AI_SERVER_AUTH: "off",
   AUDIO_VAD_MODE: "energy",
   GATEWAY_MAX_DEVICES: String(batch),
-});
+  WEBRTC_HOST_ADDRESSES: "127.0.0.1",
+  LOG_LEVEL: "error",
+};
+const gc = (globalThis as { gc?: () => void }).gc;
+if (values["in-process"] && gc === undefined) {
+  throw new Error("--in-process needs --v8-flags=--expose-gc");
+}
+const gateway = values["in-process"] ? await inProcessGateway() : await startGatewayProcess(env);
+
+/** The gateway in this process: same pid for RSS, and its heap measurable. */
+async function inProcessGateway() {
+  const config = loadConfig(env);
+  const running = await startGateway(config, {
+    log: (component) => createLogger(component, { level: "error" }),
+    maxDevices: batch,
+    aiServer: { auth: false },
+  });
+  return { pid: Deno.pid, stop: () => running.close() };
+}
+
+/** MB of JavaScript heap in use after a full GC (in-process only). */
+function heapMb(): string {
+  if (!values["in-process"]) return "";
+  gc!();
+  return `, heap ${(Deno.memoryUsage().heapUsed / 1e6).toFixed(0)} MB`;
+}
 const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { protocolVersion: 4 });
 const offered = new Set<string>();
 client.on("message", (topic) => offered.add(topic.split("/")[2]));
@@ -61,7 +94,7 @@ const status = (device: string, online: boolean) =>
 try {
   await delay(SETTLE_MS);
   const baseline = rssMb(gateway.pid);
-  console.log(`baseline RSS ${baseline.toFixed(0)} MB`);
+  console.log(`baseline RSS ${baseline.toFixed(0)} MB${heapMb()}`);
   for (let round = 1; round <= rounds; round++) {
     let peak = 0;
     const started = performance.now();
@@ -86,7 +119,7 @@ try {
     console.log(
       `round ${round}: ${devices} devices (${batch} at once) in ${elapsed.toFixed(1)} s, ` +
         `peak RSS ${peak.toFixed(0)} MB, after ${after.toFixed(0)} MB ` +
-        `(+${(after - baseline).toFixed(0)} MB over baseline)`,
+        `(+${(after - baseline).toFixed(0)} MB over baseline)${heapMb()}`,
     );
   }
 } finally {
