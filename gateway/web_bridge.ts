@@ -327,6 +327,8 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
     ? createHttpsServer({
       cert: await Deno.readTextFile(options.cert!),
       key: await Deno.readTextFile(options.key!),
+      // WebSocket clients offer ALPN; without a match the TLS handshake is refused.
+      ALPNProtocols: ["http/1.1"],
     }, onRequest)
     : createHttpServer(onRequest);
   server.on("upgrade", onUpgrade);

@@ -74,11 +74,36 @@ export class WebPairing {
   #dataDir: string;
   #path: string;
   #file: PairingFile;
+  /** mtime and size of the file as last read or written: another process (the CLI) may change it. */
+  #stamp = "";
 
   private constructor(dataDir: string, file: PairingFile) {
     this.#dataDir = dataDir;
     this.#path = webPairingPath(dataDir);
     this.#file = file;
+    this.#stamp = this.#statStamp();
+  }
+
+  #statStamp(): string {
+    try {
+      const stat = Deno.statSync(this.#path);
+      return `${stat.mtime?.getTime()}:${stat.size}`;
+    } catch {
+      return "";
+    }
+  }
+
+  /** Re-reads the file when another process changed it (a browser paired by the CLI). */
+  #refresh(): void {
+    const stamp = this.#statStamp();
+    if (stamp === this.#stamp || stamp === "") return;
+    try {
+      const file = JSON.parse(Deno.readTextFileSync(this.#path)) as PairingFile;
+      if (file?.version === 1 && typeof file.devices === "object") this.#file = file;
+    } catch {
+      // Half-written by hand, or gone: keep what we had.
+    }
+    this.#stamp = stamp;
   }
 
   /** Opens (or creates, with a new code) the store. Throws when the file is malformed. */
@@ -109,6 +134,7 @@ export class WebPairing {
 
   /** Paired browser ids. */
   devices(): string[] {
+    this.#refresh();
     return Object.keys(this.#file.devices);
   }
 
@@ -123,6 +149,7 @@ export class WebPairing {
    * Throws a {@link PairingError}.
    */
   pair(code: string, wanted?: string): { device: string; token: string } {
+    this.#refresh();
     if (!sameText(code, this.#file.code)) {
       throw new PairingError(
         "bad_code",
@@ -165,6 +192,7 @@ export class WebPairing {
     if (typeof token !== "string" || token.length === 0 || token.length > 2 * TOKEN_BYTES) {
       return false;
     }
+    this.#refresh();
     const entry = Object.hasOwn(this.#file.devices, device)
       ? this.#file.devices[device]
       : undefined;
@@ -182,5 +210,6 @@ export class WebPairing {
   #save(): void {
     ensureSecretsDir(this.#dataDir);
     writeSecretFile(this.#path, JSON.stringify(this.#file, null, 2) + "\n");
+    this.#stamp = this.#statStamp();
   }
 }

@@ -43,3 +43,11 @@ Deno.test("pairing refuses a wrong code, a taken id and a non-browser id by name
     refused(() => pairing.pair(pairing.code, "web_a/b"), "bad_id");
     assert.deepEqual(pairing.devices(), [device]);
   }));
+
+Deno.test("a browser paired by another process (the CLI) is seen without a restart", () =>
+  withDataDir((dir) => {
+    const gateway = WebPairing.open(dir);
+    const cli = WebPairing.open(dir);
+    const { device, token } = cli.pair(cli.code);
+    assert.ok(gateway.verify(device, token));
+  }));
