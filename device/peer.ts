@@ -144,6 +144,8 @@ export class DevicePeer extends EventTarget {
   #o: DevicePeerOptions;
   #log: Logger;
   #mqtt: NailaMqtt | undefined;
+  /** Connection epoch carried in every status of this connection (0 before connecting). */
+  #epoch = 0;
   #pc: RTCPeerConnection | undefined;
   #transceiver: RTCRtpTransceiver | undefined;
   #sessionId: string | undefined;
@@ -209,11 +211,14 @@ export class DevicePeer extends EventTarget {
   async connect(options: { timeoutMs?: number } = {}): Promise<void> {
     const { id } = this.#o;
     const config: MqttConfig = { embedded: false, ...this.#o.mqtt };
+    // Connection epoch (docs/protocol.md): a later connection of this device has a larger one,
+    // so the gateway can tell this connection's last will from a newer session's status.
+    this.#epoch = Math.max(Date.now(), this.#epoch + 1);
     this.#mqtt = await connectMqtt(config, {
       clientId: `naila-device-${id}-${crypto.randomUUID().slice(0, 8)}`,
       will: {
         topic: { kind: "device_status", device: id },
-        message: { device_id: id, online: false },
+        message: { device_id: id, online: false, epoch: this.#epoch },
       },
     });
     this.#mqtt.onMessage((topic, payload) => {
@@ -239,6 +244,7 @@ export class DevicePeer extends EventTarget {
       online: true,
       capabilities: ["audio", "speaker"],
       timestamp: new Date().toISOString(),
+      epoch: this.#epoch,
     });
   }
 
@@ -321,6 +327,7 @@ export class DevicePeer extends EventTarget {
           device_id: this.id,
           online: false,
           timestamp: new Date().toISOString(),
+          epoch: this.#epoch,
         }).catch(() => {});
       }
       await this.#mqtt.close().catch(() => {});

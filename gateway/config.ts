@@ -16,7 +16,7 @@
  * | `AUDIO_VAD_MODEL` | `models/silero_vad_v5.onnx` | Silero v5 model file |
  * | `AI_SERVER_TIMEOUT_MS` | `10000` | Response timeout per turn (spec 4.4) |
  * | `GATEWAY_METRICS_INTERVAL_MS` | `5000` | Period of `naila/gateway/metrics` |
- * | `GATEWAY_MQTT_CLIENT_ID` | `naila-gateway` | MQTT client id (two gateways need two ids) |
+ * | `GATEWAY_MQTT_CLIENT_ID` | `naila-gateway-{host}-{random}` | MQTT client id (unique per process unless set) |
  * | `GATEWAY_PAIRING` | `on` | `off`: the device page needs no pairing token (explicit opt-out; warned at start when reachable beyond loopback) |
  * | `GATEWAY_WEB_ORIGINS` | unset | Comma-separated origins allowed besides the page's own (e.g. behind a reverse proxy) |
  * | `GATEWAY_WEB_MAX_SOCKETS` | `16` | Device-page sockets open at once |
@@ -54,8 +54,6 @@ export const METRICS_INTERVAL_MS = 5000;
 /** Where `deno task models` puts Silero VAD v5. */
 export const DEFAULT_SILERO_PATH = new URL("../models/silero_vad_v5.onnx", import.meta.url)
   .pathname;
-/** The MQTT client id of a gateway that was not given one. */
-export const DEFAULT_MQTT_CLIENT_ID = "naila-gateway";
 
 const ECHO_GUARDS: readonly EchoGuard[] = ["raise", "half_duplex", "off"];
 /** Below 100 ms a timeout or metrics period is a typo for seconds, not a setting. */
@@ -96,7 +94,8 @@ export interface GatewayConfig {
   sileroPath: string;
   responseTimeoutMs: number;
   metricsIntervalMs: number;
-  mqttClientId: string;
+  /** Unset: a unique id per process (`uniqueClientId("gateway")` in shared/mqtt.ts). */
+  mqttClientId?: string;
   /** How the gateway proves itself to the AI server (docs/protocol.md "Authentication"). */
   aiServer: {
     auth: boolean;
@@ -182,8 +181,8 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   };
   const tls = loadTls(env);
   if (tls !== undefined) web.tls = tls;
-  const mqttClientId = envValue(env, "GATEWAY_MQTT_CLIENT_ID") ?? DEFAULT_MQTT_CLIENT_ID;
-  if (!CLIENT_ID.test(mqttClientId)) {
+  const mqttClientId = envValue(env, "GATEWAY_MQTT_CLIENT_ID");
+  if (mqttClientId !== undefined && !CLIENT_ID.test(mqttClientId)) {
     throw new ConfigError(
       "GATEWAY_MQTT_CLIENT_ID",
       mqttClientId,

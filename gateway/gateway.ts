@@ -16,9 +16,10 @@
 import { existsSync } from "node:fs";
 import process from "node:process";
 import type { Config } from "../shared/config.ts";
+import { withStoredLogin } from "../shared/credentials.ts";
 import type { Logger } from "../shared/log.ts";
 import { roundTenth } from "../shared/rounding.ts";
-import type { GatewayMetrics } from "../shared/messages.ts";
+import type { DeviceStatus, GatewayMetrics } from "../shared/messages.ts";
 import { audioSecretPath, readAudioSecret } from "../shared/audio_auth.ts";
 import { AiClient, type AiClientOptions } from "./ai_client.ts";
 import {
@@ -238,8 +239,22 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     return session;
   };
 
-  const onStatus = (device: string, online: boolean, retained: boolean) => {
+  // Connection epoch (docs/protocol.md) of the status that opened each device's live session.
+  const liveEpochs = new Map<string, number>();
+  const onStatus = (device: string, status: DeviceStatus, retained: boolean) => {
     if (closing) return;
+    const online = status.online;
+    const live = liveEpochs.get(device);
+    if (!online && status.epoch !== undefined && live !== undefined && status.epoch < live) {
+      // A last will of an older connection (a device that rebooted): the live session stays.
+      return void log.info("stale offline status ignored", {
+        device,
+        epoch: status.epoch,
+        live_epoch: live,
+      });
+    }
+    if (status.epoch !== undefined) liveEpochs.set(device, status.epoch);
+    else liveEpochs.delete(device);
     if (!online) return void sessions.get(device)?.close("offline");
     // A retained status replayed on our (re)subscribe is not a device reconnecting (spec 9.3):
     // keep a session that is alive instead of cutting the call.
@@ -249,11 +264,14 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     openSession(device);
   };
   // Retained statuses can arrive before startSignaling resolves; offers need its publisher.
-  const early: [string, boolean, boolean][] = [];
-  const ready = await startSignaling(config.mqtt, {
+  const early: [string, DeviceStatus, boolean][] = [];
+  const mqttConfig = withStoredLogin(config.mqtt, config.dataDir, { role: "gateway" });
+  const ready = await startSignaling(mqttConfig, {
     status(device, status, { retained }) {
-      if (link.signaling) onStatus(device, status.online, retained);
-      else early.push([device, status.online, retained]);
+      // An MQTT-only camera (capabilities without "audio", docs/media.md) has no voice to stream.
+      if (status.online && status.capabilities && !status.capabilities.includes("audio")) return;
+      if (link.signaling) onStatus(device, status, retained);
+      else early.push([device, status, retained]);
     },
     answer(device, answer) {
       const session = current(device, answer.session_id, "answer");
@@ -308,7 +326,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     status: () => ({ sessions: sessions.size }),
   });
   link.signaling = ready;
-  for (const [device, online, retained] of early.splice(0)) onStatus(device, online, retained);
+  for (const [device, status, retained] of early.splice(0)) onStatus(device, status, retained);
   ai.start();
 
   let lastCpu = process.cpuUsage();

@@ -29,7 +29,7 @@ import {
   type SdpAnswer,
   type SdpOffer,
 } from "../shared/messages.ts";
-import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
+import { connectMqtt, type NailaMqtt, uniqueClientId } from "../shared/mqtt.ts";
 import { parseTopic, type Topic, topicFilter } from "../shared/topics.ts";
 
 /** What arrives from devices, already validated. */
@@ -56,7 +56,7 @@ export interface Signaling {
 /** Options of {@link startSignaling}. */
 export interface SignalingOptions {
   log: Logger;
-  /** MQTT client id; default `naila-gateway`. */
+  /** MQTT client id; default unique per process (`naila-gateway-{host}-{random}`). */
   clientId?: string;
   /** Extra fields for the gateway status (sessions, version). */
   status?: () => Record<string, unknown>;
@@ -82,7 +82,8 @@ export async function startSignaling(
 ): Promise<Signaling> {
   const { log } = options;
   const mqtt = await connectMqtt(config, {
-    clientId: options.clientId ?? "naila-gateway",
+    clientId: options.clientId ?? uniqueClientId("gateway"),
+    log,
     will: { topic: { kind: "gateway_status" }, message: { online: false, timestamp: now() } },
   });
 

@@ -80,7 +80,7 @@ Deno.test("signaling: valid messages reach the handlers, everything else is logg
 });
 
 Deno.test("signaling: after a broker restart it re-subscribes and re-announces online", async () => {
-  let broker = await startEmbeddedBroker({ port: 0 });
+  let broker = await startEmbeddedBroker({ port: 0, allowAnonymous: true });
   const port = broker.port;
   const config = { embedded: false, host: "127.0.0.1", port };
   const log = createLogger("test.signaling", { level: "error" });
@@ -93,7 +93,7 @@ Deno.test("signaling: after a broker restart it re-subscribes and re-announces o
   try {
     await broker.close();
     await delay(200);
-    broker = await startEmbeddedBroker({ port });
+    broker = await startEmbeddedBroker({ port, allowAnonymous: true });
     // The new broker knows nothing: the gateway must subscribe and publish online again.
     const watcher = await connectMqtt(config, { clientId: "watcher-restart" });
     const seen: string[] = [];

@@ -5,7 +5,8 @@
  * topics every other device uses. The gateway's session logic cannot tell a browser from an ESP32.
  *
  * Page → bridge: `{kind: "answer" | "ice", payload}`. Bridge → page: `{kind: "offer" | "ice" |
- * "event" | "error", payload}`. Everything is validated with the shared schemas; a bad message is
+ * "event" | "media" | "error", payload}` ("media": an answer on the device's media/response, e.g.
+ * a stored alert's image, docs/media.md). Everything is validated with the shared schemas; a bad message is
  * answered with an error to that page only.
  *
  * Who may use it (issue 10):
@@ -25,7 +26,7 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Buffer } from "node:buffer";
-import type { Duplex } from "node:stream";
+import { type Duplex, Readable } from "node:stream";
 // @ts-types="@types/ws"
 import { WebSocket as WsSocket, WebSocketServer } from "ws";
 import { concatBytes } from "../shared/audio.ts";
@@ -37,6 +38,7 @@ import {
   MAX_CONTROL_MESSAGE_CHARS,
   parseDeviceEvent,
   parseIceCandidate,
+  parseMediaAnswer,
   parseSdpAnswer,
   parseSdpOffer,
   type TopicMessages,
@@ -45,6 +47,7 @@ import { type TopicKind, type TopicOf, topicString } from "../shared/topics.ts";
 import { BROWSER_ID_PREFIX, PairingError, type WebPairing } from "../shared/web_pairing.ts";
 
 export { BROWSER_ID_PREFIX } from "../shared/web_pairing.ts";
+import { createUploadHandler } from "./upload_bridge.ts";
 
 /** Options for {@link serveDevicePage}. */
 export interface WebBridgeOptions {
@@ -97,7 +100,10 @@ export function originAllowed(
   return extra.includes(origin);
 }
 
-/** Serves the device page on `/`, pairing on `/pair` and the signaling WebSocket on `/ws`. */
+/**
+ * Serves the device page on `/`, pairing on `/pair`, the signaling WebSocket on `/ws` and photo
+ * uploads on `/api/upload` (upload_bridge.ts; the same origin and token checks as the socket).
+ */
 export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBridge> {
   const { mqtt, log, pairing } = options;
   const page = await Deno.readFile(PAGE_URL);
@@ -143,13 +149,17 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
     } else if (kind === "device_events") {
       const event = parseDeviceEvent(text);
       if (event.ok) toPage(socket, "event", event.value);
+    } else if (kind === "device_media_response") {
+      // An answer about media for this device ("show me the last alert": with its image).
+      const answer = parseMediaAnswer(text);
+      if (answer.ok) toPage(socket, "media", answer.value);
     }
   });
 
   const deviceTopics = (device: string) =>
-    (["device_offer", "device_ice", "device_events"] as const).map((kind) =>
-      topicString({ kind, device })
-    );
+    (["device_offer", "device_ice", "device_events", "device_media_response"] as const).map((
+      kind,
+    ) => topicString({ kind, device }));
 
   function fromPage(device: string, socket: WsSocket, data: string) {
     const reject = (message: string) => toPage(socket, "error", { message });
@@ -216,7 +226,11 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
   }
 
   /** Why a `/ws` request is refused (HTTP status and text), or undefined when it may upgrade. */
-  function refusal(request: IncomingMessage, url: URL): [number, string] | undefined {
+  function refusal(
+    request: IncomingMessage,
+    url: URL,
+    socket = true,
+  ): [number, string] | undefined {
     const device = url.searchParams.get("device");
     const problem = idProblem(device) ??
       (device!.startsWith(BROWSER_ID_PREFIX)
@@ -233,7 +247,9 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
         `device ${device} is not paired with this browser: open the gateway's pairing link`,
       ];
     }
-    if (open.size >= maxSockets) return [503, `too many device pages open (${maxSockets})`];
+    if (socket && open.size >= maxSockets) {
+      return [503, `too many device pages open (${maxSockets})`];
+    }
     return undefined;
   }
 
@@ -306,8 +322,42 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
     });
   }
 
+  // "Send a photo" (spec 11.7): bridged to the AI server over MQTT, answered in the response.
+  const upload = createUploadHandler({ mqtt, idPrefix: BROWSER_ID_PREFIX });
+
+  /** `/api/upload`: the socket's origin and token checks, then upload_bridge.ts on a fetch Request. */
+  async function onUpload(request: IncomingMessage, response: ServerResponse, url: URL) {
+    const refused = refusal(request, url, false);
+    if (refused) {
+      return reply(
+        response,
+        refused[0],
+        JSON.stringify({ ok: false, error: refused[1] }),
+        "application/json",
+      );
+    }
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(request.headers)) {
+      if (typeof value === "string") headers.set(name, value);
+    }
+    const body = request.method === "POST" ? Readable.toWeb(request) as ReadableStream : null;
+    const answer = await upload(
+      new Request(url, { method: request.method, headers, body, duplex: "half" } as RequestInit),
+      url,
+    );
+    response.writeHead(answer.status, Object.fromEntries(answer.headers));
+    response.end(new Uint8Array(await answer.arrayBuffer()));
+  }
+
   const onRequest = (request: IncomingMessage, response: ServerResponse) => {
     const url = new URL(request.url ?? "/", "http://page");
+    if (url.pathname === "/api/upload") {
+      onUpload(request, response, url).catch((error) => {
+        log.warn("upload failed", { error: String(error) });
+        if (!response.headersSent) reply(response, 500, "upload failed\n", "text/plain");
+      });
+      return;
+    }
     if (url.pathname === "/" || url.pathname === "/device") {
       return reply(response, 200, page, "text/html; charset=utf-8");
     }

@@ -8,7 +8,8 @@
  *    whisper-tiny-shaped model (random weights: its words are meaningless, its cost is real).
  * 2. The component benchmarks, each its own script and JSON file: the gateway (added latency, CPU
  *    and RSS per device at 1/5/10/20 devices, Silero and Opus timings), the server (end of
- *    utterance to first reply byte) and STT (3 s utterance, where the time goes).
+ *    utterance to first reply byte), STT (3 s utterance, where the time goes) and capacity (20
+ *    and 40 devices speaking at the same moment against one server; the STT batch axis).
  *
  * Usage: deno task bench [--quick] [--e2e-only | --report-only]   (--quick: fewer turns and levels, a smoke run)
  */
@@ -86,7 +87,11 @@ async function measurePipeline(
     });
     device = new DevicePeer({
       id: "bench_device",
-      mqtt: { host: "127.0.0.1", port: server.mqttPort },
+      mqtt: {
+        host: "127.0.0.1",
+        port: server.mqttPort,
+        ...server.login({ device: "bench_device" }),
+      },
       hostAddresses: ["127.0.0.1"],
       idleNoise: 0.003,
     });
@@ -289,6 +294,37 @@ function capacitySection(capacity: Json): string[] {
   ];
 }
 
+/** Many devices speaking at once against one server (scripts/bench_capacity.ts). */
+function serverCapacitySection(capacity: Json): string[] {
+  if (!capacity?.configurations) return [];
+  const ms = (x: Json) => x ? `${Math.round(x.p50)} / ${Math.round(x.p95)}` : "—";
+  return [
+    "## Capacity: devices speaking at the same moment, one server",
+    "",
+    "Every device's utterance and `end` written at once over one v2 connection (shuffled order),",
+    "rounds repeated; first reply = first reply audio after `running` (not the spoken notice).",
+    "",
+    "| pipeline | devices | answered | first reply p50 / p95 ms | longest queue wait ms | per-device median wait max / min ms | Jain |",
+    "|---|---|---|---|---|---|---|",
+    ...capacity.configurations.flatMap((c: Json) =>
+      c.levels.map((l: Json) =>
+        `| ${c.label} | ${l.devices} | ${l.answered_percent} % | ${ms(l.first_reply_ms)} | ${
+          Math.round(l.queue_wait_ms?.max ?? 0)
+        } | ${l.fairness?.per_device_median_wait_max_ms} / ${l.fairness?.per_device_median_wait_min_ms} | ${l.fairness?.jain_index_mean_wait} |`
+      )
+    ),
+    "",
+    "STT batch axis (whisper-tiny-random, 2 threads): N utterances one after another vs one run.",
+    "",
+    "| encoder frames | N | sequential ms | batched ms | speedup |",
+    "|---|---|---|---|---|",
+    ...(capacity.stt_batching ?? []).map((r: Json) =>
+      `| ${r.encoder_frames} | ${r.utterances} | ${r.sequential_ms} | ${r.batched_ms} | ${r.speedup} |`
+    ),
+    "",
+  ];
+}
+
 function markdown(report: Json): string {
   const e2e = report.e2e as E2eResult[];
   const lines = [
@@ -319,7 +355,8 @@ function markdown(report: Json): string {
     ),
     "",
     ...capacitySection(report.gateway?.capacity),
-    "Component details: bench/gateway.json, bench/server.json, bench/stt.json (and report.json).",
+    ...serverCapacitySection(report.capacity),
+    "Component details: bench/gateway.json, bench/server.json, bench/stt.json, bench/capacity.json (and report.json).",
     "",
   ];
   return lines.join("\n");
@@ -362,6 +399,7 @@ async function main() {
     gateway: await runScript("bench_gateway"),
     server: await runScript("bench_server"),
     stt: await runScript("bench_stt"),
+    capacity: await runScript("bench_capacity"),
   };
   await Deno.writeTextFile("bench/report.json", JSON.stringify(report, null, 2) + "\n");
   await Deno.writeTextFile("bench/report.md", markdown(report));

@@ -96,7 +96,11 @@ async function main(): Promise<number> {
     });
     device = new DevicePeer({
       id: "demo_kitchen",
-      mqtt: { host: "127.0.0.1", port: server.mqttPort },
+      mqtt: {
+        host: "127.0.0.1",
+        port: server.mqttPort,
+        ...server.login({ device: "demo_kitchen" }),
+      },
       hostAddresses: ["127.0.0.1"],
     });
     // The page needs this browser paired: the gateway prints its pairing link at start.

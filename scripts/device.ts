@@ -5,16 +5,29 @@
  *   deno task device --id kitchen --say "what time is it" --out reply.wav
  *   deno task device --wav question.wav --turns 3 --mqtt-host pi.local
  *   deno task device --devices 20 --say "hello" --turns 5
+ *
+ * MQTT login: --mqtt-username/--mqtt-password (or MQTT_USERNAME/MQTT_PASSWORD, printed by
+ * `deno task devices add ID`), and --mqtt-ca (MQTT_CA) for TLS. Without them, on the server's
+ * machine, the device's login comes from the data directory (NAILA_DATA_DIR, default ./data),
+ * added there on first use: no step on one machine.
+ *   deno task device --camera front.jpg --id front_cam --zone front_door   (scripts/device_media.ts)
+ *   deno task device --upload photo.jpg --question "what do you see?"
+ *   deno task device --recording message.ogg --id kitchen
  */
 import { DevicePeer } from "../device/peer.ts";
 import { readWav, voicedEndMs, writeWav } from "../shared/audio.ts";
+import { localDeviceLogin, withStoredLogin } from "../shared/credentials.ts";
 import { idProblem } from "../shared/ids.ts";
 import { type Cli, parseCli, positiveInt, speak, usageError } from "./lib/mod.ts";
+import { describeAnswer, runCamera, sendRecording, sendUpload } from "./device_media.ts";
 
 const CLI: Cli = {
   command: "device",
   usage: `usage: deno task device [--id ID] (--say TEXT | --wav FILE) [--out reply.wav] [--turns N]
-       [--devices N] [--mqtt-host HOST] [--mqtt-port PORT] [--host-address IP] [--timeout-ms MS]`,
+       [--devices N] [--mqtt-host HOST] [--mqtt-port PORT] [--host-address IP] [--timeout-ms MS]
+       [--mqtt-username ID --mqtt-password PW] [--mqtt-ca ca.pem] [--mqtt-tls] [--data-dir DIR]
+   or: deno task device --camera PHOTO… [--id ID] [--zone ZONE]
+   or: deno task device --upload PHOTO [--question TEXT] | --recording FILE [--id ID]`,
 };
 /** How long to wait for each reply to finish. */
 const DEFAULT_TIMEOUT_MS = 20_000;
@@ -25,6 +38,11 @@ function fail(message: string): never {
 
 async function main() {
   const values = parseCli(CLI, {
+    camera: { type: "string", multiple: true },
+    zone: { type: "string" },
+    upload: { type: "string" },
+    question: { type: "string" },
+    recording: { type: "string" },
     id: { type: "string", default: "cli_device" },
     say: { type: "string" },
     wav: { type: "string" },
@@ -33,18 +51,65 @@ async function main() {
     devices: { type: "string" },
     "mqtt-host": { type: "string", default: Deno.env.get("MQTT_HOST") ?? "127.0.0.1" },
     "mqtt-port": { type: "string", default: Deno.env.get("MQTT_PORT") ?? "1883" },
+    "mqtt-username": { type: "string", default: Deno.env.get("MQTT_USERNAME") },
+    "mqtt-password": { type: "string", default: Deno.env.get("MQTT_PASSWORD") },
+    "mqtt-ca": { type: "string", default: Deno.env.get("MQTT_CA") },
+    "mqtt-tls": { type: "boolean", default: Deno.env.get("MQTT_TLS") === "true" },
+    "data-dir": { type: "string", default: Deno.env.get("NAILA_DATA_DIR") ?? "./data" },
     "host-address": { type: "string", multiple: true },
     "timeout-ms": { type: "string" },
   });
-  if ((values.say === undefined) === (values.wav === undefined)) {
-    fail("give exactly one of --say or --wav");
-  }
   const problem = idProblem(values.id);
   if (problem) fail(`--id ${JSON.stringify(values.id)} ${problem}`);
   const turns = positiveInt(CLI, "turns", values.turns, 1);
   const count = positiveInt(CLI, "devices", values.devices, 1);
   const port = positiveInt(CLI, "mqtt-port", values["mqtt-port"], 1883);
   const timeoutMs = positiveInt(CLI, "timeout-ms", values["timeout-ms"], DEFAULT_TIMEOUT_MS);
+  // With TLS and no CA given, the CA the server generated on this machine (if any).
+  const tls = values["mqtt-tls"] || values["mqtt-ca"] !== undefined
+    ? withStoredLogin(
+      { embedded: false, host: "", port: 0, username: "", tls: {} },
+      values["data-dir"],
+      { role: "gateway" },
+    ).tls
+    : undefined;
+  if (tls && values["mqtt-ca"] !== undefined) tls.ca = values["mqtt-ca"];
+  const loginFor = (id: string) =>
+    values["mqtt-username"] !== undefined
+      ? { username: values["mqtt-username"], password: values["mqtt-password"] ?? "" }
+      : localDeviceLogin(values["data-dir"], id, (line) => console.log(line));
+  const brokerFor = (id: string) => ({
+    host: values["mqtt-host"],
+    port,
+    ...loginFor(id),
+    ...(tls ? { tls } : {}),
+  });
+  if (values.camera) {
+    return await runCamera(brokerFor(values.id), {
+      id: values.id,
+      zone: values.zone,
+      photos: values.camera,
+    });
+  }
+  if (values.upload || values.recording) {
+    const answer = values.upload
+      ? await sendUpload(brokerFor(values.id), {
+        path: values.upload,
+        question: values.question,
+        timeoutMs,
+      })
+      : await sendRecording(brokerFor(values.id), {
+        device: values.id,
+        path: values.recording!,
+        timeoutMs,
+      });
+    console.log(describeAnswer(answer));
+    if (!answer.ok) Deno.exitCode = 1;
+    return;
+  }
+  if ((values.say === undefined) === (values.wav === undefined)) {
+    fail("give exactly one of --say or --wav");
+  }
   const speech = values.say !== undefined ? await speak(values.say) : readWav(
     await Deno.readFile(values.wav!).catch((e) => fail(`--wav ${values.wav}: ${e.message}`)),
   );
@@ -52,17 +117,18 @@ async function main() {
   const ids = count === 1
     ? [values.id]
     : Array.from({ length: count }, (_, i) => `${values.id}_${i + 1}`);
+  if (values["mqtt-username"] !== undefined && count > 1) {
+    fail("--mqtt-username is one device's login: use it without --devices");
+  }
   const devices = ids.map((id) =>
-    new DevicePeer({
-      id,
-      mqtt: { host: values["mqtt-host"], port },
-      hostAddresses: values["host-address"],
-    })
+    new DevicePeer({ id, mqtt: brokerFor(id), hostAddresses: values["host-address"] })
   );
   try {
     await Promise.all(devices.map((d) => d.connect()));
     console.log(
-      `${count} device(s) connected to the gateway via mqtt://${values["mqtt-host"]}:${port}`,
+      `${count} device(s) connected to the gateway via ${tls ? "mqtts" : "mqtt"}://${
+        values["mqtt-host"]
+      }:${port}`,
     );
     const results = await Promise.all(devices.map(async (device) => {
       const latencies: number[] = [];

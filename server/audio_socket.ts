@@ -24,10 +24,11 @@ import { ensureAudioSecret } from "../shared/audio_auth.ts";
 import { inRanges, type IpRange, isLoopbackHost } from "../shared/ip_ranges.ts";
 import type { Logger } from "../shared/log.ts";
 import type { InferenceQueue } from "./inference_queue.ts";
+import type { Notices } from "./notices.ts";
 import type { Pipeline } from "./pipeline.ts";
 import { DEFAULT_AUTH_TIMEOUT_MS } from "./socket_auth.ts";
 import { Connection, type ConnectionEvents } from "./socket_connection.ts";
-import type { AudioSocketTimeouts, SocketSettings } from "./socket_link.ts";
+import type { AudioSocketTimeouts, QueueNoticeTiming, SocketSettings } from "./socket_link.ts";
 
 export type { AudioSocketTimeouts } from "./socket_link.ts";
 export { V1_REPLY_RATE } from "./v1_adapter.ts";
@@ -39,6 +40,15 @@ export const DEFAULT_TIMEOUTS: Readonly<AudioSocketTimeouts> = Object.freeze({
   frameMs: 10_000,
   idleMs: 60_000,
   turnMs: MAX_UTTERANCE_MS + TURN_END_MARGIN_MS,
+});
+
+/**
+ * "One moment" after 1.5 s of waiting: a silence that long after speaking already feels like
+ * the assistant did not hear; `state` updates every 2 s keep a gateway's 10 s timeout re-armed.
+ */
+export const DEFAULT_QUEUE_TIMING: Readonly<QueueNoticeTiming> = Object.freeze({
+  noticeMs: 1500,
+  updateMs: 2000,
 });
 
 /** Connections served at once; a home has a gateway or two, so 32 only stops a flood. */
@@ -53,6 +63,8 @@ export interface AudioSocketOptions {
   port: number;
   pipeline: Pipeline;
   queue: InferenceQueue;
+  notices?: Notices;
+  queueTiming?: Partial<QueueNoticeTiming>;
   log?: Logger;
   limits?: Partial<FrameLimits>;
   timeouts?: Partial<AudioSocketTimeouts>;
@@ -134,6 +146,8 @@ export class AudioSocketServer {
     this.#settings = {
       pipeline: options.pipeline,
       queue: options.queue,
+      notices: options.notices,
+      queueTiming: { ...DEFAULT_QUEUE_TIMING, ...options.queueTiming },
       log: options.log,
       limits: { ...DEFAULT_FRAME_LIMITS, ...options.limits },
       timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },

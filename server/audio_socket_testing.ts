@@ -3,7 +3,7 @@
  * listening on a free loopback port for the length of one test.
  */
 import { type AudioSocketOptions, AudioSocketServer } from "./audio_socket.ts";
-import { InferenceQueue } from "./inference_queue.ts";
+import { InferenceQueue, type QueueLimits } from "./inference_queue.ts";
 import type { Pipeline, ReplySink, TurnResult, Utterance } from "./pipeline.ts";
 
 /** A pipeline under the test's control: waits `delayMs` per stage, then answers 100 ms of tone. */
@@ -40,15 +40,17 @@ export class ScriptedPipeline implements Pipeline {
 export async function withServer(
   pipeline: Pipeline,
   fn: (server: AudioSocketServer) => Promise<void>,
-  options: { capacity?: number } & Partial<Omit<AudioSocketOptions, "pipeline" | "queue">> = {},
+  options:
+    & { capacity?: number; limits?: Partial<QueueLimits> }
+    & Partial<Omit<AudioSocketOptions, "pipeline" | "queue">> = {},
 ): Promise<void> {
-  const { capacity, ...rest } = options;
+  const { capacity, limits, ...rest } = options;
   const server = AudioSocketServer.listen({
     host: "127.0.0.1",
     port: 0,
     ...rest,
     pipeline,
-    queue: new InferenceQueue({ capacity: capacity ?? 4 }),
+    queue: new InferenceQueue({ capacity, limits }),
   });
   try {
     await fn(server);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../shared/config.ts";
 import { loadServerConfig } from "./config.ts";
+import { loadMediaConfig } from "./media/config.ts";
 
 Deno.test("loadServerConfig has working defaults and no LLM unless LLM_URL is set", () => {
   assert.deepEqual(loadServerConfig({}), {
@@ -9,7 +10,15 @@ Deno.test("loadServerConfig has working defaults and no LLM unless LLM_URL is se
     stt: { maxTokens: 128, threads: 2 },
     ttsVoice: "en-us",
     ttsEngine: "auto",
-    queueCapacity: 4,
+    queue: {
+      maxWaiting: 256,
+      maxQueuedAudioMs: 600_000,
+      maxWaitMs: 20_000,
+      maxBufferedBytes: 64 * 1024 * 1024,
+    },
+    sttBatch: 8,
+    queueNoticeMs: 1500,
+    media: loadMediaConfig({}),
     audioSocket: { auth: true, allow: [] },
   });
 });
@@ -53,6 +62,23 @@ Deno.test("loadServerConfig reads the Whisper options", () => {
   assert.throws(() => loadServerConfig({ STT_ENCODER_FRAMES: "all" }), /STT_ENCODER_FRAMES/);
 });
 
+Deno.test("loadServerConfig reads the queue limits", () => {
+  const config = loadServerConfig({
+    INFERENCE_QUEUE_SIZE: "10",
+    QUEUE_MAX_AUDIO_S: "30",
+    QUEUE_MAX_WAIT_MS: "5000",
+    QUEUE_MAX_BYTES: "1000000",
+    QUEUE_NOTICE_MS: "800",
+  });
+  assert.deepEqual(config.queue, {
+    maxWaiting: 10,
+    maxQueuedAudioMs: 30_000,
+    maxWaitMs: 5000,
+    maxBufferedBytes: 1_000_000,
+  });
+  assert.equal(config.queueNoticeMs, 800);
+});
+
 Deno.test("loadServerConfig names the variable and value it refuses", () => {
   assert.throws(() => loadServerConfig({ LLM_URL: "localhost:8080" }), (e: ConfigError) => {
     assert.equal(e.variable, "LLM_URL");
@@ -61,7 +87,9 @@ Deno.test("loadServerConfig names the variable and value it refuses", () => {
   });
   assert.throws(
     () => loadServerConfig({ INFERENCE_QUEUE_SIZE: "-1" }),
-    /INFERENCE_QUEUE_SIZE="-1" is not allowed: expected an integer 0..64/,
+    /INFERENCE_QUEUE_SIZE="-1" is not allowed: expected an integer 0..4096/,
   );
+  assert.throws(() => loadServerConfig({ QUEUE_MAX_WAIT_MS: "soon" }), /QUEUE_MAX_WAIT_MS/);
+  assert.throws(() => loadServerConfig({ QUEUE_MAX_BYTES: "-5" }), /QUEUE_MAX_BYTES/);
   assert.throws(() => loadServerConfig({ TTS_VOICE: "en us; rm" }), ConfigError);
 });

@@ -10,7 +10,9 @@
  *    byte picks the protocol version; frame and idle timers; the connection's write queue.
  * 3. `v2_turns.ts` — the turn table: `start`, `audio`…, (`pause`: speculative STT), `end`; or
  *    `v1_adapter.ts` — one spec 4.2 request frame is one turn, answered in order.
- * 4. `inference_queue.ts` — one turn at a time (spec 16.2), a bounded wait, else `busy`.
+ * 4. `inference_queue.ts` — one turn at a time (spec 16.2), fair across devices; refused
+ *    (`busy`, with a spoken apology from `notices.ts`) only when queued work, the estimated wait
+ *    or buffered audio pass their limits. The status on `naila/server/status` carries the load.
  * 5. `pipeline.ts` — STT (`stt/`) → assistant (`assistant/`) → TTS (`tts/`) sentence by sentence,
  *    each reply chunk to the turn's sink.
  * 6. Back in `v2_turns.ts` (text, audio chunks, `end` with stages) or `v1_adapter.ts` (one 48 kHz
@@ -27,24 +29,48 @@
  */
 import { join } from "node:path";
 import { startEmbeddedBroker } from "../shared/broker.ts";
+import { ensureBrokerCertificate } from "../shared/certificates.ts";
 import type { Config } from "../shared/config.ts";
+import { ensureRoleUsers, withStoredLogin } from "../shared/credentials.ts";
+import { uniqueClientId } from "../shared/mqtt.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
-import { parseDeviceEvent, type ServerStatus } from "../shared/messages.ts";
+import { parseDeviceEvent, type ServerLoad, type ServerStatus } from "../shared/messages.ts";
 import { topicFilter } from "../shared/topics.ts";
 import { announceCommand, createAssistant } from "./assistant/mod.ts";
 import { AudioSocketServer, socketAccessOptions } from "./audio_socket.ts";
 import type { ServerConfig } from "./config.ts";
-import { InferenceQueue } from "./inference_queue.ts";
+import { InferenceQueue, QueueError, type QueueLoad } from "./inference_queue.ts";
+import { MediaError, MediaService, MediaStore } from "./media/mod.ts";
 import { MqttLink } from "./mqtt_link.ts";
+import { Notices } from "./notices.ts";
 import { EchoPipeline, FullPipeline, type Pipeline } from "./pipeline.ts";
 import type { SpeechToText } from "./stt/types.ts";
 import { createTts } from "./tts/mod.ts";
 import type { TextToSpeech } from "./tts/types.ts";
+import type { Vision } from "./vision/mod.ts";
 
 export { loadServerConfig, type ServerConfig } from "./config.ts";
 
 /** Reported in the server status. */
 export const SERVER_VERSION = "0.1.0";
+/** The load on the status is published at most this often (ms), and only when it changed. */
+export const LOAD_PUBLISH_MS = 1000;
+/** ms per minute, for the capacity estimate. */
+const MS_PER_MINUTE = 60_000;
+
+/** The queue's load as the status carries it (shared/messages.ts `ServerLoad`). */
+export function serverLoad(load: QueueLoad): ServerLoad {
+  const out: ServerLoad = {
+    queued_turns: load.queuedTurns,
+    queued_audio_s: load.queuedAudioS,
+    active_devices: load.activeDevices,
+    wait_ms: load.waitMs,
+    turn_ms: load.turnMs,
+  };
+  if (load.turnMs > 0) out.capacity_turns_per_min = Math.round(MS_PER_MINUTE / load.turnMs);
+  return out;
+}
+
 /** Conversation memory file under NAILA_DATA_DIR. */
 export const DATABASE_FILE = "naila.db";
 
@@ -55,6 +81,8 @@ export interface StartServerOptions {
   /** Speech to text to use instead of loading Whisper from `server.sttModelDir` (tests). */
   stt?: SpeechToText;
   tts?: TextToSpeech;
+  /** Vision to use instead of starting the worker on first use (benchmarks share one). */
+  vision?: Vision;
 }
 
 /** A running server. */
@@ -62,6 +90,8 @@ export interface RunningServer {
   audioPort: number;
   mqttPort: number;
   pipeline: Pipeline;
+  /** Snapshots, recordings, uploads, alerts and visual questions (server/media). */
+  media: MediaService;
   /** Publishes the offline status, closes the socket, MQTT, memory and the embedded broker. */
   close(): Promise<void>;
 }
@@ -123,33 +153,119 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     }
   };
   try {
+    // First start: MQTT users for the server and gateway roles, owner-only (credentials.ts).
+    ensureRoleUsers(config.dataDir);
     let mqttConfig = config.mqtt;
     let mqttPort = config.mqtt.port;
     if (config.mqtt.embedded) {
+      const certificate = config.mqtt.tls
+        ? await ensureBrokerCertificate(config.dataDir)
+        : undefined;
       const broker = await startEmbeddedBroker({
         host: server.mqttBindHost,
         port: config.mqtt.port,
+        dataDir: config.dataDir,
+        allowAnonymous: config.mqtt.allowAnonymous,
+        tls: certificate && {
+          cert: await Deno.readTextFile(certificate.cert),
+          key: await Deno.readTextFile(certificate.key),
+        },
+        log: logger("broker"),
       });
       undo.push(() => broker.close());
       mqttPort = broker.port;
       mqttConfig = { ...config.mqtt, host: "127.0.0.1", port: broker.port };
-      log.info("embedded MQTT broker listening", { host: server.mqttBindHost, port: broker.port });
+      log.info("embedded MQTT broker listening", {
+        host: server.mqttBindHost,
+        port: broker.port,
+        tls: broker.tls,
+      });
+      if (config.mqtt.allowAnonymous) {
+        log.warn(
+          `MQTT_ALLOW_ANONYMOUS=true: the embedded broker on ${server.mqttBindHost}:${broker.port} ` +
+            "lets anyone who reaches it read and send every NAILA message",
+        );
+      }
     }
+    mqttConfig = withStoredLogin(mqttConfig, config.dataDir, { role: "server" });
     // Filled in once the socket is listening; published (retained) on every MQTT connect, which
     // starts only then, so nobody sees the server online before it can answer.
     let online: Record<string, unknown> = {};
+    const queue = new InferenceQueue({ limits: server.queue });
     const mqtt = new MqttLink(mqttConfig, {
-      clientId: `naila-server-${Deno.pid}`,
+      clientId: uniqueClientId("server"),
       will: { topic: { kind: "server_status" }, message: status(false, config) },
-      online: () => status(true, config, online),
+      online: () => status(true, config, { ...online, load: serverLoad(queue.load()) }),
       log: logger("mqtt"),
     });
     undo.push(() => mqtt.close(status(false, config)));
 
+    // Media (spec 10.1, 11): vision starts on first use, so a voice-only server never loads it.
+    let vision: Promise<Vision> | undefined = options.vision && Promise.resolve(options.vision);
+    undo.push(async () => {
+      if (vision !== undefined && options.vision === undefined) {
+        await (await vision.catch(() => undefined))?.close();
+      }
+    });
+    let store: MediaStore | undefined;
+    if (server.media.storage === "alerts") {
+      await Deno.mkdir(config.dataDir, { recursive: true });
+      store = await MediaStore.open({
+        dataDir: config.dataDir,
+        databasePath: join(config.dataDir, DATABASE_FILE),
+        retentionDays: server.media.retentionDays,
+        retentionBytes: server.media.retentionBytes,
+      });
+      undo.push(() => store?.close());
+    }
+    let say: ((device: string, text: string) => void) | undefined;
+    let recordingTurns = 0;
+    const media = new MediaService({
+      link: mqtt,
+      config: server.media,
+      vision: () =>
+        vision ??= import("./vision/mod.ts").then(({ createVision }) =>
+          createVision({ maxBytes: server.media.maxUploadBytes })
+        ),
+      store,
+      // A recording is a spoken turn without the socket: the pipeline with a sink that keeps
+      // the text (the reply audio is spoken on the device through `say`).
+      // It waits in the inference queue like any turn (spec 16.2: inference is sequential), so
+      // a voice message never runs beside a live turn's STT.
+      voiceTurn: async (device, audio) => {
+        const turn = `recording_${++recordingTurns}`;
+        const utterance = { device, turn, pcm: audio.pcm, rate: audio.rate, endedAt: Date.now() };
+        const sink = { transcript() {}, reply() {}, audio() {} };
+        try {
+          const result = await queue.run(
+            turn,
+            (signal) => pipeline.run(utterance, sink, { signal, outputRate: audio.rate }),
+            // A recording waits in its device's line like a spoken turn (fair across devices).
+            { device, audioMs: (audio.pcm.length / 2 / audio.rate) * 1000 },
+          );
+          return { transcript: result.transcript, reply: result.reply };
+        } catch (error) {
+          if (error instanceof QueueError) throw new MediaError("busy", error.message);
+          throw error;
+        }
+      },
+      speak: (device, text) => say?.(device, text),
+      log: logger("media"),
+    });
+    undo.push(() => media.close());
+    media.start();
+
     let pipeline: Pipeline;
+    let notices: Notices;
     let details: Record<string, unknown> = {};
     if (config.pipeline === "echo") {
       pipeline = new EchoPipeline();
+      // The echo pipeline speaks nothing of its own; its notices get an espeak-ng on first use.
+      notices = new Notices(
+        () => options.tts ? Promise.resolve(options.tts) : createTts({ engine: "espeak" }),
+        { log: logger("notices"), owns: options.tts === undefined },
+      );
+      undo.push(() => notices.close());
     } else {
       const stt = options.stt ?? await loadStt(server.sttModelDir, server.stt);
       // A caller's own STT (tests) is the caller's to close.
@@ -160,6 +276,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         piperVoice: server.piperVoice,
       });
       undo.push(() => tts.close?.());
+      notices = new Notices(() => Promise.resolve(tts), { log: logger("notices"), owns: false });
       await Deno.mkdir(config.dataDir, { recursive: true });
       const assistantLog = logger("assistant");
       const publishCommand = (device: string, command: { command: string; params?: object }) => {
@@ -178,8 +295,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         },
         llm: server.llm,
         log: assistantLog,
+        visual: (device, text) => media.answerQuestion(device, text),
       });
       undo.push(() => assistant.close());
+      // Alerts and recording answers are spoken like a due timer: queued, then pulled by the
+      // gateway's empty turn after an `announce` command.
+      say = (device, text) => {
+        assistant.say(device, text);
+        publishCommand(device, { command: "announce", params: { text, reason: "media" } });
+      };
       // Barge-ins the gateway reports as device events: the only way a v1 gateway (no cancel)
       // can tell the memory how much of a reply was heard; for v2 it repeats the cancel.
       mqtt.subscribe(topicFilter("device_events"), (topic, payload) => {
@@ -195,11 +319,16 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           assistantLog.warn("interruption not recorded", { device: topic.device, error });
         }
       });
-      pipeline = new FullPipeline({ stt, assistant, tts, log: logger("pipeline") });
+      pipeline = new FullPipeline({
+        stt,
+        assistant,
+        tts,
+        log: logger("pipeline"),
+        sttBatch: server.sttBatch,
+      });
       details = { tts: tts.name, llm: server.llm?.model ?? null, stt: server.sttModelDir };
     }
 
-    const queue = new InferenceQueue({ capacity: server.queueCapacity });
     const socketLog = logger("audio_socket");
     const socket = AudioSocketServer.listen({
       host: config.socket.host,
@@ -208,8 +337,21 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       queue,
       log: socketLog,
       ...socketAccessOptions(config.socket.host, config.dataDir, server.audioSocket, socketLog),
+      notices,
+      queueTiming: { noticeMs: server.queueNoticeMs },
     });
     undo.push(() => socket.close());
+    // The load on the status, at a bounded rate: at most once per LOAD_PUBLISH_MS, when changed.
+    let published = JSON.stringify({ ...serverLoad(queue.load()), wait_ms: 0 });
+    const loadTimer = setInterval(() => {
+      const load = serverLoad(queue.load());
+      // The wait estimate drifts as the running turn proceeds; the queue's shape is what counts.
+      const shape = JSON.stringify({ ...load, wait_ms: 0 });
+      if (shape === published) return;
+      published = shape;
+      void mqtt.republish();
+    }, LOAD_PUBLISH_MS);
+    undo.push(() => clearInterval(loadTimer));
     online = { audio_socket_port: socket.port, ...details };
     mqtt.start();
     // The embedded broker is up already: be online before saying ready. An external broker may
@@ -226,6 +368,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       audioPort: socket.port,
       mqttPort,
       pipeline,
+      media,
       close: () => closing ??= unwind(),
     };
   } catch (error) {

@@ -1,6 +1,7 @@
 import { readAudioSecret } from "../shared/audio_auth.ts";
 import assert from "node:assert/strict";
 import { loadConfig } from "../shared/config.ts";
+import { storedLogin } from "../shared/credentials.ts";
 import type { DeviceCommand } from "../shared/messages.ts";
 import { ConversationMemory } from "./assistant/memory.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
@@ -40,9 +41,12 @@ Deno.test("startServer: device commands and due timers reach the device over MQT
     server: loadServerConfig({ MQTT_BIND_HOST: "127.0.0.1" }),
     stt: scriptedStt(["Turn on the lights.", "Set a timer for one second."]),
   });
-  const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port: server.mqttPort }, {
-    clientId: "mod-test",
-  });
+  // The gateway's login from the data dir: the gateway role reads commands and reports events.
+  const login = storedLogin(dataDir, { role: "gateway" });
+  const mqtt = await connectMqtt(
+    { embedded: false, host: "127.0.0.1", port: server.mqttPort, ...login },
+    { clientId: "mod-test" },
+  );
   const commands: DeviceCommand[] = [];
   mqtt.onMessage((topic, payload) => {
     if (topic.kind === "device_command" && topic.device === "kitchen") {

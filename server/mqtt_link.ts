@@ -43,7 +43,7 @@ export class MqttLink {
   #options: MqttLinkOptions;
   #mqtt: NailaMqtt | undefined;
   #closed = false;
-  #subscriptions: { filter: string; handler: Handler }[] = [];
+  #subscriptions: { filter: string | string[]; handler: Handler }[] = [];
   #connecting: Promise<void> | undefined;
   #connected: Promise<void>;
   #markConnected!: () => void;
@@ -70,8 +70,11 @@ export class MqttLink {
     return this.#connected;
   }
 
-  /** Subscribes now or once connected; `handler` sees every NAILA message: check its kind. */
-  subscribe(filter: string, handler: Handler): void {
+  /**
+   * Subscribes to one or more filters now or once connected. `handler` sees every NAILA message
+   * (decoded once per handler, so give related filters one handler): check its kind.
+   */
+  subscribe(filter: string | string[], handler: Handler): void {
     this.#subscriptions.push({ filter, handler });
     if (this.#mqtt) this.#activate(this.#mqtt, { filter, handler });
   }
@@ -83,6 +86,18 @@ export class MqttLink {
       return;
     }
     await this.#mqtt.publish(topic, message);
+  }
+
+  /**
+   * Publishes the online status again (retained), e.g. when the load it carries changed; does
+   * nothing while not connected (the status goes out on connect anyway). The caller bounds the
+   * rate.
+   */
+  async republish(): Promise<void> {
+    if (this.#closed || !this.#mqtt || !this.connected) return;
+    await this.#mqtt.publish({ kind: "server_status" }, this.#options.online()).catch((error) =>
+      this.#options.log?.warn("status not published", { error })
+    );
   }
 
   /** Publishes `offline` (if connected) and disconnects; stops trying to connect. */
@@ -107,6 +122,7 @@ export class MqttLink {
           clientId: this.#options.clientId,
           will: this.#options.will,
           connectTimeoutMs: ATTEMPT_TIMEOUT_MS,
+          log: this.#options.log,
         });
         if (this.#closed) {
           await mqtt.close();
@@ -139,7 +155,7 @@ export class MqttLink {
     this.#markConnected();
   }
 
-  #activate(mqtt: NailaMqtt, subscription: { filter: string; handler: Handler }): void {
+  #activate(mqtt: NailaMqtt, subscription: { filter: string | string[]; handler: Handler }): void {
     mqtt.onMessage(subscription.handler);
     mqtt.subscribe(subscription.filter).catch((error) =>
       this.#options.log?.warn("subscribe failed", { filter: subscription.filter, error })

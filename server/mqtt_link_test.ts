@@ -46,13 +46,18 @@ Deno.test("MqttLink works without a broker, connects when one appears, and again
   });
   const events: string[] = [];
   link.subscribe("naila/devices/+/events", (topic) => events.push(topic.kind));
+  // Several filters, one handler.
+  const media: string[] = [];
+  link.subscribe(["naila/devices/+/media/recording", "naila/uploads/+/image"], (topic) => {
+    if (topic.kind === "device_recording" || topic.kind === "upload_image") media.push(topic.kind);
+  });
   link.start();
   let stopBroker = () => Promise.resolve();
   try {
     // No broker yet: publishing drops quietly instead of failing the caller.
     await link.publish({ kind: "device_command", device: "kitchen" }, { command: "stop" });
     assert.equal(link.connected, false);
-    const first = await startEmbeddedBroker({ host: "127.0.0.1", port });
+    const first = await startEmbeddedBroker({ host: "127.0.0.1", port, allowAnonymous: true });
     stopBroker = () => first.close();
     await link.whenConnected();
     assert.equal((await retainedStatus(port)).online, true);
@@ -67,12 +72,16 @@ Deno.test("MqttLink works without a broker, connects when one appears, and again
       played_ms: 5,
     });
     await until(() => events.length === 1, "the device event");
+    await device.client.publishAsync("naila/uploads/s1/image", "{}", { qos: 1 });
+    await device.client.publishAsync("naila/devices/kitchen/media/recording", "{}", { qos: 1 });
+    await until(() => media.length === 2, "both media topics");
+    assert.deepEqual(media.sort(), ["device_recording", "upload_image"]);
     await device.close();
 
     // A restarted broker has lost the retained status; the link publishes it again.
     await first.close();
     await until(() => !link.connected, "the disconnect");
-    const second = await startEmbeddedBroker({ host: "127.0.0.1", port });
+    const second = await startEmbeddedBroker({ host: "127.0.0.1", port, allowAnonymous: true });
     stopBroker = () => second.close();
     await until(() => link.connected, "the reconnect");
     assert.equal((await retainedStatus(port)).online, true);

@@ -233,3 +233,49 @@ Deno.test("EchoPipeline answers with the utterance itself at the output rate", a
   });
   assert.equal(up.audio.reduce((n, a) => n + a.length, 0), pcm.length * 3);
 });
+
+Deno.test("full pipeline: queued utterances are transcribed in one batch with the running one", async () => {
+  const calls: number[] = [];
+  const stt: SpeechToText = {
+    transcribe: (samples) => stt.transcribeBatch!([samples]).then((all) => all[0]),
+    transcribeBatch(all) {
+      calls.push(all.length);
+      return Promise.resolve(all.map((samples) => ({
+        text: `heard ${samples.length}`,
+        timings: { frontend_ms: 1, encoder_ms: 2, decoder_ms: 3, tokens: 4, batch: all.length },
+      })));
+    },
+  };
+  const assistant = makeAssistant();
+  const pipeline = new FullPipeline({ stt, assistant, tts: new EspeakTts(), sttBatch: 3 });
+  const make = (turn: string, samples: number): Utterance => ({
+    ...utterance,
+    turn,
+    rate: 16000,
+    pcm: new Uint8Array(samples * 2).fill(9),
+  });
+  const [a, b, c, d] = [make("a", 1000), make("b", 2000), make("c", 3000), make("d", 4000)];
+  const queued = [b, c, d];
+  const run = async (u: Utterance) => {
+    const { sink, events } = recordingSink();
+    const result = await pipeline.run(u, sink, {
+      signal: new AbortController().signal,
+      outputRate: 16000,
+      upcoming: (limit) => queued.filter((q) => q !== u).slice(0, limit),
+    });
+    queued.splice(queued.indexOf(u), 1);
+    return { result, events };
+  };
+  const first = await run(a);
+  assert.deepEqual(calls, [3], "a, b and c in one batch of the batch size 3");
+  assert.equal(first.result.stages.stt_batch, 3);
+  assert.equal(first.events[0], "transcript:heard 1000");
+  const second = await run(b);
+  assert.deepEqual(calls, [3], "b was transcribed ahead");
+  assert.equal(second.events[0], "transcript:heard 2000");
+  await run(c);
+  // d was not in the first batch; it runs alone, a batch of one.
+  const fourth = await run(d);
+  assert.deepEqual(calls, [3, 1]);
+  assert.equal(fourth.events[0], "transcript:heard 4000");
+});

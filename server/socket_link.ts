@@ -8,6 +8,7 @@ import type { Decoded, FrameLimits } from "../shared/frame_codec.ts";
 import type { IpRange } from "../shared/ip_ranges.ts";
 import type { Logger } from "../shared/log.ts";
 import { type InferenceQueue, QueueError } from "./inference_queue.ts";
+import type { Notices } from "./notices.ts";
 import type { Pipeline } from "./pipeline.ts";
 
 /** How long a peer may take, in ms. */
@@ -30,10 +31,21 @@ export interface SocketAccess {
   authTimeoutMs: number;
 }
 
+/** When a waiting turn hears about its wait (docs/protocol.md "Waiting for inference"), ms. */
+export interface QueueNoticeTiming {
+  /** A turn still queued this long after its `end` gets the spoken "one moment" (QUEUE_NOTICE_MS). */
+  noticeMs: number;
+  /** A queued turn's `state` event is repeated at most this often, when its place changed. */
+  updateMs: number;
+}
+
 /** What every connection of one audio socket shares. */
 export interface SocketSettings {
   pipeline: Pipeline;
   queue: InferenceQueue;
+  /** Spoken "one moment" and the overload apology; absent: both are sent without audio. */
+  notices?: Notices;
+  queueTiming: QueueNoticeTiming;
   log: Logger | undefined;
   limits: FrameLimits;
   timeouts: AudioSocketTimeouts;

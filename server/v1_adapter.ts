@@ -1,25 +1,30 @@
 /**
  * Protocol v1 on the audio socket (spec 4.2/6.1): each request frame is answered by exactly one
  * frame with the same device and request ids, at 48000 Hz, in request order; an empty body means
- * nothing was heard (or nothing could be said: busy, error). A failed connection is simply
- * closed: v1 has no error message.
+ * nothing was heard (or nothing could be said: an error). A failed connection is simply closed:
+ * v1 has no error message.
+ *
+ * Every request enters the shared {@link InferenceQueue} as it arrives (fair across devices, so
+ * one device's burst does not hold back another's request), and the answers are written in
+ * request order. Nothing is answered empty for being one request too many: a request is refused
+ * only when the server is overloaded, and then its answer is the spoken apology
+ * (notices.ts).
  */
 import { type Decoded, encodeV1, maxPcmBytes, type V1Frame } from "../shared/frame_codec.ts";
 import { concatBytes } from "../shared/audio.ts";
+import { QueueError } from "./inference_queue.ts";
 import type { ReplySink, Utterance } from "./pipeline.ts";
 import { type ConnectionLink, logTurnError, type SocketProtocol } from "./socket_link.ts";
 
 /** Spec 6.1: the Python `AudioInferenceServer` always answers at 48000 Hz. */
 export const V1_REPLY_RATE = 48000;
-/** v1 requests waiting for their answer on one connection; later ones are answered empty. */
-const MAX_V1_PENDING = 4;
 
 /** The v1 request chain of one connection. */
 export class V1Adapter implements SocketProtocol {
   readonly pinged = false;
   #link: ConnectionLink;
+  /** Resolves once every answer so far is written: answers go out in request order. */
   #chain: Promise<void> = Promise.resolve();
-  #pending = 0;
   #controllers = new Set<AbortController>();
 
   constructor(link: ConnectionLink) {
@@ -57,16 +62,22 @@ export class V1Adapter implements SocketProtocol {
   }
 
   #request(frame: V1Frame): void {
-    const { log, queue, pipeline } = this.#link.settings;
-    if (this.#pending >= MAX_V1_PENDING) {
-      log?.warn("v1 request answered empty: too many pending", {
-        peer: this.#link.peer,
-        request: frame.request,
-      });
-      this.#chain = this.#chain.then(() => this.#respond(frame, new Uint8Array(0)));
-      return;
+    const { log } = this.#link.settings;
+    const answer = this.#answer(frame);
+    this.#chain = this.#chain
+      .then(() => answer)
+      .then((pcm) => this.#respond(frame, pcm))
+      .catch((error) => log?.error("v1 request failed", { peer: this.#link.peer, error }));
+  }
+
+  /** The request's reply audio: the pipeline's, the apology when overloaded, else empty. */
+  async #answer(frame: V1Frame): Promise<Uint8Array> {
+    const { queue, pipeline, notices, log } = this.#link.settings;
+    const bytes = frame.pcm.length;
+    if (!queue.reserve(bytes)) {
+      log?.warn("v1 request refused: audio buffers full", { peer: this.#link.peer });
+      return await notices?.speech("busy", V1_REPLY_RATE) ?? new Uint8Array(0);
     }
-    this.#pending++;
     const controller = new AbortController();
     this.#controllers.add(controller);
     const utterance: Utterance = {
@@ -76,28 +87,38 @@ export class V1Adapter implements SocketProtocol {
       rate: frame.rate,
       endedAt: Date.now(),
     };
-    this.#chain = this.#chain.then(async () => {
-      const chunks: Uint8Array[] = [];
-      const sink: ReplySink = {
-        transcript: () => {},
-        reply: () => {},
-        audio: (pcm) => chunks.push(pcm),
-      };
-      let pcm: Uint8Array = new Uint8Array(0);
-      try {
-        const result = await queue.run(
-          frame.request,
-          (signal) => pipeline.run(utterance, sink, { signal, outputRate: V1_REPLY_RATE }),
-          { signal: controller.signal },
-        );
-        if (!result.cancelled) pcm = concatBytes(chunks);
-      } catch (error) {
-        logTurnError(this.#link, frame.device, frame.request, error);
-      } finally {
-        this.#pending--;
-        this.#controllers.delete(controller);
+    const chunks: Uint8Array[] = [];
+    const sink: ReplySink = {
+      transcript: () => {},
+      reply: () => {},
+      audio: (pcm) => chunks.push(pcm),
+    };
+    try {
+      const result = await queue.run(
+        frame.request,
+        (signal) =>
+          pipeline.run(utterance, sink, {
+            signal,
+            outputRate: V1_REPLY_RATE,
+            upcoming: (limit) => queue.upcoming(limit) as Utterance[],
+          }),
+        {
+          payload: utterance,
+          signal: controller.signal,
+          device: frame.device,
+          audioMs: (bytes / 2 / frame.rate) * 1000,
+        },
+      );
+      return result.cancelled ? new Uint8Array(0) : concatBytes(chunks);
+    } catch (error) {
+      logTurnError(this.#link, frame.device, frame.request, error);
+      if (error instanceof QueueError && error.code === "busy") {
+        return await notices?.speech("busy", V1_REPLY_RATE) ?? new Uint8Array(0);
       }
-      this.#respond(frame, pcm);
-    }).catch((error) => log?.error("v1 request failed", { peer: this.#link.peer, error }));
+      return new Uint8Array(0);
+    } finally {
+      queue.release(bytes);
+      this.#controllers.delete(controller);
+    }
   }
 }

@@ -8,9 +8,15 @@
  * connection closes.
  *
  * A turn, in order: `start` → receiving (audio appended, seq and size checked; `pause` may
- * speculate) → `end` → queued in the {@link InferenceQueue} → running the pipeline, whose sink
- * streams text and audio → finished (remembered, so a late `cancel` still records what was
- * heard).
+ * speculate) → `end` → queued in the {@link InferenceQueue} (fair across devices; with the
+ * `queue` capability the gateway hears `state` events and, after a while, a spoken "one
+ * moment") → running the pipeline, whose sink streams text and audio → finished (remembered, so
+ * a late `cancel` still records what was heard).
+ *
+ * Limits follow what is scarce, not a count per connection: one open turn per device (a new
+ * `start` supersedes the device's turn still receiving or queued), buffered audio bytes and
+ * queued work (the queue's limits). A refused turn hears a spoken apology before its `busy`
+ * error.
  */
 import { concatBytes, roundMs } from "../shared/audio.ts";
 import {
@@ -23,12 +29,18 @@ import {
   V2_CAPABILITIES,
   type V2Message,
 } from "../shared/frame_codec.ts";
-import { QueueError } from "./inference_queue.ts";
-import type { ReplySink, SpeculativeStt, TurnResult, Utterance } from "./pipeline.ts";
+import { QueueError, type QueuePosition } from "./inference_queue.ts";
+import type { NoticeKind } from "./notices.ts";
+import { watchQueuedTurn } from "./queue_updates.ts";
+import {
+  type ReplySink,
+  sendChunked,
+  type SpeculativeStt,
+  type TurnResult,
+  type Utterance,
+} from "./pipeline.ts";
 import { type ConnectionLink, logTurnError, type SocketProtocol } from "./socket_link.ts";
 
-/** v2 turns receiving audio at once on one connection: one per device, a few devices. */
-const MAX_OPEN_TURNS = 8;
 /** Finished turn ids remembered per connection, to accept a late cancel (barge-in) for them. */
 const FINISHED_TURNS_KEPT = 32;
 
@@ -47,6 +59,12 @@ interface Turn {
   playedMs?: number;
   /** Next reply audio chunk's seq. */
   outSeq: number;
+  /** Audio bytes reserved in the queue's memory budget (given back when the turn ends). */
+  reserved: number;
+  /** The spoken "one moment" being sent; the reply waits for it. */
+  notice?: Promise<void>;
+  /** Timers of a queued turn: its notice and its `state` updates. */
+  queueTimers: ReturnType<typeof setTimeout>[];
   /** STT started by a `pause` on the first `bytes` of audio; aborted when more audio comes. */
   speculation?: { controller: AbortController; bytes: number; result: Promise<SpeculativeStt> };
 }
@@ -73,7 +91,17 @@ export class V2Turns implements SocketProtocol {
     for (const turn of this.#turns.values()) {
       clearTimeout(turn.timer);
       turn.controller.abort(new Error(reason));
+      // A queued or running turn gives its bytes back when its queue promise settles.
+      if (turn.phase === "receiving") this.#release(turn);
     }
+  }
+
+  /** Gives back the turn's audio bytes and stops its queue timers (idempotent). */
+  #release(turn: Turn): void {
+    this.#link.settings.queue.release(turn.reserved);
+    turn.reserved = 0;
+    for (const timer of turn.queueTimers) clearTimeout(timer);
+    turn.queueTimers = [];
   }
 
   #send(message: V2Message): void {
@@ -136,6 +164,9 @@ export class V2Turns implements SocketProtocol {
       case "text":
         this.#turnError(message.turn, "unsupported", "text input is not supported");
         return;
+      case "state":
+        this.#turnError(message.turn, "unsupported", "state is sent by the server only");
+        return;
     }
   }
 
@@ -148,10 +179,17 @@ export class V2Turns implements SocketProtocol {
       this.#turnError(id, "bad_frame", `turn ${id} already exists on this connection`);
       return;
     }
-    const receiving = [...this.#turns.values()].filter((t) => t.phase === "receiving").length;
-    if (receiving >= MAX_OPEN_TURNS) {
-      this.#turnError(id, "busy", `too many open turns (${MAX_OPEN_TURNS})`);
-      return;
+    // One open turn per device: the earlier one was barged in on (the gateway normally cancelled
+    // it already). A running turn is left alone: its reply is already streaming.
+    for (const earlier of this.#turns.values()) {
+      if (earlier.device !== device || earlier.phase === "running") continue;
+      const why = `turn ${earlier.id} superseded by turn ${id} of device ${device}`;
+      if (earlier.phase === "receiving") {
+        this.#dropTurn(earlier, "superseded", why);
+      } else {
+        earlier.controller.abort();
+        this.#turnError(earlier.id, "superseded", why);
+      }
     }
     const turn: Turn = {
       id,
@@ -164,6 +202,8 @@ export class V2Turns implements SocketProtocol {
       controller: new AbortController(),
       timer: undefined,
       outSeq: 0,
+      reserved: 0,
+      queueTimers: [],
     };
     const { turnMs } = this.#link.settings.timeouts;
     turn.timer = setTimeout(() => {
@@ -173,10 +213,64 @@ export class V2Turns implements SocketProtocol {
     this.#turns.set(id, turn);
   }
 
+  /**
+   * Refuses a turn for overload: drops it if still receiving, then sends the spoken apology as
+   * its reply audio and a `busy` error (docs/protocol.md "Waiting for inference").
+   */
+  #refuse(turn: Turn, reason: string): void {
+    if (turn.phase === "receiving") {
+      clearTimeout(turn.timer);
+      turn.controller.abort();
+      this.#release(turn);
+      this.#turns.delete(turn.id);
+      this.#remember(turn.id, undefined);
+    }
+    this.#link.settings.log?.warn("turn refused: overloaded", {
+      peer: this.#link.peer,
+      device: turn.device,
+      turn: turn.id,
+      reason,
+    });
+    this.#speak(turn, "busy").then(() => this.#turnError(turn.id, "busy", reason));
+  }
+
+  /** Sends a notice as the turn's next reply audio chunks (nothing without notices). */
+  async #speak(turn: Turn, kind: NoticeKind): Promise<void> {
+    const notices = this.#link.settings.notices;
+    if (notices === undefined) return;
+    const pcm = await notices.speech(kind, turn.rate);
+    // A "one moment" for a turn cancelled meanwhile is not said; the apology always is.
+    if (!this.#link.open || (kind === "wait" && turn.controller.signal.aborted)) return;
+    const audio = (chunk: Uint8Array, rate: number) => this.#sendAudio(turn, chunk, rate);
+    sendChunked({ transcript: () => {}, reply: () => {}, audio }, pcm, turn.rate);
+  }
+
+  /** The turn must wait: with the `queue` capability, the gateway hears where it stands. */
+  #onQueued(turn: Turn, where: QueuePosition, now: () => QueuePosition | undefined): void {
+    if (!this.#capabilities.has("queue")) return;
+    turn.queueTimers = watchQueuedTurn({
+      where,
+      now,
+      timing: this.#link.settings.queueTiming,
+      queued: () => turn.phase === "queued" && !turn.controller.signal.aborted,
+      state: (at) =>
+        this.#send({
+          type: "state",
+          turn: turn.id,
+          state: "queued",
+          position: at.position,
+          wait_ms: Math.round(at.waitMs),
+          ts: Date.now(),
+        }),
+      notice: () => turn.notice = this.#speak(turn, "wait"),
+    });
+  }
+
   /** Ends a turn that is still receiving, with an error for it. */
   #dropTurn(turn: Turn, code: string, message: string): void {
     clearTimeout(turn.timer);
     turn.controller.abort();
+    this.#release(turn);
     this.#turns.delete(turn.id);
     this.#remember(turn.id, undefined);
     this.#turnError(turn.id, code, message);
@@ -214,6 +308,12 @@ export class V2Turns implements SocketProtocol {
       );
       return;
     }
+    if (!this.#link.settings.queue.reserve(pcm.length)) {
+      const { maxBufferedBytes } = this.#link.settings.queue.limits;
+      this.#refuse(turn, `server audio buffers are full (${maxBufferedBytes} bytes)`);
+      return;
+    }
+    turn.reserved += pcm.length;
     turn.nextSeq++;
     turn.bytes += pcm.length;
     turn.chunks.push(pcm);
@@ -240,11 +340,15 @@ export class V2Turns implements SocketProtocol {
     if (!queue.idle) return;
     turn.chunks = [concatBytes(turn.chunks)];
     const controller = new AbortController();
+    const done = queue.speculating(controller);
     const signal = AbortSignal.any([turn.controller.signal, controller.signal]);
     const result = pipeline.speculate(turn.chunks[0], turn.rate, { signal });
-    if (result === undefined) return;
+    if (result === undefined) {
+      done();
+      return;
+    }
     // Awaited by the turn if it ends now; a discarded one's rejection is expected.
-    result.catch(() => {});
+    result.catch(() => {}).finally(done);
     turn.speculation = { controller, bytes: turn.bytes, result };
   }
 
@@ -261,7 +365,9 @@ export class V2Turns implements SocketProtocol {
     }
     clearTimeout(turn.timer);
     turn.phase = "queued";
-    const speculation = turn.speculation?.bytes === turn.bytes
+    // A speculation aborted for another device's final turn (finals first) is not used.
+    const speculation = turn.speculation?.bytes === turn.bytes &&
+        !turn.speculation.controller.signal.aborted
       ? turn.speculation.result
       : undefined;
     const utterance: Utterance = {
@@ -274,16 +380,33 @@ export class V2Turns implements SocketProtocol {
     turn.chunks = [];
     const queuedAt = performance.now();
     let ranAt = queuedAt;
+    let told = false;
     const sink = this.#sinkFor(turn);
-    this.#link.settings.queue.run(id, (signal) => {
+    this.#link.settings.queue.run(id, async (signal) => {
       turn.phase = "running";
       ranAt = performance.now();
+      for (const timer of turn.queueTimers) clearTimeout(timer);
+      if (told) this.#send({ type: "state", turn: id, state: "running", ts: Date.now() });
+      // "One moment" is already being said: the reply follows it, never interleaves.
+      await turn.notice;
       return this.#link.settings.pipeline.run(utterance, sink, {
         signal,
         outputRate: turn.rate,
         speculation,
+        upcoming: (limit) => this.#link.settings.queue.upcoming(limit) as Utterance[],
       });
-    }, { signal: turn.controller.signal }).then((result: TurnResult) => {
+    }, {
+      // Its STT may run ahead in a batch with an earlier turn's, unless speculation has it.
+      payload: speculation === undefined ? utterance : undefined,
+      signal: turn.controller.signal,
+      spare: turn.speculation?.controller,
+      device: turn.device,
+      audioMs: (utterance.pcm.length / 2 / turn.rate) * 1000,
+      onQueued: (where, now) => {
+        told = this.#capabilities.has("queue");
+        this.#onQueued(turn, where, now);
+      },
+    }).then((result: TurnResult) => {
       if (turn.playedMs !== undefined && result.memoryId !== undefined) {
         this.#markInterrupted(result.memoryId, turn.playedMs);
       }
@@ -302,7 +425,7 @@ export class V2Turns implements SocketProtocol {
       this.#finish(turn, undefined);
       logTurnError(this.#link, turn.device, id, error);
       if (error instanceof QueueError) {
-        if (error.code === "busy") this.#turnError(id, "busy", error.message);
+        if (error.code === "busy") this.#refuse(turn, error.message);
         return;
       }
       this.#turnError(id, "internal", `turn failed: ${(error as Error).message ?? error}`);
@@ -333,21 +456,20 @@ export class V2Turns implements SocketProtocol {
       transcript: (value) => text("transcript", value),
       reply: (value) => text("reply", value),
       audio: (pcm, rate) => {
-        if (!live()) return;
-        this.#send({
-          type: "audio",
-          turn: turn.id,
-          seq: turn.outSeq++,
-          rate: rate as SampleRate,
-          ts: Date.now(),
-          pcm,
-        });
+        if (live()) this.#sendAudio(turn, pcm, rate);
       },
     };
   }
 
+  /** One chunk of the turn's reply audio, under its next seq. */
+  #sendAudio(turn: Turn, pcm: Uint8Array, rate: number): void {
+    const message = { type: "audio", turn: turn.id, seq: turn.outSeq++, ts: Date.now(), pcm };
+    this.#send({ ...message, type: "audio", rate: rate as SampleRate });
+  }
+
   #finish(turn: Turn, memoryId: number | undefined): void {
     this.#discardSpeculation(turn);
+    this.#release(turn);
     this.#turns.delete(turn.id);
     this.#remember(turn.id, memoryId);
   }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { connectAsync, type MqttClient } from "mqtt";
 import { startEmbeddedBroker } from "./broker.ts";
+import { addDevice } from "./credentials.ts";
 
 const WAIT_MS = 3000;
 
@@ -30,7 +31,7 @@ function connectTo(port: number, extra: Record<string, unknown> = {}) {
 
 Deno.test("startEmbeddedBroker", async (t) => {
   await t.step("relays QoS 1 and keeps retained messages for late subscribers", async () => {
-    const broker = await startEmbeddedBroker({ port: 0 });
+    const broker = await startEmbeddedBroker({ port: 0, allowAnonymous: true });
     const clients: MqttClient[] = [];
     try {
       assert.ok(broker.port > 0);
@@ -58,7 +59,7 @@ Deno.test("startEmbeddedBroker", async (t) => {
   });
 
   await t.step("close() disconnects clients and frees the port", async () => {
-    const broker = await startEmbeddedBroker({ port: 0 });
+    const broker = await startEmbeddedBroker({ port: 0, allowAnonymous: true });
     const client = await connectTo(broker.port);
     const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
     await broker.close();
@@ -69,25 +70,36 @@ Deno.test("startEmbeddedBroker", async (t) => {
     await broker.close(); // idempotent
   });
 
-  await t.step("with a user name, rejects wrong credentials", async () => {
-    const broker = await startEmbeddedBroker({ port: 0, username: "naila", password: "s3cret" });
+  await t.step("with a data dir, takes its users and rejects wrong credentials", async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "naila_broker_test_" });
+    const broker = await startEmbeddedBroker({ port: 0, dataDir });
     try {
-      const ok = await connectTo(broker.port, { username: "naila", password: "s3cret" });
+      const login = addDevice(dataDir, "kitchen");
+      const ok = await connectTo(broker.port, { ...login });
       await ok.endAsync();
       await assert.rejects(
-        connectTo(broker.port, { username: "naila", password: "wrong" }),
+        connectTo(broker.port, { username: "kitchen", password: "wrong" }),
         /Bad username or password|Not authorized/,
       );
+      await assert.rejects(connectTo(broker.port), /Not authorized/);
     } finally {
       await broker.close();
+      await Deno.remove(dataDir, { recursive: true });
     }
   });
 
+  await t.step(
+    "refuses to start with neither users nor an explicit anonymous opt-out",
+    async () => {
+      await assert.rejects(startEmbeddedBroker({ port: 0 }), /dataDir\) or allowAnonymous: true/);
+    },
+  );
+
   await t.step("a taken port is reported with host and port", async () => {
-    const first = await startEmbeddedBroker({ port: 0 });
+    const first = await startEmbeddedBroker({ port: 0, allowAnonymous: true });
     try {
       await assert.rejects(
-        startEmbeddedBroker({ port: first.port }),
+        startEmbeddedBroker({ port: first.port, allowAnonymous: true }),
         new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.port}`),
       );
     } finally {

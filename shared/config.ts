@@ -43,10 +43,19 @@ export interface MqttConfig {
   embedded: boolean;
   host: string;
   port: number;
+  /** MQTT_USERNAME/MQTT_PASSWORD; unset: the stored login of the data dir (credentials.ts). */
   username?: string;
   password?: string;
-  /** Present when TLS is on; file paths of PEM files (read by `mqtt.ts`). */
+  /** MQTT_PASSWORD_FILE: a file holding the password (kept out of the environment); read by `mqtt.ts`. */
+  passwordFile?: string;
+  /**
+   * Present when TLS is on; file paths of PEM files (read by `mqtt.ts`). With the embedded broker
+   * the server generates a CA and certificate into the data dir (certificates.ts) and listens
+   * with TLS; clients trust that CA unless MQTT_CA names another.
+   */
   tls?: { ca?: string; cert?: string; key?: string };
+  /** MQTT_ALLOW_ANONYMOUS=true: the embedded broker lets clients in without a login (opt-out). */
+  allowAnonymous?: boolean;
 }
 
 /** The loaded configuration. */
@@ -162,6 +171,13 @@ function loadMqtt(env: Env): MqttConfig {
   const key = envValue(env, "MQTT_KEY");
   const username = envValue(env, "MQTT_USERNAME");
   const password = envValue(env, "MQTT_PASSWORD");
+  const passwordFile = envValue(env, "MQTT_PASSWORD_FILE");
+  if (password !== undefined && passwordFile !== undefined) {
+    throw new ConfigError("MQTT_PASSWORD_FILE", passwordFile, "unset when MQTT_PASSWORD is set");
+  }
+  if (passwordFile !== undefined && username === undefined) {
+    throw new ConfigError("MQTT_USERNAME", "", "a user name when MQTT_PASSWORD_FILE is set");
+  }
   const explicitTls = bool(env, "MQTT_TLS");
   if (cert !== undefined && key === undefined) {
     throw new ConfigError("MQTT_KEY", "", "a key file path when MQTT_CERT is set");
@@ -177,13 +193,6 @@ function loadMqtt(env: Env): MqttConfig {
     );
   }
   const tlsOn = explicitTls ?? (ca !== undefined || cert !== undefined);
-  if (tlsOn && embedded) {
-    throw new ConfigError(
-      "MQTT_HOST",
-      "",
-      "a broker host when TLS is on (the embedded broker speaks plain MQTT)",
-    );
-  }
   if (password !== undefined && username === undefined) {
     throw new ConfigError("MQTT_USERNAME", "", "a user name when MQTT_PASSWORD is set");
   }
@@ -192,8 +201,10 @@ function loadMqtt(env: Env): MqttConfig {
     host: embedded ? "127.0.0.1" : envHost(env, "MQTT_HOST", "127.0.0.1"),
     port: envPort(env, "MQTT_PORT", 1883),
   };
+  if (bool(env, "MQTT_ALLOW_ANONYMOUS") === true) config.allowAnonymous = true;
   if (username !== undefined) config.username = username;
   if (password !== undefined) config.password = password;
+  if (passwordFile !== undefined) config.passwordFile = passwordFile;
   if (tlsOn) {
     config.tls = {};
     if (ca !== undefined) config.tls.ca = ca;

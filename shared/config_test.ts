@@ -91,8 +91,19 @@ Deno.test("loadConfig MQTT TLS rules", async (t) => {
     rejects({ ...host, MQTT_TLS: "false", MQTT_CA: "/ca.pem" }, /MQTT_TLS="false"/);
     rejects({ ...host, MQTT_CERT: "/c.pem" }, /MQTT_KEY=.*when MQTT_CERT is set/);
     rejects({ ...host, MQTT_KEY: "/k.pem" }, /MQTT_CERT=.*when MQTT_KEY is set/);
-    rejects({ MQTT_TLS: "true" }, /MQTT_HOST=.*embedded broker speaks plain MQTT/);
     rejects({ ...host, MQTT_PASSWORD: "secret" }, /MQTT_USERNAME=.*when MQTT_PASSWORD is set/);
+  });
+  await t.step("the embedded broker may use TLS; anonymous access is an explicit opt-out", () => {
+    assert.deepEqual(loadConfig({ MQTT_TLS: "true" }).mqtt.tls, {});
+    assert.equal(loadConfig({}).mqtt.allowAnonymous, undefined);
+    assert.equal(loadConfig({ MQTT_ALLOW_ANONYMOUS: "true" }).mqtt.allowAnonymous, true);
+    rejects({ MQTT_ALLOW_ANONYMOUS: "maybe" }, /MQTT_ALLOW_ANONYMOUS="maybe"/);
+    assert.equal(
+      loadConfig({ MQTT_USERNAME: "u", MQTT_PASSWORD_FILE: "/run/pw" }).mqtt.passwordFile,
+      "/run/pw",
+    );
+    rejects({ MQTT_PASSWORD_FILE: "/run/pw" }, /MQTT_USERNAME=.*MQTT_PASSWORD_FILE/);
+    rejects({ MQTT_USERNAME: "u", MQTT_PASSWORD: "p", MQTT_PASSWORD_FILE: "/f" }, /FILE/);
   });
   await t.step("the password never appears in an error", () => {
     const err = rejects({ ...host, MQTT_PASSWORD: "hunter2" }, /MQTT_USERNAME/);

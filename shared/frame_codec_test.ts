@@ -106,6 +106,31 @@ const V2_VECTORS: Vector[] = [
     decoded: { version: 2, message: { type: "end", turn: "t1", ts: 1700000001300 } },
   },
   {
+    name: "v2 state: the turn waits for inference",
+    wire: bytes(
+      '{"type":"state","turn":"t1","state":"queued","position":2,"wait_ms":1800,"ts":1700000001310}\n',
+    ),
+    decoded: {
+      version: 2,
+      message: {
+        type: "state",
+        turn: "t1",
+        state: "queued",
+        position: 2,
+        wait_ms: 1800,
+        ts: 1700000001310,
+      },
+    },
+  },
+  {
+    name: "v2 state: inference started",
+    wire: bytes('{"type":"state","turn":"t1","state":"running","ts":1700000003100}\n'),
+    decoded: {
+      version: 2,
+      message: { type: "state", turn: "t1", state: "running", ts: 1700000003100 },
+    },
+  },
+  {
     name: "v2 transcript text",
     wire: bytes(
       '{"type":"text","turn":"t1","kind":"transcript","ts":1700000001420,"length":12}\nwhat time is',

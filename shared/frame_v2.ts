@@ -33,6 +33,7 @@ export const V2_CAPABILITIES = [
   "ping",
   "stages",
   "speculate",
+  "queue",
 ] as const;
 
 /** Who started the connection (`gateway`) and who answers (`server`). */
@@ -117,6 +118,22 @@ export interface ErrorMessage {
   message: string;
   ts: number;
 }
+/** Where a turn stands on the server, after its `end`: waiting for inference, or running. */
+export type TurnState = "queued" | "running";
+/**
+ * Server → gateway, only when both hellos announced `queue`: the turn's place in the server's
+ * inference queue. `queued` comes when the turn must wait (and again when its place changes,
+ * at most every few seconds), with `position` (turns that run before it) and `wait_ms` (the
+ * server's estimate); `running` when inference starts.
+ */
+export interface StateMessage {
+  type: "state";
+  turn: string;
+  state: TurnState;
+  position?: number;
+  wait_ms?: number;
+  ts: number;
+}
 /** Liveness probe; the peer answers with a pong carrying the same id. */
 export interface PingMessage {
   type: "ping";
@@ -139,6 +156,7 @@ export type V2Message =
   | CancelMessage
   | TextMessage
   | ErrorMessage
+  | StateMessage
   | PingMessage
   | PongMessage;
 
@@ -343,6 +361,13 @@ const V2_FIELDS: { readonly [K in V2MessageType]: readonly Field<MessageOf<K>>[]
     { ...TURN, optional: true },
     { name: "code", read: text(MAX_ERROR_CODE_CHARS) },
     { name: "message", read: text(MAX_ERROR_MESSAGE_CHARS) },
+    TS,
+  ],
+  state: [
+    TURN,
+    { name: "state", read: allowed(["queued", "running"]) },
+    { name: "position", read: count, optional: true },
+    { name: "wait_ms", read: ms, optional: true },
     TS,
   ],
   ping: [{ name: "id", read: count }, TS],

@@ -99,8 +99,15 @@ const DeviceStatusSchema = z.object({
   online: z.boolean(),
   capabilities: z.array(name).max(MAX_LIST_ITEMS).optional(),
   firmware_version: name.optional(),
+  // Where the device is (NAILA's addition): "is anyone at the front door?" asks the cameras of
+  // zone front_door, and alerts name it.
+  zone: id.optional(),
   // Optional: a last-will "offline" payload is fixed at connect time and may omit it.
   timestamp: timestamp.optional(),
+  // NAILA's connection epoch (docs/protocol.md): which MQTT connection of the device sent this.
+  // A later connection has a larger epoch; the gateway ignores an offline status (a late last
+  // will) whose epoch is older than its live session's.
+  epoch: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 /** Device status, retained on `naila/devices/{id}/status` (spec 8.2). */
 export type DeviceStatus = z.infer<typeof DeviceStatusSchema>;
@@ -141,6 +148,12 @@ const AlertSchema = z.object({
   confidence: confidence,
   source_device: id,
   timestamp: timestamp,
+  // NAILA's additions: what was detected, how many, the sentence to announce, and the stored
+  // snapshot's id when storage is on (server/media/store.ts).
+  label: name.optional(),
+  count: z.int().min(1).max(MAX_LIST_ITEMS).optional(),
+  description: text.optional(),
+  media_id: z.int().min(1).optional(),
 });
 /** Alert on `naila/alerts/{zone}/{alert_type}` and `naila/alerts/all` (spec 8.2). */
 export type Alert = z.infer<typeof AlertSchema>;
@@ -221,9 +234,29 @@ const UploadSchema = z.object({
 /** Upload on `naila/uploads/{session_id}/image` (spec 11.9). */
 export type Upload = z.infer<typeof UploadSchema>;
 
+const DetectedObjectsSchema = z.array(z.object({
+  label: name,
+  confidence: confidence,
+  // [x, y, width, height] in pixels, as the spec's example.
+  bbox: z.tuple([
+    z.number().min(0),
+    z.number().min(0),
+    z.number().min(0),
+    z.number().min(0),
+  ]),
+})).max(MAX_LIST_ITEMS);
+
 const VisualContextSchema = z.object({
   source: z.object({
-    type: z.enum(["webrtc_stream", "mqtt_snapshot", "http_upload", "mqtt_upload"]),
+    // NAILA adds mqtt_recording (a video clip's frame) and stored (an alert snapshot, 11.8).
+    type: z.enum([
+      "webrtc_stream",
+      "mqtt_snapshot",
+      "http_upload",
+      "mqtt_upload",
+      "mqtt_recording",
+      "stored",
+    ]),
     device_id: id.optional(),
     session_id: id.optional(),
   }),
@@ -236,17 +269,7 @@ const VisualContextSchema = z.object({
   }),
   analysis: z.object({
     description: text.optional(),
-    objects: z.array(z.object({
-      label: name,
-      confidence: confidence,
-      // [x, y, width, height] in pixels, as the spec's example.
-      bbox: z.tuple([
-        z.number().min(0),
-        z.number().min(0),
-        z.number().min(0),
-        z.number().min(0),
-      ]),
-    })).max(MAX_LIST_ITEMS).optional(),
+    objects: DetectedObjectsSchema.optional(),
     scene_type: name.optional(),
     lighting: name.optional(),
     text_detected: z.array(text).max(MAX_LIST_ITEMS).optional(),
@@ -255,6 +278,50 @@ const VisualContextSchema = z.object({
 });
 /** Visual context, normalized from any media source (spec 11.11). */
 export type VisualContext = z.infer<typeof VisualContextSchema>;
+
+// ---- NAILA's answers to media (docs/media.md) ---------------------------------------------------
+
+/** Most video frames a clip's answer describes (server/media samples at most this many). */
+export const MAX_ANSWER_FRAMES = 16;
+
+const MediaAnswerSchema = z.object({
+  // What was answered: a recording (11.6), an upload (11.7/11.9), a spoken visual question
+  // (11.10), or a stored alert shown again (11.8, "show me the last alert").
+  kind: z.enum(["recording", "upload", "visual_question", "history"]),
+  ok: z.boolean(),
+  timestamp: timestamp,
+  request_id: id.optional(),
+  session_id: id.optional(),
+  conversation_id: id.optional(),
+  // The question (an upload's context) or what STT heard in a recording.
+  question: text.optional(),
+  transcript: text.optional(),
+  // The sentence that answers it, as spoken on the device.
+  answer: text.optional(),
+  visual_context: VisualContextSchema.optional(),
+  // A video clip: what was seen in each sampled frame, at its time in the clip.
+  frames: z.array(z.object({
+    at_ms: z.number().min(0),
+    description: text,
+    objects: DetectedObjectsSchema,
+  })).max(MAX_ANSWER_FRAMES).optional(),
+  // An image to display ("show me the last alert from the backyard").
+  image: z.object({
+    format: z.enum(IMAGE_FORMATS),
+    data: base64Media,
+    media_id: z.int().min(1).optional(),
+    zone: id.optional(),
+    device_id: id.optional(),
+    timestamp: timestamp.optional(),
+  }).optional(),
+  // Set when ok is false: a stable code and a sentence naming what was wrong.
+  error: z.object({ code: name, message: text }).optional(),
+});
+/**
+ * The server's answer on `naila/devices/{id}/media/response` (recordings, visual questions,
+ * stored images) and `naila/uploads/{session_id}/response` (uploads). docs/media.md.
+ */
+export type MediaAnswer = z.infer<typeof MediaAnswerSchema>;
 
 // ---- NAILA's own -------------------------------------------------------------------------------
 
@@ -268,12 +335,33 @@ const GatewayStatusSchema = z.looseObject({
 /** Gateway status, retained on `naila/gateway/status`; extra fields pass through. */
 export type GatewayStatus = z.infer<typeof GatewayStatusSchema>;
 
+const ServerLoadSchema = z.looseObject({
+  /** Turns waiting for inference (not counting the running one). */
+  queued_turns: z.int().min(0),
+  /** Audio of the waiting turns, s. */
+  queued_audio_s: z.number().min(0),
+  /** Devices with a turn waiting or running. */
+  active_devices: z.int().min(0),
+  /** Estimated wait of a turn arriving now, ms. */
+  wait_ms: z.number().min(0),
+  /** Running average of one turn's inference time, ms (0 before the first turn). */
+  turn_ms: z.number().min(0),
+  /** Turns per minute the server can answer at that average; absent before the first turn. */
+  capacity_turns_per_min: z.number().min(0).optional(),
+});
+/**
+ * A server's load on its status (server/mod.ts publishes it at most once a second while it
+ * changes), so a gateway can send a turn to the least loaded live server.
+ */
+export type ServerLoad = z.infer<typeof ServerLoadSchema>;
+
 const ServerStatusSchema = z.looseObject({
   online: z.boolean(),
   timestamp: timestamp,
   version: name.optional(),
   pipeline: z.enum(["full", "echo"]).optional(),
   protocol: z.enum(["v1", "v2"]).optional(),
+  load: ServerLoadSchema.optional(),
 });
 /** AI server status, retained on `naila/server/status`; extra fields pass through. */
 export type ServerStatus = z.infer<typeof ServerStatusSchema>;
@@ -289,6 +377,23 @@ const GatewayMetricsSchema = z.looseObject({
 });
 /** Gateway telemetry on `naila/gateway/metrics` (QoS 0); extra fields pass through. */
 export type GatewayMetrics = z.infer<typeof GatewayMetricsSchema>;
+
+const AuditEventSchema = z.looseObject({
+  timestamp: timestamp,
+  // What happened (spec 17.3): refused logins, ACL denials, oversized packets, replaced clients.
+  event: z.enum(["auth_failed", "publish_denied", "subscribe_denied", "oversized", "replaced"]),
+  // Who: the MQTT user name and client id as claimed (bounded, may be absent), and the address.
+  username: z.string().max(MAX_NAME_CHARS).optional(),
+  client_id: z.string().max(MAX_NAME_CHARS).optional(),
+  address: z.string().max(MAX_NAME_CHARS).optional(),
+  topic: z.string().max(MAX_TEXT_CHARS).optional(),
+  bytes: z.int().min(0).optional(),
+  detail: text.optional(),
+  // Events of the same kind from the same source left out by the rate limit since the last one.
+  suppressed: z.int().min(0).optional(),
+});
+/** Security event on `naila/server/audit` (spec 17.3), readable by the server role only. */
+export type AuditEvent = z.infer<typeof AuditEventSchema>;
 
 const eventBase = {
   timestamp: timestamp.optional(),
@@ -422,6 +527,10 @@ export function parseUpload(input: unknown): ParseResult<Upload> {
 export function parseVisualContext(input: unknown): ParseResult<VisualContext> {
   return parseWith(VisualContextSchema, input, MAX_CONTROL_MESSAGE_CHARS, "visual context");
 }
+/** Parses a media answer (recording, upload, visual question or stored image). */
+export function parseMediaAnswer(input: unknown): ParseResult<MediaAnswer> {
+  return parseWith(MediaAnswerSchema, input, MAX_MEDIA_MESSAGE_CHARS, "media answer");
+}
 /** Parses a gateway status. */
 export function parseGatewayStatus(input: unknown): ParseResult<GatewayStatus> {
   return parseWith(GatewayStatusSchema, input, MAX_CONTROL_MESSAGE_CHARS, "gateway status");
@@ -433,6 +542,10 @@ export function parseServerStatus(input: unknown): ParseResult<ServerStatus> {
 /** Parses gateway metrics. */
 export function parseGatewayMetrics(input: unknown): ParseResult<GatewayMetrics> {
   return parseWith(GatewayMetricsSchema, input, MAX_CONTROL_MESSAGE_CHARS, "gateway metrics");
+}
+/** Parses an audit event. */
+export function parseAuditEvent(input: unknown): ParseResult<AuditEvent> {
+  return parseWith(AuditEventSchema, input, MAX_CONTROL_MESSAGE_CHARS, "audit event");
 }
 /** Parses a device event. */
 export function parseDeviceEvent(input: unknown): ParseResult<DeviceEvent> {
@@ -449,6 +562,7 @@ export interface TopicMessages {
   gateway_metrics: GatewayMetrics;
   server_status: ServerStatus;
   server_broadcast: DeviceCommand;
+  server_audit: AuditEvent;
   alert_all: Alert;
   alert: Alert;
   device_status: DeviceStatus;
@@ -459,7 +573,10 @@ export interface TopicMessages {
   device_snapshot: MediaResponse;
   device_media_request: MediaRequest;
   device_events: DeviceEvent;
+  device_recording: Recording;
+  device_media_response: MediaAnswer;
   upload_image: Upload;
+  upload_response: MediaAnswer;
 }
 
 const PARSERS: { [K in TopicKind]: (input: unknown) => ParseResult<TopicMessages[K]> } = {
@@ -467,6 +584,7 @@ const PARSERS: { [K in TopicKind]: (input: unknown) => ParseResult<TopicMessages
   gateway_metrics: parseGatewayMetrics,
   server_status: parseServerStatus,
   server_broadcast: parseDeviceCommand,
+  server_audit: parseAuditEvent,
   alert_all: parseAlert,
   alert: parseAlert,
   device_status: parseDeviceStatus,
@@ -477,7 +595,10 @@ const PARSERS: { [K in TopicKind]: (input: unknown) => ParseResult<TopicMessages
   device_snapshot: parseMediaResponse,
   device_media_request: parseMediaRequest,
   device_events: parseDeviceEvent,
+  device_recording: parseRecording,
+  device_media_response: parseMediaAnswer,
   upload_image: parseUpload,
+  upload_response: parseMediaAnswer,
 };
 
 /** Parses the payload of a topic of `kind` with that kind's schema. */

@@ -11,6 +11,7 @@ import {
   parseGatewayMetrics,
   parseGatewayStatus,
   parseIceCandidate,
+  parseMediaAnswer,
   parseMediaRequest,
   parseMediaResponse,
   parseMessageFor,
@@ -240,6 +241,45 @@ Deno.test("spec 11 media messages", async (t) => {
       /source\.type: Invalid option/,
     );
   });
+
+  await t.step("media answer (NAILA's, docs/media.md): ok with an answer, or an error", () => {
+    const answer = {
+      kind: "upload",
+      ok: true,
+      timestamp: TS,
+      session_id: "web_session_123",
+      conversation_id: "conv_456",
+      question: "Is there a cup?",
+      answer: "Yes, I see a cup.",
+      visual_context: {
+        source: { type: "mqtt_upload", session_id: "web_session_123" },
+        media: { type: "image", format: "jpeg", width: 640, height: 480, timestamp: TS },
+        analysis: { objects: [{ label: "cup", confidence: 0.6, bbox: [1, 2, 3, 4] }] },
+      },
+    };
+    assert.deepEqual(valueOf(parseMediaAnswer(answer)), answer);
+    const shown = {
+      kind: "history",
+      ok: true,
+      timestamp: TS,
+      answer: "Here is the last alert from the backyard.",
+      image: { format: "jpeg", data: JPEG_B64, media_id: 3, zone: "backyard" },
+    };
+    assert.deepEqual(valueOf(parseMediaAnswer(shown)), shown);
+    const failed = {
+      kind: "recording",
+      ok: false,
+      timestamp: TS,
+      request_id: "r1",
+      error: { code: "not_audio", message: "mp3 recording could not be decoded" },
+    };
+    assert.deepEqual(valueOf(parseMediaAnswer(failed)), failed);
+    assert.match(errorOf(parseMediaAnswer({ ...failed, kind: "fax" })), /kind: Invalid option/);
+    assert.match(
+      errorOf(parseMediaAnswer({ ...shown, image: { format: "gif", data: JPEG_B64 } })),
+      /image\.format/,
+    );
+  });
 });
 
 Deno.test("NAILA's own messages", async (t) => {
@@ -250,6 +290,27 @@ Deno.test("NAILA's own messages", async (t) => {
     const server = { online: false, timestamp: TS, pipeline: "echo", protocol: "v2" };
     assert.deepEqual(valueOf(parseServerStatus(server)), server);
     assert.match(errorOf(parseServerStatus({ ...server, protocol: "v3" })), /protocol: /);
+  });
+
+  await t.step("the server status carries its load", () => {
+    const load = {
+      queued_turns: 3,
+      queued_audio_s: 5.4,
+      active_devices: 4,
+      wait_ms: 900,
+      turn_ms: 300,
+      capacity_turns_per_min: 200,
+    };
+    const server = { online: true, timestamp: TS, load };
+    assert.deepEqual(valueOf(parseServerStatus(server)), server);
+    assert.match(
+      errorOf(parseServerStatus({ ...server, load: { ...load, queued_turns: -1 } })),
+      /load\.queued_turns: /,
+    );
+    assert.match(
+      errorOf(parseServerStatus({ ...server, load: { ...load, active_devices: undefined } })),
+      /load\.active_devices: /,
+    );
   });
 
   await t.step("gateway metrics", () => {

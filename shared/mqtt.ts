@@ -17,6 +17,7 @@
  */
 import { connect, type IClientOptions, type MqttClient } from "mqtt";
 import type { MqttConfig } from "./config.ts";
+import type { Logger } from "./log.ts";
 import { parseMessageFor, type TopicMessages } from "./messages.ts";
 import {
   parseTopic,
@@ -36,6 +37,32 @@ export const CONNECT_TIMEOUT_MS = 10_000;
 /** Keepalive: the broker declares us gone (and sends the will) after 1.5 × this. */
 export const KEEPALIVE_S = 10;
 
+/** SUBACK return code of a refused filter (MQTT 3.1.1 section 3.9.3). */
+const SUBACK_FAILURE = 128;
+/** A connection the broker closes this soon after it opened counts as a quick drop. */
+export const QUICK_DROP_MS = 3000;
+/** Quick drops in a row that mean a client-id collision (or a refused publish), reported once. */
+export const QUICK_DROPS_REPORTED = 3;
+/** Host-name characters kept in a client id (MQTT ids are best kept short). */
+const CLIENT_ID_HOST_CHARS = 24;
+
+/**
+ * A client id unique to this process instance: `naila-{role}-{host}-{random}`, e.g.
+ * `naila-gateway-pi4-3f9c2a`. Two processes with one id kick each other off the broker (MQTT
+ * 3.1.1 section 3.1.4: the server disconnects the older client), so no id is ever a constant.
+ */
+export function uniqueClientId(role: string): string {
+  let host = "host";
+  try {
+    host = Deno.hostname().replace(/[^A-Za-z0-9_.-]/g, "").slice(0, CLIENT_ID_HOST_CHARS) || host;
+  } catch {
+    // no --allow-sys: keep "host"
+  }
+  const random = crypto.getRandomValues(new Uint8Array(3));
+  const suffix = [...random].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `naila-${role}-${host}-${suffix}`;
+}
+
 /** Last-will message the broker publishes when we vanish without a clean disconnect. */
 export interface Will<K extends TopicKind = TopicKind> {
   topic: TopicOf<K>;
@@ -52,6 +79,8 @@ export interface ConnectMqttOptions {
   connectTimeoutMs?: number;
   /** Keepalive in seconds; default {@link KEEPALIVE_S}. */
   keepaliveS?: number;
+  /** Where a suspected client-id collision is reported (once, at warn level). */
+  log?: Logger;
 }
 
 /** A connected NAILA MQTT client. */
@@ -60,7 +89,7 @@ export interface NailaMqtt {
   readonly client: MqttClient;
   /** Publishes `message` on `topic` with the kind's QoS and retain flag, after validating it. */
   publish<K extends TopicKind>(topic: TopicOf<K>, message: TopicMessages[K]): Promise<void>;
-  /** Subscribes to one or more filters (see `topicFilter`) at QoS 1. */
+  /** Subscribes to one or more filters (see `topicFilter`) at QoS 1; rejects, naming them, when the broker refuses any (ACL). */
   subscribe(filters: string | string[]): Promise<void>;
   /** Ends subscriptions made with {@link subscribe}. */
   unsubscribe(filters: string | string[]): Promise<void>;
@@ -100,6 +129,9 @@ export function mqttClientOptions(config: MqttConfig, options: ConnectMqttOption
   };
   if (config.username !== undefined) clientOptions.username = config.username;
   if (config.password !== undefined) clientOptions.password = config.password;
+  else if (config.passwordFile !== undefined) {
+    clientOptions.password = Deno.readTextFileSync(config.passwordFile).trim();
+  }
   if (config.tls) {
     clientOptions.rejectUnauthorized = true;
     if (config.tls.ca) clientOptions.ca = Deno.readTextFileSync(config.tls.ca);
@@ -117,6 +149,31 @@ export function mqttClientOptions(config: MqttConfig, options: ConnectMqttOption
     };
   }
   return clientOptions;
+}
+
+/**
+ * Reports, in plain words, a connection the broker keeps closing right after it opens: what two
+ * processes sharing one client id look like from either side (each connect kicks the other off,
+ * forever), and also what a packet over the broker's size limit looks like.
+ */
+function watchQuickDrops(client: MqttClient, config: MqttConfig, options: ConnectMqttOptions) {
+  let connectedAt = performance.now();
+  let drops = 0;
+  let reported = false;
+  client.on("connect", () => void (connectedAt = performance.now()));
+  client.on("close", () => {
+    if (client.disconnecting) return;
+    drops = performance.now() - connectedAt < QUICK_DROP_MS ? drops + 1 : 0;
+    if (drops < QUICK_DROPS_REPORTED || reported) return;
+    reported = true;
+    options.log?.warn(
+      `the MQTT broker closed our connection ${drops} times within ${QUICK_DROP_MS} ms of ` +
+        `connecting: another process probably uses client id "${options.clientId}" (a broker ` +
+        "drops the older of two clients with one id), or it refuses what we send (a packet over " +
+        "its size limit; see its audit log); give every process its own client id",
+      { client_id: options.clientId, broker: `${config.host}:${config.port}` },
+    );
+  });
 }
 
 /**
@@ -156,12 +213,14 @@ export async function connectMqtt(
           return;
         }
         cleanup();
+        const hint = config.username === undefined
+          ? " (no MQTT login given: set MQTT_USERNAME/MQTT_PASSWORD, printed by `deno task " +
+            "devices add ID`, or NAILA_DATA_DIR to the server's data directory)"
+          : "";
         reject(
           new Error(
-            `MQTT broker ${config.host}:${config.port} refused the connection: ${err.message}`,
-            {
-              cause: err,
-            },
+            `MQTT broker ${config.host}:${config.port} refused the connection: ${err.message}${hint}`,
+            { cause: err },
           ),
         );
       };
@@ -177,6 +236,7 @@ export async function connectMqtt(
     await client.endAsync(true);
     throw err;
   }
+  watchQuickDrops(client, config, options);
   return {
     client,
     async publish(topic, message) {
@@ -187,7 +247,24 @@ export async function connectMqtt(
       });
     },
     async subscribe(filters) {
-      await client.subscribeAsync(filters, { qos: 1 });
+      const list = Array.isArray(filters) ? filters : [filters];
+      let codes: number[];
+      try {
+        codes = (await client.subscribeAsync(list, { qos: 1 })).map((g) => g.qos);
+      } catch (error) {
+        // npm:mqtt rejects a SUBACK with a failure code; name the filters it refused.
+        const granted = (error as { packet?: { granted?: number[] } }).packet?.granted;
+        if (!Array.isArray(granted)) throw error;
+        codes = granted;
+      }
+      const refused = list.filter((_, i) => codes[i] === SUBACK_FAILURE);
+      if (refused.length > 0) {
+        throw new Error(
+          `MQTT broker ${config.host}:${config.port} refused the subscription to ${
+            refused.join(", ")
+          } (not allowed for this login)`,
+        );
+      }
     },
     async unsubscribe(filters) {
       await client.unsubscribeAsync(filters);

@@ -4,6 +4,7 @@ import { startMosquitto } from "../scripts/lib/mosquitto.ts";
 import { freePort } from "../scripts/lib/ports.ts";
 import { startEmbeddedBroker } from "./broker.ts";
 import { loadConfig } from "./config.ts";
+import { addDevice } from "./credentials.ts";
 import type { DeviceStatus } from "./messages.ts";
 import { connectMqtt, MQTT_PROTOCOL_VERSION, mqttClientOptions, type NailaMqtt } from "./mqtt.ts";
 import { parseTopic, type Topic, topicFilter } from "./topics.ts";
@@ -52,7 +53,8 @@ const BROKERS: Array<[string, () => Promise<Broker>]> = [
     const m = await startMosquitto();
     return { port: m.port, close: m.stop };
   }],
-  ["embedded aedes", () => startEmbeddedBroker({ port: 0 })],
+  // A plain broker for the client's own behaviour; tests/security_mqtt_test.ts covers logins.
+  ["embedded aedes", () => startEmbeddedBroker({ port: 0, allowAnonymous: true })],
 ];
 
 for (const [name, start] of BROKERS) {
@@ -164,7 +166,7 @@ Deno.test("connectMqtt waiting for a broker", async (t) => {
     const config = loadConfig({ MQTT_HOST: "127.0.0.1", MQTT_PORT: String(port) }).mqtt;
     const connecting = connectMqtt(config, { clientId: "early", connectTimeoutMs: 5000 });
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const broker = await startEmbeddedBroker({ port });
+    const broker = await startEmbeddedBroker({ port, allowAnonymous: true });
     try {
       const mqtt = await connecting;
       assert.equal(mqtt.client.connected, true);
@@ -175,7 +177,9 @@ Deno.test("connectMqtt waiting for a broker", async (t) => {
   });
 
   await t.step("bad credentials are refused at once", async () => {
-    const broker = await startEmbeddedBroker({ port: 0, username: "u", password: "right" });
+    const dataDir = await Deno.makeTempDir({ prefix: "naila_mqtt_test_" });
+    addDevice(dataDir, "u");
+    const broker = await startEmbeddedBroker({ port: 0, dataDir });
     try {
       const config = loadConfig({
         MQTT_HOST: "127.0.0.1",
@@ -191,6 +195,7 @@ Deno.test("connectMqtt waiting for a broker", async (t) => {
       );
     } finally {
       await broker.close();
+      await Deno.remove(dataDir, { recursive: true });
     }
   });
 });
@@ -241,6 +246,17 @@ Deno.test("mqttClientOptions", async (t) => {
       assert.equal(options.rejectUnauthorized, true);
     } finally {
       await Deno.remove(dir, { recursive: true });
+    }
+  });
+
+  await t.step("MQTT_PASSWORD_FILE: the password is read from the file", async () => {
+    const file = await Deno.makeTempFile();
+    try {
+      await Deno.writeTextFile(file, "from-file\n");
+      const config = loadConfig({ MQTT_USERNAME: "u", MQTT_PASSWORD_FILE: file }).mqtt;
+      assert.equal(mqttClientOptions(config, { clientId: "c" }).password, "from-file");
+    } finally {
+      await Deno.remove(file);
     }
   });
 

@@ -17,12 +17,13 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
 import { idProblem } from "./ids.ts";
+import { BROWSER_DEVICE_PREFIX } from "./mqtt_acl.ts";
 import { ensureSecretsDir, secretsDir, writeSecretFile } from "./secret_files.ts";
 
 /** The file under `secrets/`. */
 export const WEB_PAIRING_FILE = "web_pairing.json";
 /** Browser device ids start with this, so a page can never take over a hardware device's id. */
-export const BROWSER_ID_PREFIX = "web_";
+export const BROWSER_ID_PREFIX = BROWSER_DEVICE_PREFIX; // the broker's ACL uses the same prefix
 /** 16 random bytes for the code (typed once from a link), 32 for a token (kept by the page). */
 const CODE_BYTES = 16;
 const TOKEN_BYTES = 32;

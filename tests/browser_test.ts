@@ -96,9 +96,11 @@ Deno.test({
       page.on("pageerror", (error) => consoleErrors.push(String(error)));
       page.on("console", (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
       // The gateway's offers to the page, to send one again below as a slow answer's retry would.
-      watcher = await connectMqtt({ embedded: false, host: "127.0.0.1", port: server.mqttPort }, {
-        clientId: "browser-test-watcher",
-      });
+      // With the gateway's login: the gateway role reads and sends a browser device's offers.
+      watcher = await connectMqtt(
+        { embedded: false, host: "127.0.0.1", port: server.mqttPort, ...server.login("gateway") },
+        { clientId: "browser-test-watcher" },
+      );
       const offers: string[] = [];
       const offerTopic = "naila/devices/web_browser_1/signaling/offer";
       watcher.client.on("message", (topic: string, payload: Uint8Array) => {

@@ -60,12 +60,14 @@ Deno.test({
     });
     const device = new DevicePeer({
       id: "kitchen",
-      mqtt: { host: "127.0.0.1", port: server.mqttPort },
+      mqtt: { host: "127.0.0.1", port: server.mqttPort, ...server.login({ device: "kitchen" }) },
       hostAddresses: ["127.0.0.1"],
     });
-    const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port: server.mqttPort }, {
-      clientId: `e2e-${crypto.randomUUID().slice(0, 8)}`,
-    });
+    // The server role's login: it sends device commands.
+    const mqtt = await connectMqtt(
+      { embedded: false, host: "127.0.0.1", port: server.mqttPort, ...server.login("server") },
+      { clientId: `e2e-${crypto.randomUUID().slice(0, 8)}` },
+    );
     try {
       await device.connect();
 

@@ -19,14 +19,18 @@ import {
   v1Request,
   V2Client,
 } from "../scripts/lib/audio_socket_clients.ts";
+import type { MqttLogin } from "../shared/credentials.ts";
 import { startMosquitto } from "../scripts/lib/mosquitto.ts";
 import { FIXTURE_DIR, hasFixture } from "./helpers/whisper_fixture.ts";
 import { freePort } from "../scripts/lib/ports.ts";
 import { startServerProcess } from "../scripts/lib/server_process.ts";
 import { speak } from "../scripts/lib/speech.ts";
 
-async function statusWatcher(port: number): Promise<{ mqtt: NailaMqtt; statuses: ServerStatus[] }> {
-  const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port }, {
+async function statusWatcher(
+  port: number,
+  login?: MqttLogin,
+): Promise<{ mqtt: NailaMqtt; statuses: ServerStatus[] }> {
+  const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port, ...login }, {
     clientId: `server-test-${crypto.randomUUID().slice(0, 8)}`,
   });
   const statuses: ServerStatus[] = [];
@@ -55,7 +59,8 @@ Deno.test("server (echo): status, v1 and v2 round trips, garbage isolated, clean
   const server = await startServerProcess({ PIPELINE: "echo", AUDIO_SOCKET_ALLOW: "127.0.0.1" });
   let watcher: Awaited<ReturnType<typeof statusWatcher>> | undefined;
   try {
-    watcher = await statusWatcher(server.mqttPort);
+    // The gateway's login: the gateway role reads the server status.
+    watcher = await statusWatcher(server.mqttPort, server.login("gateway"));
     const { statuses } = watcher;
     await until(() => statuses.length > 0, "retained online status");
     assert.equal(statuses[0].online, true);
@@ -228,8 +233,8 @@ Deno.test({
     /** Messages written in one piece, so the server reads them together. */
     const together = (...messages: V2Message[]) =>
       client.conn.write(new Uint8Array(messages.flatMap((m) => [...encodeV2(m)])));
-    const start = (turn: string) =>
-      client.send({ type: "start", turn, device: "kitchen", rate: 16000, ts: Date.now() });
+    const start = (turn: string, device = "kitchen") =>
+      client.send({ type: "start", turn, device, rate: 16000, ts: Date.now() });
     const audio = (turn: string, seq: number, pcm: Uint8Array): V2Message => ({
       type: "audio",
       turn,
@@ -304,8 +309,9 @@ Deno.test({
 
       // Busy: while "first" runs, a pause does not start STT beside it (inference is
       // sequential), and the end it precedes is refused; a pause after that is stale.
+      // Two devices: a second start of one device would supersede its first turn.
       await start("first");
-      await start("second");
+      await start("second", "hall");
       await together(
         audio("first", 0, utterance),
         end("first"),

@@ -1,6 +1,8 @@
 /**
  * Runs a real Debian mosquitto on a free loopback port for a test, with its own temporary
- * config (no persistence, anonymous clients, 127.0.0.1 only).
+ * config (no persistence, 127.0.0.1 only): by default anonymous clients with every right (a
+ * plain broker for tests of other things), or with `secure`, NAILA's generated password file,
+ * ACL, packet limit and optionally TLS (shared/mosquitto_files.ts), as an install runs it.
  *
  * @example
  * ```ts
@@ -13,6 +15,7 @@
  * }
  * ```
  */
+import { writeMosquittoFiles } from "../../shared/mosquitto_files.ts";
 import { freePort } from "./ports.ts";
 
 /** Debian's mosquitto binary. */
@@ -27,6 +30,8 @@ const PORT_ATTEMPTS = 3;
 /** A running mosquitto. */
 export interface Mosquitto {
   port: number;
+  /** Process id of the broker (to read its memory use). */
+  pid: number;
   /** Temporary directory holding its config; removed by {@link Mosquitto.stop}. */
   configDir: string;
   /** Kills the broker, waits for it to exit and removes its temporary directory. */
@@ -43,21 +48,33 @@ async function acceptsConnections(port: number): Promise<boolean> {
   }
 }
 
-async function startOnce(port: number): Promise<Mosquitto | string> {
+/** Options of {@link startMosquitto}. */
+export interface MosquittoOptions {
+  /** Run with NAILA's generated security files for the users of `dataDir`; TLS when `tls`. */
+  secure?: { dataDir: string; tls?: boolean };
+}
+
+async function startOnce(port: number, options: MosquittoOptions): Promise<Mosquitto | string> {
   const dir = await Deno.makeTempDir({ prefix: "naila-mosquitto-" });
   const conf = `${dir}/mosquitto.conf`;
-  await Deno.writeTextFile(
-    conf,
-    [
-      `listener ${port} 127.0.0.1`,
-      "allow_anonymous true",
-      "persistence false",
-      "log_dest stderr",
-      "log_type error",
-      "log_type warning",
-      "",
-    ].join("\n"),
-  );
+  const logging = ["persistence false", "log_dest stderr", "log_type error", "log_type warning"];
+  if (options.secure) {
+    const files = await writeMosquittoFiles(options.secure.dataDir, dir, {
+      port,
+      bindHost: "127.0.0.1",
+      tls: options.secure.tls,
+    });
+    // Started as root, mosquitto drops to the "mosquitto" user, which cannot read the owner-only
+    // files; an install gives them to that user (README "Security"), a test keeps its own user.
+    const user = Deno.uid() === 0 ? ["user root"] : [];
+    await Deno.writeTextFile(conf, [...logging, ...user].join("\n") + "\n", { append: true });
+    if (files.config !== conf) throw new Error(`unexpected config path ${files.config}`);
+  } else {
+    await Deno.writeTextFile(
+      conf,
+      [`listener ${port} 127.0.0.1`, "allow_anonymous true", ...logging, ""].join("\n"),
+    );
+  }
   const child = new Deno.Command(MOSQUITTO_PATH, {
     args: ["-c", conf],
     stdin: "null",
@@ -91,7 +108,9 @@ async function startOnce(port: number): Promise<Mosquitto | string> {
   while (Date.now() < deadline) {
     if (exited) break;
     // Checked again after connecting: if another process holds the port, mosquitto exits.
-    if (await acceptsConnections(port) && !exited) return { port, configDir: dir, stop };
+    if (await acceptsConnections(port) && !exited) {
+      return { port, pid: child.pid, configDir: dir, stop };
+    }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
   await stop();
@@ -99,10 +118,10 @@ async function startOnce(port: number): Promise<Mosquitto | string> {
 }
 
 /** Starts mosquitto on a free 127.0.0.1 port and waits until it accepts connections. */
-export async function startMosquitto(): Promise<Mosquitto> {
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
   let lastError = "";
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
-    const result = await startOnce(await freePort());
+    const result = await startOnce(await freePort(), options);
     if (typeof result !== "string") return result;
     lastError = result;
   }

@@ -1,7 +1,9 @@
 /**
  * Runs the real AI server (`deno run -A server/main.ts`) as a child process on free loopback
  * ports with its own data directory, for cross-process tests and the benchmark
- * (scripts/lib/naila_process.ts).
+ * (scripts/lib/naila_process.ts). Its embedded broker takes only the logins of that data
+ * directory: a gateway started with `NAILA_DATA_DIR: server.dataDir` finds its own, and a test's
+ * MQTT client uses `server.login(...)`.
  *
  * @example
  * ```ts
@@ -14,6 +16,7 @@
  * ```
  */
 import { readAudioSecret } from "../../shared/audio_auth.ts";
+import { addDevice, type MqttLogin, storedLogin } from "../../shared/credentials.ts";
 import { startNailaProcess } from "./naila_process.ts";
 import { freePort } from "./ports.ts";
 
@@ -22,6 +25,7 @@ const START_TIMEOUT_MS = 30_000;
 
 /** A running server process. */
 export interface ServerProcess {
+  pid: number;
   audioPort: number;
   mqttPort: number;
   dataDir: string;
@@ -29,6 +33,11 @@ export interface ServerProcess {
   secret: string | undefined;
   /** Every stderr line so far (JSON log records). */
   lines: string[];
+  /**
+   * MQTT login of a role from the server's data dir, or of device `device` (added on first use,
+   * as `deno task devices add` does): what a client of its embedded broker needs.
+   */
+  login(who: "server" | "gateway" | { device: string }): MqttLogin;
   /** Sends `signal` (default SIGTERM; SIGKILL after 5 s) and waits for the exit. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
@@ -68,6 +77,7 @@ export async function startServerProcess(
   }
   const ready = child.logs.find((l) => l.msg === "server ready")!.fields ?? {};
   return {
+    pid: child.pid,
     audioPort: Number(String(ready.audio_socket).split(":").at(-1)),
     mqttPort: Number(ready.mqtt_port),
     dataDir,
@@ -75,6 +85,12 @@ export async function startServerProcess(
       return readAudioSecret(dataDir);
     },
     lines: child.lines,
+    login(who) {
+      if (typeof who === "object") return addDevice(dataDir, who.device);
+      const login = storedLogin(dataDir, { role: who });
+      if (!login) throw new Error(`no ${who} login in ${dataDir}`);
+      return login;
+    },
     async stop(signal?: Deno.Signal) {
       const status = await child.stop(signal);
       await cleanup();

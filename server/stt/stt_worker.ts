@@ -11,15 +11,18 @@
 import { loadWhisper, type WhisperOptions } from "./whisper.ts";
 import type { SpeechToText, Transcript } from "./types.ts";
 
-/** Client → worker. `id` pairs a request with its reply; an `abort` names a transcribe's id. */
+/**
+ * Client → worker. `id` pairs a request with its reply; an `abort` names a transcription's id.
+ * One utterance is a batch of one.
+ */
 export type WorkerRequest =
   | { type: "load"; id: number; modelDir: string; options: WhisperOptions }
-  | { type: "transcribe"; id: number; samples: Float32Array }
+  | { type: "transcribe_batch"; id: number; batch: Float32Array[] }
   | { type: "abort"; id: number };
 
-/** Worker → client: the outcome of a `load` or `transcribe`, exactly one per request. */
+/** Worker → client: the outcome of a `load` or `transcribe_batch`, exactly one per request. */
 export type WorkerReply =
-  | { id: number; ok: true; transcript?: Transcript }
+  | { id: number; ok: true; transcripts?: Transcript[] }
   | { id: number; ok: false; error: { name: string; message: string } };
 
 /** The worker's global scope as used here (Deno types `self` as a window's). */
@@ -47,13 +50,17 @@ scope.onmessage = ({ data: request }) => {
         (error) => scope.postMessage(failed(request.id, error)),
       );
       return;
-    case "transcribe": {
+    case "transcribe_batch": {
       const controller = new AbortController();
       running.set(request.id, controller);
       (stt ?? Promise.reject(new Error("transcribe before load")))
-        .then((loaded) => loaded.transcribe(request.samples, { signal: controller.signal }))
+        .then((loaded) => {
+          const options = { signal: controller.signal };
+          return loaded.transcribeBatch?.(request.batch, options) ??
+            Promise.all(request.batch.map((samples) => loaded.transcribe(samples, options)));
+        })
         .then(
-          (transcript) => scope.postMessage({ id: request.id, ok: true, transcript }),
+          (transcripts) => scope.postMessage({ id: request.id, ok: true, transcripts }),
           (error) => scope.postMessage(failed(request.id, error)),
         )
         .finally(() => running.delete(request.id));

@@ -17,6 +17,8 @@ export interface Transcript {
     decoder_ms: number;
     /** Tokens generated (excluding the prompt). */
     tokens: number;
+    /** Utterances transcribed in the same run (absent: 1); the times above are the run's. */
+    batch?: number;
   };
 }
 
@@ -28,6 +30,14 @@ export interface SpeechToText {
    * their buffer elsewhere (the worker transfers it), so the caller must not read them afterwards.
    */
   transcribe(samples16k: Float32Array, options?: { signal?: AbortSignal }): Promise<Transcript>;
+  /**
+   * Several utterances in one batched run (absent: the implementation has no batch axis); one
+   * transcript per input, in order. Aborting `signal` aborts the whole batch.
+   */
+  transcribeBatch?(
+    samples16k: Float32Array[],
+    options?: { signal?: AbortSignal },
+  ): Promise<Transcript[]>;
   /** Releases what the implementation holds (the worker thread); later calls reject. */
   close?(): Promise<void>;
 }

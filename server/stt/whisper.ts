@@ -24,22 +24,27 @@
 
 import * as ort from "onnxruntime-node";
 import { join } from "node:path";
-import { LogMelSpectrogram, N_MELS, WINDOW_FRAMES } from "./log_mel.ts";
+import { LogMelSpectrogram } from "./log_mel.ts";
 import { WhisperTokenizer } from "./tokenizer.ts";
 import { fitWindowFrames, openEncoder } from "./encoder_session.ts";
 import { argmaxAllowed, logSoftmaxAllowed, softmaxAt } from "./logits.ts";
 import { WhisperModelError } from "./model_error.ts";
+import {
+  CACHE_POSITION,
+  type CacheNames,
+  cacheNames,
+  cachePositionRank,
+  DECODER_FILE,
+  ENCODER_FILE,
+  missingFiles,
+  type ModelConfig,
+  readConfig,
+  requireNames,
+} from "./whisper_files.ts";
 import type { SpeechToText, Transcript } from "./types.ts";
 
 export { WhisperModelError };
-
-/** Where the optimum export puts the encoder, relative to the model directory. */
-export const ENCODER_FILE = "onnx/encoder_model.onnx";
-/** The merged decoder (first step and cached steps in one graph, switched by use_cache_branch). */
-export const DECODER_FILE = "onnx/decoder_model_merged.onnx";
-const CONFIG_FILE = "config.json";
-/** Either file holds the vocabulary. */
-const TOKENIZER_FILES = ["tokenizer.json", "vocab.json"];
+export { DECODER_FILE, ENCODER_FILE, whisperModelPresent } from "./whisper_files.ts";
 
 /**
  * Tokens generated at most per utterance: ≈ 30 s of fast speech (Whisper's own limit is 224);
@@ -65,6 +70,13 @@ export const DEFAULT_SILENCE_GATE_DBFS = -60;
 export const DEFAULT_THREADS = 2;
 /** The warm-up pretends a 1 s utterance: the smallest "fit" window, any other window as is. */
 const WARM_UP_SAMPLES = 16_000;
+/**
+ * Most encoder frames in one encoder run of a batch: measured on whisper-tiny's shape on 2 cores
+ * (scripts/lib/stt_batching.ts), 4 full 30 s windows at once ran 1.3× faster than one by one but
+ * 8 ran slower (their attention matrices, ≈ 54 MB per window and layer, no longer fit the
+ * caches), while 8 fitted 3 s windows ran ≈ 3× faster. The decoder always takes the whole batch.
+ */
+export const MAX_ENCODER_BATCH_FRAMES = 12_000;
 /** Two tokens run both branches of the merged decoder (without and with the cache). */
 const WARM_UP_TOKENS = 2;
 
@@ -91,6 +103,8 @@ export interface WhisperOptions {
   encoderFrames?: number | "fit";
   /** onnxruntime intra-op threads (default 2). */
   threads?: number;
+  /** Most encoder frames per encoder run of a batch (default {@linkcode MAX_ENCODER_BATCH_FRAMES}). */
+  maxEncoderBatchFrames?: number;
   /** Alternative file names, e.g. "onnx/decoder_model_merged_quantized.onnx". */
   encoderFile?: string;
   decoderFile?: string;
@@ -100,98 +114,6 @@ export interface WhisperOptions {
    * first run 284 ms instead of 252 ms; warm-up adds ~160 ms to loading).
    */
   warmUp?: boolean;
-}
-
-/** Whether `modelDir` holds everything {@linkcode loadWhisper} needs. */
-export async function whisperModelPresent(
-  modelDir: string,
-  options: Pick<WhisperOptions, "encoderFile" | "decoderFile"> = {},
-): Promise<boolean> {
-  return (await missingFiles(modelDir, options)).length === 0;
-}
-
-async function missingFiles(
-  modelDir: string,
-  options: Pick<WhisperOptions, "encoderFile" | "decoderFile">,
-): Promise<string[]> {
-  const missing: string[] = [];
-  for (
-    const file of [
-      options.encoderFile ?? ENCODER_FILE,
-      options.decoderFile ?? DECODER_FILE,
-      CONFIG_FILE,
-    ]
-  ) {
-    if (!(await isFile(join(modelDir, file)))) missing.push(file);
-  }
-  const tokenizerPresent = await Promise.all(TOKENIZER_FILES.map((f) => isFile(join(modelDir, f))));
-  if (!tokenizerPresent.some(Boolean)) missing.push(TOKENIZER_FILES.join(" or "));
-  return missing;
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
-}
-
-/** The sizes read from config.json. */
-interface ModelConfig {
-  /** d_model */
-  width: number;
-  layers: number;
-  heads: number;
-  headDim: number;
-  mels: number;
-  /** Encoder frames of a full window: 2 × max_source_positions. */
-  windowFrames: number;
-}
-
-async function readConfig(modelDir: string): Promise<ModelConfig> {
-  const path = join(modelDir, CONFIG_FILE);
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(await Deno.readTextFile(path));
-  } catch (error) {
-    throw new WhisperModelError(`${path} could not be read as JSON: ${(error as Error).message}`);
-  }
-  const positive = (field: string, fallback?: number): number => {
-    const value = json[field] ?? fallback;
-    if (!Number.isInteger(value) || (value as number) < 1) {
-      throw new WhisperModelError(
-        `${path} ${field} is ${JSON.stringify(value)}, expected a positive integer`,
-      );
-    }
-    return value as number;
-  };
-  const width = positive("d_model");
-  const heads = positive("decoder_attention_heads");
-  if (width % heads !== 0) {
-    throw new WhisperModelError(
-      `${path} d_model ${width} is not divisible by decoder_attention_heads ${heads}`,
-    );
-  }
-  return {
-    layers: positive("decoder_layers"),
-    heads,
-    width,
-    headDim: width / heads,
-    mels: positive("num_mel_bins", N_MELS),
-    windowFrames: 2 * positive("max_source_positions", WINDOW_FRAMES / 2),
-  };
-}
-
-/** Checks the session exposes every name the decoding loop feeds or reads. */
-function requireNames(file: string, kind: string, present: readonly string[], wanted: string[]) {
-  const missing = wanted.filter((name) => !present.includes(name));
-  if (missing.length > 0) {
-    throw new WhisperModelError(
-      `${file} lacks ${kind} ${missing.join(", ")} (has ${present.join(", ")}); expected the ` +
-        "optimum/onnx-community Whisper export layout",
-    );
-  }
 }
 
 /**
@@ -265,48 +187,10 @@ export async function loadWhisper(
     logprobThreshold: options.logprobThreshold ?? DEFAULT_LOGPROB_THRESHOLD,
     silenceGateDbfs: options.silenceGateDbfs ?? DEFAULT_SILENCE_GATE_DBFS,
     encoderFrames,
+    maxEncoderBatchFrames: options.maxEncoderBatchFrames ?? MAX_ENCODER_BATCH_FRAMES,
   });
   if (options.warmUp ?? true) await transcriber.warmUp();
   return transcriber;
-}
-
-interface CacheNames {
-  pastDecoder: string[];
-  pastEncoder: string[];
-  presentDecoder: string[];
-  presentEncoder: string[];
-}
-
-function cacheNames(layers: number): CacheNames {
-  const names: CacheNames = {
-    pastDecoder: [],
-    pastEncoder: [],
-    presentDecoder: [],
-    presentEncoder: [],
-  };
-  for (let l = 0; l < layers; l++) {
-    for (const kind of ["key", "value"]) {
-      names.pastDecoder.push(`past_key_values.${l}.decoder.${kind}`);
-      names.pastEncoder.push(`past_key_values.${l}.encoder.${kind}`);
-      names.presentDecoder.push(`present.${l}.decoder.${kind}`);
-      names.presentEncoder.push(`present.${l}.encoder.${kind}`);
-    }
-  }
-  return names;
-}
-
-/** The optional decoder input of optimum 1.22–1.23 exports: the absolute positions of input_ids. */
-const CACHE_POSITION = "cache_position";
-
-/**
- * Rank of the decoder's `cache_position` input (1: [decoder_sequence_length], as optimum declares
- * it; 2: [batch, length]), or 0 when the graph has no such input.
- */
-function cachePositionRank(decoder: ort.InferenceSession): number {
-  if (!decoder.inputNames.includes(CACHE_POSITION)) return 0;
-  const metadata = decoder.inputMetadata?.find((m) => m.name === CACHE_POSITION);
-  const rank = metadata?.isTensor ? metadata.shape.length : 0;
-  return rank === 2 ? 2 : 1;
 }
 
 interface TranscriberParts {
@@ -322,6 +206,7 @@ interface TranscriberParts {
   logprobThreshold: number;
   silenceGateDbfs: number;
   encoderFrames: number | "fit";
+  maxEncoderBatchFrames: number;
 }
 
 class WhisperTranscriber implements SpeechToText {
@@ -331,6 +216,8 @@ class WhisperTranscriber implements SpeechToText {
   #suppressed: Uint8Array = new Uint8Array(0);
   /** Ids not generated first: the above plus begin_suppress_tokens. */
   #beginSuppressed: Uint8Array = new Uint8Array(0);
+  /** Whether the graphs have a real batch axis; probed on the first batch of two or more. */
+  #batchable: boolean | undefined;
   /** Calls run one at a time: they share the front end's buffers and the sessions. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -346,9 +233,70 @@ class WhisperTranscriber implements SpeechToText {
     samples16k: Float32Array,
     options: { signal?: AbortSignal } = {},
   ): Promise<Transcript> {
-    const run = this.#queue.then(() => this.#transcribe(samples16k, options.signal));
+    return this.transcribeBatch([samples16k], options).then((all) => all[0]);
+  }
+
+  /**
+   * Several utterances in one run (issue 14): one encoder run on [n, mels, frames] (each padded
+   * to the longest one's window) and greedy decoding on [n, 1] steps, each utterance stopping at
+   * its own <|endoftext|>. Each transcript equals what {@link transcribe} gives for it alone in
+   * the same window; its timings are the batch's, with `batch` = n. A model whose graphs have no
+   * real batch axis (checked once, on the first batch) transcribes them one after another.
+   */
+  transcribeBatch(
+    samples: Float32Array[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Transcript[]> {
+    const run = this.#queue.then(async () => {
+      if (samples.length > 1 && (this.#batchable ??= await this.#probeBatch())) {
+        return this.#transcribe(samples, options.signal);
+      }
+      const out: Transcript[] = [];
+      for (const one of samples) out.push(...await this.#transcribe([one], options.signal));
+      return out;
+    });
     this.#queue = run.catch(() => {});
     return run;
+  }
+
+  /** Whether encoder and decoder answer a batch of two with two rows (a real batch axis). */
+  async #probeBatch(): Promise<boolean> {
+    const { encoder, decoder, config, names, tokenizer } = this.#parts;
+    try {
+      const frames = this.#windowFrames(WARM_UP_SAMPLES);
+      const features = new Float32Array(2 * config.mels * frames);
+      const encoded = await encoder.run({
+        input_features: new ort.Tensor("float32", features, [2, config.mels, frames]),
+      });
+      const empty = new ort.Tensor("float32", new Float32Array(0), [
+        2,
+        config.heads,
+        0,
+        config.headDim,
+      ]);
+      const prompt = tokenizer.transcribePrompt();
+      const feeds: Record<string, ort.Tensor> = {
+        encoder_hidden_states: encoded.last_hidden_state,
+        input_ids: int64Tensor(2, prompt),
+        use_cache_branch: new ort.Tensor("bool", Uint8Array.of(0), [1]),
+      };
+      for (const name of [...names.pastDecoder, ...names.pastEncoder]) feeds[name] = empty;
+      if (this.#parts.cachePositionRank > 0) {
+        const rank2 = this.#parts.cachePositionRank === 2;
+        feeds[CACHE_POSITION] = new ort.Tensor(
+          "int64",
+          BigInt64Array.from(
+            { length: (rank2 ? 2 : 1) * prompt.length },
+            (_, i) => BigInt(i % prompt.length),
+          ),
+          rank2 ? [2, prompt.length] : [prompt.length],
+        );
+      }
+      const { logits } = await decoder.run(feeds, ["logits"]);
+      return encoded.last_hidden_state.dims[0] === 2 && logits.dims[0] === 2;
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -364,49 +312,101 @@ class WhisperTranscriber implements SpeechToText {
       input_features: new ort.Tensor("float32", features, [1, config.mels, frames]),
     });
     const timings = { frontend_ms: 0, encoder_ms: 0, decoder_ms: 0, tokens: 0 };
-    await this.#decode(encoded.last_hidden_state, undefined, timings, WARM_UP_TOKENS);
+    await this.#decode(encoded.last_hidden_state, undefined, [timings], WARM_UP_TOKENS);
   }
 
-  async #transcribe(samples: Float32Array, signal?: AbortSignal): Promise<Transcript> {
+  async #transcribe(all: Float32Array[], signal?: AbortSignal): Promise<Transcript[]> {
     signal?.throwIfAborted();
-    const { encoder, config, tokenizer } = this.#parts;
-    const timings = { frontend_ms: 0, encoder_ms: 0, decoder_ms: 0, tokens: 0 };
+    const { config, tokenizer } = this.#parts;
+    const timings = all.map(() => ({ frontend_ms: 0, encoder_ms: 0, decoder_ms: 0, tokens: 0 }));
+    const texts = all.map(() => "");
     const started = performance.now();
-    if (rmsDbfs(samples) < this.#parts.silenceGateDbfs) {
-      timings.frontend_ms = performance.now() - started;
-      return { text: "", timings };
+    // Silent inputs are answered without the model; the rest share one window size.
+    const heard = all.flatMap((samples, i) =>
+      rmsDbfs(samples) < this.#parts.silenceGateDbfs ? [] : [i]
+    );
+    const done = (): Transcript[] =>
+      timings.map((t, i) => ({
+        text: texts[i],
+        timings: all.length > 1 ? { ...t, batch: all.length } : t,
+      }));
+    if (heard.length === 0) {
+      for (const t of timings) t.frontend_ms = performance.now() - started;
+      return done();
     }
-    const frames = this.#windowFrames(samples.length);
-    const features = this.#frontEnd.compute(samples, frames);
-    timings.frontend_ms = performance.now() - started;
+    const frames = Math.max(...heard.map((i) => this.#windowFrames(all[i].length)));
+    const size = config.mels * frames;
+    const features = new Float32Array(heard.length * size);
+    // The front end reuses its buffer: each utterance's features are copied out at once.
+    heard.forEach((i, row) => features.set(this.#frontEnd.compute(all[i], frames), row * size));
+    const frontendMs = performance.now() - started;
 
     signal?.throwIfAborted();
     const encoderStarted = performance.now();
-    const encoded = await encoder.run({
-      input_features: new ort.Tensor("float32", features, [1, config.mels, frames]),
-    });
-    const hidden = encoded.last_hidden_state;
-    timings.encoder_ms = performance.now() - encoderStarted;
-
+    const hidden = await this.#encode(features, heard.length, frames);
+    const encoderMs = performance.now() - encoderStarted;
+    const mine = heard.map((i) => timings[i]);
     const decoderStarted = performance.now();
     try {
-      const ids = await this.#decode(hidden, signal, timings, this.#parts.maxTokens);
-      return { text: tokenizer.decode(ids).trim(), timings };
+      const ids = await this.#decode(
+        hidden,
+        signal,
+        mine,
+        this.#parts.maxTokens,
+      );
+      heard.forEach((i, row) => texts[i] = tokenizer.decode(ids[row]).trim());
+      return done();
     } finally {
-      timings.decoder_ms = performance.now() - decoderStarted;
+      const decoderMs = performance.now() - decoderStarted;
+      for (const t of timings) {
+        Object.assign(t, { frontend_ms: frontendMs, encoder_ms: encoderMs, decoder_ms: decoderMs });
+      }
     }
   }
 
-  /** Greedy decoding with the key/value cache; returns the text token ids. */
+  /**
+   * The encoder on `rows` feature windows, run in pieces of at most
+   * `maxEncoderBatchFrames` frames (at least one window), their outputs joined into one
+   * [rows, positions, width] tensor for the decoder (whose batching always pays).
+   */
+  async #encode(features: Float32Array, rows: number, frames: number): Promise<ort.Tensor> {
+    const { encoder, config } = this.#parts;
+    const size = config.mels * frames;
+    const step = Math.max(1, Math.floor(this.#parts.maxEncoderBatchFrames / frames));
+    const parts: ort.Tensor[] = [];
+    for (let at = 0; at < rows; at += step) {
+      const n = Math.min(step, rows - at);
+      const input = features.subarray(at * size, (at + n) * size);
+      const out = await encoder.run({
+        input_features: new ort.Tensor("float32", input, [n, config.mels, frames]),
+      });
+      parts.push(out.last_hidden_state);
+    }
+    if (parts.length === 1) return parts[0];
+    const [, positions, width] = parts[0].dims;
+    const joined = new Float32Array(rows * positions * width);
+    let offset = 0;
+    for (const part of parts) {
+      joined.set(part.data as Float32Array, offset);
+      offset += part.data.length;
+    }
+    return new ort.Tensor("float32", joined, [rows, positions, width]);
+  }
+
+  /**
+   * Greedy decoding with the key/value cache for a batch (the rows of `hidden`); returns each
+   * row's text token ids and counts its tokens in its `timings`.
+   */
   async #decode(
     hidden: ort.Tensor,
     signal: AbortSignal | undefined,
-    timings: Transcript["timings"],
+    timings: Transcript["timings"][],
     maxTokens: number,
-  ) {
+  ): Promise<number[][]> {
     const { decoder, names, tokenizer, config } = this.#parts;
+    const batch = hidden.dims[0];
     const emptyCache = new ort.Tensor("float32", new Float32Array(0), [
-      1,
+      batch,
       config.heads,
       0,
       config.headDim,
@@ -414,18 +414,22 @@ class WhisperTranscriber implements SpeechToText {
     const feeds: Record<string, ort.Tensor> = { encoder_hidden_states: hidden };
     for (const name of [...names.pastDecoder, ...names.pastEncoder]) feeds[name] = emptyCache;
     const prompt = tokenizer.transcribePrompt();
-    feeds.input_ids = int64Tensor(prompt);
+    feeds.input_ids = int64Tensor(batch, prompt);
     feeds.use_cache_branch = new ort.Tensor("bool", Uint8Array.of(0), [1]);
     const positionRank = this.#parts.cachePositionRank;
     /** Tokens in the decoder's self-attention cache (= the next input's first position). */
     let cached = 0;
     const feedPositions = (length: number) => {
       if (positionRank === 0) return;
-      const positions = BigInt64Array.from({ length }, (_, i) => BigInt(cached + i));
+      const rows = positionRank === 2 ? batch : 1;
+      const positions = BigInt64Array.from(
+        { length: rows * length },
+        (_, i) => BigInt(cached + (i % length)),
+      );
       feeds[CACHE_POSITION] = new ort.Tensor(
         "int64",
         positions,
-        positionRank === 2 ? [1, length] : [length],
+        positionRank === 2 ? [batch, length] : [length],
       );
     };
     feedPositions(prompt.length);
@@ -439,46 +443,60 @@ class WhisperTranscriber implements SpeechToText {
     cached += prompt.length;
     const vocab = outputs.logits.dims[2];
     this.#ensureMasks(vocab);
-    const logits = outputs.logits.data as Float32Array;
+    let logits = outputs.logits.data as Float32Array;
+    const at = (row: number, position: number, length: number) =>
+      logits.subarray((row * length + position) * vocab, (row * length + position + 1) * vocab);
     const noSpeech = tokenizer.special.noSpeech;
+    const endOfText = tokenizer.special.endOfText;
     // No-speech probability at the <|startoftranscript|> position, as openai/whisper computes it.
     // Only when it is high do the tokens' log-probabilities matter (and get computed).
-    const maybeSilent = noSpeech !== undefined &&
-      softmaxAt(logits.subarray(0, vocab), noSpeech) > this.#parts.noSpeechThreshold;
-    let sumLogprob = 0;
+    const maybeSilent = timings.map((_, row) =>
+      noSpeech !== undefined &&
+      softmaxAt(at(row, 0, prompt.length), noSpeech) > this.#parts.noSpeechThreshold
+    );
+    const sumLogprob = timings.map(() => 0);
     // The cross-attention keys/values are computed once; later steps read them from the cache
     // (the merged export returns empty present.*.encoder.* on cached steps).
     for (let i = 0; i < names.pastEncoder.length; i++) {
       feeds[names.pastEncoder[i]] = outputs[names.presentEncoder[i]];
     }
     feeds.use_cache_branch = new ort.Tensor("bool", Uint8Array.of(1), [1]);
-    let row = logits.subarray((prompt.length - 1) * vocab, prompt.length * vocab);
-    const generated: number[] = [];
+    let rows = timings.map((_, row) => at(row, prompt.length - 1, prompt.length));
+    const generated: number[][] = timings.map(() => []);
+    const finished = timings.map(() => false);
     const fetches = ["logits", ...names.presentDecoder];
     while (true) {
-      const masked = generated.length === 0 ? this.#beginSuppressed : this.#suppressed;
-      const token = argmaxAllowed(row, masked);
-      if (maybeSilent) sumLogprob += logSoftmaxAllowed(row, token, masked);
-      timings.tokens++;
-      if (token === tokenizer.special.endOfText) break;
-      generated.push(token);
-      if (generated.length >= maxTokens) break;
+      const next = timings.map((t, row) => {
+        if (finished[row]) return endOfText;
+        const masked = generated[row].length === 0 ? this.#beginSuppressed : this.#suppressed;
+        const token = argmaxAllowed(rows[row], masked);
+        if (maybeSilent[row]) sumLogprob[row] += logSoftmaxAllowed(rows[row], token, masked);
+        t.tokens++;
+        if (token === endOfText) finished[row] = true;
+        else generated[row].push(token);
+        if (generated[row].length >= maxTokens) finished[row] = true;
+        return token;
+      });
+      if (finished.every(Boolean)) break;
       signal?.throwIfAborted();
       for (let i = 0; i < names.pastDecoder.length; i++) {
         feeds[names.pastDecoder[i]] = outputs[names.presentDecoder[i]];
       }
-      feeds.input_ids = int64Tensor([token]);
+      // A finished row keeps being fed <|endoftext|>; its output is ignored.
+      feeds.input_ids = new ort.Tensor("int64", BigInt64Array.from(next, BigInt), [batch, 1]);
       feedPositions(1);
       outputs = await decoder.run(feeds, fetches);
       cached += 1;
-      row = (outputs.logits.data as Float32Array).subarray(0, vocab);
+      logits = outputs.logits.data as Float32Array;
+      rows = timings.map((_, row) => at(row, 0, 1));
     }
     // openai/whisper: skip when no-speech is likely and the text is not confidently decoded
     // (avg over the text tokens and <|endoftext|>).
-    if (maybeSilent && sumLogprob / (generated.length + 1) < this.#parts.logprobThreshold) {
-      return [];
-    }
-    return generated;
+    return generated.map((ids, row) =>
+      maybeSilent[row] && sumLogprob[row] / (ids.length + 1) < this.#parts.logprobThreshold
+        ? []
+        : ids
+    );
   }
 
   #windowFrames(samples: number): number {
@@ -506,8 +524,13 @@ class WhisperTranscriber implements SpeechToText {
   }
 }
 
-function int64Tensor(ids: number[]): ort.Tensor {
-  return new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, ids.length]);
+/** `ids` repeated for each of `batch` rows: [batch, ids.length]. */
+function int64Tensor(batch: number, ids: number[]): ort.Tensor {
+  const data = BigInt64Array.from(
+    { length: batch * ids.length },
+    (_, i) => BigInt(ids[i % ids.length]),
+  );
+  return new ort.Tensor("int64", data, [batch, ids.length]);
 }
 
 /** Root-mean-square level in dB relative to full scale (−Infinity for digital silence). */

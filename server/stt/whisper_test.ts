@@ -340,3 +340,58 @@ Deno.test("a real-architecture model decodes the same tokens with the cache as b
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("fixture: a model without a batch axis transcribes a batch one by one", async () => {
+  // The fixture's decoder reads its position from the whole cache: batch 1 only.
+  const stt = await loadWhisper(fixture);
+  const short = speech.slice(0, 12_000);
+  const results = await stt.transcribeBatch!([speech, new Float32Array(16_000), short]);
+  assert.deepEqual(results.map((r) => r.text), ["what time is it", "", "what time is it"]);
+  assert.deepEqual(results.map((r) => r.timings.batch), [undefined, undefined, undefined]);
+  assert.deepEqual(results.map((r) => r.timings.tokens), [5, 0, 5]);
+});
+
+const TINY_RANDOM = `${MODELS_DIR}/whisper-tiny-random`;
+const hasTinyRandom = (() => {
+  try {
+    return Deno.statSync(`${TINY_RANDOM}/onnx/decoder_model_merged.onnx`).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name:
+    "whisper-tiny-random: batched decoding gives exactly the tokens of one-at-a-time decoding, row by row",
+  ignore: !hasTinyRandom,
+  fn: async () => {
+    // Random weights: different inputs decode to different token sequences of different
+    // lengths, so rows that were mixed up or stopped together would show.
+    const stt = await loadWhisper(TINY_RANDOM, { encoderFrames: "fit", maxTokens: 6 });
+    // Same length, so the same "fit" window alone and in the batch; plus a silent one.
+    const inputs = [
+      speech,
+      speech.slice().reverse(),
+      new Float32Array(speech.length),
+      speech.map((x, i) => x * Math.sin(i / 50)),
+    ];
+    const alone = [];
+    for (const input of inputs) alone.push(await stt.transcribe(input.slice()));
+    const batched = await stt.transcribeBatch!(inputs.map((x) => x.slice()));
+    assert.deepEqual(batched.map((r) => r.text), alone.map((r) => r.text));
+    assert.deepEqual(batched.map((r) => r.timings.tokens), alone.map((r) => r.timings.tokens));
+    assert.deepEqual(batched.map((r) => r.timings.batch), [4, 4, 4, 4]);
+    assert.equal(batched[2].text, "", "silence stays empty in a batch");
+    // The encoder in pieces of one window each: the decoder's joined batch decodes the same.
+    const pieces = await loadWhisper(TINY_RANDOM, {
+      encoderFrames: "fit",
+      maxTokens: 6,
+      maxEncoderBatchFrames: 1,
+    });
+    const pieced = await pieces.transcribeBatch!(inputs.map((x) => x.slice()));
+    assert.deepEqual(pieced.map((r) => r.text), alone.map((r) => r.text));
+    await pieces.close?.();
+    assert.ok(new Set(alone.map((r) => r.text)).size > 1, "the inputs decode differently");
+    await stt.close?.();
+  },
+});

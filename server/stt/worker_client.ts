@@ -64,9 +64,20 @@ export class WhisperWorker implements SpeechToText {
     samples16k: Float32Array,
     options: { signal?: AbortSignal } = {},
   ): Promise<Transcript> {
+    return (await this.transcribeBatch([samples16k], options))[0];
+  }
+
+  /**
+   * Several utterances in one batched run in the worker (whisper.ts `transcribeBatch`); the
+   * buffers are transferred like {@link transcribe}'s. Aborting `signal` aborts the batch.
+   */
+  async transcribeBatch(
+    samples16k: Float32Array[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Transcript[]> {
     const { signal } = options;
     signal?.throwIfAborted();
-    const samples = ownBuffer(samples16k);
+    const batch = samples16k.map(ownBuffer);
     let id = -1;
     const onAbort = () => {
       this.#pending.get(id)?.reject(signal!.reason);
@@ -77,12 +88,12 @@ export class WhisperWorker implements SpeechToText {
     try {
       const reply = await this.#request((assigned) => {
         id = assigned;
-        return { type: "transcribe", id, samples };
-      }, [samples.buffer]);
-      if (reply.transcript === undefined) {
-        throw new Error("speech-to-text worker sent no transcript");
+        return { type: "transcribe_batch", id, batch };
+      }, batch.map((samples) => samples.buffer));
+      if (reply.transcripts?.length !== batch.length) {
+        throw new Error("speech-to-text worker sent no transcripts");
       }
-      return reply.transcript;
+      return reply.transcripts;
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
