@@ -39,7 +39,7 @@ const devices = Number(values.devices);
 const batch = Number(values.batch);
 const rounds = Number(values.rounds);
 
-const broker = await startEmbeddedBroker({ host: "127.0.0.1", port: 0 });
+const broker = await startEmbeddedBroker({ host: "127.0.0.1", port: 0, allowAnonymous: true });
 const env = {
   MQTT_HOST: "127.0.0.1",
   MQTT_PORT: String(broker.port),

@@ -27,7 +27,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async (t) => {
-    const broker = await startEmbeddedBroker({ host: "127.0.0.1", port: 0 });
+    const broker = await startEmbeddedBroker({ host: "127.0.0.1", port: 0, allowAnonymous: true });
     const gateway = await startGatewayProcess({
       MQTT_HOST: "127.0.0.1",
       MQTT_PORT: String(broker.port),
