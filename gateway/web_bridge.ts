@@ -26,7 +26,7 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Buffer } from "node:buffer";
-import { type Duplex, Readable } from "node:stream";
+import type { Duplex } from "node:stream";
 // @ts-types="@types/ws"
 import { WebSocket as WsSocket, WebSocketServer } from "ws";
 import { concatBytes } from "../shared/audio.ts";
@@ -87,6 +87,32 @@ const MAX_PAIR_BODY_BYTES = 1024;
 export const REPLACED_CLOSE_CODE = 4000;
 /** Close code: the gateway is stopping. */
 const GOING_AWAY = 1001;
+
+/** The request body as a web stream, read only as fast as it is consumed. */
+function bodyStream(request: IncomingMessage): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      request.pause();
+      // After the reader gave up (a refusal), the stream is closed: late events are ignored.
+      const safely = (act: () => void) => {
+        try {
+          act();
+        } catch {
+          // already closed or cancelled
+        }
+      };
+      request.on("data", (chunk: Uint8Array) => {
+        safely(() => controller.enqueue(new Uint8Array(chunk)));
+        if ((controller.desiredSize ?? 0) <= 0) request.pause();
+      });
+      request.on("end", () => safely(() => controller.close()));
+      request.on("error", (error: Error) => safely(() => controller.error(error)));
+    },
+    pull() {
+      request.resume();
+    },
+  });
+}
 
 /** Whether `origin` may open a socket on a request to `host` (see the module doc). */
 export function originAllowed(
@@ -329,22 +355,24 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
   async function onUpload(request: IncomingMessage, response: ServerResponse, url: URL) {
     const refused = refusal(request, url, false);
     if (refused) {
-      return reply(
-        response,
-        refused[0],
-        JSON.stringify({ ok: false, error: refused[1] }),
-        "application/json",
-      );
+      // upload_bridge.ts's error shape, so the page reads every refusal the same way.
+      const code = refused[0] === 400 ? "bad_request" : "forbidden";
+      const body = JSON.stringify({ ok: false, error: { code, message: refused[1] } });
+      return reply(response, refused[0], body, "application/json");
     }
     const headers = new Headers();
     for (const [name, value] of Object.entries(request.headers)) {
       if (typeof value === "string") headers.set(name, value);
     }
-    const body = request.method === "POST" ? Readable.toWeb(request) as ReadableStream : null;
+    const body = request.method === "POST" ? bodyStream(request) : null;
     const answer = await upload(
       new Request(url, { method: request.method, headers, body, duplex: "half" } as RequestInit),
       url,
     );
+    // A refusal before the body was read (too large, wrong type): the rest is read and dropped,
+    // never buffered, so the client can finish sending and read the answer.
+    request.removeAllListeners("data");
+    request.resume();
     response.writeHead(answer.status, Object.fromEntries(answer.headers));
     response.end(new Uint8Array(await answer.arrayBuffer()));
   }
