@@ -28,7 +28,7 @@
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import type { ServerStatus } from "../shared/messages.ts";
-import { AiConnection } from "./ai_connection.ts";
+import { AiConnection, type AiConnectionOptions } from "./ai_connection.ts";
 import { type AiProtocol, aiProtocol, type TurnReply } from "./ai_protocol.ts";
 import { RESPONSE_TIMEOUT_MS, Turn, type TurnHandlers, type TurnLink } from "./ai_turn.ts";
 import { OUTAGE_HOLD_MS, OutageHold } from "./outage_hold.ts";
@@ -67,6 +67,8 @@ export interface AiServersOptions {
   pongTimeoutMs?: number;
   /** How long a turn waits when no server is live; default {@link OUTAGE_HOLD_MS}. */
   outageHoldMs?: number;
+  /** Authentication and TLS of every server's connection (gateway/ai_connection.ts). */
+  access?: Pick<AiConnectionOptions, "secret" | "tls">;
 }
 
 /** The load of one server as last published, and what this gateway sent since. */
@@ -164,6 +166,7 @@ export class AiServers implements AiLink {
           log: options.log,
           pingIntervalMs: options.pingIntervalMs,
           pongTimeoutMs: options.pongTimeoutMs,
+          ...options.access,
         }, {
           ready: () => this.#serverBack(server),
           turn: (id, replies) => this.#receive(server, id, replies),

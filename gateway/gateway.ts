@@ -20,9 +20,22 @@ import { withStoredLogin } from "../shared/credentials.ts";
 import type { Logger } from "../shared/log.ts";
 import { roundTenth } from "../shared/rounding.ts";
 import type { DeviceStatus, GatewayMetrics } from "../shared/messages.ts";
-import { AiClient } from "./ai_client.ts";
+import { audioSecretPath, readAudioSecret } from "../shared/audio_auth.ts";
+import { AiClient, type AiClientOptions } from "./ai_client.ts";
 import { type AiLink, AiServers } from "./ai_servers.ts";
-import { DEFAULT_SILERO_PATH, METRICS_INTERVAL_MS } from "./config.ts";
+import {
+  DEFAULT_MAX_CANDIDATES,
+  DEFAULT_MAX_DEVICES,
+  DEFAULT_SILERO_PATH,
+  type GatewayConfig,
+  METRICS_INTERVAL_MS,
+} from "./config.ts";
+import { LAN_RANGES } from "../shared/ip_ranges.ts";
+import {
+  candidateProblem,
+  filterSdpCandidates,
+  opusProblem,
+} from "../shared/media/remote_candidates.ts";
 import type { EchoGuard } from "./audio_input.ts";
 import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_session.ts";
 import { PlaybackClock } from "./playback.ts";
@@ -57,6 +70,12 @@ export interface GatewayOptions {
   clientId?: string;
   /** GATEWAY_WORKERS: session worker threads; 0 (default): sessions on the main thread. */
   workers?: number;
+  /** AI_SERVER_AUTH / _SECRET / _TLS; default: authenticate with the data dir's secret. */
+  aiServer?: GatewayConfig["aiServer"];
+  /** GATEWAY_MAX_DEVICES; default {@link DEFAULT_MAX_DEVICES}. */
+  maxDevices?: number;
+  /** WEBRTC_ALLOWED_CANDIDATE_RANGES / WEBRTC_MAX_CANDIDATES; default LAN ranges, 20. */
+  candidates?: GatewayConfig["candidates"];
 }
 
 /** A device session, on the main thread or in a session worker (session_workers.ts). */
@@ -71,6 +90,35 @@ export interface Gateway {
   sessions(): ReadonlyMap<string, GatewaySession>;
   metrics(): GatewayMetrics;
   close(): Promise<void>;
+}
+
+/**
+ * The AI connection's secret and TLS: AI_SERVER_SECRET(_FILE) if given, else the data dir's
+ * secret read at each connect (on one machine the server may create it after the gateway
+ * starts). Warns once at start when there is none to be found.
+ */
+function aiServerAccess(
+  config: Config,
+  access: GatewayConfig["aiServer"],
+  log: Logger,
+): AiClientOptions["access"] {
+  if (!access.auth) return { tls: access.tls };
+  if (access.secret !== undefined) return { secret: access.secret, tls: access.tls };
+  const fromDataDir = () => {
+    try {
+      return readAudioSecret(config.dataDir);
+    } catch (error) {
+      log.error("audio-socket secret unreadable", { error: (error as Error).message });
+      return undefined;
+    }
+  };
+  if (fromDataDir() === undefined && config.aiServer.protocol === "v2") {
+    log.warn(
+      `no audio-socket secret yet (AI_SERVER_SECRET, AI_SERVER_SECRET_FILE or ` +
+        `${audioSecretPath(config.dataDir)}): the AI server refuses the gateway until one is found`,
+    );
+  }
+  return { secret: fromDataDir, tls: access.tls };
 }
 
 function sessionId(): string {
@@ -104,6 +152,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
 
   const servers = config.aiServer.servers ?? [config.aiServer];
   const workerCount = options.workers ?? 0;
+  const access = aiServerAccess(config, options.aiServer ?? { auth: true }, log);
   // Session workers name their own turns, which AiServers takes (with one server too).
   const ai: AiLink = servers.length > 1 || workerCount > 0
     ? new AiServers({
@@ -111,6 +160,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       protocol: config.aiServer.protocol,
       log: options.log("gateway.ai"),
       responseTimeoutMs: options.responseTimeoutMs,
+      access,
     })
     : new AiClient({
       host: config.aiServer.host,
@@ -118,6 +168,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       protocol: config.aiServer.protocol,
       log: options.log("gateway.ai"),
       responseTimeoutMs: options.responseTimeoutMs,
+      access,
     });
   const clock = new PlaybackClock({
     onError: (error) => log.error("playback frame failed", { error }),
@@ -187,7 +238,36 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     }
   };
 
+  const maxDevices = options.maxDevices ?? DEFAULT_MAX_DEVICES;
+  const candidateLimits = options.candidates ??
+    { allowed: [...LAN_RANGES], max: DEFAULT_MAX_CANDIDATES };
+  /** Sessions whose answer came (being applied or applied). */
+  const answered = new WeakSet<GatewaySession>();
+  /** Remote candidates accepted per session (answer and trickle together). */
+  const candidateCounts = new WeakMap<GatewaySession, number>();
+
+  /** Tells the device on its events topic why it gets no (or no more) session. */
+  const refuse = (device: string, message: string, sessionId?: string) => {
+    log.warn("audit: device refused", { device, message });
+    link.signaling?.publishEvent(device, {
+      type: "error",
+      message,
+      ...(sessionId === undefined ? {} : { session_id: sessionId }),
+      timestamp: new Date().toISOString(),
+    });
+  };
+
+  /** Ends `session` at once because of its answer, and tells the device why. */
+  const failAnswer = (session: GatewaySession, problem: string) => {
+    refuse(session.device, `SDP answer refused: ${problem}`, session.sessionId);
+    session.close("error");
+  };
+
   const openSession = (device: string, echoCancellation: boolean) => {
+    if (!sessions.has(device) && sessions.size >= maxDevices) {
+      refuse(device, `the gateway serves at most ${maxDevices} devices (GATEWAY_MAX_DEVICES)`);
+      return;
+    }
     sessions.get(device)?.close("replaced");
     const session = workers ? workers.open(device, sessionId()) : new DeviceSession({
       device,
@@ -280,13 +360,44 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       },
       answer(device, answer) {
         const session = current(device, answer.session_id, "answer");
-        session?.applyAnswer(answer.sdp).catch((error) =>
-          log.warn("SDP answer rejected", { device, error: String(error) })
+        if (!session) return;
+        // Only the answer a session waits for can end it: a later one never disturbs a live call.
+        if (answered.has(session)) return void log.debug("duplicate answer ignored", { device });
+        answered.add(session);
+        const problem = opusProblem(answer.sdp);
+        if (problem) return failAnswer(session, problem);
+        // Only candidates in the allowed ranges, at most the cap: no STUN to named addresses.
+        const filtered = filterSdpCandidates(answer.sdp, {
+          allowed: candidateLimits.allowed,
+          max: candidateLimits.max - (candidateCounts.get(session) ?? 0),
+        });
+        if (filtered.dropped.length > 0) {
+          log.warn("audit: answer candidates dropped", {
+            device,
+            dropped: filtered.dropped.length,
+            first: filtered.dropped[0],
+          });
+        }
+        candidateCounts.set(session, (candidateCounts.get(session) ?? 0) + filtered.kept);
+        session.applyAnswer(filtered.sdp).catch((error) =>
+          failAnswer(session, (error as Error).message.replace(/^SDP answer /, ""))
         );
       },
       ice(device, candidate) {
         const session = current(device, candidate.session_id, "ICE candidate");
-        session?.addCandidate(candidate).catch((error) =>
+        if (!session) return;
+        if (candidate.candidate) {
+          const count = candidateCounts.get(session) ?? 0;
+          const problem = candidateProblem(candidate.candidate, candidateLimits.allowed) ??
+            (count >= candidateLimits.max
+              ? `is beyond ${candidateLimits.max} candidates per session`
+              : undefined);
+          if (problem) {
+            return void log.warn("audit: ICE candidate dropped", { device, problem });
+          }
+          candidateCounts.set(session, count + 1);
+        }
+        session.addCandidate(candidate).catch((error) =>
           log.warn("ICE candidate rejected", { device, error: String(error) })
         );
       },

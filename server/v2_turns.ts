@@ -137,6 +137,7 @@ export class V2Turns implements SocketProtocol {
             c !== "speculate" || this.#link.settings.pipeline.speculate !== undefined
           ),
           ts: Date.now(),
+          ...this.#link.helloFields(),
         });
         return;
       case "start":
