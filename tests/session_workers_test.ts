@@ -30,6 +30,7 @@ Deno.test("a gateway with two session workers answers every device and reports t
     AI_SERVER_HOST: "127.0.0.1",
     AI_SERVER_PORT: String(server.audioPort),
     GATEWAY_WORKERS: "2",
+    AI_SERVER_SECRET: server.secret!,
     GATEWAY_METRICS_INTERVAL_MS: "300",
   });
   const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port: broker.port }, {
