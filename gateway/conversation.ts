@@ -24,7 +24,7 @@
 import { float32ToPcm, pcmToFloat32 } from "../shared/audio.ts";
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
-import { roundTenth } from "../shared/rounding.ts";
+import { roundMs } from "../shared/audio.ts";
 import { type DeviceEvent, MAX_TEXT_CHARS } from "../shared/messages.ts";
 import type { TurnFailure, TurnHandlers } from "./ai_turn.ts";
 import type { AudioInputSink, ReplyState } from "./audio_input.ts";
@@ -89,7 +89,7 @@ function serverLatency(record: TurnRecord): Record<string, number> {
   const sentAt = record.turn.endWrittenAt;
   if (serverFirst !== undefined && sentAt !== undefined && record.firstAudioAt !== undefined) {
     const transport = record.firstAudioAt - sentAt - (stages.queue_ms ?? 0) - serverFirst;
-    latency.transport_ms = Math.max(0, roundTenth(transport));
+    latency.transport_ms = Math.max(0, roundMs(transport));
   }
   return latency;
 }

@@ -28,7 +28,7 @@
 import { type RTCIceCandidateInit, RTCPeerConnection, type RTCPeerConnectionConfig } from "werift";
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
-import { roundTenth } from "../shared/rounding.ts";
+import { roundMs } from "../shared/audio.ts";
 import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
 import { AudioInput, type EchoGuard } from "./audio_input.ts";
 import { Conversation, type TurnSource } from "./conversation.ts";
@@ -329,7 +329,7 @@ export class DeviceSession {
     const echo = this.#input.echoEstimate;
     if (echo?.converged) {
       m.echo_delay_ms = echo.delayMs;
-      m.echo_gain_db = Number.isFinite(echo.gainDb) ? roundTenth(echo.gainDb) : -99;
+      m.echo_gain_db = Number.isFinite(echo.gainDb) ? roundMs(echo.gainDb) : -99;
     }
     if (c.latencies.length > 0) m.last_latency_ms = c.latencies[c.latencies.length - 1];
     return m;

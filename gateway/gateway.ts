@@ -18,7 +18,7 @@ import process from "node:process";
 import type { Config } from "../shared/config.ts";
 import { withStoredLogin } from "../shared/credentials.ts";
 import type { Logger } from "../shared/log.ts";
-import { roundTenth } from "../shared/rounding.ts";
+import { roundMs } from "../shared/audio.ts";
 import type { DeviceStatus, GatewayMetrics } from "../shared/messages.ts";
 import { audioSecretPath, readAudioSecret } from "../shared/audio_auth.ts";
 import { AiClient, type AiClientOptions } from "./ai_client.ts";
@@ -445,7 +445,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       timestamp: new Date().toISOString(),
       sessions: sessions.size,
       uptime_s: Math.round((performance.now() - startedAt) / 100) / 10,
-      cpu_percent: roundTenth(cpuPercent),
+      cpu_percent: roundMs(cpuPercent),
       memory_mb: Math.round(memory.rss / 1e5) / 10,
       heap_mb: Math.round(memory.heapUsed / 1e5) / 10,
       external_mb: Math.round(memory.external / 1e5) / 10,
@@ -466,7 +466,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
         ticks: playback.ticks,
         late_ticks: playback.lateTicks,
         stalls: playback.stalls,
-        max_late_ms: roundTenth(playback.maxLateMs),
+        max_late_ms: roundMs(playback.maxLateMs),
       },
       devices,
     };

@@ -21,7 +21,7 @@ import { float32ToPcm, resample } from "../shared/audio.ts";
 import { sendTurn, V2Client } from "./lib/audio_socket_clients.ts";
 import { startLoopbackServer } from "./lib/loopback_server.ts";
 import { speak } from "./lib/speech.ts";
-import { FIXTURE_DIR } from "../tests/helpers/whisper_fixture.ts";
+import { FIXTURE_DIR } from "./lib/whisper_fixture_path.ts";
 import { median, percentile, round } from "./bench_stats.ts";
 
 /** Rounds by default: enough for a stable median on a shared 2-core machine. */

@@ -11,6 +11,7 @@
  * const frame16k = down.process(frame48k); // 960 samples in → 320 out (a view: copy to keep)
  * ```
  */
+import { concatChunks } from "./media/concat.ts";
 
 /** int16 full scale: PCM sample `s` is the float `s / INT16_SCALE` (docs/protocol.md). */
 export const INT16_SCALE = 32768;
@@ -21,7 +22,10 @@ export const SPEECH_RATE = 16_000;
 /** Longest utterance, in ms: spec 5.4's 30 s. Bounds a segment, a turn's audio and a frame. */
 export const MAX_UTTERANCE_MS = 30_000;
 
-/** Rounds a duration to 0.1 ms: the precision latency reports (turn `stages`, metrics) carry. */
+/**
+ * Rounds a measured number to a tenth: the precision latency reports (turn `stages`, metrics, in
+ * ms) and CPU percentages carry, without float noise like 12.300000000000001.
+ */
 export function roundMs(ms: number): number {
   return Math.round(ms * 10) / 10;
 }
@@ -57,14 +61,7 @@ export function float32ToPcm(samples: Float32Array, out?: Uint8Array): Uint8Arra
  * assembling an utterance or a reply from streamed chunks; not for per-frame paths.
  */
 export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
+  return chunks.length === 1 ? chunks[0] : concatChunks(chunks);
 }
 
 /** Root-mean-square level of a block, 0 for an empty one. */

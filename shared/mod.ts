@@ -7,7 +7,6 @@
  * - `config.ts`: the environment variables of spec 14.2; `log.ts`: structured logs;
  * - `audio.ts`: PCM, resampling, WAV; `async.ts`: delay/deadline/retry; `ids.ts`: the id syntax;
  * - `shutdown.ts`: a clean exit on SIGINT/SIGTERM for both processes' main modules;
- * - `rounding.ts`: measured numbers reported to a tenth;
  * - `media/` (`@naila/shared/media`, not re-exported here): what the gateway and the software
  *   device share: the Opus codec, werift settings and RTP packetizing, the 20 ms frame clock.
  *
@@ -23,4 +22,3 @@ export * from "./audio.ts";
 export * from "./async.ts";
 export * from "./ids.ts";
 export { connectMqtt, type NailaMqtt } from "./mqtt.ts";
-export * from "./rounding.ts";
