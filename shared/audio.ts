@@ -61,6 +61,7 @@ export function float32ToPcm(samples: Float32Array, out?: Uint8Array): Uint8Arra
  * assembling an utterance or a reply from streamed chunks; not for per-frame paths.
  */
 export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 0) return new Uint8Array(0);
   return chunks.length === 1 ? chunks[0] : concatChunks(chunks);
 }
 
