@@ -30,6 +30,7 @@ import {
   type V2Message,
 } from "../shared/frame_codec.ts";
 import { QueueError, type QueuePosition } from "./inference_queue.ts";
+import { PendingCommits } from "./turn_commits.ts";
 import type { NoticeKind } from "./notices.ts";
 import { watchQueuedTurn } from "./queue_updates.ts";
 import {
@@ -43,6 +44,12 @@ import { type ConnectionLink, logTurnError, type SocketProtocol } from "./socket
 
 /** Finished turn ids remembered per connection, to accept a late cancel (barge-in) for them. */
 const FINISHED_TURNS_KEPT = 32;
+/** Most links of a continuation chain (`t3` continues `t2` continues `t1`). */
+export const MAX_CONTINUATIONS = 8;
+/** Longest request one continued or long turn carries (TURN_MAX_MS), seconds. */
+export const TURN_MAX_SECONDS = 120;
+/** Silence an `eot` may ask for, ms (the codec's range). */
+const EOT_SILENCE_RANGE = [20, 5000] as const;
 
 /** A v2 turn between its `start` and the end of its reply. */
 interface Turn {
@@ -67,6 +74,14 @@ interface Turn {
   queueTimers: ReturnType<typeof setTimeout>[];
   /** STT started by a `pause` on the first `bytes` of audio; aborted when more audio comes. */
   speculation?: { controller: AbortController; bytes: number; result: Promise<SpeculativeStt> };
+  /** Turns this one continues (0: a plain turn). */
+  links: number;
+  /** The whole request's audio once ended (kept for a continuation of a staged turn). */
+  pcm?: Uint8Array;
+  /** A `commit` came while the turn ran: applied as soon as it is done. */
+  commitRequested?: boolean;
+  /** A continuation took this turn over: it ends without a trace. */
+  superseded?: boolean;
 }
 
 /** The v2 turn table of one connection. */
@@ -77,6 +92,8 @@ export class V2Turns implements SocketProtocol {
   #turns = new Map<string, Turn>();
   /** Recently finished or cancelled turns → memory row id (if the turn was stored). */
   #finished = new Map<string, number | undefined>();
+  /** Answered turns that a continuation may still take over (capability `continue`). */
+  #commits = new PendingCommits((id, memoryId) => this.#finished.set(id, memoryId));
 
   constructor(link: ConnectionLink) {
     this.#link = link;
@@ -88,6 +105,8 @@ export class V2Turns implements SocketProtocol {
   }
 
   stop(reason: string): void {
+    // Nothing can continue them any more: they are final.
+    this.#commits.commitAll();
     for (const turn of this.#turns.values()) {
       clearTimeout(turn.timer);
       turn.controller.abort(new Error(reason));
@@ -132,15 +151,18 @@ export class V2Turns implements SocketProtocol {
           type: "hello",
           version: 2,
           role: "server",
-          // `speculate` only where a pause is used: a pipeline with STT to start early.
+          // `speculate` only where a pause is used: a pipeline with STT to start early; `eot`
+          // only where that STT's transcript is judged.
           capabilities: V2_CAPABILITIES.filter((c) =>
-            c !== "speculate" || this.#link.settings.pipeline.speculate !== undefined
+            (c !== "speculate" && c !== "eot") ||
+            (this.#link.settings.pipeline.speculate !== undefined &&
+              (c === "speculate" || this.#link.settings.pipeline.endOfTurn !== undefined))
           ),
           ts: Date.now(),
         });
         return;
       case "start":
-        return this.#onStart(message.turn, message.device, message.rate);
+        return this.#onStart(message.turn, message.device, message.rate, message.continues);
       case "audio":
         return this.#onAudio(message.turn, message.seq, message.rate, message.pcm);
       case "pause":
@@ -149,6 +171,8 @@ export class V2Turns implements SocketProtocol {
         return this.#onEnd(message.turn);
       case "cancel":
         return this.#onCancel(message.turn, message.played_ms);
+      case "commit":
+        return this.#onCommit(message.turn);
       case "ping":
         this.#send({ type: "pong", id: message.id, ts: Date.now() });
         return;
@@ -164,7 +188,8 @@ export class V2Turns implements SocketProtocol {
         this.#turnError(message.turn, "unsupported", "text input is not supported");
         return;
       case "state":
-        this.#turnError(message.turn, "unsupported", "state is sent by the server only");
+      case "eot":
+        this.#turnError(message.turn, "unsupported", `${message.type} is sent by the server only`);
         return;
     }
   }
@@ -173,15 +198,22 @@ export class V2Turns implements SocketProtocol {
     this.#send(errorMessage(code, message, { turn }));
   }
 
-  #onStart(id: string, device: string, rate: SampleRate): void {
-    if (this.#turns.has(id) || this.#finished.has(id)) {
+  #onStart(id: string, device: string, rate: SampleRate, continues?: string): void {
+    if (this.#turns.has(id) || this.#finished.has(id) || this.#commits.has(id)) {
       this.#turnError(id, "bad_frame", `turn ${id} already exists on this connection`);
       return;
     }
+    // `continues` means something only where `continue` was agreed (else it is ignored).
+    const previous = continues !== undefined && this.#capabilities.has("continue")
+      ? this.#takeOver(continues, id, device, rate)
+      : { pcm: new Uint8Array(0), links: 0 };
+    if (previous === undefined) return;
     // One open turn per device: the earlier one was barged in on (the gateway normally cancelled
     // it already). A running turn is left alone: its reply is already streaming.
     for (const earlier of this.#turns.values()) {
-      if (earlier.device !== device || earlier.phase === "running") continue;
+      if (earlier.device !== device || earlier.phase === "running" || earlier.superseded) {
+        continue;
+      }
       const why = `turn ${earlier.id} superseded by turn ${id} of device ${device}`;
       if (earlier.phase === "receiving") {
         this.#dropTurn(earlier, "superseded", why);
@@ -194,8 +226,8 @@ export class V2Turns implements SocketProtocol {
       id,
       device,
       rate,
-      chunks: [],
-      bytes: 0,
+      chunks: previous.pcm.length > 0 ? [previous.pcm] : [],
+      bytes: previous.pcm.length,
       nextSeq: 0,
       phase: "receiving",
       controller: new AbortController(),
@@ -203,8 +235,15 @@ export class V2Turns implements SocketProtocol {
       outSeq: 0,
       reserved: 0,
       queueTimers: [],
+      links: previous.links,
     };
-    const { turnMs } = this.#link.settings.timeouts;
+    if (previous.pcm.length > 0 && !this.#link.settings.queue.reserve(previous.pcm.length)) {
+      const { maxBufferedBytes } = this.#link.settings.queue.limits;
+      this.#refuse(turn, `server audio buffers are full (${maxBufferedBytes} bytes)`);
+      return;
+    }
+    turn.reserved = previous.pcm.length;
+    const turnMs = this.#link.settings.timeouts.turnMs + this.#longTurnExtraMs();
     turn.timer = setTimeout(() => {
       if (turn.phase !== "receiving") return;
       this.#dropTurn(turn, "timeout", `turn ${id} got no end within ${turnMs} ms`);
@@ -298,13 +337,10 @@ export class V2Turns implements SocketProtocol {
       );
       return;
     }
-    const max = maxPcmBytes(turn.rate, this.#link.settings.limits);
+    const seconds = this.#maxTurnSeconds();
+    const max = maxPcmBytes(turn.rate, { ...this.#link.settings.limits, maxAudioSeconds: seconds });
     if (turn.bytes + pcm.length > max) {
-      this.#dropTurn(
-        turn,
-        "bad_frame",
-        `turn ${id} audio exceeds ${max} bytes (${this.#link.settings.limits.maxAudioSeconds} s)`,
-      );
+      this.#dropTurn(turn, "bad_frame", `turn ${id} audio exceeds ${max} bytes (${seconds} s)`);
       return;
     }
     if (!this.#link.settings.queue.reserve(pcm.length)) {
@@ -348,7 +384,92 @@ export class V2Turns implements SocketProtocol {
     }
     // Awaited by the turn if it ends now; a discarded one's rejection is expected.
     result.catch(() => {}).finally(done);
-    turn.speculation = { controller, bytes: turn.bytes, result };
+    const speculation = { controller, bytes: turn.bytes, result };
+    turn.speculation = speculation;
+    if (this.#capabilities.has("eot")) this.#hint(turn, speculation);
+  }
+
+  /**
+   * Answers the speculation's transcript with an `eot` hint (docs/protocol.md), unless speech
+   * resumed or the turn ended meanwhile (then the hint would be about a silence that is over).
+   */
+  #hint(turn: Turn, speculation: NonNullable<Turn["speculation"]>): void {
+    const { pipeline } = this.#link.settings;
+    if (pipeline.endOfTurn === undefined) return;
+    const pcm = turn.chunks[0];
+    speculation.result.then((heard) => pipeline.endOfTurn!(heard.heard.text, pcm, turn.rate))
+      .then((decision) => {
+        if (turn.speculation !== speculation || turn.phase !== "receiving") return;
+        if (!this.#link.open) return;
+        const [min, max] = EOT_SILENCE_RANGE;
+        this.#send({
+          type: "eot",
+          turn: turn.id,
+          completion: decision.completion,
+          silence_ms: Math.min(max, Math.max(min, Math.round(decision.silenceMs))),
+          ts: Date.now(),
+        });
+      }).catch(() => {}); // a discarded speculation has nothing to hint
+  }
+
+  /** Audio seconds one turn may carry: 30 s, or TURN_MAX_SECONDS with `continue`. */
+  #maxTurnSeconds(): number {
+    return this.#capabilities.has("continue")
+      ? Math.max(TURN_MAX_SECONDS, this.#link.settings.limits.maxAudioSeconds)
+      : this.#link.settings.limits.maxAudioSeconds;
+  }
+
+  /** A long turn may take this much longer from `start` to `end`, ms. */
+  #longTurnExtraMs(): number {
+    return (this.#maxTurnSeconds() - this.#link.settings.limits.maxAudioSeconds) * 1000;
+  }
+
+  /**
+   * `start` … `continues: previousId`: the earlier turn of the device is taken over: its audio
+   * goes first in the new turn, and it ends without a trace (no error, no end, no staged effect,
+   * no memory row). Returns its audio, or undefined after answering the new turn's error.
+   */
+  #takeOver(
+    previousId: string,
+    id: string,
+    device: string,
+    rate: SampleRate,
+  ): { pcm: Uint8Array; links: number } | undefined {
+    const live = this.#turns.get(previousId);
+    const pending = live === undefined ? this.#commits.take(previousId) : undefined;
+    const earlier = live ?? pending;
+    if (earlier === undefined) {
+      this.#turnError(
+        id,
+        "unknown_turn",
+        `turn ${previousId} cannot be continued: unknown, committed or cancelled`,
+      );
+      return undefined;
+    }
+    const problem = earlier.device !== device
+      ? `turn ${previousId} is of device ${earlier.device}, not ${device}`
+      : earlier.links + 1 > MAX_CONTINUATIONS
+      ? `turn ${previousId} already continues ${earlier.links} turns, at most ${MAX_CONTINUATIONS}`
+      : earlier.rate !== rate
+      ? `turn ${previousId} has rate ${earlier.rate}, not ${rate}`
+      : undefined;
+    if (problem !== undefined) {
+      if (pending !== undefined) this.#commits.hold(previousId, pending);
+      this.#turnError(id, "bad_continuation", problem);
+      return undefined;
+    }
+    if (pending !== undefined) {
+      this.#remember(previousId, undefined);
+      return { pcm: pending.pcm, links: pending.links + 1 };
+    }
+    const turn = live!;
+    const pcm = turn.pcm ?? concatBytes(turn.chunks);
+    turn.superseded = true;
+    clearTimeout(turn.timer);
+    turn.controller.abort();
+    // Receiving: gone now. Queued or running: its queue promise settles and finds it superseded.
+    if (turn.phase === "receiving") this.#finish(turn, undefined);
+    return { pcm, links: turn.links + 1 };
   }
 
   #discardSpeculation(turn: Turn): void {
@@ -377,6 +498,8 @@ export class V2Turns implements SocketProtocol {
       endedAt: Date.now(),
     };
     turn.chunks = [];
+    const staged = this.#capabilities.has("continue");
+    if (staged) turn.pcm = utterance.pcm;
     const queuedAt = performance.now();
     let ranAt = queuedAt;
     let told = false;
@@ -393,6 +516,7 @@ export class V2Turns implements SocketProtocol {
         outputRate: turn.rate,
         speculation,
         upcoming: (limit) => this.#link.settings.queue.upcoming(limit) as Utterance[],
+        staged,
       });
     }, {
       // Its STT may run ahead in a batch with an earlier turn's, unless speculation has it.
@@ -406,10 +530,16 @@ export class V2Turns implements SocketProtocol {
         this.#onQueued(turn, where, now);
       },
     }).then((result: TurnResult) => {
-      if (turn.playedMs !== undefined && result.memoryId !== undefined) {
-        this.#markInterrupted(result.memoryId, turn.playedMs);
+      if (turn.superseded) {
+        // Taken over by a continuation: nothing applied, recorded or sent.
+        this.#finish(turn, undefined);
+        return;
       }
-      this.#finish(turn, result.memoryId);
+      const memoryId = this.#settle(turn, result);
+      if (turn.playedMs !== undefined && memoryId !== undefined) {
+        this.#markInterrupted(memoryId, turn.playedMs);
+      }
+      this.#finish(turn, memoryId);
       if (result.cancelled || turn.controller.signal.aborted) return;
       // Stages go to every gateway: an optional field any decoder accepts, and the latency
       // report needs them even from a gateway that forgot to announce "stages".
@@ -422,6 +552,7 @@ export class V2Turns implements SocketProtocol {
       this.#send(end);
     }, (error: unknown) => {
       this.#finish(turn, undefined);
+      if (turn.superseded) return;
       logTurnError(this.#link, turn.device, id, error);
       if (error instanceof QueueError) {
         if (error.code === "busy") this.#refuse(turn, error.message);
@@ -431,6 +562,36 @@ export class V2Turns implements SocketProtocol {
     }).catch((error) =>
       this.#link.settings.log?.error("turn handler failed", { peer: this.#link.peer, error })
     );
+  }
+
+  /**
+   * A finished run's side effects: applied now (no `continue`, a `commit` already came, or a
+   * `cancel`, which implies it), or held until the turn's commit. Returns the memory row id
+   * if the turn was recorded.
+   */
+  #settle(turn: Turn, result: TurnResult): number | undefined {
+    if (result.commit === undefined) return result.memoryId;
+    if (turn.commitRequested || turn.playedMs !== undefined || !this.#link.open) {
+      return result.commit();
+    }
+    this.#commits.hold(turn.id, {
+      device: turn.device,
+      pcm: turn.pcm ?? new Uint8Array(0),
+      rate: turn.rate,
+      links: turn.links,
+      commit: result.commit,
+    });
+    return undefined;
+  }
+
+  /** The gateway says the turn is final: its staged effects apply (once; unknown: ignored). */
+  #onCommit(id: string): void {
+    const turn = this.#turns.get(id);
+    if (turn !== undefined) {
+      turn.commitRequested = true;
+      return;
+    }
+    this.#commits.commit(id);
   }
 
   #markInterrupted(memoryId: number, playedMs: number): void {
@@ -470,7 +631,8 @@ export class V2Turns implements SocketProtocol {
     this.#discardSpeculation(turn);
     this.#release(turn);
     this.#turns.delete(turn.id);
-    this.#remember(turn.id, memoryId);
+    // A turn awaiting its commit is remembered when committed.
+    if (!this.#commits.has(turn.id)) this.#remember(turn.id, memoryId);
   }
 
   #remember(id: string, memoryId: number | undefined): void {
@@ -490,9 +652,10 @@ export class V2Turns implements SocketProtocol {
       if (turn.phase === "receiving") this.#finish(turn, undefined);
       return;
     }
-    if (this.#finished.has(id)) {
-      // Barge-in after the whole reply was sent: the user heard only played_ms of it.
-      const memoryId = this.#finished.get(id);
+    if (this.#commits.has(id) || this.#finished.has(id)) {
+      // Barge-in after the whole reply was sent: the user heard only played_ms of it. A cancel
+      // implies the commit of a turn that waited for one.
+      const memoryId = this.#commits.has(id) ? this.#commits.commit(id) : this.#finished.get(id);
       if (memoryId !== undefined) this.#markInterrupted(memoryId, playedMs);
       return;
     }
