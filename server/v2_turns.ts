@@ -570,16 +570,20 @@ export class V2Turns implements SocketProtocol {
    * if the turn was recorded.
    */
   #settle(turn: Turn, result: TurnResult): number | undefined {
-    if (result.commit === undefined) return result.memoryId;
-    if (turn.commitRequested || turn.playedMs !== undefined || !this.#link.open) {
-      return result.commit();
+    // A pipeline without staged effects (echo) acted already; its turn can still be continued.
+    const commit = result.commit ?? (() => result.memoryId);
+    if (
+      turn.pcm === undefined || turn.commitRequested || turn.playedMs !== undefined ||
+      !this.#link.open
+    ) {
+      return commit();
     }
     this.#commits.hold(turn.id, {
       device: turn.device,
-      pcm: turn.pcm ?? new Uint8Array(0),
+      pcm: turn.pcm,
       rate: turn.rate,
       links: turn.links,
-      commit: result.commit,
+      commit,
     });
     return undefined;
   }
