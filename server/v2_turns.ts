@@ -21,74 +21,28 @@
 import { concatBytes, roundMs } from "../shared/audio.ts";
 import {
   type Decoded,
-  encodeV2,
   type EndMessage,
   errorMessage,
   maxPcmBytes,
   type SampleRate,
   V2_CAPABILITIES,
-  type V2Message,
 } from "../shared/frame_codec.ts";
-import { QueueError, type QueuePosition } from "./inference_queue.ts";
-import { PendingCommits } from "./turn_commits.ts";
-import type { NoticeKind } from "./notices.ts";
-import { watchQueuedTurn } from "./queue_updates.ts";
-import {
-  type ReplySink,
-  sendChunked,
-  type SpeculativeStt,
-  type TurnResult,
-  type Utterance,
-} from "./pipeline.ts";
+import { QueueError } from "./inference_queue.ts";
+import type { TurnResult, Utterance } from "./pipeline.ts";
 import { type ConnectionLink, logTurnError, type SocketProtocol } from "./socket_link.ts";
+import { PendingCommits } from "./turn_commits.ts";
+import { V2Output } from "./v2_output.ts";
+import { continuationProblem, eotMessage, maxTurnSeconds, newTurn, type Turn } from "./v2_turn.ts";
 
 /** Finished turn ids remembered per connection, to accept a late cancel (barge-in) for them. */
 const FINISHED_TURNS_KEPT = 32;
-/** Most links of a continuation chain (`t3` continues `t2` continues `t1`). */
-export const MAX_CONTINUATIONS = 8;
-/** Longest request one continued or long turn carries (TURN_MAX_MS), seconds. */
-export const TURN_MAX_SECONDS = 120;
-/** Silence an `eot` may ask for, ms (the codec's range). */
-const EOT_SILENCE_RANGE = [20, 5000] as const;
-
-/** A v2 turn between its `start` and the end of its reply. */
-interface Turn {
-  id: string;
-  device: string;
-  rate: SampleRate;
-  chunks: Uint8Array[];
-  bytes: number;
-  nextSeq: number;
-  phase: "receiving" | "queued" | "running";
-  controller: AbortController;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  /** Set by a cancel that arrives while the turn runs. */
-  playedMs?: number;
-  /** Next reply audio chunk's seq. */
-  outSeq: number;
-  /** Audio bytes reserved in the queue's memory budget (given back when the turn ends). */
-  reserved: number;
-  /** The spoken "one moment" being sent; the reply waits for it. */
-  notice?: Promise<void>;
-  /** Timers of a queued turn: its notice and its `state` updates. */
-  queueTimers: ReturnType<typeof setTimeout>[];
-  /** STT started by a `pause` on the first `bytes` of audio; aborted when more audio comes. */
-  speculation?: { controller: AbortController; bytes: number; result: Promise<SpeculativeStt> };
-  /** Turns this one continues (0: a plain turn). */
-  links: number;
-  /** The whole request's audio once ended (kept for a continuation of a staged turn). */
-  pcm?: Uint8Array;
-  /** A `commit` came while the turn ran: applied as soon as it is done. */
-  commitRequested?: boolean;
-  /** A continuation took this turn over: it ends without a trace. */
-  superseded?: boolean;
-}
-
 /** The v2 turn table of one connection. */
 export class V2Turns implements SocketProtocol {
   readonly pinged = true;
   #link: ConnectionLink;
   #capabilities = new Set<string>();
+  /** What goes to the gateway: messages, reply audio, spoken notices. */
+  #out: V2Output;
   #turns = new Map<string, Turn>();
   /** Recently finished or cancelled turns → memory row id (if the turn was stored). */
   #finished = new Map<string, number | undefined>();
@@ -97,10 +51,11 @@ export class V2Turns implements SocketProtocol {
 
   constructor(link: ConnectionLink) {
     this.#link = link;
+    this.#out = new V2Output(link, this.#capabilities);
   }
 
   fail(code: string, message: string): void {
-    this.#send(errorMessage(code, message));
+    this.#out.send(errorMessage(code, message));
     this.#link.closeAfterWrites(`${code}: ${message}`);
   }
 
@@ -123,18 +78,6 @@ export class V2Turns implements SocketProtocol {
     turn.queueTimers = [];
   }
 
-  #send(message: V2Message): void {
-    try {
-      this.#link.send(encodeV2(message, this.#link.settings.limits));
-    } catch (error) {
-      this.#link.settings.log?.error("cannot encode reply", {
-        peer: this.#link.peer,
-        type: message.type,
-        error,
-      });
-    }
-  }
-
   receive(item: Decoded): void {
     // The connection's first byte chose v2, and the decoder picks its version from that byte.
     if (item.version !== 2) throw new Error("v1 frame on a v2 connection");
@@ -147,7 +90,7 @@ export class V2Turns implements SocketProtocol {
         }
         for (const capability of message.capabilities) this.#capabilities.add(capability);
         this.#capabilities.add("hello");
-        this.#send({
+        this.#out.send({
           type: "hello",
           version: 2,
           role: "server",
@@ -174,7 +117,7 @@ export class V2Turns implements SocketProtocol {
       case "commit":
         return this.#onCommit(message.turn);
       case "ping":
-        this.#send({ type: "pong", id: message.id, ts: Date.now() });
+        this.#out.send({ type: "pong", id: message.id, ts: Date.now() });
         return;
       case "pong":
         return;
@@ -195,7 +138,7 @@ export class V2Turns implements SocketProtocol {
   }
 
   #turnError(turn: string | undefined, code: string, message: string): void {
-    this.#send(errorMessage(code, message, { turn }));
+    this.#out.error(turn, code, message);
   }
 
   #onStart(id: string, device: string, rate: SampleRate, continues?: string): void {
@@ -222,28 +165,15 @@ export class V2Turns implements SocketProtocol {
         this.#turnError(earlier.id, "superseded", why);
       }
     }
-    const turn: Turn = {
-      id,
-      device,
-      rate,
-      chunks: previous.pcm.length > 0 ? [previous.pcm] : [],
-      bytes: previous.pcm.length,
-      nextSeq: 0,
-      phase: "receiving",
-      controller: new AbortController(),
-      timer: undefined,
-      outSeq: 0,
-      reserved: 0,
-      queueTimers: [],
-      links: previous.links,
-    };
+    const turn = newTurn(id, device, rate, previous);
     if (previous.pcm.length > 0 && !this.#link.settings.queue.reserve(previous.pcm.length)) {
       const { maxBufferedBytes } = this.#link.settings.queue.limits;
       this.#refuse(turn, `server audio buffers are full (${maxBufferedBytes} bytes)`);
       return;
     }
     turn.reserved = previous.pcm.length;
-    const turnMs = this.#link.settings.timeouts.turnMs + this.#longTurnExtraMs();
+    const { limits, timeouts } = this.#link.settings;
+    const turnMs = timeouts.turnMs + (this.#maxTurnSeconds() - limits.maxAudioSeconds) * 1000;
     turn.timer = setTimeout(() => {
       if (turn.phase !== "receiving") return;
       this.#dropTurn(turn, "timeout", `turn ${id} got no end within ${turnMs} ms`);
@@ -269,39 +199,7 @@ export class V2Turns implements SocketProtocol {
       turn: turn.id,
       reason,
     });
-    this.#speak(turn, "busy").then(() => this.#turnError(turn.id, "busy", reason));
-  }
-
-  /** Sends a notice as the turn's next reply audio chunks (nothing without notices). */
-  async #speak(turn: Turn, kind: NoticeKind): Promise<void> {
-    const notices = this.#link.settings.notices;
-    if (notices === undefined) return;
-    const pcm = await notices.speech(kind, turn.rate);
-    // A "one moment" for a turn cancelled meanwhile is not said; the apology always is.
-    if (!this.#link.open || (kind === "wait" && turn.controller.signal.aborted)) return;
-    const audio = (chunk: Uint8Array, rate: number) => this.#sendAudio(turn, chunk, rate);
-    sendChunked({ transcript: () => {}, reply: () => {}, audio }, pcm, turn.rate);
-  }
-
-  /** The turn must wait: with the `queue` capability, the gateway hears where it stands. */
-  #onQueued(turn: Turn, where: QueuePosition, now: () => QueuePosition | undefined): void {
-    if (!this.#capabilities.has("queue")) return;
-    turn.queueTimers = watchQueuedTurn({
-      where,
-      now,
-      timing: this.#link.settings.queueTiming,
-      queued: () => turn.phase === "queued" && !turn.controller.signal.aborted,
-      state: (at) =>
-        this.#send({
-          type: "state",
-          turn: turn.id,
-          state: "queued",
-          position: at.position,
-          wait_ms: Math.round(at.waitMs),
-          ts: Date.now(),
-        }),
-      notice: () => turn.notice = this.#speak(turn, "wait"),
-    });
+    this.#out.speak(turn, "busy").then(() => this.#turnError(turn.id, "busy", reason));
   }
 
   /** Ends a turn that is still receiving, with an error for it. */
@@ -401,27 +299,13 @@ export class V2Turns implements SocketProtocol {
       .then((decision) => {
         if (turn.speculation !== speculation || turn.phase !== "receiving") return;
         if (!this.#link.open) return;
-        const [min, max] = EOT_SILENCE_RANGE;
-        this.#send({
-          type: "eot",
-          turn: turn.id,
-          completion: decision.completion,
-          silence_ms: Math.min(max, Math.max(min, Math.round(decision.silenceMs))),
-          ts: Date.now(),
-        });
+        this.#out.send(eotMessage(turn.id, decision));
       }).catch(() => {}); // a discarded speculation has nothing to hint
   }
 
   /** Audio seconds one turn may carry: 30 s, or TURN_MAX_SECONDS with `continue`. */
   #maxTurnSeconds(): number {
-    return this.#capabilities.has("continue")
-      ? Math.max(TURN_MAX_SECONDS, this.#link.settings.limits.maxAudioSeconds)
-      : this.#link.settings.limits.maxAudioSeconds;
-  }
-
-  /** A long turn may take this much longer from `start` to `end`, ms. */
-  #longTurnExtraMs(): number {
-    return (this.#maxTurnSeconds() - this.#link.settings.limits.maxAudioSeconds) * 1000;
+    return maxTurnSeconds(this.#link.settings.limits, this.#capabilities.has("continue"));
   }
 
   /**
@@ -446,13 +330,7 @@ export class V2Turns implements SocketProtocol {
       );
       return undefined;
     }
-    const problem = earlier.device !== device
-      ? `turn ${previousId} is of device ${earlier.device}, not ${device}`
-      : earlier.links + 1 > MAX_CONTINUATIONS
-      ? `turn ${previousId} already continues ${earlier.links} turns, at most ${MAX_CONTINUATIONS}`
-      : earlier.rate !== rate
-      ? `turn ${previousId} has rate ${earlier.rate}, not ${rate}`
-      : undefined;
+    const problem = continuationProblem(previousId, earlier, device, rate);
     if (problem !== undefined) {
       if (pending !== undefined) this.#commits.hold(previousId, pending);
       this.#turnError(id, "bad_continuation", problem);
@@ -503,12 +381,12 @@ export class V2Turns implements SocketProtocol {
     const queuedAt = performance.now();
     let ranAt = queuedAt;
     let told = false;
-    const sink = this.#sinkFor(turn);
+    const sink = this.#out.sink(turn);
     this.#link.settings.queue.run(id, async (signal) => {
       turn.phase = "running";
       ranAt = performance.now();
       for (const timer of turn.queueTimers) clearTimeout(timer);
-      if (told) this.#send({ type: "state", turn: id, state: "running", ts: Date.now() });
+      if (told) this.#out.send({ type: "state", turn: id, state: "running", ts: Date.now() });
       // "One moment" is already being said: the reply follows it, never interleaves.
       await turn.notice;
       return this.#link.settings.pipeline.run(utterance, sink, {
@@ -527,7 +405,7 @@ export class V2Turns implements SocketProtocol {
       audioMs: (utterance.pcm.length / 2 / turn.rate) * 1000,
       onQueued: (where, now) => {
         told = this.#capabilities.has("queue");
-        this.#onQueued(turn, where, now);
+        this.#out.queued(turn, where, now);
       },
     }).then((result: TurnResult) => {
       if (turn.superseded) {
@@ -549,7 +427,7 @@ export class V2Turns implements SocketProtocol {
         ts: Date.now(),
         stages: { queue_ms: roundMs(ranAt - queuedAt), ...result.stages },
       };
-      this.#send(end);
+      this.#out.send(end);
     }, (error: unknown) => {
       this.#finish(turn, undefined);
       if (turn.superseded) return;
@@ -607,28 +485,6 @@ export class V2Turns implements SocketProtocol {
         error,
       });
     }
-  }
-
-  #sinkFor(turn: Turn): ReplySink {
-    const live = () => this.#link.open && !turn.controller.signal.aborted;
-    const text = (kind: "transcript" | "reply", value: string) => {
-      if (live() && this.#capabilities.has("text")) {
-        this.#send({ type: "text", turn: turn.id, kind, ts: Date.now(), text: value });
-      }
-    };
-    return {
-      transcript: (value) => text("transcript", value),
-      reply: (value) => text("reply", value),
-      audio: (pcm, rate) => {
-        if (live()) this.#sendAudio(turn, pcm, rate);
-      },
-    };
-  }
-
-  /** One chunk of the turn's reply audio, under its next seq. */
-  #sendAudio(turn: Turn, pcm: Uint8Array, rate: number): void {
-    const message = { type: "audio", turn: turn.id, seq: turn.outSeq++, ts: Date.now(), pcm };
-    this.#send({ ...message, type: "audio", rate: rate as SampleRate });
   }
 
   #finish(turn: Turn, memoryId: number | undefined): void {
