@@ -152,8 +152,11 @@ async function converse(samples: Float32Array, rate: number) {
     "the turn event",
   );
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  // Listening again after the last answer: its reply has played, the next run cannot barge in.
+  const answered = () => device.events.findLastIndex((e) => e.type === "turn");
   await waitFor(
-    () => device.events.slice(since).some((e) => e.type === "state" && e.state === "listening"),
+    () =>
+      device.events.slice(answered()).some((e) => e.type === "state" && e.state === "listening"),
     "listening",
   );
   return { events: device.events.slice(since), firstReplyMs };
@@ -199,8 +202,8 @@ try {
         script = { first, whole, firstMs: (a.length / rate) * 1000 };
         const { events } = await converse(trimEnd(samples), rate);
         const turns = turnsOf(events);
-        const cutOff = turns.length !== 1 || turns[0].transcript !== whole ||
-          events.some((e) => e.type === "interrupted");
+        const interrupted = events.filter((e) => e.type === "interrupted").length;
+        const cutOff = turns.length !== 1 || turns[0].transcript !== whole || interrupted > 0;
         splits[pauseMs].runs++;
         if (cutOff) splits[pauseMs].cutOffs++;
         log.info("pause", {
@@ -208,6 +211,7 @@ try {
           whole,
           pause_ms: pauseMs,
           turns: turns.length,
+          interrupted,
           transcript: turns.at(-1)?.transcript,
           cut_off: cutOff,
         });

@@ -130,6 +130,33 @@ function sttSamples(pcm: Uint8Array, rate: number): Float32Array {
   return rate === SPEECH_RATE ? samples : resample(samples, rate, SPEECH_RATE);
 }
 
+/** Whisper hears at most one 30 s window per run (16 kHz samples). */
+const STT_WINDOW_SAMPLES = 30 * SPEECH_RATE;
+
+/**
+ * Transcribes `samples` (16 kHz) of any length: one run up to 30 s, else one run per 30 s window,
+ * in order, with the texts joined and the timings summed (a v2 turn with `continue` may carry
+ * up to 120 s, docs/turn_taking.md "Long requests past 30 s").
+ */
+export async function transcribeLong(
+  stt: SpeechToText,
+  samples: Float32Array,
+  options: { signal: AbortSignal },
+): Promise<Transcript> {
+  if (samples.length <= STT_WINDOW_SAMPLES) return await stt.transcribe(samples, options);
+  const texts: string[] = [];
+  const timings = { frontend_ms: 0, encoder_ms: 0, decoder_ms: 0, tokens: 0 };
+  for (let at = 0; at < samples.length; at += STT_WINDOW_SAMPLES) {
+    const heard = await stt.transcribe(samples.slice(at, at + STT_WINDOW_SAMPLES), options);
+    if (heard.text.trim().length > 0) texts.push(heard.text.trim());
+    timings.frontend_ms += heard.timings.frontend_ms;
+    timings.encoder_ms += heard.timings.encoder_ms;
+    timings.decoder_ms += heard.timings.decoder_ms;
+    timings.tokens += heard.timings.tokens;
+  }
+  return { text: texts.join(" "), timings };
+}
+
 /** PIPELINE=echo: the reply is the utterance itself, at the output rate. */
 export class EchoPipeline implements Pipeline {
   readonly kind = "echo";
@@ -210,7 +237,7 @@ export class FullPipeline implements Pipeline {
     options: { signal: AbortSignal },
   ): Promise<SpeculativeStt> {
     const startedAt = performance.now();
-    return this.#stt.transcribe(sttSamples(pcm, rate), options).then((heard) => ({
+    return transcribeLong(this.#stt, sttSamples(pcm, rate), options).then((heard) => ({
       heard,
       startedAt,
       doneAt: performance.now(),
@@ -343,6 +370,7 @@ export class FullPipeline implements Pipeline {
       }
     }
     const own = sttSamples(utterance.pcm, utterance.rate);
+    if (own.length > STT_WINDOW_SAMPLES) return await transcribeLong(this.#stt, own, { signal });
     const others = this.#sttBatch > 1 && this.#stt.transcribeBatch && upcoming
       ? upcoming(2 * this.#sttBatch).filter((u) => u.pcm.length > 0 && !this.#prefetched.has(u))
         .slice(0, this.#sttBatch - 1)
