@@ -12,6 +12,10 @@
  *   queues speech on it; between utterances it sends encoded silence (`idle: "silence"`, like an
  *   open mic) or nothing (`idle: "none"`, like DTX).
  * - Every reply packet is decoded; talkspurts (marker bit or a gap) become {@link Reply} entries.
+ * - Test conditions of issue 9: `echo` plays the reply back into the mic (a speaker without echo
+ *   cancellation: gain and delay), {@link DevicePeer.holdPackets} stalls the mic's packets and
+ *   then delivers them all at once (a Wi-Fi stall, nothing lost), `echoCancellation` announces
+ *   a device that cancels its own echo.
  *
  * @example
  * ```ts
@@ -22,7 +26,7 @@
  * await device.close();
  * ```
  */
-import { RTCPeerConnection, type RTCRtpTransceiver } from "werift";
+import { RTCPeerConnection, type RTCRtpTransceiver, type RtpPacket } from "werift";
 import { resample } from "../shared/audio.ts";
 import { delay } from "../shared/async.ts";
 import type { MqttConfig } from "../shared/config.ts";
@@ -46,6 +50,7 @@ import {
   peerConfig,
 } from "../shared/media/mod.ts";
 import type { IceServer } from "../shared/config.ts";
+import { SpeakerEcho, type SpeakerEchoOptions } from "./speaker_echo.ts";
 
 /** A reply talkspurt ends when no packet came for this long. */
 const REPLY_GAP_MS = 200;
@@ -75,6 +80,14 @@ export interface DevicePeerOptions {
   loss?: number;
   /** Decode reply packets (default true; the benchmark may turn it off to save its own CPU). */
   decode?: boolean;
+  /**
+   * A speaker without echo cancellation: the reply received is mixed back into the mic
+   * `gainDb` (≤ 0) quieter and `delayMs` late (needs `decode`). Its mic then always sends
+   * (speech, echo or idle noise) while echo is pending.
+   */
+  echo?: SpeakerEchoOptions;
+  /** Announce `echo_cancellation: true` in the status (the gateway then skips its echo guard). */
+  echoCancellation?: boolean;
   log?: Logger;
 }
 
@@ -157,8 +170,12 @@ export class DevicePeer extends EventTarget {
       this.packetsDropped++;
       return;
     }
-    this.packetsSent++;
-    this.#transceiver?.sender.sendRtp(packet).catch(() => {});
+    if (performance.now() < this.#holdUntil) {
+      this.#held.push(packet);
+      return;
+    }
+    this.#releaseHeld();
+    this.#sendPacket(packet);
   });
   #frame = new Float32Array(OPUS_FRAME_SAMPLES);
   #idlePackets: Uint8Array[];
@@ -168,11 +185,18 @@ export class DevicePeer extends EventTarget {
   #mic = new FrameClock({
     frame: () => this.#micFrame(),
     // DTX-like: nothing to send until the next speak().
-    keepRunning: () => this.#queue.length > 0 || (this.#o.idle ?? "silence") !== "none",
+    keepRunning: () =>
+      this.#queue.length > 0 || (this.#o.idle ?? "silence") !== "none" || !!this.#echo?.due,
   });
   #talking = false;
   #current: ReplyRecording | undefined;
   #replyCursor = 0;
+  /** The speaker's echo into the mic (option `echo`). */
+  #echo: SpeakerEcho | undefined;
+  /** Mic packets held by {@link holdPackets} until `#holdUntil` (performance.now()). */
+  #held: RtpPacket[] = [];
+  #holdUntil = 0;
+  #holdTimer: ReturnType<typeof setTimeout> | undefined;
   /** Set by announce(): the current connection is about to be replaced by a new offer. */
   #awaitingOffer = false;
   #closed = false;
@@ -182,6 +206,7 @@ export class DevicePeer extends EventTarget {
     this.id = options.id;
     this.#o = options;
     this.loss = options.loss ?? 0;
+    if (options.echo) this.#echo = new SpeakerEcho(options.echo);
     this.#log = options.log ?? createLogger(`device.${options.id}`, { level: "warn" });
     const noise = options.idleNoise ?? 0;
     // Uniform noise of amplitude a has RMS a/√3.
@@ -195,6 +220,31 @@ export class DevicePeer extends EventTarget {
         ),
     );
     encoder.close();
+  }
+
+  /**
+   * A Wi-Fi stall: the mic's packets of the next `ms` are held, then all sent at once, in order
+   * (nothing lost). Resolves when they have been sent.
+   */
+  holdPackets(ms: number): Promise<void> {
+    this.#holdUntil = performance.now() + ms;
+    return new Promise((resolve) => {
+      this.#holdTimer = setTimeout(() => {
+        this.#holdTimer = undefined;
+        this.#holdUntil = 0;
+        this.#releaseHeld();
+        resolve();
+      }, ms);
+    });
+  }
+
+  #releaseHeld(): void {
+    for (const packet of this.#held.splice(0)) this.#sendPacket(packet);
+  }
+
+  #sendPacket(packet: RtpPacket): void {
+    this.packetsSent++;
+    this.#transceiver?.sender.sendRtp(packet).catch(() => {});
   }
 
   /** The session id of the gateway's current offer. */
@@ -243,6 +293,7 @@ export class DevicePeer extends EventTarget {
       device_id: this.id,
       online: true,
       capabilities: ["audio", "speaker"],
+      ...(this.#o.echoCancellation ? { echo_cancellation: true } : {}),
       timestamp: new Date().toISOString(),
       epoch: this.#epoch,
     });
@@ -316,6 +367,8 @@ export class DevicePeer extends EventTarget {
     if (this.#closed) return;
     this.#closed = true;
     this.#mic.stop();
+    if (this.#holdTimer !== undefined) clearTimeout(this.#holdTimer);
+    this.#held.length = 0;
     for (const u of this.#queue) {
       u.resolve({ firstPacketAt: 0, lastPacketAt: 0, lastPacketWallMs: 0, frames: u.frames });
     }
@@ -438,6 +491,10 @@ export class DevicePeer extends EventTarget {
       }
     }
     reply.add(now, sequence, samples);
+    if (samples && this.#echo) {
+      this.#echo.heard(samples, now);
+      this.#startMic();
+    }
   }
 
   #startMic(): void {
@@ -450,7 +507,8 @@ export class DevicePeer extends EventTarget {
     if (!this.#transceiver) return false;
     const utterance = this.#queue[0];
     const idle = this.#o.idle ?? "silence";
-    if (!utterance && idle !== "silence") return false;
+    const echoDue = this.#echo?.due ?? false;
+    if (!utterance && idle !== "silence" && !echoDue) return false;
     const first = !this.#talking;
     this.#talking = true;
     if (utterance) {
@@ -459,6 +517,9 @@ export class DevicePeer extends EventTarget {
       this.#frame.fill(0, n);
       utterance.offset += n;
       utterance.frames++;
+      this.#echo?.mix(this.#frame, true, performance.now());
+      this.#rtp.sendFrame(this.#frame, first);
+    } else if (echoDue && this.#echo!.mix(this.#frame, false, performance.now())) {
       this.#rtp.sendFrame(this.#frame, first);
     } else {
       this.#rtp.sendPayload(this.#idlePackets[this.#idleIndex++ % this.#idlePackets.length], first);

@@ -9,9 +9,13 @@
  * wait in a preallocated ring of {@link QUEUE_FRAMES} slots. Every per-frame buffer is
  * preallocated; resampling uses the shared band-limited {@link Resampler}.
  *
- * The echo guard (see gateway/README.md) applies while the device is playing a reply: `raise`
- * makes the VAD need more confidence and more frames to call it speech, `half_duplex` ignores
- * the microphone entirely, `off` does nothing (for devices with echo cancellation).
+ * The echo guard (see gateway/README.md) applies while the device is playing a reply:
+ * `estimate` (default) feeds every reply frame sent ({@link AudioInput.reference}) and every mic
+ * frame to an {@link EchoPath}, and a mic frame that is not clearly above the echo it predicts
+ * counts as unvoiced (issue 9, "only the user can barge in"); until the path estimate has
+ * converged the `raise` thresholds apply on top. `raise` makes the VAD need more confidence and
+ * more frames to call it speech, `half_duplex` ignores the microphone entirely, `off` does
+ * nothing (for devices with echo cancellation).
  *
  * @example
  * ```ts
@@ -20,6 +24,11 @@
  * ```
  */
 import { Resampler, rms } from "../shared/audio.ts";
+import {
+  EchoPath,
+  MAX_DELAY_MS as ECHO_MAX_DELAY_MS,
+  TAIL_BLOCKS as ECHO_TAIL_BLOCKS,
+} from "./echo_path.ts";
 import { FrameFiller } from "../shared/media/frame_filler.ts";
 import {
   OPUS_FRAME_MS,
@@ -105,15 +114,19 @@ export const GUARD_ENERGY_FACTOR = 3;
 export const GUARD_START_FRAMES = 10;
 
 /** How the microphone is treated while a reply plays (see the module doc). */
-export type EchoGuard = "raise" | "half_duplex" | "off";
+export type EchoGuard = "estimate" | "raise" | "half_duplex" | "off";
+
+/**
+ * After the last reply frame was sent, its echo can still reach the microphone for the longest
+ * echo delay plus the room's tail (`echo_path.ts`): mic frames are checked against the echo
+ * path that long.
+ */
+export const ECHO_HANGOVER_MS = ECHO_MAX_DELAY_MS + ECHO_TAIL_BLOCKS * 5 + OPUS_FRAME_MS;
 
 /** Whether the device is playing a reply (the conversation knows), read once per frame. */
 export interface ReplyState {
   readonly replyPlaying: boolean;
 }
-
-/** A device silent this long mid-utterance (DTX, or gone) is treated as silent. */
-export const PACKET_GAP_MS = 100;
 
 /** Where the input's utterances go: the segmenter's events, straight to their receiver. */
 export type AudioInputSink = SegmenterSink;
@@ -126,6 +139,13 @@ export interface AudioInputOptions {
   /** AUDIO_SAMPLE_RATE: the rate utterances are sent to the AI server at. */
   sampleRate: number;
   echoGuard: EchoGuard;
+  /** GATEWAY_ECHO_MARGIN_DB for `estimate`: how far above the predicted echo speech must be. */
+  echoMarginDb?: number;
+  /**
+   * The cap of the next utterance in ms, asked at each utterance's start (default
+   * {@link MAX_UTTERANCE_MS}): TURN_MAX_MS while the AI server takes long turns.
+   */
+  maxUtteranceMs?: () => number;
   /** Whether a reply is playing, for the echo guard; none: never. */
   reply?: ReplyState;
   /** Called when a frame fails to process (a bug or a broken model); the stream continues. */
@@ -141,6 +161,8 @@ export interface AudioInputStats {
   utterances: number;
   /** Frames skipped by the idle gate. */
   gated: number;
+  /** Mic frames the echo path called echo (their VAD confidence forced to 0). */
+  echo: number;
 }
 
 /** See the module doc. */
@@ -152,6 +174,7 @@ export class AudioInput {
     dropped: 0,
     utterances: 0,
     gated: 0,
+    echo: 0,
   };
   #options: AudioInputOptions;
   #decoder = new OpusDecoder();
@@ -164,6 +187,8 @@ export class AudioInput {
   /** 48 kHz frames awaiting processing, and their capture times. */
   #ring = new Float32Array(QUEUE_FRAMES * OPUS_FRAME_SAMPLES);
   #ringAt = new Float64Array(QUEUE_FRAMES);
+  /** How many times each slot's frame is processed (a run of silence is one slot). */
+  #ringRepeat = new Int32Array(QUEUE_FRAMES);
   #head = 0;
   #count = 0;
   /** Decoded samples not yet a whole 20 ms frame (devices may send 10/40/60 ms packets). */
@@ -183,10 +208,13 @@ export class AudioInput {
   /** True while frames are gated (the resampler and model were reset on entry). */
   #gated = false;
   /** Arrival time (ms) of the last packet, or of the last silence fed for a gap. */
-  #lastHeardAt = 0;
-  /** While an utterance is open: checks every {@link PACKET_GAP_MS} that packets still come. */
-  #gapTimer: ReturnType<typeof setTimeout> | undefined;
   #noiseFloor = new NoiseFloor();
+  /** The device's echo path (`estimate` guard only). */
+  #echo: EchoPath | undefined;
+  /** When the last reply frame was sent (ms), for {@link ECHO_HANGOVER_MS}. */
+  #lastReferenceAt = -Infinity;
+  /** Whether the `raise` thresholds are on (while playing, and under `estimate` until converged). */
+  #raised = false;
   #zeros: Float32Array;
   #closed = false;
 
@@ -198,7 +226,10 @@ export class AudioInput {
       startFrames: START_FRAMES,
       stopFrames: options.silenceFrames,
     };
-    this.#guarded = options.echoGuard === "raise"
+    if (options.echoGuard === "estimate") {
+      this.#echo = new EchoPath({ marginDb: options.echoMarginDb });
+    }
+    this.#guarded = options.echoGuard === "raise" || options.echoGuard === "estimate"
       ? {
         threshold: silero
           ? GUARD_SILERO_THRESHOLD
@@ -215,7 +246,7 @@ export class AudioInput {
     this.#segmenter = new UtteranceSegmenter({
       frameSamples,
       preRollFrames: PRE_ROLL_MS / OPUS_FRAME_MS,
-      maxFrames: MAX_UTTERANCE_MS / OPUS_FRAME_MS,
+      maxFrames: () => Math.floor((options.maxUtteranceMs?.() ?? MAX_UTTERANCE_MS) / OPUS_FRAME_MS),
     }, sink);
     this.#utterance = new FrameFiller<Float32Array>(
       new Float32Array(frameSamples),
@@ -234,18 +265,71 @@ export class AudioInput {
     return this.#segmenter.active;
   }
 
-  /** Turns the echo guard on while a reply plays, off when it stops. */
+  /**
+   * Ends the open utterance now (reason `silence`): a turn-taking decision ended it before the
+   * VAD's silence window. Frames still queued for the VAD belong to what follows. Returns false
+   * when no utterance is open.
+   */
+  endUtterance(): boolean {
+    return !this.#closed && this.#segmenter.end();
+  }
+
+  /**
+   * The unvoiced frames that end an utterance (AUDIO_SILENCE_FRAMES at start): a turn-taking
+   * machine that decides the end itself raises it to its longest wait, so the VAD never ends a
+   * turn first. Throws a RangeError for a count that is not an integer ≥ 1.
+   */
+  set silenceFrames(frames: number) {
+    if (!Number.isInteger(frames) || frames < 1) {
+      throw new RangeError(`silence frames ${frames} must be an integer ≥ 1`);
+    }
+    this.#normal = { ...this.#normal, stopFrames: frames };
+    this.#guarded = { ...this.#guarded, stopFrames: frames };
+    this.#vad.params = this.#raised ? this.#guarded : this.#normal;
+  }
+
+  get silenceFrames(): number {
+    return this.#normal.stopFrames;
+  }
+
+  /** The echo path's current estimate (`estimate` guard), for metrics and tests. */
+  get echoEstimate(): EchoPath["estimate"] | undefined {
+    return this.#echo?.estimate;
+  }
+
+  /**
+   * One 20 ms reply frame (48 kHz floats) as it is sent to the device at `at` (ms, the clock of
+   * the capture times given to {@link push}): the reference of the echo path.
+   */
+  reference(frame: Float32Array, at: number): void {
+    if (!this.#echo || this.#closed) return;
+    this.#echo.reference(frame, at);
+    this.#lastReferenceAt = at;
+  }
+
+  /**
+   * Turns the echo guard on while a reply plays, off when it stops; under `estimate` the raised
+   * thresholds hold only until the echo path has converged.
+   */
   #followReply(): void {
-    const playing = this.#options.reply?.replyPlaying ?? false;
-    if (this.#playing === playing) return;
-    this.#playing = playing;
-    this.#vad.params = playing ? this.#guarded : this.#normal;
+    this.#playing = this.#options.reply?.replyPlaying ?? false;
+    const raised = this.#playing && (!this.#echo || !this.#echo.estimate.converged);
+    if (this.#raised === raised) return;
+    this.#raised = raised;
+    this.#vad.params = raised ? this.#guarded : this.#normal;
+  }
+
+  /** `estimate`: true when the mic frame at `at` is not clearly above the reply's echo. */
+  #isEcho(frame: Float32Array, at: number): boolean {
+    if (!this.#echo || at - this.#lastReferenceAt > ECHO_HANGOVER_MS) return false;
+    if (this.#echo.microphone(frame, at).verdict === "speech") return false;
+    this.stats.echo++;
+    return true;
   }
 
   /** One RTP payload in sequence order, or `null` for a lost packet; `at` = arrival (ms). */
   push(payload: Uint8Array | null, at: number): void {
     if (this.#closed) return;
-    this.#lastHeardAt = at;
     let samples: Float32Array;
     if (payload === null) {
       this.stats.concealed++;
@@ -261,13 +345,16 @@ export class AudioInput {
     this.#pushSamples(samples, at);
   }
 
-  /** Feeds `frames` frames of silence (a device stopped sending mid-utterance, e.g. DTX). */
+  /**
+   * Feeds `frames` frames of silence from capture time `at` (ms): a timestamp gap (DTX) or a
+   * device overdue past the stall hold (`audio_receiver.ts`). One queue slot holds the whole
+   * run, so no length of silence can overflow the VAD's queue.
+   */
   pushSilence(frames: number, at: number): void {
-    for (let i = 0; i < frames; i++) {
-      // A gap: the partial frame's samples are dropped with the rest of the silence.
-      this.#partial.reset();
-      this.#enqueue(this.#partial.frame.fill(0), at);
-    }
+    if (this.#closed || !(frames >= 1)) return;
+    // A gap: the partial frame's samples are dropped with the rest of the silence.
+    this.#partial.reset();
+    this.#enqueue(this.#partial.frame.fill(0), at, Math.floor(frames));
     this.#pump();
   }
 
@@ -275,7 +362,6 @@ export class AudioInput {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#gapTimer !== undefined) clearTimeout(this.#gapTimer);
     this.#segmenter.flush();
     this.#decoder.close();
     this.#options.model.close();
@@ -285,23 +371,6 @@ export class AudioInput {
   #segment(frame: Float32Array, state: VadState, at: number): void {
     this.#segmenter.push(frame, state, at);
     this.stats.utterances = this.#segmenter.utterances;
-    if (this.#segmenter.active) this.#armGapTimer();
-  }
-
-  /** While an utterance is open, a device that stops sending is heard as silence. */
-  #armGapTimer(): void {
-    if (this.#gapTimer !== undefined || this.#closed) return;
-    this.#gapTimer = setTimeout(() => {
-      this.#gapTimer = undefined;
-      if (this.#closed || !this.inUtterance) return;
-      const now = Date.now();
-      const silent = now - this.#lastHeardAt;
-      if (silent >= PACKET_GAP_MS) {
-        this.#lastHeardAt = now;
-        this.pushSilence(Math.floor(silent / OPUS_FRAME_MS), now);
-      }
-      if (this.inUtterance) this.#armGapTimer();
-    }, PACKET_GAP_MS);
   }
 
   #pushSamples(samples: Float32Array, at: number): void {
@@ -310,7 +379,7 @@ export class AudioInput {
     this.#pump();
   }
 
-  #enqueue(frame: Float32Array, at: number): void {
+  #enqueue(frame: Float32Array, at: number, repeat = 1): void {
     if (this.#count === QUEUE_FRAMES) {
       // The VAD fell 640 ms behind: drop input rather than grow without bound (the head slot
       // may be in use by an inference, so the newest frame is the one dropped).
@@ -320,7 +389,19 @@ export class AudioInput {
     const slot = (this.#head + this.#count) % QUEUE_FRAMES;
     this.#ring.set(frame, slot * OPUS_FRAME_SAMPLES);
     this.#ringAt[slot] = at;
+    this.#ringRepeat[slot] = repeat;
     this.#count++;
+  }
+
+  /** The head frame is done: the next repeat of a silence run, or the next slot. */
+  #release(): void {
+    const slot = this.#head;
+    if (--this.#ringRepeat[slot] > 0) {
+      this.#ringAt[slot] += OPUS_FRAME_MS;
+      return;
+    }
+    this.#head = (slot + 1) % QUEUE_FRAMES;
+    this.#count--;
   }
 
   #pump(): void {
@@ -335,6 +416,8 @@ export class AudioInput {
         );
         const at = this.#ringAt[slot];
         this.#followReply();
+        // Before the idle gate: the echo path also learns from quiet frames.
+        const echo = this.#isEcho(frame, at);
         if (this.#idle(frame)) {
           this.#finishGated(at);
           continue;
@@ -345,7 +428,7 @@ export class AudioInput {
         if (typeof confidence !== "number") {
           // Async model: finish this frame when it answers, then continue.
           confidence.then(
-            (value) => this.#finishFrame(frame, frame16k, value, at),
+            (value) => this.#finishFrame(frame, frame16k, echo ? 0 : value, at),
             (error) => {
               this.#options.onError?.(error);
               this.#finishFrame(frame, frame16k, 0, at);
@@ -360,7 +443,7 @@ export class AudioInput {
           });
           return;
         }
-        this.#finishFrame(frame, frame16k, confidence, at);
+        this.#finishFrame(frame, frame16k, echo ? 0 : confidence, at);
       }
     } catch (error) {
       this.#options.onError?.(error);
@@ -399,8 +482,7 @@ export class AudioInput {
     this.stats.frames++;
     this.stats.gated++;
     this.#segment(this.#zeros, this.#vad.update(0), at);
-    this.#head = (this.#head + 1) % QUEUE_FRAMES;
-    this.#count--;
+    this.#release();
   }
 
   /** VAD update and segmentation for the frame at the ring's head; frees its slot. */
@@ -419,8 +501,7 @@ export class AudioInput {
       this.#frameAt = at;
       this.#utterance.push(samples);
     } finally {
-      this.#head = (this.#head + 1) % QUEUE_FRAMES;
-      this.#count--;
+      this.#release();
     }
   }
 }

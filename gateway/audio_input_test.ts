@@ -165,3 +165,129 @@ Deno.test("the noise floor is the quietest of the last 2 s, known after 1 s", ()
   assert.equal(floor.update(0.3), 0.3);
   assert.equal(floor.update(0.002), 0.002);
 });
+
+/**
+ * A reply of `replyFrames` frames (the speech, repeated) sent as the reference; the mic hears it
+ * `gain` × louder (an echo 120 ms late), plus the user's speech from frame `userFrom`, if given.
+ */
+function echoRun(echoGuard: EchoGuard, gain: number, userFrom?: number) {
+  const run = input(16000, echoGuard);
+  const encoder = new OpusEncoder();
+  const delayFrames = 6;
+  const speechFrames = Math.floor(speech48k.length / OPUS_FRAME_SAMPLES);
+  const replyFrames = speechFrames * 2;
+  const replyFrame = (i: number) => {
+    const k = i % speechFrames;
+    return speech48k.subarray(k * OPUS_FRAME_SAMPLES, (k + 1) * OPUS_FRAME_SAMPLES);
+  };
+  run.reply.replyPlaying = true;
+  const mic = new Float32Array(OPUS_FRAME_SAMPLES);
+  for (let i = 0; i < replyFrames + 50; i++) {
+    const at = i * 20;
+    if (i < replyFrames) run.audio.reference(replyFrame(i), at);
+    else run.reply.replyPlaying = false;
+    mic.fill(0);
+    const echoed = i - delayFrames;
+    if (echoed >= 0 && echoed < replyFrames) {
+      const ref = replyFrame(echoed);
+      for (let j = 0; j < mic.length; j++) mic[j] = ref[j] * gain;
+    }
+    if (userFrom !== undefined && i >= userFrom && i - userFrom < speechFrames) {
+      const user = replyFrame(i - userFrom);
+      for (let j = 0; j < mic.length; j++) mic[j] += user[j];
+    }
+    run.audio.push(encoder.encode(mic), at);
+  }
+  encoder.close();
+  run.audio.close();
+  return run;
+}
+
+Deno.test("estimate: the reply's echo at -10 dB is not speech (with guard off it would be)", () => {
+  const minus10dB = 10 ** (-10 / 20);
+  const off = echoRun("off", minus10dB);
+  assert.ok(off.events.includes("start"), "control: the echo alone starts an utterance");
+  const estimate = echoRun("estimate", minus10dB);
+  assert.deepEqual(estimate.events, [], "no utterance from the echo");
+  assert.ok(estimate.audio.stats.echo > 50, `${estimate.audio.stats.echo} frames called echo`);
+  const path = estimate.audio.echoEstimate!;
+  assert.ok(path.converged, "the echo path converged");
+  assert.ok(Math.abs(path.delayMs - 120) <= 10, `delay ${path.delayMs} ms`);
+  assert.ok(Math.abs(path.gainDb - -10) <= 3, `gain ${path.gainDb} dB`);
+});
+
+Deno.test("estimate: the user over the reply at its level is heard (a real barge-in)", () => {
+  const run = echoRun("estimate", 10 ** (-10 / 20), 150);
+  assert.equal(run.events[0], "start", `events ${run.events.join(",")}`);
+});
+
+/** `seconds` of continuous speech (the phrase over and over, its quiet ends trimmed). */
+function longSpeechPackets(seconds: number): Uint8Array[] {
+  let from = 0;
+  let to = speech48k.length;
+  const loud = (i: number) => Math.abs(speech48k[i]) > 0.02;
+  while (from < to && !loud(from)) from++;
+  while (to > from && !loud(to - 1)) to--;
+  const phrase = speech48k.subarray(from, to);
+  const encoder = new OpusEncoder();
+  const frames = seconds * 50;
+  const out: Uint8Array[] = [];
+  const frame = new Float32Array(OPUS_FRAME_SAMPLES);
+  for (let i = 0; i < frames + 50; i++) {
+    frame.fill(0);
+    if (i < frames) {
+      for (let j = 0; j < OPUS_FRAME_SAMPLES; j++) {
+        frame[j] = phrase[(i * OPUS_FRAME_SAMPLES + j) % phrase.length];
+      }
+    }
+    out.push(encoder.encode(frame));
+  }
+  encoder.close();
+  return out;
+}
+
+Deno.test("a 36 s request: one utterance when the server takes long turns, else parts flagged as continuing", () => {
+  const packets36 = longSpeechPackets(36);
+  for (const cap of [120_000, 30_000]) {
+    const starts: boolean[] = [];
+    const ends: string[] = [];
+    let samples = 0;
+    const audio = new AudioInput({
+      model: new EnergyModel({ threshold: 300 }),
+      silenceFrames: 15,
+      sampleRate: 16000,
+      echoGuard: "estimate",
+      maxUtteranceMs: () => cap,
+    }, {
+      utteranceStart: (_at, info) => void starts.push(info?.afterCap ?? false),
+      utteranceAudio: (frame) => void (samples += frame.length),
+      utteranceEnd: (reason) => void ends.push(reason),
+    });
+    let at = 0;
+    for (const packet of packets36) audio.push(packet, at += 20);
+    audio.close();
+    const seconds = samples / 16000;
+    assert.ok(seconds >= 36, `${seconds} s of audio in all, none lost at a cut`);
+    if (cap === 120_000) {
+      assert.deepEqual(starts, [false], "one utterance");
+      assert.deepEqual(ends, ["silence"]);
+    } else {
+      assert.deepEqual(starts, [false, true], "the second part continues the first");
+      assert.deepEqual(ends, ["max_length", "silence"]);
+    }
+  }
+});
+
+Deno.test("a turn-taking decision may lengthen the VAD's silence window and end the utterance itself", () => {
+  const { audio, events } = input(16000, "estimate");
+  audio.silenceFrames = 150; // 3 s: the VAD alone no longer ends it after 300 ms
+  assert.equal(audio.silenceFrames, 150);
+  let at = 0;
+  for (const packet of packets()) audio.push(packet, at += 20); // ~1.3 s of silence after it
+  assert.deepEqual(events, ["start"], "still open after the silence");
+  assert.equal(audio.endUtterance(), true);
+  assert.deepEqual(events, ["start", "end:silence"]);
+  assert.equal(audio.endUtterance(), false);
+  assert.throws(() => (audio.silenceFrames = 0), /silence frames 0/);
+  audio.close();
+});

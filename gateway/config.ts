@@ -12,7 +12,10 @@
  * | `GATEWAY_TLS_CERT` | unset | PEM certificate (chain) file: serve the page over HTTPS |
  * | `GATEWAY_TLS_KEY` | unset | PEM private key file; set both TLS variables or neither |
  * | `GATEWAY_WEB` | `on` | `off` disables the device page |
- * | `GATEWAY_ECHO_GUARD` | `raise` | `raise`, `half_duplex` or `off` (gateway/README.md) |
+ * | `GATEWAY_ECHO_GUARD` | `estimate` | `estimate`, `raise`, `half_duplex` or `off` (gateway/README.md) |
+ * | `GATEWAY_ECHO_MARGIN_DB` | `6` | `estimate`: dB mic speech must be above the predicted echo |
+ * | `AUDIO_STALL_HOLD_MS` | `1000` | A device silent this long on the media clock is heard as silent |
+ * | `TURN_MAX_MS` | `120000` | Longest request streamed as one v2 turn to a server that allows it |
  * | `AUDIO_VAD_MODEL` | `models/silero_vad_v5.onnx` | Silero v5 model file |
  * | `AI_SERVER_TIMEOUT_MS` | `10000` | Response timeout per turn (spec 4.4) |
  * | `GATEWAY_METRICS_INTERVAL_MS` | `5000` | Period of `naila/gateway/metrics` |
@@ -35,6 +38,9 @@ import {
 } from "../shared/config.ts";
 import { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
 import type { EchoGuard } from "./audio_input.ts";
+import { ECHO_MARGIN_DB } from "./echo_path.ts";
+import { DEFAULT_STALL_HOLD_MS } from "./audio_receiver.ts";
+import { DEFAULT_TURN_MAX_MS, MAX_UTTERANCE_MS } from "./utterance_segmenter.ts";
 
 /** Spec 8.3 telemetry: every few seconds, QoS 0. */
 export const METRICS_INTERVAL_MS = 5000;
@@ -42,7 +48,15 @@ export const METRICS_INTERVAL_MS = 5000;
 export const DEFAULT_SILERO_PATH = new URL("../models/silero_vad_v5.onnx", import.meta.url)
   .pathname;
 
-const ECHO_GUARDS: readonly EchoGuard[] = ["raise", "half_duplex", "off"];
+const ECHO_GUARDS: readonly EchoGuard[] = ["estimate", "raise", "half_duplex", "off"];
+/** `echo_path.ts` accepts margins of 0..40 dB; beyond 40 dB nobody could barge in. */
+const MAX_ECHO_MARGIN_DB = 40;
+/** A stall hold under 100 ms is shorter than ordinary jitter: every hiccup would end a turn. */
+const MIN_STALL_HOLD_MS = 100;
+/** Over 10 s a device that vanished would hold its turn open far too long. */
+const MAX_STALL_HOLD_MS = 10_000;
+/** Ten minutes of speech is no request; the server must hold the whole turn in memory. */
+const MAX_TURN_MS = 600_000;
 /** Below 100 ms a timeout or metrics period is a typo for seconds, not a setting. */
 const MIN_INTERVAL_MS = 100;
 /** A reply that takes 10 minutes to start is a dead server. */
@@ -62,6 +76,12 @@ export interface GatewayConfig {
     tls?: { cert: string; key: string };
   };
   echoGuard: EchoGuard;
+  /** GATEWAY_ECHO_MARGIN_DB, dB. */
+  echoMarginDb: number;
+  /** AUDIO_STALL_HOLD_MS. */
+  stallHoldMs: number;
+  /** TURN_MAX_MS: a v2 turn's audio cap when the server accepts long turns. */
+  turnMaxMs: number;
   sileroPath: string;
   responseTimeoutMs: number;
   metricsIntervalMs: number;
@@ -120,7 +140,16 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   }
   return {
     web,
-    echoGuard: envOneOf(env, "GATEWAY_ECHO_GUARD", ECHO_GUARDS, "raise"),
+    echoGuard: envOneOf(env, "GATEWAY_ECHO_GUARD", ECHO_GUARDS, "estimate"),
+    echoMarginDb: envInteger(env, "GATEWAY_ECHO_MARGIN_DB", ECHO_MARGIN_DB, 0, MAX_ECHO_MARGIN_DB),
+    stallHoldMs: envInteger(
+      env,
+      "AUDIO_STALL_HOLD_MS",
+      DEFAULT_STALL_HOLD_MS,
+      MIN_STALL_HOLD_MS,
+      MAX_STALL_HOLD_MS,
+    ),
+    turnMaxMs: envInteger(env, "TURN_MAX_MS", DEFAULT_TURN_MAX_MS, MAX_UTTERANCE_MS, MAX_TURN_MS),
     sileroPath: envValue(env, "AUDIO_VAD_MODEL") ?? DEFAULT_SILERO_PATH,
     responseTimeoutMs: envInteger(
       env,

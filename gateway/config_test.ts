@@ -29,7 +29,10 @@ function rejects(env: Record<string, string>, pattern: RegExp): void {
 Deno.test("loadGatewayConfig defaults", () => {
   assert.deepEqual(loadGatewayConfig({}), {
     web: { enabled: true, host: "0.0.0.0", port: 8080 },
-    echoGuard: "raise",
+    echoGuard: "estimate",
+    echoMarginDb: 6,
+    stallHoldMs: 1000,
+    turnMaxMs: 120_000,
     sileroPath: DEFAULT_SILERO_PATH,
     responseTimeoutMs: RESPONSE_TIMEOUT_MS,
     metricsIntervalMs: METRICS_INTERVAL_MS,
@@ -55,6 +58,9 @@ Deno.test("loadGatewayConfig reads every variable", async () => {
         GATEWAY_TLS_KEY: key,
         GATEWAY_WEB: "OFF",
         GATEWAY_ECHO_GUARD: "half_duplex",
+        GATEWAY_ECHO_MARGIN_DB: "10",
+        AUDIO_STALL_HOLD_MS: "700",
+        TURN_MAX_MS: "60000",
         AUDIO_VAD_MODEL: "/opt/naila/silero.onnx",
         AI_SERVER_TIMEOUT_MS: "1500",
         GATEWAY_METRICS_INTERVAL_MS: "500",
@@ -63,6 +69,9 @@ Deno.test("loadGatewayConfig reads every variable", async () => {
       {
         web: { enabled: false, host: "127.0.0.1", port: 8443, tls: { cert, key } },
         echoGuard: "half_duplex",
+        echoMarginDb: 10,
+        stallHoldMs: 700,
+        turnMaxMs: 60_000,
         sileroPath: "/opt/naila/silero.onnx",
         responseTimeoutMs: 1500,
         metricsIntervalMs: 500,
@@ -76,9 +85,12 @@ Deno.test("loadGatewayConfig rejects bad values naming variable, value and what 
   const cases: Array<[Record<string, string>, RegExp]> = [
     [
       { GATEWAY_ECHO_GUARD: "loud" },
-      /^GATEWAY_ECHO_GUARD="loud" is not allowed: expected raise\|half_duplex\|off$/,
+      /^GATEWAY_ECHO_GUARD="loud" is not allowed: expected estimate\|raise\|half_duplex\|off$/,
     ],
     [{ GATEWAY_WEB: "yes" }, /^GATEWAY_WEB="yes" .*expected on\|off$/],
+    [{ GATEWAY_ECHO_MARGIN_DB: "41" }, /^GATEWAY_ECHO_MARGIN_DB="41" .*integer 0\.\.40$/],
+    [{ AUDIO_STALL_HOLD_MS: "50" }, /^AUDIO_STALL_HOLD_MS="50" .*integer 100\.\.10000$/],
+    [{ TURN_MAX_MS: "20000" }, /^TURN_MAX_MS="20000" .*integer 30000\.\.600000$/],
     [{ GATEWAY_HTTP_HOST: "bad host" }, /^GATEWAY_HTTP_HOST="bad host" .*host name or IP/],
     [{ GATEWAY_HTTP_PORT: "80.5" }, /^GATEWAY_HTTP_PORT="80\.5" .*integer 1\.\.65535$/],
     [{ GATEWAY_HTTP_PORT: "70000" }, /^GATEWAY_HTTP_PORT="70000"/],
@@ -131,6 +143,6 @@ Deno.test("the gateway process prints one line and exits with code 2 on a bad va
   assert.equal(new TextDecoder().decode(out.stdout), "");
   assert.equal(
     new TextDecoder().decode(out.stderr),
-    'config: GATEWAY_ECHO_GUARD="loud" is not allowed: expected raise|half_duplex|off\n',
+    'config: GATEWAY_ECHO_GUARD="loud" is not allowed: expected estimate|raise|half_duplex|off\n',
   );
 });

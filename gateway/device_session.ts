@@ -3,8 +3,12 @@
  * 48 kHz mono transceiver, the offer/answer and trickled ICE of its signaling, and the audio
  * pipeline both ways:
  *
- *   RTP in ─▶ {@link PacketOrder} ─▶ {@link AudioInput} (its segmenter) ─▶ {@link Conversation}
- *     ─▶ AI server ─▶ Conversation ─▶ {@link PlaybackQueue} ─▶ {@link OpusRtpSender} ─▶ RTP out
+ *   RTP in ─▶ {@link AudioReceiver} (media clock, adaptive reorder window, stalls)
+ *     ─▶ {@link AudioInput} (its segmenter) ─▶ {@link Conversation} ─▶ AI server
+ *     ─▶ Conversation ─▶ {@link PlaybackQueue} ─▶ {@link OpusRtpSender} ─▶ RTP out
+ *
+ * Every reply frame sent also goes to the input as the echo path's reference (guard
+ * `estimate`); a device that announced `echo_cancellation` in its status gets guard `off`.
  *
  * The parts are made in the order audio flows back to front (playback, conversation, input,
  * packet order), each handed the one it feeds; the session relays none of their events.
@@ -24,22 +28,21 @@
 import { type RTCIceCandidateInit, RTCPeerConnection, type RTCPeerConnectionConfig } from "werift";
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
+import { roundTenth } from "../shared/rounding.ts";
 import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
 import { AudioInput, type EchoGuard } from "./audio_input.ts";
 import { Conversation, type TurnSource } from "./conversation.ts";
-import { PacketOrder } from "./packet_order.ts";
+import { AudioReceiver } from "./audio_receiver.ts";
+import { DEFAULT_TURN_MAX_MS, MAX_UTTERANCE_MS } from "./utterance_segmenter.ts";
 import { type PlaybackClock, PlaybackQueue } from "./playback.ts";
 import type { VoiceModel } from "./vad.ts";
 import { OpusRtpSender } from "../shared/media/webrtc.ts";
+import { OPUS_FRAME_MS } from "../shared/media/opus_codec.ts";
 
 /** Waits for an answer before re-publishing the offer: 2 s, 4 s, 8 s, then give up. */
 export const OFFER_RETRY_MS = [2000, 4000, 8000] as const;
 /** A session still not connected this long after its answer is dead (ICE found no path). */
 export const CONNECT_TIMEOUT_MS = 15_000;
-/** RTP clock of Opus, for jitter in ms. */
-const RTP_CLOCK_KHZ = 48;
-/** Transit differences beyond 5 s (in RTP units) are talkspurt gaps, not jitter. */
-const MAX_JITTER_STEP = 5000 * RTP_CLOCK_KHZ;
 
 /** Why a session ended. */
 export type CloseReason =
@@ -65,7 +68,24 @@ export interface DeviceSessionOptions {
   ai: TurnSource;
   clock: PlaybackClock;
   model: VoiceModel;
-  audio: { silenceFrames: number; sampleRate: SampleRate; echoGuard: EchoGuard };
+  audio: {
+    silenceFrames: number;
+    sampleRate: SampleRate;
+    echoGuard: EchoGuard;
+    /** GATEWAY_ECHO_MARGIN_DB (guard `estimate`). */
+    echoMarginDb?: number;
+    /** AUDIO_STALL_HOLD_MS: a device this overdue on the media clock is heard as silent. */
+    stallHoldMs?: number;
+    /** TURN_MAX_MS: an utterance's cap while {@link DeviceSessionOptions.longTurns} says yes. */
+    turnMaxMs?: number;
+  };
+  /**
+   * Whether the AI server takes turns longer than 30 s (its hello announced
+   * `LONG_TURN_CAPABILITY`); none or false: utterances are cut at 30 s.
+   */
+  longTurns?: () => boolean;
+  /** The device's status said it cancels its own echo: no echo guard (`off`). */
+  echoCancellation?: boolean;
   publishEvent(event: DeviceEvent): void;
   onClosed(session: DeviceSession, reason: CloseReason): void;
   log: Logger;
@@ -83,6 +103,15 @@ export interface SessionMetrics {
   concealed: number;
   undecodable: number;
   jitter_ms: number;
+  /** The adaptive reorder wait (audio_receiver.ts), ms. */
+  reorder_depth_ms: number;
+  /** Stalls longer than AUDIO_STALL_HOLD_MS, and silence fed for gaps and stalls (ms). */
+  stalls: number;
+  silence_ms: number;
+  /** Mic frames the echo path called echo; its estimate once converged (guard `estimate`). */
+  echo_frames: number;
+  echo_delay_ms?: number;
+  echo_gain_db?: number;
   vad_state: string;
   conversation: string;
   utterances: number;
@@ -100,7 +129,7 @@ export class DeviceSession {
   #log: Logger;
   #pc: RTCPeerConnection;
   #input: AudioInput;
-  #order: PacketOrder;
+  #receiver: AudioReceiver;
   #playback: PlaybackQueue;
   #conversation: Conversation;
   /** Reply frames out: Opus, RTP, to the transceiver's sender once {@link start} made it. */
@@ -113,8 +142,8 @@ export class DeviceSession {
   #closed = false;
   #packetsIn = 0;
   #packetsOut = 0;
-  #jitter = 0;
-  #lastTransit: number | undefined;
+  /** When the last reply frame was sent, as the echo path's reference time (ms). */
+  #referenceAt = -Infinity;
 
   constructor(options: DeviceSessionOptions) {
     this.#o = options;
@@ -132,7 +161,12 @@ export class DeviceSession {
     // Wired in the order audio flows, back to front: each part exists before the one feeding it.
     this.#playback = new PlaybackQueue({
       send: (frame, first) => {
-        if (!this.#closed) this.#rtp.sendFrame(frame, first);
+        if (this.#closed) return;
+        this.#rtp.sendFrame(frame, first);
+        // The device plays a late clock's catch-up burst frame after frame: the echo path's
+        // reference times stay 20 ms apart (a gap in sending restarts them at now).
+        this.#referenceAt = Math.max(Date.now(), this.#referenceAt + OPUS_FRAME_MS);
+        this.#input.reference(frame, this.#referenceAt);
       },
     });
     this.#conversation = new Conversation({
@@ -149,12 +183,14 @@ export class DeviceSession {
       model: options.model,
       silenceFrames: options.audio.silenceFrames,
       sampleRate: options.audio.sampleRate,
-      echoGuard: options.audio.echoGuard,
+      echoGuard: sessionGuard(options.audio.echoGuard, options.echoCancellation),
+      echoMarginDb: options.audio.echoMarginDb,
+      maxUtteranceMs: () =>
+        options.longTurns?.() ? options.audio.turnMaxMs ?? DEFAULT_TURN_MAX_MS : MAX_UTTERANCE_MS,
       reply: this.#conversation,
       onError: (error) => this.#log.error("audio frame failed", { device: this.device, error }),
     }, this.#conversation);
-    const input = this.#input;
-    this.#order = new PacketOrder((payload) => input.push(payload, Date.now()));
+    this.#receiver = new AudioReceiver(this.#input, { stallHoldMs: options.audio.stallHoldMs });
     transceiver.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) =>
         this.#receive(rtp.header.sequenceNumber, rtp.header.timestamp, rtp.payload)
@@ -232,6 +268,7 @@ export class DeviceSession {
     if (this.#offerTimer !== undefined) clearTimeout(this.#offerTimer);
     this.#o.clock.remove(this.#playback);
     this.#conversation.close();
+    this.#receiver.close();
     this.#input.close();
     this.#rtp.close();
     this.#pc.close().catch(() => {});
@@ -266,7 +303,7 @@ export class DeviceSession {
   }
 
   metrics(): SessionMetrics {
-    const s = this.#order.stats;
+    const s = this.#receiver.stats;
     const c = this.#conversation.stats;
     const m: SessionMetrics = {
       session_id: this.sessionId,
@@ -277,7 +314,11 @@ export class DeviceSession {
       late: s.late,
       concealed: this.#input.stats.concealed,
       undecodable: this.#input.stats.undecodable,
-      jitter_ms: Math.round((this.#jitter / RTP_CLOCK_KHZ) * 100) / 100,
+      jitter_ms: Math.round(this.#receiver.jitterMs * 100) / 100,
+      reorder_depth_ms: Math.round(this.#receiver.depthMs),
+      stalls: s.stalls,
+      silence_ms: s.silenceMs,
+      echo_frames: this.#input.stats.echo,
       vad_state: this.#input.vadState,
       conversation: this.#conversation.state,
       utterances: this.#input.stats.utterances,
@@ -285,6 +326,11 @@ export class DeviceSession {
       interruptions: c.interruptions,
       timeouts: c.timeouts,
     };
+    const echo = this.#input.echoEstimate;
+    if (echo?.converged) {
+      m.echo_delay_ms = echo.delayMs;
+      m.echo_gain_db = Number.isFinite(echo.gainDb) ? roundTenth(echo.gainDb) : -99;
+    }
     if (c.latencies.length > 0) m.last_latency_ms = c.latencies[c.latencies.length - 1];
     return m;
   }
@@ -317,18 +363,8 @@ export class DeviceSession {
 
   #receive(sequence: number, timestamp: number, payload: Uint8Array): void {
     if (this.#closed) return;
-    const now = Date.now();
     this.#packetsIn++;
-    // RFC 3550 interarrival jitter, in RTP units.
-    const transit = now * RTP_CLOCK_KHZ - timestamp;
-    if (this.#lastTransit !== undefined) {
-      let d = transit - this.#lastTransit;
-      if (d < 0) d = -d;
-      // A jump of more than ~5 s is a new talkspurt clock, not jitter (RFC 3550 A.8 gain 1/16).
-      if (d < MAX_JITTER_STEP) this.#jitter += (d - this.#jitter) / 16;
-    }
-    this.#lastTransit = transit;
-    this.#order.push(sequence, payload);
+    this.#receiver.receive(sequence, timestamp, payload);
   }
 }
 
@@ -347,4 +383,13 @@ export function answerProblem(sdp: string): string | undefined {
     if (!sdp.includes(needle)) return `has no ${what}`;
   }
   return undefined;
+}
+
+/**
+ * The echo guard of one session: a device that cancels its own echo (status
+ * `echo_cancellation: true`) needs neither `estimate` nor `raise`; `half_duplex`, a deliberate
+ * "no barge-in" choice, stays.
+ */
+export function sessionGuard(configured: EchoGuard, echoCancellation = false): EchoGuard {
+  return echoCancellation && configured !== "half_duplex" ? "off" : configured;
 }

@@ -3,7 +3,7 @@ import { delay } from "../shared/async.ts";
 import { createLogger } from "../shared/log.ts";
 import type { IceCandidate } from "../shared/messages.ts";
 import { AiClient } from "./ai_client.ts";
-import { type CloseReason, DeviceSession } from "./device_session.ts";
+import { type CloseReason, DeviceSession, sessionGuard } from "./device_session.ts";
 import { PlaybackClock } from "./playback.ts";
 import { EnergyModel } from "./vad.ts";
 import { peerConfig } from "../shared/media/webrtc.ts";
@@ -66,4 +66,12 @@ Deno.test("a malformed answer is refused without closing the session", async () 
   await s.addCandidate({ candidate: "", session_id: "s1" }); // end-of-candidates is fine
   assert.deepEqual(closed, []);
   s.close("shutdown");
+});
+
+Deno.test("a device that cancels its own echo gets no echo guard, unless half-duplex was chosen", () => {
+  assert.equal(sessionGuard("estimate", true), "off");
+  assert.equal(sessionGuard("raise", true), "off");
+  assert.equal(sessionGuard("half_duplex", true), "half_duplex");
+  assert.equal(sessionGuard("estimate", false), "estimate");
+  assert.equal(sessionGuard("estimate"), "estimate");
 });

@@ -25,6 +25,7 @@ import { DEFAULT_SILERO_PATH, METRICS_INTERVAL_MS } from "./config.ts";
 import type { EchoGuard } from "./audio_input.ts";
 import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_session.ts";
 import { PlaybackClock } from "./playback.ts";
+import { LONG_TURN_CAPABILITY } from "./utterance_segmenter.ts";
 import { type Signaling, startSignaling } from "./signaling.ts";
 import { EnergyModel, SileroModel, SileroSession, type VoiceModel } from "./vad.ts";
 import { peerConfig } from "../shared/media/webrtc.ts";
@@ -34,8 +35,12 @@ const SESSION_ID_BYTES = 8;
 /** Gateway settings beyond shared/config.ts (from gateway/config.ts; gateway/README.md). */
 export interface GatewayOptions {
   log: (component: string) => Logger;
-  /** GATEWAY_ECHO_GUARD: raise (default) | half_duplex | off. */
+  /** GATEWAY_ECHO_GUARD: estimate (default) | raise | half_duplex | off. */
   echoGuard?: EchoGuard;
+  /** GATEWAY_ECHO_MARGIN_DB, AUDIO_STALL_HOLD_MS, TURN_MAX_MS (gateway/config.ts). */
+  echoMarginDb?: number;
+  stallHoldMs?: number;
+  turnMaxMs?: number;
   /** AUDIO_VAD_MODEL: path of the Silero v5 ONNX file. */
   sileroPath?: string;
   /** GATEWAY_METRICS_INTERVAL_MS. */
@@ -117,7 +122,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     }
   };
 
-  const openSession = (device: string) => {
+  const openSession = (device: string, echoCancellation: boolean) => {
     sessions.get(device)?.close("replaced");
     const session = new DeviceSession({
       device,
@@ -138,8 +143,13 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       audio: {
         silenceFrames: config.audio.silenceFrames,
         sampleRate: config.audio.sampleRate,
-        echoGuard: options.echoGuard ?? "raise",
+        echoGuard: options.echoGuard ?? "estimate",
+        echoMarginDb: options.echoMarginDb,
+        stallHoldMs: options.stallHoldMs,
+        turnMaxMs: options.turnMaxMs,
       },
+      echoCancellation,
+      longTurns: () => ai.serverCan(LONG_TURN_CAPABILITY),
       publishEvent: (event) => link.signaling!.publishEvent(device, event),
       onClosed,
       log: sessionLog,
@@ -183,13 +193,15 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     if (retained && sessions.get(device)?.alive) {
       return void log.debug("retained status of a device with a live session", { device });
     }
-    openSession(device);
+    openSession(device, status.echo_cancellation === true);
   };
   // Retained statuses can arrive before startSignaling resolves; offers need its publisher.
   const early: [string, DeviceStatus, boolean][] = [];
   const mqttConfig = withStoredLogin(config.mqtt, config.dataDir, { role: "gateway" });
   const ready = await startSignaling(mqttConfig, {
     status(device, status, { retained }) {
+      // An MQTT-only camera (capabilities without "audio", docs/media.md) has no voice to stream.
+      if (status.online && status.capabilities && !status.capabilities.includes("audio")) return;
       if (link.signaling) onStatus(device, status, retained);
       else early.push([device, status, retained]);
     },

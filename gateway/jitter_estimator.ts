@@ -6,7 +6,8 @@
  *   smoothed mean deviation of transit-time differences, in ms.
  * - {@link PlayoutDepth}: how long a missing packet should be waited for before it is declared
  *   lost (the reorder window of `packet_order.ts`), adapted to what the stream shows: it grows at
- *   once to cover a reordering or jitter seen, shrinks slowly (a few ms per second of media), and
+ *   once to cover a reordering or jitter seen, holds for {@link SHRINK_HOLD_MS} after the last
+ *   reordering, then shrinks slowly (a few ms per second of media), and
  *   stays between {@link MIN_DEPTH_MS} and {@link MAX_DEPTH_MS}.
  * - {@link MediaClock}: where each packet sits on the sender's clock (RTP timestamp unwrapped to
  *   ms) and how far the arrival clock has run ahead of it. A 400 ms Wi-Fi stall followed by a
@@ -65,8 +66,21 @@ export const JITTER_DEPTH_FACTOR = 2;
  * the deeper window for the ~10-20 s a busy Wi-Fi spell lasts, then latency comes back.
  */
 export const SHRINK_MS_PER_S = 10;
+/**
+ * No shrinking for 2 s after the last reordering: on busy Wi-Fi reorderings come every few
+ * hundred ms, and a window that had already shrunk below the last one's need loses the next.
+ */
+export const SHRINK_HOLD_MS = 2000;
 /** A sequence jump beyond 1000 packets (20 s) is a sender restart: start over (packet_order.ts). */
 const RESYNC_DISTANCE = 1000;
+
+/**
+ * The best transit seen may rise by 1 ms per second of media (1000 ppm): a device whose clock
+ * runs up to 20× slower than a cheap crystal's ±50 ppm is still tracked, so hours into a session
+ * its packets do not look ever more overdue; a stall (transit up by hundreds of ms at once) still
+ * shows in full, since 1 ms/s is far slower than any stall grows.
+ */
+export const TRANSIT_CREEP = 0.001;
 
 /** Signed distance from `a` to `b` modulo 2^32 (RTP timestamps), in clock units. */
 export function timestampDelta(a: number, b: number): number {
@@ -161,6 +175,7 @@ export class PlayoutDepth {
   #arrivals: Float64Array;
   #arrivalSeq: Int32Array;
   #lastArrivalMs: number | undefined;
+  #lastReorderMs = -Infinity;
   /** Reorderings seen (a packet older than one already received). */
   reorderings = 0;
 
@@ -201,7 +216,7 @@ export class PlayoutDepth {
    * returns the target depth in frames.
    */
   observe(sequence: number, arrivalMs: number, jitterMs = 0): number {
-    if (this.#lastArrivalMs !== undefined) {
+    if (this.#lastArrivalMs !== undefined && arrivalMs - this.#lastReorderMs > SHRINK_HOLD_MS) {
       const elapsed = Math.max(0, arrivalMs - this.#lastArrivalMs);
       this.#depthMs = Math.max(this.minMs, this.#depthMs - (elapsed / 1000) * this.shrinkMsPerS);
     }
@@ -219,6 +234,7 @@ export class PlayoutDepth {
         this.#highest = sequence;
       } else if (delta < 0) {
         this.reorderings++;
+        this.#lastReorderMs = arrivalMs;
         // The earliest arrival among the packets sent after this one: the wait that would have
         // been needed to put it back in order.
         let earliest = Infinity;
@@ -243,6 +259,7 @@ export class PlayoutDepth {
     this.#depthMs = this.minMs;
     this.#highest = undefined;
     this.#lastArrivalMs = undefined;
+    this.#lastReorderMs = -Infinity;
     this.#arrivalSeq.fill(-1);
   }
 }
@@ -304,7 +321,11 @@ export class MediaClock {
     const mediaMs = this.#newestMs + mediaDistanceMs(newestTs, timestamp, this.clockRate);
     const step = mediaMs - this.#newestMs;
     const mediaGapMs = step > this.frameMs ? step - this.frameMs : 0;
-    if (step > 0) this.#newestMs = mediaMs;
+    if (step > 0) {
+      this.#newestMs = mediaMs;
+      // The best transit may creep up with the media: a sender clock slower than ours.
+      this.#minTransitMs += step * TRANSIT_CREEP;
+    }
     const arrivalGapMs = arrivalMs - this.#lastArrivalMs;
     this.#lastArrivalMs = arrivalMs;
     const transit = arrivalMs - mediaMs;

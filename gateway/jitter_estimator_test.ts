@@ -159,3 +159,19 @@ Deno.test("sequence and timestamp wrap inside a stream change nothing", () => {
   assert.equal(depth.reorderings, 1);
   assert.ok(depth.frames >= 3, `${depth.frames} frames`);
 });
+
+Deno.test("a sender clock 200 ppm slow for an hour never looks overdue", () => {
+  const clock = new MediaClock();
+  let worst = 0;
+  const packets = 3600 * 50;
+  for (let i = 0; i < packets; i++) {
+    // Each 20 ms frame takes 20.004 ms of our time to arrive (the sender's clock is slow).
+    const at = 1000 + i * 20 * 1.0002;
+    clock.observe((5000 + i * 960) >>> 0, at);
+    worst = Math.max(worst, clock.behindMs(at + 20));
+  }
+  assert.ok(worst < 25, `behind at most ${worst.toFixed(1)} ms one frame after a packet`);
+  // A 400 ms stall still shows almost in full.
+  const last = 1000 + (packets - 1) * 20 * 1.0002;
+  assert.ok(clock.behindMs(last + 420) > 380, `${clock.behindMs(last + 420)}`);
+});

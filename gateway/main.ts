@@ -19,6 +19,9 @@ const log = (component: string) => createLogger(component, { level: config.logLe
 const starting = startGateway(config, {
   log,
   echoGuard: settings.echoGuard,
+  echoMarginDb: settings.echoMarginDb,
+  stallHoldMs: settings.stallHoldMs,
+  turnMaxMs: settings.turnMaxMs,
   sileroPath: settings.sileroPath,
   metricsIntervalMs: settings.metricsIntervalMs,
   responseTimeoutMs: settings.responseTimeoutMs,

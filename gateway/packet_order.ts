@@ -4,6 +4,11 @@
  * not fill in time is reported as lost (so the decoder conceals it). In-order packets pass
  * straight through: the window adds delay only while a packet is actually missing.
  *
+ * The window may change while the stream runs ({@link PacketOrder.window}, up to the
+ * `maxWindow` it was made with): the audio path sets it per packet from the reorder depth the
+ * stream shows (`PlayoutDepth` of `jitter_estimator.ts`, issue 9), so a device on busy
+ * Wi-Fi that reorders by 60 ms loses nothing while a clean link keeps the one-frame wait.
+ *
  * @example
  * ```ts
  * const order = new PacketOrder((payload) => payload ? decode(payload) : conceal());
@@ -48,13 +53,41 @@ export class PacketOrder<T = Uint8Array> {
   #held: (T | undefined)[];
   #heldCount = 0;
 
-  constructor(emit: EmitPacket<T>, options: { window?: number } = {}) {
+  /**
+   * `window`: packets held while one is missing (default {@link DEFAULT_REORDER_WINDOW});
+   * `maxWindow`: the largest window {@link window} may later be set to (default `window`).
+   * Throws a RangeError naming a size that is not an integer ≥ 0 or a window over the maximum.
+   */
+  constructor(emit: EmitPacket<T>, options: { window?: number; maxWindow?: number } = {}) {
     this.#emit = emit;
     this.#window = options.window ?? DEFAULT_REORDER_WINDOW;
-    if (!Number.isInteger(this.#window) || this.#window < 0) {
-      throw new RangeError(`window ${this.#window} is not a non-negative integer`);
+    const max = options.maxWindow ?? this.#window;
+    for (const [key, value] of [["window", this.#window], ["maxWindow", max]] as const) {
+      if (!Number.isInteger(value) || value < 0) {
+        throw new RangeError(`${key} ${value} is not a non-negative integer`);
+      }
     }
-    this.#held = new Array(this.#window + 1).fill(undefined);
+    if (this.#window > max) throw new RangeError(`window ${this.#window} > maxWindow ${max}`);
+    this.#held = new Array(max + 1).fill(undefined);
+  }
+
+  /** Packets held at most while one is missing. */
+  get window(): number {
+    return this.#window;
+  }
+
+  /**
+   * Changes the window (clamped to 0..maxWindow). Shrinking below what is held declares the
+   * oldest gaps lost at once, emitting what they held back.
+   */
+  set window(size: number) {
+    const max = this.#held.length - 1;
+    const next = Math.max(0, Math.min(max, Math.floor(size)));
+    this.#window = next;
+    if (this.#expected === undefined) return;
+    while (this.#heldCount > 0 && (this.#heldCount >= next || this.#heldBeyond(next))) {
+      this.#loseExpected();
+    }
   }
 
   /** Feeds one packet by its RTP sequence number. */
@@ -98,10 +131,19 @@ export class PacketOrder<T = Uint8Array> {
     this.#heldCount = 0;
   }
 
+  /** True when a packet is held further ahead than `window` allows. */
+  #heldBeyond(window: number): boolean {
+    for (let d = window + 1; d < this.#held.length; d++) {
+      if (this.#held[d] !== undefined) return true;
+    }
+    return false;
+  }
+
   #advance(): void {
     this.#expected = (this.#expected! + 1) % SEQUENCE_MODULO;
-    for (let i = 0; i < this.#window; i++) this.#held[i] = this.#held[i + 1];
-    this.#held[this.#window] = undefined;
+    const last = this.#held.length - 1;
+    for (let i = 0; i < last; i++) this.#held[i] = this.#held[i + 1];
+    this.#held[last] = undefined;
   }
 
   #deliver(payload: T | null): void {

@@ -48,3 +48,26 @@ Deno.test("sequence numbers wrap at 65536", () => {
 Deno.test("a sender restart (huge jump) resynchronizes instead of inventing losses", () => {
   assert.deepEqual(run([10, 11, 30000, 30001]), [10, 11, 30000 % 256, 30001 % 256]);
 });
+
+Deno.test("a window widened while running holds a packet three frames late", () => {
+  const out: (number | null)[] = [];
+  const order = new PacketOrder((p) => out.push(p ? p[0] : null), { window: 2, maxWindow: 10 });
+  order.push(1, new Uint8Array([1]));
+  order.window = 4;
+  for (const seq of [3, 4, 5, 2, 6]) order.push(seq, new Uint8Array([seq]));
+  assert.deepEqual(out, [1, 2, 3, 4, 5, 6]);
+  assert.equal(order.stats.lost, 0);
+});
+
+Deno.test("shrinking the window declares the held gap lost and emits what waited", () => {
+  const out: (number | null)[] = [];
+  const order = new PacketOrder((p) => out.push(p ? p[0] : null), { window: 5, maxWindow: 5 });
+  for (const seq of [1, 3, 4, 5]) order.push(seq, new Uint8Array([seq]));
+  assert.deepEqual(out, [1]);
+  order.window = 1;
+  assert.deepEqual(out, [1, null, 3, 4, 5]);
+  assert.equal(order.window, 1);
+  order.window = 99;
+  assert.equal(order.window, 5, "clamped to maxWindow");
+  assert.throws(() => new PacketOrder(() => {}, { window: 3, maxWindow: 2 }), /maxWindow 2/);
+});

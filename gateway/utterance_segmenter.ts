@@ -7,8 +7,12 @@
  *   (heard while the VAD was still `starting`) is not cut.
  * - `utterance`: every frame is streamed out. The VAD's `quiet` (reached after
  *   AUDIO_SILENCE_FRAMES unvoiced frames) ends it with reason `silence`; reaching
- *   {@link SegmenterOptions.maxFrames} (30 s, pre-roll included) ends it with `max_length`, and
- *   a new one starts at the next voiced frame.
+ *   {@link SegmenterOptions.maxFrames} (pre-roll included) ends it with `max_length`, and the
+ *   next part starts at the next voiced frame with `utteranceStart(at, { afterCap: true })`:
+ *   the same request going on, never a barge-in (issue 9, "long requests stay whole"). The cap
+ *   is read at each utterance's start: {@link MAX_UTTERANCE_MS} (30 s, what one v1 frame or a
+ *   v2 turn of a server without `continue` carries) or TURN_MAX_MS for a server that accepts
+ *   long turns.
  * - Inside an utterance, {@link SPECULATE_AFTER_MS} after the last speaking frame, `pause` says
  *   the user went quiet (once per silence stretch); a speaking frame after it first calls
  *   `resume`. The AI server may start STT at the pause (docs/protocol.md, `pause`).
@@ -27,6 +31,16 @@ import type { VadState } from "./vad.ts";
 
 /** Spec 5.4: an utterance longer than 30 s is cut (also the frame codec's per-frame limit). */
 export const MAX_UTTERANCE_MS = 30_000;
+/**
+ * TURN_MAX_MS default: a v2 server that announced `continue` takes one turn of up to 120 s
+ * (docs/turn_taking.md, "long requests past 30 s"); only past that is a request cut.
+ */
+export const DEFAULT_TURN_MAX_MS = 120_000;
+/**
+ * The v2 capability of a server that takes one turn past {@link MAX_UTTERANCE_MS} (up to
+ * TURN_MAX_MS): a server that can continue a turn holds a request of that length anyway.
+ */
+export const LONG_TURN_CAPABILITY = "continue";
 /** 300 ms of pre-roll covers the VAD's start delay plus a soft onset. */
 export const PRE_ROLL_MS = 300;
 
@@ -42,8 +56,12 @@ export type EndReason = "silence" | "max_length" | "flush";
 
 /** Where the segmenter sends its output: the device's conversation (conversation.ts). */
 export interface SegmenterSink {
-  /** Speech started; `at` is the wall-clock time (ms) of the first pre-roll frame. */
-  utteranceStart(at: number): void;
+  /**
+   * Speech started; `at` is the wall-clock time (ms) of the first pre-roll frame. `afterCap`:
+   * this utterance continues one just ended with `max_length` (the user kept talking): the
+   * same request, to be answered after the earlier part, never a barge-in on it.
+   */
+  utteranceStart(at: number, info?: { afterCap: boolean }): void;
   /** One frame of the utterance (a view, valid during the call). */
   utteranceAudio(frame: Float32Array): void;
   /** The utterance is over; `lastSpeechAt` is when its last voiced frame was captured. */
@@ -58,7 +76,8 @@ export interface SegmenterSink {
 export interface SegmenterOptions {
   frameSamples: number;
   preRollFrames: number;
-  maxFrames: number;
+  /** The cap of one utterance; a function is asked at each utterance's start. */
+  maxFrames: number | (() => number);
   /** Silence before `pause`, ms of capture time (default {@link SPECULATE_AFTER_MS}). */
   speculateAfterMs?: number;
 }
@@ -80,19 +99,28 @@ export class UtteranceSegmenter {
   /** `pause` was emitted for the current silence stretch. */
   #paused = false;
   #speculateAfterMs: number;
+  #maxFrames: () => number;
+  /** The cap of the open utterance, read at its start. */
+  #cap = 0;
+  /** The next utterance continues one cut at the cap. */
+  #afterCap = false;
 
   constructor(options: SegmenterOptions, sink: SegmenterSink) {
-    for (const key of ["frameSamples", "maxFrames"] as const) {
-      if (!Number.isInteger(options[key]) || options[key] < 1) {
-        throw new RangeError(`${key} ${options[key]} must be an integer >= 1`);
+    this.#maxFrames = typeof options.maxFrames === "function"
+      ? options.maxFrames
+      : () => options.maxFrames as number;
+    const maxFrames = this.#maxFrames();
+    for (const [key, value] of [["frameSamples", options.frameSamples], ["maxFrames", maxFrames]]) {
+      if (!Number.isInteger(value) || (value as number) < 1) {
+        throw new RangeError(`${key} ${value} must be an integer >= 1`);
       }
     }
     if (
       !Number.isInteger(options.preRollFrames) || options.preRollFrames < 0 ||
-      options.preRollFrames >= options.maxFrames
+      options.preRollFrames >= maxFrames
     ) {
       throw new RangeError(
-        `preRollFrames ${options.preRollFrames} must be an integer in 0..${options.maxFrames - 1}`,
+        `preRollFrames ${options.preRollFrames} must be an integer in 0..${maxFrames - 1}`,
       );
     }
     this.options = { ...options };
@@ -128,10 +156,12 @@ export class UtteranceSegmenter {
     if (this.#state === "idle") {
       const begin = vad === "speaking" || (this.#cut && voiced);
       if (!begin) {
-        if (!voiced) this.#cut = false;
+        // Silence after the cut: whatever comes next is a new request.
+        if (vad === "quiet") this.#cut = false;
         this.#remember(frame, at);
         return;
       }
+      this.#afterCap = this.#cut;
       this.#cut = false;
       this.#begin(at);
     }
@@ -146,15 +176,26 @@ export class UtteranceSegmenter {
     this.#sink.utteranceAudio(frame);
     if (vad === "quiet") {
       this.#finish("silence");
-    } else if (this.#frames >= this.options.maxFrames) {
+    } else if (this.#frames >= this.#cap) {
       this.#finish("max_length");
-      this.#cut = vad === "speaking";
+      this.#cut = true;
     } else if (
       !this.#paused && vad !== "speaking" && at - this.#lastSpeechAt >= this.#speculateAfterMs
     ) {
       this.#paused = true;
       this.#sink.utterancePause?.(at);
     }
+  }
+
+  /**
+   * Ends the open utterance now with reason `silence`, as if the VAD had said quiet: for a
+   * turn-taking decision that ends it sooner than the VAD's silence window (an end-of-turn hint,
+   * docs/turn_taking.md section 3). Returns false when no utterance is open.
+   */
+  end(): boolean {
+    if (this.#state !== "utterance") return false;
+    this.#finish("silence");
+    return true;
   }
 
   /** Ends an open utterance now (e.g. the device went away); drops the pre-roll. */
@@ -177,12 +218,19 @@ export class UtteranceSegmenter {
   #begin(at: number): void {
     this.#state = "utterance";
     this.#utterances++;
+    const cap = this.#maxFrames();
+    // A cap smaller than the pre-roll could never be reached before the pre-roll is out.
+    this.#cap = Number.isInteger(cap) && cap > this.options.preRollFrames ? cap : this.#cap;
+    if (this.#cap === 0) this.#cap = this.options.preRollFrames + 1;
     this.#paused = false;
     this.#frames = 0;
     this.#lastSpeechAt = at;
     const slots = this.options.preRollFrames;
     const n = this.options.frameSamples;
-    this.#sink.utteranceStart(this.#ringCount > 0 ? this.#ringTimes[this.#ringStart] : at);
+    const startAt = this.#ringCount > 0 ? this.#ringTimes[this.#ringStart] : at;
+    if (this.#afterCap) this.#sink.utteranceStart(startAt, { afterCap: true });
+    else this.#sink.utteranceStart(startAt);
+    this.#afterCap = false;
     for (let i = 0; i < this.#ringCount; i++) {
       const slot = (this.#ringStart + i) % slots;
       this.#frames++;

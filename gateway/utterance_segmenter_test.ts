@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { type EndReason, UtteranceSegmenter } from "./utterance_segmenter.ts";
 import type { VadState } from "./vad.ts";
 
-function record(preRollFrames: number, maxFrames: number) {
+function record(preRollFrames: number, maxFrames: number | (() => number)) {
   const log: string[] = [];
   const frames: number[] = [];
   const ends: { reason: EndReason; lastSpeechAt: number }[] = [];
   const seg = new UtteranceSegmenter({ frameSamples: 2, preRollFrames, maxFrames }, {
-    utteranceStart: (at) => log.push(`start@${at}`),
+    utteranceStart: (at, info) => log.push(`start@${at}${info?.afterCap ? "+" : ""}`),
     utteranceAudio: (frame) => frames.push(frame[0]),
     utteranceEnd: (reason, lastSpeechAt) => {
       log.push(`end:${reason}`);
@@ -37,8 +37,31 @@ Deno.test("the VAD's quiet (after the silence frames) ends it, at the last voice
 Deno.test("maximum length cuts the utterance and a new one starts while speech goes on", () => {
   const r = record(1, 4);
   r.push(["starting", "speaking", "speaking", "speaking", "speaking", "speaking", "quiet"]);
-  assert.deepEqual(r.log, ["start@0", "end:max_length", "start@4", "end:silence"]);
+  assert.deepEqual(r.log, ["start@0", "end:max_length", "start@4+", "end:silence"]);
   assert.equal(r.seg.active, false);
+  assert.deepEqual(r.frames, [0, 1, 2, 3, 4, 5, 6], "no frame lost at the cut");
+});
+
+Deno.test("after a cap, a short pause then speech still continues; silence makes it new", () => {
+  const r = record(2, 4);
+  r.push(["speaking", "speaking", "speaking", "speaking", "stopping", "stopping", "speaking"]);
+  r.push(["quiet"], 7);
+  assert.deepEqual(r.log, ["start@0", "end:max_length", "start@4+", "end:silence"]);
+  assert.deepEqual(r.frames, [0, 1, 2, 3, 4, 5, 6, 7], "the pause is in the pre-roll: kept");
+  const q = record(1, 3);
+  q.push(["speaking", "speaking", "speaking", "stopping", "quiet", "starting", "speaking"]);
+  assert.deepEqual(q.log, ["start@0", "end:max_length", "start@5"], "a new request, not +");
+});
+
+Deno.test("the cap is read at each utterance's start (a server that takes long turns)", () => {
+  let cap = 3;
+  const r = record(0, () => cap);
+  r.push(["speaking", "speaking", "speaking", "speaking", "quiet"]);
+  assert.deepEqual(r.log, ["start@0", "end:max_length", "start@3+", "end:silence"]);
+  cap = 100;
+  r.push(Array(50).fill("speaking"), 10);
+  assert.equal(r.seg.frames, 50, "50 frames, no cut at 3");
+  assert.deepEqual(r.log.length, 5);
 });
 
 Deno.test("a click (starting, then quiet) never opens an utterance", () => {
@@ -124,4 +147,14 @@ Deno.test("no pause when the silence window ends the utterance first", () => {
     seg.push(new Float32Array(2), state, i * 20)
   );
   assert.deepEqual(log, ["end:silence"]);
+});
+
+Deno.test("end() closes the open utterance at once, at its last speech", () => {
+  const r = record(0, 100);
+  assert.equal(r.seg.end(), false, "nothing open");
+  r.push(["speaking", "speaking", "stopping"]);
+  assert.equal(r.seg.end(), true);
+  assert.deepEqual(r.log, ["start@0", "end:silence"]);
+  assert.equal(r.ends[0].lastSpeechAt, 1);
+  assert.equal(r.seg.active, false);
 });

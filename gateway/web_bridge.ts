@@ -5,7 +5,8 @@
  * topics every other device uses. The gateway's session logic cannot tell a browser from an ESP32.
  *
  * Page → bridge: `{kind: "answer" | "ice", payload}`. Bridge → page: `{kind: "offer" | "ice" |
- * "event" | "error", payload}`. Everything is validated with the shared schemas; a bad message is
+ * "event" | "media" | "error", payload}` ("media": an answer on the device's media/response, e.g.
+ * a stored alert's image, docs/media.md). Everything is validated with the shared schemas; a bad message is
  * answered with an error to that page only.
  */
 
@@ -16,12 +17,14 @@ import {
   MAX_CONTROL_MESSAGE_CHARS,
   parseDeviceEvent,
   parseIceCandidate,
+  parseMediaAnswer,
   parseSdpAnswer,
   parseSdpOffer,
   type TopicMessages,
 } from "../shared/messages.ts";
 import { type TopicKind, type TopicOf, topicString } from "../shared/topics.ts";
 import { BROWSER_DEVICE_PREFIX } from "../shared/mqtt_acl.ts";
+import { createUploadHandler } from "./upload_bridge.ts";
 
 /** Options for {@link serveDevicePage}. */
 export interface WebBridgeOptions {
@@ -54,7 +57,10 @@ export const BROWSER_ID_PREFIX = BROWSER_DEVICE_PREFIX; // the broker's ACL uses
 /** What a browser device announces about itself in its status. */
 const BROWSER_CAPABILITIES = ["audio", "speaker", "browser"];
 
-/** Serves the device page on `/` and the signaling WebSocket on `/ws?device=ID`. */
+/**
+ * Serves the device page on `/`, the signaling WebSocket on `/ws?device=ID` and photo uploads on
+ * `/api/upload` (upload_bridge.ts).
+ */
 export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBridge> {
   const { mqtt, log } = options;
   const page = await Deno.readFile(PAGE_URL);
@@ -71,6 +77,8 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
       device_id: device,
       online,
       capabilities: BROWSER_CAPABILITIES,
+      // The page asks getUserMedia for echoCancellation: the gateway needs no echo guard.
+      echo_cancellation: true,
       timestamp: new Date().toISOString(),
     });
   }
@@ -92,13 +100,17 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
     } else if (kind === "device_events") {
       const event = parseDeviceEvent(text);
       if (event.ok) socket.send(JSON.stringify({ kind: "event", payload: event.value }));
+    } else if (kind === "device_media_response") {
+      // An answer about media for this device ("show me the last alert": with its image).
+      const answer = parseMediaAnswer(text);
+      if (answer.ok) socket.send(JSON.stringify({ kind: "media", payload: answer.value }));
     }
   });
 
   const deviceTopics = (device: string) =>
-    (["device_offer", "device_ice", "device_events"] as const).map((kind) =>
-      topicString({ kind, device })
-    );
+    (["device_offer", "device_ice", "device_events", "device_media_response"] as const).map((
+      kind,
+    ) => topicString({ kind, device }));
 
   function fromPage(device: string, socket: WebSocket, data: unknown) {
     const reject = (message: string) =>
@@ -160,8 +172,11 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
     return response;
   }
 
-  const handler = (request: Request): Response => {
+  // "Send a photo" (spec 11.7): bridged to the AI server over MQTT, answered in the response.
+  const upload = createUploadHandler({ mqtt, idPrefix: BROWSER_ID_PREFIX });
+  const handler = (request: Request): Response | Promise<Response> => {
     const url = new URL(request.url);
+    if (url.pathname === "/api/upload") return upload(request, url);
     if (url.pathname === "/" || url.pathname === "/device") {
       return new Response(page, { headers: { "content-type": "text/html; charset=utf-8" } });
     }

@@ -104,6 +104,7 @@ Deno.test("the device page bridge relays a browser's signaling to MQTT and back"
     await t.step("announces the browser as an online device (retained)", async () => {
       const status = await next("naila/devices/web_1/status", (m) => m.online === true);
       assert.equal(status.device_id, "web_1");
+      assert.equal(status.echo_cancellation, true, "the page cancels its own echo");
     });
 
     await t.step("forwards the gateway's offer and candidates, not the page's own", async () => {

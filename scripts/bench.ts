@@ -8,15 +8,24 @@
  *    whisper-tiny-shaped model (random weights: its words are meaningless, its cost is real).
  * 2. The component benchmarks, each its own script and JSON file: the gateway (added latency, CPU
  *    and RSS per device at 1/5/10/20 devices, Silero and Opus timings), the server (end of
- *    utterance to first reply byte), STT (3 s utterance, where the time goes) and capacity (20
- *    and 40 devices speaking at the same moment against one server; the STT batch axis).
+ *    utterance to first reply byte), STT (3 s utterance, where the time goes), capacity (20
+ *    and 40 devices speaking at the same moment against one server; the STT batch axis) and
+ *    turn-taking on the audio path (stalls, speaker echo, barge-in reaction:
+ *    scripts/bench_turn_taking.ts).
  *
  * Usage: deno task bench [--quick] [--e2e-only | --report-only]   (--quick: fewer turns and levels, a smoke run)
  */
 import { DevicePeer } from "../device/peer.ts";
 import { voicedEndMs } from "../shared/audio.ts";
 import { makeWhisperFixtures } from "./make_whisper_models.ts";
-import { type Cli, parseCli, speak, startGatewayProcess, startServerProcess } from "./lib/mod.ts";
+import {
+  type Cli,
+  gatewayEnvFor,
+  parseCli,
+  speak,
+  startGatewayProcess,
+  startServerProcess,
+} from "./lib/mod.ts";
 import { percentile, round } from "./bench_stats.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -78,13 +87,7 @@ async function measurePipeline(
   const stages: Record<string, number[]> = {};
   let lost = 0;
   try {
-    gateway = await startGatewayProcess({
-      MQTT_HOST: "127.0.0.1",
-      MQTT_PORT: String(server.mqttPort),
-      NAILA_DATA_DIR: server.dataDir,
-      AI_SERVER_HOST: "127.0.0.1",
-      AI_SERVER_PORT: String(server.audioPort),
-    });
+    gateway = await startGatewayProcess(gatewayEnvFor(server));
     device = new DevicePeer({
       id: "bench_device",
       mqtt: {
@@ -325,6 +328,25 @@ function serverCapacitySection(capacity: Json): string[] {
   ];
 }
 
+/** The audio-path half of issue 9's turn-taking numbers (scripts/bench_turn_taking.ts). */
+function turnTakingSection(summary: Json): string[] {
+  if (!summary) return [];
+  const echo = Object.entries(summary.echo_false_barge_ins ?? {})
+    .map(([level, count]) => `${level} ${count}`).join(", ");
+  return [
+    "## Turn-taking on the audio path (real server PIPELINE=echo, werift devices)",
+    "",
+    `Voices ${summary.voices.join(", ")}; what reached the server is read off the AI link.`,
+    "",
+    "| measure | result | target |",
+    "|---|---|---|",
+    `| 400 ms stall + burst: requests cut | ${summary.stall_false_cutoffs} | 0 |`,
+    `| false barge-ins, echo at 50-250 ms delay | ${echo} | 0 at −10 dB or quieter |`,
+    `| barge-in at normal level: onset → last reply packet at the device | p50 ${summary.barge_in_last_reply_packet_ms.p50} ms, max ${summary.barge_in_last_reply_packet_ms.max} ms (${summary.barge_in_stopped} stopped) | ≤ 300 ms |`,
+    "",
+  ];
+}
+
 function markdown(report: Json): string {
   const e2e = report.e2e as E2eResult[];
   const lines = [
@@ -356,7 +378,9 @@ function markdown(report: Json): string {
     "",
     ...capacitySection(report.gateway?.capacity),
     ...serverCapacitySection(report.capacity),
-    "Component details: bench/gateway.json, bench/server.json, bench/stt.json, bench/capacity.json (and report.json).",
+    ...turnTakingSection(report.turns?.summary),
+    "Component details: bench/gateway.json, bench/server.json, bench/stt.json, bench/capacity.json,",
+    "bench/turn_taking.json (and report.json).",
     "",
   ];
   return lines.join("\n");
@@ -400,6 +424,7 @@ async function main() {
     server: await runScript("bench_server"),
     stt: await runScript("bench_stt"),
     capacity: await runScript("bench_capacity"),
+    turns: await runScript("bench_turn_taking"),
   };
   await Deno.writeTextFile("bench/report.json", JSON.stringify(report, null, 2) + "\n");
   await Deno.writeTextFile("bench/report.md", markdown(report));

@@ -20,10 +20,8 @@
  * Usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30]
  */
 import { DevicePeer } from "../device/peer.ts";
-import { LATE_TICK_MS } from "../shared/media/frame_clock.ts";
 import { resample, SPEECH_RATE } from "../shared/audio.ts";
 import { delay } from "../shared/async.ts";
-import { connectMqtt } from "../shared/mqtt.ts";
 import {
   type Cli,
   parseCli,
@@ -35,7 +33,14 @@ import {
 } from "./lib/mod.ts";
 import { percentile, round } from "./bench_stats.ts";
 import { opusTimings, sileroTimings } from "./bench_gateway_micro.ts";
-import { CLK_TCK, cpuTicks, sampleProcess } from "./bench_process.ts";
+import { sampleProcess } from "./bench_process.ts";
+import {
+  type CapacityLevel,
+  capacitySummary,
+  gatewayMetrics,
+  measureCapacity,
+  METRICS_INTERVAL_MS,
+} from "./bench_gateway_capacity.ts";
 
 const CLI: Cli = {
   command: "bench:gateway",
@@ -76,11 +81,6 @@ const CAPACITY_LEVELS =
  * criterion is not decided by two or three frames behind one garbage collection.
  */
 const CAPACITY_WINDOW_MS = QUICK ? 3000 : 12_000;
-/** Capacity criteria: what share of packets must arrive, and of reply frames may be late. */
-const MIN_DELIVERED = 0.99;
-const MAX_LATE_SHARE = 0.01;
-/** Period of the gateway's metrics during the benchmark (the capacity sweep reads them). */
-const METRICS_INTERVAL_MS = 1000;
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The full-duplex reply repeats the answer this often (~20 s): longer than either window. */
 const LONG_REPEATS = 5;
@@ -355,7 +355,7 @@ async function main() {
       await addDevices(n, "cap");
       await delay(1000);
       const duplexRound = await startDuplex();
-      const measured = await measureCapacity(devices, metrics, gateway.pid);
+      const measured = await measureCapacity(devices, metrics, gateway.pid, CAPACITY_WINDOW_MS);
       // Every device's utterance must also have reached the server.
       const level = {
         ...measured,
@@ -368,19 +368,7 @@ async function main() {
       // One failing step can be a noisy moment on a shared machine; two in a row are the limit.
       if (!level.ok && levels.at(-2)?.ok === false) break;
     }
-    const failing = levels.find((l) => !l.ok);
-    const passing = levels.filter((l) => l.ok && l.devices < (failing?.devices ?? Infinity))
-      .map((l) => l.devices);
-    result.capacity = {
-      criteria: {
-        min_delivered: MIN_DELIVERED,
-        max_late_share: MAX_LATE_SHARE,
-        late_means_ms: LATE_TICK_MS,
-      },
-      devices_ok: passing.length ? Math.max(...passing) : 0,
-      first_failing: failing?.devices ?? null,
-      levels,
-    };
+    result.capacity = capacitySummary(levels);
   } finally {
     await metrics.close();
     for (const d of devices) await d.close({ announceOffline: false }).catch(() => {});
@@ -395,99 +383,6 @@ async function main() {
     : result;
   await Deno.writeTextFile(path, JSON.stringify(written, null, 2) + "\n");
   console.log(JSON.stringify(CAPACITY_ONLY ? result.capacity : result, null, 2));
-}
-
-/** One step of the capacity sweep. */
-interface CapacityLevel {
-  devices: number;
-  ok: boolean;
-  /** Packets the gateway received / packets the devices sent. */
-  inbound_delivered: number;
-  /** Reply packets the devices received / 50 per second per device. */
-  outbound_delivered: number;
-  /** The gateway playback clock's late ticks / ticks, and its worst lateness. */
-  late_share: number;
-  max_late_ms: number;
-  stalls: number;
-  gateway_cpu_percent: number;
-  /** This process (the simulated devices): when it nears 100 % the devices are the limit. */
-  devices_process_cpu_percent: number;
-}
-
-interface MetricsSnapshot {
-  framesIn: number;
-  ticks: number;
-  lateTicks: number;
-  stalls: number;
-  maxLateMs: number;
-}
-
-/** The gateway's metrics messages, one snapshot per message as they come. */
-async function gatewayMetrics(port: number) {
-  const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port }, {
-    clientId: `bench-metrics-${crypto.randomUUID().slice(0, 8)}`,
-  });
-  const waiting: ((m: MetricsSnapshot) => void)[] = [];
-  mqtt.client.on("message", (_topic: string, payload: Uint8Array) => {
-    const m = JSON.parse(new TextDecoder().decode(payload));
-    const snapshot = {
-      framesIn: m.frames_in ?? 0,
-      ticks: m.playback?.ticks ?? 0,
-      lateTicks: m.playback?.late_ticks ?? 0,
-      stalls: m.playback?.stalls ?? 0,
-      maxLateMs: m.playback?.max_late_ms ?? 0,
-    };
-    for (const resolve of waiting.splice(0)) resolve(snapshot);
-  });
-  await mqtt.subscribe("naila/gateway/metrics");
-  return {
-    next: () => new Promise<MetricsSnapshot>((resolve) => waiting.push(resolve)),
-    close: () => mqtt.close(),
-  };
-}
-
-/**
- * Measures one capacity step over whole metrics periods: packets in (devices' sent counters
- * against the gateway's received counter), reply packets out (arrivals at the devices against
- * real time), and the playback clock's lateness.
- */
-async function measureCapacity(
-  devices: DevicePeer[],
-  metrics: Awaited<ReturnType<typeof gatewayMetrics>>,
-  pid: number,
-): Promise<CapacityLevel> {
-  const sent = () => devices.reduce((n, d) => n + d.packetsSent, 0);
-  const received = () =>
-    devices.reduce((n, d) => n + d.replies.reduce((m, r) => m + r.arrivals.length, 0), 0);
-  const periods = Math.round(CAPACITY_WINDOW_MS / METRICS_INTERVAL_MS);
-  const start = await metrics.next();
-  const at = { sent: sent(), received: received(), time: performance.now() };
-  const ticks = cpuTicks(pid);
-  const ownTicks = cpuTicks(Deno.pid);
-  let end = start;
-  let maxLateMs = 0;
-  for (let i = 0; i < periods; i++) {
-    end = await metrics.next();
-    maxLateMs = Math.max(maxLateMs, end.maxLateMs);
-  }
-  const seconds = (performance.now() - at.time) / 1000;
-  const inbound = (end.framesIn - start.framesIn) / Math.max(1, sent() - at.sent);
-  const outbound = (received() - at.received) / (devices.length * seconds * 50);
-  const tickCount = end.ticks - start.ticks;
-  const lateShare = tickCount > 0 ? (end.lateTicks - start.lateTicks) / tickCount : 0;
-  const stalls = end.stalls - start.stalls;
-  return {
-    devices: devices.length,
-    ok: inbound >= MIN_DELIVERED && outbound >= MIN_DELIVERED && lateShare <= MAX_LATE_SHARE &&
-      stalls === 0,
-    inbound_delivered: round(inbound, 4),
-    outbound_delivered: round(outbound, 4),
-    late_share: round(lateShare, 4),
-    max_late_ms: round(maxLateMs, 1),
-    stalls,
-    gateway_cpu_percent: round((cpuTicks(pid) - ticks) / CLK_TCK / seconds * 100),
-    devices_process_cpu_percent: round((cpuTicks(Deno.pid) - ownTicks) / CLK_TCK / seconds * 100),
-  };
 }
 
 /** Speaks with `loss` applied to this utterance only. */

@@ -14,6 +14,7 @@
  *
  * Writes bench/server.json. Usage: `deno task bench:server [--turns 25]`.
  */
+import { existsSync } from "node:fs";
 import { float32ToPcm, resample, SPEECH_RATE } from "../shared/audio.ts";
 import {
   type Cli,
@@ -61,15 +62,6 @@ function summarize(values: number[]): Summary {
     min_ms: round(Math.min(...values)),
     max_ms: round(Math.max(...values)),
   };
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Runs `turns` v2 turns; returns end→first-audio times and the medians of the server stages. */
@@ -158,14 +150,14 @@ results.echo = await benchV2({ PIPELINE: "echo" }, utterance);
 console.error("echo (v1 round trip)...");
 results.echo_v1_round_trip = await benchV1Echo(utterance);
 const fixture = `${root}models/whisper-fixture`;
-if (exists(`${fixture}/onnx`)) {
+if (existsSync(`${fixture}/onnx`)) {
   console.error("full, Whisper fixture + built-in assistant + espeak-ng...");
   results.full_fixture = await benchV2({ PIPELINE: "full", STT_MODEL_DIR: fixture }, utterance);
 } else {
   results.full_fixture = { skipped: "models/whisper-fixture missing (deno task setup makes it)" };
 }
 const random = `${root}models/whisper-tiny-random`;
-if (exists(`${random}/onnx`)) {
+if (existsSync(`${random}/onnx`)) {
   console.error("full, whisper-tiny-shaped random weights + built-in assistant + espeak-ng...");
   results.full_tiny_random = await benchV2({ PIPELINE: "full", STT_MODEL_DIR: random }, utterance);
   // Random weights rarely emit <|endoftext|>, so the run above decodes up to 128 tokens; a real

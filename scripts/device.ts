@@ -10,18 +10,24 @@
  * `deno task devices add ID`), and --mqtt-ca (MQTT_CA) for TLS. Without them, on the server's
  * machine, the device's login comes from the data directory (NAILA_DATA_DIR, default ./data),
  * added there on first use: no step on one machine.
+ *   deno task device --camera front.jpg --id front_cam --zone front_door   (scripts/device_media.ts)
+ *   deno task device --upload photo.jpg --question "what do you see?"
+ *   deno task device --recording message.ogg --id kitchen
  */
 import { DevicePeer } from "../device/peer.ts";
 import { readWav, voicedEndMs, writeWav } from "../shared/audio.ts";
 import { localDeviceLogin, withStoredLogin } from "../shared/credentials.ts";
 import { idProblem } from "../shared/ids.ts";
 import { type Cli, parseCli, positiveInt, speak, usageError } from "./lib/mod.ts";
+import { describeAnswer, runCamera, sendRecording, sendUpload } from "./device_media.ts";
 
 const CLI: Cli = {
   command: "device",
   usage: `usage: deno task device [--id ID] (--say TEXT | --wav FILE) [--out reply.wav] [--turns N]
        [--devices N] [--mqtt-host HOST] [--mqtt-port PORT] [--host-address IP] [--timeout-ms MS]
-       [--mqtt-username ID --mqtt-password PW] [--mqtt-ca ca.pem] [--mqtt-tls] [--data-dir DIR]`,
+       [--mqtt-username ID --mqtt-password PW] [--mqtt-ca ca.pem] [--mqtt-tls] [--data-dir DIR]
+   or: deno task device --camera PHOTO… [--id ID] [--zone ZONE]
+   or: deno task device --upload PHOTO [--question TEXT] | --recording FILE [--id ID]`,
 };
 /** How long to wait for each reply to finish. */
 const DEFAULT_TIMEOUT_MS = 20_000;
@@ -32,6 +38,11 @@ function fail(message: string): never {
 
 async function main() {
   const values = parseCli(CLI, {
+    camera: { type: "string", multiple: true },
+    zone: { type: "string" },
+    upload: { type: "string" },
+    question: { type: "string" },
+    recording: { type: "string" },
     id: { type: "string", default: "cli_device" },
     say: { type: "string" },
     wav: { type: "string" },
@@ -48,15 +59,57 @@ async function main() {
     "host-address": { type: "string", multiple: true },
     "timeout-ms": { type: "string" },
   });
-  if ((values.say === undefined) === (values.wav === undefined)) {
-    fail("give exactly one of --say or --wav");
-  }
   const problem = idProblem(values.id);
   if (problem) fail(`--id ${JSON.stringify(values.id)} ${problem}`);
   const turns = positiveInt(CLI, "turns", values.turns, 1);
   const count = positiveInt(CLI, "devices", values.devices, 1);
   const port = positiveInt(CLI, "mqtt-port", values["mqtt-port"], 1883);
   const timeoutMs = positiveInt(CLI, "timeout-ms", values["timeout-ms"], DEFAULT_TIMEOUT_MS);
+  // With TLS and no CA given, the CA the server generated on this machine (if any).
+  const tls = values["mqtt-tls"] || values["mqtt-ca"] !== undefined
+    ? withStoredLogin(
+      { embedded: false, host: "", port: 0, username: "", tls: {} },
+      values["data-dir"],
+      { role: "gateway" },
+    ).tls
+    : undefined;
+  if (tls && values["mqtt-ca"] !== undefined) tls.ca = values["mqtt-ca"];
+  const loginFor = (id: string) =>
+    values["mqtt-username"] !== undefined
+      ? { username: values["mqtt-username"], password: values["mqtt-password"] ?? "" }
+      : localDeviceLogin(values["data-dir"], id, (line) => console.log(line));
+  const brokerFor = (id: string) => ({
+    host: values["mqtt-host"],
+    port,
+    ...loginFor(id),
+    ...(tls ? { tls } : {}),
+  });
+  if (values.camera) {
+    return await runCamera(brokerFor(values.id), {
+      id: values.id,
+      zone: values.zone,
+      photos: values.camera,
+    });
+  }
+  if (values.upload || values.recording) {
+    const answer = values.upload
+      ? await sendUpload(brokerFor(values.id), {
+        path: values.upload,
+        question: values.question,
+        timeoutMs,
+      })
+      : await sendRecording(brokerFor(values.id), {
+        device: values.id,
+        path: values.recording!,
+        timeoutMs,
+      });
+    console.log(describeAnswer(answer));
+    if (!answer.ok) Deno.exitCode = 1;
+    return;
+  }
+  if ((values.say === undefined) === (values.wav === undefined)) {
+    fail("give exactly one of --say or --wav");
+  }
   const speech = values.say !== undefined ? await speak(values.say) : readWav(
     await Deno.readFile(values.wav!).catch((e) => fail(`--wav ${values.wav}: ${e.message}`)),
   );
@@ -67,25 +120,9 @@ async function main() {
   if (values["mqtt-username"] !== undefined && count > 1) {
     fail("--mqtt-username is one device's login: use it without --devices");
   }
-  // With TLS and no CA given, the CA the server generated on this machine (if any).
-  const tls = values["mqtt-tls"] || values["mqtt-ca"] !== undefined
-    ? withStoredLogin(
-      { embedded: false, host: "", port: 0, username: "", tls: {} },
-      values["data-dir"],
-      { role: "gateway" },
-    ).tls
-    : undefined;
-  if (tls && values["mqtt-ca"] !== undefined) tls.ca = values["mqtt-ca"];
-  const devices = ids.map((id) => {
-    const login = values["mqtt-username"] !== undefined
-      ? { username: values["mqtt-username"], password: values["mqtt-password"] ?? "" }
-      : localDeviceLogin(values["data-dir"], id, (line) => console.log(line));
-    return new DevicePeer({
-      id,
-      mqtt: { host: values["mqtt-host"], port, ...login, ...(tls ? { tls } : {}) },
-      hostAddresses: values["host-address"],
-    });
-  });
+  const devices = ids.map((id) =>
+    new DevicePeer({ id, mqtt: brokerFor(id), hostAddresses: values["host-address"] })
+  );
   try {
     await Promise.all(devices.map((d) => d.connect()));
     console.log(

@@ -11,6 +11,7 @@
  * Run it on the server's machine. The embedded broker sees an added or removed device at its
  * next login; Mosquitto needs `devices mosquitto` again and a reload (SIGHUP).
  */
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { brokerCertificatePaths } from "../shared/certificates.ts";
 import {
@@ -34,15 +35,6 @@ function fail(message: string): never {
   Deno.exit(2);
 }
 
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The lines a machine needs to reach the broker with `login`: env variables and the CA. */
 function printLogin(
   what: string,
@@ -57,7 +49,7 @@ function printLogin(
   if (port) console.log(`MQTT_PORT=${port}`);
   console.log(`MQTT_USERNAME=${login.username}`);
   console.log(`MQTT_PASSWORD=${login.password}`);
-  if (exists(ca)) {
+  if (existsSync(ca)) {
     console.log(`MQTT_TLS=true`);
     console.log(`MQTT_CA=ca.pem   # copy this file: ${ca}`);
     console.log(Deno.readTextFileSync(ca).trim());

@@ -26,11 +26,17 @@
  *
  * The queue is fair across devices (round-robin); see server/inference_queue.ts and
  * docs/protocol.md "Waiting for inference".
+ *
+ * MediaConfig (spec 14.1: upload size, formats, snapshot timeout, alerts, storage): the `MEDIA_*`
+ * and `ALERT_*` variables of `server/media/config.ts`.
  */
 import { ConfigError, type Env, envInteger, envValue } from "../shared/config.ts";
 import { DEFAULT_LLM_TIMEOUT_MS } from "./assistant/llm_client.ts";
 import { DEFAULT_QUEUE_LIMITS, type QueueLimits } from "./inference_queue.ts";
 import { DEFAULT_STT_BATCH } from "./pipeline.ts";
+import { loadMediaConfig, type MediaConfig } from "./media/config.ts";
+
+export type { MediaConfig } from "./media/config.ts";
 
 /** The server's own settings. */
 export interface ServerConfig {
@@ -47,6 +53,8 @@ export interface ServerConfig {
   sttBatch: number;
   /** ms a queued turn waits before the spoken "one moment". */
   queueNoticeMs: number;
+  /** Snapshots, recordings, uploads, alerts and their storage (spec 14.1 MediaConfig). */
+  media: MediaConfig;
 }
 
 /** Upper bounds of the queue variables: a day of audio, 10 min of waiting, 4 GiB, 1 min. */
@@ -115,6 +123,7 @@ export function loadServerConfig(env: Env): ServerConfig {
     },
     sttBatch: envInteger(env, "STT_BATCH", DEFAULT_STT_BATCH, 1, MAX_STT_BATCH),
     queueNoticeMs: envInteger(env, "QUEUE_NOTICE_MS", DEFAULT_NOTICE_MS, 0, MAX_NOTICE_MS),
+    media: loadMediaConfig(env),
   };
   // Unset: the model's own window (its config), as loadWhisper decides.
   const frames = envValue(env, "STT_ENCODER_FRAMES");

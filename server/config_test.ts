@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../shared/config.ts";
 import { loadServerConfig } from "./config.ts";
+import { loadMediaConfig } from "./media/config.ts";
 
 Deno.test("loadServerConfig has working defaults and no LLM unless LLM_URL is set", () => {
   assert.deepEqual(loadServerConfig({}), {
@@ -17,6 +18,7 @@ Deno.test("loadServerConfig has working defaults and no LLM unless LLM_URL is se
     },
     sttBatch: 8,
     queueNoticeMs: 1500,
+    media: loadMediaConfig({}),
   });
 });
 

@@ -39,13 +39,15 @@ import { topicFilter } from "../shared/topics.ts";
 import { announceCommand, createAssistant } from "./assistant/mod.ts";
 import { AudioSocketServer } from "./audio_socket.ts";
 import type { ServerConfig } from "./config.ts";
-import { InferenceQueue, type QueueLoad } from "./inference_queue.ts";
+import { InferenceQueue, QueueError, type QueueLoad } from "./inference_queue.ts";
+import { MediaError, MediaService, MediaStore } from "./media/mod.ts";
 import { MqttLink } from "./mqtt_link.ts";
 import { Notices } from "./notices.ts";
 import { EchoPipeline, FullPipeline, type Pipeline } from "./pipeline.ts";
 import type { SpeechToText } from "./stt/types.ts";
 import { createTts } from "./tts/mod.ts";
 import type { TextToSpeech } from "./tts/types.ts";
+import type { Vision } from "./vision/mod.ts";
 
 export { loadServerConfig, type ServerConfig } from "./config.ts";
 
@@ -79,6 +81,8 @@ export interface StartServerOptions {
   /** Speech to text to use instead of loading Whisper from `server.sttModelDir` (tests). */
   stt?: SpeechToText;
   tts?: TextToSpeech;
+  /** Vision to use instead of starting the worker on first use (benchmarks share one). */
+  vision?: Vision;
 }
 
 /** A running server. */
@@ -86,6 +90,8 @@ export interface RunningServer {
   audioPort: number;
   mqttPort: number;
   pipeline: Pipeline;
+  /** Snapshots, recordings, uploads, alerts and visual questions (server/media). */
+  media: MediaService;
   /** Publishes the offline status, closes the socket, MQTT, memory and the embedded broker. */
   close(): Promise<void>;
 }
@@ -194,6 +200,61 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     });
     undo.push(() => mqtt.close(status(false, config)));
 
+    // Media (spec 10.1, 11): vision starts on first use, so a voice-only server never loads it.
+    let vision: Promise<Vision> | undefined = options.vision && Promise.resolve(options.vision);
+    undo.push(async () => {
+      if (vision !== undefined && options.vision === undefined) {
+        await (await vision.catch(() => undefined))?.close();
+      }
+    });
+    let store: MediaStore | undefined;
+    if (server.media.storage === "alerts") {
+      await Deno.mkdir(config.dataDir, { recursive: true });
+      store = await MediaStore.open({
+        dataDir: config.dataDir,
+        databasePath: join(config.dataDir, DATABASE_FILE),
+        retentionDays: server.media.retentionDays,
+        retentionBytes: server.media.retentionBytes,
+      });
+      undo.push(() => store?.close());
+    }
+    let say: ((device: string, text: string) => void) | undefined;
+    let recordingTurns = 0;
+    const media = new MediaService({
+      link: mqtt,
+      config: server.media,
+      vision: () =>
+        vision ??= import("./vision/mod.ts").then(({ createVision }) =>
+          createVision({ maxBytes: server.media.maxUploadBytes })
+        ),
+      store,
+      // A recording is a spoken turn without the socket: the pipeline with a sink that keeps
+      // the text (the reply audio is spoken on the device through `say`).
+      // It waits in the inference queue like any turn (spec 16.2: inference is sequential), so
+      // a voice message never runs beside a live turn's STT.
+      voiceTurn: async (device, audio) => {
+        const turn = `recording_${++recordingTurns}`;
+        const utterance = { device, turn, pcm: audio.pcm, rate: audio.rate, endedAt: Date.now() };
+        const sink = { transcript() {}, reply() {}, audio() {} };
+        try {
+          const result = await queue.run(
+            turn,
+            (signal) => pipeline.run(utterance, sink, { signal, outputRate: audio.rate }),
+            // A recording waits in its device's line like a spoken turn (fair across devices).
+            { device, audioMs: (audio.pcm.length / 2 / audio.rate) * 1000 },
+          );
+          return { transcript: result.transcript, reply: result.reply };
+        } catch (error) {
+          if (error instanceof QueueError) throw new MediaError("busy", error.message);
+          throw error;
+        }
+      },
+      speak: (device, text) => say?.(device, text),
+      log: logger("media"),
+    });
+    undo.push(() => media.close());
+    media.start();
+
     let pipeline: Pipeline;
     let notices: Notices;
     let details: Record<string, unknown> = {};
@@ -234,8 +295,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         },
         llm: server.llm,
         log: assistantLog,
+        visual: (device, text) => media.answerQuestion(device, text),
       });
       undo.push(() => assistant.close());
+      // Alerts and recording answers are spoken like a due timer: queued, then pulled by the
+      // gateway's empty turn after an `announce` command.
+      say = (device, text) => {
+        assistant.say(device, text);
+        publishCommand(device, { command: "announce", params: { text, reason: "media" } });
+      };
       // Barge-ins the gateway reports as device events: the only way a v1 gateway (no cancel)
       // can tell the memory how much of a reply was heard; for v2 it repeats the cancel.
       mqtt.subscribe(topicFilter("device_events"), (topic, payload) => {
@@ -298,6 +366,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       audioPort: socket.port,
       mqttPort,
       pipeline,
+      media,
       close: () => closing ??= unwind(),
     };
   } catch (error) {

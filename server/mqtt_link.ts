@@ -43,7 +43,7 @@ export class MqttLink {
   #options: MqttLinkOptions;
   #mqtt: NailaMqtt | undefined;
   #closed = false;
-  #subscriptions: { filter: string; handler: Handler }[] = [];
+  #subscriptions: { filter: string | string[]; handler: Handler }[] = [];
   #connecting: Promise<void> | undefined;
   #connected: Promise<void>;
   #markConnected!: () => void;
@@ -70,8 +70,11 @@ export class MqttLink {
     return this.#connected;
   }
 
-  /** Subscribes now or once connected; `handler` sees every NAILA message: check its kind. */
-  subscribe(filter: string, handler: Handler): void {
+  /**
+   * Subscribes to one or more filters now or once connected. `handler` sees every NAILA message
+   * (decoded once per handler, so give related filters one handler): check its kind.
+   */
+  subscribe(filter: string | string[], handler: Handler): void {
     this.#subscriptions.push({ filter, handler });
     if (this.#mqtt) this.#activate(this.#mqtt, { filter, handler });
   }
@@ -152,7 +155,7 @@ export class MqttLink {
     this.#markConnected();
   }
 
-  #activate(mqtt: NailaMqtt, subscription: { filter: string; handler: Handler }): void {
+  #activate(mqtt: NailaMqtt, subscription: { filter: string | string[]; handler: Handler }): void {
     mqtt.onMessage(subscription.handler);
     mqtt.subscribe(subscription.filter).catch((error) =>
       this.#options.log?.warn("subscribe failed", { filter: subscription.filter, error })

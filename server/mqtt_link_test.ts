@@ -46,6 +46,11 @@ Deno.test("MqttLink works without a broker, connects when one appears, and again
   });
   const events: string[] = [];
   link.subscribe("naila/devices/+/events", (topic) => events.push(topic.kind));
+  // Several filters, one handler.
+  const media: string[] = [];
+  link.subscribe(["naila/devices/+/media/recording", "naila/uploads/+/image"], (topic) => {
+    if (topic.kind === "device_recording" || topic.kind === "upload_image") media.push(topic.kind);
+  });
   link.start();
   let stopBroker = () => Promise.resolve();
   try {
@@ -67,6 +72,10 @@ Deno.test("MqttLink works without a broker, connects when one appears, and again
       played_ms: 5,
     });
     await until(() => events.length === 1, "the device event");
+    await device.client.publishAsync("naila/uploads/s1/image", "{}", { qos: 1 });
+    await device.client.publishAsync("naila/devices/kitchen/media/recording", "{}", { qos: 1 });
+    await until(() => media.length === 2, "both media topics");
+    assert.deepEqual(media.sort(), ["device_recording", "upload_image"]);
     await device.close();
 
     // A restarted broker has lost the retained status; the link publishes it again.

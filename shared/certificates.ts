@@ -15,6 +15,7 @@
  * files.ca; // "./data/secrets/tls/ca.pem"
  * ```
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ensureSecretsDir, SECRET_DIR_MODE, SECRET_FILE_MODE } from "./credentials.ts";
 
@@ -56,15 +57,6 @@ async function openssl(args: string[]): Promise<void> {
   }
 }
 
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The names a client may use for this machine: loopback, its host name and mDNS name, and the
  * addresses of its network interfaces (a Pi may be given the server's LAN address).
@@ -97,7 +89,7 @@ export async function ensureBrokerCertificate(
   Deno.mkdirSync(dir, { recursive: true, mode: SECRET_DIR_MODE });
   Deno.chmodSync(dir, SECRET_DIR_MODE);
   const curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  if (!exists(files.ca) || !exists(files.caKey)) {
+  if (!existsSync(files.ca) || !existsSync(files.caKey)) {
     await openssl([
       "req",
       "-x509",
@@ -116,7 +108,7 @@ export async function ensureBrokerCertificate(
       "keyUsage=critical,keyCertSign,cRLSign",
     ]);
   }
-  if (!exists(files.cert) || !exists(files.key)) {
+  if (!existsSync(files.cert) || !existsSync(files.key)) {
     const names = [...new Set([...hosts, ...defaultCertificateHosts()])];
     const san = names.map((name) => (/^[0-9.]+$|:/.test(name) ? `IP:${name}` : `DNS:${name}`));
     const request = join(dir, "server.csr");
@@ -157,7 +149,7 @@ export async function ensureBrokerCertificate(
       ]);
     } finally {
       for (const path of [request, extensions, join(dir, "ca.srl")]) {
-        if (exists(path)) Deno.removeSync(path);
+        if (existsSync(path)) Deno.removeSync(path);
       }
     }
   }

@@ -99,6 +99,12 @@ const DeviceStatusSchema = z.object({
   online: z.boolean(),
   capabilities: z.array(name).max(MAX_LIST_ITEMS).optional(),
   firmware_version: name.optional(),
+  // Where the device is (NAILA's addition): "is anyone at the front door?" asks the cameras of
+  // zone front_door, and alerts name it.
+  zone: id.optional(),
+  // The device cancels its own speaker echo (a browser's AEC, a phone): the gateway's echo
+  // guard is off for it (gateway/README.md "Echo guard"). Absent means false.
+  echo_cancellation: z.boolean().optional(),
   // Optional: a last-will "offline" payload is fixed at connect time and may omit it.
   timestamp: timestamp.optional(),
   // NAILA's connection epoch (docs/protocol.md): which MQTT connection of the device sent this.
@@ -145,6 +151,12 @@ const AlertSchema = z.object({
   confidence: confidence,
   source_device: id,
   timestamp: timestamp,
+  // NAILA's additions: what was detected, how many, the sentence to announce, and the stored
+  // snapshot's id when storage is on (server/media/store.ts).
+  label: name.optional(),
+  count: z.int().min(1).max(MAX_LIST_ITEMS).optional(),
+  description: text.optional(),
+  media_id: z.int().min(1).optional(),
 });
 /** Alert on `naila/alerts/{zone}/{alert_type}` and `naila/alerts/all` (spec 8.2). */
 export type Alert = z.infer<typeof AlertSchema>;
@@ -225,9 +237,29 @@ const UploadSchema = z.object({
 /** Upload on `naila/uploads/{session_id}/image` (spec 11.9). */
 export type Upload = z.infer<typeof UploadSchema>;
 
+const DetectedObjectsSchema = z.array(z.object({
+  label: name,
+  confidence: confidence,
+  // [x, y, width, height] in pixels, as the spec's example.
+  bbox: z.tuple([
+    z.number().min(0),
+    z.number().min(0),
+    z.number().min(0),
+    z.number().min(0),
+  ]),
+})).max(MAX_LIST_ITEMS);
+
 const VisualContextSchema = z.object({
   source: z.object({
-    type: z.enum(["webrtc_stream", "mqtt_snapshot", "http_upload", "mqtt_upload"]),
+    // NAILA adds mqtt_recording (a video clip's frame) and stored (an alert snapshot, 11.8).
+    type: z.enum([
+      "webrtc_stream",
+      "mqtt_snapshot",
+      "http_upload",
+      "mqtt_upload",
+      "mqtt_recording",
+      "stored",
+    ]),
     device_id: id.optional(),
     session_id: id.optional(),
   }),
@@ -240,17 +272,7 @@ const VisualContextSchema = z.object({
   }),
   analysis: z.object({
     description: text.optional(),
-    objects: z.array(z.object({
-      label: name,
-      confidence: confidence,
-      // [x, y, width, height] in pixels, as the spec's example.
-      bbox: z.tuple([
-        z.number().min(0),
-        z.number().min(0),
-        z.number().min(0),
-        z.number().min(0),
-      ]),
-    })).max(MAX_LIST_ITEMS).optional(),
+    objects: DetectedObjectsSchema.optional(),
     scene_type: name.optional(),
     lighting: name.optional(),
     text_detected: z.array(text).max(MAX_LIST_ITEMS).optional(),
@@ -259,6 +281,50 @@ const VisualContextSchema = z.object({
 });
 /** Visual context, normalized from any media source (spec 11.11). */
 export type VisualContext = z.infer<typeof VisualContextSchema>;
+
+// ---- NAILA's answers to media (docs/media.md) ---------------------------------------------------
+
+/** Most video frames a clip's answer describes (server/media samples at most this many). */
+export const MAX_ANSWER_FRAMES = 16;
+
+const MediaAnswerSchema = z.object({
+  // What was answered: a recording (11.6), an upload (11.7/11.9), a spoken visual question
+  // (11.10), or a stored alert shown again (11.8, "show me the last alert").
+  kind: z.enum(["recording", "upload", "visual_question", "history"]),
+  ok: z.boolean(),
+  timestamp: timestamp,
+  request_id: id.optional(),
+  session_id: id.optional(),
+  conversation_id: id.optional(),
+  // The question (an upload's context) or what STT heard in a recording.
+  question: text.optional(),
+  transcript: text.optional(),
+  // The sentence that answers it, as spoken on the device.
+  answer: text.optional(),
+  visual_context: VisualContextSchema.optional(),
+  // A video clip: what was seen in each sampled frame, at its time in the clip.
+  frames: z.array(z.object({
+    at_ms: z.number().min(0),
+    description: text,
+    objects: DetectedObjectsSchema,
+  })).max(MAX_ANSWER_FRAMES).optional(),
+  // An image to display ("show me the last alert from the backyard").
+  image: z.object({
+    format: z.enum(IMAGE_FORMATS),
+    data: base64Media,
+    media_id: z.int().min(1).optional(),
+    zone: id.optional(),
+    device_id: id.optional(),
+    timestamp: timestamp.optional(),
+  }).optional(),
+  // Set when ok is false: a stable code and a sentence naming what was wrong.
+  error: z.object({ code: name, message: text }).optional(),
+});
+/**
+ * The server's answer on `naila/devices/{id}/media/response` (recordings, visual questions,
+ * stored images) and `naila/uploads/{session_id}/response` (uploads). docs/media.md.
+ */
+export type MediaAnswer = z.infer<typeof MediaAnswerSchema>;
 
 // ---- NAILA's own -------------------------------------------------------------------------------
 
@@ -468,6 +534,10 @@ export function parseUpload(input: unknown): ParseResult<Upload> {
 export function parseVisualContext(input: unknown): ParseResult<VisualContext> {
   return parseWith(VisualContextSchema, input, MAX_CONTROL_MESSAGE_CHARS, "visual context");
 }
+/** Parses a media answer (recording, upload, visual question or stored image). */
+export function parseMediaAnswer(input: unknown): ParseResult<MediaAnswer> {
+  return parseWith(MediaAnswerSchema, input, MAX_MEDIA_MESSAGE_CHARS, "media answer");
+}
 /** Parses a gateway status. */
 export function parseGatewayStatus(input: unknown): ParseResult<GatewayStatus> {
   return parseWith(GatewayStatusSchema, input, MAX_CONTROL_MESSAGE_CHARS, "gateway status");
@@ -510,7 +580,10 @@ export interface TopicMessages {
   device_snapshot: MediaResponse;
   device_media_request: MediaRequest;
   device_events: DeviceEvent;
+  device_recording: Recording;
+  device_media_response: MediaAnswer;
   upload_image: Upload;
+  upload_response: MediaAnswer;
 }
 
 const PARSERS: { [K in TopicKind]: (input: unknown) => ParseResult<TopicMessages[K]> } = {
@@ -529,7 +602,10 @@ const PARSERS: { [K in TopicKind]: (input: unknown) => ParseResult<TopicMessages
   device_snapshot: parseMediaResponse,
   device_media_request: parseMediaRequest,
   device_events: parseDeviceEvent,
+  device_recording: parseRecording,
+  device_media_response: parseMediaAnswer,
   upload_image: parseUpload,
+  upload_response: parseMediaAnswer,
 };
 
 /** Parses the payload of a topic of `kind` with that kind's schema. */

@@ -11,6 +11,7 @@ import {
   parseGatewayMetrics,
   parseGatewayStatus,
   parseIceCandidate,
+  parseMediaAnswer,
   parseMediaRequest,
   parseMediaResponse,
   parseMessageFor,
@@ -51,6 +52,13 @@ Deno.test("spec 8.2 messages", async (t) => {
       device_id: "d",
       online: false,
     });
+    // A device that cancels its own echo says so (gateway/README.md "Echo guard").
+    const aec = { device_id: "phone", online: true, echo_cancellation: true };
+    assert.deepEqual(valueOf(parseDeviceStatus(aec)), aec);
+    assert.match(
+      errorOf(parseDeviceStatus({ device_id: "d", online: true, echo_cancellation: "yes" })),
+      /echo_cancellation: .*expected boolean/,
+    );
   });
 
   await t.step("device status errors name the field, the problem and the value", () => {
@@ -238,6 +246,45 @@ Deno.test("spec 11 media messages", async (t) => {
     assert.match(
       errorOf(parseVisualContext({ ...context, source: { type: "fax" } })),
       /source\.type: Invalid option/,
+    );
+  });
+
+  await t.step("media answer (NAILA's, docs/media.md): ok with an answer, or an error", () => {
+    const answer = {
+      kind: "upload",
+      ok: true,
+      timestamp: TS,
+      session_id: "web_session_123",
+      conversation_id: "conv_456",
+      question: "Is there a cup?",
+      answer: "Yes, I see a cup.",
+      visual_context: {
+        source: { type: "mqtt_upload", session_id: "web_session_123" },
+        media: { type: "image", format: "jpeg", width: 640, height: 480, timestamp: TS },
+        analysis: { objects: [{ label: "cup", confidence: 0.6, bbox: [1, 2, 3, 4] }] },
+      },
+    };
+    assert.deepEqual(valueOf(parseMediaAnswer(answer)), answer);
+    const shown = {
+      kind: "history",
+      ok: true,
+      timestamp: TS,
+      answer: "Here is the last alert from the backyard.",
+      image: { format: "jpeg", data: JPEG_B64, media_id: 3, zone: "backyard" },
+    };
+    assert.deepEqual(valueOf(parseMediaAnswer(shown)), shown);
+    const failed = {
+      kind: "recording",
+      ok: false,
+      timestamp: TS,
+      request_id: "r1",
+      error: { code: "not_audio", message: "mp3 recording could not be decoded" },
+    };
+    assert.deepEqual(valueOf(parseMediaAnswer(failed)), failed);
+    assert.match(errorOf(parseMediaAnswer({ ...failed, kind: "fax" })), /kind: Invalid option/);
+    assert.match(
+      errorOf(parseMediaAnswer({ ...shown, image: { format: "gif", data: JPEG_B64 } })),
+      /image\.format/,
     );
   });
 });

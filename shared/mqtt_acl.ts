@@ -84,7 +84,12 @@ export const TOPIC_ACCESS: Readonly<Record<TopicKind, TopicAccess>> = Object.fre
   device_snapshot: media(["own_device", "gateway_web"], ["gateway", "server"]),
   device_media_request: control(["server"], ["own_device", "gateway_web"]),
   device_events: control(["gateway"], ["own_device", "gateway", "server"]),
+  device_recording: media(["own_device", "gateway_web"], ["server"]),
+  // Answers may carry a stored alert image; the gateway's page shows them to web_ devices.
+  device_media_response: media(["server"], ["own_device", "gateway"]),
   upload_image: media(["gateway", "any_device"], ["server"]),
+  // Session ids are random per upload: whoever posted it (the page's bridge, a device) reads it.
+  upload_response: control(["server"], ["gateway", "any_device"]),
 });
 
 const KINDS = Object.keys(TOPIC_DELIVERY) as TopicKind[];

@@ -35,6 +35,8 @@ export type DeviceTopicKind =
   | "device_ice"
   | "device_snapshot"
   | "device_media_request"
+  | "device_recording"
+  | "device_media_response"
   | "device_events";
 
 /** Every topic as a typed value. */
@@ -43,7 +45,8 @@ export type Topic =
   | { [K in FixedTopicKind]: { kind: K } }[FixedTopicKind]
   | { [K in DeviceTopicKind]: { kind: K; device: string } }[DeviceTopicKind]
   | { kind: "alert"; zone: string; alertType: string }
-  | { kind: "upload_image"; session: string };
+  | { kind: "upload_image"; session: string }
+  | { kind: "upload_response"; session: string };
 
 /** Every topic kind. */
 export type TopicKind = Topic["kind"];
@@ -88,7 +91,13 @@ export const TOPIC_DELIVERY: Readonly<Record<TopicKind, Readonly<Delivery>>> = O
   device_snapshot: ONE_SHOT,
   device_media_request: COMMAND,
   device_events: ONE_SHOT,
+  // A clip the device sends on its own (a voice message, a motion clip: spec 11.6).
+  device_recording: ONE_SHOT,
+  // The server's answer to a recording, upload or visual question, for the device or a display.
+  device_media_response: ONE_SHOT,
   upload_image: ONE_SHOT,
+  // The server's answer to one upload (spec 11.7 step 4), for the web service that bridged it.
+  upload_response: ONE_SHOT,
 });
 
 const FIXED_PATHS: Readonly<Record<FixedTopicKind, string>> = {
@@ -109,8 +118,17 @@ const DEVICE_SUFFIXES: Readonly<Record<DeviceTopicKind, string>> = {
   device_ice: "signaling/ice",
   device_snapshot: "media/snapshot",
   device_media_request: "media/request",
+  device_recording: "media/recording",
+  device_media_response: "media/response",
   device_events: "events",
 };
+
+/** Last level of `naila/uploads/{session_id}/…`: the upload, and the server's answer to it. */
+const UPLOAD_LEAVES = { upload_image: "image", upload_response: "response" } as const;
+const UPLOAD_BY_LEAF = new Map<string, "upload_image" | "upload_response">([
+  ["image", "upload_image"],
+  ["response", "upload_response"],
+]);
 
 const FIXED_BY_PATH = new Map(
   Object.entries(FIXED_PATHS).map(([kind, path]) => [path, kind as FixedTopicKind]),
@@ -153,9 +171,9 @@ export function topicString(topic: Topic): string {
     const { zone, alertType } = topic as TopicOf<"alert">;
     return `${TOPIC_ROOT}/alerts/${checkId("zone", zone)}/${checkId("alertType", alertType)}`;
   }
-  if (kind === "upload_image") {
-    const { session } = topic as TopicOf<"upload_image">;
-    return `${TOPIC_ROOT}/uploads/${checkId("session", session)}/image`;
+  if (kind === "upload_image" || kind === "upload_response") {
+    const { session } = topic as TopicOf<"upload_image" | "upload_response">;
+    return `${TOPIC_ROOT}/uploads/${checkId("session", session)}/${UPLOAD_LEAVES[kind]}`;
   }
   throw new TypeError(`topic kind ${JSON.stringify(kind)} is unknown`);
 }
@@ -180,7 +198,9 @@ export function topicFilter(kind: TopicKind, options: TopicFilterOptions = {}): 
   if (isFixed(kind)) return `${TOPIC_ROOT}/${FIXED_PATHS[kind]}`;
   if (isDevice(kind)) return `${TOPIC_ROOT}/devices/${pin("device")}/${DEVICE_SUFFIXES[kind]}`;
   if (kind === "alert") return `${TOPIC_ROOT}/alerts/${pin("zone")}/${pin("alertType")}`;
-  if (kind === "upload_image") return `${TOPIC_ROOT}/uploads/${pin("session")}/image`;
+  if (kind === "upload_image" || kind === "upload_response") {
+    return `${TOPIC_ROOT}/uploads/${pin("session")}/${UPLOAD_LEAVES[kind]}`;
+  }
   throw new TypeError(`topic kind ${JSON.stringify(kind)} is unknown`);
 }
 
@@ -232,12 +252,15 @@ export function parseTopic(topic: string): TopicParse {
       return { ok: true, value: { kind: "alert", zone: rest[1], alertType: rest[2] } };
     }
     case "uploads": {
-      if (rest.length !== 3 || rest[2] !== "image") {
-        return fail("is not naila/uploads/{session_id}/image");
+      const kind = rest.length === 3 ? UPLOAD_BY_LEAF.get(rest[2]) : undefined;
+      if (kind === undefined) {
+        return fail(
+          "is not naila/uploads/{session_id}/image or naila/uploads/{session_id}/response",
+        );
       }
       const problem = idAt("session_id", 1);
       if (problem) return fail(problem);
-      return { ok: true, value: { kind: "upload_image", session: rest[1] } };
+      return { ok: true, value: { kind, session: rest[1] } };
     }
     case "gateway":
     case "server":

@@ -27,6 +27,12 @@ const EXAMPLES: Array<[Topic, string]> = [
     "naila/alerts/front_door/person_detected",
   ],
   [{ kind: "upload_image", session: "web_session_123" }, "naila/uploads/web_session_123/image"],
+  [{ kind: "device_recording", device: "hub" }, "naila/devices/hub/media/recording"],
+  [{ kind: "device_media_response", device: "hub" }, "naila/devices/hub/media/response"],
+  [
+    { kind: "upload_response", session: "web_session_123" },
+    "naila/uploads/web_session_123/response",
+  ],
 ];
 
 Deno.test("topicString and parseTopic", async (t) => {
@@ -74,7 +80,7 @@ Deno.test("topicString and parseTopic", async (t) => {
       ["naila/devices/hub/status/extra", /unknown device subtopic "status\/extra"/],
       ["naila/alerts/zone", /has 3 levels/],
       ["naila/alerts/zone/type/more", /has 5 levels/],
-      ["naila/uploads/s1/video", /not naila\/uploads\/\{session_id\}\/image/],
+      ["naila/uploads/s1/video", /not naila\/uploads\/\{session_id\}\/image or/],
     ];
     for (const [topic, error] of cases) {
       const r = parseTopic(topic);

@@ -62,7 +62,12 @@ Deno.test({
   ignore: !hasFixture,
   fn: async () => {
     const server = await startServerProcess({ PIPELINE: "full", STT_MODEL_DIR: FIXTURE_DIR });
-    const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port: server.mqttPort }, {
+    const mqtt = await connectMqtt({
+      embedded: false,
+      host: "127.0.0.1",
+      port: server.mqttPort,
+      ...server.login("server"),
+    }, {
       clientId: `capacity-test-${crypto.randomUUID().slice(0, 8)}`,
     });
     const statuses: ServerStatus[] = [];

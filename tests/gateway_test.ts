@@ -356,6 +356,20 @@ Deno.test("gateway v2: utterances, replies, barge-in, devices, signaling", async
       assert.ok(aligned(answer48k, reply.samples()) > MIN_REPLY_CORRELATION);
     });
 
+    await t.step("an MQTT-only camera (no audio capability) gets no WebRTC offer", async () => {
+      await w.watcher.client.publishAsync(
+        "naila/devices/porch_cam/status",
+        JSON.stringify({ device_id: "porch_cam", online: true, capabilities: ["camera"] }),
+        { qos: 1, retain: true },
+      );
+      await delay(500);
+      assert.equal(
+        w.seen.filter((m) => m.topic === "naila/devices/porch_cam/signaling/offer").length,
+        0,
+      );
+      assert.ok(!w.gateway.logs.some((l) => l.fields?.device === "porch_cam"));
+    });
+
     await t.step("metrics are published per device; offline closes the session", async () => {
       await delay(600);
       const metrics = w.seen.filter((m) => m.topic === "naila/gateway/metrics").map((m) =>

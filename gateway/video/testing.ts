@@ -8,6 +8,7 @@
  * both exist after the merge, delete {@link testPhoto}'s extraction and keep the script.
  */
 
+import { existsSync } from "node:fs";
 import assert from "node:assert/strict";
 import { readIvf } from "./ivf.ts";
 import { downscaleLuma, thumbnailSize } from "./luma_thumbnail.ts";
@@ -17,10 +18,6 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 const SHARED_PHOTOS = `${ROOT}test-data/photos`;
 const CACHED_PHOTOS = `${ROOT}test-output/photos`;
 const SKIMAGE_DATA = "usr/lib/python3/dist-packages/skimage/data";
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
-}
 
 async function run(command: string, args: string[], cwd?: string): Promise<void> {
   const out = await new Deno.Command(command, { args, cwd, stdout: "piped", stderr: "piped" })
@@ -36,9 +33,9 @@ async function run(command: string, args: string[], cwd?: string): Promise<void>
  * python3-skimage's data folder with `apt-get download` + `dpkg-deb -x` on first use.
  */
 export async function testPhoto(name: string): Promise<string> {
-  if (await exists(`${SHARED_PHOTOS}/${name}`)) return `${SHARED_PHOTOS}/${name}`;
+  if (existsSync(`${SHARED_PHOTOS}/${name}`)) return `${SHARED_PHOTOS}/${name}`;
   const cached = `${CACHED_PHOTOS}/${name}`;
-  if (await exists(cached)) return cached;
+  if (existsSync(cached)) return cached;
   const work = await Deno.makeTempDir({ prefix: "naila-skimage-" });
   try {
     await run("apt-get", ["download", "-qq", "python3-skimage"], work);
@@ -47,13 +44,13 @@ export async function testPhoto(name: string): Promise<string> {
     await run("dpkg-deb", ["-x", deb.name, "x"], work);
     await Deno.mkdir(`${ROOT}test-output`, { recursive: true });
     // Rename is atomic: a concurrent test either sees the whole folder or extracts its own.
-    await Deno.rename(`${work}/x/${SKIMAGE_DATA}`, CACHED_PHOTOS).catch(async (error) => {
-      if (!await exists(CACHED_PHOTOS)) throw error;
+    await Deno.rename(`${work}/x/${SKIMAGE_DATA}`, CACHED_PHOTOS).catch((error) => {
+      if (!existsSync(CACHED_PHOTOS)) throw error;
     });
   } finally {
     await Deno.remove(work, { recursive: true });
   }
-  if (!await exists(cached)) throw new Error(`python3-skimage has no photo named ${name}`);
+  if (!existsSync(cached)) throw new Error(`python3-skimage has no photo named ${name}`);
   return cached;
 }
 

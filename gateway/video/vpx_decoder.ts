@@ -23,6 +23,7 @@
  * ```
  */
 
+import type { I420Picture } from "./i420_rgb.ts";
 import type { Plane } from "./luma_thumbnail.ts";
 import { parseVp8FrameHeader } from "./vp8_payload.ts";
 
@@ -74,13 +75,7 @@ export class VpxUnavailableError extends Error {
  * A decoded picture in libvpx's memory: I420 planes read in place. Valid only until the next
  * {@link VpxDecoder.decode} or {@link VpxDecoder.close}; copy ({@link copyI420}) to keep it.
  */
-export interface DecodedFrame {
-  width: number;
-  height: number;
-  y: Plane;
-  u: Plane;
-  v: Plane;
-}
+export type DecodedFrame = I420Picture;
 
 const SYMBOLS = {
   vpx_codec_vp8_dx: { parameters: [], result: "pointer" },

@@ -50,6 +50,23 @@ export function sileroModelPath(): string | undefined {
   return undefined;
 }
 
+/**
+ * The settings that attach a gateway to a server on this machine (a ServerProcess or a
+ * LoopbackServer): its embedded broker and audio socket on 127.0.0.1, and its data directory,
+ * where the gateway finds its MQTT login.
+ */
+export function gatewayEnvFor(
+  server: { mqttPort: number; audioPort: number; dataDir: string },
+): Record<string, string> {
+  return {
+    MQTT_HOST: "127.0.0.1",
+    MQTT_PORT: String(server.mqttPort),
+    NAILA_DATA_DIR: server.dataDir,
+    AI_SERVER_HOST: "127.0.0.1",
+    AI_SERVER_PORT: String(server.audioPort),
+  };
+}
+
 /** Spawns the gateway with `env` on top of a loopback-only, quiet default environment. */
 export async function startGatewayProcess(
   env: Record<string, string>,

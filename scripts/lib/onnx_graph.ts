@@ -130,9 +130,14 @@ export class GraphBuilder {
     return name;
   }
 
+  /** A float initializer of a unique name starting with `hint`; returns the name. */
+  floats(hint: string, dims: number[], data: Float32Array): string {
+    return this.weight(`${hint}_${this.#counter++}`, dims, data);
+  }
+
   /** A float scalar initializer; returns its unique name. */
   scalar(hint: string, value: number): string {
-    return this.weight(`${hint}_${this.#counter++}`, [], new Float32Array([value]));
+    return this.floats(hint, [], new Float32Array([value]));
   }
 
   /** The graph of these nodes and initializers with the given inputs and outputs. */

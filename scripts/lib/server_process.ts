@@ -19,6 +19,35 @@ import { addDevice, type MqttLogin, storedLogin } from "../../shared/credentials
 import { startNailaProcess } from "./naila_process.ts";
 import { freePort } from "./ports.ts";
 
+/** Who an MQTT login is for: a role of the server's data dir, or a device (spec 8.3 roles). */
+export type LoginFor = "server" | "gateway" | { device: string };
+
+/**
+ * The MQTT login of `who` from a server's data directory `dataDir`; a device is added on first
+ * use, as `deno task devices add` does. What a client of that server's embedded broker needs.
+ * @throws {Error} the data directory has no login of that role (the server never started there).
+ */
+export function serverLogin(dataDir: string, who: LoginFor): MqttLogin {
+  if (typeof who === "object") return addDevice(dataDir, who.device);
+  const login = storedLogin(dataDir, { role: who });
+  if (!login) throw new Error(`no ${who} login in ${dataDir}`);
+  return login;
+}
+
+/**
+ * The settings that keep a server on this machine: its audio socket and embedded broker on free
+ * ports of 127.0.0.1 (never another interface), its data in `dataDir`.
+ */
+export async function loopbackServerEnv(dataDir: string): Promise<Record<string, string>> {
+  return {
+    AUDIO_SOCKET_HOST: "127.0.0.1",
+    AUDIO_SOCKET_PORT: String(await freePort()),
+    MQTT_BIND_HOST: "127.0.0.1",
+    MQTT_PORT: String(await freePort()),
+    NAILA_DATA_DIR: dataDir,
+  };
+}
+
 /** Startup: Deno compiles the server's modules on first run; later runs take ~0.5 s. */
 const START_TIMEOUT_MS = 30_000;
 
@@ -34,7 +63,7 @@ export interface ServerProcess {
    * MQTT login of a role from the server's data dir, or of device `device` (added on first use,
    * as `deno task devices add` does): what a client of its embedded broker needs.
    */
-  login(who: "server" | "gateway" | { device: string }): MqttLogin;
+  login(who: LoginFor): MqttLogin;
   /** Sends `signal` (default SIGTERM; SIGKILL after 5 s) and waits for the exit. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
@@ -60,11 +89,7 @@ export async function startServerProcess(
   let child;
   try {
     child = await startNailaProcess("server/main.ts", {
-      AUDIO_SOCKET_HOST: "127.0.0.1",
-      AUDIO_SOCKET_PORT: String(await freePort()),
-      MQTT_BIND_HOST: "127.0.0.1",
-      MQTT_PORT: String(await freePort()),
-      NAILA_DATA_DIR: dataDir,
+      ...await loopbackServerEnv(dataDir),
       LOG_LEVEL: "info",
       ...env,
     }, { ready: (l) => l.msg === "server ready", readyTimeoutMs: START_TIMEOUT_MS });
@@ -79,12 +104,7 @@ export async function startServerProcess(
     mqttPort: Number(ready.mqtt_port),
     dataDir,
     lines: child.lines,
-    login(who) {
-      if (typeof who === "object") return addDevice(dataDir, who.device);
-      const login = storedLogin(dataDir, { role: who });
-      if (!login) throw new Error(`no ${who} login in ${dataDir}`);
-      return login;
-    },
+    login: (who) => serverLogin(dataDir, who),
     async stop(signal?: Deno.Signal) {
       const status = await child.stop(signal);
       await cleanup();

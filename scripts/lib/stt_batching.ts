@@ -12,8 +12,11 @@
  * ```
  */
 import * as ort from "onnxruntime-node";
-import { join } from "node:path";
-import { openEncoder } from "../../server/stt/encoder_session.ts";
+import {
+  DEFAULT_THREADS,
+  openWhisperSessions,
+  type WhisperSessions,
+} from "../../server/stt/whisper_sessions.ts";
 import { median, round } from "../bench_stats.ts";
 
 /** whisper-tiny's prompt: <|startoftranscript|><|en|><|transcribe|><|notimestamps|>. */
@@ -37,41 +40,6 @@ export interface BatchRow {
   batched_decoder_ms: number;
 }
 
-interface Sessions {
-  encoder: ort.InferenceSession;
-  decoder: ort.InferenceSession;
-  layers: number;
-  heads: number;
-  headDim: number;
-  mels: number;
-}
-
-async function open(modelDir: string, frames: number, threads: number): Promise<Sessions> {
-  const config = JSON.parse(await Deno.readTextFile(join(modelDir, "config.json")));
-  const options: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: "all",
-    executionMode: "sequential",
-  };
-  const dims = {
-    windowFrames: 2 * config.max_source_positions,
-    mels: config.num_mel_bins,
-    width: config.d_model,
-  };
-  return {
-    encoder: await openEncoder(join(modelDir, "onnx/encoder_model.onnx"), frames, dims, options),
-    decoder: await ort.InferenceSession.create(
-      join(modelDir, "onnx/decoder_model_merged.onnx"),
-      options,
-    ),
-    layers: config.decoder_layers,
-    heads: config.decoder_attention_heads,
-    headDim: config.d_model / config.decoder_attention_heads,
-    mels: config.num_mel_bins,
-  };
-}
-
 function ids(batch: number, tokens: number[]): ort.Tensor {
   const data = BigInt64Array.from(
     { length: batch * tokens.length },
@@ -82,41 +50,30 @@ function ids(batch: number, tokens: number[]): ort.Tensor {
 
 /** Encoder + prompt step + cached steps for `batch` utterances at once; ms of each part. */
 async function transcribeBatch(
-  s: Sessions,
+  s: WhisperSessions,
   batch: number,
   frames: number,
 ): Promise<{ encoder: number; decoder: number }> {
-  const features = new Float32Array(batch * s.mels * frames).map((_, i) => Math.sin(i) * 0.5);
+  const { mels, heads, headDim } = s.config;
+  const { pastDecoder, pastEncoder, presentDecoder, presentEncoder } = s.names;
+  const features = new Float32Array(batch * mels * frames).map((_, i) => Math.sin(i) * 0.5);
   const started = performance.now();
   const encoded = await s.encoder.run({
-    input_features: new ort.Tensor("float32", features, [batch, s.mels, frames]),
+    input_features: new ort.Tensor("float32", features, [batch, mels, frames]),
   });
   const encoderDone = performance.now();
-  const empty = new ort.Tensor("float32", new Float32Array(0), [batch, s.heads, 0, s.headDim]);
+  const empty = new ort.Tensor("float32", new Float32Array(0), [batch, heads, 0, headDim]);
   const feeds: Record<string, ort.Tensor> = {
     encoder_hidden_states: encoded.last_hidden_state,
     input_ids: ids(batch, PROMPT),
     use_cache_branch: new ort.Tensor("bool", Uint8Array.of(0), [1]),
   };
-  for (let l = 0; l < s.layers; l++) {
-    for (const kind of ["key", "value"]) {
-      feeds[`past_key_values.${l}.decoder.${kind}`] = empty;
-      feeds[`past_key_values.${l}.encoder.${kind}`] = empty;
-    }
-  }
+  for (const name of [...pastDecoder, ...pastEncoder]) feeds[name] = empty;
   let out = await s.decoder.run(feeds);
-  for (let l = 0; l < s.layers; l++) {
-    for (const kind of ["key", "value"]) {
-      feeds[`past_key_values.${l}.encoder.${kind}`] = out[`present.${l}.encoder.${kind}`];
-    }
-  }
+  pastEncoder.forEach((name, i) => feeds[name] = out[presentEncoder[i]]);
   feeds.use_cache_branch = new ort.Tensor("bool", Uint8Array.of(1), [1]);
   for (let step = 0; step < TOKENS; step++) {
-    for (let l = 0; l < s.layers; l++) {
-      for (const kind of ["key", "value"]) {
-        feeds[`past_key_values.${l}.decoder.${kind}`] = out[`present.${l}.decoder.${kind}`];
-      }
-    }
+    pastDecoder.forEach((name, i) => feeds[name] = out[presentDecoder[i]]);
     feeds.input_ids = ids(batch, [TOKEN]);
     out = await s.decoder.run(feeds);
   }
@@ -134,7 +91,11 @@ export async function measureSttBatching(
   const sizes = options.sizes ?? [1, 4, 8];
   const frames = options.frames ?? 3000;
   const runs = options.runs ?? 3;
-  const sessions = await open(modelDir, frames, options.threads ?? 2);
+  // The server's session options and checks (whisper_sessions.ts), so only the batch axis differs.
+  const sessions = await openWhisperSessions(modelDir, {
+    encoderFrames: frames,
+    threads: options.threads ?? DEFAULT_THREADS,
+  });
   const rows: BatchRow[] = [];
   try {
     for (const n of sizes) {

@@ -14,7 +14,6 @@
  * ```
  */
 
-import { join } from "node:path";
 import { byteLevelToken } from "../../server/stt/tokenizer.ts";
 import { GraphBuilder, INT64, prng, uniform } from "./onnx_graph.ts";
 import {
@@ -24,7 +23,12 @@ import {
   type ExportVariant,
   textPositionsOf,
 } from "./whisper_graphs.ts";
-import { isCurrent, type Vocabulary, whisperConfig, writeModelDir } from "./whisper_model_dir.ts";
+import {
+  ensureModelDir,
+  type Vocabulary,
+  whisperConfig,
+  writeModelDir,
+} from "./whisper_model_dir.ts";
 
 /** Directory name of the fixture under the models directory. */
 export const FIXTURE_DIR = "whisper-fixture";
@@ -280,13 +284,8 @@ export async function makeWhisperFixture(dir: string, variant: ExportVariant = {
  * Generates `modelsDir/whisper-fixture/` unless this generator version already did; returns its
  * path. Safe to call from concurrent test processes.
  */
-export async function ensureWhisperFixture(modelsDir: string): Promise<string> {
-  const dir = join(modelsDir, FIXTURE_DIR);
-  if (!(await isCurrent(dir))) {
-    await Deno.mkdir(modelsDir, { recursive: true });
-    await makeWhisperFixture(dir);
-  }
-  return dir;
+export function ensureWhisperFixture(modelsDir: string): Promise<string> {
+  return ensureModelDir(modelsDir, FIXTURE_DIR, (dir) => makeWhisperFixture(dir));
 }
 
 const FIXTURE_LABEL =

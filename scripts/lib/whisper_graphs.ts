@@ -1,98 +1,29 @@
 /**
  * Whisper's encoder and merged decoder as ONNX graphs, with the tensor names, ranks and dtypes
- * of the Hugging Face optimum export (onnx-community/whisper-*), at any size and with seeded
- * random weights. Two export variants can be generated, as they exist in the wild:
- *
- * - `encoderAxes`: "fixed" (optimum ≥ 1.18: `input_features` [batch, 80, 3000], only the batch
- *   axis free) or "dynamic" (older exports: the frame axis free too);
- * - `cachePosition`: the decoder takes a `cache_position` int64 [decoder_sequence_length] input
- *   (optimum 1.22–1.23) and reads its text positions from it.
+ * of the Hugging Face optimum export (onnx-community/whisper-*; declared in
+ * whisper_signatures.ts, with the two export variants found in the wild), at any size and with
+ * seeded random weights.
  */
 
 import type { onnx as proto } from "onnx-proto";
+import { EMPTY_FLOAT_TENSOR, FLOAT, GraphBuilder, uniform, valueInfo } from "./onnx_graph.ts";
 import {
-  BOOL,
-  EMPTY_FLOAT_TENSOR,
-  FLOAT,
-  GraphBuilder,
-  INT64,
-  uniform,
-  valueInfo,
-} from "./onnx_graph.ts";
+  decoderSignature,
+  encoderSignature,
+  type ExportVariant,
+  type WhisperDims,
+} from "./whisper_signatures.ts";
+
+export {
+  decoderSignature,
+  encoderSignature,
+  type ExportVariant,
+  WHISPER_TINY_DIMS,
+  type WhisperDims,
+} from "./whisper_signatures.ts";
 
 /** Additive mask for future positions; large enough that softmax gives them exactly 0. */
 const MASKED = -1e9;
-
-/** Sizes of a Whisper model (HF WhisperConfig field names in the comments). */
-export interface WhisperDims {
-  /** d_model */
-  width: number;
-  /** encoder_attention_heads = decoder_attention_heads */
-  heads: number;
-  /** encoder_layers */
-  encoderLayers: number;
-  /** decoder_layers */
-  decoderLayers: number;
-  /** encoder_ffn_dim = decoder_ffn_dim */
-  ffnWidth: number;
-  /** vocab_size */
-  vocab: number;
-  /** num_mel_bins */
-  mels: number;
-  /** max_source_positions: encoder positions for a 30 s window (3000 frames / 2). */
-  audioPositions: number;
-  /** max_target_positions */
-  textPositions: number;
-}
-
-/** whisper-tiny(.en)'s sizes (openai/whisper-tiny.en config.json). */
-export const WHISPER_TINY_DIMS: WhisperDims = {
-  width: 384,
-  heads: 6,
-  encoderLayers: 4,
-  decoderLayers: 4,
-  ffnWidth: 1536,
-  vocab: 51864,
-  mels: 80,
-  audioPositions: 1500,
-  textPositions: 448,
-};
-
-/** Which optimum export layout to imitate (see the module doc). */
-export interface ExportVariant {
-  /** Default "fixed", the layout of current exports. */
-  encoderAxes?: "fixed" | "dynamic";
-  /** Default false. */
-  cachePosition?: boolean;
-}
-
-/**
- * The encoder's declared input and output: `input_features` [batch, mels, frames] →
- * `last_hidden_state` [batch, frames / 2, width], with the frame axis fixed to the 30 s window
- * or free, as `variant.encoderAxes` says.
- */
-export function encoderSignature(
-  dims: { mels: number; audioPositions: number; width: number },
-  variant: ExportVariant = {},
-): { inputs: proto.IValueInfoProto[]; outputs: proto.IValueInfoProto[] } {
-  const fixed = (variant.encoderAxes ?? "fixed") === "fixed";
-  return {
-    inputs: [
-      valueInfo("input_features", FLOAT, [
-        "batch_size",
-        dims.mels,
-        fixed ? 2 * dims.audioPositions : "encoder_sequence_length",
-      ]),
-    ],
-    outputs: [
-      valueInfo("last_hidden_state", FLOAT, [
-        "batch_size",
-        fixed ? dims.audioPositions : "encoder_sequence_length / 2",
-        dims.width,
-      ]),
-    ],
-  };
-}
 
 /**
  * Whisper's encoder: two convolutions (the second with stride 2), positional embeddings,
@@ -106,7 +37,7 @@ export function whisperEncoder(
   variant: ExportVariant = {},
 ): proto.IGraphProto {
   const g = new GraphBuilder("");
-  const { width, heads, mels, ffnWidth } = dims;
+  const { width, heads, mels } = dims;
   const headDim = width / heads;
   const w = (name: string, shape: number[], fanIn: number) =>
     g.weight(name, shape, uniform(random, shape.reduce((a, b) => a * b), Math.sqrt(3 / fanIn)));
@@ -136,21 +67,14 @@ export function whisperEncoder(
   x = g.op("Add", [x, positions]);
   for (let l = 0; l < dims.encoderLayers; l++) {
     const p = `layers.${l}.`;
-    let h = g.layerNorm(x, ones(`${p}ln1.weight`), zeros(`${p}ln1.bias`));
+    const h = g.layerNorm(x, ones(`${p}ln1.weight`), zeros(`${p}ln1.bias`));
     const { q, k, v } = selfAttentionInputs(g, h, p, { w, zeros }, dims);
     const attended = g.mergeHeads(g.attention(q, k, v, headDim), width);
     x = g.op("Add", [
       x,
       g.linear(attended, w(`${p}o.weight`, [width, width], width), zeros(`${p}o.bias`)),
     ]);
-    h = g.layerNorm(x, ones(`${p}ln2.weight`), zeros(`${p}ln2.bias`));
-    const up = g.gelu(
-      g.linear(h, w(`${p}fc1.weight`, [width, ffnWidth], width), zeros(`${p}fc1.bias`, ffnWidth)),
-    );
-    x = g.op("Add", [
-      x,
-      g.linear(up, w(`${p}fc2.weight`, [ffnWidth, width], ffnWidth), zeros(`${p}fc2.bias`)),
-    ]);
+    x = feedForward(g, x, p, "ln2", { w, zeros, ones }, dims);
   }
   g.layerNorm(x, ones("ln_post.weight"), zeros("ln_post.bias"));
   g.nodes.at(-1)!.output = ["last_hidden_state"];
@@ -162,6 +86,34 @@ export function whisperEncoder(
 interface WeightFactory {
   w(name: string, shape: number[], fanIn: number): string;
   zeros(name: string, n?: number): string;
+}
+
+/**
+ * Whisper's feed-forward sublayer with its residual: x + fc2(gelu(fc1(layerNorm(x)))), the
+ * layer norm named `norm` (ln2 in the encoder, ln3 in the decoder).
+ */
+function feedForward(
+  b: GraphBuilder,
+  x: string,
+  prefix: string,
+  norm: string,
+  weights: WeightFactory & { ones(name: string): string },
+  dims: { width: number; ffnWidth: number },
+): string {
+  const { w, zeros, ones } = weights;
+  const { width, ffnWidth } = dims;
+  const h = b.layerNorm(x, ones(`${prefix}${norm}.weight`), zeros(`${prefix}${norm}.bias`));
+  const up = b.gelu(
+    b.linear(
+      h,
+      w(`${prefix}fc1.weight`, [width, ffnWidth], width),
+      zeros(`${prefix}fc1.bias`, ffnWidth),
+    ),
+  );
+  return b.op("Add", [
+    x,
+    b.linear(up, w(`${prefix}fc2.weight`, [ffnWidth, width], ffnWidth), zeros(`${prefix}fc2.bias`)),
+  ]);
 }
 
 /**
@@ -202,68 +154,6 @@ function sinusoids(length: number, channels: number): Float32Array {
     }
   }
   return out;
-}
-
-/** The inputs and outputs of optimum's merged decoder, for both generated decoders. */
-export function decoderSignature(
-  dims: { width: number; heads: number; decoderLayers: number; vocab: number },
-  variant: ExportVariant = {},
-): { inputs: proto.IValueInfoProto[]; outputs: proto.IValueInfoProto[] } {
-  const headDim = dims.width / dims.heads;
-  const inputs = [
-    valueInfo("input_ids", INT64, ["batch_size", "decoder_sequence_length"]),
-    valueInfo("encoder_hidden_states", FLOAT, [
-      "batch_size",
-      "encoder_sequence_length / 2",
-      dims.width,
-    ]),
-  ];
-  const outputs = [
-    valueInfo("logits", FLOAT, ["batch_size", "decoder_sequence_length", dims.vocab]),
-  ];
-  for (let l = 0; l < dims.decoderLayers; l++) {
-    for (const kind of ["key", "value"]) {
-      inputs.push(
-        valueInfo(`past_key_values.${l}.decoder.${kind}`, FLOAT, [
-          "batch_size",
-          dims.heads,
-          "past_decoder_sequence_length",
-          headDim,
-        ]),
-      );
-      outputs.push(
-        valueInfo(`present.${l}.decoder.${kind}`, FLOAT, [
-          "batch_size",
-          dims.heads,
-          "past_decoder_sequence_length + 1",
-          headDim,
-        ]),
-      );
-    }
-    for (const kind of ["key", "value"]) {
-      inputs.push(
-        valueInfo(`past_key_values.${l}.encoder.${kind}`, FLOAT, [
-          "batch_size",
-          dims.heads,
-          "encoder_sequence_length_out",
-          headDim,
-        ]),
-      );
-      outputs.push(
-        valueInfo(`present.${l}.encoder.${kind}`, FLOAT, [
-          "batch_size",
-          dims.heads,
-          "encoder_sequence_length_out",
-          headDim,
-        ]),
-      );
-    }
-  }
-  inputs.push(valueInfo("use_cache_branch", BOOL, [1]));
-  if (variant.cachePosition) {
-    inputs.push(valueInfo("cache_position", INT64, ["decoder_sequence_length"]));
-  }
-  return { inputs, outputs };
 }
 
 /**
@@ -331,7 +221,7 @@ export function whisperDecoder(
   variant: ExportVariant = {},
 ): proto.IGraphProto {
   const g = new GraphBuilder("");
-  const { width, heads, ffnWidth, vocab } = dims;
+  const { width, heads, vocab } = dims;
   const headDim = width / heads;
   const created = new Map<string, string>();
   const shared = (name: string, make: () => string) => {
@@ -415,14 +305,7 @@ export function whisperDecoder(
         ),
       ]);
 
-      h = b.layerNorm(x, ones(`${p}ln3.weight`), zeros(`${p}ln3.bias`));
-      const up = b.gelu(
-        b.linear(h, w(`${p}fc1.weight`, [width, ffnWidth], width), zeros(`${p}fc1.bias`, ffnWidth)),
-      );
-      x = b.op("Add", [
-        x,
-        b.linear(up, w(`${p}fc2.weight`, [ffnWidth, width], ffnWidth), zeros(`${p}fc2.bias`)),
-      ]);
+      x = feedForward(b, x, p, "ln3", { w, zeros, ones }, dims);
     }
     x = b.layerNorm(x, ones("ln_final.weight"), zeros("ln_final.bias"));
     return { logits: b.op("MatMul", [x, projection]), present };

@@ -13,8 +13,12 @@ import {
   type WhisperDims,
   whisperEncoder,
 } from "./whisper_graphs.ts";
-import { join } from "node:path";
-import { isCurrent, type Vocabulary, whisperConfig, writeModelDir } from "./whisper_model_dir.ts";
+import {
+  ensureModelDir,
+  type Vocabulary,
+  whisperConfig,
+  writeModelDir,
+} from "./whisper_model_dir.ts";
 
 /** Directory name of the random-weight whisper-tiny model under the models directory. */
 export const TINY_RANDOM_DIR = "whisper-tiny-random";
@@ -113,13 +117,8 @@ export async function makeWhisperTinyRandom(dir: string): Promise<void> {
  * Generates `modelsDir/whisper-tiny-random/` unless this generator version already did (about
  * 150 MB, a few seconds); returns its path.
  */
-export async function ensureWhisperTinyRandom(modelsDir: string): Promise<string> {
-  const dir = join(modelsDir, TINY_RANDOM_DIR);
-  if (!(await isCurrent(dir))) {
-    await Deno.mkdir(modelsDir, { recursive: true });
-    await makeWhisperTinyRandom(dir);
-  }
-  return dir;
+export function ensureWhisperTinyRandom(modelsDir: string): Promise<string> {
+  return ensureModelDir(modelsDir, TINY_RANDOM_DIR, makeWhisperTinyRandom);
 }
 
 const RANDOM_LABEL =

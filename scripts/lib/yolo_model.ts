@@ -10,17 +10,10 @@
  * Also {@link fixedYoloModel}: a model of the same signature whose output is a given constant, to
  * test the decoding of known detections.
  *
- * Its own small graph builder: scripts/make_whisper_models.ts has one too, being split elsewhere.
+ * Built with onnx_graph.ts's graph builder and seeded PRNG, like the Whisper generators.
  */
-import onnxProto from "onnx-proto";
 import type { onnx as proto } from "onnx-proto";
-
-const { onnx } = onnxProto;
-const FLOAT = onnx.TensorProto.DataType.FLOAT;
-const INT64 = onnx.TensorProto.DataType.INT64;
-/** Opset 17, as Ultralytics exports by default for onnxruntime. */
-const OPSET = 17;
-const IR_VERSION = 8;
+import { encodeModel, FLOAT, GraphBuilder, prng, uniform, valueInfo } from "./onnx_graph.ts";
 
 /** YOLOv8's input side in pixels. */
 export const YOLO_INPUT_SIZE = 640;
@@ -33,65 +26,25 @@ const REG_MAX = 16;
 /** Output strides of the P3, P4, P5 levels. */
 const STRIDES = [8, 16, 32];
 
-type Attribute = number | number[] | { float: number } | { tensor: proto.ITensorProto };
-
-/** mulberry32: a tiny seeded PRNG, so a seed always gives the same model. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Graph {
-  readonly nodes: proto.INodeProto[] = [];
-  readonly initializers: proto.ITensorProto[] = [];
-  #count = 0;
-  constructor(readonly random: () => number) {}
-
-  op(opType: string, inputs: string[], attributes: Record<string, Attribute> = {}): string {
-    const output = `${opType}_${this.#count++}`;
-    const type = onnx.AttributeProto.AttributeType;
-    this.nodes.push({
-      opType,
-      input: inputs,
-      output: [output],
-      name: `node_${output}`,
-      attribute: Object.entries(attributes).map(([name, value]) => {
-        if (typeof value === "number") return { name, type: type.INT, i: value };
-        if (Array.isArray(value)) return { name, type: type.INTS, ints: value };
-        if ("float" in value) return { name, type: type.FLOAT, f: value.float };
-        return { name, type: type.TENSOR, t: value.tensor };
-      }),
-    });
-    return output;
+/** YOLOv8's blocks on top of the graph builder; weights drawn from `random`. */
+class Graph extends GraphBuilder {
+  constructor(readonly random: () => number) {
+    super("");
   }
 
-  floats(dims: number[], data: Float32Array): string {
-    const name = `w_${this.#count++}`;
-    const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    this.initializers.push({ name, dims, dataType: FLOAT, rawData: raw });
-    return name;
-  }
-
-  ints(values: number[]): string {
-    const name = `i_${this.#count++}`;
-    this.initializers.push({ name, dims: [values.length], dataType: INT64, int64Data: values });
-    return name;
+  /** A 1-D int64 initializer (Slice bounds, shapes); returns its unique name. */
+  i64(values: number[]): string {
+    return this.ints("i", values);
   }
 
   /** Conv2d with bias (BatchNorm folded in, as the export does), He-uniform random weights. */
   conv(x: string, cIn: number, cOut: number, k: number, stride = 1, biasValue?: number): string {
     const fanIn = cIn * k * k;
-    const scale = Math.sqrt(3 / fanIn);
-    const weight = new Float32Array(cOut * fanIn).map(() => (2 * this.random() - 1) * scale);
+    const weight = uniform(this.random, cOut * fanIn, Math.sqrt(3 / fanIn));
     const bias = new Float32Array(cOut).fill(biasValue ?? 0);
     const pad = Math.floor(k / 2);
-    return this.op("Conv", [x, this.floats([cOut, cIn, k, k], weight), this.floats([cOut], bias)], {
+    const w = this.floats("conv_w", [cOut, cIn, k, k], weight);
+    return this.op("Conv", [x, w, this.floats("conv_b", [cOut], bias)], {
       kernel_shape: [k, k],
       strides: [stride, stride],
       pads: [pad, pad, pad, pad],
@@ -109,8 +62,8 @@ class Graph {
     const c = cOut / 2;
     const y = this.cbs(x, cIn, 2 * c, 1);
     const parts = [
-      this.op("Slice", [y, this.ints([0]), this.ints([c]), this.ints([1])]),
-      this.op("Slice", [y, this.ints([c]), this.ints([2 * c]), this.ints([1])]),
+      this.op("Slice", [y, this.i64([0]), this.i64([c]), this.i64([1])]),
+      this.op("Slice", [y, this.i64([c]), this.i64([2 * c]), this.i64([1])]),
     ];
     for (let i = 0; i < n; i++) {
       const last = parts.at(-1)!;
@@ -133,7 +86,7 @@ class Graph {
   }
 
   upsample(x: string): string {
-    const scales = this.floats([4], new Float32Array([1, 1, 2, 2]));
+    const scales = this.floats("scales", [4], new Float32Array([1, 1, 2, 2]));
     return this.op("Resize", [x, "", scales]); // mode "nearest", the default, as Upsample exports
   }
 }
@@ -156,32 +109,18 @@ function anchors(): { points: Float32Array; strides: Float32Array } {
   return { points, strides };
 }
 
-function encode(graph: proto.IGraphProto, doc: string): Uint8Array {
-  return onnx.ModelProto.encode(onnx.ModelProto.create({
-    irVersion: IR_VERSION,
-    opsetImport: [{ domain: "", version: OPSET }],
-    producerName: "naila scripts/lib/yolo_model.ts",
-    docString: doc,
-    graph,
-  })).finish();
-}
-
 const INPUT = { name: "images", dims: [1, 3, YOLO_INPUT_SIZE, YOLO_INPUT_SIZE] };
 const OUTPUT = { name: "output0", dims: [1, 4 + YOLO_CLASSES, YOLO_ANCHORS] };
 
-function signature(nodes: Graph, output: string): proto.IGraphProto {
-  const info = ({ name, dims }: { name: string; dims: number[] }) => ({
-    name,
-    type: { tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
-  });
-  nodes.nodes.push({ opType: "Identity", input: [output], output: [OUTPUT.name], name: "out" });
-  return {
-    name: "yolov8",
-    node: nodes.nodes,
-    initializer: nodes.initializers,
-    input: [info(INPUT)],
-    output: [info(OUTPUT)],
-  };
+/** The graph's nodes as a model with YOLOv8's export signature, `output` as `output0`. */
+function encode(nodes: Graph, output: string, docString: string): Uint8Array {
+  nodes.op("Identity", [output], {}, OUTPUT.name);
+  const graph: proto.IGraphProto = nodes.graph(
+    "yolov8",
+    [valueInfo(INPUT.name, FLOAT, INPUT.dims)],
+    [valueInfo(OUTPUT.name, FLOAT, OUTPUT.dims)],
+  );
+  return encodeModel(graph, { producer: "naila scripts/lib/yolo_model.ts", version: 1, docString });
 }
 
 /**
@@ -249,39 +188,43 @@ export function randomYoloModel(seed = 8, classBias = -4): Uint8Array {
       classBias,
     );
     const both = g.op("Concat", [box, cls], { axis: 1 });
-    return g.op("Reshape", [both, g.ints([1, 4 * REG_MAX + YOLO_CLASSES, -1])]);
+    return g.op("Reshape", [both, g.i64([1, 4 * REG_MAX + YOLO_CLASSES, -1])]);
   });
   const all = g.op("Concat", flat, { axis: 2 }); // [1, 144, 8400]
-  const boxLogits = g.op("Slice", [all, g.ints([0]), g.ints([4 * REG_MAX]), g.ints([1])]);
+  const boxLogits = g.op("Slice", [all, g.i64([0]), g.i64([4 * REG_MAX]), g.i64([1])]);
   const classLogits = g.op("Slice", [
     all,
-    g.ints([4 * REG_MAX]),
-    g.ints([4 * REG_MAX + YOLO_CLASSES]),
-    g.ints([1]),
+    g.i64([4 * REG_MAX]),
+    g.i64([4 * REG_MAX + YOLO_CLASSES]),
+    g.i64([1]),
   ]);
   // DFL: softmax over 16 bins per side, expectation with weights 0..15 → distances ltrb.
-  const bins = g.op("Softmax", [g.op("Reshape", [boxLogits, g.ints([1, 4, REG_MAX, -1])])], {
+  const bins = g.op("Softmax", [g.op("Reshape", [boxLogits, g.i64([1, 4, REG_MAX, -1])])], {
     axis: 2,
   });
-  const expectation = g.floats([1, 1, REG_MAX, 1], new Float32Array(REG_MAX).map((_, i) => i));
-  const distances = g.op("ReduceSum", [g.op("Mul", [bins, expectation]), g.ints([2])], {
+  const expectation = g.floats(
+    "bins",
+    [1, 1, REG_MAX, 1],
+    new Float32Array(REG_MAX).map((_, i) => i),
+  );
+  const distances = g.op("ReduceSum", [g.op("Mul", [bins, expectation]), g.i64([2])], {
     keepdims: 0,
   }); // [1, 4, 8400]
   const { points, strides } = anchors();
-  const anchorPoints = g.floats([1, 2, YOLO_ANCHORS], points);
-  const lt = g.op("Slice", [distances, g.ints([0]), g.ints([2]), g.ints([1])]);
-  const rb = g.op("Slice", [distances, g.ints([2]), g.ints([4]), g.ints([1])]);
+  const anchorPoints = g.floats("anchors", [1, 2, YOLO_ANCHORS], points);
+  const lt = g.op("Slice", [distances, g.i64([0]), g.i64([2]), g.i64([1])]);
+  const rb = g.op("Slice", [distances, g.i64([2]), g.i64([4]), g.i64([1])]);
   const x1y1 = g.op("Sub", [anchorPoints, lt]);
   const x2y2 = g.op("Add", [anchorPoints, rb]);
-  const half = g.floats([], new Float32Array([0.5]));
+  const half = g.scalar("half", 0.5);
   const centre = g.op("Mul", [g.op("Add", [x1y1, x2y2]), half]);
   const size = g.op("Sub", [x2y2, x1y1]);
   const boxes = g.op("Mul", [
     g.op("Concat", [centre, size], { axis: 1 }),
-    g.floats([1, 1, YOLO_ANCHORS], strides),
+    g.floats("strides", [1, 1, YOLO_ANCHORS], strides),
   ]);
   const output = g.op("Concat", [boxes, g.op("Sigmoid", [classLogits])], { axis: 1 });
-  return encode(signature(g, output), `YOLOv8n-shaped, random weights, seed ${seed}`);
+  return encode(g, output, `YOLOv8n-shaped, random weights, seed ${seed}`);
 }
 
 /**
@@ -294,9 +237,9 @@ export function fixedYoloModel(output: Float32Array): Uint8Array {
     throw new Error(`fixed output has ${output.length} values, expected 84 × 8400`);
   }
   const g = new Graph(prng(0));
-  const constant = g.floats(OUTPUT.dims, output);
-  const zero = g.op("ReduceSum", [g.op("Mul", [INPUT.name, g.floats([], new Float32Array([0]))])], {
+  const constant = g.floats("output", OUTPUT.dims, output);
+  const zero = g.op("ReduceSum", [g.op("Mul", [INPUT.name, g.scalar("zero", 0)])], {
     keepdims: 0,
   });
-  return encode(signature(g, g.op("Add", [constant, zero])), "YOLOv8 signature, fixed output");
+  return encode(g, g.op("Add", [constant, zero]), "YOLOv8 signature, fixed output");
 }

@@ -20,6 +20,8 @@ import { isToolName, runTool, type ToolContext, ToolError, TOOLS } from "./tools
 export const HISTORY_TURNS = 6;
 /** Tool-call rounds per turn before the model must answer in words. */
 export const MAX_TOOL_ROUNDS = 3;
+/** Texts waiting to be spoken per device (alerts, recording answers); the oldest drop first. */
+export const MAX_PENDING_SPEECH = 5;
 /** Said when the LLM fails before it said anything. */
 export const LLM_FAILURE_REPLY = "Sorry, I couldn't reach my language model. Please try again.";
 
@@ -32,6 +34,11 @@ export interface AssistantOptions {
   llm?: LlmClient;
   now?: () => Date;
   log?: Logger;
+  /**
+   * Answers questions that need eyes (server/media: "is anyone at the front door?"); returns
+   * undefined when `text` is not one. Asked after the built-in intents, before the LLM.
+   */
+  visual?: (device: string, text: string) => Promise<string> | undefined;
 }
 
 /** The part of a reply the user heard, when they cut it off after `playedMs`. */
@@ -53,6 +60,8 @@ export class Assistant {
   #llm: LlmClient | undefined;
   #now: () => Date;
   #log: Logger | undefined;
+  #visual: AssistantOptions["visual"];
+  #pendingSpeech = new Map<string, string[]>();
 
   constructor(options: AssistantOptions) {
     this.memory = options.memory;
@@ -61,6 +70,18 @@ export class Assistant {
     this.#llm = options.llm;
     this.#now = options.now ?? (() => new Date());
     this.#log = options.log;
+    this.#visual = options.visual;
+  }
+
+  /**
+   * Queues `text` to be said on `device`'s next pull (the empty turn the gateway sends after an
+   * `announce` command, as for timers): an alert, or a recording's answer.
+   */
+  say(device: string, text: string): void {
+    const queue = this.#pendingSpeech.get(device) ?? [];
+    queue.push(text);
+    if (queue.length > MAX_PENDING_SPEECH) queue.shift();
+    this.#pendingSpeech.set(device, queue);
   }
 
   /**
@@ -78,18 +99,28 @@ export class Assistant {
     options: { signal?: AbortSignal; effects?: StagedEffects } = {},
   ): AsyncGenerator<string> {
     const effects = options.effects;
+    const text = transcript.trim();
+    // Queued speech only on a pull (an empty turn): a voice message's own turn must not start
+    // with the answer to the previous one.
+    const queued = text.length === 0 ? this.#pendingSpeech.get(device) ?? [] : [];
+    if (text.length === 0) this.#pendingSpeech.delete(device);
+    // A staged turn marks the due timers it speaks as announced only at its commit.
     const due = effects
       ? this.timers.dueAnnouncements(device)
       : this.timers.takeAnnouncements(device);
     effects?.announced(device, due);
-    const announcements = due.map(announcementText);
+    const announcements = [...queued, ...due.map(announcementText)];
     if (announcements.length > 0) yield announcements.join(" ") + " ";
-    const text = transcript.trim();
     if (text.length === 0) return;
     const context = effects?.context ?? this.#context(device);
     const intents = matchIntents(text);
     if (intents.length > 0) {
       yield intents.map((intent) => this.#answer(intent, context)).join(" ");
+      return;
+    }
+    const seen = this.#visual?.(device, text);
+    if (seen !== undefined) {
+      yield await seen;
       return;
     }
     if (this.#llm === undefined) {

@@ -243,3 +243,48 @@ Deno.test("a request joining two commands runs both; staged, they act only when 
     memory.close();
   }
 });
+
+Deno.test("Assistant asks the visual hook after its own intents, before the fallback", async () => {
+  const memory = ConversationMemory.open(":memory:");
+  const asked: string[] = [];
+  const assistant = new Assistant({
+    memory,
+    timers: new TimerService(memory, { onDue: () => {} }),
+    publishCommand: () => {},
+    now: () => NOW,
+    visual: (device, text) => {
+      asked.push(`${device}: ${text}`);
+      return /front door/.test(text)
+        ? Promise.resolve("I see a person at the front door.")
+        : undefined;
+    },
+  });
+  assert.equal(
+    await reply(assistant, "hall", "Is anyone at the front door?"),
+    "I see a person at the front door.",
+  );
+  assert.equal(await reply(assistant, "hall", "What time is it?"), "It's 3:05 PM.");
+  assert.equal(await reply(assistant, "hall", "Sing me a song."), FALLBACK_REPLY);
+  assert.deepEqual(asked, ["hall: Is anyone at the front door?", "hall: Sing me a song."]);
+  memory.close();
+});
+
+Deno.test("Assistant says queued speech (alerts, recording answers) on the device's next pull", async () => {
+  const { assistant, memory } = setup();
+  assistant.say("hall", "Alert: a person at the front door.");
+  assert.equal(await reply(assistant, "kitchen", ""), "", "only for the device it was queued for");
+  assert.equal(
+    await reply(assistant, "hall", "What time is it?"),
+    "It's 3:05 PM.",
+    "not in a turn",
+  );
+  assert.equal(await reply(assistant, "hall", ""), "Alert: a person at the front door. ");
+  assert.equal(await reply(assistant, "hall", ""), "", "said once");
+  for (let i = 1; i <= 7; i++) assistant.say("hall", `Message ${i}.`);
+  assert.equal(
+    await reply(assistant, "hall", ""),
+    "Message 3. Message 4. Message 5. Message 6. Message 7. ",
+    "bounded: the oldest drop first",
+  );
+  memory.close();
+});

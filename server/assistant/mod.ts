@@ -25,6 +25,8 @@ export interface CreateAssistantOptions {
   onTimerDue: (timer: TimerRecord) => void;
   llm?: { url: string; model: string; apiKey?: string; timeoutMs?: number };
   log?: Logger;
+  /** Visual questions (server/media), asked after the built-in intents. */
+  visual?: (device: string, text: string) => Promise<string> | undefined;
 }
 
 /** Opens the memory, arms stored timers and returns the assistant; `close()` undoes it. */
@@ -40,6 +42,7 @@ export function createAssistant(
     publishCommand: options.publishCommand,
     llm,
     log: options.log,
+    visual: options.visual,
   });
   timers.start();
   return Object.assign(assistant, {

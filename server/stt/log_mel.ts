@@ -57,22 +57,26 @@ export interface MelFilterbank {
   edgesHz: Float64Array;
 }
 
+/** Slaney's mel scale (librosa, htk=False): Hz per mel in the linear part below 1 kHz. */
+const SLANEY_HZ_PER_MEL = 200 / 3;
+/** Where the scale turns logarithmic, in Hz and in mels. */
+const SLANEY_MIN_LOG_HZ = 1000;
+const SLANEY_MIN_LOG_MEL = SLANEY_MIN_LOG_HZ / SLANEY_HZ_PER_MEL;
+/** Log-part step: 27 mels per factor of 6.4 in frequency. */
+const SLANEY_LOG_STEP = Math.log(6.4) / 27;
+
 /** Slaney's mel scale (librosa `hz_to_mel(htk=False)`): linear below 1 kHz, logarithmic above. */
 export function hzToMel(hz: number): number {
-  const fSp = 200 / 3;
-  const minLogHz = 1000;
-  const minLogMel = minLogHz / fSp;
-  const logStep = Math.log(6.4) / 27;
-  return hz >= minLogHz ? minLogMel + Math.log(hz / minLogHz) / logStep : hz / fSp;
+  return hz >= SLANEY_MIN_LOG_HZ
+    ? SLANEY_MIN_LOG_MEL + Math.log(hz / SLANEY_MIN_LOG_HZ) / SLANEY_LOG_STEP
+    : hz / SLANEY_HZ_PER_MEL;
 }
 
 /** Inverse of {@linkcode hzToMel} (librosa `mel_to_hz(htk=False)`). */
 export function melToHz(mel: number): number {
-  const fSp = 200 / 3;
-  const minLogHz = 1000;
-  const minLogMel = minLogHz / fSp;
-  const logStep = Math.log(6.4) / 27;
-  return mel >= minLogMel ? minLogHz * Math.exp(logStep * (mel - minLogMel)) : fSp * mel;
+  return mel >= SLANEY_MIN_LOG_MEL
+    ? SLANEY_MIN_LOG_HZ * Math.exp(SLANEY_LOG_STEP * (mel - SLANEY_MIN_LOG_MEL))
+    : SLANEY_HZ_PER_MEL * mel;
 }
 
 /**

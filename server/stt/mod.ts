@@ -1,9 +1,10 @@
 /**
  * Speech to text: the {@linkcode SpeechToText} contract and its Whisper implementation on
  * onnxruntime-node. Read in order: log_mel.ts (front end), tokenizer.ts, encoder_session.ts
- * (the encoder's window, rewritten by encoder_window.ts when shorter than 30 s), whisper.ts
- * (loading, cached greedy decoding on logits.ts), worker_client.ts + stt_worker.ts (the same in
- * a worker thread, which the server uses).
+ * (the encoder's window, rewritten by encoder_window.ts when shorter than 30 s),
+ * whisper_sessions.ts (opening and checking the export's files and graphs, whisper_files.ts),
+ * whisper.ts (cached greedy decoding on logits.ts, batches), worker_client.ts + stt_worker.ts
+ * (the same in a worker thread over ../worker_rpc.ts, which the server uses).
  *
  * @example
  * ```ts

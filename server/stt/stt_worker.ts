@@ -10,6 +10,7 @@
 
 import { loadWhisper, type WhisperOptions } from "./whisper.ts";
 import type { SpeechToText, Transcript } from "./types.ts";
+import { errorReply, type WorkerError, type WorkerScope } from "../worker_rpc.ts";
 
 /**
  * Client → worker. `id` pairs a request with its reply; an `abort` names a transcription's id.
@@ -23,23 +24,12 @@ export type WorkerRequest =
 /** Worker → client: the outcome of a `load` or `transcribe_batch`, exactly one per request. */
 export type WorkerReply =
   | { id: number; ok: true; transcripts?: Transcript[] }
-  | { id: number; ok: false; error: { name: string; message: string } };
+  | { id: number; ok: false; error: WorkerError };
 
-/** The worker's global scope as used here (Deno types `self` as a window's). */
-interface WorkerScope {
-  postMessage(reply: WorkerReply): void;
-  onmessage: ((event: MessageEvent<WorkerRequest>) => void) | null;
-}
-
-const scope = self as unknown as WorkerScope;
+const scope = self as unknown as WorkerScope<WorkerRequest, WorkerReply>;
 let stt: Promise<SpeechToText> | undefined;
 /** The transcriptions asked for and not finished, by request id. */
 const running = new Map<number, AbortController>();
-
-function failed(id: number, error: unknown): WorkerReply {
-  const { name, message } = error instanceof Error ? error : new Error(String(error));
-  return { id, ok: false, error: { name, message } };
-}
 
 scope.onmessage = ({ data: request }) => {
   switch (request.type) {
@@ -47,7 +37,7 @@ scope.onmessage = ({ data: request }) => {
       stt = loadWhisper(request.modelDir, request.options);
       stt.then(
         () => scope.postMessage({ id: request.id, ok: true }),
-        (error) => scope.postMessage(failed(request.id, error)),
+        (error) => scope.postMessage(errorReply(request.id, error)),
       );
       return;
     case "transcribe_batch": {
@@ -61,7 +51,7 @@ scope.onmessage = ({ data: request }) => {
         })
         .then(
           (transcripts) => scope.postMessage({ id: request.id, ok: true, transcripts }),
-          (error) => scope.postMessage(failed(request.id, error)),
+          (error) => scope.postMessage(errorReply(request.id, error)),
         )
         .finally(() => running.delete(request.id));
       return;

@@ -23,28 +23,22 @@
  */
 
 import * as ort from "onnxruntime-node";
-import { join } from "node:path";
+import { rms } from "../../shared/audio.ts";
 import { LogMelSpectrogram } from "./log_mel.ts";
-import { WhisperTokenizer } from "./tokenizer.ts";
-import { fitWindowFrames, openEncoder } from "./encoder_session.ts";
+import { fitWindowFrames } from "./encoder_session.ts";
 import { argmaxAllowed, logSoftmaxAllowed, softmaxAt } from "./logits.ts";
 import { WhisperModelError } from "./model_error.ts";
+import { CACHE_POSITION } from "./whisper_files.ts";
 import {
-  CACHE_POSITION,
-  type CacheNames,
-  cacheNames,
-  cachePositionRank,
-  DECODER_FILE,
-  ENCODER_FILE,
-  missingFiles,
-  type ModelConfig,
-  readConfig,
-  requireNames,
-} from "./whisper_files.ts";
+  openWhisperSessions,
+  type SessionOptions,
+  type WhisperSessions,
+} from "./whisper_sessions.ts";
 import type { SpeechToText, Transcript } from "./types.ts";
 
 export { WhisperModelError };
 export { DECODER_FILE, ENCODER_FILE, whisperModelPresent } from "./whisper_files.ts";
+export { DEFAULT_THREADS } from "./whisper_sessions.ts";
 
 /**
  * Tokens generated at most per utterance: ≈ 30 s of fast speech (Whisper's own limit is 224);
@@ -66,8 +60,6 @@ export const DEFAULT_LOGPROB_THRESHOLD = -1;
  * dBFS RMS, room noise of a quiet home ≈ −70 to −60; a muted or digitally silent input is −∞.
  */
 export const DEFAULT_SILENCE_GATE_DBFS = -60;
-/** onnxruntime threads: this machine and the Pi 5 class the spec targets have 2–4 cores. */
-export const DEFAULT_THREADS = 2;
 /** The warm-up pretends a 1 s utterance: the smallest "fit" window, any other window as is. */
 const WARM_UP_SAMPLES = 16_000;
 /**
@@ -80,8 +72,11 @@ export const MAX_ENCODER_BATCH_FRAMES = 12_000;
 /** Two tokens run both branches of the merged decoder (without and with the cache). */
 const WARM_UP_TOKENS = 2;
 
-/** Options of {@linkcode loadWhisper}. */
-export interface WhisperOptions {
+/**
+ * Options of {@linkcode loadWhisper}; the encoder window, threads and file names are
+ * whisper_sessions.ts's {@linkcode SessionOptions}.
+ */
+export interface WhisperOptions extends SessionOptions {
   /** Tokens generated at most per utterance (default {@linkcode DEFAULT_MAX_TOKENS}). */
   maxTokens?: number;
   /**
@@ -93,21 +88,8 @@ export interface WhisperOptions {
   logprobThreshold?: number;
   /** Empty transcript without running the model when the RMS level is below this (dBFS). */
   silenceGateDbfs?: number;
-  /**
-   * Encoder window: 3000 frames (30 s, the default), a smaller even number, or "fit": the
-   * utterance in 1 s steps plus 2.56 s (encoder_session.ts's FIT_MARGIN_FRAMES) (whisper.cpp's `audio_ctx` trick: several times less
-   * encoder work for a 3 s utterance, at some cost in accuracy, since Whisper was trained on 30 s
-   * windows only). The standard export takes only 3000 frames; for anything else its positional
-   * embeddings are sliced at load time (encoder_window.ts), or a WhisperModelError says why not.
-   */
-  encoderFrames?: number | "fit";
-  /** onnxruntime intra-op threads (default 2). */
-  threads?: number;
   /** Most encoder frames per encoder run of a batch (default {@linkcode MAX_ENCODER_BATCH_FRAMES}). */
   maxEncoderBatchFrames?: number;
-  /** Alternative file names, e.g. "onnx/decoder_model_merged_quantized.onnx". */
-  encoderFile?: string;
-  decoderFile?: string;
   /**
    * Run the model once on silence while loading (default true), so the first utterance does not
    * pay for onnxruntime's first-run allocations (measured here on whisper-tiny-sized weights:
@@ -129,83 +111,28 @@ export async function loadWhisper(
   modelDir: string,
   options: WhisperOptions = {},
 ): Promise<SpeechToText> {
-  const missing = await missingFiles(modelDir, options);
-  if (missing.length > 0) {
-    throw new WhisperModelError(
-      `Whisper model in ${modelDir} is incomplete: missing ${missing.join(", ")} ` +
-        "(download one with `deno task models`)",
-    );
-  }
   const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
   if (!Number.isInteger(maxTokens) || maxTokens < 1) {
     throw new WhisperModelError(`maxTokens is ${maxTokens}, expected a positive integer`);
   }
-  const config = await readConfig(modelDir);
-  const tokenizer = await WhisperTokenizer.load(modelDir);
-  const threads = options.threads ?? DEFAULT_THREADS;
-  const sessionOptions: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: "all",
-    executionMode: "sequential",
-  };
-  const encoderFile = options.encoderFile ?? ENCODER_FILE;
-  const decoderFile = options.decoderFile ?? DECODER_FILE;
-  const encoderFrames = options.encoderFrames ?? config.windowFrames;
-  const encoder = await openEncoder(
-    join(modelDir, encoderFile),
-    encoderFrames,
-    config,
-    sessionOptions,
-  );
-  const decoder = await ort.InferenceSession.create(join(modelDir, decoderFile), sessionOptions);
-  requireNames(encoderFile, "input", encoder.inputNames, ["input_features"]);
-  requireNames(encoderFile, "output", encoder.outputNames, ["last_hidden_state"]);
-  const names = cacheNames(config.layers);
-  requireNames(decoderFile, "input", decoder.inputNames, [
-    "input_ids",
-    "encoder_hidden_states",
-    ...names.pastDecoder,
-    ...names.pastEncoder,
-    "use_cache_branch",
-  ]);
-  requireNames(decoderFile, "output", decoder.outputNames, [
-    "logits",
-    ...names.presentDecoder,
-    ...names.presentEncoder,
-  ]);
-
+  const sessions = await openWhisperSessions(modelDir, options);
   const transcriber = new WhisperTranscriber({
-    encoder,
-    decoder,
-    cachePositionRank: cachePositionRank(decoder),
-    tokenizer,
-    config,
-    names,
+    ...sessions,
     maxTokens,
     noSpeechThreshold: options.noSpeechThreshold ?? DEFAULT_NO_SPEECH_THRESHOLD,
     logprobThreshold: options.logprobThreshold ?? DEFAULT_LOGPROB_THRESHOLD,
     silenceGateDbfs: options.silenceGateDbfs ?? DEFAULT_SILENCE_GATE_DBFS,
-    encoderFrames,
     maxEncoderBatchFrames: options.maxEncoderBatchFrames ?? MAX_ENCODER_BATCH_FRAMES,
   });
   if (options.warmUp ?? true) await transcriber.warmUp();
   return transcriber;
 }
 
-interface TranscriberParts {
-  encoder: ort.InferenceSession;
-  decoder: ort.InferenceSession;
-  /** See {@linkcode cachePositionRank}; 0 = not fed. */
-  cachePositionRank: number;
-  tokenizer: WhisperTokenizer;
-  config: ModelConfig;
-  names: CacheNames;
+interface TranscriberParts extends WhisperSessions {
   maxTokens: number;
   noSpeechThreshold: number;
   logprobThreshold: number;
   silenceGateDbfs: number;
-  encoderFrames: number | "fit";
   maxEncoderBatchFrames: number;
 }
 
@@ -535,8 +462,5 @@ function int64Tensor(batch: number, ids: number[]): ort.Tensor {
 
 /** Root-mean-square level in dB relative to full scale (−Infinity for digital silence). */
 export function rmsDbfs(samples: Float32Array): number {
-  if (samples.length === 0) return -Infinity;
-  let sum = 0;
-  for (let i = 0; i < samples.length; i++) sum += samples[i] * samples[i];
-  return 10 * Math.log10(sum / samples.length);
+  return 20 * Math.log10(rms(samples));
 }

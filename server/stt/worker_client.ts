@@ -17,42 +17,18 @@ import { WhisperModelError } from "./model_error.ts";
 import type { WorkerReply, WorkerRequest } from "./stt_worker.ts";
 import type { SpeechToText, Transcript } from "./types.ts";
 import type { WhisperOptions } from "./whisper.ts";
-
-/** A request sent to the worker and not answered yet. */
-interface Pending {
-  resolve(reply: Extract<WorkerReply, { ok: true }>): void;
-  reject(error: Error): void;
-}
+import { rebuildWorkerError, type WorkerError, WorkerRpc } from "../worker_rpc.ts";
 
 /** {@linkcode SpeechToText} on a worker running `loadWhisper`; `close()` ends the worker. */
 export class WhisperWorker implements SpeechToText {
-  readonly #worker = new Worker(new URL("./stt_worker.ts", import.meta.url).href, {
-    type: "module",
-  });
-  readonly #pending = new Map<number, Pending>();
-  #nextId = 0;
-  /** Set once the worker is gone (closed or crashed): every request rejects with it. */
-  #gone: Error | undefined;
-
-  constructor() {
-    this.#worker.onmessage = ({ data: reply }: MessageEvent<WorkerReply>) => {
-      const pending = this.#pending.get(reply.id);
-      // Absent: a transcription aborted here already, whose outcome no one awaits.
-      if (pending === undefined) return;
-      this.#pending.delete(reply.id);
-      if (reply.ok) pending.resolve(reply);
-      else pending.reject(rebuildError(reply.error));
-    };
-    this.#worker.onerror = (event) => {
-      // Handled here: otherwise a worker's uncaught error would end this process too.
-      event.preventDefault();
-      this.#end(new Error(`speech-to-text worker failed: ${event.message}`));
-    };
-  }
+  readonly #rpc = new WorkerRpc<WorkerRequest, WorkerReply>(
+    new URL("./stt_worker.ts", import.meta.url),
+    { name: "speech-to-text worker", rebuildError },
+  );
 
   /** Loads the model in the worker; rejects as `loadWhisper` would (a {@linkcode WhisperModelError}). */
   async load(modelDir: string, options: WhisperOptions = {}): Promise<void> {
-    await this.#request((id) => ({ type: "load", id, modelDir, options }));
+    await this.#rpc.request((id) => ({ type: "load", id, modelDir, options }));
   }
 
   /**
@@ -78,51 +54,20 @@ export class WhisperWorker implements SpeechToText {
     const { signal } = options;
     signal?.throwIfAborted();
     const batch = samples16k.map(ownBuffer);
-    let id = -1;
-    const onAbort = () => {
-      this.#pending.get(id)?.reject(signal!.reason);
-      this.#pending.delete(id);
-      if (this.#gone === undefined) this.#worker.postMessage({ type: "abort", id });
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-    try {
-      const reply = await this.#request((assigned) => {
-        id = assigned;
-        return { type: "transcribe_batch", id, batch };
-      }, batch.map((samples) => samples.buffer));
-      if (reply.transcripts?.length !== batch.length) {
-        throw new Error("speech-to-text worker sent no transcripts");
-      }
-      return reply.transcripts;
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
+    const reply = await this.#rpc.request(
+      (id) => ({ type: "transcribe_batch", id, batch }),
+      { signal, transfer: batch.map((samples) => samples.buffer) },
+    );
+    if (reply.transcripts?.length !== batch.length) {
+      throw new Error("speech-to-text worker sent no transcripts");
     }
+    return reply.transcripts;
   }
 
   /** Ends the worker (a transcription in progress is abandoned); pending calls reject. */
   close(): Promise<void> {
-    this.#end(new Error("speech-to-text worker closed"));
+    this.#rpc.close(new Error("speech-to-text worker closed"));
     return Promise.resolve();
-  }
-
-  #request(
-    message: (id: number) => WorkerRequest,
-    transfer: Transferable[] = [],
-  ): Promise<Extract<WorkerReply, { ok: true }>> {
-    if (this.#gone !== undefined) return Promise.reject(this.#gone);
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage(message(id), transfer);
-    });
-  }
-
-  #end(reason: Error): void {
-    if (this.#gone !== undefined) return;
-    this.#gone = reason;
-    this.#worker.terminate();
-    for (const pending of this.#pending.values()) pending.reject(reason);
-    this.#pending.clear();
   }
 }
 
@@ -157,9 +102,7 @@ function ownBuffer(samples: Float32Array): Float32Array<ArrayBuffer> {
 }
 
 /** The worker's error as the same class when it is one callers test for. */
-function rebuildError({ name, message }: { name: string; message: string }): Error {
-  if (name === "WhisperModelError") return new WhisperModelError(message);
-  const error = new Error(message);
-  error.name = name;
-  return error;
+function rebuildError(error: WorkerError): Error {
+  if (error.name === "WhisperModelError") return new WhisperModelError(error.message);
+  return rebuildWorkerError(error);
 }

@@ -4,6 +4,7 @@
  */
 import sharp from "sharp";
 import { crc32 } from "node:zlib";
+import { concatBytes } from "../../shared/audio.ts";
 import { ensureTestPhotos, type Photo, photoPath } from "../../scripts/test_photos.ts";
 
 /** The bytes of one of the skimage photos, fetching them first if set-up has not. */
@@ -41,13 +42,7 @@ export function pngDeclaring(width: number, height: number): Uint8Array {
     chunk("IDAT", new Uint8Array([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])),
     chunk("IEND", new Uint8Array()),
   ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** A photo re-encoded as JPEG (optionally resized to `width` × `height`, stretched). */

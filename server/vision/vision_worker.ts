@@ -4,7 +4,7 @@
  * the server's event loop. Started by the client, never imported.
  */
 import { type Analysis, type Analyzer, type AnalyzerOptions, createAnalyzer } from "./analyzer.ts";
-import { ImageError } from "./types.ts";
+import { errorReply, type WorkerError, type WorkerScope } from "../worker_rpc.ts";
 
 /** Client → worker. `id` pairs a request with its reply; `abort` names an analyze's id. */
 export type WorkerRequest =
@@ -15,15 +15,9 @@ export type WorkerRequest =
 /** Worker → client: exactly one per load or analyze. `code` is an ImageError's. */
 export type WorkerReply =
   | { id: number; ok: true; analysis?: Analysis }
-  | { id: number; ok: false; error: { name: string; message: string; code?: string } };
+  | { id: number; ok: false; error: WorkerError };
 
-/** The worker's global scope as used here (Deno types `self` as a window's). */
-interface WorkerScope {
-  postMessage(reply: WorkerReply): void;
-  onmessage: ((event: MessageEvent<WorkerRequest>) => void) | null;
-}
-
-const scope = self as unknown as WorkerScope;
+const scope = self as unknown as WorkerScope<WorkerRequest, WorkerReply>;
 let analyzer: Promise<Analyzer> | undefined;
 /** Analyze requests run strictly in order, one at a time: a chain of promises. */
 let queue: Promise<void> = Promise.resolve();
@@ -31,16 +25,10 @@ let queue: Promise<void> = Promise.resolve();
 const waiting = new Set<number>();
 const aborted = new Set<number>();
 
-function failed(id: number, error: unknown): WorkerReply {
-  const { name, message } = error instanceof Error ? error : new Error(String(error));
-  const code = error instanceof ImageError ? error.code : undefined;
-  return { id, ok: false, error: { name, message, code } };
-}
-
 async function analyze(request: Extract<WorkerRequest, { type: "analyze" }>): Promise<void> {
   waiting.delete(request.id);
   if (aborted.delete(request.id)) {
-    scope.postMessage(failed(request.id, new DOMException("analysis aborted", "AbortError")));
+    scope.postMessage(errorReply(request.id, new DOMException("analysis aborted", "AbortError")));
     return;
   }
   try {
@@ -48,7 +36,7 @@ async function analyze(request: Extract<WorkerRequest, { type: "analyze" }>): Pr
     const analysis = await (await analyzer).analyze(request.image, { ocr: request.ocr });
     scope.postMessage({ id: request.id, ok: true, analysis });
   } catch (error) {
-    scope.postMessage(failed(request.id, error));
+    scope.postMessage(errorReply(request.id, error));
   }
 }
 
@@ -58,7 +46,7 @@ scope.onmessage = ({ data: request }) => {
       analyzer = createAnalyzer(request.options);
       analyzer.then(
         () => scope.postMessage({ id: request.id, ok: true }),
-        (error) => scope.postMessage(failed(request.id, error)),
+        (error) => scope.postMessage(errorReply(request.id, error)),
       );
       return;
     case "analyze":
