@@ -139,11 +139,12 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     }
     // A turn the machine does not know (an announcement) is barged in on as before.
     if (this.#machine.phase === "listening") this.#interrupt();
-    this.#perform(this.#machine.speechStart(at), at);
+    // The machine runs on this clock: the segmenter's capture times may be on the media clock.
+    this.#perform(this.#machine.speechStart(Date.now()), at);
   }
 
-  #resumeSameTurn(at: number): void {
-    this.#machine.frame(true, at);
+  #resumeSameTurn(_at: number): void {
+    this.#machine.frame(true, Date.now());
     this.#last!.turn.resume();
     this.#setState("user_speaking", this.#last!.turn.id);
   }
@@ -286,11 +287,13 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     if (this.#onset.length > ONSET_FRAMES) this.#onset.shift();
   }
 
-  utterancePause(at: number = Date.now()): void {
+  utterancePause(_at?: number): void {
     if (this.#machine.phase !== "utterance") return;
-    // The segmenter calls the pause PAUSE_AFTER_MS after the last speech frame.
-    this.#machine.frame(true, at - PAUSE_AFTER_MS);
-    this.#perform(this.#machine.frame(false, at), at);
+    // The segmenter calls the pause PAUSE_AFTER_MS after the last speech frame. The machine
+    // runs on Date.now(): the segmenter's capture times may be on the media clock.
+    const now = Date.now();
+    this.#machine.frame(true, now - PAUSE_AFTER_MS);
+    this.#perform(this.#machine.frame(false, now), now);
   }
 
   utteranceResume(): void {

@@ -174,11 +174,12 @@ Deno.test("a reply with no audio ends the turn at once with played_ms 0", () => 
   assert.equal(c.sent.length, 0);
 });
 
-Deno.test("barge-in while the reply is awaited past the continuation window cancels with played_ms 0", () => {
+Deno.test("barge-in while the reply is awaited past the continuation window cancels with played_ms 0", async () => {
   const c = setup({ continueMaxMs: 0 });
   c.conversation.utteranceStart(0);
   c.conversation.utteranceEnd("silence", 10);
-  c.conversation.utteranceStart(Date.now() + 5);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  c.conversation.utteranceStart(Date.now());
   const [first, second] = c.turns;
   assert.deepEqual(first.calls.at(-1), "cancel 0");
   const [interrupted] = c.of("interrupted");
@@ -209,12 +210,13 @@ Deno.test("barge-in over a playing reply after the grace flushes it at once and 
   assert.equal(c.of("turn").length, 0, "an interrupted turn is no completed turn");
 });
 
-Deno.test("late audio of a cancelled turn is dropped", () => {
+Deno.test("late audio of a cancelled turn is dropped", async () => {
   const c = setup({ continueMaxMs: 0 });
   c.conversation.utteranceStart(0);
   c.conversation.utteranceEnd("silence", 10);
   const [old] = c.turns;
-  c.conversation.utteranceStart(Date.now() + 5); // barge-in
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  c.conversation.utteranceStart(Date.now()); // barge-in
   old.handlers.audio?.(FRAME_PCM, 48000);
   old.handlers.text?.("reply", "late");
   old.handlers.end();
@@ -418,32 +420,34 @@ Deno.test("a reply without audio commits at once", () => {
   assert.equal(c.conversation.state, "listening");
 });
 
-Deno.test("eot complete ends the turn before the silence window; resumed speech continues it", () => {
+Deno.test("eot complete ends the turn before the silence window; resumed speech continues it", async () => {
   const c = setup();
   const t0 = Date.now();
   c.conversation.utteranceStart(t0 - 1000);
   c.conversation.utteranceAudio(new Float32Array(320));
-  c.conversation.utterancePause(t0 - 50); // last speech at t0 - 150
+  c.conversation.utterancePause(); // last speech 100 ms ago
   const [turn] = c.turns;
   assert.deepEqual(turn.calls, ["audio 640", "pause"]);
   turn.handlers.eot?.("complete", 120);
-  assert.equal(turn.calls.at(-1), `end ${t0 - 150}`, "ended on the hint, 150 ms after speech");
+  await sleep(60); // 120 ms after the last speech: ended on the hint
+  assert.match(turn.calls.at(-1)!, /^end \d+$/, "ended on the hint");
   assert.equal(c.conversation.state, "thinking");
   // The segmenter still runs: its frames are kept as the onset of a resumption.
   c.conversation.utteranceAudio(new Float32Array(320).fill(0.5));
-  c.conversation.utteranceEnd("silence", t0 - 150); // its own window: ignored
+  c.conversation.utteranceEnd("silence", Date.now() - 300); // its own window: ignored
   assert.equal(turn.calls.filter((call) => call.startsWith("end")).length, 1);
   c.conversation.utteranceResume();
   const [, next] = c.turns;
   assert.equal(next.continues, turn.id);
   assert.deepEqual(next.calls, ["audio 640"], "the onset after the early end goes first");
+  c.conversation.close();
 });
 
 Deno.test("eot incomplete holds the end; speech that comes back stays in the same turn", async () => {
   const c = setup({ silenceMs: 120, incompleteMaxMs: 250 });
   const t0 = Date.now();
   c.conversation.utteranceStart(t0 - 500);
-  c.conversation.utterancePause(t0);
+  c.conversation.utterancePause();
   const [turn] = c.turns;
   turn.handlers.eot?.("incomplete", 1200);
   c.conversation.utteranceEnd("silence", t0 - 100);
@@ -453,13 +457,13 @@ Deno.test("eot incomplete holds the end; speech that comes back stays in the sam
   assert.equal(turn.calls.at(-1), "resume");
   assert.equal(c.conversation.state, "user_speaking");
   // Quiet again, with no hint this time: the window (120 ms) ends it.
-  c.conversation.utterancePause(Date.now());
+  c.conversation.utterancePause();
   c.conversation.utteranceEnd("silence", Date.now() - 100);
   assert.ok(turn.calls.at(-1)!.startsWith("end"));
   // And an incomplete hint with no more speech ends the turn on the clock.
   const d = setup({ silenceMs: 120, incompleteMaxMs: 250 });
   d.conversation.utteranceStart(Date.now() - 500);
-  d.conversation.utterancePause(Date.now());
+  d.conversation.utterancePause();
   d.turns[0].handlers.eot?.("incomplete", 1200);
   d.conversation.utteranceEnd("silence", Date.now() - 100);
   assert.ok(!d.turns[0].calls.some((call) => call.startsWith("end")));

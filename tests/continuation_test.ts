@@ -78,7 +78,11 @@ Deno.test("a hesitation of 350, 400 or 600 ms continues the request: one answer,
         const events = device.events.slice(since);
         const turns = ofType(events, "turn");
         assert.equal(turns.length, 1, `one answered turn: ${JSON.stringify(events)}`);
-        assert.equal(ofType(events, "interrupted").length, 0, "no barge-in");
+        assert.equal(
+          ofType(events, "interrupted").length,
+          0,
+          `no barge-in: ${JSON.stringify(events)}`,
+        );
         assert.ok(
           (turns[0].played_ms ?? 0) >= WHOLE * speechMs,
           `the answer carries the whole request: ${turns[0].played_ms} ms of ${
