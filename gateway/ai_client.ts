@@ -22,7 +22,7 @@
  */
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
-import { AiConnection } from "./ai_connection.ts";
+import { AiConnection, type AiConnectionOptions } from "./ai_connection.ts";
 import { type AiProtocol, aiProtocol, type TurnReply } from "./ai_protocol.ts";
 import { RESPONSE_TIMEOUT_MS, Turn, type TurnHandlers, type TurnLink } from "./ai_turn.ts";
 import { OUTAGE_HOLD_MS, OutageHold } from "./outage_hold.ts";
@@ -47,6 +47,8 @@ export interface AiClientOptions {
   pongTimeoutMs?: number;
   /** How long a turn waits for a restarting server; default {@link OUTAGE_HOLD_MS}. */
   outageHoldMs?: number;
+  /** Authentication and TLS of the connection (gateway/ai_connection.ts). */
+  access?: Pick<AiConnectionOptions, "secret" | "tls">;
 }
 
 /** Connection state changes, for logs and metrics. */
@@ -64,7 +66,7 @@ export class AiClient implements TurnLink {
   #closed = false;
   #turns = new Map<string, Turn>();
   /** `t` + random letters of this client, then a decimal counter: `tqzkfpa1`, `tqzkfpa2`, … */
-  #turnPrefix = `t${randomLetters(TURN_PREFIX_LETTERS)}`;
+  #turnPrefix = turnPrefix();
   #nextTurn = 1;
   #listeners = new Set<ConnectionListener>();
 
@@ -82,6 +84,7 @@ export class AiClient implements TurnLink {
       log: options.log,
       pingIntervalMs: options.pingIntervalMs,
       pongTimeoutMs: options.pongTimeoutMs,
+      ...options.access,
     }, {
       ready: () => this.#serverBack(),
       turn: (id, replies) => this.#receive(id, replies),
@@ -208,6 +211,11 @@ export class AiClient implements TurnLink {
     if (this.#closed) this.#hold.failAll(why);
     if (wasReady) { for (const listener of this.#listeners) listener(false); }
   }
+}
+
+/** A fresh turn-id prefix: `t` and random letters (see {@link TURN_PREFIX_LETTERS}). */
+export function turnPrefix(): string {
+  return `t${randomLetters(TURN_PREFIX_LETTERS)}`;
 }
 
 function randomLetters(count: number): string {

@@ -11,6 +11,10 @@
  *   the connection is dropped and reopened.
  * - Decoded frames are routed by the protocol adapter (ai_protocol.ts); a turn's reply items go
  *   to {@link ConnectionEvents.turn}.
+ * - With a `secret` (docs/protocol.md "Authentication"): the hello carries a fresh nonce, the
+ *   server's hello must carry a proof of the same secret over both nonces (else the server is
+ *   not ours and nothing is sent to it), and the gateway answers with its own proof in `auth`.
+ *   Optional TLS (`tls.caCerts`: the CA that signed the server's certificate).
  *
  * @example
  * ```ts
@@ -20,6 +24,8 @@
  * ```
  */
 import { backoffDelay } from "../shared/async.ts";
+import { gatewayProof, newNonce, proofMatches, serverProof } from "../shared/audio_auth.ts";
+import { encodeV2 } from "../shared/frame_codec.ts";
 import { type Decoded, FrameDecoder } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import type { AiProtocol, TurnReply } from "./ai_protocol.ts";
@@ -57,6 +63,13 @@ export interface AiConnectionOptions {
   log: Logger;
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
+  /**
+   * The audio-socket secret to authenticate with (v2), or a function read at each connect (the
+   * server on this machine may create it after the gateway started); unset = no authentication.
+   */
+  secret?: string | (() => string | undefined);
+  /** Connect with TLS, trusting these PEM CA certificates (the system's when empty). */
+  tls?: { caCerts: string[] };
 }
 
 /** What the connection tells its owner. */
@@ -75,7 +88,7 @@ export class AiConnection {
   #protocol: AiProtocol;
   #events: ConnectionEvents;
   #log: Logger;
-  #conn: Deno.TcpConn | undefined;
+  #conn: Deno.Conn | undefined;
   #ready = false;
   #closed = false;
   #attempt = 0;
@@ -183,9 +196,11 @@ export class AiConnection {
   async #connect(): Promise<void> {
     if (this.#closed) return;
     const { host, port } = this.#o;
-    let conn: Deno.TcpConn;
+    let conn: Deno.Conn;
     try {
-      conn = await Deno.connect({ hostname: host, port });
+      conn = this.#o.tls
+        ? await Deno.connectTls({ hostname: host, port, caCerts: this.#o.tls.caCerts })
+        : await Deno.connect({ hostname: host, port });
     } catch (error) {
       this.#log.debug("AI server not reachable", {
         host,
@@ -200,12 +215,14 @@ export class AiConnection {
       conn.close();
       return;
     }
-    conn.setNoDelay(true);
+    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
     this.#conn = conn;
     this.connections++;
     const decoder = new FrameDecoder({ version: this.#protocol.frameVersion });
     let helloTimer: ReturnType<typeof setTimeout> | undefined;
-    const hello = this.#protocol.hello();
+    const secret = typeof this.#o.secret === "function" ? this.#o.secret() : this.#o.secret;
+    const nonce = secret === undefined ? undefined : newNonce();
+    const hello = this.#protocol.hello(nonce);
     if (hello) {
       this.send(hello);
       helloTimer = setTimeout(() => {
@@ -217,7 +234,7 @@ export class AiConnection {
     }
     const buffer = new Uint8Array(READ_BUFFER_BYTES);
     try {
-      while (true) {
+      reading: while (true) {
         const n = await conn.read(buffer);
         if (n === null) break;
         let decoded: Decoded[];
@@ -238,6 +255,7 @@ export class AiConnection {
           const inbound = this.#protocol.route(item);
           if (inbound.kind === "hello") {
             clearTimeout(helloTimer);
+            if (secret && nonce && !this.#authenticate(secret, nonce, inbound)) break reading;
             this.#serverCapabilities = new Set(inbound.capabilities);
             this.#becomeReady();
             continue;
@@ -253,6 +271,39 @@ export class AiConnection {
       clearTimeout(helloTimer);
     }
     this.#dropConnection(conn, "connection closed");
+  }
+
+  /**
+   * Checks the server's proof and answers with the gateway's (docs/protocol.md
+   * "Authentication"); false, after logging why, when the server did not prove the secret.
+   */
+  #authenticate(
+    secret: string,
+    nonce: string,
+    hello: { nonce?: string; proof?: string },
+  ): boolean {
+    if (hello.nonce === undefined || hello.proof === undefined) {
+      this.#log.error(
+        "AI server did not authenticate itself: it has no audio-socket secret " +
+          "(AUDIO_SOCKET_AUTH=off?) or is not a NAILA server; nothing is sent to it",
+        { host: this.#o.host, port: this.#o.port },
+      );
+      return false;
+    }
+    if (!proofMatches(serverProof(secret, nonce, hello.nonce), hello.proof)) {
+      this.#log.error(
+        "AI server's proof does not match: AI_SERVER_SECRET differs from the server's " +
+          "NAILA_DATA_DIR/secrets/audio_socket_secret",
+        { host: this.#o.host, port: this.#o.port },
+      );
+      return false;
+    }
+    this.send(encodeV2({
+      type: "auth",
+      proof: gatewayProof(secret, hello.nonce, nonce),
+      ts: Date.now(),
+    }));
+    return true;
   }
 
   #becomeReady(): void {
@@ -320,7 +371,7 @@ export class AiConnection {
     }
   }
 
-  #dropConnection(conn: Deno.TcpConn | undefined, why: string): void {
+  #dropConnection(conn: Deno.Conn | undefined, why: string): void {
     if (!conn || conn !== this.#conn) return;
     const wasReady = this.#ready;
     this.#teardown(`AI server connection lost (${why})`);

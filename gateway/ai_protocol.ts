@@ -59,7 +59,7 @@ export type TurnReply =
 
 /** What one decoded server frame means to the connection. */
 export type Inbound =
-  | { kind: "hello"; capabilities: string[] }
+  | { kind: "hello"; capabilities: string[]; nonce?: string; proof?: string }
   | { kind: "ping"; id: number }
   | { kind: "pong"; id: number }
   | { kind: "turn"; turn: string; replies: TurnReply[] }
@@ -127,8 +127,11 @@ export interface AiProtocol {
   readonly frameVersion: 1 | 2;
   /** True when the server answers strictly in order: a timed-out turn means it is stuck. */
   readonly inOrder: boolean;
-  /** The hello to send on connect, or undefined: the link is ready at once. */
-  hello(): Uint8Array | undefined;
+  /**
+   * The hello to send on connect (with `nonce` when authenticating), or undefined: the link is
+   * ready at once.
+   */
+  hello(nonce?: string): Uint8Array | undefined;
   /** True when the link is kept alive with pings. */
   readonly pings: boolean;
   /** A ping with `id`. */
@@ -149,13 +152,14 @@ export const V2_PROTOCOL: AiProtocol = {
   frameVersion: 2,
   inOrder: false,
   pings: true,
-  hello: () =>
+  hello: (nonce) =>
     encodeV2({
       type: "hello",
       version: 2,
       role: "gateway",
       capabilities: CAPABILITIES,
       ts: Date.now(),
+      ...(nonce === undefined ? {} : { nonce }),
     }),
   ping: (id) => encodeV2({ type: "ping", id, ts: Date.now() }),
   pong: (id) => encodeV2({ type: "pong", id, ts: Date.now() }),
@@ -166,7 +170,7 @@ export const V2_PROTOCOL: AiProtocol = {
     const m = item.message;
     switch (m.type) {
       case "hello":
-        return { kind: "hello", capabilities: m.capabilities };
+        return { kind: "hello", capabilities: m.capabilities, nonce: m.nonce, proof: m.proof };
       case "ping":
         return { kind: "ping", id: m.id };
       case "pong":

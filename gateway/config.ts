@@ -19,7 +19,19 @@
  * | `AUDIO_VAD_MODEL` | `models/silero_vad_v5.onnx` | Silero v5 model file |
  * | `AI_SERVER_TIMEOUT_MS` | `10000` | Response timeout per turn (spec 4.4) |
  * | `GATEWAY_METRICS_INTERVAL_MS` | `5000` | Period of `naila/gateway/metrics` |
+ * | `GATEWAY_WORKERS` | `0` | Session worker threads (0: on the main thread; docs/scaling.md) |
  * | `GATEWAY_MQTT_CLIENT_ID` | `naila-gateway-{host}-{random}` | MQTT client id (unique per process unless set) |
+ * | `GATEWAY_PAIRING` | `on` | `off`: the device page needs no pairing token (explicit opt-out; warned at start when reachable beyond loopback) |
+ * | `GATEWAY_WEB_ORIGINS` | unset | Comma-separated origins allowed besides the page's own (e.g. behind a reverse proxy) |
+ * | `GATEWAY_WEB_MAX_SOCKETS` | `16` | Device-page sockets open at once |
+ * | `GATEWAY_MAX_DEVICES` | `16` | Devices with a session at once; more are refused on their events topic |
+ * | `WEBRTC_ALLOWED_CANDIDATE_RANGES` | private LAN + loopback | Comma-separated CIDR ranges a device's ICE candidates may name; others are dropped |
+ * | `WEBRTC_MAX_CANDIDATES` | `20` | Remote ICE candidates accepted per session |
+ * | `AI_SERVER_SECRET` | unset | The audio-socket secret (a remote gateway); unset: `AI_SERVER_SECRET_FILE`, else the data dir's `secrets/audio_socket_secret` (one machine) |
+ * | `AI_SERVER_SECRET_FILE` | unset | A file holding the secret (first line) |
+ * | `AI_SERVER_AUTH` | `on` | `off`: connect without authenticating (a server with `AUDIO_SOCKET_AUTH=off`) |
+ * | `AI_SERVER_TLS` | `off` | `on`: connect to the audio socket over TLS |
+ * | `AI_SERVER_CA` | unset | PEM CA certificate to trust for that TLS (else the system's) |
  *
  * @example
  * ```ts
@@ -36,6 +48,8 @@ import {
   envPort,
   envValue,
 } from "../shared/config.ts";
+import { readSecretFile, secretProblem } from "../shared/audio_auth.ts";
+import { type IpRange, LAN_RANGES, parseRanges } from "../shared/ip_ranges.ts";
 import { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
 import type { EchoGuard } from "./audio_input.ts";
 import { ECHO_MARGIN_DB } from "./echo_path.ts";
@@ -63,6 +77,14 @@ const MIN_INTERVAL_MS = 100;
 const MAX_TIMEOUT_MS = 600_000;
 /** Metrics less often than hourly are no telemetry. */
 const MAX_METRICS_INTERVAL_MS = 3_600_000;
+/** Device-page sockets at once: a household's open pages; beyond it is a flood. */
+export const DEFAULT_MAX_SOCKETS = 16;
+/** Devices at once: spec 18.1 puts a Pi 4 at 5+ devices; 16 leaves room and stops a flood. */
+export const DEFAULT_MAX_DEVICES = 16;
+/** Remote ICE candidates per session: a device has a few interfaces, each a host and a srflx. */
+export const DEFAULT_MAX_CANDIDATES = 20;
+/** Largest value of a cap setting: beyond it a typo, not a home. */
+const MAX_CAP = 10_000;
 /** Client ids brokers accept everywhere: MQTT 3.1.1 guarantees 23 characters, most allow more. */
 const CLIENT_ID = /^[A-Za-z0-9_.\-]{1,64}$/;
 
@@ -74,7 +96,15 @@ export interface GatewayConfig {
     host: string;
     port: number;
     tls?: { cert: string; key: string };
+    /** Browsers must be paired (shared/web_pairing.ts). */
+    pairing: boolean;
+    origins: string[];
+    maxSockets: number;
   };
+  /** Devices with a session at once. */
+  maxDevices: number;
+  /** Which remote ICE candidates a session uses (spec 17.1). */
+  candidates: { allowed: IpRange[]; max: number };
   echoGuard: EchoGuard;
   /** GATEWAY_ECHO_MARGIN_DB, dB. */
   echoMarginDb: number;
@@ -87,6 +117,47 @@ export interface GatewayConfig {
   metricsIntervalMs: number;
   /** Unset: a unique id per process (`uniqueClientId("gateway")` in shared/mqtt.ts). */
   mqttClientId?: string;
+  /** GATEWAY_WORKERS: session worker threads (0: sessions on the main thread; docs/scaling.md). */
+  workers: number;
+  /** How the gateway proves itself to the AI server (docs/protocol.md "Authentication"). */
+  aiServer: {
+    auth: boolean;
+    /** From AI_SERVER_SECRET or AI_SERVER_SECRET_FILE; unset: the data dir's, read at connect. */
+    secret?: string;
+    tls?: { caCerts: string[] };
+  };
+}
+
+function loadAiServerAccess(env: Env): GatewayConfig["aiServer"] {
+  const access: GatewayConfig["aiServer"] = {
+    auth: envOneOf(env, "AI_SERVER_AUTH", ["on", "off"], "on") === "on",
+  };
+  const secret = envValue(env, "AI_SERVER_SECRET");
+  const file = envValue(env, "AI_SERVER_SECRET_FILE");
+  if (secret !== undefined) {
+    const problem = secretProblem(secret);
+    if (problem !== undefined) {
+      throw new ConfigError("AI_SERVER_SECRET", "(hidden)", `a secret: it ${problem}`);
+    }
+    access.secret = secret;
+  } else if (file !== undefined) {
+    try {
+      access.secret = readSecretFile(file);
+    } catch (error) {
+      throw new ConfigError("AI_SERVER_SECRET_FILE", file, (error as Error).message);
+    }
+  }
+  if (envOneOf(env, "AI_SERVER_TLS", ["on", "off"], "off") === "on") {
+    const ca = envValue(env, "AI_SERVER_CA");
+    access.tls = {
+      caCerts: ca === undefined ? [] : [
+        Deno.readTextFileSync(
+          pemFile("AI_SERVER_CA", ca, /-----BEGIN CERTIFICATE-----/, "certificate"),
+        ),
+      ],
+    };
+  }
+  return access;
 }
 
 /** Reads a PEM file at start, so a wrong path or an unreadable file stops the gateway there. */
@@ -121,12 +192,18 @@ function loadTls(env: Env): GatewayConfig["web"]["tls"] {
   };
 }
 
+/** Most session workers: more threads than a Pi's cores only add switching. */
+const MAX_WORKERS = 16;
+
 /** Reads the gateway-only variables from `env`; TLS files are checked for readability here. */
 export function loadGatewayConfig(env: Env): GatewayConfig {
   const web: GatewayConfig["web"] = {
     enabled: envOneOf(env, "GATEWAY_WEB", ["on", "off"], "on", { ignoreCase: true }) === "on",
     host: envHost(env, "GATEWAY_HTTP_HOST", "0.0.0.0"),
     port: envPort(env, "GATEWAY_HTTP_PORT", 8080),
+    pairing: envOneOf(env, "GATEWAY_PAIRING", ["on", "off"], "on") === "on",
+    origins: webOrigins(env),
+    maxSockets: envInteger(env, "GATEWAY_WEB_MAX_SOCKETS", DEFAULT_MAX_SOCKETS, 1, MAX_CAP),
   };
   const tls = loadTls(env);
   if (tls !== undefined) web.tls = tls;
@@ -166,5 +243,37 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
       MAX_METRICS_INTERVAL_MS,
     ),
     mqttClientId,
+    workers: envInteger(env, "GATEWAY_WORKERS", 0, 0, MAX_WORKERS),
+    aiServer: loadAiServerAccess(env),
+    maxDevices: envInteger(env, "GATEWAY_MAX_DEVICES", DEFAULT_MAX_DEVICES, 1, MAX_CAP),
+    candidates: {
+      allowed: candidateRanges(env),
+      max: envInteger(env, "WEBRTC_MAX_CANDIDATES", DEFAULT_MAX_CANDIDATES, 1, MAX_CAP),
+    },
   };
+}
+
+function webOrigins(env: Env): string[] {
+  const raw = envValue(env, "GATEWAY_WEB_ORIGINS") ?? "";
+  const origins = raw.split(",").map((o) => o.trim()).filter((o) => o !== "");
+  for (const origin of origins) {
+    if (!/^https?:\/\/[A-Za-z0-9.\-\[\]:]+$/.test(origin)) {
+      throw new ConfigError("GATEWAY_WEB_ORIGINS", raw, "origins such as https://naila.home:8443");
+    }
+  }
+  return origins;
+}
+
+function candidateRanges(env: Env): IpRange[] {
+  const raw = envValue(env, "WEBRTC_ALLOWED_CANDIDATE_RANGES");
+  if (raw === undefined) return [...LAN_RANGES];
+  try {
+    return parseRanges(raw);
+  } catch (error) {
+    throw new ConfigError(
+      "WEBRTC_ALLOWED_CANDIDATE_RANGES",
+      raw,
+      `comma-separated CIDR ranges (${(error as Error).message})`,
+    );
+  }
 }

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { CONFIG_EXIT_CODE, ConfigError } from "../shared/config.ts";
-import { DEFAULT_SILERO_PATH, loadGatewayConfig, METRICS_INTERVAL_MS } from "./config.ts";
+import { LAN_RANGES, parseRanges } from "../shared/ip_ranges.ts";
+import {
+  DEFAULT_MAX_CANDIDATES,
+  DEFAULT_MAX_DEVICES,
+  DEFAULT_MAX_SOCKETS,
+  DEFAULT_SILERO_PATH,
+  loadGatewayConfig,
+  METRICS_INTERVAL_MS,
+} from "./config.ts";
 import { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
 
 /** Stand-ins for PEM files: the loader checks readability and the PEM label, not the key. */
@@ -28,7 +36,14 @@ function rejects(env: Record<string, string>, pattern: RegExp): void {
 
 Deno.test("loadGatewayConfig defaults", () => {
   assert.deepEqual(loadGatewayConfig({}), {
-    web: { enabled: true, host: "0.0.0.0", port: 8080 },
+    web: {
+      enabled: true,
+      host: "0.0.0.0",
+      port: 8080,
+      pairing: true,
+      origins: [],
+      maxSockets: DEFAULT_MAX_SOCKETS,
+    },
     echoGuard: "estimate",
     echoMarginDb: 6,
     stallHoldMs: 1000,
@@ -37,6 +52,10 @@ Deno.test("loadGatewayConfig defaults", () => {
     responseTimeoutMs: RESPONSE_TIMEOUT_MS,
     metricsIntervalMs: METRICS_INTERVAL_MS,
     mqttClientId: undefined, // a unique id per process (shared/mqtt.ts uniqueClientId)
+    workers: 0,
+    aiServer: { auth: true },
+    maxDevices: DEFAULT_MAX_DEVICES,
+    candidates: { allowed: [...LAN_RANGES], max: DEFAULT_MAX_CANDIDATES },
   });
   assert.equal(RESPONSE_TIMEOUT_MS, 10_000);
   assert.equal(METRICS_INTERVAL_MS, 5000);
@@ -65,9 +84,28 @@ Deno.test("loadGatewayConfig reads every variable", async () => {
         AI_SERVER_TIMEOUT_MS: "1500",
         GATEWAY_METRICS_INTERVAL_MS: "500",
         GATEWAY_MQTT_CLIENT_ID: "naila-gateway-2",
+        GATEWAY_WORKERS: "2",
+        GATEWAY_PAIRING: "off",
+        GATEWAY_WEB_ORIGINS: "https://naila.home:8443",
+        GATEWAY_WEB_MAX_SOCKETS: "4",
+        GATEWAY_MAX_DEVICES: "3",
+        WEBRTC_ALLOWED_CANDIDATE_RANGES: "192.168.1.0/24",
+        WEBRTC_MAX_CANDIDATES: "8",
+        AI_SERVER_SECRET: "s".repeat(40),
+        AI_SERVER_AUTH: "on",
+        AI_SERVER_TLS: "on",
+        AI_SERVER_CA: cert,
       }),
       {
-        web: { enabled: false, host: "127.0.0.1", port: 8443, tls: { cert, key } },
+        web: {
+          enabled: false,
+          host: "127.0.0.1",
+          port: 8443,
+          tls: { cert, key },
+          pairing: false,
+          origins: ["https://naila.home:8443"],
+          maxSockets: 4,
+        },
         echoGuard: "half_duplex",
         echoMarginDb: 10,
         stallHoldMs: 700,
@@ -76,6 +114,10 @@ Deno.test("loadGatewayConfig reads every variable", async () => {
         responseTimeoutMs: 1500,
         metricsIntervalMs: 500,
         mqttClientId: "naila-gateway-2",
+        workers: 2,
+        aiServer: { auth: true, secret: "s".repeat(40), tls: { caCerts: [CERT_PEM] } },
+        maxDevices: 3,
+        candidates: { allowed: parseRanges("192.168.1.0/24"), max: 8 },
       },
     );
   });
@@ -145,4 +187,12 @@ Deno.test("the gateway process prints one line and exits with code 2 on a bad va
     new TextDecoder().decode(out.stderr),
     'config: GATEWAY_ECHO_GUARD="loud" is not allowed: expected estimate|raise|half_duplex|off\n',
   );
+});
+
+Deno.test("loadGatewayConfig refuses a weak secret, a bad range and a bad origin by name", () => {
+  rejects({ AI_SERVER_SECRET: "short" }, /AI_SERVER_SECRET.*32/);
+  rejects({ AI_SERVER_SECRET_FILE: "/nonexistent/secret" }, /AI_SERVER_SECRET_FILE/);
+  rejects({ WEBRTC_ALLOWED_CANDIDATE_RANGES: "lan" }, /WEBRTC_ALLOWED_CANDIDATE_RANGES/);
+  rejects({ GATEWAY_WEB_ORIGINS: "evil" }, /GATEWAY_WEB_ORIGINS/);
+  rejects({ GATEWAY_MAX_DEVICES: "0" }, /GATEWAY_MAX_DEVICES/);
 });

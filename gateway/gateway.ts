@@ -20,17 +20,36 @@ import { withStoredLogin } from "../shared/credentials.ts";
 import type { Logger } from "../shared/log.ts";
 import { roundTenth } from "../shared/rounding.ts";
 import type { DeviceStatus, GatewayMetrics } from "../shared/messages.ts";
-import { AiClient } from "./ai_client.ts";
-import { DEFAULT_SILERO_PATH, METRICS_INTERVAL_MS } from "./config.ts";
+import { audioSecretPath, readAudioSecret } from "../shared/audio_auth.ts";
+import { AiClient, type AiClientOptions } from "./ai_client.ts";
+import { type AiLink, AiServers } from "./ai_servers.ts";
+import {
+  DEFAULT_MAX_CANDIDATES,
+  DEFAULT_MAX_DEVICES,
+  DEFAULT_SILERO_PATH,
+  type GatewayConfig,
+  METRICS_INTERVAL_MS,
+} from "./config.ts";
+import { LAN_RANGES } from "../shared/ip_ranges.ts";
+import {
+  candidateProblem,
+  filterSdpCandidates,
+  opusProblem,
+} from "../shared/media/remote_candidates.ts";
 import type { EchoGuard } from "./audio_input.ts";
 import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_session.ts";
 import { PlaybackClock } from "./playback.ts";
 import { LONG_TURN_CAPABILITY } from "./utterance_segmenter.ts";
 import { type Signaling, startSignaling } from "./signaling.ts";
+import { startMembership } from "./gateway_membership.ts";
+import { type RemoteSession, SessionWorkers } from "./session_workers.ts";
+import { turnPrefix } from "./ai_client.ts";
 import { EnergyModel, SileroModel, SileroSession, type VoiceModel } from "./vad.ts";
 import { peerConfig } from "../shared/media/webrtc.ts";
 
 const SESSION_ID_BYTES = 8;
+/** Session workers report their sessions' state at least this often (ms), for `alive`. */
+const WORKER_METRICS_MS = 1000;
 
 /** Gateway settings beyond shared/config.ts (from gateway/config.ts; gateway/README.md). */
 export interface GatewayOptions {
@@ -49,16 +68,57 @@ export interface GatewayOptions {
   responseTimeoutMs?: number;
   /** MQTT client id; default naila-gateway. */
   clientId?: string;
+  /** GATEWAY_WORKERS: session worker threads; 0 (default): sessions on the main thread. */
+  workers?: number;
+  /** AI_SERVER_AUTH / _SECRET / _TLS; default: authenticate with the data dir's secret. */
+  aiServer?: GatewayConfig["aiServer"];
+  /** GATEWAY_MAX_DEVICES; default {@link DEFAULT_MAX_DEVICES}. */
+  maxDevices?: number;
+  /** WEBRTC_ALLOWED_CANDIDATE_RANGES / WEBRTC_MAX_CANDIDATES; default LAN ranges, 20. */
+  candidates?: GatewayConfig["candidates"];
 }
+
+/** A device session, on the main thread or in a session worker (session_workers.ts). */
+export type GatewaySession = DeviceSession | RemoteSession;
 
 /** A running gateway. */
 export interface Gateway {
   readonly signaling: Signaling;
-  readonly ai: AiClient;
+  /** One server: `AiClient`; several (AI_SERVER_HOST lists them): `AiServers`. */
+  readonly ai: AiLink;
   readonly vadMode: "energy" | "silero";
-  sessions(): ReadonlyMap<string, DeviceSession>;
+  sessions(): ReadonlyMap<string, GatewaySession>;
   metrics(): GatewayMetrics;
   close(): Promise<void>;
+}
+
+/**
+ * The AI connection's secret and TLS: AI_SERVER_SECRET(_FILE) if given, else the data dir's
+ * secret read at each connect (on one machine the server may create it after the gateway
+ * starts). Warns once at start when there is none to be found.
+ */
+function aiServerAccess(
+  config: Config,
+  access: GatewayConfig["aiServer"],
+  log: Logger,
+): AiClientOptions["access"] {
+  if (!access.auth) return { tls: access.tls };
+  if (access.secret !== undefined) return { secret: access.secret, tls: access.tls };
+  const fromDataDir = () => {
+    try {
+      return readAudioSecret(config.dataDir);
+    } catch (error) {
+      log.error("audio-socket secret unreadable", { error: (error as Error).message });
+      return undefined;
+    }
+  };
+  if (fromDataDir() === undefined && config.aiServer.protocol === "v2") {
+    log.warn(
+      `no audio-socket secret yet (AI_SERVER_SECRET, AI_SERVER_SECRET_FILE or ` +
+        `${audioSecretPath(config.dataDir)}): the AI server refuses the gateway until one is found`,
+    );
+  }
+  return { secret: fromDataDir, tls: access.tls };
 }
 
 function sessionId(): string {
@@ -90,17 +150,30 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       ? new SileroModel(silero)
       : new EnergyModel({ threshold: config.audio.vadThreshold || 1 });
 
-  const ai = new AiClient({
-    host: config.aiServer.host,
-    port: config.aiServer.port,
-    protocol: config.aiServer.protocol,
-    log: options.log("gateway.ai"),
-    responseTimeoutMs: options.responseTimeoutMs,
-  });
+  const servers = config.aiServer.servers ?? [config.aiServer];
+  const workerCount = options.workers ?? 0;
+  const access = aiServerAccess(config, options.aiServer ?? { auth: true }, log);
+  // Session workers name their own turns, which AiServers takes (with one server too).
+  const ai: AiLink = servers.length > 1 || workerCount > 0
+    ? new AiServers({
+      servers,
+      protocol: config.aiServer.protocol,
+      log: options.log("gateway.ai"),
+      responseTimeoutMs: options.responseTimeoutMs,
+      access,
+    })
+    : new AiClient({
+      host: config.aiServer.host,
+      port: config.aiServer.port,
+      protocol: config.aiServer.protocol,
+      log: options.log("gateway.ai"),
+      responseTimeoutMs: options.responseTimeoutMs,
+      access,
+    });
   const clock = new PlaybackClock({
     onError: (error) => log.error("playback frame failed", { error }),
   });
-  const sessions = new Map<string, DeviceSession>();
+  const sessions = new Map<string, GatewaySession>();
   const peer = peerConfig({
     iceServers: config.webrtc.iceServers,
     hostAddresses: config.webrtc.hostAddresses,
@@ -110,8 +183,51 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   const link: { signaling?: Signaling } = {};
   let closing = false;
 
-  const onClosed = (session: DeviceSession, reason: CloseReason) => {
-    if (sessions.get(session.device) === session) sessions.delete(session.device);
+  const workers = workerCount > 0
+    ? await SessionWorkers.start(workerCount, {
+      peer: { iceServers: config.webrtc.iceServers, hostAddresses: config.webrtc.hostAddresses },
+      audio: {
+        silenceFrames: config.audio.silenceFrames,
+        sampleRate: config.audio.sampleRate,
+        echoGuard: options.echoGuard ?? "raise",
+      },
+      vad: {
+        sileroPath: silero ? sileroPath : undefined,
+        threshold: config.audio.vadThreshold,
+      },
+      logLevel: config.logLevel,
+      metricsMs: Math.min(options.metricsIntervalMs ?? METRICS_INTERVAL_MS, WORKER_METRICS_MS),
+    }, {
+      ai: ai as AiServers,
+      turnPrefix: turnPrefix(),
+      log,
+      out: {
+        offer: (device, session_id, sdp) =>
+          link.signaling?.publishOffer(device, { type: "offer", sdp, session_id }),
+        ice: (device, candidate) => link.signaling?.publishIce(device, candidate),
+        event: (device, event) => link.signaling?.publishEvent(device, event),
+        closed: (session, reason) => onClosed(session, reason),
+      },
+    })
+    : undefined;
+  if (workers) log.info("session workers", { workers: workerCount });
+
+  /** Devices whose status says they cancel their own speaker echo. */
+  const echoCancelling = new Set<string>();
+  // Other gateways on the broker (docs/scaling.md): this one serves only the devices it owns.
+  const mqttConfig = withStoredLogin(config.mqtt, config.dataDir, { role: "gateway" });
+  const membership = await startMembership(mqttConfig, {
+    log: options.log("gateway.membership"),
+    open: (device) => openSession(device, echoCancelling.has(device)),
+    close: (device) => sessions.get(device)?.close("replaced"),
+    serving: (device) => sessions.has(device),
+  });
+
+  const onClosed = (session: GatewaySession, reason: CloseReason) => {
+    if (sessions.get(session.device) === session) {
+      sessions.delete(session.device);
+      membership.claimsChanged();
+    }
     if (reason === "failed" || reason === "no_answer") {
       link.signaling?.publishEvent(session.device, {
         type: "error",
@@ -122,9 +238,38 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     }
   };
 
+  const maxDevices = options.maxDevices ?? DEFAULT_MAX_DEVICES;
+  const candidateLimits = options.candidates ??
+    { allowed: [...LAN_RANGES], max: DEFAULT_MAX_CANDIDATES };
+  /** Sessions whose answer came (being applied or applied). */
+  const answered = new WeakSet<GatewaySession>();
+  /** Remote candidates accepted per session (answer and trickle together). */
+  const candidateCounts = new WeakMap<GatewaySession, number>();
+
+  /** Tells the device on its events topic why it gets no (or no more) session. */
+  const refuse = (device: string, message: string, sessionId?: string) => {
+    log.warn("audit: device refused", { device, message });
+    link.signaling?.publishEvent(device, {
+      type: "error",
+      message,
+      ...(sessionId === undefined ? {} : { session_id: sessionId }),
+      timestamp: new Date().toISOString(),
+    });
+  };
+
+  /** Ends `session` at once because of its answer, and tells the device why. */
+  const failAnswer = (session: GatewaySession, problem: string) => {
+    refuse(session.device, `SDP answer refused: ${problem}`, session.sessionId);
+    session.close("error");
+  };
+
   const openSession = (device: string, echoCancellation: boolean) => {
+    if (!sessions.has(device) && sessions.size >= maxDevices) {
+      refuse(device, `the gateway serves at most ${maxDevices} devices (GATEWAY_MAX_DEVICES)`);
+      return;
+    }
     sessions.get(device)?.close("replaced");
-    const session = new DeviceSession({
+    const session = workers ? workers.open(device, sessionId()) : new DeviceSession({
       device,
       sessionId: sessionId(),
       peer,
@@ -155,6 +300,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       log: sessionLog,
     });
     sessions.set(device, session);
+    membership.claimsChanged();
     log.info("device online: offering", { device, session: session.sessionId });
     session.start().catch((error) => {
       log.error("offer failed", { device, error });
@@ -187,45 +333,90 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     }
     if (status.epoch !== undefined) liveEpochs.set(device, status.epoch);
     else liveEpochs.delete(device);
-    if (!online) return void sessions.get(device)?.close("offline");
+    if (!online) {
+      membership.deviceOffline(device);
+      return void sessions.get(device)?.close("offline");
+    }
     // A retained status replayed on our (re)subscribe is not a device reconnecting (spec 9.3):
     // keep a session that is alive instead of cutting the call.
     if (retained && sessions.get(device)?.alive) {
       return void log.debug("retained status of a device with a live session", { device });
     }
-    openSession(device, status.echo_cancellation === true);
+    // A device that cancels its own echo (the browser page) needs no echo guard (README).
+    if (status.echo_cancellation === true) echoCancelling.add(device);
+    else echoCancelling.delete(device);
+    membership.deviceOnline(device);
   };
   // Retained statuses can arrive before startSignaling resolves; offers need its publisher.
   const early: [string, DeviceStatus, boolean][] = [];
-  const mqttConfig = withStoredLogin(config.mqtt, config.dataDir, { role: "gateway" });
-  const ready = await startSignaling(mqttConfig, {
-    status(device, status, { retained }) {
-      // An MQTT-only camera (capabilities without "audio", docs/media.md) has no voice to stream.
-      if (status.online && status.capabilities && !status.capabilities.includes("audio")) return;
-      if (link.signaling) onStatus(device, status, retained);
-      else early.push([device, status, retained]);
-    },
-    answer(device, answer) {
-      const session = current(device, answer.session_id, "answer");
-      session?.applyAnswer(answer.sdp).catch((error) =>
-        log.warn("SDP answer rejected", { device, error: String(error) })
-      );
-    },
-    ice(device, candidate) {
-      const session = current(device, candidate.session_id, "ICE candidate");
-      session?.addCandidate(candidate).catch((error) =>
-        log.warn("ICE candidate rejected", { device, error: String(error) })
-      );
-    },
-    command(device, command) {
-      // A due timer (server/README.md): fetch and play the announcement now if the device is free.
-      if (command.command === "announce") sessions.get(device)?.announce();
-    },
-  }, {
-    log: options.log("gateway.signaling"),
-    clientId: options.clientId,
-    status: () => ({ sessions: sessions.size }),
-  });
+  let ready: Signaling;
+  try {
+    ready = await startSignaling(mqttConfig, {
+      status(device, status, { retained }) {
+        // An MQTT-only camera (capabilities without "audio", docs/media.md) has no voice to stream.
+        if (status.online && status.capabilities && !status.capabilities.includes("audio")) return;
+        if (link.signaling) onStatus(device, status, retained);
+        else early.push([device, status, retained]);
+      },
+      answer(device, answer) {
+        const session = current(device, answer.session_id, "answer");
+        if (!session) return;
+        // Only the answer a session waits for can end it: a later one never disturbs a live call.
+        if (answered.has(session)) return void log.debug("duplicate answer ignored", { device });
+        answered.add(session);
+        const problem = opusProblem(answer.sdp);
+        if (problem) return failAnswer(session, problem);
+        // Only candidates in the allowed ranges, at most the cap: no STUN to named addresses.
+        const filtered = filterSdpCandidates(answer.sdp, {
+          allowed: candidateLimits.allowed,
+          max: candidateLimits.max - (candidateCounts.get(session) ?? 0),
+        });
+        if (filtered.dropped.length > 0) {
+          log.warn("audit: answer candidates dropped", {
+            device,
+            dropped: filtered.dropped.length,
+            first: filtered.dropped[0],
+          });
+        }
+        candidateCounts.set(session, (candidateCounts.get(session) ?? 0) + filtered.kept);
+        session.applyAnswer(filtered.sdp).catch((error) =>
+          failAnswer(session, (error as Error).message.replace(/^SDP answer /, ""))
+        );
+      },
+      ice(device, candidate) {
+        const session = current(device, candidate.session_id, "ICE candidate");
+        if (!session) return;
+        if (candidate.candidate) {
+          const count = candidateCounts.get(session) ?? 0;
+          const problem = candidateProblem(candidate.candidate, candidateLimits.allowed) ??
+            (count >= candidateLimits.max
+              ? `is beyond ${candidateLimits.max} candidates per session`
+              : undefined);
+          if (problem) {
+            return void log.warn("audit: ICE candidate dropped", { device, problem });
+          }
+          candidateCounts.set(session, count + 1);
+        }
+        session.addCandidate(candidate).catch((error) =>
+          log.warn("ICE candidate rejected", { device, error: String(error) })
+        );
+      },
+      serverStatus(status) {
+        if (ai instanceof AiServers) ai.serverStatus(status);
+      },
+      command(device, command) {
+        // A due timer (server/README.md): fetch and play the announcement now if the device is free.
+        if (command.command === "announce") sessions.get(device)?.announce();
+      },
+    }, {
+      log: options.log("gateway.signaling"),
+      clientId: options.clientId,
+      status: () => ({ sessions: sessions.size, gateway_id: membership.id }),
+    });
+  } catch (error) {
+    await membership.close();
+    throw error;
+  }
   link.signaling = ready;
   for (const [device, status, retained] of early.splice(0)) onStatus(device, status, retained);
   ai.start();
@@ -240,7 +431,8 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     lastCpu = cpu;
     lastCpuAt = at;
     const memory = Deno.memoryUsage();
-    const playback = clock.takeStats();
+    const playback = workers ? workers.takeStats() : clock.takeStats();
+    const vadRuns = workers ? workers.silero : silero;
     const devices: Record<string, SessionMetrics> = {};
     let framesIn = 0, framesOut = 0;
     for (const [device, session] of sessions) {
@@ -259,11 +451,16 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       external_mb: Math.round(memory.external / 1e5) / 10,
       frames_in: framesIn,
       frames_out: framesOut,
-      ai_server: { connected: ai.connected, protocol: ai.protocol, rtt_ms: ai.lastRttMs ?? null },
+      ai_server: {
+        connected: ai.connected,
+        protocol: ai.protocol,
+        rtt_ms: ai.lastRttMs ?? null,
+        ...(ai instanceof AiServers ? { servers: ai.servers } : {}),
+      },
       vad: {
         mode: vadMode,
-        silero_runs: silero?.runs ?? 0,
-        silero_ms_per_window: silero && silero.runs > 0 ? silero.totalMs / silero.runs : null,
+        silero_runs: vadRuns?.runs ?? 0,
+        silero_ms_per_window: vadRuns && vadRuns.runs > 0 ? vadRuns.totalMs / vadRuns.runs : null,
       },
       playback: {
         ticks: playback.ticks,
@@ -289,7 +486,9 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       if (closing) return;
       closing = true;
       clearInterval(metricsTimer);
+      await membership.close();
       for (const session of [...sessions.values()]) session.close("shutdown");
+      workers?.close();
       clock.stop();
       ai.close();
       await ready.close();

@@ -10,6 +10,8 @@ import { stopOnSignals } from "../shared/shutdown.ts";
 import { loadGatewayConfig } from "./config.ts";
 import { startGateway } from "./gateway.ts";
 import { serveDevicePage, type WebBridge } from "./web_bridge.ts";
+import { isLoopbackHost } from "../shared/ip_ranges.ts";
+import { WebPairing } from "../shared/web_pairing.ts";
 
 // Both configurations before anything starts: a bad variable exits with code 2 here.
 const config = configFromEnv();
@@ -26,6 +28,10 @@ const starting = startGateway(config, {
   metricsIntervalMs: settings.metricsIntervalMs,
   responseTimeoutMs: settings.responseTimeoutMs,
   clientId: settings.mqttClientId,
+  workers: settings.workers,
+  aiServer: settings.aiServer,
+  maxDevices: settings.maxDevices,
+  candidates: settings.candidates,
 });
 // GATEWAY_WEB=off turns the browser device page off (tests, headless installs).
 let page: Promise<WebBridge | undefined> = Promise.resolve(undefined);
@@ -39,12 +45,33 @@ stopOnSignals(async () => {
 const gateway = await starting;
 
 if (settings.web.enabled) {
+  const webLog = log("gateway.web");
+  const pairing = settings.web.pairing ? WebPairing.open(config.dataDir) : undefined;
   page = serveDevicePage({
     port: settings.web.port,
     hostname: settings.web.host,
     ...settings.web.tls,
     mqtt: gateway.signaling.mqtt,
-    log: log("gateway.web"),
+    log: webLog,
+    pairing,
+    origins: settings.web.origins,
+    maxSockets: settings.web.maxSockets,
+  }).then((bridge) => {
+    const scheme = settings.web.tls ? "https" : "http";
+    // A wildcard bind is reached by this machine's name.
+    const wildcard = settings.web.host === "0.0.0.0" || settings.web.host === "::";
+    const host = wildcard ? Deno.hostname() : settings.web.host;
+    if (pairing) {
+      // Printed once at start: the link a user opens once per browser to pair it.
+      webLog.info("device page pairing link (open once per browser)", {
+        link: pairing.link(`${scheme}://${host}:${bridge.port}`),
+      });
+    } else if (!isLoopbackHost(settings.web.host)) {
+      webLog.warn(
+        `device page on ${settings.web.host} lets any browser in without pairing (GATEWAY_PAIRING=off)`,
+      );
+    }
+    return bridge;
   }).catch((error) => {
     log("gateway").warn("device page not started", {
       port: settings.web.port,

@@ -25,7 +25,10 @@
  *
  * Around the path: `gateway.ts` (a session per device, metrics), `signaling.ts` (MQTT offer,
  * answer, ICE), `outage_hold.ts` (turns wait for a restarting AI server), `config.ts`,
- * `web_bridge.ts` (the browser device page).
+ * `web_bridge.ts` (the browser device page). Scaling out (docs/scaling.md): `ai_servers.ts`
+ * (several AI servers, least loaded first, failover), `gateway_membership.ts` and
+ * `device_assignment.ts` (several gateways share the devices), `session_workers.ts`,
+ * `session_worker.ts` and `session_messages.ts` (sessions on every core).
  */
 export { startGateway } from "./gateway.ts";
 export type { Gateway, GatewayOptions } from "./gateway.ts";

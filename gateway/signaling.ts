@@ -28,6 +28,7 @@ import {
   parseMessageFor,
   type SdpAnswer,
   type SdpOffer,
+  type ServerStatus,
 } from "../shared/messages.ts";
 import { connectMqtt, type NailaMqtt, uniqueClientId } from "../shared/mqtt.ts";
 import { parseTopic, type Topic, topicFilter } from "../shared/topics.ts";
@@ -40,6 +41,8 @@ export interface SignalingHandlers {
   ice(device: string, candidate: IceCandidate): void;
   /** A command for the device (the server's `announce`, a device's own set_volume, ...). */
   command?(device: string, command: DeviceCommand): void;
+  /** An AI server's status (its `load`, for placing turns; docs/scaling.md). */
+  serverStatus?(status: ServerStatus): void;
 }
 
 /** The running MQTT side. */
@@ -68,6 +71,7 @@ export const GATEWAY_SUBSCRIPTIONS = [
   topicFilter("device_answer"),
   topicFilter("device_ice"),
   topicFilter("device_command"),
+  topicFilter("server_status"),
 ];
 
 function now(): string {
@@ -99,7 +103,18 @@ export async function startSignaling(
     });
   };
 
+  const serverStatus = (payload: string) => {
+    if (!handlers.serverStatus || payload.length === 0) return;
+    const parsed = parseMessageFor("server_status", payload);
+    if (!parsed.ok) return void log.warn("invalid server status dropped", { error: parsed.error });
+    try {
+      handlers.serverStatus(parsed.value);
+    } catch (error) {
+      log.error("server status handler failed", { error });
+    }
+  };
   mqtt.onMessage((topic: Topic, payload: string, delivery) => {
+    if (topic.kind === "server_status") return serverStatus(payload);
     if (!("device" in topic)) return;
     const device = topic.device;
     try {

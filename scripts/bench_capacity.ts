@@ -128,7 +128,11 @@ async function measure(label: string, env: Record<string, string>, pcm: Uint8Arr
   const out = [];
   try {
     for (const count of DEVICE_COUNTS) {
-      const client = await V2Client.connect(server.audioPort, [...ALL_CAPABILITIES, "queue"]);
+      const client = await V2Client.connect(
+        server.audioPort,
+        [...ALL_CAPABILITIES, "queue"],
+        server.secret,
+      );
       let pingId = 0;
       const pinger = setInterval(() => {
         client.send({ type: "ping", id: pingId++, ts: Date.now() }).catch(() => {});

@@ -17,7 +17,7 @@
  *
  * Writes bench/gateway.json and prints a summary.
  *
- * Usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30]
+ * Usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30] [--workers=N]
  */
 import { DevicePeer } from "../device/peer.ts";
 import { resample, SPEECH_RATE } from "../shared/audio.ts";
@@ -44,7 +44,8 @@ import {
 
 const CLI: Cli = {
   command: "bench:gateway",
-  usage: "usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30]",
+  usage:
+    "usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30] [--workers=N]",
 };
 const ARGS = parseCli(CLI, {
   /** Fewer levels, shorter windows: a smoke run. */
@@ -53,6 +54,8 @@ const ARGS = parseCli(CLI, {
   "capacity-only": { type: "boolean", default: false },
   /** Full-duplex device counts of the capacity sweep, comma-separated. */
   "capacity-levels": { type: "string" },
+  /** GATEWAY_WORKERS of the gateway under test (session worker threads; docs/scaling.md). */
+  workers: { type: "string", default: "0" },
 });
 const QUICK = ARGS.quick;
 const CAPACITY_ONLY = ARGS["capacity-only"];
@@ -129,6 +132,7 @@ async function main() {
     AUDIO_SILENCE_FRAMES: String(SILENCE_FRAMES),
     LOG_LEVEL: "warn",
     GATEWAY_METRICS_INTERVAL_MS: String(METRICS_INTERVAL_MS),
+    GATEWAY_WORKERS: ARGS.workers,
   }, { waitReady: false });
   const metrics = await gatewayMetrics(broker.port);
   await delay(3000); // startup (module load, Silero session) settles before the baseline
@@ -137,6 +141,7 @@ async function main() {
     date: new Date().toISOString(),
     machine: { cpus: navigator.hardwareConcurrency, deno: Deno.version.deno },
     settings: {
+      workers: Number(ARGS.workers),
       silence_frames: SILENCE_FRAMES,
       sample_rate: SPEECH_RATE,
       room_noise_rms: ROOM_NOISE_RMS,

@@ -12,6 +12,7 @@
  * polling a 1280×720 camera every second (detection in its worker): the difference must stay
  * within noise. Writes bench/media.json.
  */
+import { readAudioSecret } from "../shared/audio_auth.ts";
 import { parseArgs } from "node:util";
 import { loadPhoto, startCamera } from "../device/camera.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
@@ -50,7 +51,11 @@ async function voiceTurns(withCamera: boolean, jpegPath: string): Promise<number
     : undefined;
   const speech = await speak("What time is it?");
   const pcm = float32ToPcm(resample(speech.samples, speech.rate, 16000));
-  const client = await V2Client.connect(server.audioPort);
+  const client = await V2Client.connect(
+    server.audioPort,
+    undefined,
+    readAudioSecret(server.dataDir),
+  );
   const times: number[] = [];
   try {
     for (let i = 0; i < WARMUP_ROUNDS + VOICE_TURNS; i++) {

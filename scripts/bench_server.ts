@@ -76,7 +76,7 @@ async function benchV2(
   const complete: number[] = [];
   const stages: Record<string, number[]> = {};
   try {
-    const client = await V2Client.connect(server.audioPort);
+    const client = await V2Client.connect(server.audioPort, undefined, server.secret);
     try {
       for (let i = 0; i < WARMUP_TURNS + turns; i++) {
         const turn = `b${i}`;
@@ -114,7 +114,7 @@ async function benchV2(
 
 /** v1 (echo): request fully written → response fully read. */
 async function benchV1Echo(utterance: Uint8Array): Promise<Summary> {
-  const server = await startServerProcess({ PIPELINE: "echo" });
+  const server = await startServerProcess({ PIPELINE: "echo", AUDIO_SOCKET_ALLOW: "127.0.0.1" });
   const times: number[] = [];
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.audioPort });

@@ -22,7 +22,15 @@ const DENO_PACKAGES: Record<string, string> = {
 /** Source the gateway process runs. */
 const SOURCE = ["deno.lock", "shared", "gateway"];
 /** The npm packages the gateway and shared/ import; the bundle's import map has only these. */
-const GATEWAY_PACKAGES = ["mqtt", "onnxruntime-node", "opusscript", "werift", "zod"];
+const GATEWAY_PACKAGES = [
+  "mqtt",
+  "onnxruntime-node",
+  "opusscript",
+  "werift",
+  "ws",
+  "@types/ws",
+  "zod",
+];
 
 async function run(command: string, args: string[], cwd?: string): Promise<void> {
   const output = await new Deno.Command(command, { args, cwd, stdout: "piped", stderr: "piped" })

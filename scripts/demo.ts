@@ -21,6 +21,8 @@ import {
   startServerProcess,
 } from "./lib/mod.ts";
 
+/** The device page starts right after the gateway; its pairing link is logged then. */
+const PAGE_LINK_TIMEOUT_MS = 15_000;
 const ROOT = new URL("..", import.meta.url).pathname;
 const WHISPER_DIR = `${ROOT}models/whisper-tiny.en`;
 const UTTERANCES = [
@@ -101,13 +103,19 @@ async function main(): Promise<number> {
       },
       hostAddresses: ["127.0.0.1"],
     });
+    // The page needs this browser paired: the gateway prints its pairing link at start.
+    const pairing = await gateway.waitForLog(
+      (l) => l.msg.startsWith("device page pairing link"),
+      PAGE_LINK_TIMEOUT_MS,
+    );
+    const pairQuery = new URL(String(pairing.fields?.link)).search;
     const connectStart = performance.now();
     await device.connect();
     console.log(
       `Device "demo_kitchen" connected over WebRTC in ${
         Math.round(performance.now() - connectStart)
       } ms ` +
-        `(browser page: http://localhost:${httpPort}/ while the demo runs).\n`,
+        `(browser page: http://localhost:${httpPort}/${pairQuery} while the demo runs).\n`,
     );
 
     for (const [index, text] of UTTERANCES.entries()) {

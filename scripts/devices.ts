@@ -24,11 +24,14 @@ import {
   storedLogin,
 } from "../shared/credentials.ts";
 import { writeMosquittoFiles } from "../shared/mosquitto_files.ts";
+import { audioSecretPath, readAudioSecret } from "../shared/audio_auth.ts";
+import { WebPairing } from "../shared/web_pairing.ts";
 
-const USAGE = `usage: deno task devices add ID | list | remove ID | gateway
+const USAGE = `usage: deno task devices add ID | list | remove ID | gateway | pair [--page URL]
        deno task devices mosquitto --out DIR [--tls] [--port PORT] [--bind HOST] [--tls-host NAME]
 options: --data-dir DIR (default $NAILA_DATA_DIR or ./data)
-         --broker HOST[:PORT] (what to print as the broker; default this machine's name)`;
+         --broker HOST[:PORT] (what to print as the broker; default this machine's name)
+pair: run where the gateway runs (its data dir); prints the device page's pairing link`;
 
 function fail(message: string): never {
   console.error(`devices: ${message}\n${USAGE}`);
@@ -63,6 +66,7 @@ function main() {
     options: {
       "data-dir": { type: "string", default: Deno.env.get("NAILA_DATA_DIR") ?? "./data" },
       broker: { type: "string" },
+      page: { type: "string" },
       out: { type: "string" },
       tls: { type: "boolean", default: false },
       port: { type: "string" },
@@ -103,6 +107,16 @@ function main() {
     case "gateway": {
       ensureRoleUsers(dataDir);
       printLogin("a gateway", storedLogin(dataDir, { role: "gateway" })!, broker, dataDir);
+      // The audio socket's secret (docs/protocol.md "Authentication"), made by the server.
+      const secret = readAudioSecret(dataDir);
+      if (secret) console.log(`AI_SERVER_SECRET=${secret}`);
+      else console.log(`# no ${audioSecretPath(dataDir)} yet: start the server once, then rerun`);
+      return;
+    }
+    case "pair": {
+      const page = values.page ?? `http://${Deno.hostname()}:8080`;
+      console.log(`Open once in each browser to pair it with the device page:`);
+      console.log(WebPairing.open(dataDir).link(page));
       return;
     }
     case "mosquitto": {

@@ -2,10 +2,8 @@
  * What the audio socket's tests share: a pipeline under the test's control and a socket
  * listening on a free loopback port for the length of one test.
  */
-import { AudioSocketServer, type AudioSocketTimeouts } from "./audio_socket.ts";
+import { type AudioSocketOptions, AudioSocketServer } from "./audio_socket.ts";
 import { InferenceQueue, type QueueLimits } from "./inference_queue.ts";
-import type { Notices } from "./notices.ts";
-import type { QueueNoticeTiming } from "./socket_link.ts";
 import type { Pipeline, ReplySink, TurnResult, Utterance } from "./pipeline.ts";
 
 /** A pipeline under the test's control: waits `delayMs` per stage, then answers 100 ms of tone. */
@@ -42,24 +40,17 @@ export class ScriptedPipeline implements Pipeline {
 export async function withServer(
   pipeline: Pipeline,
   fn: (server: AudioSocketServer) => Promise<void>,
-  options: {
-    capacity?: number;
-    limits?: Partial<QueueLimits>;
-    notices?: Notices;
-    queueTiming?: Partial<QueueNoticeTiming>;
-    timeouts?: Partial<AudioSocketTimeouts>;
-    maxConnections?: number;
-  } = {},
+  options:
+    & { capacity?: number; limits?: Partial<QueueLimits> }
+    & Partial<Omit<AudioSocketOptions, "pipeline" | "queue">> = {},
 ): Promise<void> {
+  const { capacity, limits, ...rest } = options;
   const server = AudioSocketServer.listen({
     host: "127.0.0.1",
     port: 0,
+    ...rest,
     pipeline,
-    queue: new InferenceQueue({ capacity: options.capacity, limits: options.limits }),
-    notices: options.notices,
-    queueTiming: options.queueTiming,
-    timeouts: options.timeouts,
-    maxConnections: options.maxConnections,
+    queue: new InferenceQueue({ capacity, limits }),
   });
   try {
     await fn(server);

@@ -23,6 +23,10 @@
  * | `QUEUE_MAX_WAIT_MS` | `20000` | A turn whose estimated wait exceeds this is refused at once, with a spoken apology |
  * | `QUEUE_MAX_BYTES` | `67108864` | Audio bytes all turns may buffer (receiving or queued) |
  * | `QUEUE_NOTICE_MS` | `1500` | A turn still waiting this long hears a spoken "one moment" (gateways with `queue`) |
+ * | `AUDIO_SOCKET_AUTH` | `on` | `off` lets any peer use the audio socket without the shared secret (explicit opt-out; a one-line warning at start when reachable beyond loopback) |
+ * | `AUDIO_SOCKET_ALLOW` | unset | Comma-separated addresses or CIDR ranges allowed to connect (spec 17.2); v1 gateways only from these |
+ * | `AUDIO_SOCKET_TLS_CERT` | unset | PEM certificate (chain): serve the audio socket over TLS |
+ * | `AUDIO_SOCKET_TLS_KEY` | unset | Its PEM private key; set both or neither |
  *
  * The queue is fair across devices (round-robin); see server/inference_queue.ts and
  * docs/protocol.md "Waiting for inference".
@@ -30,7 +34,8 @@
  * MediaConfig (spec 14.1: upload size, formats, snapshot timeout, alerts, storage): the `MEDIA_*`
  * and `ALERT_*` variables of `server/media/config.ts`.
  */
-import { ConfigError, type Env, envInteger, envValue } from "../shared/config.ts";
+import { ConfigError, type Env, envInteger, envOneOf, envValue } from "../shared/config.ts";
+import { type IpRange, parseRanges } from "../shared/ip_ranges.ts";
 import { DEFAULT_LLM_TIMEOUT_MS } from "./assistant/llm_client.ts";
 import { DEFAULT_QUEUE_LIMITS, type QueueLimits } from "./inference_queue.ts";
 import { DEFAULT_STT_BATCH } from "./pipeline.ts";
@@ -55,6 +60,38 @@ export interface ServerConfig {
   queueNoticeMs: number;
   /** Snapshots, recordings, uploads, alerts and their storage (spec 14.1 MediaConfig). */
   media: MediaConfig;
+  /** Who may use the audio socket (spec 17.2). */
+  audioSocket: {
+    /** Peers must prove the data directory's secret (docs/protocol.md "Authentication"). */
+    auth: boolean;
+    allow: IpRange[];
+    /** PEM file paths: TLS on the audio socket. */
+    tls?: { cert: string; key: string };
+  };
+}
+
+function allowList(env: Env): IpRange[] {
+  const raw = envValue(env, "AUDIO_SOCKET_ALLOW") ?? "";
+  try {
+    return parseRanges(raw);
+  } catch (error) {
+    throw new ConfigError(
+      "AUDIO_SOCKET_ALLOW",
+      raw,
+      `comma-separated addresses or CIDR ranges (${(error as Error).message})`,
+    );
+  }
+}
+
+function socketTls(env: Env): { cert: string; key: string } | undefined {
+  const cert = envValue(env, "AUDIO_SOCKET_TLS_CERT");
+  const key = envValue(env, "AUDIO_SOCKET_TLS_KEY");
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) {
+    const missing = cert === undefined ? "AUDIO_SOCKET_TLS_CERT" : "AUDIO_SOCKET_TLS_KEY";
+    throw new ConfigError(missing, "", "a PEM file path: set both TLS variables or neither");
+  }
+  return { cert, key };
 }
 
 /** Upper bounds of the queue variables: a day of audio, 10 min of waiting, 4 GiB, 1 min. */
@@ -124,7 +161,13 @@ export function loadServerConfig(env: Env): ServerConfig {
     sttBatch: envInteger(env, "STT_BATCH", DEFAULT_STT_BATCH, 1, MAX_STT_BATCH),
     queueNoticeMs: envInteger(env, "QUEUE_NOTICE_MS", DEFAULT_NOTICE_MS, 0, MAX_NOTICE_MS),
     media: loadMediaConfig(env),
+    audioSocket: {
+      auth: envOneOf(env, "AUDIO_SOCKET_AUTH", ["on", "off"], "on") === "on",
+      allow: allowList(env),
+    },
   };
+  const tls = socketTls(env);
+  if (tls !== undefined) config.audioSocket.tls = tls;
   // Unset: the model's own window (its config), as loadWhisper decides.
   const frames = envValue(env, "STT_ENCODER_FRAMES");
   if (frames !== undefined) {

@@ -19,7 +19,23 @@ Deno.test("loadServerConfig has working defaults and no LLM unless LLM_URL is se
     sttBatch: 8,
     queueNoticeMs: 1500,
     media: loadMediaConfig({}),
+    audioSocket: { auth: true, allow: [] },
   });
+});
+
+Deno.test("loadServerConfig reads the audio socket's access settings", () => {
+  const config = loadServerConfig({
+    AUDIO_SOCKET_AUTH: "off",
+    AUDIO_SOCKET_ALLOW: "192.168.1.10, 10.0.0.0/8",
+    AUDIO_SOCKET_TLS_CERT: "c.pem",
+    AUDIO_SOCKET_TLS_KEY: "k.pem",
+  });
+  assert.equal(config.audioSocket.auth, false);
+  assert.deepEqual(config.audioSocket.allow.map((r) => r.text), ["192.168.1.10", "10.0.0.0/8"]);
+  assert.deepEqual(config.audioSocket.tls, { cert: "c.pem", key: "k.pem" });
+  assert.throws(() => loadServerConfig({ AUDIO_SOCKET_ALLOW: "lan" }), /AUDIO_SOCKET_ALLOW/);
+  assert.throws(() => loadServerConfig({ AUDIO_SOCKET_TLS_CERT: "c.pem" }), /AUDIO_SOCKET_TLS_KEY/);
+  assert.throws(() => loadServerConfig({ AUDIO_SOCKET_AUTH: "maybe" }), /AUDIO_SOCKET_AUTH/);
 });
 
 Deno.test("loadServerConfig reads the LLM settings", () => {

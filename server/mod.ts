@@ -37,7 +37,7 @@ import { createLogger, type Logger } from "../shared/log.ts";
 import { parseDeviceEvent, type ServerLoad, type ServerStatus } from "../shared/messages.ts";
 import { topicFilter } from "../shared/topics.ts";
 import { announceCommand, createAssistant } from "./assistant/mod.ts";
-import { AudioSocketServer } from "./audio_socket.ts";
+import { AudioSocketServer, socketAccessOptions } from "./audio_socket.ts";
 import type { ServerConfig } from "./config.ts";
 import { InferenceQueue, QueueError, type QueueLoad } from "./inference_queue.ts";
 import { MediaError, MediaService, MediaStore } from "./media/mod.ts";
@@ -329,14 +329,16 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       details = { tts: tts.name, llm: server.llm?.model ?? null, stt: server.sttModelDir };
     }
 
+    const socketLog = logger("audio_socket");
     const socket = AudioSocketServer.listen({
       host: config.socket.host,
       port: config.socket.port,
       pipeline,
       queue,
+      log: socketLog,
+      ...socketAccessOptions(config.socket.host, config.dataDir, server.audioSocket, socketLog),
       notices,
       queueTiming: { noticeMs: server.queueNoticeMs },
-      log: logger("audio_socket"),
     });
     undo.push(() => socket.close());
     // The load on the status, at a bounded rate: at most once per LOAD_PUBLISH_MS, when changed.
@@ -350,7 +352,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       void mqtt.republish();
     }, LOAD_PUBLISH_MS);
     undo.push(() => clearInterval(loadTimer));
-    online = { audio_socket_port: socket.port, ...details };
+    // Port and host name tell a gateway with several AI servers which link this load belongs to.
+    online = { audio_socket_port: socket.port, hostname: Deno.hostname(), ...details };
     mqtt.start();
     // The embedded broker is up already: be online before saying ready. An external broker may
     // be down; the socket serves meanwhile and the status follows when it is reachable.

@@ -1,3 +1,4 @@
+import { readAudioSecret } from "../shared/audio_auth.ts";
 import assert from "node:assert/strict";
 import { loadConfig } from "../shared/config.ts";
 import { storedLogin } from "../shared/credentials.ts";
@@ -53,7 +54,7 @@ Deno.test("startServer: device commands and due timers reach the device over MQT
     }
   });
   await mqtt.subscribe("naila/devices/+/command");
-  const client = await V2Client.connect(server.audioPort);
+  const client = await V2Client.connect(server.audioPort, undefined, readAudioSecret(dataDir));
   try {
     const speech = new Uint8Array(16000);
     await sendTurn(client, { turn: "t1", rate: 16000, pcm: speech });

@@ -4,9 +4,14 @@
  * chose (`{` → {@link V2Turns}, anything else → {@link V1Adapter}), queues writes, and ends
  * frames that stall half-way and silent v2 connections. Nothing a peer sends can throw out of
  * {@link Connection.serve}.
+ *
+ * Who may speak (spec 17.2, docs/protocol.md "Authentication"): with a secret configured, a v2
+ * peer goes through {@link V2AuthGate} and a v1 peer (which cannot authenticate) is refused
+ * unless an address allow-list admitted it; a peer not admitted within `authTimeoutMs` is closed.
  */
 import { type Decoded, FrameDecoder, FrameError } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
+import { V2AuthGate } from "./socket_auth.ts";
 import type { ConnectionLink, SocketProtocol, SocketSettings } from "./socket_link.ts";
 import { V1Adapter } from "./v1_adapter.ts";
 import { V2Turns } from "./v2_turns.ts";
@@ -15,14 +20,30 @@ import { V2Turns } from "./v2_turns.ts";
 const CLOSE_FLUSH_MS = 1000;
 /** Unsent reply bytes per connection before it counts as not reading (~30 s of 48 kHz audio). */
 const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
+/** Bytes a peer may have buffered before it is admitted: a hello and an auth fit in 2 KiB. */
+const PRE_AUTH_MAX_BUFFERED = 4096;
 /** A v2 connection's first byte: its header lines are JSON objects (docs/protocol.md). */
 const OPEN_BRACE = 0x7b;
 
-/** A peer's TCP connection to the audio socket. */
+/** What a connection tells the listener that owns it. */
+export interface ConnectionEvents {
+  /** The peer may use the socket now (authenticated, allow-listed, or no authentication). */
+  admitted(connection: Connection): void;
+  /** A security event: one structured audit line (spec 17.3). */
+  audit(event: string, fields: Record<string, unknown>): void;
+}
+
+/** A peer's TCP (or TLS) connection to the audio socket. */
 export class Connection implements ConnectionLink {
   readonly peer: string;
+  /** The peer's IP address. */
+  readonly address: string;
   readonly settings: SocketSettings;
-  #conn: Deno.TcpConn;
+  #conn: Deno.Conn<Deno.NetAddr>;
+  #events: ConnectionEvents;
+  #admitted = false;
+  #gate: V2AuthGate | undefined;
+  #authTimer: ReturnType<typeof setTimeout> | undefined;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #log: Logger | undefined;
   #decoder: FrameDecoder;
@@ -37,18 +58,86 @@ export class Connection implements ConnectionLink {
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(conn: Deno.TcpConn, settings: SocketSettings) {
+  /**
+   * `admitted`: the listener already trusts the peer (its address is on the allow-list); else
+   * the peer must authenticate within `settings.access.authTimeoutMs` when a secret is set.
+   */
+  constructor(
+    conn: Deno.Conn<Deno.NetAddr>,
+    settings: SocketSettings,
+    events: ConnectionEvents,
+    admitted: boolean,
+  ) {
     this.#conn = conn;
     this.#writer = conn.writable.getWriter();
     this.settings = settings;
+    this.#events = events;
     this.#log = settings.log;
+    this.address = conn.remoteAddr.hostname;
     this.peer = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
     this.#decoder = new FrameDecoder({ version: "auto", limits: settings.limits });
+    this.#admitted = admitted;
+    if (!admitted && settings.access.secret !== undefined) {
+      const { authTimeoutMs } = settings.access;
+      this.#authTimer = setTimeout(() => {
+        const reason = `not authenticated within ${authTimeoutMs} ms`;
+        this.#events.audit("auth_timeout", { peer: this.peer });
+        if (this.#protocol) this.#protocol.fail("auth_timeout", reason);
+        else this.close(reason);
+      }, authTimeoutMs);
+    }
   }
 
   /** True until the peer's first byte. */
   get silent(): boolean {
     return this.#protocol === undefined;
+  }
+
+  /** True once the peer may use the socket (see the constructor). */
+  get admitted(): boolean {
+    return this.#admitted;
+  }
+
+  helloFields(): { nonce?: string; proof?: string } {
+    return this.#gate?.helloFields() ?? {};
+  }
+
+  #admit(): void {
+    if (this.#admitted) return;
+    clearTimeout(this.#authTimer);
+    this.#admitted = true;
+    this.#events.admitted(this);
+  }
+
+  /** The protocol the first byte chose, behind authentication where a secret is set. */
+  #choose(firstByte: number): SocketProtocol {
+    const { secret } = this.settings.access;
+    if (firstByte === OPEN_BRACE) {
+      const turns = new V2Turns(this);
+      if (secret === undefined) {
+        this.#admit();
+        return turns;
+      }
+      this.#gate = new V2AuthGate(this, turns, secret, {
+        authenticated: () => {
+          this.#log?.info("peer authenticated", { peer: this.peer });
+          this.#admit();
+        },
+        audit: (event, detail) => this.#events.audit(event, { peer: this.peer, detail }),
+      });
+      return this.#gate;
+    }
+    const adapter = new V1Adapter(this);
+    if (secret !== undefined && !this.#admitted) {
+      // v1 has no way to authenticate: only an allow-listed address may speak it.
+      this.#events.audit("v1_refused", { peer: this.peer });
+      this.close(
+        "v1 peer refused: v1 cannot authenticate; list the gateway in AUDIO_SOCKET_ALLOW or use v2",
+      );
+      return adapter;
+    }
+    this.#admit();
+    return adapter;
   }
 
   get open(): boolean {
@@ -64,7 +153,8 @@ export class Connection implements ConnectionLink {
         const { value, done } = await reader.read();
         if (done || !this.open) break;
         if (value.length === 0) continue;
-        this.#protocol ??= value[0] === OPEN_BRACE ? new V2Turns(this) : new V1Adapter(this);
+        this.#protocol ??= this.#choose(value[0]);
+        if (!this.open) break;
         this.#onBytes(this.#protocol, value);
       }
     } catch (error) {
@@ -119,6 +209,7 @@ export class Connection implements ConnectionLink {
 
   /** Timers off, every turn of this connection cancelled. */
   #stopWork(reason: string): void {
+    clearTimeout(this.#authTimer);
     clearTimeout(this.#frameTimer);
     clearTimeout(this.#idleTimer);
     this.#protocol?.stop(reason);
@@ -130,6 +221,12 @@ export class Connection implements ConnectionLink {
       decoded = this.#decoder.push(bytes);
     } catch (error) {
       this.#badFrame(protocol, error);
+      return;
+    }
+    if (!this.#admitted && this.#decoder.bufferedBytes > PRE_AUTH_MAX_BUFFERED) {
+      // Audio before authentication is never buffered: the gate would refuse it anyway.
+      this.#events.audit("auth_required", { peer: this.peer, bytes: this.#decoder.bufferedBytes });
+      protocol.fail("auth_required", "no more than a hello and an auth before authentication");
       return;
     }
     // Any bytes count as life (a large frame may take several reads), once the first line is in.

@@ -5,6 +5,7 @@
  * imports the other; both import this.
  */
 import type { Decoded, FrameLimits } from "../shared/frame_codec.ts";
+import type { IpRange } from "../shared/ip_ranges.ts";
 import type { Logger } from "../shared/log.ts";
 import { type InferenceQueue, QueueError } from "./inference_queue.ts";
 import type { Notices } from "./notices.ts";
@@ -18,6 +19,16 @@ export interface AudioSocketTimeouts {
   idleMs: number;
   /** From a v2 turn's `start` to its `end`: the 30 s utterance limit (spec 5.4) plus 15 s. */
   turnMs: number;
+}
+
+/** Who may use the audio socket (docs/protocol.md "Authentication", spec 17.2). */
+export interface SocketAccess {
+  /** The shared secret v2 peers prove with HMAC; undefined = no authentication (opted out). */
+  secret: string | undefined;
+  /** Addresses allowed to connect at all; empty = any address. */
+  allow: readonly IpRange[];
+  /** A connection not authenticated this long after it opened is closed. */
+  authTimeoutMs: number;
 }
 
 /** When a waiting turn hears about its wait (docs/protocol.md "Waiting for inference"), ms. */
@@ -38,6 +49,7 @@ export interface SocketSettings {
   log: Logger | undefined;
   limits: FrameLimits;
   timeouts: AudioSocketTimeouts;
+  access: SocketAccess;
 }
 
 /** The connection as a protocol version sees it. */
@@ -53,6 +65,8 @@ export interface ConnectionLink {
   close(reason: string): void;
   /** Reads nothing more and closes once everything queued so far is written. */
   closeAfterWrites(reason: string): void;
+  /** Fields the server adds to its v2 hello (authentication: `nonce`, `proof`). */
+  helloFields(): { nonce?: string; proof?: string };
 }
 
 /** One protocol version spoken on a connection (chosen by the connection's first byte). */

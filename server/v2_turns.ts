@@ -102,6 +102,7 @@ export class V2Turns implements SocketProtocol {
               (c === "speculate" || this.#link.settings.pipeline.endOfTurn !== undefined))
           ),
           ts: Date.now(),
+          ...this.#link.helloFields(),
         });
         return;
       case "start":

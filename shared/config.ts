@@ -61,7 +61,16 @@ export interface MqttConfig {
 /** The loaded configuration. */
 export interface Config {
   mqtt: MqttConfig;
-  aiServer: { host: string; port: number; protocol: "v1" | "v2" };
+  /**
+   * The AI server(s): `host`/`port` is the first of `servers`, which lists every entry of a
+   * comma-separated AI_SERVER_HOST (`host[:port]`, port default AI_SERVER_PORT; docs/scaling.md).
+   */
+  aiServer: {
+    host: string;
+    port: number;
+    protocol: "v1" | "v2";
+    servers: { host: string; port: number }[];
+  };
   webrtc: { iceServers: IceServer[]; hostAddresses: string[] };
   audio: {
     /** "auto": silero when the model file exists, else energy (resolved by the gateway). */
@@ -138,6 +147,41 @@ export function envOneOf<T extends string>(
   const match = allowed.find((a) => (options.ignoreCase ? a.toLowerCase() : a) === value);
   if (match === undefined) throw new ConfigError(name, raw, allowed.join("|"));
   return match;
+}
+
+/** Most AI servers one AI_SERVER_HOST may list: a home needs a few; bounds links and timers. */
+export const MAX_AI_SERVERS = 16;
+
+/**
+ * AI_SERVER_HOST as a comma-separated list of `host[:port]` (`[v6]:port` for IPv6 with a port;
+ * a bare IPv6 address takes AI_SERVER_PORT). Throws a ConfigError naming the bad entry.
+ */
+export function aiServers(env: Env): Config["aiServer"] {
+  const port = envPort(env, "AI_SERVER_PORT", 9999);
+  const protocol = envOneOf(env, "AI_SERVER_PROTOCOL", ["v1", "v2"], "v2");
+  const raw = envValue(env, "AI_SERVER_HOST") ?? "127.0.0.1";
+  const entries = raw.split(",").map((entry) => entry.trim());
+  if (entries.length > MAX_AI_SERVERS) {
+    throw new ConfigError("AI_SERVER_HOST", raw, `at most ${MAX_AI_SERVERS} host[:port] entries`);
+  }
+  const servers = entries.map((entry) => {
+    const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+    const hostPort = /^([^:]+):(\d+)$/.exec(entry);
+    const [host, portText] = bracketed
+      ? [bracketed[1], bracketed[2]]
+      : hostPort
+      ? [hostPort[1], hostPort[2]]
+      : [entry, undefined];
+    const one = { AI_SERVER_HOST: host, AI_SERVER_PORT: portText };
+    return {
+      host: envHost(one, "AI_SERVER_HOST", ""),
+      port: portText === undefined ? port : envPort(one, "AI_SERVER_PORT", port),
+    };
+  });
+  if (servers.some((server) => server.host === "")) {
+    throw new ConfigError("AI_SERVER_HOST", raw, "comma-separated host[:port] entries, none empty");
+  }
+  return { host: servers[0].host, port: servers[0].port, protocol, servers };
 }
 
 /** A host name or IP address, or `fallback` when unset. */
@@ -274,11 +318,7 @@ function sampleRate(env: Env): SampleRate {
 export function loadConfig(env: Env): Config {
   return {
     mqtt: loadMqtt(env),
-    aiServer: {
-      host: envHost(env, "AI_SERVER_HOST", "127.0.0.1"),
-      port: envPort(env, "AI_SERVER_PORT", 9999),
-      protocol: envOneOf(env, "AI_SERVER_PROTOCOL", ["v1", "v2"], "v2"),
-    },
+    aiServer: aiServers(env),
     webrtc: { iceServers: loadIceServers(env), hostAddresses: loadHostAddresses(env) },
     audio: {
       vadMode: envOneOf(env, "AUDIO_VAD_MODE", ["auto", "energy", "silero"], "auto", {

@@ -16,7 +16,12 @@ function rejects(env: Record<string, string>, pattern: RegExp): ConfigError {
 Deno.test("loadConfig defaults (spec 14.2)", () => {
   assert.deepEqual(loadConfig({}), {
     mqtt: { embedded: true, host: "127.0.0.1", port: 1883 },
-    aiServer: { host: "127.0.0.1", port: 9999, protocol: "v2" },
+    aiServer: {
+      host: "127.0.0.1",
+      port: 9999,
+      protocol: "v2",
+      servers: [{ host: "127.0.0.1", port: 9999 }],
+    },
     webrtc: { iceServers: [], hostAddresses: [] },
     audio: { vadMode: "auto", vadThreshold: 500, silenceFrames: 15, sampleRate: 48000 },
     socket: { host: "0.0.0.0", port: 9999 },
@@ -62,7 +67,12 @@ Deno.test("loadConfig reads every variable", () => {
       password: "secret",
       tls: { ca: "/etc/naila/ca.pem", cert: "/etc/naila/cert.pem", key: "/etc/naila/key.pem" },
     },
-    aiServer: { host: "10.0.0.5", port: 7000, protocol: "v1" },
+    aiServer: {
+      host: "10.0.0.5",
+      port: 7000,
+      protocol: "v1",
+      servers: [{ host: "10.0.0.5", port: 7000 }],
+    },
     webrtc: {
       iceServers: [
         { urls: "stun:10.0.0.1:3478" },
@@ -160,4 +170,28 @@ console.log("unreachable");`;
     stderr,
     'config: MQTT_PORT="12abc" is not allowed: expected an integer 1..65535\n',
   );
+});
+
+Deno.test("AI_SERVER_HOST lists servers as host[:port], the port defaulting to AI_SERVER_PORT", () => {
+  const config = loadConfig({
+    AI_SERVER_HOST: "10.0.0.5:7001, ai-2.local,[::1]:7003,::2",
+    AI_SERVER_PORT: "7000",
+  });
+  assert.deepEqual(config.aiServer.servers, [
+    { host: "10.0.0.5", port: 7001 },
+    { host: "ai-2.local", port: 7000 },
+    { host: "::1", port: 7003 },
+    { host: "::2", port: 7000 },
+  ]);
+  assert.equal(config.aiServer.host, "10.0.0.5");
+  assert.equal(config.aiServer.port, 7001);
+});
+
+Deno.test("AI_SERVER_HOST refuses an empty entry, a bad host and a bad port, naming them", () => {
+  assert.throws(
+    () => loadConfig({ AI_SERVER_HOST: "a,,b" }),
+    /AI_SERVER_HOST="a,,b".*host\[:port\]/,
+  );
+  assert.throws(() => loadConfig({ AI_SERVER_HOST: "a,b/c" }), /AI_SERVER_HOST="b\/c"/);
+  assert.throws(() => loadConfig({ AI_SERVER_HOST: "a:99999" }), /AI_SERVER_PORT="99999"/);
 });

@@ -1,3 +1,4 @@
+import { gatewayProof, serverProof } from "./audio_auth.ts";
 import assert from "node:assert/strict";
 import {
   type Decoded,
@@ -231,6 +232,57 @@ const V2_VECTORS: Vector[] = [
     name: "v2 pong",
     wire: bytes('{"type":"pong","id":7,"ts":1700000004001}\n'),
     decoded: { version: 2, message: { type: "pong", id: 7, ts: 1700000004001 } },
+  },
+  // Authentication (docs/protocol.md): secret "000102…1e1f" (64 characters, its ASCII bytes
+  // are the HMAC key), gateway nonce a…a, server nonce b…b; proofs checked against openssl below.
+  {
+    name: "v2 hello from an authenticating gateway (its nonce)",
+    wire: bytes(
+      '{"type":"hello","version":2,"role":"gateway","capabilities":["stream","cancel","text","ping","stages","speculate"],"ts":1700000000000,"nonce":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}\n',
+    ),
+    decoded: {
+      version: 2,
+      message: {
+        type: "hello",
+        version: 2,
+        role: "gateway",
+        capabilities: ["stream", "cancel", "text", "ping", "stages", "speculate"],
+        ts: 1700000000000,
+        nonce: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+      },
+    },
+  },
+  {
+    name: "v2 hello from the server (its nonce and its proof)",
+    wire: bytes(
+      '{"type":"hello","version":2,"role":"server","capabilities":["stream","cancel","text","ping","stages"],"ts":1700000000002,"nonce":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","proof":"946c14ccb0bc212fcae7850ea07539df33129190f69a4d879ab347191ac9536e"}\n',
+    ),
+    decoded: {
+      version: 2,
+      message: {
+        type: "hello",
+        version: 2,
+        role: "server",
+        capabilities: ["stream", "cancel", "text", "ping", "stages"],
+        ts: 1700000000002,
+        nonce: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        proof: "946c14ccb0bc212fcae7850ea07539df33129190f69a4d879ab347191ac9536e",
+      },
+    },
+  },
+  {
+    name: "v2 auth (the gateway's proof)",
+    wire: bytes(
+      '{"type":"auth","proof":"cfee47000b882d0a939d00916922fb69fd1e090620020223a675e357fc479a91","ts":1700000000004}\n',
+    ),
+    decoded: {
+      version: 2,
+      message: {
+        type: "auth",
+        proof: "cfee47000b882d0a939d00916922fb69fd1e090620020223a675e357fc479a91",
+        ts: 1700000000004,
+      },
+    },
   },
 ];
 
@@ -615,4 +667,31 @@ Deno.test("10,000 garbage and mutated inputs give only typed errors and bounded 
   assert.ok(errors > 5_000, `only ${errors} inputs were refused`);
   assert.ok(frames > 1_000, `only ${frames} frames survived mutation`);
   assert.ok(heapGrowth < 64 * 1024 * 1024, `heap grew by ${heapGrowth} bytes`);
+});
+
+Deno.test("the authentication vectors' proofs are HMAC-SHA256 as docs/protocol.md says", () => {
+  const secret = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+  const ng = "a".repeat(64);
+  const ns = "b".repeat(64);
+  const [, server, auth] = V2_VECTORS.slice(-3).map((v) => v.decoded);
+  assert.ok(server.version === 2 && server.message.type === "hello");
+  assert.ok(auth.version === 2 && auth.message.type === "auth");
+  assert.equal(server.message.proof, serverProof(secret, ng, ns));
+  assert.equal(auth.message.proof, gatewayProof(secret, ns, ng));
+  // Reflection fails: the server's proof is not the gateway's.
+  assert.notEqual(server.message.proof, auth.message.proof);
+});
+
+Deno.test("nonce and proof must be 64 lowercase hex digits", () => {
+  const decoder = new FrameDecoder();
+  const line =
+    '{"type":"hello","version":2,"role":"gateway","capabilities":[],"ts":1,"nonce":"XYZ"}\n';
+  expectFrameError(() => decoder.push(bytes(line)), "bad_field", "nonce");
+  const withHello = new FrameDecoder();
+  withHello.push(V2_VECTORS[0].wire);
+  expectFrameError(
+    () => withHello.push(bytes('{"type":"auth","proof":"00","ts":1}\n')),
+    "bad_field",
+    "proof",
+  );
 });

@@ -20,6 +20,9 @@ import {
 } from "./frame_checks.ts";
 import { idProblem } from "./ids.ts";
 
+/** A nonce or an HMAC proof on the wire: 32 bytes as 64 lowercase hex digits (shared/audio_auth.ts). */
+const HEX_256 = /^[0-9a-f]{64}$/;
+
 const textEncoder = new TextEncoder();
 
 /** Optional features a v2 peer announces in its hello. */
@@ -45,6 +48,16 @@ export interface HelloMessage {
   role: Role;
   capabilities: string[];
   /** Sender's wall clock, ms since the Unix epoch (may carry fractions); on every message. */
+  ts: number;
+  /** Authentication (docs/protocol.md): the sender's fresh nonce, 64 hex digits. */
+  nonce?: string;
+  /** Server only: HMAC-SHA256 proof that it knows the secret, over both nonces (64 hex digits). */
+  proof?: string;
+}
+/** Gateway → server, right after the server's hello: the gateway's HMAC proof (64 hex digits). */
+export interface AuthMessage {
+  type: "auth";
+  proof: string;
   ts: number;
 }
 /**
@@ -172,6 +185,7 @@ export interface PongMessage {
 
 export type V2Message =
   | HelloMessage
+  | AuthMessage
   | StartMessage
   | AudioMessage
   | EndMessage
@@ -349,6 +363,13 @@ const version: FieldReader = (header, name) => {
   }
   return value;
 };
+const hex256: FieldReader = (header, name) => {
+  const value = field(header, name);
+  if (typeof value !== "string" || !HEX_256.test(value)) {
+    fail("bad_field", name, value, `${name} ${show(value)} is not 64 lowercase hex digits`);
+  }
+  return value;
+};
 const allowed = (values: readonly string[]): FieldReader => (header, name) =>
   oneOf(header, name, values);
 const text = (maxChars: number): FieldReader => (header, name) =>
@@ -389,7 +410,10 @@ const V2_FIELDS: { readonly [K in V2MessageType]: readonly Field<MessageOf<K>>[]
     { name: "role", read: allowed(["gateway", "server"]) },
     { name: "capabilities", read: names },
     TS,
+    { name: "nonce", read: hex256, optional: true },
+    { name: "proof", read: hex256, optional: true },
   ],
+  auth: [{ name: "proof", read: hex256 }, TS],
   start: [
     TURN,
     { name: "device", read: id },

@@ -338,6 +338,29 @@ const GatewayStatusSchema = z.looseObject({
 /** Gateway status, retained on `naila/gateway/status`; extra fields pass through. */
 export type GatewayStatus = z.infer<typeof GatewayStatusSchema>;
 
+/** Most devices one gateway's presence may claim: far above a gateway's device cap. */
+export const MAX_CLAIMED_DEVICES = 1000;
+
+const GatewayPresenceSchema = z.looseObject({
+  online: z.boolean(),
+  timestamp: timestamp,
+  /** The gateway's id, as in its topic. */
+  gateway: id,
+  /** Devices whose session this gateway holds (docs/scaling.md "More than one gateway"). */
+  devices: z.array(id).max(MAX_CLAIMED_DEVICES).optional(),
+});
+/**
+ * One gateway's membership, retained on `naila/gateways/{gateway}/status` (online while it runs,
+ * its last will says offline), with the devices it serves: how gateways on one broker share
+ * devices out (docs/scaling.md).
+ */
+export type GatewayPresence = z.infer<typeof GatewayPresenceSchema>;
+
+/** Parses a gateway presence. */
+export function parseGatewayPresence(input: unknown): ParseResult<GatewayPresence> {
+  return parseWith(GatewayPresenceSchema, input, MAX_CONTROL_MESSAGE_CHARS, "gateway presence");
+}
+
 const ServerLoadSchema = z.looseObject({
   /** Turns waiting for inference (not counting the running one). */
   queued_turns: z.int().min(0),
@@ -567,6 +590,7 @@ export function parseDeviceCommand(input: unknown): ParseResult<DeviceCommand> {
 export interface TopicMessages {
   gateway_status: GatewayStatus;
   gateway_metrics: GatewayMetrics;
+  gateway_presence: GatewayPresence;
   server_status: ServerStatus;
   server_broadcast: DeviceCommand;
   server_audit: AuditEvent;
@@ -589,6 +613,7 @@ export interface TopicMessages {
 const PARSERS: { [K in TopicKind]: (input: unknown) => ParseResult<TopicMessages[K]> } = {
   gateway_status: parseGatewayStatus,
   gateway_metrics: parseGatewayMetrics,
+  gateway_presence: parseGatewayPresence,
   server_status: parseServerStatus,
   server_broadcast: parseDeviceCommand,
   server_audit: parseAuditEvent,

@@ -71,6 +71,7 @@ const media = (write: Grantee[], read: Grantee[]): TopicAccess => ({
 export const TOPIC_ACCESS: Readonly<Record<TopicKind, TopicAccess>> = Object.freeze({
   gateway_status: control(["gateway"], ["gateway", "server"]),
   gateway_metrics: control(["gateway"], ["server"]),
+  gateway_presence: control(["gateway"], ["gateway", "server"]),
   server_status: control(["server"], ["gateway", "server"]),
   server_broadcast: control(["server"], ["gateway", "any_device"]),
   server_audit: control(["server"], ["server"]),

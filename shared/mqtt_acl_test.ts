@@ -95,3 +95,22 @@ Deno.test("mosquittoAcl: user blocks for the roles, %u patterns for devices", ()
   assert.doesNotMatch(acl, /^pattern write naila\/devices\/%u\/events$/m);
   assert.doesNotMatch(acl, /^pattern .*naila\/devices\/\+\//m);
 });
+
+Deno.test("gateway presence: gateways write and read it, the server reads it, devices neither", () => {
+  const topic = "naila/gateways/g1/status";
+  assert.equal(mayPublish({ role: "gateway", user: "naila-gateway" }, topic), undefined);
+  assert.match(mayPublish({ role: "server", user: "naila-server" }, topic) ?? "", /may not/);
+  assert.match(mayPublish({ role: "device", user: "g1" }, topic) ?? "", /may not/);
+  assert.equal(
+    maySubscribe({ role: "gateway", user: "naila-gateway" }, "naila/gateways/+/status"),
+    undefined,
+  );
+  assert.equal(
+    maySubscribe({ role: "server", user: "naila-server" }, "naila/gateways/+/status"),
+    undefined,
+  );
+  assert.match(
+    maySubscribe({ role: "device", user: "kitchen" }, "naila/gateways/+/status") ?? "",
+    /may not/,
+  );
+});

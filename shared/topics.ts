@@ -44,6 +44,7 @@ export type Topic =
   // Mapped so each kind is its own union member: `Extract<Topic, { kind: "device_ice" }>` works.
   | { [K in FixedTopicKind]: { kind: K } }[FixedTopicKind]
   | { [K in DeviceTopicKind]: { kind: K; device: string } }[DeviceTopicKind]
+  | { kind: "gateway_presence"; gateway: string }
   | { kind: "alert"; zone: string; alertType: string }
   | { kind: "upload_image"; session: string }
   | { kind: "upload_response"; session: string };
@@ -77,6 +78,8 @@ const ONE_SHOT: Delivery = { qos: 1, retain: false };
 export const TOPIC_DELIVERY: Readonly<Record<TopicKind, Readonly<Delivery>>> = Object.freeze({
   gateway_status: STATUS,
   gateway_metrics: TELEMETRY,
+  // One gateway's membership and claimed devices (docs/scaling.md): a late gateway must see it.
+  gateway_presence: STATUS,
   server_status: STATUS,
   server_broadcast: COMMAND,
   // Security events (spec 17.3): worth delivering, never replayed to a late subscriber.
@@ -175,6 +178,10 @@ export function topicString(topic: Topic): string {
     const { session } = topic as TopicOf<"upload_image" | "upload_response">;
     return `${TOPIC_ROOT}/uploads/${checkId("session", session)}/${UPLOAD_LEAVES[kind]}`;
   }
+  if (kind === "gateway_presence") {
+    const { gateway } = topic as TopicOf<"gateway_presence">;
+    return `${TOPIC_ROOT}/gateways/${checkId("gateway", gateway)}/status`;
+  }
   throw new TypeError(`topic kind ${JSON.stringify(kind)} is unknown`);
 }
 
@@ -184,6 +191,7 @@ export interface TopicFilterOptions {
   zone?: string;
   alertType?: string;
   session?: string;
+  gateway?: string;
 }
 
 /**
@@ -201,6 +209,7 @@ export function topicFilter(kind: TopicKind, options: TopicFilterOptions = {}): 
   if (kind === "upload_image" || kind === "upload_response") {
     return `${TOPIC_ROOT}/uploads/${pin("session")}/${UPLOAD_LEAVES[kind]}`;
   }
+  if (kind === "gateway_presence") return `${TOPIC_ROOT}/gateways/${pin("gateway")}/status`;
   throw new TypeError(`topic kind ${JSON.stringify(kind)} is unknown`);
 }
 
@@ -262,6 +271,14 @@ export function parseTopic(topic: string): TopicParse {
       if (problem) return fail(problem);
       return { ok: true, value: { kind, session: rest[1] } };
     }
+    case "gateways": {
+      if (rest.length !== 3 || rest[2] !== "status") {
+        return fail("is not naila/gateways/{gateway_id}/status");
+      }
+      const problem = idAt("gateway_id", 1);
+      if (problem) return fail(problem);
+      return { ok: true, value: { kind: "gateway_presence", gateway: rest[1] } };
+    }
     case "gateway":
     case "server":
       return fail(
@@ -273,7 +290,7 @@ export function parseTopic(topic: string): TopicParse {
       return fail(
         `has unknown second level ${
           JSON.stringify(rest[0] ?? "")
-        }, expected gateway|devices|server|alerts|uploads`,
+        }, expected gateway|devices|server|alerts|uploads|gateways`,
       );
   }
 }

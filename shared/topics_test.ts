@@ -33,6 +33,7 @@ const EXAMPLES: Array<[Topic, string]> = [
     { kind: "upload_response", session: "web_session_123" },
     "naila/uploads/web_session_123/response",
   ],
+  [{ kind: "gateway_presence", gateway: "g1a2b" }, "naila/gateways/g1a2b/status"],
 ];
 
 Deno.test("topicString and parseTopic", async (t) => {
@@ -126,4 +127,12 @@ Deno.test("TOPIC_DELIVERY follows spec 8.3", () => {
   assert.deepEqual(TOPIC_DELIVERY.device_events, { qos: 1, retain: false });
   assert.deepEqual(TOPIC_DELIVERY.gateway_metrics, { qos: 0, retain: false });
   assert.ok(Object.isFrozen(TOPIC_DELIVERY));
+});
+
+Deno.test("gateway presence: retained, filter by gateway, malformed topics refused", () => {
+  assert.deepEqual(TOPIC_DELIVERY.gateway_presence, { qos: 1, retain: true });
+  assert.equal(topicFilter("gateway_presence"), "naila/gateways/+/status");
+  assert.equal(topicFilter("gateway_presence", { gateway: "g1" }), "naila/gateways/g1/status");
+  const bad = parseTopic("naila/gateways/g1/other");
+  assert.ok(!bad.ok && /naila\/gateways\/\{gateway_id\}\/status/.test(bad.error));
 });

@@ -5,6 +5,7 @@
  * turn. Chromium runs in its own network namespace (tests/helpers/netns.ts), so its only route to
  * the gateway is the test's own link: no media touches the machine's LAN address.
  */
+import { WebPairing } from "../shared/web_pairing.ts";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { resample, voicedEndMs, writeWav } from "../shared/audio.ts";
@@ -88,7 +89,8 @@ Deno.test({
           `--unsafely-treat-insecure-origin-as-secure=${origin}`,
         ],
       });
-      const page = await browser.newPage({ viewport: { width: 390, height: 844 } }); // a phone
+      const context = await browser.newContext({ viewport: { width: 390, height: 844 } }); // a phone
+      const page = await context.newPage();
       const consoleErrors: string[] = [];
       const consoleLines: string[] = [];
       page.on("pageerror", (error) => consoleErrors.push(String(error)));
@@ -105,7 +107,9 @@ Deno.test({
         if (topic === offerTopic) offers.push(new TextDecoder().decode(payload));
       });
       await watcher.subscribe(offerTopic);
-      await page.goto(`${origin}/?device=web_browser_1&autostart`);
+      // The pairing link the gateway printed at start (one per browser): `?pair=CODE`.
+      const code = WebPairing.open(server.dataDir).code;
+      await page.goto(`${origin}/?device=web_browser_1&autostart&pair=${code}`);
 
       const gatewayLogs = gateway.logs;
       await page.waitForFunction(
@@ -170,6 +174,34 @@ Deno.test({
         "web_browser_1",
         "the gateway's session is the browser's",
       );
+
+      // A second tab of the same browser (same id and token) takes the device over: the first
+      // page says "replaced" and stops instead of taking it back every few seconds.
+      const second = await context.newPage();
+      await second.goto(`${origin}/?autostart`);
+      await page.waitForFunction(
+        `document.getElementById("connection")?.textContent === "replaced"`,
+        undefined,
+        { timeout: TURN_TIMEOUT_MS },
+      );
+      assert.match(await page.locator("#error").textContent() ?? "", /another tab/);
+      const connects = () =>
+        gateway!.logs.filter((l) => l.msg === "browser device connected").length;
+      const before = connects();
+      await new Promise((resolve) => setTimeout(resolve, 3000)); // the old page's retry was 2 s
+      assert.equal(connects(), before, "the replaced page does not reconnect");
+      assert.equal(await page.locator("#connection").textContent(), "replaced");
+      await second.close();
+
+      // Without the pairing link, another browser (its own storage) is refused and told why.
+      const stranger = await (await browser.newContext()).newPage();
+      await stranger.goto(`${origin}/?device=web_browser_1&autostart`);
+      await stranger.waitForFunction(
+        `document.getElementById("connection")?.textContent === "stopped"`,
+        undefined,
+        { timeout: TURN_TIMEOUT_MS },
+      );
+      assert.match(await stranger.locator("#error").textContent() ?? "", /not paired/);
     } finally {
       await watcher?.close().catch(() => {});
       await browser?.close().catch(() => {});

@@ -46,7 +46,11 @@ async function allAnswered(client: V2Client): Promise<void> {
 
 Deno.test("capacity (process, echo): 20 devices speaking at once over one connection are all answered", async () => {
   const server = await startServerProcess({ PIPELINE: "echo" });
-  const client = await V2Client.connect(server.audioPort, [...ALL_CAPABILITIES, "queue"]);
+  const client = await V2Client.connect(
+    server.audioPort,
+    [...ALL_CAPABILITIES, "queue"],
+    server.secret,
+  );
   try {
     await speakTogether(client, new Uint8Array(16000).fill(7));
     await allAnswered(client);
@@ -75,7 +79,11 @@ Deno.test({
       if (topic.kind === "server_status") statuses.push(JSON.parse(payload));
     });
     await mqtt.subscribe("naila/server/status");
-    const client = await V2Client.connect(server.audioPort, [...ALL_CAPABILITIES, "queue"]);
+    const client = await V2Client.connect(
+      server.audioPort,
+      [...ALL_CAPABILITIES, "queue"],
+      server.secret,
+    );
     try {
       const wav = await speak("What time is it?");
       await speakTogether(client, float32ToPcm(resample(wav.samples, wav.rate, 16000)));

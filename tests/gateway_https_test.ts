@@ -3,6 +3,7 @@
  * GATEWAY_TLS_KEY are set (browsers give a page the microphone only on https or localhost), on
  * GATEWAY_HTTP_HOST, with its signaling WebSocket on wss.
  */
+import { WebPairing } from "../shared/web_pairing.ts";
 import assert from "node:assert/strict";
 import { startGatewayProcess } from "../scripts/lib/gateway_process.ts";
 import { startMosquitto } from "../scripts/lib/mosquitto.ts";
@@ -27,15 +28,21 @@ Deno.test("the gateway serves its device page over https and wss from GATEWAY_TL
       GATEWAY_HTTP_PORT: String(port),
       GATEWAY_TLS_CERT: cert,
       GATEWAY_TLS_KEY: key,
+      NAILA_DATA_DIR: dir,
     });
     const listening = await gateway.waitForLog((l) => l.msg === "device page listening", 10_000);
-    assert.deepEqual(listening.fields, { port, https: true });
+    assert.deepEqual(listening.fields, { port, https: true, pairing: true });
 
     const response = await fetch(`https://127.0.0.1:${port}/`, { client });
     assert.equal(response.status, 200);
     assert.match(await response.text(), /RTCPeerConnection/);
 
-    const socket = new WebSocket(`wss://127.0.0.1:${port}/ws?device=web_https`, { client });
+    // A browser paired with the gateway's code (what its pairing link does).
+    const pairing = WebPairing.open(dir);
+    const { token } = pairing.pair(pairing.code, "web_https");
+    const socket = new WebSocket(`wss://127.0.0.1:${port}/ws?device=web_https&token=${token}`, {
+      client,
+    });
     await new Promise((resolve, reject) => {
       socket.addEventListener("open", resolve, { once: true });
       socket.addEventListener("error", reject, { once: true });

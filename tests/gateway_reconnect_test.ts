@@ -25,6 +25,7 @@ Deno.test("a gateway MQTT reconnect keeps the live WebRTC sessions", async () =>
   const gateway = await startGatewayProcess({
     MQTT_HOST: "127.0.0.1",
     MQTT_PORT: String(broker.port),
+    NAILA_DATA_DIR: server.dataDir,
     AI_SERVER_HOST: "127.0.0.1",
     AI_SERVER_PORT: String(server.audioPort),
     GATEWAY_MQTT_CLIENT_ID: clientId,

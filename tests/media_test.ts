@@ -3,6 +3,7 @@
  * fixture, the assistant and espeak-ng; a spoken visual question answered from a real camera
  * snapshot through the voice socket; alerts spoken by the zone's other devices.
  */
+import { readAudioSecret } from "../shared/audio_auth.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { loadPhoto, startCamera } from "../device/camera.ts";
@@ -149,7 +150,7 @@ Deno.test("server media: 'is anyone at the front door?' spoken in the kitchen is
       server.media.devices.canSpeak("porch_speaker"),
     "camera and speaker statuses",
   );
-  const client = await V2Client.connect(server.audioPort);
+  const client = await V2Client.connect(server.audioPort, undefined, readAudioSecret(dataDir));
   try {
     await sendTurn(client, {
       turn: "t1",
@@ -205,7 +206,7 @@ Deno.test("server media: polled camera → one alert for a person standing there
     mqtt: { host: "127.0.0.1", port: server.mqttPort, ...addDevice(dataDir, "front_cam") },
     photos: [await loadPhoto(`${PHOTOS_DIR}astronaut.png`)],
   });
-  const client = await V2Client.connect(server.audioPort);
+  const client = await V2Client.connect(server.audioPort, undefined, readAudioSecret(dataDir));
   try {
     // The person stays in view for several polls: one alert.
     await until(() => camera.served >= 5, "five polled snapshots");

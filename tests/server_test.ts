@@ -56,7 +56,7 @@ async function spoken(text: string): Promise<Uint8Array> {
 }
 
 Deno.test("server (echo): status, v1 and v2 round trips, garbage isolated, clean SIGTERM", async () => {
-  const server = await startServerProcess({ PIPELINE: "echo" });
+  const server = await startServerProcess({ PIPELINE: "echo", AUDIO_SOCKET_ALLOW: "127.0.0.1" });
   let watcher: Awaited<ReturnType<typeof statusWatcher>> | undefined;
   try {
     // The gateway's login: the gateway role reads the server status.
@@ -84,7 +84,7 @@ Deno.test("server (echo): status, v1 and v2 round trips, garbage isolated, clean
       v1.close();
     }
 
-    const client = await V2Client.connect(server.audioPort);
+    const client = await V2Client.connect(server.audioPort, undefined, server.secret);
     try {
       const pcm = new Uint8Array(16000 * 2).fill(3);
       await sendTurn(client, { turn: "t1", rate: 16000, pcm });
@@ -139,6 +139,7 @@ Deno.test("server serves the socket while its MQTT broker is unreachable", async
     PIPELINE: "echo",
     MQTT_HOST: "127.0.0.1",
     MQTT_PORT: String(await freePort()),
+    AUDIO_SOCKET_ALLOW: "127.0.0.1",
   });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.audioPort });
   try {
@@ -179,7 +180,7 @@ Deno.test({
       const utterance = await spoken("What time is it?");
       for (const [round, turn] of [[1, "t1"], [2, "t2"]] as const) {
         const server = await startServerProcess(env, { dataDir });
-        const client = await V2Client.connect(server.audioPort);
+        const client = await V2Client.connect(server.audioPort, undefined, server.secret);
         try {
           await sendTurn(client, { turn, rate: 16000, pcm: utterance });
           const end = await client.next((m) => m.type === "end", 20_000);
@@ -222,7 +223,11 @@ Deno.test({
       { PIPELINE: "full", STT_MODEL_DIR: FIXTURE_DIR, INFERENCE_QUEUE_SIZE: "0" },
       { dataDir },
     );
-    const client = await V2Client.connect(server.audioPort, [...ALL_CAPABILITIES, "speculate"]);
+    const client = await V2Client.connect(
+      server.audioPort,
+      [...ALL_CAPABILITIES, "speculate"],
+      server.secret,
+    );
     const utterance = await spoken("What time is it?");
     const half = Math.floor(utterance.length / 4) * 2;
     /** Messages written in one piece, so the server reads them together. */

@@ -136,7 +136,8 @@ Deno.test("v1: our gateway against the spec's Python AudioInferenceServer", asyn
 });
 
 Deno.test("v1: the spec's framing from a Python client against our server", async () => {
-  const server = await startServerProcess({ PIPELINE: "echo" });
+  // v1 cannot authenticate: the server serves it from allow-listed addresses only.
+  const server = await startServerProcess({ PIPELINE: "echo", AUDIO_SOCKET_ALLOW: "127.0.0.1" });
   try {
     const client = await python(SPEC_CLIENT, [String(server.audioPort)]);
     const { stdout, stderr, code } = await client.output();

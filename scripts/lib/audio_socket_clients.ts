@@ -10,6 +10,7 @@
  * const { bytes } = await readUntil(conn, (b) => parseV1Responses(b).length === 1);
  * ```
  */
+import { gatewayProof, newNonce, serverProof } from "../../shared/audio_auth.ts";
 import assert from "node:assert/strict";
 import { concatBytes } from "../../shared/audio.ts";
 import { encodeV2, FrameDecoder, type V2Message } from "../../shared/frame_codec.ts";
@@ -47,7 +48,7 @@ export function parseV1Responses(bytes: Uint8Array): { header: string[]; body: U
  * is true only when the peer closed.
  */
 export async function readUntil(
-  conn: Deno.TcpConn,
+  conn: Deno.Conn,
   done: (bytes: Uint8Array) => boolean,
   timeoutMs = 20_000,
 ): Promise<{ bytes: Uint8Array; closed: boolean }> {
@@ -86,15 +87,49 @@ export class V2Client {
   #decoder = new FrameDecoder({ version: 2 });
   #buffer = new Uint8Array(65536);
 
-  private constructor(readonly conn: Deno.TcpConn) {}
+  private constructor(readonly conn: Deno.Conn) {}
 
-  static async connect(port: number, capabilities = ALL_CAPABILITIES): Promise<V2Client> {
+  /**
+   * Connects and says hello; with `secret`, authenticates as a gateway does (docs/protocol.md
+   * "Authentication") and checks the server's proof.
+   */
+  static async connect(
+    port: number,
+    capabilities = ALL_CAPABILITIES,
+    secret?: string,
+  ): Promise<V2Client> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     conn.setNoDelay(true);
+    return await V2Client.handshake(conn, capabilities, secret);
+  }
+
+  /** Says hello (and authenticates with `secret`) on an open connection, TCP or TLS. */
+  static async handshake(
+    conn: Deno.Conn,
+    capabilities = ALL_CAPABILITIES,
+    secret?: string,
+  ): Promise<V2Client> {
     const client = new V2Client(conn);
-    await client.send({ type: "hello", version: 2, role: "gateway", capabilities, ts: Date.now() });
+    const nonce = secret === undefined ? undefined : newNonce();
+    await client.send({
+      type: "hello",
+      version: 2,
+      role: "gateway",
+      capabilities,
+      ts: Date.now(),
+      ...(nonce === undefined ? {} : { nonce }),
+    });
     const hello = await client.next((m) => m.type === "hello");
     assert.equal(hello.type === "hello" && hello.role, "server");
+    if (secret !== undefined && nonce !== undefined && hello.type === "hello") {
+      assert.ok(hello.nonce !== undefined && hello.proof !== undefined, "server hello lacks auth");
+      assert.equal(hello.proof, serverProof(secret, nonce, hello.nonce), "server proof");
+      await client.send({
+        type: "auth",
+        proof: gatewayProof(secret, hello.nonce, nonce),
+        ts: Date.now(),
+      });
+    }
     return client;
   }
 

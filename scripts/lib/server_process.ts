@@ -15,6 +15,7 @@
  * }
  * ```
  */
+import { readAudioSecret } from "../../shared/audio_auth.ts";
 import { addDevice, type MqttLogin, storedLogin } from "../../shared/credentials.ts";
 import { startNailaProcess } from "./naila_process.ts";
 import { freePort } from "./ports.ts";
@@ -57,6 +58,8 @@ export interface ServerProcess {
   audioPort: number;
   mqttPort: number;
   dataDir: string;
+  /** The audio-socket secret the server made in its data dir (v2 clients authenticate with it). */
+  secret: string | undefined;
   /** Every stderr line so far (JSON log records). */
   lines: string[];
   /**
@@ -103,6 +106,9 @@ export async function startServerProcess(
     audioPort: Number(String(ready.audio_socket).split(":").at(-1)),
     mqttPort: Number(ready.mqtt_port),
     dataDir,
+    get secret() {
+      return readAudioSecret(dataDir);
+    },
     lines: child.lines,
     login: (who) => serverLogin(dataDir, who),
     async stop(signal?: Deno.Signal) {

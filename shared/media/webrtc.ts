@@ -34,6 +34,20 @@ const OPUS_FMTP = "minptime=10;useinbandfec=1;usedtx=1";
 const UINT32 = 0x1_0000_0000;
 const UINT16 = 0x1_0000;
 
+/**
+ * Without a configured STUN server werift queries stun.l.google.com: traffic leaving the house,
+ * and, offline, a DNS lookup that hangs and keeps every closed session's ICE state alive (~70 KB
+ * a session: 1,000 devices coming and going cost the gateway ~300 MB per round, never returned).
+ * Pointing it at loopback's discard port makes the query fail locally and leaves nothing.
+ */
+export const NO_STUN_SERVER = "stun:127.0.0.1:9";
+
+function hasStun(servers: IceServer[]): boolean {
+  return servers.some((server) =>
+    [server.urls].flat().some((url) => url.startsWith("stun:") || url.startsWith("stuns:"))
+  );
+}
+
 /** The one audio codec both ends offer. */
 export function opusCodec(): RTCRtpCodecParameters {
   return new RTCRtpCodecParameters({
@@ -56,7 +70,9 @@ export interface PeerSettings {
 export function peerConfig(settings: PeerSettings): RTCPeerConnectionConfig {
   const config: RTCPeerConnectionConfig = {
     codecs: { audio: [opusCodec()], video: [] },
-    iceServers: settings.iceServers,
+    iceServers: hasStun(settings.iceServers)
+      ? settings.iceServers
+      : [...settings.iceServers, { urls: NO_STUN_SERVER }],
     // 0: no wait for (and no use of) werift's built-in public STUN server.
     iceStunGatherTimeout: 0,
     iceUseTcp: false,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { RTCPeerConnection } from "werift";
 import { OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder } from "./opus_codec.ts";
-import { OpusRtpSender, OpusRtpWriter, peerConfig } from "./webrtc.ts";
+import { NO_STUN_SERVER, OpusRtpSender, OpusRtpWriter, peerConfig } from "./webrtc.ts";
 
 Deno.test("with host addresses, ICE gathers on exactly those (never the LAN address)", async () => {
   const pc = new RTCPeerConnection(peerConfig({ iceServers: [], hostAddresses: ["127.0.0.1"] }));
@@ -65,4 +65,18 @@ Deno.test("the RTP sender encodes frames and sends them, and encoded packets, as
   const decoded = decoder.decode(packets[1].payload);
   assert.equal(decoded.length, OPUS_FRAME_SAMPLES, "a real Opus frame");
   decoder.close();
+});
+
+Deno.test("without a configured STUN server, werift's public default is replaced by loopback", () => {
+  assert.deepEqual(peerConfig({ iceServers: [], hostAddresses: [] }).iceServers, [
+    { urls: NO_STUN_SERVER },
+  ]);
+  assert.match(NO_STUN_SERVER, /^stun:127\./);
+  const own = [{ urls: ["stun:192.168.1.1:3478"] }];
+  assert.deepEqual(peerConfig({ iceServers: own, hostAddresses: [] }).iceServers, own);
+  const turnOnly = [{ urls: "turn:192.168.1.1", username: "u", credential: "p" }];
+  assert.deepEqual(peerConfig({ iceServers: turnOnly, hostAddresses: [] }).iceServers, [
+    ...turnOnly,
+    { urls: NO_STUN_SERVER },
+  ]);
 });

@@ -1,0 +1,71 @@
+/**
+ * The messages between the gateway's main thread and its session workers (session_workers.ts,
+ * session_worker.ts; docs/scaling.md "Every core of the gateway"). Plain structured-cloneable
+ * objects; PCM travels as `Uint8Array` (int16 LE) whose buffer is transferred.
+ */
+import type { SampleRate } from "../shared/frame_codec.ts";
+import type { LogLevel } from "../shared/log.ts";
+import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
+import type { IceServer } from "../shared/config.ts";
+import type { EchoGuard } from "./audio_input.ts";
+import type { TurnFailure } from "./ai_turn.ts";
+import type { CloseReason, SessionMetrics } from "./device_session.ts";
+
+/** What a worker is started with. */
+export interface WorkerInit {
+  type: "init";
+  /** Prefix of the turn ids this worker makes (unique per gateway and worker). */
+  turnPrefix: string;
+  peer: { iceServers: IceServer[]; hostAddresses: string[] };
+  audio: { silenceFrames: number; sampleRate: SampleRate; echoGuard: EchoGuard };
+  /** Silero model path, or undefined for the energy VAD at `threshold`. */
+  vad: { sileroPath?: string; threshold: number };
+  logLevel: LogLevel;
+  /** How often the worker sends its metrics and session states (ms). */
+  metricsMs: number;
+}
+
+/** One reply item of a turn, main → worker. */
+export type ReplyItem =
+  | { kind: "audio"; pcm: Uint8Array; rate: SampleRate }
+  | { kind: "text"; text: "transcript" | "reply"; value: string }
+  | { kind: "end"; stages?: Record<string, number> }
+  | { kind: "fail"; reason: TurnFailure; message: string };
+
+/** Main thread → worker. */
+export type ToWorker =
+  | WorkerInit
+  | { type: "open"; device: string; sessionId: string }
+  | { type: "answer"; device: string; sessionId: string; sdp: string }
+  | { type: "ice"; device: string; candidate: IceCandidate }
+  | { type: "announce"; device: string }
+  | { type: "close"; device: string; sessionId: string; reason: CloseReason }
+  | { type: "ai"; connected: boolean }
+  | { type: "reply"; turn: string; item: ReplyItem; endWrittenAt?: number }
+  | { type: "shutdown" };
+
+/** One call of a turn, worker → main. */
+export type TurnCall =
+  | { op: "start"; device: string; rate: SampleRate }
+  | { op: "audio"; pcm: Uint8Array }
+  | { op: "pause" }
+  | { op: "resume" }
+  | { op: "end"; lastSpeechAt: number }
+  | { op: "cancel"; playedMs: number }
+  | { op: "commit" };
+
+/** Worker → main thread. */
+export type FromWorker =
+  | { type: "ready" }
+  | { type: "offer"; device: string; sessionId: string; sdp: string }
+  | { type: "ice"; device: string; candidate: IceCandidate }
+  | { type: "event"; device: string; event: DeviceEvent }
+  | { type: "closed"; device: string; sessionId: string; reason: CloseReason }
+  | { type: "turn"; turn: string; call: TurnCall }
+  | {
+    type: "metrics";
+    sessions: Record<string, { alive: boolean; metrics: SessionMetrics }>;
+    playback: { ticks: number; lateTicks: number; stalls: number; maxLateMs: number };
+    silero: { runs: number; totalMs: number };
+  }
+  | { type: "failed"; message: string };

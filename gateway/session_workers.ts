@@ -1,0 +1,335 @@
+/**
+ * Device sessions spread over worker threads (`GATEWAY_WORKERS`, docs/scaling.md "Every core of
+ * the gateway"): the main thread keeps MQTT, the membership, the AI links and the metrics; each
+ * of N workers (session_worker.ts) holds the sessions of the devices given to it (the one with the
+ * fewest sessions gets a new device), with their own werift peers, Opus, VAD and playback clock.
+ *
+ * A {@link RemoteSession} stands for a session in a worker with the few calls gateway.ts makes;
+ * its state and metrics are those the worker last sent (every `metricsMs`). A worker's turn calls
+ * go to the main thread's {@link AiServers} under the id the worker made (unique per worker), and
+ * the replies go back to that worker.
+ *
+ * @example
+ * ```ts
+ * const workers = await SessionWorkers.start(2, init, { ai, signal, onClosed, log });
+ * const session = workers.open("kitchen", "s1"); await session.start();
+ * ```
+ */
+import type { Logger } from "../shared/log.ts";
+import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
+import type { Turn } from "./ai_turn.ts";
+import type { AiServers } from "./ai_servers.ts";
+import type { CloseReason, SessionMetrics } from "./device_session.ts";
+import type { FromWorker, ReplyItem, ToWorker, WorkerInit } from "./session_messages.ts";
+
+/** How often the workers are told whether the AI link is up (ms): a turn start checks it. */
+const AI_STATE_POLL_MS = 100;
+/** A worker that is not ready this long after start failed to load (Silero, werift) (ms). */
+const WORKER_START_TIMEOUT_MS = 30_000;
+
+/** Where the workers' signaling and events go (gateway.ts's MQTT side). */
+export interface WorkerOutputs {
+  offer(device: string, sessionId: string, sdp: string): void;
+  ice(device: string, candidate: IceCandidate): void;
+  event(device: string, event: DeviceEvent): void;
+  /** A session ended in its worker. */
+  closed(session: RemoteSession, reason: CloseReason): void;
+}
+
+/** A device session held by a worker; the calls gateway.ts makes of a `DeviceSession`. */
+export class RemoteSession {
+  readonly device: string;
+  readonly sessionId: string;
+  #worker: WorkerLink;
+  #closed = false;
+  /** From the worker's last metrics; alive until it says otherwise. */
+  state: { alive: boolean; metrics: SessionMetrics | undefined } = {
+    alive: true,
+    metrics: undefined,
+  };
+
+  constructor(worker: WorkerLink, device: string, sessionId: string) {
+    this.#worker = worker;
+    this.device = device;
+    this.sessionId = sessionId;
+  }
+
+  get worker(): WorkerLink {
+    return this.#worker;
+  }
+
+  get alive(): boolean {
+    return !this.#closed && this.state.alive;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Makes the session in its worker, which offers. */
+  start(): Promise<void> {
+    this.#worker.post({ type: "open", device: this.device, sessionId: this.sessionId });
+    return Promise.resolve();
+  }
+
+  applyAnswer(sdp: string): Promise<void> {
+    this.#worker.post({ type: "answer", device: this.device, sessionId: this.sessionId, sdp });
+    return Promise.resolve();
+  }
+
+  addCandidate(candidate: IceCandidate): Promise<void> {
+    this.#worker.post({ type: "ice", device: this.device, candidate });
+    return Promise.resolve();
+  }
+
+  announce(): boolean {
+    this.#worker.post({ type: "announce", device: this.device });
+    return true;
+  }
+
+  close(reason: CloseReason): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#worker.post({
+      type: "close",
+      device: this.device,
+      sessionId: this.sessionId,
+      reason,
+    });
+  }
+
+  /** Marks it closed (the worker closed it). */
+  ended(): void {
+    this.#closed = true;
+  }
+
+  metrics(): SessionMetrics {
+    return this.state.metrics ?? {
+      session_id: this.sessionId,
+      connection: "new",
+      packets_in: 0,
+      packets_out: 0,
+      lost: 0,
+      late: 0,
+      concealed: 0,
+      undecodable: 0,
+      jitter_ms: 0,
+      vad_state: "quiet",
+      conversation: "idle",
+      utterances: 0,
+      turns: 0,
+      interruptions: 0,
+      timeouts: 0,
+      reorder_depth_ms: 0,
+      stalls: 0,
+      silence_ms: 0,
+      echo_frames: 0,
+    };
+  }
+}
+
+/** One worker thread and what it holds. */
+class WorkerLink {
+  readonly worker: Worker;
+  readonly sessions = new Map<string, RemoteSession>();
+  constructor(worker: Worker) {
+    this.worker = worker;
+  }
+  post(message: ToWorker, transfer: Transferable[] = []): void {
+    this.worker.postMessage(message, transfer);
+  }
+}
+
+/** See the module doc. */
+export class SessionWorkers {
+  #links: WorkerLink[];
+  #ai: AiServers;
+  #out: WorkerOutputs;
+  #log: Logger;
+  #turns = new Map<string, Turn>();
+  #playback = { ticks: 0, lateTicks: 0, stalls: 0, maxLateMs: 0 };
+  #silero = new Map<WorkerLink, { runs: number; totalMs: number }>();
+  #aiTimer: ReturnType<typeof setInterval>;
+  #aiConnected = false;
+
+  private constructor(links: WorkerLink[], ai: AiServers, out: WorkerOutputs, log: Logger) {
+    this.#links = links;
+    this.#ai = ai;
+    this.#out = out;
+    this.#log = log;
+    this.#aiTimer = setInterval(() => {
+      if (ai.connected === this.#aiConnected) return;
+      this.#aiConnected = ai.connected;
+      for (const link of links) link.post({ type: "ai", connected: ai.connected });
+    }, AI_STATE_POLL_MS);
+  }
+
+  /** Starts `count` workers and waits until each is ready; throws if one fails to start. */
+  static async start(
+    count: number,
+    init: Omit<WorkerInit, "type" | "turnPrefix">,
+    deps: { ai: AiServers; out: WorkerOutputs; log: Logger; turnPrefix: string },
+  ): Promise<SessionWorkers> {
+    const links: WorkerLink[] = [];
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      const worker = new Worker(new URL("./session_worker.ts", import.meta.url), {
+        type: "module",
+      });
+      const link = new WorkerLink(worker);
+      links.push(link);
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`session worker ${i} not ready`)),
+            WORKER_START_TIMEOUT_MS,
+          );
+          worker.addEventListener("message", function first(event: MessageEvent<FromWorker>) {
+            if (event.data.type !== "ready" && event.data.type !== "failed") return;
+            clearTimeout(timer);
+            worker.removeEventListener("message", first);
+            if (event.data.type === "ready") resolve();
+            else reject(new Error(`session worker ${i} failed: ${event.data.message}`));
+          });
+        }),
+      );
+      link.post({ type: "init", turnPrefix: `${deps.turnPrefix}w${i}n`, ...init });
+    }
+    const workers = new SessionWorkers(links, deps.ai, deps.out, deps.log);
+    for (const link of links) {
+      link.worker.addEventListener("message", (event: MessageEvent<FromWorker>) => {
+        try {
+          workers.#receive(link, event.data);
+        } catch (error) {
+          deps.log.error("session worker message failed", { error });
+        }
+      });
+    }
+    try {
+      await Promise.all(ready);
+    } catch (error) {
+      workers.close();
+      throw error;
+    }
+    return workers;
+  }
+
+  /** A new session for `device` in the worker with the fewest sessions (or its current one). */
+  open(device: string, sessionId: string): RemoteSession {
+    const link = this.#links.find((l) => l.sessions.has(device)) ??
+      this.#links.reduce((a, b) => (b.sessions.size < a.sessions.size ? b : a));
+    const session = new RemoteSession(link, device, sessionId);
+    link.sessions.set(device, session);
+    return session;
+  }
+
+  /** The workers' playback clock stats since the last call, summed (worst lateness: the max). */
+  takeStats(): { ticks: number; lateTicks: number; stalls: number; maxLateMs: number } {
+    const stats = this.#playback;
+    this.#playback = { ticks: 0, lateTicks: 0, stalls: 0, maxLateMs: 0 };
+    return stats;
+  }
+
+  /** Silero windows run and their total time (ms), over all workers. */
+  get silero(): { runs: number; totalMs: number } {
+    let runs = 0, totalMs = 0;
+    for (const s of this.#silero.values()) {
+      runs += s.runs;
+      totalMs += s.totalMs;
+    }
+    return { runs, totalMs };
+  }
+
+  /** Closes every session and stops the workers. */
+  close(): void {
+    clearInterval(this.#aiTimer);
+    for (const link of this.#links) {
+      link.post({ type: "shutdown" });
+      // The worker closes itself after its sessions; terminate after a moment regardless.
+      setTimeout(() => link.worker.terminate(), 1000);
+    }
+    for (const turn of this.#turns.values()) turn.cancel(0);
+    this.#turns.clear();
+  }
+
+  #receive(link: WorkerLink, message: FromWorker): void {
+    switch (message.type) {
+      case "offer":
+        return this.#out.offer(message.device, message.sessionId, message.sdp);
+      case "ice":
+        return this.#out.ice(message.device, message.candidate);
+      case "event":
+        return this.#out.event(message.device, message.event);
+      case "closed": {
+        const session = link.sessions.get(message.device);
+        if (!session || session.sessionId !== message.sessionId) return;
+        link.sessions.delete(message.device);
+        session.ended();
+        return this.#out.closed(session, message.reason);
+      }
+      case "turn":
+        return this.#turnCall(link, message.turn, message.call);
+      case "metrics": {
+        for (const [device, state] of Object.entries(message.sessions)) {
+          const session = link.sessions.get(device);
+          if (session && session.sessionId === state.metrics.session_id) session.state = state;
+        }
+        const p = message.playback;
+        this.#playback.ticks += p.ticks;
+        this.#playback.lateTicks += p.lateTicks;
+        this.#playback.stalls += p.stalls;
+        this.#playback.maxLateMs = Math.max(this.#playback.maxLateMs, p.maxLateMs);
+        this.#silero.set(link, message.silero);
+        return;
+      }
+      case "failed":
+        this.#log.error("session worker error", { message: message.message });
+        return;
+      case "ready":
+        return;
+    }
+  }
+
+  #turnCall(link: WorkerLink, id: string, call: Extract<FromWorker, { type: "turn" }>["call"]) {
+    if (call.op === "start") {
+      const reply = (item: ReplyItem, transfer: Transferable[] = []) => {
+        const turn = this.#turns.get(id);
+        link.post({ type: "reply", turn: id, item, endWrittenAt: turn?.endWrittenAt }, transfer);
+      };
+      const turn = this.#ai.startTurn(call.device, call.rate, {
+        audio: (pcm, rate) => {
+          const copy = pcm.slice();
+          reply({ kind: "audio", pcm: copy, rate }, [copy.buffer]);
+        },
+        text: (text, value) => reply({ kind: "text", text, value }),
+        end: (stages) => {
+          reply({ kind: "end", stages });
+          this.#turns.delete(id);
+        },
+        fail: (reason, message) => {
+          reply({ kind: "fail", reason, message });
+          this.#turns.delete(id);
+        },
+      }, id);
+      if (!turn.done) this.#turns.set(id, turn);
+      return;
+    }
+    const turn = this.#turns.get(id);
+    if (!turn) return;
+    switch (call.op) {
+      case "audio":
+        return turn.audio(call.pcm);
+      case "pause":
+        return turn.pause();
+      case "resume":
+        return turn.resume();
+      case "end":
+        return turn.end(call.lastSpeechAt);
+      case "cancel":
+        this.#turns.delete(id);
+        return turn.cancel(call.playedMs);
+      case "commit":
+        return turn.commit();
+    }
+  }
+}
