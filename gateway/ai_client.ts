@@ -124,13 +124,22 @@ export class AiClient implements TurnLink {
   }
 
   /**
-   * Opens a turn for `device` with user audio at `rate`. While the server is away the turn waits
+   * Opens a turn for `device` with user audio at `rate`; with `continues`, the new turn carries
+   * that provisional turn's request too (docs/protocol.md "Continuing a turn"), and the caller
+   * then supersedes it. While the server is away the turn waits
    * for it (see {@link OUTAGE_HOLD_MS}); after a longer outage it fails at once with
    * `unavailable` (spec 4.3: audio requests are dropped during an outage).
    */
-  startTurn(device: string, rate: SampleRate, handlers: TurnHandlers): Turn {
+  startTurn(
+    device: string,
+    rate: SampleRate,
+    handlers: TurnHandlers,
+    options: { continues?: Turn } = {},
+  ): Turn {
     const id = `${this.#turnPrefix}${this.#nextTurn++}`;
-    const turn = new Turn(this, { id, device, rate, handlers, protocol: this.#adapter });
+    const earlier = options.continues;
+    const continues = earlier && { id: earlier.id, pcm: earlier.requestAudio() };
+    const turn = new Turn(this, { id, device, rate, handlers, protocol: this.#adapter, continues });
     if (!this.connected) {
       if (this.#closed || !this.#hold.holdNew(turn)) {
         queueMicrotask(() => turn.abort("unavailable", "the AI server is not connected"));

@@ -549,3 +549,77 @@ Deno.test("v2: a server that stops answering pings is dropped within the pong ti
     await server.close();
   }
 });
+
+Deno.test("v2: queued state re-arms the response timeout; superseded ends a turn quietly", async () => {
+  const states: string[] = [];
+  const server = tcpServer(async (conn) => {
+    await conn.write(encodeV2({
+      type: "hello",
+      version: 2,
+      role: "server",
+      capabilities: ["stream", "cancel", "queue", "continue"],
+      ts: Date.now(),
+    }));
+    const decoder = new FrameDecoder({ version: 2 });
+    const buffer = new Uint8Array(65536);
+    while (true) {
+      const n = await conn.read(buffer).catch(() => null);
+      if (n === null) return;
+      for (const item of decoder.push(buffer.subarray(0, n))) {
+        if (item.version !== 2 || item.message.type !== "end") continue;
+        const turn = item.message.turn;
+        if (states.length === 0) {
+          // Waits three response timeouts, saying so every 40 ms, then answers.
+          for (let i = 0; i < 6; i++) {
+            states.push("queued");
+            await conn.write(
+              encodeV2({ type: "state", turn, state: "queued", position: 0, ts: Date.now() }),
+            );
+            await delay(40);
+          }
+          await conn.write(encodeV2({ type: "end", turn, ts: Date.now() }));
+        } else {
+          await conn.write(encodeV2({
+            type: "error",
+            turn,
+            code: "superseded",
+            message: "superseded",
+            ts: Date.now(),
+          }));
+        }
+      }
+    }
+  });
+  const client = new AiClient({
+    host: "127.0.0.1",
+    port: server.port,
+    protocol: "v2",
+    log,
+    responseTimeoutMs: 80,
+  });
+  client.start();
+  try {
+    await until(() => client.connected);
+    const waited = recorder();
+    const seen: string[] = [];
+    const turn = client.startTurn("kitchen", 16000, {
+      ...waited.handlers,
+      state: (state, position) => seen.push(`${state} ${position}`),
+    });
+    turn.audio(pcm);
+    turn.end(Date.now());
+    await until(() => waited.ended || waited.failed !== undefined);
+    assert.equal(waited.failed, undefined, "no timeout while the server says the turn waits");
+    assert.equal(seen.length, 6);
+    assert.equal(seen[0], "queued 0");
+    const dropped = recorder();
+    const second = client.startTurn("kitchen", 16000, dropped.handlers);
+    second.end(Date.now());
+    await until(() => second.done);
+    assert.equal(dropped.failed, undefined, "superseded is not reported as a failure");
+    assert.equal(dropped.ended, false);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});

@@ -22,6 +22,9 @@ import {
   encodeV2,
   errorMessage,
   type SampleRate,
+  type StartMessage,
+  type TurnCompletion,
+  type TurnState,
 } from "../shared/frame_codec.ts";
 import { FrameFiller } from "../shared/media/frame_filler.ts";
 import { UtteranceBuffer } from "./utterance_buffer.ts";
@@ -29,7 +32,17 @@ import { UtteranceBuffer } from "./utterance_buffer.ts";
 /** v2 audio goes out in 100 ms chunks: 5× fewer headers than per-frame, still streaming. */
 export const AUDIO_CHUNK_MS = 100;
 /** Capabilities this gateway announces and uses (v2 hello). */
-const CAPABILITIES = ["stream", "cancel", "text", "ping", "stages", "speculate"];
+const CAPABILITIES = [
+  "stream",
+  "cancel",
+  "text",
+  "ping",
+  "stages",
+  "speculate",
+  "queue",
+  "continue",
+  "eot",
+];
 /** Bytes per int16 sample. */
 const BYTES_PER_SAMPLE = 2;
 
@@ -38,7 +51,11 @@ export type TurnReply =
   | { type: "audio"; pcm: Uint8Array; rate: SampleRate }
   | { type: "text"; kind: "transcript" | "reply"; text: string }
   | { type: "end"; stages?: Record<string, number> }
-  | { type: "error"; code: string; message: string };
+  | { type: "error"; code: string; message: string }
+  /** The end-of-turn hint after a `pause` (capability `eot`). */
+  | { type: "eot"; completion: TurnCompletion; silenceMs: number }
+  /** Where the turn stands in the server's queue (capability `queue`). */
+  | { type: "state"; state: TurnState; position?: number; waitMs?: number };
 
 /** What one decoded server frame means to the connection. */
 export type Inbound =
@@ -55,6 +72,12 @@ export interface TurnIdentity {
   device: string;
   /** Rate of the user audio (Hz). */
   rate: SampleRate;
+  /**
+   * The provisional turn this one continues (docs/protocol.md "Continuing a turn") and that
+   * turn's whole request audio: a server with `continue` is told the id; any other peer gets
+   * the audio first, so the merged request goes out as one plain turn (v1: one frame).
+   */
+  continues?: { id: string; pcm: Uint8Array };
 }
 
 /** Where a turn's writer sends, and what it may ask of the link (the AI client is one). */
@@ -84,6 +107,13 @@ export interface TurnWriter {
   replay(startedAt: number, paused: boolean, again: boolean): void;
   /** Barge-in, hang-up or timeout: v2 `cancel` with what was played (ms). */
   cancel(playedMs: number): void;
+  /** The turn can no longer be continued: v2 `commit` to a server with `continue`. */
+  commit(): void;
+  /**
+   * True when the server was told the turn continues another (`start` with `continues`); that
+   * turn then needs no `cancel`. False: the earlier turn's audio went out in this turn.
+   */
+  readonly continued: boolean;
   /** The first reply item came: the turn will not be replayed. */
   replyStarted(): void;
   /** Lets the buffers go. */
@@ -152,6 +182,18 @@ export const V2_PROTOCOL: AiProtocol = {
       case "text":
       case "end":
         return { kind: "turn", turn: m.turn, replies: [m] };
+      case "eot":
+        return {
+          kind: "turn",
+          turn: m.turn,
+          replies: [{ type: "eot", completion: m.completion, silenceMs: m.silence_ms }],
+        };
+      case "state": {
+        const reply: TurnReply = { type: "state", state: m.state };
+        if (m.position !== undefined) reply.position = m.position;
+        if (m.wait_ms !== undefined) reply.waitMs = m.wait_ms;
+        return { kind: "turn", turn: m.turn, replies: [reply] };
+      }
       default:
         return { kind: "unexpected", type: m.type };
     }
@@ -194,6 +236,7 @@ class V2TurnWriter implements TurnWriter {
   #sent: UtteranceBuffer;
   /** Whether audio is still copied into {@link #sent}. */
   #copying = true;
+  #continued = false;
 
   constructor(turn: TurnIdentity, out: TurnOutput) {
     this.#turn = turn;
@@ -203,9 +246,24 @@ class V2TurnWriter implements TurnWriter {
     this.#sent = new UtteranceBuffer(turn.rate);
   }
 
+  get continued(): boolean {
+    return this.#continued;
+  }
+
   open(ts: number): void {
-    const { id, device, rate } = this.#turn;
-    this.#out.send(encodeV2({ type: "start", turn: id, device, rate, ts }));
+    const { id, device, rate, continues } = this.#turn;
+    const start: StartMessage = { type: "start", turn: id, device, rate, ts };
+    if (continues !== undefined && this.#out.serverCan("continue")) {
+      start.continues = continues.id;
+      this.#continued = true;
+      this.#out.send(encodeV2(start));
+      return;
+    }
+    // No `continue` (or a replay on a new connection, where the earlier turn is unknown): the
+    // earlier part's audio goes out first, as this turn's.
+    this.#continued = false;
+    this.#out.send(encodeV2(start));
+    if (continues !== undefined && continues.pcm.length > 0) this.audio(continues.pcm);
   }
 
   audio(pcm: Uint8Array): void {
@@ -228,9 +286,15 @@ class V2TurnWriter implements TurnWriter {
   }
 
   replay(startedAt: number, paused: boolean, again: boolean): void {
-    this.open(startedAt);
-    const pcm = this.#sent.view();
+    const { id, device, rate, continues } = this.#turn;
+    this.#out.send(encodeV2({ type: "start", turn: id, device, rate, ts: startedAt }));
     this.#seq = 0;
+    // The server may not know the earlier turn: the whole request goes out as this one.
+    if (this.#continued && continues !== undefined && continues.pcm.length > 0) {
+      this.#out.send(this.#audioMessage(continues.pcm));
+    }
+    this.#continued = false;
+    const pcm = this.#sent.view();
     if (pcm.length > 0) this.#out.send(this.#audioMessage(pcm));
     if (paused) this.#out.send(encodeV2({ type: "pause", turn: this.#turn.id, ts: Date.now() }));
     if (again) return;
@@ -247,6 +311,11 @@ class V2TurnWriter implements TurnWriter {
       ts: Date.now(),
       played_ms: Math.round(playedMs),
     }));
+  }
+
+  commit(): void {
+    if (!this.#out.serverCan("continue")) return;
+    this.#out.send(encodeV2({ type: "commit", turn: this.#turn.id, ts: Date.now() }));
   }
 
   replyStarted(): void {
@@ -280,7 +349,11 @@ class V1TurnWriter implements TurnWriter {
     this.#turn = turn;
     this.#out = out;
     this.#pcm = new UtteranceBuffer(turn.rate);
+    // A continuation's frame starts with the earlier part: v1 gets the merged utterance.
+    if (turn.continues !== undefined) this.#pcm.append(turn.continues.pcm);
   }
+
+  readonly continued = false;
 
   open(): void {}
 
@@ -303,6 +376,8 @@ class V1TurnWriter implements TurnWriter {
   replay(): void {}
 
   cancel(): void {}
+
+  commit(): void {}
 
   replyStarted(): void {}
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FrameDecoder, type V2Message } from "../shared/frame_codec.ts";
+import { encodeV2, FrameDecoder, type V2Message } from "../shared/frame_codec.ts";
 import { type TurnOutput, V1_PROTOCOL, V2_PROTOCOL } from "./ai_protocol.ts";
 
 const turn = { id: "t1", device: "kitchen", rate: 16000 as const };
@@ -113,4 +113,83 @@ Deno.test("routing: v1 response frames become audio then end; v2 messages by kin
   assert.equal(route({ type: "error", turn: "t1", code: "x", message: "y", ts: 0 }).kind, "turn");
   assert.equal(route({ type: "end", turn: "t1", ts: 0 }).kind, "turn");
   assert.equal(route({ type: "pause", turn: "t1", ts: 0 }).kind, "unexpected");
+});
+
+Deno.test("v2 writer: a continuation names the earlier turn to a server with continue, commits", () => {
+  const o = output(2, ["cancel", "continue"]);
+  const continues = { id: "t0", pcm: new Uint8Array(640) };
+  const w = V2_PROTOCOL.writer({ ...turn, continues }, o.out);
+  w.open(5);
+  assert.equal(w.continued, true);
+  w.audio(new Uint8Array(3200));
+  w.end(42);
+  w.commit();
+  const m = o.v2();
+  assert.deepEqual(m.map((x) => x.type), ["start", "audio", "end", "commit"]);
+  assert.ok(m[0].type === "start" && m[0].continues === "t0");
+  assert.ok(m[1].type === "audio" && m[1].pcm.length === 3200, "the earlier audio is not resent");
+});
+
+Deno.test("v2 writer: without continue the merged request goes out as one plain turn", () => {
+  const o = output(2, ["cancel"]);
+  const continues = { id: "t0", pcm: new Uint8Array(3200).fill(7) };
+  const w = V2_PROTOCOL.writer({ ...turn, continues }, o.out);
+  w.open(5);
+  assert.equal(w.continued, false);
+  w.audio(new Uint8Array(3200));
+  w.flush();
+  w.commit(); // nothing to a server without continue
+  const m = o.v2();
+  assert.deepEqual(m.map((x) => x.type), ["start", "audio", "audio"]);
+  assert.ok(m[0].type === "start" && m[0].continues === undefined);
+  assert.ok(m[1].type === "audio" && m[1].pcm[0] === 7, "the earlier part first");
+});
+
+Deno.test("v1 writer: a continuation is one frame with the earlier part first", () => {
+  const o = output(1);
+  const continues = { id: "t0", pcm: new Uint8Array([1, 0, 2, 0]) };
+  const w = V1_PROTOCOL.writer({ ...turn, continues }, o.out);
+  w.open(5);
+  w.audio(new Uint8Array([3, 0]));
+  w.end(42);
+  const [frame] = o.decoded();
+  assert.ok(frame.version === 1);
+  assert.deepEqual([...frame.frame.pcm], [1, 0, 2, 0, 3, 0]);
+});
+
+Deno.test("v2 route: eot and state are replies of their turn", () => {
+  const decoder = new FrameDecoder({ version: 2 });
+  const hello = encodeV2({
+    type: "hello",
+    version: 2,
+    role: "server",
+    capabilities: [],
+    ts: 1,
+  });
+  const eot = encodeV2({
+    type: "eot",
+    turn: "t1",
+    completion: "incomplete",
+    silence_ms: 1200,
+    ts: 2,
+  });
+  const state = encodeV2({
+    type: "state",
+    turn: "t1",
+    state: "queued",
+    position: 2,
+    wait_ms: 900,
+    ts: 3,
+  });
+  const [, a, b] = [hello, eot, state].flatMap((bytes) => decoder.push(bytes));
+  assert.deepEqual(V2_PROTOCOL.route(a), {
+    kind: "turn",
+    turn: "t1",
+    replies: [{ type: "eot", completion: "incomplete", silenceMs: 1200 }],
+  });
+  assert.deepEqual(V2_PROTOCOL.route(b), {
+    kind: "turn",
+    turn: "t1",
+    replies: [{ type: "state", state: "queued", position: 2, waitMs: 900 }],
+  });
 });

@@ -18,7 +18,7 @@
  * turn.audio(pcmBytes); turn.end(lastSpeechAt);
  * ```
  */
-import type { SampleRate } from "../shared/frame_codec.ts";
+import type { SampleRate, TurnCompletion, TurnState } from "../shared/frame_codec.ts";
 import type { AiProtocol, TurnReply, TurnWriter } from "./ai_protocol.ts";
 import type { HeldTurn } from "./outage_hold.ts";
 import { UtteranceBuffer } from "./utterance_buffer.ts";
@@ -40,6 +40,10 @@ export interface TurnHandlers {
   end(stages?: Record<string, number>): void;
   /** The turn is over without a (complete) reply. */
   fail(reason: TurnFailure, message: string): void;
+  /** The server's end-of-turn hint after a `pause` (capability `eot`); `silenceMs` in ms. */
+  eot?(completion: TurnCompletion, silenceMs: number): void;
+  /** Where the turn stands in the server's queue (capability `queue`); `waitMs` in ms. */
+  state?(state: TurnState, position?: number, waitMs?: number): void;
 }
 
 /** What a turn needs of its link (the AI client implements it). */
@@ -63,6 +67,8 @@ export interface TurnInit {
   rate: SampleRate;
   handlers: TurnHandlers;
   protocol: AiProtocol;
+  /** The provisional turn this one continues (its id and whole request audio). */
+  continues?: { id: string; pcm: Uint8Array };
 }
 
 /** One utterance and its reply; see the module doc. */
@@ -90,19 +96,34 @@ export class Turn implements HeldTurn {
   #cancelled = false;
   /** Timed out, aborted or refused: the server has nothing to cancel. */
   #failed = false;
+  /** The whole request so far (a continued turn's audio first), until the turn is final. */
+  #request: UtteranceBuffer | undefined;
+  #committed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   /** Made by the AI client's `startTurn`. */
   constructor(link: TurnLink, init: TurnInit) {
-    const { id, device, rate, handlers, protocol } = init;
+    const { id, device, rate, handlers, protocol, continues } = init;
     this.#link = link;
     this.id = id;
     this.device = device;
     this.rate = rate;
     this.#handlers = handlers;
     this.#held = new UtteranceBuffer(rate);
+    this.#request = new UtteranceBuffer(rate);
+    if (continues !== undefined) this.#request.append(continues.pcm);
     // The writer sends straight to the link (which drops bytes while the server is away).
-    this.#writer = protocol.writer({ id, device, rate }, link);
+    this.#writer = protocol.writer({ id, device, rate, continues }, link);
+  }
+
+  /** True when the server was told this turn continues another (no cancel needed for it). */
+  get continued(): boolean {
+    return this.#writer.continued;
+  }
+
+  /** The whole request's audio so far (int16 LE PCM), for a turn that continues this one. */
+  requestAudio(): Uint8Array {
+    return this.#request?.view().slice() ?? new Uint8Array(0);
   }
 
   /** True once the reply ended, failed or was cancelled. */
@@ -128,8 +149,12 @@ export class Turn implements HeldTurn {
   /** Appends user audio (int16 LE PCM at the turn's rate). */
   audio(pcm: Uint8Array): void {
     if (this.#ended || this.#done) return;
-    if (this.#paused) this.#held.append(pcm);
-    else this.#writer.audio(pcm);
+    if (this.#paused) {
+      this.#held.append(pcm);
+    } else {
+      this.#writer.audio(pcm);
+      this.#request?.append(pcm);
+    }
   }
 
   /**
@@ -170,15 +195,52 @@ export class Turn implements HeldTurn {
    * its memory records what the user heard); the turn is over and late audio is dropped.
    */
   cancel(playedMs: number): void {
+    this.#release();
     if (this.#cancelled || this.#failed) return;
     this.#cancelled = true;
     this.#writer.cancel(playedMs); // not sent while suspended: the server never had the turn
     this.#finish();
   }
 
+  /**
+   * The turn can no longer be continued (docs/protocol.md `commit`): the server applies its
+   * side effects. Once; nothing after a cancel (which implies it) or a failure.
+   */
+  commit(): void {
+    this.#release();
+    if (this.#committed || this.#cancelled || this.#failed) return;
+    this.#committed = true;
+    this.#writer.commit();
+  }
+
+  /**
+   * A turn continues this one (`next.continued`: the server was told, and drops this turn by
+   * itself; else this turn is cancelled with nothing played). Its late replies are dropped.
+   */
+  supersede(nextContinued: boolean): void {
+    this.#release();
+    if (!nextContinued) {
+      this.cancel(0);
+      return;
+    }
+    if (this.#done) return;
+    this.#cancelled = true;
+    this.#finish();
+  }
+
   /** One reply item from the server. */
   receive(reply: TurnReply): void {
     if (this.#done) return;
+    if (reply.type === "eot") {
+      this.#handlers.eot?.(reply.completion, reply.silenceMs);
+      return;
+    }
+    if (reply.type === "state") {
+      // The server has the turn and says so: the response timeout starts again.
+      if (this.#ended && !this.#suspended) this.#arm();
+      this.#handlers.state?.(reply.state, reply.position, reply.waitMs);
+      return;
+    }
     if (!this.#replied) {
       this.#replied = true;
       this.#writer.replyStarted();
@@ -198,6 +260,8 @@ export class Turn implements HeldTurn {
       case "error":
         this.#failed = true;
         this.#finish();
+        // A newer turn of the device took this one's place: expected, nothing to report.
+        if (reply.code === "superseded") break;
         this.#handlers.fail("server_error", `${reply.code}: ${reply.message}`);
         break;
     }
@@ -245,6 +309,12 @@ export class Turn implements HeldTurn {
       this.#handlers.fail("timeout", `no response from the AI server within ${timeoutMs} ms`);
       this.#link.responseTimedOut();
     }, timeoutMs);
+  }
+
+  /** Lets the request's audio go: nothing will continue this turn. */
+  #release(): void {
+    this.#request?.clear();
+    this.#request = undefined;
   }
 
   #finish(): void {

@@ -5,10 +5,22 @@
  * {@link ReplyPlayback}); it is the segmenter's sink, the playback queue's listener, and the
  * echo guard's {@link ReplyState}.
  *
- * - Utterance start → a new turn. If the previous turn is still awaited or its reply is still
- *   playing, that is a barge-in: the queue is flushed (synchronously, so within one frame), the
- *   old turn is cancelled on the server with `played_ms` (v2), and an `interrupted` event on
- *   `naila/devices/{id}/events` says how much of the reply the user heard.
+ * - Turn-taking decisions come from the per-device machine of `turn_taking.ts`
+ *   (docs/turn_taking.md section 3); this module performs its actions. An ended turn is
+ *   provisional: speech that resumes while the server thinks (up to `continueMaxMs` after the
+ *   end) or within `graceMs` of the reply's first packet **continues** the request: the reply
+ *   stops, a new turn carries the earlier audio plus the new (`start` with `continues`, or the
+ *   merged audio as one plain turn / one v1 frame), no `interrupted` event. The turn is
+ *   committed once the grace is over (`commit`: the server's side effects apply).
+ * - Speech after the grace, over a reply, is a barge-in: the queue is flushed (synchronously,
+ *   so within one frame), the old turn is cancelled on the server with `played_ms` (v2, implies
+ *   its commit), and an `interrupted` event on `naila/devices/{id}/events` says how much of the
+ *   reply the user heard.
+ * - The server's `eot` hint sets this turn's silence: `complete` ends it as soon as the hinted
+ *   silence passed (before the segmenter's own window), `incomplete` holds the end up to
+ *   `incompleteMaxMs`: speech that comes back meanwhile goes on in the same turn. The
+ *   segmenter's window (AUDIO_SILENCE_FRAMES) is the fallback.
+ * - A queued turn (`state` from a server with `queue`) shows as `waiting` on the events topic.
  * - A turn that times out or fails is reported on the same topic (`timeout` / `error`).
  * - `state` events (listening, user_speaking, thinking, replying) and a `turn` event with the
  *   transcript, the reply text and the latencies close every turn.
@@ -24,75 +36,33 @@
 import { float32ToPcm, pcmToFloat32 } from "../shared/audio.ts";
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
-import { roundMs } from "../shared/audio.ts";
-import { type DeviceEvent, MAX_TEXT_CHARS } from "../shared/messages.ts";
-import type { TurnFailure, TurnHandlers } from "./ai_turn.ts";
+import type { DeviceEvent } from "../shared/messages.ts";
+import type { TurnFailure } from "./ai_turn.ts";
+import {
+  type ConversationState,
+  type ConversationTurn,
+  type ReplyPlayback,
+  turnEvent,
+  type TurnRecord,
+  type TurnSource,
+} from "./conversation_parts.ts";
 import type { AudioInputSink, ReplyState } from "./audio_input.ts";
 import type { PlaybackListener } from "./playback.ts";
 import type { EndReason } from "./utterance_segmenter.ts";
+import { PAUSE_AFTER_MS, type TurnAction, TurnTaking } from "./turn_taking.ts";
 
-/** What the conversation needs of one AI-server turn (ai_turn.ts `Turn` is one). */
-export interface ConversationTurn {
-  readonly id: string;
-  /** The reply ended, failed or was cancelled. */
-  readonly done: boolean;
-  /** The utterance ended. */
-  readonly ended: boolean;
-  /** Wall-clock ms when the utterance's end went to the server. */
-  readonly endWrittenAt: number | undefined;
-  audio(pcm: Uint8Array): void;
-  pause(): void;
-  resume(): void;
-  end(lastSpeechAt: number): void;
-  cancel(playedMs: number): void;
-}
+export type {
+  ConversationState,
+  ConversationTurn,
+  ReplyPlayback,
+  TurnSource,
+} from "./conversation_parts.ts";
 
-/** What the conversation needs of the AI link (ai_client.ts `AiClient` is one). */
-export interface TurnSource {
-  readonly connected: boolean;
-  startTurn(device: string, rate: SampleRate, handlers: TurnHandlers): ConversationTurn;
-}
-
-/** What the conversation needs of the device's reply playback (playback.ts `PlaybackQueue`). */
-export interface ReplyPlayback {
-  /** The turn whose audio is playing or queued, if any. */
-  readonly turn: string | undefined;
-  /** True while audio is queued. */
-  readonly playing: boolean;
-  enqueue(turn: string, samples: Float32Array, rate: number): boolean;
-  finish(turn: string): void;
-  /** Drops everything queued; returns how much of the turn was played (ms). */
-  flush(): number;
-  listen(listener: PlaybackListener): void;
-}
-
-/** What the device's conversation is doing, for displays (shared/messages.ts `state`). */
-export type ConversationState = "listening" | "user_speaking" | "thinking" | "replying";
+/** Frames kept after an utterance ended early (an `eot` hint): a resumption's onset, 300 ms. */
+const ONSET_FRAMES = 15;
 
 /** Latencies of the last completed turns kept for metrics. */
 const LATENCY_HISTORY = 32;
-
-/**
- * The server's `stages` under their own names, plus `transport_ms`: the gateway's time from
- * writing `end` to the first reply audio, less what the server says it spent in that span
- * (`queue_ms` + `first_audio_ms`, or `echo_ms`): sockets, both directions, and decoding. Both
- * sides measure durations on their own clock, so no clock offset enters it.
- */
-function serverLatency(record: TurnRecord): Record<string, number> {
-  const stages = record.stages;
-  if (!stages) return {};
-  const latency: Record<string, number> = {};
-  for (const [key, value] of Object.entries(stages)) {
-    if (Number.isFinite(value) && value >= 0) latency[key] = value;
-  }
-  const serverFirst = stages.first_audio_ms ?? stages.echo_ms;
-  const sentAt = record.turn.endWrittenAt;
-  if (serverFirst !== undefined && sentAt !== undefined && record.firstAudioAt !== undefined) {
-    const transport = record.firstAudioAt - sentAt - (stages.queue_ms ?? 0) - serverFirst;
-    latency.transport_ms = Math.max(0, roundMs(transport));
-  }
-  return latency;
-}
 
 /** Dependencies of a {@link Conversation}. */
 export interface ConversationOptions {
@@ -105,28 +75,26 @@ export interface ConversationOptions {
   wake(): void;
   publish(event: DeviceEvent): void;
   log: Logger;
-}
-
-interface TurnRecord {
-  turn: ConversationTurn;
-  startedAt: number;
-  lastSpeechAt?: number;
-  endDetectedAt?: number;
-  firstPacketAt?: number;
-  /** Date.now() when the first reply audio arrived from the AI server. */
-  firstAudioAt?: number;
-  /** The server's own stage durations from its `end` (v2). */
-  stages?: Record<string, number>;
-  replyEnded: boolean;
-  audioQueued: boolean;
-  transcript?: string;
-  reply?: string;
+  /** Turn-taking times (ms; turn_taking.ts defaults): silence window, grace, continuation. */
+  turnTaking?: {
+    silenceMs?: number;
+    graceMs?: number;
+    continueMaxMs?: number;
+    incompleteMaxMs?: number;
+  };
 }
 
 /** See the module doc. */
 export class Conversation implements AudioInputSink, PlaybackListener, ReplyState {
   #o: ConversationOptions;
   #current: TurnRecord | undefined;
+  /** The machine's turn (open, provisional or replying); may outlive {@link #current}. */
+  #last: TurnRecord | undefined;
+  #machine: TurnTaking;
+  #local = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Frames after an early end, while the segmenter still runs: a resumption's onset. */
+  #onset: Uint8Array[] = [];
   #state: ConversationState = "listening";
   #replyPlaying = false;
   /** The int16 bytes of the last utterance frame, reused for the next (same size each time). */
@@ -138,12 +106,18 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     interruptions: 0,
     timeouts: 0,
     errors: 0,
+    /** Requests continued (speech within the grace): no barge-in, one merged turn. */
+    continuations: 0,
     latencies: [] as number[],
   };
 
   /** Listens to `options.playback` for sent frames and drained replies. */
   constructor(options: ConversationOptions) {
     this.#o = options;
+    this.#machine = new TurnTaking({
+      newTurnId: () => `c${++this.#local}`,
+      ...options.turnTaking,
+    });
     options.playback.listen(this);
   }
 
@@ -158,10 +132,93 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
 
   utteranceStart(at: number): void {
     if (this.#closed) return;
-    this.#interrupt();
-    const { turn } = this.#open(at);
-    this.#setState("user_speaking", turn.id);
-    this.#o.log.debug("utterance started", { device: this.#o.device, turn: turn.id });
+    if (this.#machine.phase === "utterance" && this.#last && !this.#last.turn.ended) {
+      // The segmenter's window passed but an `incomplete` hint holds the end: the same turn.
+      this.#resumeSameTurn(at);
+      return;
+    }
+    // A turn the machine does not know (an announcement) is barged in on as before.
+    if (this.#machine.phase === "listening") this.#interrupt();
+    // The machine runs on this clock: the segmenter's capture times may be on the media clock.
+    this.#perform(this.#machine.speechStart(Date.now()), at);
+  }
+
+  #resumeSameTurn(_at: number): void {
+    this.#machine.frame(true, Date.now());
+    this.#last!.turn.resume();
+    this.#setState("user_speaking", this.#last!.turn.id);
+  }
+
+  /** Performs the machine's actions in order (docs/turn_taking.md section 3). */
+  #perform(actions: TurnAction[], at: number): void {
+    let played = 0;
+    for (const action of actions) {
+      const record = "turn" in action && this.#last?.local === action.turn ? this.#last : undefined;
+      switch (action.kind) {
+        case "start":
+          this.#startTurn(action.turn, at, action.continues);
+          break;
+        case "pause":
+          record?.turn.pause();
+          break;
+        case "end":
+          if (record) this.#endTurn(record, action.lastSpeechAt);
+          break;
+        case "flush":
+          played = this.#o.playback.flush();
+          this.#replyPlaying = false;
+          break;
+        case "cancel":
+          if (record) this.#bargeIn(record, played);
+          break;
+        case "commit":
+          if (record) this.#commit(record);
+          break;
+      }
+    }
+    this.#schedule();
+  }
+
+  /** The turn can no longer be continued (once; not for a cancelled or failed turn). */
+  #commit(record: TurnRecord): void {
+    if (record.final) return;
+    record.final = true;
+    record.turn.commit();
+  }
+
+  /** Arms the clock for the machine's next deadline (grace over, incomplete wait over). */
+  #schedule(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const deadline = this.#machine.nextDeadline();
+    if (deadline === undefined || this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      const now = Date.now();
+      this.#perform(this.#machine.tick(now), now);
+    }, Math.max(0, deadline - Date.now()));
+  }
+
+  #startTurn(local: string, at: number, continues: string | undefined): void {
+    const earlier = continues !== undefined && this.#last?.local === continues
+      ? this.#last
+      : undefined;
+    const record = this.#open(at, local, earlier?.turn);
+    if (earlier) {
+      earlier.final = true;
+      earlier.turn.supersede(record.turn.continued);
+      this.stats.continuations++;
+      this.#o.log.info("request continued", {
+        device: this.#o.device,
+        turn: record.turn.id,
+        continues: earlier.turn.id,
+      });
+      // The onset heard after an early end goes first.
+      for (const frame of this.#onset) record.turn.audio(frame);
+    }
+    this.#onset = [];
+    this.#setState("user_speaking", record.turn.id);
+    this.#o.log.debug("utterance started", { device: this.#o.device, turn: record.turn.id });
   }
 
   /**
@@ -172,7 +229,8 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
    */
   announce(): boolean {
     if (this.#closed || this.#current || !this.#o.ai.connected) return false;
-    const record = this.#open(Date.now());
+    if (this.#machine.phase !== "listening") return false;
+    const record = this.#open(Date.now(), "announcement");
     record.turn.end(Date.now());
     this.#o.log.info("fetching an announcement", {
       device: this.#o.device,
@@ -182,7 +240,7 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     return true;
   }
 
-  #open(at: number): TurnRecord {
+  #open(at: number, local: string, continues?: ConversationTurn): TurnRecord {
     const turn = this.#o.ai.startTurn(this.#o.device, this.#o.sampleRate, {
       audio: (pcm, rate) => this.#replyAudio(record, pcm, rate),
       text: (kind, text) => {
@@ -194,32 +252,79 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
         this.#replyEnd(record);
       },
       fail: (reason, message) => this.#fail(record, reason, message),
-    });
-    const record: TurnRecord = { turn, startedAt: at, replyEnded: false, audioQueued: false };
+      eot: (completion, silenceMs) => {
+        if (record !== this.#last) return;
+        const now = Date.now();
+        this.#perform(this.#machine.hint(local, { completion, silenceMs }, now), now);
+      },
+      state: (state, position, waitMs) => this.#queueState(record, state, position, waitMs),
+    }, continues ? { continues } : undefined);
+    const record: TurnRecord = {
+      turn,
+      local,
+      startedAt: at,
+      replyEnded: false,
+      audioQueued: false,
+    };
     this.#current = record;
+    if (local !== "announcement") this.#last = record;
     this.stats.turns++;
     return record;
   }
 
   /** One frame of the utterance (floats at the utterance rate), to the turn as int16 bytes. */
   utteranceAudio(frame: Float32Array): void {
-    const turn = this.#current?.turn;
-    if (!turn) return;
+    const record = this.#last;
+    if (!record || this.#closed || (record.turn.done && !record.turn.ended)) return;
     this.#pcm = float32ToPcm(frame, this.#pcm);
-    turn.audio(this.#pcm);
+    if (!record.turn.ended) {
+      record.turn.audio(this.#pcm);
+      return;
+    }
+    // Ended early by a hint while the segmenter still runs: keep the last frames, in case
+    // speech resumes (its onset then opens the continuation).
+    this.#onset.push(this.#pcm.slice());
+    if (this.#onset.length > ONSET_FRAMES) this.#onset.shift();
   }
 
-  utterancePause(): void {
-    this.#current?.turn.pause();
+  utterancePause(_at?: number): void {
+    if (this.#machine.phase !== "utterance") return;
+    // The segmenter calls the pause PAUSE_AFTER_MS after the last speech frame. The machine
+    // runs on Date.now(): the segmenter's capture times may be on the media clock.
+    const now = Date.now();
+    this.#machine.frame(true, now - PAUSE_AFTER_MS);
+    this.#perform(this.#machine.frame(false, now), now);
   }
 
   utteranceResume(): void {
-    this.#current?.turn.resume();
+    const now = Date.now();
+    if (this.#machine.phase === "utterance") {
+      this.#machine.frame(true, now);
+      this.#last?.turn.resume();
+      return;
+    }
+    // Speech came back inside the segmenter's utterance after an early end.
+    this.#perform(this.#machine.speechStart(now), now);
   }
 
   utteranceEnd(reason: EndReason, lastSpeechAt: number): void {
-    const record = this.#current;
-    if (!record || record.turn.ended) return;
+    if (this.#closed || this.#machine.phase !== "utterance") return;
+    // The segmenter's window passed: that ends the turn, unless an `incomplete` hint asked for
+    // more silence (then the machine's clock ends it, or speech comes back first).
+    const hold = reason === "silence" &&
+      this.#machine.requiredSilenceMs > this.#machine.silenceMs;
+    const now = Date.now();
+    this.#perform(hold ? [] : this.#machine.endNow(now, lastSpeechAt), now);
+    if (this.#machine.phase === "utterance") {
+      // An `incomplete` hint holds the end: the user is quiet meanwhile.
+      this.#setState("thinking", this.#last?.turn.id);
+    }
+  }
+
+  /** The machine's `end`: the utterance is over and goes to the server. */
+  #endTurn(record: TurnRecord, lastSpeechAt: number): void {
+    if (record.turn.ended) return;
+    const reason = "turn_taking";
     record.lastSpeechAt = lastSpeechAt;
     record.endDetectedAt = Date.now();
     record.turn.end(lastSpeechAt);
@@ -236,6 +341,7 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     const record = this.#current;
     if (!record || record.turn.id !== turn || record.firstPacketAt !== undefined) return;
     record.firstPacketAt = Date.now();
+    this.#perform(this.#machine.replyStarted(record.local, record.firstPacketAt), Date.now());
     if (record.lastSpeechAt !== undefined) {
       const latency = record.firstPacketAt - record.lastSpeechAt;
       this.stats.latencies.push(latency);
@@ -249,16 +355,41 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     this.#replyPlaying = false;
     if (!record || record.turn.id !== turn) return;
     this.#complete(record, playedMs);
+    const now = Date.now();
+    this.#perform(this.#machine.replyDone(record.local, now, { audio: true }), now);
   }
 
-  /** The session ends: flush playback, cancel an open turn. */
+  /** The session ends: flush playback, cancel an open turn, commit a provisional one. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    const record = this.#current;
+    clearTimeout(this.#timer);
     const played = this.#o.playback.flush();
-    if (record && !record.turn.done) record.turn.cancel(played);
+    for (const record of new Set([this.#current, this.#last])) {
+      if (!record) continue;
+      if (!record.turn.done) {
+        record.final = true;
+        record.turn.cancel(played);
+      } else {
+        this.#commit(record);
+      }
+    }
     this.#current = undefined;
+    this.#last = undefined;
+  }
+
+  /** The server's queue (`state`): `waiting` while queued, `thinking` once it runs. */
+  #queueState(record: TurnRecord, state: string, position?: number, waitMs?: number): void {
+    if (record !== this.#current) return;
+    if (state === "running") {
+      record.runningAt = Date.now();
+      this.#setState("thinking", record.turn.id);
+      return;
+    }
+    const extra: Record<string, number> = {};
+    if (position !== undefined) extra.position = position;
+    if (waitMs !== undefined) extra.wait_ms = Math.round(waitMs);
+    this.#setState("waiting", record.turn.id, extra);
   }
 
   #interrupt(): void {
@@ -269,8 +400,14 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     if (!playing && !awaiting) return;
     const played = this.#o.playback.flush();
     this.#replyPlaying = false;
+    this.#bargeIn(record, played);
+  }
+
+  /** Barge-in on `record` after `played` ms of its reply: cancel (implies commit), event. */
+  #bargeIn(record: TurnRecord, played: number): void {
+    record.final = true;
     record.turn.cancel(played);
-    this.#current = undefined;
+    if (this.#current === record) this.#current = undefined;
     this.stats.interruptions++;
     this.#o.log.info("barge-in", {
       device: this.#o.device,
@@ -303,10 +440,17 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
       this.#o.playback.finish(record.turn.id);
     } else {
       this.#complete(record, 0);
+      const now = Date.now();
+      this.#perform(this.#machine.replyDone(record.local, now, { audio: false }), now);
     }
   }
 
   #fail(record: TurnRecord, reason: TurnFailure, message: string): void {
+    // A turn that failed while the user still spoke: the utterance is over for the machine too.
+    record.final = true;
+    if (record === this.#last && this.#machine.phase === "utterance") {
+      this.#machine.endNow(Date.now());
+    }
     if (record !== this.#current) return;
     if (reason === "timeout") this.stats.timeouts++;
     else this.stats.errors++;
@@ -339,41 +483,24 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     } else {
       this.#current = undefined;
       this.#setState("listening");
+      const now = Date.now();
+      this.#perform(this.#machine.replyDone(record.local, now, { audio: false }), now);
     }
   }
 
   #complete(record: TurnRecord, playedMs: number): void {
     this.#current = undefined;
-    const latency: Record<string, number> = {};
-    if (record.lastSpeechAt !== undefined && record.endDetectedAt !== undefined) {
-      latency.end_detect_ms = record.endDetectedAt - record.lastSpeechAt;
-    }
-    if (record.lastSpeechAt !== undefined && record.firstPacketAt !== undefined) {
-      latency.first_reply_packet_ms = record.firstPacketAt - record.lastSpeechAt;
-    }
-    Object.assign(latency, serverLatency(record));
-    const event: DeviceEvent = {
-      type: "turn",
-      turn: record.turn.id,
-      played_ms: Math.round(playedMs),
-      latency_ms: latency,
-      session_id: this.#o.sessionId,
-      timestamp: new Date().toISOString(),
-    };
-    if (record.transcript !== undefined) {
-      event.transcript = record.transcript.slice(0, MAX_TEXT_CHARS);
-    }
-    if (record.reply !== undefined) event.reply = record.reply.slice(0, MAX_TEXT_CHARS);
-    this.#o.publish(event);
+    this.#o.publish(turnEvent(record, playedMs, this.#o.sessionId));
     this.#setState("listening");
   }
 
-  #setState(state: ConversationState, turn?: string): void {
-    if (this.#state === state) return;
+  #setState(state: ConversationState, turn?: string, extra: Record<string, number> = {}): void {
+    if (this.#state === state && state !== "waiting") return;
     this.#state = state;
     const event: DeviceEvent = {
       type: "state",
       state,
+      ...extra,
       session_id: this.#o.sessionId,
       timestamp: new Date().toISOString(),
     };

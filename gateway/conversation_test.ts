@@ -22,7 +22,11 @@ class FakeTurn implements ConversationTurn {
   done = false;
   ended = false;
   endWrittenAt: number | undefined;
-  constructor(readonly id: string, readonly handlers: TurnHandlers) {}
+  constructor(
+    readonly id: string,
+    readonly handlers: TurnHandlers,
+    readonly continues?: string,
+  ) {}
   audio(pcm: Uint8Array): void {
     this.calls.push(`audio ${pcm.length}`);
   }
@@ -41,6 +45,14 @@ class FakeTurn implements ConversationTurn {
     this.calls.push(`cancel ${playedMs}`);
     this.done = true;
   }
+  continued = false;
+  commit(): void {
+    this.calls.push("commit");
+  }
+  supersede(nextContinued: boolean): void {
+    this.calls.push(`supersede ${nextContinued}`);
+    this.done = true;
+  }
   /** The server's side: reply audio, then the end. */
   reply(frames: number, stages?: Record<string, number>): void {
     for (let i = 0; i < frames; i++) this.handlers.audio?.(FRAME_PCM, 48000);
@@ -50,12 +62,25 @@ class FakeTurn implements ConversationTurn {
 }
 
 /** A conversation with its playback queue and what it published. */
-function setup(options: { connected?: boolean } = {}) {
+function setup(
+  options: {
+    connected?: boolean;
+    graceMs?: number;
+    continueMaxMs?: number;
+    silenceMs?: number;
+    incompleteMaxMs?: number;
+  } = {},
+) {
   const turns: FakeTurn[] = [];
   const ai: TurnSource = {
     connected: options.connected ?? true,
-    startTurn(_device: string, _rate: SampleRate, handlers: TurnHandlers) {
-      const turn = new FakeTurn(`t${turns.length + 1}`, handlers);
+    startTurn(
+      _device: string,
+      _rate: SampleRate,
+      handlers: TurnHandlers,
+      options?: { continues?: FakeTurn },
+    ) {
+      const turn = new FakeTurn(`t${turns.length + 1}`, handlers, options?.continues?.id);
       turns.push(turn);
       return turn;
     },
@@ -73,6 +98,12 @@ function setup(options: { connected?: boolean } = {}) {
     wake: () => void wakes++,
     publish: (event) => events.push(event),
     log,
+    turnTaking: {
+      graceMs: options.graceMs,
+      continueMaxMs: options.continueMaxMs,
+      silenceMs: options.silenceMs,
+      incompleteMaxMs: options.incompleteMaxMs,
+    },
   });
   /** Ticks the playback queue until it has nothing left. */
   const play = (max = 1000) => {
@@ -143,11 +174,12 @@ Deno.test("a reply with no audio ends the turn at once with played_ms 0", () => 
   assert.equal(c.sent.length, 0);
 });
 
-Deno.test("barge-in while the reply is awaited cancels the turn with played_ms 0", () => {
-  const c = setup();
+Deno.test("barge-in while the reply is awaited past the continuation window cancels with played_ms 0", async () => {
+  const c = setup({ continueMaxMs: 0 });
   c.conversation.utteranceStart(0);
   c.conversation.utteranceEnd("silence", 10);
-  c.conversation.utteranceStart(20);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  c.conversation.utteranceStart(Date.now());
   const [first, second] = c.turns;
   assert.deepEqual(first.calls.at(-1), "cancel 0");
   const [interrupted] = c.of("interrupted");
@@ -159,8 +191,8 @@ Deno.test("barge-in while the reply is awaited cancels the turn with played_ms 0
   assert.deepEqual(c.states(), ["user_speaking", "thinking", "user_speaking"]);
 });
 
-Deno.test("barge-in over a playing reply flushes it at once and reports what was heard", () => {
-  const c = setup();
+Deno.test("barge-in over a playing reply after the grace flushes it at once and reports what was heard", () => {
+  const c = setup({ graceMs: 0 });
   c.conversation.utteranceStart(0);
   c.conversation.utteranceEnd("silence", 10);
   const [turn] = c.turns;
@@ -171,19 +203,20 @@ Deno.test("barge-in over a playing reply flushes it at once and reports what was
   c.conversation.utteranceStart(100);
   assert.equal(c.playback.playing, false, "nothing more of the reply is queued");
   assert.equal(c.conversation.replyPlaying, false);
-  assert.deepEqual(turn.calls.at(-1), "cancel 60");
+  assert.deepEqual(turn.calls.slice(-2), ["commit", "cancel 60"]);
   assert.equal(c.of("interrupted")[0].played_ms, 60);
   c.play();
   assert.equal(c.sent.length, 3, "not one frame after the barge-in");
   assert.equal(c.of("turn").length, 0, "an interrupted turn is no completed turn");
 });
 
-Deno.test("late audio of a cancelled turn is dropped", () => {
-  const c = setup();
+Deno.test("late audio of a cancelled turn is dropped", async () => {
+  const c = setup({ continueMaxMs: 0 });
   c.conversation.utteranceStart(0);
   c.conversation.utteranceEnd("silence", 10);
   const [old] = c.turns;
-  c.conversation.utteranceStart(20); // barge-in
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  c.conversation.utteranceStart(Date.now()); // barge-in
   old.handlers.audio?.(FRAME_PCM, 48000);
   old.handlers.text?.("reply", "late");
   old.handlers.end();
@@ -292,7 +325,7 @@ Deno.test("close cancels a turn still awaited; a finished one is left alone", ()
   finished.conversation.utteranceEnd("silence", 10);
   finished.turns[0].reply(0);
   finished.conversation.close();
-  assert.deepEqual(finished.turns[0].calls, ["end 10"]);
+  assert.deepEqual(finished.turns[0].calls, ["end 10", "commit"], "committed once, not cancelled");
 });
 
 Deno.test("announce opens an empty turn only when idle and connected", () => {
@@ -321,4 +354,151 @@ Deno.test("the reply text is cut at MAX_TEXT_CHARS in the turn event", () => {
   const [turn] = c.of("turn");
   assert.equal(turn.transcript?.length, MAX_TEXT_CHARS);
   assert.equal(turn.reply?.length, MAX_TEXT_CHARS);
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+Deno.test("speech within the grace continues the request: the reply stops, no barge-in", () => {
+  const c = setup({ graceMs: 60_000 });
+  const t0 = Date.now();
+  c.conversation.utteranceStart(t0 - 1000);
+  c.conversation.utteranceEnd("silence", t0 - 300);
+  const [first] = c.turns;
+  for (let i = 0; i < 10; i++) first.handlers.audio?.(FRAME_PCM, 48000);
+  c.playback.tick();
+  c.conversation.utteranceStart(Date.now());
+  const [, second] = c.turns;
+  assert.equal(second.continues, first.id, "the new turn continues the provisional one");
+  assert.deepEqual(first.calls.slice(-1), ["supersede false"]);
+  assert.ok(!first.calls.some((call) => call.startsWith("cancel") || call === "commit"));
+  assert.equal(c.playback.playing, false, "the provisional reply stopped");
+  assert.equal(c.of("interrupted").length, 0, "a continuation is no barge-in");
+  assert.equal(c.conversation.stats.interruptions, 0);
+  assert.equal(c.conversation.stats.continuations, 1);
+  assert.equal(c.conversation.state, "user_speaking");
+  // Late reply audio of the superseded turn is not played.
+  first.handlers.audio?.(FRAME_PCM, 48000);
+  assert.equal(c.playback.playing, false);
+});
+
+Deno.test("speech while the server still thinks continues the request", () => {
+  const c = setup();
+  const t0 = Date.now();
+  c.conversation.utteranceStart(t0 - 800);
+  c.conversation.utteranceEnd("silence", t0 - 300);
+  c.conversation.utteranceStart(t0 + 200);
+  const [first, second] = c.turns;
+  assert.equal(second.continues, first.id);
+  assert.equal(c.of("interrupted").length, 0);
+  assert.deepEqual(c.states(), ["user_speaking", "thinking", "user_speaking"]);
+});
+
+Deno.test("the grace passing commits the turn; speech after it is a barge-in", async () => {
+  const c = setup({ graceMs: 30 });
+  const t0 = Date.now();
+  c.conversation.utteranceStart(t0 - 500);
+  c.conversation.utteranceEnd("silence", t0 - 300);
+  const [turn] = c.turns;
+  for (let i = 0; i < 50; i++) turn.handlers.audio?.(FRAME_PCM, 48000);
+  c.playback.tick();
+  assert.ok(!turn.calls.includes("commit"), "not final within the grace");
+  await sleep(60);
+  assert.deepEqual(turn.calls.filter((call) => call === "commit"), ["commit"]);
+  c.playback.tick();
+  c.conversation.utteranceStart(Date.now());
+  assert.deepEqual(turn.calls.at(-1), "cancel 40");
+  assert.equal(c.turns[1].continues, undefined, "a barge-in opens a plain turn");
+  assert.equal(c.of("interrupted")[0].played_ms, 40);
+});
+
+Deno.test("a reply without audio commits at once", () => {
+  const c = setup();
+  c.conversation.utteranceStart(Date.now());
+  c.conversation.utteranceEnd("silence", Date.now());
+  c.turns[0].reply(0);
+  assert.deepEqual(c.turns[0].calls.slice(-1), ["commit"]);
+  assert.equal(c.conversation.state, "listening");
+});
+
+Deno.test("eot complete ends the turn before the silence window; resumed speech continues it", async () => {
+  const c = setup();
+  const t0 = Date.now();
+  c.conversation.utteranceStart(t0 - 1000);
+  c.conversation.utteranceAudio(new Float32Array(320));
+  c.conversation.utterancePause(); // last speech 100 ms ago
+  const [turn] = c.turns;
+  assert.deepEqual(turn.calls, ["audio 640", "pause"]);
+  turn.handlers.eot?.("complete", 120);
+  await sleep(60); // 120 ms after the last speech: ended on the hint
+  assert.match(turn.calls.at(-1)!, /^end \d+$/, "ended on the hint");
+  assert.equal(c.conversation.state, "thinking");
+  // The segmenter still runs: its frames are kept as the onset of a resumption.
+  c.conversation.utteranceAudio(new Float32Array(320).fill(0.5));
+  c.conversation.utteranceEnd("silence", Date.now() - 300); // its own window: ignored
+  assert.equal(turn.calls.filter((call) => call.startsWith("end")).length, 1);
+  c.conversation.utteranceResume();
+  const [, next] = c.turns;
+  assert.equal(next.continues, turn.id);
+  assert.deepEqual(next.calls, ["audio 640"], "the onset after the early end goes first");
+  c.conversation.close();
+});
+
+Deno.test("eot incomplete holds the end; speech that comes back stays in the same turn", async () => {
+  const c = setup({ silenceMs: 120, incompleteMaxMs: 250 });
+  const t0 = Date.now();
+  c.conversation.utteranceStart(t0 - 500);
+  c.conversation.utterancePause();
+  const [turn] = c.turns;
+  turn.handlers.eot?.("incomplete", 1200);
+  c.conversation.utteranceEnd("silence", t0 - 100);
+  assert.ok(!turn.calls.some((call) => call.startsWith("end")), "the hint holds the end");
+  c.conversation.utteranceStart(Date.now());
+  assert.equal(c.turns.length, 1, "the same turn goes on");
+  assert.equal(turn.calls.at(-1), "resume");
+  assert.equal(c.conversation.state, "user_speaking");
+  // Quiet again, with no hint this time: the window (120 ms) ends it.
+  c.conversation.utterancePause();
+  c.conversation.utteranceEnd("silence", Date.now() - 100);
+  assert.ok(turn.calls.at(-1)!.startsWith("end"));
+  // And an incomplete hint with no more speech ends the turn on the clock.
+  const d = setup({ silenceMs: 120, incompleteMaxMs: 250 });
+  d.conversation.utteranceStart(Date.now() - 500);
+  d.conversation.utterancePause();
+  d.turns[0].handlers.eot?.("incomplete", 1200);
+  d.conversation.utteranceEnd("silence", Date.now() - 100);
+  assert.ok(!d.turns[0].calls.some((call) => call.startsWith("end")));
+  await sleep(300);
+  assert.ok(d.turns[0].calls.at(-1)!.startsWith("end"), JSON.stringify(d.turns[0].calls));
+  d.conversation.close();
+});
+
+Deno.test("a queued turn shows as waiting, then thinking once it runs", () => {
+  const c = setup();
+  c.conversation.utteranceStart(Date.now());
+  c.conversation.utteranceEnd("silence", Date.now());
+  const [turn] = c.turns;
+  turn.handlers.state?.("queued", 2, 1800);
+  turn.handlers.state?.("queued", 1, 900);
+  turn.handlers.state?.("running");
+  const waiting = c.of("state").filter((e) => e.state === "waiting");
+  assert.deepEqual(
+    waiting.map((e) => [e.position, e.wait_ms]),
+    [[2, 1800], [1, 900]],
+  );
+  assert.equal(c.conversation.state, "thinking");
+});
+
+Deno.test("an overload apology plays before the busy error closes the turn", () => {
+  const c = setup();
+  c.conversation.utteranceStart(Date.now());
+  c.conversation.utteranceEnd("silence", Date.now());
+  const [turn] = c.turns;
+  turn.handlers.audio?.(FRAME_PCM, 48000);
+  turn.handlers.audio?.(FRAME_PCM, 48000);
+  turn.done = true;
+  turn.handlers.fail("server_error", "busy: overloaded");
+  c.play();
+  assert.equal(c.sent.length, 2, "the apology was played");
+  assert.equal(c.of("error").length, 1);
+  assert.equal(c.conversation.state, "listening");
 });

@@ -51,7 +51,8 @@ export type TurnCall =
   | { op: "pause" }
   | { op: "resume" }
   | { op: "end"; lastSpeechAt: number }
-  | { op: "cancel"; playedMs: number };
+  | { op: "cancel"; playedMs: number }
+  | { op: "commit" };
 
 /** Worker → main thread. */
 export type FromWorker =

@@ -61,6 +61,18 @@ class WorkerTurn implements ConversationTurn {
     this.#call({ op: "cancel", playedMs });
     turns.delete(this.id);
   }
+  /** The turn is final (the main thread's AI link sends `commit`). */
+  commit(): void {
+    this.#call({ op: "commit" });
+  }
+  /**
+   * Continuation is not carried across the worker boundary yet: the new turn is a plain one,
+   * so this one is cancelled with nothing played (today's barge-in).
+   */
+  readonly continued = false;
+  supersede(_nextContinued: boolean): void {
+    this.cancel(0);
+  }
 
   receive(item: ReplyItem, endWrittenAt: number | undefined): void {
     if (this.done) return;

@@ -328,6 +328,8 @@ export class SessionWorkers {
       case "cancel":
         this.#turns.delete(id);
         return turn.cancel(call.playedMs);
+      case "commit":
+        return turn.commit();
     }
   }
 }

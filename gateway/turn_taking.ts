@@ -212,8 +212,28 @@ export class TurnTaking {
     return [];
   }
 
-  /** The clock: commits a turn whose grace or continuation window is over. */
+  /**
+   * The utterance ends now whatever the silence (the segmenter's window or `max_length` cap,
+   * the session flushing): `end` with `lastSpeechAt` (default: the last speech time seen).
+   */
+  endNow(at: number, lastSpeechAt?: number): TurnAction[] {
+    if (this.#phase !== "utterance") return [];
+    if (lastSpeechAt !== undefined) this.#lastSpeechAt = lastSpeechAt;
+    return this.#end(at);
+  }
+
+  /**
+   * The clock: ends an utterance whose required silence has passed (frames may have stopped
+   * coming: the segmenter went idle while an `incomplete` hint asks for more silence), commits
+   * a turn whose grace or continuation window is over.
+   */
   tick(now: number): TurnAction[] {
+    if (
+      this.#phase === "utterance" && this.#paused &&
+      now - this.#lastSpeechAt >= this.#requiredSilenceMs
+    ) {
+      return this.#end(now);
+    }
     if (this.#phase === "replying_within_grace" && now - this.#replyStartedAt! >= this.graceMs) {
       const actions = this.#commit();
       if (this.#drained) this.#listen();
@@ -227,6 +247,9 @@ export class TurnTaking {
 
   /** When the caller should call {@link tick} next (ms, same clock), or undefined. */
   nextDeadline(): number | undefined {
+    if (this.#phase === "utterance" && this.#paused) {
+      return this.#lastSpeechAt + this.#requiredSilenceMs;
+    }
     if (this.#phase === "replying_within_grace") return this.#replyStartedAt! + this.graceMs;
     if (this.#phase === "pending_end") return this.#endedAt + this.continueMaxMs + 1;
     return undefined;

@@ -10,6 +10,7 @@
 import { float32ToPcm, pcmToFloat32, resample, roundMs, SPEECH_RATE } from "../shared/audio.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Assistant } from "./assistant/assistant.ts";
+import { EndOfTurn, type EndOfTurnDecision } from "./end_of_turn.ts";
 import type { SpeechToText, Transcript } from "./stt/types.ts";
 import { SentenceSplitter } from "./tts/sentences.ts";
 import type { TextToSpeech } from "./tts/types.ts";
@@ -51,6 +52,11 @@ export interface TurnResult {
   replyAudioMs: number;
   /** Row id in the conversation memory (full pipeline), to record a later barge-in. */
   memoryId?: number;
+  /**
+   * A staged turn ({@link RunOptions.staged}): applies its side effects and writes its memory
+   * row, once; returns the row id. Not calling it drops them (a superseded turn).
+   */
+  commit?: () => number | undefined;
 }
 
 /** STT started ahead of a turn's end (a v2 `pause`); times are performance.now() ms. */
@@ -74,6 +80,11 @@ export interface RunOptions {
    * one batch with this turn's, and is then kept for when they run.
    */
   upcoming?: (limit: number) => Utterance[];
+  /**
+   * The turn may still be continued (v2 `continue`): its side effects and memory row are staged
+   * and happen only when the caller calls the result's `commit`.
+   */
+  staged?: boolean;
 }
 
 /** Runs one turn. */
@@ -92,6 +103,11 @@ export interface Pipeline {
   ): Promise<SpeculativeStt> | undefined;
   /** Records that only `playedMs` of a finished turn's reply was heard. */
   markInterrupted(memoryId: number, playedMs: number): void;
+  /**
+   * The end-of-turn hint for a speculative transcript (`eot`, server/end_of_turn.ts); absent:
+   * this pipeline gives none. `pcm` is the turn's audio so far, for an audio model.
+   */
+  endOfTurn?(transcript: string, pcm: Uint8Array, rate: number): Promise<EndOfTurnDecision>;
 }
 
 /** Sends `pcm` as chunks of at most {@link REPLY_CHUNK_MS}; returns its duration in ms. */
@@ -112,6 +128,33 @@ function toRate(pcm: Uint8Array, from: number, to: number): Uint8Array {
 function sttSamples(pcm: Uint8Array, rate: number): Float32Array {
   const samples = pcmToFloat32(pcm);
   return rate === SPEECH_RATE ? samples : resample(samples, rate, SPEECH_RATE);
+}
+
+/** Whisper hears at most one 30 s window per run (16 kHz samples). */
+const STT_WINDOW_SAMPLES = 30 * SPEECH_RATE;
+
+/**
+ * Transcribes `samples` (16 kHz) of any length: one run up to 30 s, else one run per 30 s window,
+ * in order, with the texts joined and the timings summed (a v2 turn with `continue` may carry
+ * up to 120 s, docs/turn_taking.md "Long requests past 30 s").
+ */
+export async function transcribeLong(
+  stt: SpeechToText,
+  samples: Float32Array,
+  options: { signal: AbortSignal },
+): Promise<Transcript> {
+  if (samples.length <= STT_WINDOW_SAMPLES) return await stt.transcribe(samples, options);
+  const texts: string[] = [];
+  const timings = { frontend_ms: 0, encoder_ms: 0, decoder_ms: 0, tokens: 0 };
+  for (let at = 0; at < samples.length; at += STT_WINDOW_SAMPLES) {
+    const heard = await stt.transcribe(samples.slice(at, at + STT_WINDOW_SAMPLES), options);
+    if (heard.text.trim().length > 0) texts.push(heard.text.trim());
+    timings.frontend_ms += heard.timings.frontend_ms;
+    timings.encoder_ms += heard.timings.encoder_ms;
+    timings.decoder_ms += heard.timings.decoder_ms;
+    timings.tokens += heard.timings.tokens;
+  }
+  return { text: texts.join(" "), timings };
 }
 
 /** PIPELINE=echo: the reply is the utterance itself, at the output rate. */
@@ -151,6 +194,8 @@ export interface FullPipelineOptions {
   log?: Logger;
   /** Most utterances per batched STT run (default {@link DEFAULT_STT_BATCH}; 1: no batching). */
   sttBatch?: number;
+  /** End of turn from meaning (default: the text rule alone, 300 ms window). */
+  endOfTurn?: EndOfTurn;
 }
 
 /**
@@ -167,6 +212,7 @@ export class FullPipeline implements Pipeline {
   #tts: TextToSpeech;
   #log: Logger | undefined;
   #sttBatch: number;
+  #endOfTurn: EndOfTurn;
   /** STT done ahead, in a batch with an earlier turn's, for utterances still queued. */
   #prefetched = new WeakMap<Utterance, Promise<Transcript>>();
 
@@ -176,6 +222,13 @@ export class FullPipeline implements Pipeline {
     this.#assistant = options.assistant;
     this.#tts = options.tts;
     this.#log = options.log;
+    this.#endOfTurn = options.endOfTurn ?? new EndOfTurn();
+  }
+
+  endOfTurn(transcript: string, pcm: Uint8Array, rate: number): Promise<EndOfTurnDecision> {
+    // The audio model (if any) hears the turn at 16 kHz; the text rule needs no audio.
+    const samples = this.#endOfTurn.model ? sttSamples(pcm, rate) : undefined;
+    return this.#endOfTurn.decide(transcript, samples);
   }
 
   speculate(
@@ -184,7 +237,7 @@ export class FullPipeline implements Pipeline {
     options: { signal: AbortSignal },
   ): Promise<SpeculativeStt> {
     const startedAt = performance.now();
-    return this.#stt.transcribe(sttSamples(pcm, rate), options).then((heard) => ({
+    return transcribeLong(this.#stt, sttSamples(pcm, rate), options).then((heard) => ({
       heard,
       startedAt,
       doneAt: performance.now(),
@@ -199,6 +252,7 @@ export class FullPipeline implements Pipeline {
     let reply = "";
     let replyAudioMs = 0;
     let cancelled = false;
+    const effects = options.staged ? this.#assistant.stage(utterance.device) : undefined;
     try {
       // An utterance without audio is a gateway fetching what is waiting for the device (a due
       // timer's announcement, see server/assistant/timers.ts): nothing to transcribe.
@@ -243,7 +297,7 @@ export class FullPipeline implements Pipeline {
           replyAudioMs += sendChunked(sink, speech.pcm, speech.rate);
         };
         for await (
-          const piece of this.#assistant.respond(utterance.device, transcript, { signal })
+          const piece of this.#assistant.respond(utterance.device, transcript, { signal, effects })
         ) {
           stages.assistant_first_ms ??= roundMs(performance.now() - assistantStarted);
           for (const sentence of splitter.push(piece)) await speak(sentence);
@@ -257,11 +311,12 @@ export class FullPipeline implements Pipeline {
       cancelled = true;
     }
     stages.total_ms = roundMs(performance.now() - started);
-    let memoryId: number | undefined;
-    if (transcript.length > 0 || reply.length > 0) {
-      // Let the socket write the reply audio queued above before the (synchronous) SQLite write.
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      memoryId = this.#assistant.record({
+    const record = () => {
+      for (const error of effects?.apply() ?? []) {
+        this.#log?.warn("staged effect failed at commit", { turn: utterance.turn, error });
+      }
+      if (transcript.length === 0 && reply.length === 0) return undefined;
+      return this.#assistant.record({
         device: utterance.device,
         turn: utterance.turn,
         at: utterance.endedAt,
@@ -272,9 +327,23 @@ export class FullPipeline implements Pipeline {
         interrupted: cancelled,
         playedMs: cancelled ? 0 : null,
       });
-    }
+    };
     this.#log?.debug("turn done", { device: utterance.device, turn: utterance.turn, stages });
-    return { cancelled, transcript, reply, stages, replyAudioMs, memoryId };
+    const result: TurnResult = { cancelled, transcript, reply, stages, replyAudioMs };
+    if (effects !== undefined) {
+      let memoryId: number | undefined;
+      let committed = false;
+      result.commit = () => {
+        if (!committed) memoryId = record();
+        committed = true;
+        return memoryId;
+      };
+      return result;
+    }
+    // Let the socket write the reply audio queued above before the (synchronous) SQLite write.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    result.memoryId = record();
+    return result;
   }
 
   markInterrupted(memoryId: number, playedMs: number): void {
@@ -301,6 +370,7 @@ export class FullPipeline implements Pipeline {
       }
     }
     const own = sttSamples(utterance.pcm, utterance.rate);
+    if (own.length > STT_WINDOW_SAMPLES) return await transcribeLong(this.#stt, own, { signal });
     const others = this.#sttBatch > 1 && this.#stt.transcribeBatch && upcoming
       ? upcoming(2 * this.#sttBatch).filter((u) => u.pcm.length > 0 && !this.#prefetched.has(u))
         .slice(0, this.#sttBatch - 1)

@@ -4,7 +4,13 @@ import { ConversationMemory } from "./assistant/memory.ts";
 import { LlmClient } from "./assistant/llm_client.ts";
 import { startFakeLlm } from "./assistant/testing.ts";
 import { TimerService } from "./assistant/timers.ts";
-import { EchoPipeline, FullPipeline, type ReplySink, type Utterance } from "./pipeline.ts";
+import {
+  EchoPipeline,
+  FullPipeline,
+  type ReplySink,
+  transcribeLong,
+  type Utterance,
+} from "./pipeline.ts";
 import type { SpeechToText } from "./stt/types.ts";
 import { EspeakTts } from "./tts/espeak.ts";
 import type { TextToSpeech } from "./tts/types.ts";
@@ -278,4 +284,26 @@ Deno.test("full pipeline: queued utterances are transcribed in one batch with th
   const fourth = await run(d);
   assert.deepEqual(calls, [3, 1]);
   assert.equal(fourth.events[0], "transcript:heard 4000");
+});
+
+Deno.test("transcribeLong: past 30 s, one run per 30 s window, texts joined in order", async () => {
+  const lengths: number[] = [];
+  const stt: SpeechToText = {
+    transcribe(samples) {
+      lengths.push(samples.length);
+      return Promise.resolve({
+        text: `part${lengths.length}`,
+        timings: { frontend_ms: 1, encoder_ms: 2, decoder_ms: 3, tokens: 4 },
+      });
+    },
+  };
+  const signal = new AbortController().signal;
+  const long = await transcribeLong(stt, new Float32Array(16000 * 65), { signal });
+  assert.deepEqual(lengths, [480000, 480000, 80000]);
+  assert.equal(long.text, "part1 part2 part3");
+  assert.equal(long.timings.tokens, 12);
+  lengths.length = 0;
+  const short = await transcribeLong(stt, new Float32Array(16000 * 30), { signal });
+  assert.deepEqual(lengths, [480000], "30 s is one run");
+  assert.equal(short.text, "part1");
 });

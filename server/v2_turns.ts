@@ -21,73 +21,47 @@
 import { concatBytes, roundMs } from "../shared/audio.ts";
 import {
   type Decoded,
-  encodeV2,
   type EndMessage,
   errorMessage,
   maxPcmBytes,
   type SampleRate,
   V2_CAPABILITIES,
-  type V2Message,
 } from "../shared/frame_codec.ts";
-import { QueueError, type QueuePosition } from "./inference_queue.ts";
-import type { NoticeKind } from "./notices.ts";
-import { watchQueuedTurn } from "./queue_updates.ts";
-import {
-  type ReplySink,
-  sendChunked,
-  type SpeculativeStt,
-  type TurnResult,
-  type Utterance,
-} from "./pipeline.ts";
+import { QueueError } from "./inference_queue.ts";
+import type { TurnResult, Utterance } from "./pipeline.ts";
 import { type ConnectionLink, logTurnError, type SocketProtocol } from "./socket_link.ts";
+import { PendingCommits } from "./turn_commits.ts";
+import { V2Output } from "./v2_output.ts";
+import { continuationProblem, eotMessage, maxTurnSeconds, newTurn, type Turn } from "./v2_turn.ts";
 
 /** Finished turn ids remembered per connection, to accept a late cancel (barge-in) for them. */
 const FINISHED_TURNS_KEPT = 32;
-
-/** A v2 turn between its `start` and the end of its reply. */
-interface Turn {
-  id: string;
-  device: string;
-  rate: SampleRate;
-  chunks: Uint8Array[];
-  bytes: number;
-  nextSeq: number;
-  phase: "receiving" | "queued" | "running";
-  controller: AbortController;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  /** Set by a cancel that arrives while the turn runs. */
-  playedMs?: number;
-  /** Next reply audio chunk's seq. */
-  outSeq: number;
-  /** Audio bytes reserved in the queue's memory budget (given back when the turn ends). */
-  reserved: number;
-  /** The spoken "one moment" being sent; the reply waits for it. */
-  notice?: Promise<void>;
-  /** Timers of a queued turn: its notice and its `state` updates. */
-  queueTimers: ReturnType<typeof setTimeout>[];
-  /** STT started by a `pause` on the first `bytes` of audio; aborted when more audio comes. */
-  speculation?: { controller: AbortController; bytes: number; result: Promise<SpeculativeStt> };
-}
-
 /** The v2 turn table of one connection. */
 export class V2Turns implements SocketProtocol {
   readonly pinged = true;
   #link: ConnectionLink;
   #capabilities = new Set<string>();
+  /** What goes to the gateway: messages, reply audio, spoken notices. */
+  #out: V2Output;
   #turns = new Map<string, Turn>();
   /** Recently finished or cancelled turns → memory row id (if the turn was stored). */
   #finished = new Map<string, number | undefined>();
+  /** Answered turns that a continuation may still take over (capability `continue`). */
+  #commits = new PendingCommits((id, memoryId) => this.#finished.set(id, memoryId));
 
   constructor(link: ConnectionLink) {
     this.#link = link;
+    this.#out = new V2Output(link, this.#capabilities);
   }
 
   fail(code: string, message: string): void {
-    this.#send(errorMessage(code, message));
+    this.#out.send(errorMessage(code, message));
     this.#link.closeAfterWrites(`${code}: ${message}`);
   }
 
   stop(reason: string): void {
+    // Nothing can continue them any more: they are final.
+    this.#commits.commitAll();
     for (const turn of this.#turns.values()) {
       clearTimeout(turn.timer);
       turn.controller.abort(new Error(reason));
@@ -104,18 +78,6 @@ export class V2Turns implements SocketProtocol {
     turn.queueTimers = [];
   }
 
-  #send(message: V2Message): void {
-    try {
-      this.#link.send(encodeV2(message, this.#link.settings.limits));
-    } catch (error) {
-      this.#link.settings.log?.error("cannot encode reply", {
-        peer: this.#link.peer,
-        type: message.type,
-        error,
-      });
-    }
-  }
-
   receive(item: Decoded): void {
     // The connection's first byte chose v2, and the decoder picks its version from that byte.
     if (item.version !== 2) throw new Error("v1 frame on a v2 connection");
@@ -128,20 +90,23 @@ export class V2Turns implements SocketProtocol {
         }
         for (const capability of message.capabilities) this.#capabilities.add(capability);
         this.#capabilities.add("hello");
-        this.#send({
+        this.#out.send({
           type: "hello",
           version: 2,
           role: "server",
-          // `speculate` only where a pause is used: a pipeline with STT to start early.
+          // `speculate` only where a pause is used: a pipeline with STT to start early; `eot`
+          // only where that STT's transcript is judged.
           capabilities: V2_CAPABILITIES.filter((c) =>
-            c !== "speculate" || this.#link.settings.pipeline.speculate !== undefined
+            (c !== "speculate" && c !== "eot") ||
+            (this.#link.settings.pipeline.speculate !== undefined &&
+              (c === "speculate" || this.#link.settings.pipeline.endOfTurn !== undefined))
           ),
           ts: Date.now(),
           ...this.#link.helloFields(),
         });
         return;
       case "start":
-        return this.#onStart(message.turn, message.device, message.rate);
+        return this.#onStart(message.turn, message.device, message.rate, message.continues);
       case "audio":
         return this.#onAudio(message.turn, message.seq, message.rate, message.pcm);
       case "pause":
@@ -150,8 +115,10 @@ export class V2Turns implements SocketProtocol {
         return this.#onEnd(message.turn);
       case "cancel":
         return this.#onCancel(message.turn, message.played_ms);
+      case "commit":
+        return this.#onCommit(message.turn);
       case "ping":
-        this.#send({ type: "pong", id: message.id, ts: Date.now() });
+        this.#out.send({ type: "pong", id: message.id, ts: Date.now() });
         return;
       case "pong":
         return;
@@ -165,24 +132,32 @@ export class V2Turns implements SocketProtocol {
         this.#turnError(message.turn, "unsupported", "text input is not supported");
         return;
       case "state":
-        this.#turnError(message.turn, "unsupported", "state is sent by the server only");
+      case "eot":
+        this.#turnError(message.turn, "unsupported", `${message.type} is sent by the server only`);
         return;
     }
   }
 
   #turnError(turn: string | undefined, code: string, message: string): void {
-    this.#send(errorMessage(code, message, { turn }));
+    this.#out.error(turn, code, message);
   }
 
-  #onStart(id: string, device: string, rate: SampleRate): void {
-    if (this.#turns.has(id) || this.#finished.has(id)) {
+  #onStart(id: string, device: string, rate: SampleRate, continues?: string): void {
+    if (this.#turns.has(id) || this.#finished.has(id) || this.#commits.has(id)) {
       this.#turnError(id, "bad_frame", `turn ${id} already exists on this connection`);
       return;
     }
+    // `continues` means something only where `continue` was agreed (else it is ignored).
+    const previous = continues !== undefined && this.#capabilities.has("continue")
+      ? this.#takeOver(continues, id, device, rate)
+      : { pcm: new Uint8Array(0), links: 0 };
+    if (previous === undefined) return;
     // One open turn per device: the earlier one was barged in on (the gateway normally cancelled
     // it already). A running turn is left alone: its reply is already streaming.
     for (const earlier of this.#turns.values()) {
-      if (earlier.device !== device || earlier.phase === "running") continue;
+      if (earlier.device !== device || earlier.phase === "running" || earlier.superseded) {
+        continue;
+      }
       const why = `turn ${earlier.id} superseded by turn ${id} of device ${device}`;
       if (earlier.phase === "receiving") {
         this.#dropTurn(earlier, "superseded", why);
@@ -191,21 +166,15 @@ export class V2Turns implements SocketProtocol {
         this.#turnError(earlier.id, "superseded", why);
       }
     }
-    const turn: Turn = {
-      id,
-      device,
-      rate,
-      chunks: [],
-      bytes: 0,
-      nextSeq: 0,
-      phase: "receiving",
-      controller: new AbortController(),
-      timer: undefined,
-      outSeq: 0,
-      reserved: 0,
-      queueTimers: [],
-    };
-    const { turnMs } = this.#link.settings.timeouts;
+    const turn = newTurn(id, device, rate, previous);
+    if (previous.pcm.length > 0 && !this.#link.settings.queue.reserve(previous.pcm.length)) {
+      const { maxBufferedBytes } = this.#link.settings.queue.limits;
+      this.#refuse(turn, `server audio buffers are full (${maxBufferedBytes} bytes)`);
+      return;
+    }
+    turn.reserved = previous.pcm.length;
+    const { limits, timeouts } = this.#link.settings;
+    const turnMs = timeouts.turnMs + (this.#maxTurnSeconds() - limits.maxAudioSeconds) * 1000;
     turn.timer = setTimeout(() => {
       if (turn.phase !== "receiving") return;
       this.#dropTurn(turn, "timeout", `turn ${id} got no end within ${turnMs} ms`);
@@ -231,39 +200,7 @@ export class V2Turns implements SocketProtocol {
       turn: turn.id,
       reason,
     });
-    this.#speak(turn, "busy").then(() => this.#turnError(turn.id, "busy", reason));
-  }
-
-  /** Sends a notice as the turn's next reply audio chunks (nothing without notices). */
-  async #speak(turn: Turn, kind: NoticeKind): Promise<void> {
-    const notices = this.#link.settings.notices;
-    if (notices === undefined) return;
-    const pcm = await notices.speech(kind, turn.rate);
-    // A "one moment" for a turn cancelled meanwhile is not said; the apology always is.
-    if (!this.#link.open || (kind === "wait" && turn.controller.signal.aborted)) return;
-    const audio = (chunk: Uint8Array, rate: number) => this.#sendAudio(turn, chunk, rate);
-    sendChunked({ transcript: () => {}, reply: () => {}, audio }, pcm, turn.rate);
-  }
-
-  /** The turn must wait: with the `queue` capability, the gateway hears where it stands. */
-  #onQueued(turn: Turn, where: QueuePosition, now: () => QueuePosition | undefined): void {
-    if (!this.#capabilities.has("queue")) return;
-    turn.queueTimers = watchQueuedTurn({
-      where,
-      now,
-      timing: this.#link.settings.queueTiming,
-      queued: () => turn.phase === "queued" && !turn.controller.signal.aborted,
-      state: (at) =>
-        this.#send({
-          type: "state",
-          turn: turn.id,
-          state: "queued",
-          position: at.position,
-          wait_ms: Math.round(at.waitMs),
-          ts: Date.now(),
-        }),
-      notice: () => turn.notice = this.#speak(turn, "wait"),
-    });
+    this.#out.speak(turn, "busy").then(() => this.#turnError(turn.id, "busy", reason));
   }
 
   /** Ends a turn that is still receiving, with an error for it. */
@@ -299,13 +236,10 @@ export class V2Turns implements SocketProtocol {
       );
       return;
     }
-    const max = maxPcmBytes(turn.rate, this.#link.settings.limits);
+    const seconds = this.#maxTurnSeconds();
+    const max = maxPcmBytes(turn.rate, { ...this.#link.settings.limits, maxAudioSeconds: seconds });
     if (turn.bytes + pcm.length > max) {
-      this.#dropTurn(
-        turn,
-        "bad_frame",
-        `turn ${id} audio exceeds ${max} bytes (${this.#link.settings.limits.maxAudioSeconds} s)`,
-      );
+      this.#dropTurn(turn, "bad_frame", `turn ${id} audio exceeds ${max} bytes (${seconds} s)`);
       return;
     }
     if (!this.#link.settings.queue.reserve(pcm.length)) {
@@ -349,7 +283,72 @@ export class V2Turns implements SocketProtocol {
     }
     // Awaited by the turn if it ends now; a discarded one's rejection is expected.
     result.catch(() => {}).finally(done);
-    turn.speculation = { controller, bytes: turn.bytes, result };
+    const speculation = { controller, bytes: turn.bytes, result };
+    turn.speculation = speculation;
+    if (this.#capabilities.has("eot")) this.#hint(turn, speculation);
+  }
+
+  /**
+   * Answers the speculation's transcript with an `eot` hint (docs/protocol.md), unless speech
+   * resumed or the turn ended meanwhile (then the hint would be about a silence that is over).
+   */
+  #hint(turn: Turn, speculation: NonNullable<Turn["speculation"]>): void {
+    const { pipeline } = this.#link.settings;
+    if (pipeline.endOfTurn === undefined) return;
+    const pcm = turn.chunks[0];
+    speculation.result.then((heard) => pipeline.endOfTurn!(heard.heard.text, pcm, turn.rate))
+      .then((decision) => {
+        if (turn.speculation !== speculation || turn.phase !== "receiving") return;
+        if (!this.#link.open) return;
+        this.#out.send(eotMessage(turn.id, decision));
+      }).catch(() => {}); // a discarded speculation has nothing to hint
+  }
+
+  /** Audio seconds one turn may carry: 30 s, or TURN_MAX_SECONDS with `continue`. */
+  #maxTurnSeconds(): number {
+    return maxTurnSeconds(this.#link.settings.limits, this.#capabilities.has("continue"));
+  }
+
+  /**
+   * `start` … `continues: previousId`: the earlier turn of the device is taken over: its audio
+   * goes first in the new turn, and it ends without a trace (no error, no end, no staged effect,
+   * no memory row). Returns its audio, or undefined after answering the new turn's error.
+   */
+  #takeOver(
+    previousId: string,
+    id: string,
+    device: string,
+    rate: SampleRate,
+  ): { pcm: Uint8Array; links: number } | undefined {
+    const live = this.#turns.get(previousId);
+    const pending = live === undefined ? this.#commits.take(previousId) : undefined;
+    const earlier = live ?? pending;
+    if (earlier === undefined) {
+      this.#turnError(
+        id,
+        "unknown_turn",
+        `turn ${previousId} cannot be continued: unknown, committed or cancelled`,
+      );
+      return undefined;
+    }
+    const problem = continuationProblem(previousId, earlier, device, rate);
+    if (problem !== undefined) {
+      if (pending !== undefined) this.#commits.hold(previousId, pending);
+      this.#turnError(id, "bad_continuation", problem);
+      return undefined;
+    }
+    if (pending !== undefined) {
+      this.#remember(previousId, undefined);
+      return { pcm: pending.pcm, links: pending.links + 1 };
+    }
+    const turn = live!;
+    const pcm = turn.pcm ?? concatBytes(turn.chunks);
+    turn.superseded = true;
+    clearTimeout(turn.timer);
+    turn.controller.abort();
+    // Receiving: gone now. Queued or running: its queue promise settles and finds it superseded.
+    if (turn.phase === "receiving") this.#finish(turn, undefined);
+    return { pcm, links: turn.links + 1 };
   }
 
   #discardSpeculation(turn: Turn): void {
@@ -378,15 +377,17 @@ export class V2Turns implements SocketProtocol {
       endedAt: Date.now(),
     };
     turn.chunks = [];
+    const staged = this.#capabilities.has("continue");
+    if (staged) turn.pcm = utterance.pcm;
     const queuedAt = performance.now();
     let ranAt = queuedAt;
     let told = false;
-    const sink = this.#sinkFor(turn);
+    const sink = this.#out.sink(turn);
     this.#link.settings.queue.run(id, async (signal) => {
       turn.phase = "running";
       ranAt = performance.now();
       for (const timer of turn.queueTimers) clearTimeout(timer);
-      if (told) this.#send({ type: "state", turn: id, state: "running", ts: Date.now() });
+      if (told) this.#out.send({ type: "state", turn: id, state: "running", ts: Date.now() });
       // "One moment" is already being said: the reply follows it, never interleaves.
       await turn.notice;
       return this.#link.settings.pipeline.run(utterance, sink, {
@@ -394,6 +395,7 @@ export class V2Turns implements SocketProtocol {
         outputRate: turn.rate,
         speculation,
         upcoming: (limit) => this.#link.settings.queue.upcoming(limit) as Utterance[],
+        staged,
       });
     }, {
       // Its STT may run ahead in a batch with an earlier turn's, unless speculation has it.
@@ -404,13 +406,19 @@ export class V2Turns implements SocketProtocol {
       audioMs: (utterance.pcm.length / 2 / turn.rate) * 1000,
       onQueued: (where, now) => {
         told = this.#capabilities.has("queue");
-        this.#onQueued(turn, where, now);
+        this.#out.queued(turn, where, now);
       },
     }).then((result: TurnResult) => {
-      if (turn.playedMs !== undefined && result.memoryId !== undefined) {
-        this.#markInterrupted(result.memoryId, turn.playedMs);
+      if (turn.superseded) {
+        // Taken over by a continuation: nothing applied, recorded or sent.
+        this.#finish(turn, undefined);
+        return;
       }
-      this.#finish(turn, result.memoryId);
+      const memoryId = this.#settle(turn, result);
+      if (turn.playedMs !== undefined && memoryId !== undefined) {
+        this.#markInterrupted(memoryId, turn.playedMs);
+      }
+      this.#finish(turn, memoryId);
       if (result.cancelled || turn.controller.signal.aborted) return;
       // Stages go to every gateway: an optional field any decoder accepts, and the latency
       // report needs them even from a gateway that forgot to announce "stages".
@@ -420,9 +428,10 @@ export class V2Turns implements SocketProtocol {
         ts: Date.now(),
         stages: { queue_ms: roundMs(ranAt - queuedAt), ...result.stages },
       };
-      this.#send(end);
+      this.#out.send(end);
     }, (error: unknown) => {
       this.#finish(turn, undefined);
+      if (turn.superseded) return;
       logTurnError(this.#link, turn.device, id, error);
       if (error instanceof QueueError) {
         if (error.code === "busy") this.#refuse(turn, error.message);
@@ -432,6 +441,40 @@ export class V2Turns implements SocketProtocol {
     }).catch((error) =>
       this.#link.settings.log?.error("turn handler failed", { peer: this.#link.peer, error })
     );
+  }
+
+  /**
+   * A finished run's side effects: applied now (no `continue`, a `commit` already came, or a
+   * `cancel`, which implies it), or held until the turn's commit. Returns the memory row id
+   * if the turn was recorded.
+   */
+  #settle(turn: Turn, result: TurnResult): number | undefined {
+    // A pipeline without staged effects (echo) acted already; its turn can still be continued.
+    const commit = result.commit ?? (() => result.memoryId);
+    if (
+      turn.pcm === undefined || turn.commitRequested || turn.playedMs !== undefined ||
+      !this.#link.open
+    ) {
+      return commit();
+    }
+    this.#commits.hold(turn.id, {
+      device: turn.device,
+      pcm: turn.pcm,
+      rate: turn.rate,
+      links: turn.links,
+      commit,
+    });
+    return undefined;
+  }
+
+  /** The gateway says the turn is final: its staged effects apply (once; unknown: ignored). */
+  #onCommit(id: string): void {
+    const turn = this.#turns.get(id);
+    if (turn !== undefined) {
+      turn.commitRequested = true;
+      return;
+    }
+    this.#commits.commit(id);
   }
 
   #markInterrupted(memoryId: number, playedMs: number): void {
@@ -445,33 +488,12 @@ export class V2Turns implements SocketProtocol {
     }
   }
 
-  #sinkFor(turn: Turn): ReplySink {
-    const live = () => this.#link.open && !turn.controller.signal.aborted;
-    const text = (kind: "transcript" | "reply", value: string) => {
-      if (live() && this.#capabilities.has("text")) {
-        this.#send({ type: "text", turn: turn.id, kind, ts: Date.now(), text: value });
-      }
-    };
-    return {
-      transcript: (value) => text("transcript", value),
-      reply: (value) => text("reply", value),
-      audio: (pcm, rate) => {
-        if (live()) this.#sendAudio(turn, pcm, rate);
-      },
-    };
-  }
-
-  /** One chunk of the turn's reply audio, under its next seq. */
-  #sendAudio(turn: Turn, pcm: Uint8Array, rate: number): void {
-    const message = { type: "audio", turn: turn.id, seq: turn.outSeq++, ts: Date.now(), pcm };
-    this.#send({ ...message, type: "audio", rate: rate as SampleRate });
-  }
-
   #finish(turn: Turn, memoryId: number | undefined): void {
     this.#discardSpeculation(turn);
     this.#release(turn);
     this.#turns.delete(turn.id);
-    this.#remember(turn.id, memoryId);
+    // A turn awaiting its commit is remembered when committed.
+    if (!this.#commits.has(turn.id)) this.#remember(turn.id, memoryId);
   }
 
   #remember(id: string, memoryId: number | undefined): void {
@@ -491,9 +513,10 @@ export class V2Turns implements SocketProtocol {
       if (turn.phase === "receiving") this.#finish(turn, undefined);
       return;
     }
-    if (this.#finished.has(id)) {
-      // Barge-in after the whole reply was sent: the user heard only played_ms of it.
-      const memoryId = this.#finished.get(id);
+    if (this.#commits.has(id) || this.#finished.has(id)) {
+      // Barge-in after the whole reply was sent: the user heard only played_ms of it. A cancel
+      // implies the commit of a turn that waited for one.
+      const memoryId = this.#commits.has(id) ? this.#commits.commit(id) : this.#finished.get(id);
       if (memoryId !== undefined) this.#markInterrupted(memoryId, playedMs);
       return;
     }

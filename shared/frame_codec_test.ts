@@ -131,6 +131,44 @@ const V2_VECTORS: Vector[] = [
     },
   },
   {
+    name: "v2 eot: the request so far is unfinished, wait longer",
+    wire: bytes(
+      '{"type":"eot","turn":"t1","completion":"incomplete","silence_ms":1200,"ts":1700000001250}\n',
+    ),
+    decoded: {
+      version: 2,
+      message: {
+        type: "eot",
+        turn: "t1",
+        completion: "incomplete",
+        silence_ms: 1200,
+        ts: 1700000001250,
+      },
+    },
+  },
+  {
+    name: "v2 start continuing an ended turn",
+    wire: bytes(
+      '{"type":"start","turn":"t2","device":"kitchen","rate":16000,"continues":"t1","ts":1700000001700}\n',
+    ),
+    decoded: {
+      version: 2,
+      message: {
+        type: "start",
+        turn: "t2",
+        device: "kitchen",
+        rate: 16000,
+        continues: "t1",
+        ts: 1700000001700,
+      },
+    },
+  },
+  {
+    name: "v2 commit: the turn is final",
+    wire: bytes('{"type":"commit","turn":"t2","ts":1700000003100}\n'),
+    decoded: { version: 2, message: { type: "commit", turn: "t2", ts: 1700000003100 } },
+  },
+  {
     name: "v2 transcript text",
     wire: bytes(
       '{"type":"text","turn":"t1","kind":"transcript","ts":1700000001420,"length":12}\nwhat time is',
@@ -456,6 +494,49 @@ Deno.test("v2 messages are checked field by field", async (t) => {
       "stages",
     ],
     ["error without code", '{"type":"error","message":"x","ts":1}\n', "bad_field", "code"],
+    [
+      "eot of another completion",
+      '{"type":"eot","turn":"t","completion":"maybe","silence_ms":300,"ts":1}\n',
+      "bad_field",
+      "completion",
+    ],
+    [
+      "eot silence below one frame",
+      '{"type":"eot","turn":"t","completion":"complete","silence_ms":10,"ts":1}\n',
+      "bad_field",
+      "silence_ms",
+    ],
+    [
+      "eot silence past 5 s",
+      '{"type":"eot","turn":"t","completion":"incomplete","silence_ms":5001,"ts":1}\n',
+      "bad_field",
+      "silence_ms",
+    ],
+    [
+      "eot fractional silence",
+      '{"type":"eot","turn":"t","completion":"unknown","silence_ms":300.5,"ts":1}\n',
+      "bad_field",
+      "silence_ms",
+    ],
+    [
+      "start continuing itself",
+      '{"type":"start","turn":"t2","device":"k","rate":16000,"continues":"t2","ts":1}\n',
+      "bad_field",
+      "continues",
+    ],
+    [
+      "start continuing a bad id",
+      '{"type":"start","turn":"t2","device":"k","rate":16000,"continues":"a#","ts":1}\n',
+      "bad_id",
+      "continues",
+    ],
+    [
+      "length on a commit",
+      '{"type":"commit","turn":"t","ts":1,"length":0}\n',
+      "bad_field",
+      "length",
+    ],
+    ["commit without turn", '{"type":"commit","ts":1}\n', "bad_id", "turn"],
   ];
   for (const [name, line, code, fieldName] of cases) {
     await t.step(name, () => {

@@ -34,6 +34,8 @@ export const V2_CAPABILITIES = [
   "stages",
   "speculate",
   "queue",
+  "continue",
+  "eot",
 ] as const;
 
 /** Who started the connection (`gateway`) and who answers (`server`). */
@@ -58,12 +60,47 @@ export interface AuthMessage {
   proof: string;
   ts: number;
 }
-/** Gateway → server: a user started speaking; audio of this turn follows at `rate`. */
+/**
+ * Gateway → server: a user started speaking; audio of this turn follows at `rate`. With
+ * `continues` (only to a server that announced `continue`), the turn supersedes the named
+ * earlier turn of the same device and carries the whole request: that turn's audio, then this
+ * one's (docs/turn_taking.md section 1).
+ */
 export interface StartMessage {
   type: "start";
   turn: string;
   device: string;
   rate: SampleRate;
+  continues?: string;
+  ts: number;
+}
+/** How finished the request heard so far sounds (server/end_of_turn.ts). */
+export type TurnCompletion = "complete" | "incomplete" | "unknown";
+/** The completions an `eot` may carry. */
+export const TURN_COMPLETIONS: readonly TurnCompletion[] = ["complete", "incomplete", "unknown"];
+/** Shortest silence an `eot` may ask for: one 20 ms frame. */
+export const EOT_MIN_SILENCE_MS = 20;
+/** Longest silence an `eot` may ask for, ms. */
+export const EOT_MAX_SILENCE_MS = 5000;
+/**
+ * Server → gateway, only when both hellos announced `eot`: the end-of-turn hint after a
+ * `pause`. `silence_ms` (integer, 20..5000) is the silence, counted from the last speech sample,
+ * the gateway should require before `end`.
+ */
+export interface EotMessage {
+  type: "eot";
+  turn: string;
+  completion: TurnCompletion;
+  silence_ms: number;
+  ts: number;
+}
+/**
+ * Gateway → server, only when both hellos announced `continue`: the turn can no longer be
+ * continued; the server applies its staged side effects and records it.
+ */
+export interface CommitMessage {
+  type: "commit";
+  turn: string;
   ts: number;
 }
 /** Either way: a chunk of a turn's audio (user speech in, reply speech out). */
@@ -157,6 +194,8 @@ export type V2Message =
   | TextMessage
   | ErrorMessage
   | StateMessage
+  | EotMessage
+  | CommitMessage
   | PingMessage
   | PongMessage;
 
@@ -336,6 +375,30 @@ const allowed = (values: readonly string[]): FieldReader => (header, name) =>
 const text = (maxChars: number): FieldReader => (header, name) =>
   shortString(header, name, maxChars);
 
+const silenceMs: FieldReader = (header, name) => {
+  const value = field(header, name);
+  if (
+    typeof value !== "number" || !Number.isInteger(value) || value < EOT_MIN_SILENCE_MS ||
+    value > EOT_MAX_SILENCE_MS
+  ) {
+    fail(
+      "bad_field",
+      name,
+      value,
+      `${name} ${show(value)} is not an integer ${EOT_MIN_SILENCE_MS}..${EOT_MAX_SILENCE_MS}`,
+    );
+  }
+  return value;
+};
+/** An id naming another turn than the message's own `turn`. */
+const otherTurn: FieldReader = (header, name, limits) => {
+  const value = checkId(name, field(header, name), limits);
+  if (value === field(header, "turn")) {
+    fail("bad_field", name, value, `${name} ${show(value)} names the turn itself`);
+  }
+  return value;
+};
+
 const TS = { name: "ts", read: ms } as const;
 const TURN = { name: "turn", read: id } as const;
 const LENGTH = { name: "length", read: length } as const;
@@ -351,7 +414,13 @@ const V2_FIELDS: { readonly [K in V2MessageType]: readonly Field<MessageOf<K>>[]
     { name: "proof", read: hex256, optional: true },
   ],
   auth: [{ name: "proof", read: hex256 }, TS],
-  start: [TURN, { name: "device", read: id }, { name: "rate", read: rate }, TS],
+  start: [
+    TURN,
+    { name: "device", read: id },
+    { name: "rate", read: rate },
+    { name: "continues", read: otherTurn, optional: true },
+    TS,
+  ],
   audio: [TURN, { name: "seq", read: count }, { name: "rate", read: rate }, TS, LENGTH],
   end: [TURN, TS, { name: "stages", read: stages, optional: true }],
   pause: [TURN, TS],
@@ -370,6 +439,13 @@ const V2_FIELDS: { readonly [K in V2MessageType]: readonly Field<MessageOf<K>>[]
     { name: "wait_ms", read: ms, optional: true },
     TS,
   ],
+  eot: [
+    TURN,
+    { name: "completion", read: allowed(TURN_COMPLETIONS) },
+    { name: "silence_ms", read: silenceMs },
+    TS,
+  ],
+  commit: [TURN, TS],
   ping: [{ name: "id", read: count }, TS],
   pong: [{ name: "id", read: count }, TS],
 };

@@ -449,8 +449,12 @@ const DeviceEventSchema = z.discriminatedUnion("type", [
   z.looseObject({
     ...eventBase,
     type: z.literal("state"),
-    state: z.enum(["listening", "user_speaking", "thinking", "replying"]),
+    // `waiting`: the AI server queued the turn (docs/protocol.md "Waiting for inference").
+    state: z.enum(["listening", "user_speaking", "thinking", "waiting", "replying"]),
     turn: id.optional(),
+    /** With `waiting`: turns ahead of this one and the server's estimated wait, ms. */
+    position: z.int().min(0).optional(),
+    wait_ms: z.number().min(0).optional(),
   }),
 ]);
 /**

@@ -9,10 +9,11 @@
  */
 import type { DeviceCommand } from "../../shared/messages.ts";
 import type { Logger } from "../../shared/log.ts";
-import { FALLBACK_REPLY, matchIntent } from "./builtin_engine.ts";
+import { FALLBACK_REPLY, type Intent, matchIntents } from "./builtin_engine.ts";
 import { type ChatMessage, type LlmClient, LlmError } from "./llm_client.ts";
 import type { ConversationMemory, NewTurn, TurnRecord } from "./memory.ts";
 import { announcementText, type TimerService } from "./timers.ts";
+import { StagedEffects } from "./staged_effects.ts";
 import { isToolName, runTool, type ToolContext, ToolError, TOOLS } from "./tools.ts";
 
 /** Past turns given to the LLM as context: enough for follow-ups, short enough to stay fast. */
@@ -87,43 +88,34 @@ export class Assistant {
    * Streams the reply to `transcript` as text pieces (whole sentences from the built-in engine,
    * tokens from the LLM). An empty transcript yields nothing, unless a timer is waiting to be
    * announced: then it yields the announcement, so a gateway can fetch it with an empty turn.
+   * A request that joins several commands ("turn on the kitchen lights and set a timer for five
+   * minutes") runs every one (`matchIntents`). With `effects` (a turn that may still be
+   * continued, {@link stage}) nothing is done yet: timers, device commands and announcements
+   * are staged there and happen at its commit.
    */
   async *respond(
     device: string,
     transcript: string,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; effects?: StagedEffects } = {},
   ): AsyncGenerator<string> {
+    const effects = options.effects;
     const text = transcript.trim();
     // Queued speech only on a pull (an empty turn): a voice message's own turn must not start
     // with the answer to the previous one.
     const queued = text.length === 0 ? this.#pendingSpeech.get(device) ?? [] : [];
     if (text.length === 0) this.#pendingSpeech.delete(device);
-    const announcements = [
-      ...queued,
-      ...this.timers.takeAnnouncements(device).map(announcementText),
-    ];
+    // A staged turn marks the due timers it speaks as announced only at its commit.
+    const due = effects
+      ? this.timers.dueAnnouncements(device)
+      : this.timers.takeAnnouncements(device);
+    effects?.announced(device, due);
+    const announcements = [...queued, ...due.map(announcementText)];
     if (announcements.length > 0) yield announcements.join(" ") + " ";
     if (text.length === 0) return;
-    const context: ToolContext = {
-      device,
-      now: this.#now(),
-      memory: this.memory,
-      timers: this.timers,
-      publishCommand: this.#publish,
-    };
-    const intent = matchIntent(text);
-    if (intent !== undefined) {
-      if ("text" in intent) {
-        yield intent.text;
-        return;
-      }
-      try {
-        yield runTool(intent, context).text;
-      } catch (error) {
-        if (!(error instanceof ToolError)) throw error;
-        this.#log?.warn("tool refused", { device, tool: intent.tool, error: error.message });
-        yield `Sorry, I couldn't do that: ${error.message}.`;
-      }
+    const context = effects?.context ?? this.#context(device);
+    const intents = matchIntents(text);
+    if (intents.length > 0) {
+      yield intents.map((intent) => this.#answer(intent, context)).join(" ");
       return;
     }
     const seen = this.#visual?.(device, text);
@@ -136,6 +128,40 @@ export class Assistant {
       return;
     }
     yield* this.#converse(this.#llm, text, context, options.signal);
+  }
+
+  /** A turn's effects, staged against this assistant's real tools until applied. */
+  stage(device: string): StagedEffects {
+    return new StagedEffects({
+      context: this.#context(device),
+      markAnnounced: (ids) => this.timers.markAnnounced(ids),
+    });
+  }
+
+  #context(device: string): ToolContext {
+    return {
+      device,
+      now: this.#now(),
+      memory: this.memory,
+      timers: this.timers,
+      publishCommand: this.#publish,
+    };
+  }
+
+  /** The built-in engine's answer to one intent (a tool refusing says why). */
+  #answer(intent: Intent, context: ToolContext): string {
+    if ("text" in intent) return intent.text;
+    try {
+      return runTool(intent, context).text;
+    } catch (error) {
+      if (!(error instanceof ToolError)) throw error;
+      this.#log?.warn("tool refused", {
+        device: context.device,
+        tool: intent.tool,
+        error: error.message,
+      });
+      return `Sorry, I couldn't do that: ${error.message}.`;
+    }
   }
 
   /** Stores a finished (or cancelled) turn; returns its id for {@link markInterrupted}. */

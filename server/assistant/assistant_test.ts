@@ -211,6 +211,39 @@ Deno.test("Assistant says so when the LLM fails before answering", async () => {
   }
 });
 
+Deno.test("a request joining two commands runs both; staged, they act only when applied", async () => {
+  const memory = ConversationMemory.open(":memory:");
+  const timers = new TimerService(memory, { onDue: () => {} });
+  const commands: DeviceCommand[] = [];
+  const assistant = new Assistant({
+    memory,
+    timers,
+    publishCommand: (_device, command) => commands.push(command),
+  });
+  try {
+    const effects = assistant.stage("kitchen");
+    let reply = "";
+    for await (
+      const piece of assistant.respond(
+        "kitchen",
+        "Turn on the kitchen lights and set a timer for five minutes.",
+        { effects },
+      )
+    ) reply += piece;
+    assert.equal(reply, "OK, turning on the kitchen lights. OK, a timer for 5 minutes.");
+    assert.equal(commands.length, 0);
+    assert.equal(timers.pending("kitchen").length, 0);
+    effects.apply();
+    assert.deepEqual(commands, [
+      { command: "set_power", params: { target: "kitchen lights", on: true } },
+    ]);
+    assert.equal(timers.pending("kitchen").length, 1);
+  } finally {
+    timers.stop();
+    memory.close();
+  }
+});
+
 Deno.test("Assistant asks the visual hook after its own intents, before the fallback", async () => {
   const memory = ConversationMemory.open(":memory:");
   const asked: string[] = [];

@@ -12,6 +12,37 @@ export const MAX_TIMER_SECONDS = 24 * 60 * 60;
 /** Most timers waiting per device, so a loop of "set a timer" cannot grow the table forever. */
 export const MAX_TIMERS_PER_DEVICE = 20;
 
+/** Longest timer label kept, characters. */
+export const MAX_TIMER_LABEL_CHARS = 100;
+
+/** What a timer is for: its label and kind. */
+export interface TimerOptions {
+  label?: string;
+  kind?: TimerKind;
+}
+
+/**
+ * Checks a request for a timer of `seconds` on `device`, which has `pending` timers running.
+ * Throws {@link TimerError} naming the bad field (the same checks {@link TimerService.set} and
+ * a staged set, staged_effects.ts, make).
+ */
+export function checkTimerRequest(device: string, seconds: number, pending: number): void {
+  if (!Number.isFinite(seconds) || seconds < 1 || seconds > MAX_TIMER_SECONDS) {
+    throw new TimerError(
+      "seconds",
+      seconds,
+      `timer of ${seconds} s is not allowed, expected 1..${MAX_TIMER_SECONDS} s`,
+    );
+  }
+  if (pending >= MAX_TIMERS_PER_DEVICE) {
+    throw new TimerError(
+      "device",
+      device,
+      `device ${device} already has ${pending} timers, at most ${MAX_TIMERS_PER_DEVICE}`,
+    );
+  }
+}
+
 /** A timer could not be set: the field and value that were wrong. */
 export class TimerError extends Error {
   override name = "TimerError";
@@ -48,32 +79,14 @@ export class TimerService {
   }
 
   /** Sets a timer of `seconds` for `device`; `label` says what it is for. */
-  set(
-    device: string,
-    seconds: number,
-    options: { label?: string; kind?: TimerKind } = {},
-  ): TimerRecord {
-    if (!Number.isFinite(seconds) || seconds < 1 || seconds > MAX_TIMER_SECONDS) {
-      throw new TimerError(
-        "seconds",
-        seconds,
-        `timer of ${seconds} s is not allowed, expected 1..${MAX_TIMER_SECONDS} s`,
-      );
-    }
-    const pending = this.#memory.timers("pending", device);
-    if (pending.length >= MAX_TIMERS_PER_DEVICE) {
-      throw new TimerError(
-        "device",
-        device,
-        `device ${device} already has ${pending.length} timers, at most ${MAX_TIMERS_PER_DEVICE}`,
-      );
-    }
+  set(device: string, seconds: number, options: TimerOptions = {}): TimerRecord {
+    checkTimerRequest(device, seconds, this.#memory.timers("pending", device).length);
     const now = this.#now();
     const timer: TimerRecord = {
       id: `timer-${now.toString(36)}-${(this.#sequence++).toString(36)}`,
       device,
       kind: options.kind ?? "timer",
-      label: (options.label ?? "").trim().slice(0, 100),
+      label: (options.label ?? "").trim().slice(0, MAX_TIMER_LABEL_CHARS),
       createdAt: now,
       dueAt: now + Math.round(seconds * 1000),
       state: "pending",
@@ -101,9 +114,19 @@ export class TimerService {
 
   /** Due timers of `device` not yet spoken in a reply; marks them announced. */
   takeAnnouncements(device: string): TimerRecord[] {
-    const due = this.#memory.timers("due", device);
-    for (const timer of due) this.#memory.setTimerState(timer.id, "announced");
+    const due = this.dueAnnouncements(device);
+    this.markAnnounced(due.map((timer) => timer.id));
     return due;
+  }
+
+  /** Due timers of `device` not yet spoken in a reply, left as they are (a staged turn). */
+  dueAnnouncements(device: string): TimerRecord[] {
+    return this.#memory.timers("due", device);
+  }
+
+  /** Marks the due timers `ids` announced (a staged turn's commit). */
+  markAnnounced(ids: readonly string[]): void {
+    for (const id of ids) this.#memory.setTimerState(id, "announced");
   }
 
   /** Disarms every timer (they stay stored and re-arm on the next start). */

@@ -4,8 +4,21 @@
  * speak and data for an LLM to phrase its own answer from.
  */
 import type { DeviceCommand } from "../../shared/messages.ts";
-import type { ConversationMemory, TurnRecord } from "./memory.ts";
-import { describeDuration, TimerError, type TimerService } from "./timers.ts";
+import type { ConversationMemory, TimerRecord, TurnRecord } from "./memory.ts";
+import { describeDuration, TimerError, type TimerOptions } from "./timers.ts";
+
+/**
+ * The timers a tool may use: the real {@link TimerService} (timers.ts), or a turn's staged view
+ * of it (staged_effects.ts) that records what to do at commit.
+ */
+export interface Timers {
+  /** Sets a timer of `seconds` for `device`; throws TimerError for a bad request. */
+  set(device: string, seconds: number, options?: TimerOptions): TimerRecord;
+  /** Timers of `device` still running, soonest first. */
+  pending(device: string): TimerRecord[];
+  /** Cancels every running timer of `device`; returns how many. */
+  cancelAll(device: string): number;
+}
 
 /** What a tool may touch during one turn. */
 export interface ToolContext {
@@ -13,7 +26,7 @@ export interface ToolContext {
   device: string;
   now: Date;
   memory: ConversationMemory;
-  timers: TimerService;
+  timers: Timers;
   /** Publishes on `naila/devices/{device}/command`. */
   publishCommand: (device: string, command: DeviceCommand) => void;
 }

@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { PendingCommits } from "./turn_commits.ts";
+
+const pending = (commit: () => number | undefined) => ({
+  device: "kitchen",
+  pcm: new Uint8Array(4),
+  rate: 16000,
+  links: 0,
+  commit,
+});
+
+Deno.test("a held turn is committed once: by commit, or by the timeout", async () => {
+  const committed: [string, number | undefined][] = [];
+  const table = new PendingCommits((id, memoryId) => committed.push([id, memoryId]), 30);
+  let runs = 0;
+  table.hold("t1", pending(() => ++runs));
+  assert.equal(table.commit("t1"), 1);
+  assert.equal(table.commit("t1"), undefined, "a second commit is ignored");
+  table.hold("t2", pending(() => 7));
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.deepEqual(committed, [["t1", 1], ["t2", 7]], "the gateway vanished: committed anyway");
+  assert.equal(runs, 1);
+});
+
+Deno.test("a taken turn is never committed; commitAll commits the rest", () => {
+  let commits = 0;
+  const table = new PendingCommits(() => {}, 10_000);
+  table.hold("t1", pending(() => ++commits));
+  table.hold("t2", pending(() => ++commits));
+  const taken = table.take("t1");
+  assert.equal(taken?.device, "kitchen");
+  assert.equal(table.has("t1"), false);
+  table.commitAll();
+  assert.equal(commits, 1);
+  assert.equal(table.take("t2"), undefined);
+});
