@@ -16,6 +16,9 @@
  * | `GATEWAY_ECHO_MARGIN_DB` | `6` | `estimate`: dB mic speech must be above the predicted echo |
  * | `AUDIO_STALL_HOLD_MS` | `1000` | A device silent this long on the media clock is heard as silent |
  * | `TURN_MAX_MS` | `120000` | Longest request streamed as one v2 turn to a server that allows it |
+ * | `TURN_GRACE_MS` | `800` | Speech this soon after the reply starts continues the request (not a barge-in) |
+ * | `TURN_CONTINUE_MAX_MS` | `3000` | Speech this soon after an utterance ended, reply not yet started, continues it |
+ * | `TURN_INCOMPLETE_MAX_MS` | `1200` | Longest silence an unfinished request ("set a timer for") is given |
  * | `AUDIO_VAD_MODEL` | `models/silero_vad_v5.onnx` | Silero v5 model file |
  * | `AI_SERVER_TIMEOUT_MS` | `10000` | Response timeout per turn (spec 4.4) |
  * | `GATEWAY_METRICS_INTERVAL_MS` | `5000` | Period of `naila/gateway/metrics` |
@@ -55,6 +58,14 @@ import type { EchoGuard } from "./audio_input.ts";
 import { ECHO_MARGIN_DB } from "./echo_path.ts";
 import { DEFAULT_STALL_HOLD_MS } from "./audio_receiver.ts";
 import { DEFAULT_TURN_MAX_MS, MAX_UTTERANCE_MS } from "./utterance_segmenter.ts";
+import {
+  DEFAULT_CONTINUE_MAX_MS,
+  DEFAULT_GRACE_MS,
+  DEFAULT_INCOMPLETE_MAX_MS,
+} from "./turn_taking.ts";
+
+/** Upper bound of the turn-taking waits: past 10 s a pause is a new request, not a hesitation. */
+const MAX_TURN_WAIT_MS = 10_000;
 
 /** Spec 8.3 telemetry: every few seconds, QoS 0. */
 export const METRICS_INTERVAL_MS = 5000;
@@ -115,6 +126,8 @@ export interface GatewayConfig {
   stallHoldMs: number;
   /** TURN_MAX_MS: a v2 turn's audio cap when the server accepts long turns. */
   turnMaxMs: number;
+  /** TURN_GRACE_MS, TURN_CONTINUE_MAX_MS, TURN_INCOMPLETE_MAX_MS (gateway/turn_taking.ts). */
+  turnTaking: { graceMs: number; continueMaxMs: number; incompleteMaxMs: number };
   sileroPath: string;
   responseTimeoutMs: number;
   metricsIntervalMs: number;
@@ -230,6 +243,23 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
       MAX_STALL_HOLD_MS,
     ),
     turnMaxMs: envInteger(env, "TURN_MAX_MS", DEFAULT_TURN_MAX_MS, MAX_UTTERANCE_MS, MAX_TURN_MS),
+    turnTaking: {
+      graceMs: envInteger(env, "TURN_GRACE_MS", DEFAULT_GRACE_MS, 0, MAX_TURN_WAIT_MS),
+      continueMaxMs: envInteger(
+        env,
+        "TURN_CONTINUE_MAX_MS",
+        DEFAULT_CONTINUE_MAX_MS,
+        0,
+        MAX_TURN_WAIT_MS,
+      ),
+      incompleteMaxMs: envInteger(
+        env,
+        "TURN_INCOMPLETE_MAX_MS",
+        DEFAULT_INCOMPLETE_MAX_MS,
+        0,
+        MAX_TURN_WAIT_MS,
+      ),
+    },
     sileroPath: envValue(env, "AUDIO_VAD_MODEL") ?? DEFAULT_SILERO_PATH,
     responseTimeoutMs: envInteger(
       env,

@@ -78,6 +78,8 @@ export interface DeviceSessionOptions {
     stallHoldMs?: number;
     /** TURN_MAX_MS: an utterance's cap while {@link DeviceSessionOptions.longTurns} says yes. */
     turnMaxMs?: number;
+    /** Grace and continuation waits (ms; gateway/turn_taking.ts defaults when unset). */
+    turnTaking?: { graceMs?: number; continueMaxMs?: number; incompleteMaxMs?: number };
   };
   /**
    * Whether the AI server takes turns longer than 30 s (its hello announced
@@ -178,6 +180,11 @@ export class DeviceSession {
       wake: () => options.clock.wake(),
       publish: options.publishEvent,
       log: options.log,
+      // The silence window that ends an utterance is AUDIO_SILENCE_FRAMES' (spec 14.2).
+      turnTaking: {
+        silenceMs: options.audio.silenceFrames * OPUS_FRAME_MS,
+        ...options.audio.turnTaking,
+      },
     });
     this.#input = new AudioInput({
       model: options.model,

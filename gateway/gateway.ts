@@ -60,6 +60,8 @@ export interface GatewayOptions {
   echoMarginDb?: number;
   stallHoldMs?: number;
   turnMaxMs?: number;
+  /** TURN_GRACE_MS, TURN_CONTINUE_MAX_MS, TURN_INCOMPLETE_MAX_MS (gateway/turn_taking.ts). */
+  turnTaking?: GatewayConfig["turnTaking"];
   /** AUDIO_VAD_MODEL: path of the Silero v5 ONNX file. */
   sileroPath?: string;
   /** GATEWAY_METRICS_INTERVAL_MS. */
@@ -292,6 +294,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
         echoMarginDb: options.echoMarginDb,
         stallHoldMs: options.stallHoldMs,
         turnMaxMs: options.turnMaxMs,
+        turnTaking: options.turnTaking,
       },
       echoCancellation,
       longTurns: () => ai.serverCan(LONG_TURN_CAPABILITY),

@@ -24,6 +24,7 @@ const starting = startGateway(config, {
   echoMarginDb: settings.echoMarginDb,
   stallHoldMs: settings.stallHoldMs,
   turnMaxMs: settings.turnMaxMs,
+  turnTaking: settings.turnTaking,
   sileroPath: settings.sileroPath,
   metricsIntervalMs: settings.metricsIntervalMs,
   responseTimeoutMs: settings.responseTimeoutMs,
