@@ -55,6 +55,8 @@ export { loadServerConfig, type ServerConfig } from "./config.ts";
 export const SERVER_VERSION = "0.1.0";
 /** The load on the status is published at most this often (ms), and only when it changed. */
 export const LOAD_PUBLISH_MS = 1000;
+/** How often the load is looked at: a queue that fills and drains within a second still shows. */
+const LOAD_CHECK_MS = 100;
 /** ms per minute, for the capacity estimate. */
 const MS_PER_MINUTE = 60_000;
 
@@ -341,16 +343,20 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       queueTiming: { noticeMs: server.queueNoticeMs },
     });
     undo.push(() => socket.close());
-    // The load on the status, at a bounded rate: at most once per LOAD_PUBLISH_MS, when changed.
+    // The load on the status, at a bounded rate: at most once per LOAD_PUBLISH_MS, when changed,
+    // and at once when it changes after a quiet second (a burst shorter than the period is seen).
     let published = JSON.stringify({ ...serverLoad(queue.load()), wait_ms: 0 });
+    let publishedAt = 0;
     const loadTimer = setInterval(() => {
+      if (performance.now() - publishedAt < LOAD_PUBLISH_MS) return;
       const load = serverLoad(queue.load());
       // The wait estimate drifts as the running turn proceeds; the queue's shape is what counts.
       const shape = JSON.stringify({ ...load, wait_ms: 0 });
       if (shape === published) return;
       published = shape;
+      publishedAt = performance.now();
       void mqtt.republish();
-    }, LOAD_PUBLISH_MS);
+    }, LOAD_CHECK_MS);
     undo.push(() => clearInterval(loadTimer));
     // Port and host name tell a gateway with several AI servers which link this load belongs to.
     online = { audio_socket_port: socket.port, hostname: Deno.hostname(), ...details };
