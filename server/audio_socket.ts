@@ -16,6 +16,7 @@ import { DEFAULT_FRAME_LIMITS, type FrameLimits } from "../shared/frame_codec.ts
 import type { Logger } from "../shared/log.ts";
 import type { InferenceQueue } from "./inference_queue.ts";
 import type { Notices } from "./notices.ts";
+import type { CameraFrames } from "./camera_frames.ts";
 import type { Pipeline } from "./pipeline.ts";
 import { Connection } from "./socket_connection.ts";
 import type { AudioSocketTimeouts, QueueNoticeTiming, SocketSettings } from "./socket_link.ts";
@@ -52,6 +53,8 @@ export interface AudioSocketOptions {
   pipeline: Pipeline;
   queue: InferenceQueue;
   notices?: Notices;
+  /** Camera frames from gateways (server/camera_frames.ts). */
+  cameras?: CameraFrames;
   queueTiming?: Partial<QueueNoticeTiming>;
   log?: Logger;
   limits?: Partial<FrameLimits>;
@@ -77,6 +80,7 @@ export class AudioSocketServer {
       pipeline: options.pipeline,
       queue: options.queue,
       notices: options.notices,
+      cameras: options.cameras,
       queueTiming: { ...DEFAULT_QUEUE_TIMING, ...options.queueTiming },
       log: options.log,
       limits: { ...DEFAULT_FRAME_LIMITS, ...options.limits },

@@ -38,6 +38,7 @@ import { parseDeviceEvent, type ServerLoad, type ServerStatus } from "../shared/
 import { topicFilter } from "../shared/topics.ts";
 import { announceCommand, createAssistant } from "./assistant/mod.ts";
 import { AudioSocketServer } from "./audio_socket.ts";
+import { CameraFrames } from "./camera_frames.ts";
 import type { ServerConfig } from "./config.ts";
 import { InferenceQueue, QueueError, type QueueLoad } from "./inference_queue.ts";
 import { MediaError, MediaService, MediaStore } from "./media/mod.ts";
@@ -250,7 +251,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         }
       },
       speak: (device, text) => say?.(device, text),
+      // Spec 11.4: a gateway's live video frame (server/camera_frames.ts), before a snapshot.
+      liveFrame: async (device, zone) =>
+        (await cameras.liveFrame(media.devices.liveCameras(device, zone)))?.jpeg,
       log: logger("media"),
+    });
+    const cameras = new CameraFrames({
+      analyse: (device, jpeg, frame) => media.analyseCameraFrame(device, jpeg, frame),
+      log: logger("cameras"),
     });
     undo.push(() => media.close());
     media.start();
@@ -335,6 +343,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       pipeline,
       queue,
       notices,
+      cameras,
       queueTiming: { noticeMs: server.queueNoticeMs },
       log: logger("audio_socket"),
     });

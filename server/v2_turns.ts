@@ -40,6 +40,7 @@ import {
   type Utterance,
 } from "./pipeline.ts";
 import { type ConnectionLink, logTurnError, type SocketProtocol } from "./socket_link.ts";
+import type { CameraChannel } from "./camera_frames.ts";
 
 /** Finished turn ids remembered per connection, to accept a late cancel (barge-in) for them. */
 const FINISHED_TURNS_KEPT = 32;
@@ -77,6 +78,8 @@ export class V2Turns implements SocketProtocol {
   #turns = new Map<string, Turn>();
   /** Recently finished or cancelled turns → memory row id (if the turn was stored). */
   #finished = new Map<string, number | undefined>();
+  /** Camera frames of this gateway, when both hellos announced `image` (camera_frames.ts). */
+  #camera: CameraChannel | undefined;
 
   constructor(link: ConnectionLink) {
     this.#link = link;
@@ -88,6 +91,7 @@ export class V2Turns implements SocketProtocol {
   }
 
   stop(reason: string): void {
+    this.#camera?.close();
     for (const turn of this.#turns.values()) {
       clearTimeout(turn.timer);
       turn.controller.abort(new Error(reason));
@@ -128,13 +132,17 @@ export class V2Turns implements SocketProtocol {
         }
         for (const capability of message.capabilities) this.#capabilities.add(capability);
         this.#capabilities.add("hello");
+        if (message.capabilities.includes("image") && this.#link.settings.cameras) {
+          this.#camera = this.#link.settings.cameras.open(this.#link.peer, (m) => this.#send(m));
+        }
         this.#send({
           type: "hello",
           version: 2,
           role: "server",
           // `speculate` only where a pause is used: a pipeline with STT to start early.
           capabilities: V2_CAPABILITIES.filter((c) =>
-            c !== "speculate" || this.#link.settings.pipeline.speculate !== undefined
+            (c !== "speculate" || this.#link.settings.pipeline.speculate !== undefined) &&
+            (c !== "image" || this.#link.settings.cameras !== undefined)
           ),
           ts: Date.now(),
         });
@@ -154,7 +162,13 @@ export class V2Turns implements SocketProtocol {
         return;
       case "pong":
         return;
+      case "image":
+        if (this.#camera) return this.#camera.receive(message);
+        return this.#turnError(undefined, "unsupported", "image needs the image capability");
+      case "frame_request":
+        return this.#turnError(undefined, "unsupported", "frame_request is sent by the server");
       case "error":
+        if (message.request !== undefined && this.#camera) return this.#camera.receive(message);
         this.#link.settings.log?.warn("gateway reported an error", {
           peer: this.#link.peer,
           ...message,
