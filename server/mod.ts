@@ -221,7 +221,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     }
     let say: ((device: string, text: string) => void) | undefined;
     let recordingTurns = 0;
-    const media = new MediaService({
+    const media: MediaService = new MediaService({
       link: mqtt,
       config: server.media,
       vision: () =>
@@ -252,12 +252,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       },
       speak: (device, text) => say?.(device, text),
       // Spec 11.4: a gateway's live video frame (server/camera_frames.ts), before a snapshot.
-      liveFrame: async (device, zone) =>
+      liveFrame: async (device, zone): Promise<Uint8Array | undefined> =>
         (await cameras.liveFrame(media.devices.liveCameras(device, zone)))?.jpeg,
       log: logger("media"),
     });
-    const cameras = new CameraFrames({
-      analyse: (device, jpeg, frame) => media.analyseCameraFrame(device, jpeg, frame),
+    const cameras: CameraFrames = new CameraFrames({
+      analyse: (device, jpeg, frame): Promise<unknown> =>
+        media.analyseCameraFrame(device, jpeg, frame),
       log: logger("cameras"),
     });
     undo.push(() => media.close());
