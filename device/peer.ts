@@ -46,6 +46,8 @@ import {
   peerConfig,
 } from "../shared/media/mod.ts";
 import type { IceServer } from "../shared/config.ts";
+import type { Ivf } from "../shared/video/ivf.ts";
+import { IvfVideoSender } from "./video_sender.ts";
 
 /** A reply talkspurt ends when no packet came for this long. */
 const REPLY_GAP_MS = 200;
@@ -75,6 +77,10 @@ export interface DevicePeerOptions {
   loss?: number;
   /** Decode reply packets (default true; the benchmark may turn it off to save its own CPU). */
   decode?: boolean;
+  /** A camera (docs/video.md): stream this IVF's VP8 frames, looped; status says "video". */
+  video?: { ivf: Ivf; fps?: number };
+  /** The zone announced in the status (docs/media.md), e.g. "hallway". */
+  zone?: string;
   log?: Logger;
 }
 
@@ -148,6 +154,7 @@ export class DevicePeer extends EventTarget {
   #epoch = 0;
   #pc: RTCPeerConnection | undefined;
   #transceiver: RTCRtpTransceiver | undefined;
+  #camera: { transceiver: RTCRtpTransceiver; sender: IvfVideoSender } | undefined;
   #sessionId: string | undefined;
   #chain: Promise<void> = Promise.resolve();
   #decoder = new OpusDecoder();
@@ -242,7 +249,8 @@ export class DevicePeer extends EventTarget {
     await this.#mqtt!.publish({ kind: "device_status", device: this.id }, {
       device_id: this.id,
       online: true,
-      capabilities: ["audio", "speaker"],
+      capabilities: this.#o.video ? ["audio", "speaker", "video"] : ["audio", "speaker"],
+      ...(this.#o.zone ? { zone: this.#o.zone } : {}),
       timestamp: new Date().toISOString(),
       epoch: this.#epoch,
     });
@@ -316,6 +324,7 @@ export class DevicePeer extends EventTarget {
     if (this.#closed) return;
     this.#closed = true;
     this.#mic.stop();
+    this.#camera?.sender.stop();
     for (const u of this.#queue) {
       u.resolve({ firstPacketAt: 0, lastPacketAt: 0, lastPacketWallMs: 0, frames: u.frames });
     }
@@ -362,6 +371,8 @@ export class DevicePeer extends EventTarget {
   }
 
   async #answer(sessionId: string, sdp: string): Promise<void> {
+    this.#camera?.sender.stop();
+    this.#camera = undefined;
     await this.#pc?.close().catch(() => {});
     this.#sessionId = sessionId;
     this.#awaitingOffer = false;
@@ -409,6 +420,7 @@ export class DevicePeer extends EventTarget {
   }
 
   #attach(transceiver: RTCRtpTransceiver): void {
+    if (transceiver.kind === "video") return this.#attachVideo(transceiver);
     if (this.#transceiver === transceiver || transceiver.kind !== "audio") return;
     this.#transceiver = transceiver;
     transceiver.setDirection("sendrecv");
@@ -418,6 +430,20 @@ export class DevicePeer extends EventTarget {
       );
     });
     this.#startMic();
+  }
+
+  /** The gateway's video m-line: the IVF camera sends on it (once per connection). */
+  #attachVideo(transceiver: RTCRtpTransceiver): void {
+    if (!this.#o.video || this.#camera?.transceiver === transceiver) return;
+    this.#camera?.sender.stop();
+    const sender = new IvfVideoSender(transceiver, this.#o.video.ivf, { fps: this.#o.video.fps });
+    this.#camera = { transceiver, sender };
+    sender.start();
+  }
+
+  /** The software camera, when streaming. */
+  get camera(): IvfVideoSender | undefined {
+    return this.#camera?.sender;
   }
 
   #receive(sequence: number, marker: boolean, payload: Uint8Array): void {

@@ -21,6 +21,7 @@ import {
   encodeV1,
   encodeV2,
   errorMessage,
+  type FrameRequestMessage,
   type SampleRate,
 } from "../shared/frame_codec.ts";
 import { FrameFiller } from "../shared/media/frame_filler.ts";
@@ -29,7 +30,7 @@ import { UtteranceBuffer } from "./utterance_buffer.ts";
 /** v2 audio goes out in 100 ms chunks: 5× fewer headers than per-frame, still streaming. */
 export const AUDIO_CHUNK_MS = 100;
 /** Capabilities this gateway announces and uses (v2 hello). */
-const CAPABILITIES = ["stream", "cancel", "text", "ping", "stages", "speculate"];
+const CAPABILITIES = ["stream", "cancel", "text", "ping", "stages", "speculate", "image"];
 /** Bytes per int16 sample. */
 const BYTES_PER_SAMPLE = 2;
 
@@ -47,6 +48,7 @@ export type Inbound =
   | { kind: "pong"; id: number }
   | { kind: "turn"; turn: string; replies: TurnReply[] }
   | { kind: "error"; code: string; message: string }
+  | { kind: "frame_request"; message: FrameRequestMessage }
   | { kind: "unexpected"; type: string };
 
 /** Who a turn is. */
@@ -148,6 +150,8 @@ export const V2_PROTOCOL: AiProtocol = {
       case "text":
       case "end":
         return { kind: "turn", turn: m.turn, replies: [m] };
+      case "frame_request": // Camera frames (docs/video.md).
+        return { kind: "frame_request", message: m };
       default:
         return { kind: "unexpected", type: m.type };
     }

@@ -16,6 +16,7 @@
  * | `AUDIO_VAD_MODEL` | `models/silero_vad_v5.onnx` | Silero v5 model file |
  * | `AI_SERVER_TIMEOUT_MS` | `10000` | Response timeout per turn (spec 4.4) |
  * | `GATEWAY_METRICS_INTERVAL_MS` | `5000` | Period of `naila/gateway/metrics` |
+ * | `VIDEO_*` | see docs/video.md | Cameras: resolution, frame rate, caps, motion (VideoConfig) |
  * | `GATEWAY_MQTT_CLIENT_ID` | `naila-gateway-{host}-{random}` | MQTT client id (unique per process unless set) |
  *
  * @example
@@ -35,6 +36,7 @@ import {
 } from "../shared/config.ts";
 import { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
 import type { EchoGuard } from "./audio_input.ts";
+import { loadVideoConfig, type VideoConfig } from "./video/video_config.ts";
 
 /** Spec 8.3 telemetry: every few seconds, QoS 0. */
 export const METRICS_INTERVAL_MS = 5000;
@@ -67,6 +69,8 @@ export interface GatewayConfig {
   metricsIntervalMs: number;
   /** Unset: a unique id per process (`uniqueClientId("gateway")` in shared/mqtt.ts). */
   mqttClientId?: string;
+  /** Cameras: VIDEO_* (docs/video.md). */
+  video: VideoConfig;
 }
 
 /** Reads a PEM file at start, so a wrong path or an unreadable file stops the gateway there. */
@@ -137,5 +141,6 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
       MAX_METRICS_INTERVAL_MS,
     ),
     mqttClientId,
+    video: loadVideoConfig(env),
   };
 }

@@ -28,6 +28,8 @@ import { PlaybackClock } from "./playback.ts";
 import { type Signaling, startSignaling } from "./signaling.ts";
 import { EnergyModel, SileroModel, SileroSession, type VoiceModel } from "./vad.ts";
 import { peerConfig } from "../shared/media/webrtc.ts";
+import { CameraHub } from "./camera_hub.ts";
+import { loadVideoConfig, type VideoConfig } from "./video/mod.ts";
 
 const SESSION_ID_BYTES = 8;
 
@@ -44,6 +46,8 @@ export interface GatewayOptions {
   responseTimeoutMs?: number;
   /** MQTT client id; default naila-gateway. */
   clientId?: string;
+  /** VideoConfig (VIDEO_*, docs/video.md); default its defaults. */
+  video?: VideoConfig;
 }
 
 /** A running gateway. */
@@ -96,6 +100,10 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     onError: (error) => log.error("playback frame failed", { error }),
   });
   const sessions = new Map<string, DeviceSession>();
+  // Cameras (docs/video.md): motion frames to the server, live grabs for its frame requests.
+  const videoConfig = options.video ?? loadVideoConfig({});
+  const cameras = new CameraHub({ link: ai, log: options.log("gateway.video") });
+  ai.onFrameRequest((request) => cameras.request(request));
   const peer = peerConfig({
     iceServers: config.webrtc.iceServers,
     hostAddresses: config.webrtc.hostAddresses,
@@ -117,7 +125,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     }
   };
 
-  const openSession = (device: string) => {
+  const openSession = (device: string, video: boolean) => {
     sessions.get(device)?.close("replaced");
     const session = new DeviceSession({
       device,
@@ -143,6 +151,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       publishEvent: (event) => link.signaling!.publishEvent(device, event),
       onClosed,
       log: sessionLog,
+      video: video ? { config: videoConfig, hub: cameras } : undefined,
     });
     sessions.set(device, session);
     log.info("device online: offering", { device, session: session.sessionId });
@@ -183,7 +192,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     if (retained && sessions.get(device)?.alive) {
       return void log.debug("retained status of a device with a live session", { device });
     }
-    openSession(device);
+    openSession(device, status.capabilities?.includes("video") ?? false);
   };
   // Retained statuses can arrive before startSignaling resolves; offers need its publisher.
   const early: [string, DeviceStatus, boolean][] = [];

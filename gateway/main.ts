@@ -23,6 +23,7 @@ const starting = startGateway(config, {
   metricsIntervalMs: settings.metricsIntervalMs,
   responseTimeoutMs: settings.responseTimeoutMs,
   clientId: settings.mqttClientId,
+  video: settings.video,
 });
 // GATEWAY_WEB=off turns the browser device page off (tests, headless installs).
 let page: Promise<WebBridge | undefined> = Promise.resolve(undefined);

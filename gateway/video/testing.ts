@@ -29,4 +29,3 @@ export function thumbnails(ivf: Uint8Array): Thumbnail[] {
     decoder.close();
   }
 }
-

@@ -5,7 +5,7 @@
  */
 
 import { type RTCRtpCodecParameters, type RtpPacket, useVP8 } from "werift";
-import type { RtpVideoPacket } from "../../shared/video/vp8_payload.ts";
+import type { RtpVideoPacket } from "./vp8_payload.ts";
 
 /** Dynamic payload type 96: Chrome's usual VP8 number; werift follows what is negotiated. */
 const VP8_PAYLOAD_TYPE = 96;
