@@ -36,15 +36,15 @@ function hears(text: string): SpeechToText {
   };
 }
 
-/** 1 s of a still scene, then 9 s with a person (astronaut.png, 300×300) pasted into it. */
+/** 1 s of a still scene, then 9 s with a person (astronaut.png, 400×400) pasted into it. */
 async function walkIn(): Promise<Ivf> {
   const scene = await testPhoto("coffee.png");
   const person = await testPhoto("astronaut.png");
   return readIvf(
     await encodeVp8({
       inputs: ["-loop", "1", "-i", scene, "-loop", "1", "-i", person],
-      filter: `[0:v]scale=640:480[b];[1:v]scale=300:300[p];` +
-        `[b][p]overlay=x=320:y=160:enable='gte(n,${FPS})'[out]`,
+      filter: `[0:v]scale=640:480[b];[1:v]scale=400:400[p];` +
+        `[b][p]overlay=x=240:y=80:enable='gte(n,${FPS})'[out]`,
       frames: 10 * FPS,
       fps: FPS,
       keyframeInterval: 5 * FPS,
@@ -95,6 +95,8 @@ Deno.test("cameras: motion → person alert, a live-frame answer, and a misbehav
       MQTT_BIND_HOST: "127.0.0.1",
       TTS_ENGINE: "espeak",
       ALERT_RULES: "hallway:person",
+      // CenterNet scores the pasted astronaut 0.44–0.49 (probed): under the 0.5 default.
+      ALERT_MIN_CONFIDENCE: "0.35",
     }),
     stt: hears("Is anyone in the hallway?"),
     vision: await createVision(),
@@ -111,7 +113,7 @@ Deno.test("cameras: motion → person alert, a live-frame answer, and a misbehav
   watcher.client.on("message", (topic: string, payload: Uint8Array) => {
     alerts.push({ topic, alert: JSON.parse(new TextDecoder().decode(payload)) });
   });
-  await watcher.subscribe(["naila/alerts/hallway/#"]);
+  await watcher.subscribe(["naila/alerts/hallway/person_detected"]);
   const gateway = await startGatewayProcess({
     MQTT_HOST: "127.0.0.1",
     MQTT_PORT: String(server.mqttPort),
@@ -131,7 +133,9 @@ Deno.test("cameras: motion → person alert, a live-frame answer, and a misbehav
     return device;
   };
   const logs = () =>
-    gateway.logs.slice(-30).map((l) => `${l.level} ${l.msg} ${JSON.stringify(l.fields ?? {})}`)
+    gateway.logs.filter((l) => !l.msg.startsWith("camera broken_cam")).slice(-30).map((l) =>
+      `${l.level} ${l.msg} ${JSON.stringify(l.fields ?? {})}`
+    )
       .join("\n");
   try {
     const hallway = peer("hallway_cam", { video: { ivf: good, fps: FPS }, zone: "hallway" });
