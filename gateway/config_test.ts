@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { CONFIG_EXIT_CODE, ConfigError } from "../shared/config.ts";
 import { DEFAULT_SILERO_PATH, loadGatewayConfig, METRICS_INTERVAL_MS } from "./config.ts";
 import { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
+import { loadVideoConfig } from "./video/video_config.ts";
 
 /** Stand-ins for PEM files: the loader checks readability and the PEM label, not the key. */
 const CERT_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
@@ -34,6 +35,7 @@ Deno.test("loadGatewayConfig defaults", () => {
     responseTimeoutMs: RESPONSE_TIMEOUT_MS,
     metricsIntervalMs: METRICS_INTERVAL_MS,
     mqttClientId: undefined, // a unique id per process (shared/mqtt.ts uniqueClientId)
+    video: loadVideoConfig({}),
   });
   assert.equal(RESPONSE_TIMEOUT_MS, 10_000);
   assert.equal(METRICS_INTERVAL_MS, 5000);
@@ -59,6 +61,7 @@ Deno.test("loadGatewayConfig reads every variable", async () => {
         AI_SERVER_TIMEOUT_MS: "1500",
         GATEWAY_METRICS_INTERVAL_MS: "500",
         GATEWAY_MQTT_CLIENT_ID: "naila-gateway-2",
+        VIDEO_FPS: "5",
       }),
       {
         web: { enabled: false, host: "127.0.0.1", port: 8443, tls: { cert, key } },
@@ -67,6 +70,7 @@ Deno.test("loadGatewayConfig reads every variable", async () => {
         responseTimeoutMs: 1500,
         metricsIntervalMs: 500,
         mqttClientId: "naila-gateway-2",
+        video: { ...loadVideoConfig({}), fps: 5 },
       },
     );
   });
