@@ -72,11 +72,15 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
     );
   }
 
+  // A page with its camera on (`&video=1`, optional `&zone=`) streams video (docs/video.md).
+  const cameras = new Map<string, { zone?: string }>();
   function status(device: string, online: boolean) {
+    const camera = cameras.get(device);
     publish({ kind: "device_status", device }, {
       device_id: device,
       online,
-      capabilities: BROWSER_CAPABILITIES,
+      capabilities: camera ? [...BROWSER_CAPABILITIES, "video"] : BROWSER_CAPABILITIES,
+      ...(camera?.zone ? { zone: camera.zone } : {}),
       timestamp: new Date().toISOString(),
     });
   }
@@ -191,6 +195,13 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
       if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         return new Response("expected a WebSocket upgrade\n", { status: 426 });
       }
+      const zone = url.searchParams.get("zone") ?? undefined;
+      const zoneProblem = zone === undefined ? undefined : idProblem(zone);
+      if (zoneProblem) {
+        return new Response(`zone ${JSON.stringify(zone)} ${zoneProblem}\n`, { status: 400 });
+      }
+      if (url.searchParams.get("video") === "1") cameras.set(device!, { zone });
+      else cameras.delete(device!);
       return openSocket(request, device!);
     }
     return new Response("not found\n", { status: 404 });
