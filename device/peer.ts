@@ -78,7 +78,7 @@ export interface DevicePeerOptions {
   /** Decode reply packets (default true; the benchmark may turn it off to save its own CPU). */
   decode?: boolean;
   /** A camera (docs/video.md): stream this IVF's VP8 frames, looped; status says "video". */
-  video?: { ivf: Ivf; fps?: number };
+  video?: { ivf: Ivf; fps?: number; onFrame?: (index: number) => void };
   /** The zone announced in the status (docs/media.md), e.g. "hallway". */
   zone?: string;
   log?: Logger;
@@ -436,7 +436,8 @@ export class DevicePeer extends EventTarget {
   #attachVideo(transceiver: RTCRtpTransceiver): void {
     if (!this.#o.video || this.#camera?.transceiver === transceiver) return;
     this.#camera?.sender.stop();
-    const sender = new IvfVideoSender(transceiver, this.#o.video.ivf, { fps: this.#o.video.fps });
+    const { ivf, ...options } = this.#o.video;
+    const sender = new IvfVideoSender(transceiver, ivf, options);
     this.#camera = { transceiver, sender };
     sender.start();
   }

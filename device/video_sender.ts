@@ -29,6 +29,8 @@ export interface IvfVideoSenderOptions {
   fps?: number;
   /** Start again at the first frame after the last (default true). */
   loop?: boolean;
+  /** Called after frame `index` of the file was sent (benchmarks time motion from it). */
+  onFrame?: (index: number) => void;
 }
 
 /** See the module doc. */
@@ -39,6 +41,7 @@ export class IvfVideoSender {
   #transceiver: RTCRtpTransceiver;
   #ivf: Ivf;
   #loop: boolean;
+  #onFrame: ((index: number) => void) | undefined;
   #packetizer = new Vp8Packetizer();
   #next = 0;
   #timestamp = Math.floor(Math.random() * UINT32);
@@ -50,6 +53,7 @@ export class IvfVideoSender {
     this.#transceiver = transceiver;
     this.#ivf = ivf;
     this.#loop = options.loop ?? true;
+    this.#onFrame = options.onFrame;
     this.fps = options.fps ?? fileFps(ivf);
     transceiver.setDirection("sendonly");
     transceiver.sender.onPictureLossIndication.subscribe(() => {
@@ -74,7 +78,8 @@ export class IvfVideoSender {
       if (!this.#loop) return this.stop();
       this.#next = 0;
     }
-    const frame = this.#ivf.frames[this.#next++];
+    const index = this.#next++;
+    const frame = this.#ivf.frames[index];
     this.#timestamp = (this.#timestamp + Math.round(VP8_CLOCK_RATE / this.fps)) % UINT32;
     for (const packet of this.#packetizer.packetize(frame.data, this.#timestamp)) {
       const header = new RtpHeader({
@@ -91,6 +96,7 @@ export class IvfVideoSender {
       this.#transceiver.sender.sendRtp(new RtpPacket(header, payload)).catch(() => {});
     }
     this.framesSent++;
+    this.#onFrame?.(index);
   }
 }
 

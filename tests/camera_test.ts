@@ -14,7 +14,7 @@ import { addDevice } from "../shared/credentials.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import type { DeviceEvent } from "../shared/messages.ts";
 import { type Ivf, readIvf } from "../shared/video/ivf.ts";
-import { encodeVp8, testPhoto } from "../shared/video/testing.ts";
+import { encodeVp8, encodeWalkIn } from "../shared/video/testing.ts";
 import { loadServerConfig, startServer } from "../server/mod.ts";
 import type { SpeechToText } from "../server/stt/types.ts";
 import { createVision } from "../server/vision/mod.ts";
@@ -36,19 +36,10 @@ function hears(text: string): SpeechToText {
   };
 }
 
-/** 1 s of a still scene, then 9 s with a person (astronaut.png, 400×400) pasted into it. */
+/** 1 s of a still scene, then 9 s with a person pasted into it. */
 async function walkIn(): Promise<Ivf> {
-  const scene = await testPhoto("coffee.png");
-  const person = await testPhoto("astronaut.png");
   return readIvf(
-    await encodeVp8({
-      inputs: ["-loop", "1", "-i", scene, "-loop", "1", "-i", person],
-      filter: `[0:v]scale=640:480[b];[1:v]scale=400:400[p];` +
-        `[b][p]overlay=x=240:y=80:enable='gte(n,${FPS})'[out]`,
-      frames: 10 * FPS,
-      fps: FPS,
-      keyframeInterval: 5 * FPS,
-    }),
+    await encodeWalkIn({ fps: FPS, sceneSeconds: 1, personSeconds: 9, keyframeInterval: 5 * FPS }),
   );
 }
 

@@ -198,3 +198,28 @@ export async function writeWalkInY4m(
   ]);
   return box;
 }
+
+/** The person walk-in of the camera tests and benchmarks, as 640×480 VP8 (IVF bytes). */
+export interface WalkIn {
+  fps: number;
+  /** Seconds of the still scene (coffee.png) before the person appears. */
+  sceneSeconds: number;
+  /** Seconds with the person (astronaut.png, 400×400 at 240,80: CenterNet finds it). */
+  personSeconds: number;
+  keyframeInterval?: number;
+}
+
+/** Encodes a {@link WalkIn}: frame `fps × sceneSeconds` is the first with the person. */
+export async function encodeWalkIn(options: WalkIn): Promise<Uint8Array> {
+  const scene = await testPhoto("coffee.png");
+  const person = await testPhoto("astronaut.png");
+  const appear = Math.round(options.fps * options.sceneSeconds);
+  return await encodeVp8({
+    inputs: ["-loop", "1", "-i", scene, "-loop", "1", "-i", person],
+    filter: `[0:v]scale=640:480[b];[1:v]scale=400:400[p];` +
+      `[b][p]overlay=x=240:y=80:enable='gte(n,${appear})'[out]`,
+    frames: Math.round(options.fps * (options.sceneSeconds + options.personSeconds)),
+    fps: options.fps,
+    keyframeInterval: options.keyframeInterval,
+  });
+}
