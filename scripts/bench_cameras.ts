@@ -15,7 +15,7 @@
  */
 import { DevicePeer } from "../device/peer.ts";
 import { loadConfig } from "../shared/config.ts";
-import { addDevice } from "../shared/credentials.ts";
+import { addDevice, storedLogin } from "../shared/credentials.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import type { GatewayMetrics } from "../shared/messages.ts";
 import { readIvf } from "../shared/video/ivf.ts";
@@ -87,7 +87,14 @@ async function main(): Promise<void> {
     GATEWAY_METRICS_INTERVAL_MS: "1000",
   }, { waitReady: false });
   await new Promise((resolve) => setTimeout(resolve, 3000));
-  const watcher = await connectMqtt({ embedded: false, ...mqttAt("bench_watcher") }, {
+  // The server's login: it may read the gateway's metrics and the alerts.
+  const serverLogin = storedLogin(dataDir, { role: "server" })!;
+  const watcher = await connectMqtt({
+    embedded: false,
+    host: "127.0.0.1",
+    port: server.mqttPort,
+    ...serverLogin,
+  }, {
     clientId: "bench-cameras-watcher",
   });
   let metrics: GatewayMetrics | undefined;
@@ -98,7 +105,9 @@ async function main(): Promise<void> {
   });
   await watcher.subscribe(["naila/gateway/metrics", "naila/alerts/hallway/person_detected"]);
   const forwarded = () =>
-    Object.values((metrics?.devices ?? {}) as Record<string, { video?: { framesForwarded: number } }>)
+    Object.values(
+      (metrics?.devices ?? {}) as Record<string, { video?: { framesForwarded: number } }>,
+    )
       .reduce((n, d) => n + (d.video?.framesForwarded ?? 0), 0);
 
   /** Gateway CPU (% of one core) with `count` devices, with video at `fps` or audio only. */
