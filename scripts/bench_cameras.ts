@@ -104,28 +104,32 @@ async function main(): Promise<void> {
     else alerts.push(performance.now());
   });
   await watcher.subscribe(["naila/gateway/metrics", "naila/alerts/hallway/person_detected"]);
-  const forwarded = () =>
-    Object.values(
-      (metrics?.devices ?? {}) as Record<string, { video?: { framesForwarded: number } }>,
-    )
-      .reduce((n, d) => n + (d.video?.framesForwarded ?? 0), 0);
+  const videoCount = (key: "framesForwarded" | "framesDecoded") =>
+    Object.values((metrics?.devices ?? {}) as Record<string, { video?: Record<string, number> }>)
+      .reduce((n, d) => n + (d.video?.[key] ?? 0), 0);
 
   /** Gateway CPU (% of one core) with `count` devices, with video at `fps` or audio only. */
   const round_ = async (label: string, make: (i: number) => DevicePeer) => {
     const devices = Array.from({ length: CAMERAS }, (_, i) => make(i));
     await Promise.all(devices.map((d) => d.connect()));
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-    const before = forwarded();
+    const before = videoCount("framesForwarded");
+    const decodedBefore = videoCount("framesDecoded");
     const t0 = performance.now();
     const c0 = cpuTicks(gateway.pid);
     await new Promise((resolve) => setTimeout(resolve, MEASURE_MS));
     const cpu = ((cpuTicks(gateway.pid) - c0) / CLK_TCK) / ((performance.now() - t0) / 1000) * 100;
     await new Promise((resolve) => setTimeout(resolve, 1500)); // one more metrics message
-    const sent = forwarded() - before;
+    const sent = videoCount("framesForwarded") - before;
+    const decoded = videoCount("framesDecoded") - decodedBefore;
     await Promise.all(devices.map((d) => d.close()));
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    console.log(`${label}: gateway ${round(cpu, 1)} % of a core, ${sent} frames forwarded`);
-    return { cpu, forwardedPerMinute: (sent * 60_000) / MEASURE_MS };
+    console.log(
+      `${label}: gateway ${
+        round(cpu, 1)
+      } % of a core, ${decoded} frames decoded, ${sent} forwarded`,
+    );
+    return { cpu, decoded, forwardedPerMinute: (sent * 60_000) / MEASURE_MS };
   };
   const peer = (id: string, video?: { ivf: ReturnType<typeof readIvf>; fps: number }) =>
     new DevicePeer({ id, mqtt: mqttAt(id), hostAddresses: ["127.0.0.1"], video, zone: "yard" });
@@ -177,6 +181,10 @@ async function main(): Promise<void> {
         with_cameras_15fps: round(at15.cpu, 1),
         per_camera_5fps: round((at5.cpu - audio.cpu) / CAMERAS, 2),
         per_camera_15fps: round((at15.cpu - audio.cpu) / CAMERAS, 2),
+      },
+      frames_decoded_per_camera_per_second: {
+        fps5: round(at5.decoded / CAMERAS / (MEASURE_MS / 1000), 1),
+        fps15: round(at15.decoded / CAMERAS / (MEASURE_MS / 1000), 1),
       },
       still_scene_frames_forwarded_per_minute_per_camera: {
         fps5: round(at5.forwardedPerMinute / CAMERAS, 1),
