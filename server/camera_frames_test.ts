@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { encodeV2, FrameDecoder, type ImageMessage, type V2Message } from "../shared/frame_codec.ts";
+import {
+  encodeV2,
+  FrameDecoder,
+  type ImageMessage,
+  type V2Message,
+} from "../shared/frame_codec.ts";
 import { CameraFrames, FrameRequestError, MAX_OUTSTANDING_REQUESTS } from "./camera_frames.ts";
 
 const JPEG = new Uint8Array([0xff, 0xd8, 0xff, 0xd9]);
