@@ -168,6 +168,7 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
       sockets.delete(device);
       mqtt.unsubscribe(deviceTopics(device)).catch(() => {});
       status(device, false);
+      cameras.delete(device);
       log.info("browser device disconnected", { device });
     };
     socket.onerror = () => {};
@@ -192,13 +193,13 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
       if (problem) {
         return new Response(`device ${JSON.stringify(device)} ${problem}\n`, { status: 400 });
       }
-      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-        return new Response("expected a WebSocket upgrade\n", { status: 426 });
-      }
       const zone = url.searchParams.get("zone") ?? undefined;
       const zoneProblem = zone === undefined ? undefined : idProblem(zone);
       if (zoneProblem) {
         return new Response(`zone ${JSON.stringify(zone)} ${zoneProblem}\n`, { status: 400 });
+      }
+      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return new Response("expected a WebSocket upgrade\n", { status: 426 });
       }
       if (url.searchParams.get("video") === "1") cameras.set(device!, { zone });
       else cameras.delete(device!);
