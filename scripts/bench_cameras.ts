@@ -98,10 +98,15 @@ async function main(): Promise<void> {
     clientId: "bench-cameras-watcher",
   });
   let metrics: GatewayMetrics | undefined;
-  const alerts: number[] = [];
+  /** Arrival (performance.now) and the alert's own timestamp: when the server began analysing
+   * the frame that raised it (server/camera_frames.ts dates frames on receipt). */
+  const alerts: { at: number; analysedFrom: number }[] = [];
   watcher.client.on("message", (topic: string, payload: Uint8Array) => {
     if (topic === "naila/gateway/metrics") metrics = JSON.parse(new TextDecoder().decode(payload));
-    else alerts.push(performance.now());
+    else {
+      const alert = JSON.parse(new TextDecoder().decode(payload));
+      alerts.push({ at: performance.now(), analysedFrom: Date.parse(alert.timestamp) });
+    }
   });
   await watcher.subscribe(["naila/gateway/metrics", "naila/alerts/hallway/person_detected"]);
   const videoCount = (key: "framesForwarded" | "framesDecoded") =>
@@ -143,7 +148,7 @@ async function main(): Promise<void> {
 
     // Motion → alert: the time the first frame with the person left the device → the alert.
     const appear = Math.round(WALK_FPS * 1.5);
-    const shown: number[] = [];
+    const shown: { at: number; wall: number }[] = [];
     const camera = new DevicePeer({
       id: "hallway_cam",
       mqtt: mqttAt("hallway_cam"),
@@ -153,20 +158,24 @@ async function main(): Promise<void> {
         ivf: walk,
         fps: WALK_FPS,
         onFrame: (index) => {
-          if (index === appear) shown.push(performance.now());
+          if (index === appear) shown.push({ at: performance.now(), wall: Date.now() });
         },
       },
     });
     await camera.connect();
     const latencies: number[] = [];
+    /** Of which: the device sending the frame → the server starting to analyse it. */
+    const toServer: number[] = [];
     const deadline = performance.now() + ALERT_ROUNDS * 3000 + 20_000;
     while (latencies.length < ALERT_ROUNDS && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 200));
       // Pair each alert with the last appearance before it.
       while (alerts.length > 0) {
-        const at = alerts.shift()!;
-        const start = shown.filter((t) => t <= at).at(-1);
-        if (start !== undefined && at - start < 3000) latencies.push(at - start);
+        const { at, analysedFrom } = alerts.shift()!;
+        const start = shown.filter((t) => t.at <= at).at(-1);
+        if (start === undefined || at - start.at >= 3000) continue;
+        latencies.push(at - start.at);
+        toServer.push(analysedFrom - start.wall);
       }
     }
     await camera.close();
@@ -194,6 +203,7 @@ async function main(): Promise<void> {
         n: latencies.length,
         p50: latencies.length ? round(median(latencies), 0) : null,
         p95: latencies.length ? round(percentile(latencies, 95), 0) : null,
+        of_which_to_server_p50: toServer.length ? round(median(toServer), 0) : null,
       },
     };
     console.log(JSON.stringify(result, null, 2));
