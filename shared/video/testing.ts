@@ -215,7 +215,12 @@ export async function encodeWalkIn(options: WalkIn): Promise<Uint8Array> {
   const person = await testPhoto("astronaut.png");
   const appear = Math.round(options.fps * options.sceneSeconds);
   return await encodeVp8({
-    inputs: ["-loop", "1", "-i", scene, "-loop", "1", "-i", person],
+    // `-framerate`: the overlay's frame number `n` counts output frames (a looped image
+    // is read at 25 fps otherwise).
+    inputs: [
+      ...["-loop", "1", "-framerate", String(options.fps), "-i", scene],
+      ...["-loop", "1", "-framerate", String(options.fps), "-i", person],
+    ],
     filter: `[0:v]scale=640:480[b];[1:v]scale=400:400[p];` +
       `[b][p]overlay=x=240:y=80:enable='gte(n,${appear})'[out]`,
     frames: Math.round(options.fps * (options.sceneSeconds + options.personSeconds)),
