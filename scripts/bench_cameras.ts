@@ -100,12 +100,18 @@ async function main(): Promise<void> {
   let metrics: GatewayMetrics | undefined;
   /** Arrival (performance.now) and the alert's own timestamp: when the server began analysing
    * the frame that raised it (server/camera_frames.ts dates frames on receipt). */
-  const alerts: { at: number; analysedFrom: number }[] = [];
+  const alerts: { at: number; analysedFrom: number; transit: number; queue: number }[] = [];
   watcher.client.on("message", (topic: string, payload: Uint8Array) => {
     if (topic === "naila/gateway/metrics") metrics = JSON.parse(new TextDecoder().decode(payload));
     else {
       const alert = JSON.parse(new TextDecoder().decode(payload));
-      alerts.push({ at: performance.now(), analysedFrom: Date.parse(alert.timestamp) });
+      const { lastTransitMs = NaN, lastQueueMs = NaN } = server.cameras.stats;
+      alerts.push({
+        at: performance.now(),
+        analysedFrom: Date.parse(alert.timestamp),
+        transit: lastTransitMs,
+        queue: lastQueueMs,
+      });
     }
   });
   await watcher.subscribe(["naila/gateway/metrics", "naila/alerts/hallway/person_detected"]);
@@ -166,16 +172,21 @@ async function main(): Promise<void> {
     const latencies: number[] = [];
     /** Of which: the device sending the frame → the server starting to analyse it. */
     const toServer: number[] = [];
+    /** Gateway decode (`capture_ts`) → server receipt, and receipt → analysis start. */
+    const transits: number[] = [];
+    const queues: number[] = [];
     const deadline = performance.now() + ALERT_ROUNDS * 3000 + 20_000;
     while (latencies.length < ALERT_ROUNDS && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 200));
       // Pair each alert with the last appearance before it.
       while (alerts.length > 0) {
-        const { at, analysedFrom } = alerts.shift()!;
+        const { at, analysedFrom, transit, queue } = alerts.shift()!;
         const start = shown.filter((t) => t.at <= at).at(-1);
         if (start === undefined || at - start.at >= 3000) continue;
         latencies.push(at - start.at);
         toServer.push(analysedFrom - start.wall);
+        transits.push(transit);
+        queues.push(queue);
       }
     }
     await camera.close();
@@ -204,6 +215,9 @@ async function main(): Promise<void> {
         p50: latencies.length ? round(median(latencies), 0) : null,
         p95: latencies.length ? round(percentile(latencies, 95), 0) : null,
         of_which_to_server_p50: toServer.length ? round(median(toServer), 0) : null,
+        // Approximate: of the last frame received / analysed when the alert arrived.
+        of_which_gateway_decode_to_server_receipt_p50: round(median(transits), 0),
+        of_which_server_queue_p50: round(median(queues), 0),
       },
     };
     console.log(JSON.stringify(result, null, 2));

@@ -62,6 +62,10 @@ export interface CameraFrameStats {
   failed: number;
   grabs: number;
   grabFailures: number;
+  /** Of the last motion frame: ms from the gateway's `capture_ts` to its receipt here. */
+  lastTransitMs?: number;
+  /** Of the last motion frame analysed: ms from its receipt to the start of its analysis. */
+  lastQueueMs?: number;
 }
 
 /** A live grab that got no frame: the gateway's error, or no answer in time. */
@@ -74,7 +78,7 @@ export class FrameRequestError extends Error {
 
 interface DeviceQueue {
   running: boolean;
-  waiting: ImageMessage[];
+  waiting: { image: ImageMessage; receivedAt: number }[];
 }
 
 /** Every gateway connection's camera frames; see the module doc. */
@@ -134,16 +138,21 @@ export class CameraFrames {
   /** @internal A motion frame from a gateway: queued for analysis. */
   motion(image: ImageMessage): void {
     this.stats.received++;
+    const receivedAt = Date.now();
+    // Same host in tests and benchmarks; across hosts it includes the clock offset.
+    this.stats.lastTransitMs = receivedAt - image.capture_ts;
     let queue = this.#queues.get(image.device);
     if (queue === undefined) {
       queue = { running: false, waiting: [] };
       this.#queues.set(image.device, queue);
     }
-    queue.waiting.push(image);
+    queue.waiting.push({ image, receivedAt });
     if (queue.waiting.length > MAX_PENDING_FRAMES) {
       queue.waiting.shift();
       this.stats.dropped++;
-      this.#o.log?.debug("camera frame dropped: the detector is behind", { device: image.device });
+      this.#o.log?.debug("camera frame dropped: the detector is behind", {
+        device: image.device,
+      });
     }
     if (!queue.running) void this.#drain(image.device, queue);
   }
@@ -151,7 +160,9 @@ export class CameraFrames {
   async #drain(device: string, queue: DeviceQueue): Promise<void> {
     queue.running = true;
     try {
-      for (let image = queue.waiting.shift(); image; image = queue.waiting.shift()) {
+      for (let next = queue.waiting.shift(); next; next = queue.waiting.shift()) {
+        const { image, receivedAt } = next;
+        this.stats.lastQueueMs = Date.now() - receivedAt;
         try {
           // Dated on the server's clock, as snapshots are (docs/media.md).
           await this.#o.analyse(device, image.jpeg, {

@@ -93,6 +93,8 @@ export interface RunningServer {
   pipeline: Pipeline;
   /** Snapshots, recordings, uploads, alerts and visual questions (server/media). */
   media: MediaService;
+  /** Camera frames from gateways (counters for tests and benchmarks). */
+  cameras: CameraFrames;
   /** Publishes the offline status, closes the socket, MQTT, memory and the embedded broker. */
   close(): Promise<void>;
 }
@@ -377,6 +379,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       mqttPort,
       pipeline,
       media,
+      cameras,
       close: () => closing ??= unwind(),
     };
   } catch (error) {
