@@ -7,6 +7,7 @@
  * question (scripted STT, as tests/media_test.ts) is answered from the gateway's live frame and
  * shown on the page.
  */
+import { WebPairing } from "../shared/web_pairing.ts";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { resample, writeWav } from "../shared/audio.ts";
@@ -144,7 +145,9 @@ Deno.test({
       const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
       const consoleErrors: string[] = [];
       page.on("pageerror", (error) => consoleErrors.push(String(error)));
-      await page.goto(`${origin}/?device=web_hall&zone=hallway&camera&autostart`);
+      // The pairing link the gateway printed at start (one per browser): `?pair=CODE`.
+      const code = WebPairing.open(temp).code;
+      await page.goto(`${origin}/?device=web_hall&zone=hallway&camera&autostart&pair=${code}`);
 
       const logs = () =>
         gateway!.logs.slice(-20).map((l) => `${l.level} ${l.msg} ${JSON.stringify(l.fields ?? {})}`)
