@@ -8,11 +8,14 @@
  * const jpeg = await encodeJpeg(frame); // frame: CameraFrame from CameraPipeline
  * ```
  */
-import sharp from "sharp";
 import { i420ToRgb } from "./i420_rgb.ts";
 
 /** Quality 80: a 640×480 frame is 30–60 KB and the detector sees no difference from the raw. */
 export const JPEG_QUALITY = 80;
+
+/** sharp, loaded on the first encode: a gateway whose sharp cannot load (no native binary for
+ * its CPU) still serves audio; only its camera frames fail (camera_hub.ts counts them). */
+let sharpModule: Promise<typeof import("sharp")> | undefined;
 
 /** A tightly packed I420 picture (Y, then U, then V; chroma rounded up to even sizes). */
 export interface PackedI420 {
@@ -38,6 +41,8 @@ export async function encodeJpeg(frame: PackedI420, quality = JPEG_QUALITY): Pro
     u: { data: i420.subarray(ySize, ySize + cSize), width: cw, height: ch, stride: cw },
     v: { data: i420.subarray(ySize + cSize, ySize + 2 * cSize), width: cw, height: ch, stride: cw },
   });
+  sharpModule ??= import("sharp");
+  const { default: sharp } = await sharpModule;
   const out = await sharp(rgb, { raw: { width, height, channels: 3 } })
     .jpeg({ quality, mozjpeg: false })
     .toBuffer();
