@@ -51,6 +51,8 @@ import {
 } from "../shared/media/mod.ts";
 import type { IceServer } from "../shared/config.ts";
 import { SpeakerEcho, type SpeakerEchoOptions } from "./speaker_echo.ts";
+import type { Ivf } from "../shared/video/ivf.ts";
+import { IvfVideoSender } from "./video_sender.ts";
 
 /** A reply talkspurt ends when no packet came for this long. */
 const REPLY_GAP_MS = 200;
@@ -88,6 +90,10 @@ export interface DevicePeerOptions {
   echo?: SpeakerEchoOptions;
   /** Announce `echo_cancellation: true` in the status (the gateway then skips its echo guard). */
   echoCancellation?: boolean;
+  /** A camera (docs/video.md): stream this IVF's VP8 frames, looped; status says "video". */
+  video?: { ivf: Ivf; fps?: number; onFrame?: (index: number) => void };
+  /** The zone announced in the status (docs/media.md), e.g. "hallway". */
+  zone?: string;
   log?: Logger;
 }
 
@@ -161,6 +167,7 @@ export class DevicePeer extends EventTarget {
   #epoch = 0;
   #pc: RTCPeerConnection | undefined;
   #transceiver: RTCRtpTransceiver | undefined;
+  #camera: { transceiver: RTCRtpTransceiver; sender: IvfVideoSender } | undefined;
   #sessionId: string | undefined;
   #chain: Promise<void> = Promise.resolve();
   #decoder = new OpusDecoder();
@@ -292,8 +299,9 @@ export class DevicePeer extends EventTarget {
     await this.#mqtt!.publish({ kind: "device_status", device: this.id }, {
       device_id: this.id,
       online: true,
-      capabilities: ["audio", "speaker"],
       ...(this.#o.echoCancellation ? { echo_cancellation: true } : {}),
+      capabilities: this.#o.video ? ["audio", "speaker", "video"] : ["audio", "speaker"],
+      ...(this.#o.zone ? { zone: this.#o.zone } : {}),
       timestamp: new Date().toISOString(),
       epoch: this.#epoch,
     });
@@ -369,6 +377,7 @@ export class DevicePeer extends EventTarget {
     this.#mic.stop();
     if (this.#holdTimer !== undefined) clearTimeout(this.#holdTimer);
     this.#held.length = 0;
+    this.#camera?.sender.stop();
     for (const u of this.#queue) {
       u.resolve({ firstPacketAt: 0, lastPacketAt: 0, lastPacketWallMs: 0, frames: u.frames });
     }
@@ -415,6 +424,8 @@ export class DevicePeer extends EventTarget {
   }
 
   async #answer(sessionId: string, sdp: string): Promise<void> {
+    this.#camera?.sender.stop();
+    this.#camera = undefined;
     await this.#pc?.close().catch(() => {});
     this.#sessionId = sessionId;
     this.#awaitingOffer = false;
@@ -462,6 +473,7 @@ export class DevicePeer extends EventTarget {
   }
 
   #attach(transceiver: RTCRtpTransceiver): void {
+    if (transceiver.kind === "video") return this.#attachVideo(transceiver);
     if (this.#transceiver === transceiver || transceiver.kind !== "audio") return;
     this.#transceiver = transceiver;
     transceiver.setDirection("sendrecv");
@@ -471,6 +483,21 @@ export class DevicePeer extends EventTarget {
       );
     });
     this.#startMic();
+  }
+
+  /** The gateway's video m-line: the IVF camera sends on it (once per connection). */
+  #attachVideo(transceiver: RTCRtpTransceiver): void {
+    if (!this.#o.video || this.#camera?.transceiver === transceiver) return;
+    this.#camera?.sender.stop();
+    const { ivf, ...options } = this.#o.video;
+    const sender = new IvfVideoSender(transceiver, ivf, options);
+    this.#camera = { transceiver, sender };
+    sender.start();
+  }
+
+  /** The software camera, when streaming. */
+  get camera(): IvfVideoSender | undefined {
+    return this.#camera?.sender;
   }
 
   #receive(sequence: number, marker: boolean, payload: Uint8Array): void {

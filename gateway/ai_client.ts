@@ -20,7 +20,13 @@
  * turn.audio(pcmBytes); turn.end(lastSpeechAt);
  * ```
  */
-import type { SampleRate } from "../shared/frame_codec.ts";
+import {
+  encodeV2,
+  type ErrorMessage,
+  type FrameRequestMessage,
+  type ImageMessage,
+  type SampleRate,
+} from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import { AiConnection, type AiConnectionOptions } from "./ai_connection.ts";
 import { type AiProtocol, aiProtocol, type TurnReply } from "./ai_protocol.ts";
@@ -69,6 +75,7 @@ export class AiClient implements TurnLink {
   #turnPrefix = turnPrefix();
   #nextTurn = 1;
   #listeners = new Set<ConnectionListener>();
+  #frameRequests: ((message: FrameRequestMessage) => void) | undefined;
 
   constructor(options: AiClientOptions) {
     this.protocol = options.protocol;
@@ -89,6 +96,7 @@ export class AiClient implements TurnLink {
       ready: () => this.#serverBack(),
       turn: (id, replies) => this.#receive(id, replies),
       lost: (why, wasReady) => this.#serverLost(why, wasReady),
+      frameRequest: (message) => this.#frameRequests?.(message),
     });
   }
 
@@ -116,6 +124,21 @@ export class AiClient implements TurnLink {
   onConnection(listener: ConnectionListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Who answers the server's `frame_request`s (the gateway's camera hub, docs/video.md). */
+  onFrameRequest(handler: (message: FrameRequestMessage) => void): void {
+    this.#frameRequests = handler;
+  }
+
+  /**
+   * Sends a camera frame or a frame request's error (docs/protocol.md "Camera frames"): false,
+   * and nothing sent, when the link is down or the server did not announce `image`.
+   */
+  sendCamera(message: ImageMessage | ErrorMessage): boolean {
+    if (!this.connected || !this.serverCan("image")) return false;
+    this.#connection.send(encodeV2(message));
+    return true;
   }
 
   /** Starts connecting (and reconnecting forever until {@link close}). */

@@ -26,7 +26,7 @@
 import { backoffDelay } from "../shared/async.ts";
 import { gatewayProof, newNonce, proofMatches, serverProof } from "../shared/audio_auth.ts";
 import { encodeV2 } from "../shared/frame_codec.ts";
-import { type Decoded, FrameDecoder } from "../shared/frame_codec.ts";
+import { type Decoded, FrameDecoder, type FrameRequestMessage } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import type { AiProtocol, TurnReply } from "./ai_protocol.ts";
 import { MAX_UTTERANCE_MS } from "./utterance_segmenter.ts";
@@ -80,6 +80,8 @@ export interface ConnectionEvents {
   turn(id: string, replies: TurnReply[]): void;
   /** The link is gone (`why`); `wasReady`: it had been ready. */
   lost(why: string, wasReady: boolean): void;
+  /** The server asks for a camera's latest frame (docs/video.md). */
+  frameRequest?(message: FrameRequestMessage): void;
 }
 
 /** See the module doc. */
@@ -367,6 +369,9 @@ export class AiConnection {
         return;
       case "turn":
         this.#events.turn(inbound.turn, inbound.replies);
+        return;
+      case "frame_request":
+        this.#events.frameRequest?.(inbound.message);
         return;
     }
   }

@@ -21,6 +21,7 @@ import {
   encodeV1,
   encodeV2,
   errorMessage,
+  type FrameRequestMessage,
   type SampleRate,
   type StartMessage,
   type TurnCompletion,
@@ -42,6 +43,7 @@ const CAPABILITIES = [
   "queue",
   "continue",
   "eot",
+  "image",
 ];
 /** Bytes per int16 sample. */
 const BYTES_PER_SAMPLE = 2;
@@ -64,6 +66,7 @@ export type Inbound =
   | { kind: "pong"; id: number }
   | { kind: "turn"; turn: string; replies: TurnReply[] }
   | { kind: "error"; code: string; message: string }
+  | { kind: "frame_request"; message: FrameRequestMessage }
   | { kind: "unexpected"; type: string };
 
 /** Who a turn is. */
@@ -194,6 +197,8 @@ export const V2_PROTOCOL: AiProtocol = {
         if (m.wait_ms !== undefined) reply.waitMs = m.wait_ms;
         return { kind: "turn", turn: m.turn, replies: [reply] };
       }
+      case "frame_request": // Camera frames (docs/video.md).
+        return { kind: "frame_request", message: m };
       default:
         return { kind: "unexpected", type: m.type };
     }

@@ -25,7 +25,13 @@
  * const turn = servers.startTurn("kitchen", 16000, handlers);
  * ```
  */
-import type { SampleRate } from "../shared/frame_codec.ts";
+import {
+  encodeV2,
+  type ErrorMessage,
+  type FrameRequestMessage,
+  type ImageMessage,
+  type SampleRate,
+} from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import type { ServerStatus } from "../shared/messages.ts";
 import { AiConnection, type AiConnectionOptions } from "./ai_connection.ts";
@@ -48,7 +54,15 @@ export interface AiLink {
   startTurn(device: string, rate: SampleRate, handlers: TurnHandlers): Turn;
   /** Whether the server(s) a turn may go to announced `capability` in their hello. */
   serverCan(capability: string): boolean;
+  /** Who answers the servers' `frame_request`s (the camera hub, docs/video.md). */
+  onFrameRequest(handler: (message: FrameRequestMessage) => void): void;
+  /** Sends a camera frame or a frame request's error; false when not sent (camera_hub.ts). */
+  sendCamera(message: ImageMessage | ErrorMessage): boolean;
 }
+
+/** Frame requests awaiting their answer, remembered per server; the oldest is forgotten past
+ * this (the camera hub answers each one, in time or with an error, well before). */
+const MAX_PENDING_GRABS = 64;
 
 /** One entry of `AI_SERVER_HOST`. */
 export interface ServerAddress {
@@ -149,6 +163,9 @@ export class AiServers implements AiLink {
   #closed = false;
   #turnPrefix = turnPrefix();
   #nextTurn = 1;
+  #frameRequests: ((message: FrameRequestMessage) => void) | undefined;
+  /** Open frame requests: which server asked (its answer goes back there). */
+  #grabs = new Map<string, ServerLink>();
 
   constructor(options: AiServersOptions) {
     if (options.servers.length === 0) throw new RangeError("AiServers needs at least one server");
@@ -171,11 +188,43 @@ export class AiServers implements AiLink {
           ready: () => this.#serverBack(server),
           turn: (id, replies) => this.#receive(server, id, replies),
           lost: (why, wasReady) => this.#serverLost(server, why, wasReady),
+          frameRequest: (message) => this.#frameRequest(server, message),
         }))
     );
   }
 
-  /** True when at least one server is live. */
+  /** Who answers the servers' `frame_request`s (the camera hub, docs/video.md). */
+  onFrameRequest(handler: (message: FrameRequestMessage) => void): void {
+    this.#frameRequests = handler;
+  }
+
+  /**
+   * Sends a camera frame (docs/protocol.md "Camera frames"): a grab or a request's error to the
+   * server that asked, a motion frame to the first live server announcing `image` (one server
+   * runs the alert rules, so an alert is raised once). False, nothing sent, when none can take it.
+   */
+  sendCamera(message: ImageMessage | ErrorMessage): boolean {
+    let server: ServerLink | undefined;
+    if (message.request !== undefined) {
+      server = this.#grabs.get(message.request);
+      this.#grabs.delete(message.request);
+    } else {
+      server = this.#servers.find((s) => s.connection.ready && s.connection.serverCan("image"));
+    }
+    if (!server?.connection.ready || !server.connection.serverCan("image")) return false;
+    server.connection.send(encodeV2(message));
+    return true;
+  }
+
+  #frameRequest(server: ServerLink, message: FrameRequestMessage): void {
+    this.#grabs.delete(message.request);
+    this.#grabs.set(message.request, server);
+    if (this.#grabs.size > MAX_PENDING_GRABS) {
+      this.#grabs.delete(this.#grabs.keys().next().value!);
+    }
+    this.#frameRequests?.(message);
+  }
+
   /** True when every connected server announced `capability` (a turn may go to any of them). */
   serverCan(capability: string): boolean {
     const live = this.#servers.filter((server) => server.connection.ready);

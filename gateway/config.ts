@@ -23,6 +23,7 @@
  * | `AI_SERVER_TIMEOUT_MS` | `10000` | Response timeout per turn (spec 4.4) |
  * | `GATEWAY_METRICS_INTERVAL_MS` | `5000` | Period of `naila/gateway/metrics` |
  * | `GATEWAY_WORKERS` | `0` | Session worker threads (0: on the main thread; docs/scaling.md) |
+ * | `VIDEO_*` | see docs/video.md | Cameras: resolution, frame rate, caps, motion (VideoConfig) |
  * | `GATEWAY_MQTT_CLIENT_ID` | `naila-gateway-{host}-{random}` | MQTT client id (unique per process unless set) |
  * | `GATEWAY_PAIRING` | `on` | `off`: the device page needs no pairing token (explicit opt-out; warned at start when reachable beyond loopback) |
  * | `GATEWAY_WEB_ORIGINS` | unset | Comma-separated origins allowed besides the page's own (e.g. behind a reverse proxy) |
@@ -66,6 +67,7 @@ import {
 
 /** Upper bound of the turn-taking waits: past 10 s a pause is a new request, not a hesitation. */
 const MAX_TURN_WAIT_MS = 10_000;
+import { loadVideoConfig, type VideoConfig } from "./video/video_config.ts";
 
 /** Spec 8.3 telemetry: every few seconds, QoS 0. */
 export const METRICS_INTERVAL_MS = 5000;
@@ -142,6 +144,8 @@ export interface GatewayConfig {
     secret?: string;
     tls?: { caCerts: string[] };
   };
+  /** Cameras: VIDEO_* (docs/video.md). */
+  video: VideoConfig;
 }
 
 function loadAiServerAccess(env: Env): GatewayConfig["aiServer"] {
@@ -283,6 +287,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
       allowed: candidateRanges(env),
       max: envInteger(env, "WEBRTC_MAX_CANDIDATES", DEFAULT_MAX_CANDIDATES, 1, MAX_CAP),
     },
+    video: loadVideoConfig(env),
   };
 }
 

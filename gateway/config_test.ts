@@ -10,6 +10,7 @@ import {
   METRICS_INTERVAL_MS,
 } from "./config.ts";
 import { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
+import { loadVideoConfig } from "./video/video_config.ts";
 
 /** Stand-ins for PEM files: the loader checks readability and the PEM label, not the key. */
 const CERT_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
@@ -57,6 +58,7 @@ Deno.test("loadGatewayConfig defaults", () => {
     aiServer: { auth: true },
     maxDevices: DEFAULT_MAX_DEVICES,
     candidates: { allowed: [...LAN_RANGES], max: DEFAULT_MAX_CANDIDATES },
+    video: loadVideoConfig({}),
   });
   assert.equal(RESPONSE_TIMEOUT_MS, 10_000);
   assert.equal(METRICS_INTERVAL_MS, 5000);
@@ -98,6 +100,7 @@ Deno.test("loadGatewayConfig reads every variable", async () => {
         AI_SERVER_AUTH: "on",
         AI_SERVER_TLS: "on",
         AI_SERVER_CA: cert,
+        VIDEO_FPS: "5",
       }),
       {
         web: {
@@ -122,6 +125,7 @@ Deno.test("loadGatewayConfig reads every variable", async () => {
         aiServer: { auth: true, secret: "s".repeat(40), tls: { caCerts: [CERT_PEM] } },
         maxDevices: 3,
         candidates: { allowed: parseRanges("192.168.1.0/24"), max: 8 },
+        video: { ...loadVideoConfig({}), fps: 5 },
       },
     );
   });

@@ -38,6 +38,9 @@ import { type PlaybackClock, PlaybackQueue } from "./playback.ts";
 import type { VoiceModel } from "./vad.ts";
 import { OpusRtpSender } from "../shared/media/webrtc.ts";
 import { OPUS_FRAME_MS } from "../shared/media/opus_codec.ts";
+import type { CameraHub } from "./camera_hub.ts";
+import type { VideoConfig } from "./video/mod.ts";
+import { type VideoMetrics, VideoSession } from "./video_session.ts";
 
 /** Waits for an answer before re-publishing the offer: 2 s, 4 s, 8 s, then give up. */
 export const OFFER_RETRY_MS = [2000, 4000, 8000] as const;
@@ -92,6 +95,8 @@ export interface DeviceSessionOptions {
   onClosed(session: DeviceSession, reason: CloseReason): void;
   log: Logger;
   offerRetryMs?: readonly number[];
+  /** A camera (status capability "video"): a VP8 track beside the audio (video_session.ts). */
+  video?: { config: VideoConfig; hub: CameraHub };
 }
 
 /** Per-device numbers for `naila/gateway/metrics`. */
@@ -121,6 +126,8 @@ export interface SessionMetrics {
   interruptions: number;
   timeouts: number;
   last_latency_ms?: number;
+  /** Camera counters, once a video track arrived. */
+  video?: VideoMetrics;
 }
 
 /** See the module doc. */
@@ -146,6 +153,7 @@ export class DeviceSession {
   #packetsOut = 0;
   /** When the last reply frame was sent, as the echo path's reference time (ms). */
   #referenceAt = -Infinity;
+  #video: VideoSession | undefined;
 
   constructor(options: DeviceSessionOptions) {
     this.#o = options;
@@ -204,6 +212,13 @@ export class DeviceSession {
       );
     });
     options.clock.add(this.#playback);
+    if (options.video) {
+      this.#video = new VideoSession(this.#pc, {
+        device: this.device,
+        ...options.video,
+        log: this.#log,
+      });
+    }
   }
 
   /** Creates the offer, publishes it, starts the answer timer. */
@@ -277,6 +292,7 @@ export class DeviceSession {
     this.#conversation.close();
     this.#receiver.close();
     this.#input.close();
+    this.#video?.close();
     this.#rtp.close();
     this.#pc.close().catch(() => {});
     this.#log.info("session closed", {
@@ -339,6 +355,8 @@ export class DeviceSession {
       m.echo_gain_db = Number.isFinite(echo.gainDb) ? roundMs(echo.gainDb) : -99;
     }
     if (c.latencies.length > 0) m.last_latency_ms = c.latencies[c.latencies.length - 1];
+    const video = this.#video?.metrics();
+    if (video) m.video = video;
     return m;
   }
 

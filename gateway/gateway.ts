@@ -46,6 +46,8 @@ import { type RemoteSession, SessionWorkers } from "./session_workers.ts";
 import { turnPrefix } from "./ai_client.ts";
 import { EnergyModel, SileroModel, SileroSession, type VoiceModel } from "./vad.ts";
 import { peerConfig } from "../shared/media/webrtc.ts";
+import { CameraHub } from "./camera_hub.ts";
+import { loadVideoConfig, type VideoConfig } from "./video/mod.ts";
 
 const SESSION_ID_BYTES = 8;
 /** Session workers report their sessions' state at least this often (ms), for `alive`. */
@@ -78,6 +80,8 @@ export interface GatewayOptions {
   maxDevices?: number;
   /** WEBRTC_ALLOWED_CANDIDATE_RANGES / WEBRTC_MAX_CANDIDATES; default LAN ranges, 20. */
   candidates?: GatewayConfig["candidates"];
+  /** VideoConfig (VIDEO_*, docs/video.md); default its defaults. */
+  video?: VideoConfig;
 }
 
 /** A device session, on the main thread or in a session worker (session_workers.ts). */
@@ -176,6 +180,10 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     onError: (error) => log.error("playback frame failed", { error }),
   });
   const sessions = new Map<string, GatewaySession>();
+  // Cameras (docs/video.md): motion frames to the server, live grabs for its frame requests.
+  const videoConfig = options.video ?? loadVideoConfig({});
+  const cameras = new CameraHub({ link: ai, log: options.log("gateway.video") });
+  ai.onFrameRequest((request) => cameras.request(request));
   const peer = peerConfig({
     iceServers: config.webrtc.iceServers,
     hostAddresses: config.webrtc.hostAddresses,
@@ -216,11 +224,13 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
 
   /** Devices whose status says they cancel their own speaker echo. */
   const echoCancelling = new Set<string>();
+  /** Devices whose status announces the `video` capability (a camera). */
+  const cameraDevices = new Set<string>();
   // Other gateways on the broker (docs/scaling.md): this one serves only the devices it owns.
   const mqttConfig = withStoredLogin(config.mqtt, config.dataDir, { role: "gateway" });
   const membership = await startMembership(mqttConfig, {
     log: options.log("gateway.membership"),
-    open: (device) => openSession(device, echoCancelling.has(device)),
+    open: (device) => openSession(device, echoCancelling.has(device), cameraDevices.has(device)),
     close: (device) => sessions.get(device)?.close("replaced"),
     serving: (device) => sessions.has(device),
   });
@@ -265,10 +275,14 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     session.close("error");
   };
 
-  const openSession = (device: string, echoCancellation: boolean) => {
+  const openSession = (device: string, echoCancellation: boolean, video: boolean) => {
     if (!sessions.has(device) && sessions.size >= maxDevices) {
       refuse(device, `the gateway serves at most ${maxDevices} devices (GATEWAY_MAX_DEVICES)`);
       return;
+    }
+    if (video && workers) {
+      // Session workers carry audio only: the camera hub lives on the main thread.
+      log.warn("camera not taken: video needs GATEWAY_WORKERS=0", { device });
     }
     sessions.get(device)?.close("replaced");
     const session = workers ? workers.open(device, sessionId()) : new DeviceSession({
@@ -301,6 +315,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       publishEvent: (event) => link.signaling!.publishEvent(device, event),
       onClosed,
       log: sessionLog,
+      video: video ? { config: videoConfig, hub: cameras } : undefined,
     });
     sessions.set(device, session);
     membership.claimsChanged();
@@ -348,6 +363,9 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     // A device that cancels its own echo (the browser page) needs no echo guard (README).
     if (status.echo_cancellation === true) echoCancelling.add(device);
     else echoCancelling.delete(device);
+    // A camera (docs/video.md): the session takes a VP8 track beside the audio.
+    if (status.capabilities?.includes("video")) cameraDevices.add(device);
+    else cameraDevices.delete(device);
     membership.deviceOnline(device);
   };
   // Retained statuses can arrive before startSignaling resolves; offers need its publisher.

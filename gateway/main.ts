@@ -33,6 +33,7 @@ const starting = startGateway(config, {
   aiServer: settings.aiServer,
   maxDevices: settings.maxDevices,
   candidates: settings.candidates,
+  video: settings.video,
 });
 // GATEWAY_WEB=off turns the browser device page off (tests, headless installs).
 let page: Promise<WebBridge | undefined> = Promise.resolve(undefined);

@@ -147,11 +147,15 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
     );
   }
 
+  // A page with its camera on (`&video=1`, optional `&zone=`) streams video (docs/video.md).
+  const cameras = new Map<string, { zone?: string }>();
   function status(device: string, online: boolean) {
+    const camera = cameras.get(device);
     publish({ kind: "device_status", device }, {
       device_id: device,
       online,
-      capabilities: BROWSER_CAPABILITIES,
+      capabilities: camera ? [...BROWSER_CAPABILITIES, "video"] : BROWSER_CAPABILITIES,
+      ...(camera?.zone ? { zone: camera.zone } : {}),
       // The page asks getUserMedia for echoCancellation: the gateway needs no echo guard.
       echo_cancellation: true,
       timestamp: new Date().toISOString(),
@@ -249,6 +253,7 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
       sockets.delete(device);
       mqtt.unsubscribe(deviceTopics(device)).catch(() => {});
       status(device, false);
+      cameras.delete(device);
       log.info("browser device disconnected", { device });
     });
   }
@@ -265,6 +270,10 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
         ? undefined
         : `does not start with ${BROWSER_ID_PREFIX}`);
     if (problem) return [400, `device ${JSON.stringify(device)} ${problem}`];
+    // A camera's zone (`&zone=`, docs/video.md) is an id like the device's.
+    const zone = url.searchParams.get("zone");
+    const zoneProblem = zone === null ? undefined : idProblem(zone);
+    if (zoneProblem) return [400, `zone ${JSON.stringify(zone)} ${zoneProblem}`];
     const origin = request.headers.origin;
     if (!originAllowed(origin, request.headers.host, secure, origins)) {
       return [403, `origin ${origin} may not open the device page's socket (GATEWAY_WEB_ORIGINS)`];
@@ -297,7 +306,12 @@ export async function serveDevicePage(options: WebBridgeOptions): Promise<WebBri
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws: WsSocket) => {
-      attach(ws, url.searchParams.get("device")!);
+      const device = url.searchParams.get("device")!;
+      // A page with its camera on streams video: announced in the device status.
+      if (url.searchParams.get("video") === "1") {
+        cameras.set(device, { zone: url.searchParams.get("zone") ?? undefined });
+      } else cameras.delete(device);
+      attach(ws, device);
     });
   }
 

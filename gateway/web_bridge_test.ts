@@ -220,3 +220,21 @@ Deno.test("with a certificate and key the page is served over https and signals 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a page with its camera on announces video and its zone; a bad zone is refused", async () => {
+  const { base, next, close } = await startBridge();
+  try {
+    const bad = await fetch(`http://${base}/ws?device=web_cam&video=1&zone=a%2Fb`);
+    assert.equal(bad.status, 400);
+    assert.match(await bad.text(), /^zone "a\/b" contains '\/'/);
+    const socket = new WebSocket(`ws://${base}/ws?device=web_cam&video=1&zone=hallway`);
+    await new Promise((resolve) => socket.addEventListener("open", resolve, { once: true }));
+    const status = await next("naila/devices/web_cam/status", (m) => m.online === true);
+    assert.deepEqual(status.capabilities, ["audio", "speaker", "browser", "video"]);
+    assert.equal(status.zone, "hallway");
+    socket.close();
+    await next("naila/devices/web_cam/status", (m) => m.online === false);
+  } finally {
+    await close();
+  }
+});

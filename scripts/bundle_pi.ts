@@ -26,6 +26,8 @@ const GATEWAY_PACKAGES = [
   "mqtt",
   "onnxruntime-node",
   "opusscript",
+  // Camera frames to JPEG (gateway/video/jpeg.ts, loaded on first use).
+  "sharp",
   "werift",
   "ws",
   "@types/ws",

@@ -13,11 +13,14 @@
  *   deno task device --camera front.jpg --id front_cam --zone front_door   (scripts/device_media.ts)
  *   deno task device --upload photo.jpg --question "what do you see?"
  *   deno task device --recording message.ogg --id kitchen
+ *   deno task device --video walk.ivf --id hallway --zone hallway [--seconds 60] [--devices 4]
+ *     (a camera: VP8 from the IVF file, looped, beside the microphone; docs/video.md)
  */
 import { DevicePeer } from "../device/peer.ts";
 import { readWav, voicedEndMs, writeWav } from "../shared/audio.ts";
 import { localDeviceLogin, withStoredLogin } from "../shared/credentials.ts";
 import { idProblem } from "../shared/ids.ts";
+import { readIvf } from "../shared/video/ivf.ts";
 import { type Cli, parseCli, positiveInt, speak, usageError } from "./lib/mod.ts";
 import { describeAnswer, runCamera, sendRecording, sendUpload } from "./device_media.ts";
 
@@ -27,7 +30,8 @@ const CLI: Cli = {
        [--devices N] [--mqtt-host HOST] [--mqtt-port PORT] [--host-address IP] [--timeout-ms MS]
        [--mqtt-username ID --mqtt-password PW] [--mqtt-ca ca.pem] [--mqtt-tls] [--data-dir DIR]
    or: deno task device --camera PHOTO… [--id ID] [--zone ZONE]
-   or: deno task device --upload PHOTO [--question TEXT] | --recording FILE [--id ID]`,
+   or: deno task device --upload PHOTO [--question TEXT] | --recording FILE [--id ID]
+   or: deno task device --video FILE.ivf [--id ID] [--zone ZONE] [--seconds N] [--devices N]`,
 };
 /** How long to wait for each reply to finish. */
 const DEFAULT_TIMEOUT_MS = 20_000;
@@ -39,6 +43,8 @@ function fail(message: string): never {
 async function main() {
   const values = parseCli(CLI, {
     camera: { type: "string", multiple: true },
+    video: { type: "string" },
+    seconds: { type: "string" },
     zone: { type: "string" },
     upload: { type: "string" },
     question: { type: "string" },
@@ -107,6 +113,28 @@ async function main() {
     if (!answer.ok) Deno.exitCode = 1;
     return;
   }
+  const video = values.video === undefined ? undefined : {
+    ivf: await Deno.readFile(values.video).then(readIvf).catch((e) =>
+      fail(`--video ${values.video}: ${e.message}`)
+    ),
+  };
+  const ids = count === 1
+    ? [values.id]
+    : Array.from({ length: count }, (_, i) => `${values.id}_${i + 1}`);
+  const devicePeer = (id: string) =>
+    new DevicePeer({
+      id,
+      mqtt: brokerFor(id),
+      hostAddresses: values["host-address"],
+      video,
+      zone: values.zone,
+    });
+  if (video && values.say === undefined && values.wav === undefined) {
+    const seconds = values.seconds === undefined
+      ? undefined
+      : positiveInt(CLI, "seconds", values.seconds, 1);
+    return await streamCameras(ids.map(devicePeer), seconds);
+  }
   if ((values.say === undefined) === (values.wav === undefined)) {
     fail("give exactly one of --say or --wav");
   }
@@ -114,15 +142,10 @@ async function main() {
     await Deno.readFile(values.wav!).catch((e) => fail(`--wav ${values.wav}: ${e.message}`)),
   );
 
-  const ids = count === 1
-    ? [values.id]
-    : Array.from({ length: count }, (_, i) => `${values.id}_${i + 1}`);
   if (values["mqtt-username"] !== undefined && count > 1) {
     fail("--mqtt-username is one device's login: use it without --devices");
   }
-  const devices = ids.map((id) =>
-    new DevicePeer({ id, mqtt: brokerFor(id), hostAddresses: values["host-address"] })
-  );
+  const devices = ids.map(devicePeer);
   try {
     await Promise.all(devices.map((d) => d.connect()));
     console.log(
@@ -164,6 +187,29 @@ async function main() {
       Deno.exitCode = 1;
     }
   } finally {
+    await Promise.all(devices.map((d) => d.close()));
+  }
+}
+
+/** Cameras streaming until Ctrl-C, or for `seconds`; prints frames sent every 10 s. */
+async function streamCameras(devices: DevicePeer[], seconds: number | undefined): Promise<void> {
+  const stopped = Promise.withResolvers<void>();
+  const onSignal = () => stopped.resolve();
+  Deno.addSignalListener("SIGINT", onSignal);
+  const timer = seconds === undefined ? undefined : setTimeout(onSignal, seconds * 1000);
+  const report = setInterval(() => {
+    for (const d of devices) {
+      console.log(`${d.id}: ${d.camera?.framesSent ?? 0} video frames sent`);
+    }
+  }, 10_000);
+  try {
+    await Promise.all(devices.map((d) => d.connect()));
+    console.log(`${devices.length} camera(s) streaming; Ctrl-C stops`);
+    await stopped.promise;
+  } finally {
+    clearTimeout(timer);
+    clearInterval(report);
+    Deno.removeSignalListener("SIGINT", onSignal);
     await Promise.all(devices.map((d) => d.close()));
   }
 }

@@ -25,6 +25,7 @@ import { inRanges, type IpRange, isLoopbackHost } from "../shared/ip_ranges.ts";
 import type { Logger } from "../shared/log.ts";
 import type { InferenceQueue } from "./inference_queue.ts";
 import type { Notices } from "./notices.ts";
+import type { CameraFrames } from "./camera_frames.ts";
 import type { Pipeline } from "./pipeline.ts";
 import { DEFAULT_AUTH_TIMEOUT_MS } from "./socket_auth.ts";
 import { Connection, type ConnectionEvents } from "./socket_connection.ts";
@@ -64,6 +65,8 @@ export interface AudioSocketOptions {
   pipeline: Pipeline;
   queue: InferenceQueue;
   notices?: Notices;
+  /** Camera frames from gateways (server/camera_frames.ts). */
+  cameras?: CameraFrames;
   queueTiming?: Partial<QueueNoticeTiming>;
   log?: Logger;
   limits?: Partial<FrameLimits>;
@@ -147,6 +150,7 @@ export class AudioSocketServer {
       pipeline: options.pipeline,
       queue: options.queue,
       notices: options.notices,
+      cameras: options.cameras,
       queueTiming: { ...DEFAULT_QUEUE_TIMING, ...options.queueTiming },
       log: options.log,
       limits: { ...DEFAULT_FRAME_LIMITS, ...options.limits },

@@ -38,6 +38,7 @@ import { parseDeviceEvent, type ServerLoad, type ServerStatus } from "../shared/
 import { topicFilter } from "../shared/topics.ts";
 import { announceCommand, createAssistant } from "./assistant/mod.ts";
 import { AudioSocketServer, socketAccessOptions } from "./audio_socket.ts";
+import { CameraFrames } from "./camera_frames.ts";
 import type { ServerConfig } from "./config.ts";
 import { InferenceQueue, QueueError, type QueueLoad } from "./inference_queue.ts";
 import { MediaError, MediaService, MediaStore } from "./media/mod.ts";
@@ -94,6 +95,8 @@ export interface RunningServer {
   pipeline: Pipeline;
   /** Snapshots, recordings, uploads, alerts and visual questions (server/media). */
   media: MediaService;
+  /** Camera frames from gateways (counters for tests and benchmarks). */
+  cameras: CameraFrames;
   /** Publishes the offline status, closes the socket, MQTT, memory and the embedded broker. */
   close(): Promise<void>;
 }
@@ -222,7 +225,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     }
     let say: ((device: string, text: string) => void) | undefined;
     let recordingTurns = 0;
-    const media = new MediaService({
+    const media: MediaService = new MediaService({
       link: mqtt,
       config: server.media,
       vision: () =>
@@ -252,7 +255,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         }
       },
       speak: (device, text) => say?.(device, text),
+      // Spec 11.4: a gateway's live video frame (server/camera_frames.ts), before a snapshot.
+      liveFrame: async (device, zone): Promise<Uint8Array | undefined> =>
+        (await cameras.liveFrame(media.devices.liveCameras(device, zone)))?.jpeg,
       log: logger("media"),
+    });
+    const cameras: CameraFrames = new CameraFrames({
+      analyse: (device, jpeg, frame): Promise<unknown> =>
+        media.analyseCameraFrame(device, jpeg, frame),
+      log: logger("cameras"),
     });
     undo.push(() => media.close());
     media.start();
@@ -340,6 +351,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       log: socketLog,
       ...socketAccessOptions(config.socket.host, config.dataDir, server.audioSocket, socketLog),
       notices,
+      cameras,
       queueTiming: { noticeMs: server.queueNoticeMs },
     });
     undo.push(() => socket.close());
@@ -376,6 +388,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       mqttPort,
       pipeline,
       media,
+      cameras,
       close: () => closing ??= unwind(),
     };
   } catch (error) {

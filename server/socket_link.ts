@@ -9,6 +9,7 @@ import type { IpRange } from "../shared/ip_ranges.ts";
 import type { Logger } from "../shared/log.ts";
 import { type InferenceQueue, QueueError } from "./inference_queue.ts";
 import type { Notices } from "./notices.ts";
+import type { CameraFrames } from "./camera_frames.ts";
 import type { Pipeline } from "./pipeline.ts";
 
 /** How long a peer may take, in ms. */
@@ -45,6 +46,8 @@ export interface SocketSettings {
   queue: InferenceQueue;
   /** Spoken "one moment" and the overload apology; absent: both are sent without audio. */
   notices?: Notices;
+  /** Camera frames (`image`, `frame_request`); absent: the server does not announce `image`. */
+  cameras?: CameraFrames;
   queueTiming: QueueNoticeTiming;
   log: Logger | undefined;
   limits: FrameLimits;

@@ -33,6 +33,7 @@ import { type ConnectionLink, logTurnError, type SocketProtocol } from "./socket
 import { PendingCommits } from "./turn_commits.ts";
 import { V2Output } from "./v2_output.ts";
 import { continuationProblem, eotMessage, maxTurnSeconds, newTurn, type Turn } from "./v2_turn.ts";
+import type { CameraChannel } from "./camera_frames.ts";
 
 /** Finished turn ids remembered per connection, to accept a late cancel (barge-in) for them. */
 const FINISHED_TURNS_KEPT = 32;
@@ -48,6 +49,8 @@ export class V2Turns implements SocketProtocol {
   #finished = new Map<string, number | undefined>();
   /** Answered turns that a continuation may still take over (capability `continue`). */
   #commits = new PendingCommits((id, memoryId) => this.#finished.set(id, memoryId));
+  /** Camera frames of this gateway, when both hellos announced `image` (camera_frames.ts). */
+  #camera: CameraChannel | undefined;
 
   constructor(link: ConnectionLink) {
     this.#link = link;
@@ -62,6 +65,7 @@ export class V2Turns implements SocketProtocol {
   stop(reason: string): void {
     // Nothing can continue them any more: they are final.
     this.#commits.commitAll();
+    this.#camera?.close();
     for (const turn of this.#turns.values()) {
       clearTimeout(turn.timer);
       turn.controller.abort(new Error(reason));
@@ -90,6 +94,12 @@ export class V2Turns implements SocketProtocol {
         }
         for (const capability of message.capabilities) this.#capabilities.add(capability);
         this.#capabilities.add("hello");
+        if (message.capabilities.includes("image") && this.#link.settings.cameras) {
+          this.#camera = this.#link.settings.cameras.open(
+            this.#link.peer,
+            (m) => this.#out.send(m),
+          );
+        }
         this.#out.send({
           type: "hello",
           version: 2,
@@ -97,9 +107,10 @@ export class V2Turns implements SocketProtocol {
           // `speculate` only where a pause is used: a pipeline with STT to start early; `eot`
           // only where that STT's transcript is judged.
           capabilities: V2_CAPABILITIES.filter((c) =>
-            (c !== "speculate" && c !== "eot") ||
-            (this.#link.settings.pipeline.speculate !== undefined &&
-              (c === "speculate" || this.#link.settings.pipeline.endOfTurn !== undefined))
+            ((c !== "speculate" && c !== "eot") ||
+              (this.#link.settings.pipeline.speculate !== undefined &&
+                (c === "speculate" || this.#link.settings.pipeline.endOfTurn !== undefined))) &&
+            (c !== "image" || this.#link.settings.cameras !== undefined)
           ),
           ts: Date.now(),
           ...this.#link.helloFields(),
@@ -122,7 +133,13 @@ export class V2Turns implements SocketProtocol {
         return;
       case "pong":
         return;
+      case "image":
+        if (this.#camera) return this.#camera.receive(message);
+        return this.#turnError(undefined, "unsupported", "image needs the image capability");
+      case "frame_request":
+        return this.#turnError(undefined, "unsupported", "frame_request is sent by the server");
       case "error":
+        if (message.request !== undefined && this.#camera) return this.#camera.receive(message);
         this.#link.settings.log?.warn("gateway reported an error", {
           peer: this.#link.peer,
           ...message,

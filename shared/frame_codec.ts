@@ -61,6 +61,14 @@ export {
   type V2Message,
   type V2MessageType,
 } from "./frame_v2.ts";
+// Camera frames (docs/video.md).
+export {
+  type FrameRequestMessage,
+  type ImageMessage,
+  type ImageReason,
+  MAX_IMAGE_BYTES,
+  MAX_IMAGE_SIDE,
+} from "./frame_v2.ts";
 
 import {
   decodeUtf8,

@@ -695,3 +695,154 @@ Deno.test("nonce and proof must be 64 lowercase hex digits", () => {
     "proof",
   );
 });
+
+// ---------------------------------------------------------------------------------------------
+// Camera frames (issue 13, docs/video.md): `image`, `frame_request`, and `error` with `request`.
+
+const JPEG_4 = bytes("\xff\xd8\xff\xd9"); // SOI, EOI: the codec does not look inside the JPEG
+
+const IMAGE_VECTORS: Vector[] = [
+  {
+    name: "v2 image (motion)",
+    wire: bytes(
+      '{"type":"image","device":"hallway","reason":"motion","capture_ts":1700000005000,"width":640,"height":480,"box":[400,220,200,200],"changed":0.118,"format":"jpeg","ts":1700000005012,"length":4}\n\xff\xd8\xff\xd9',
+    ),
+    decoded: {
+      version: 2,
+      message: {
+        type: "image",
+        device: "hallway",
+        reason: "motion",
+        capture_ts: 1700000005000,
+        width: 640,
+        height: 480,
+        box: [400, 220, 200, 200],
+        changed: 0.118,
+        format: "jpeg",
+        ts: 1700000005012,
+        jpeg: JPEG_4,
+      },
+    },
+  },
+  {
+    name: "v2 frame_request",
+    wire: bytes(
+      '{"type":"frame_request","request":"g1","device":"hallway","max_age_ms":1000,"ts":1700000006000}\n',
+    ),
+    decoded: {
+      version: 2,
+      message: {
+        type: "frame_request",
+        request: "g1",
+        device: "hallway",
+        max_age_ms: 1000,
+        ts: 1700000006000,
+      },
+    },
+  },
+  {
+    name: "v2 image (grab answering g1)",
+    wire: bytes(
+      '{"type":"image","device":"hallway","reason":"grab","request":"g1","capture_ts":1700000005900,"width":640,"height":480,"format":"jpeg","ts":1700000006010,"length":4}\n\xff\xd8\xff\xd9',
+    ),
+    decoded: {
+      version: 2,
+      message: {
+        type: "image",
+        device: "hallway",
+        reason: "grab",
+        request: "g1",
+        capture_ts: 1700000005900,
+        width: 640,
+        height: 480,
+        format: "jpeg",
+        ts: 1700000006010,
+        jpeg: JPEG_4,
+      },
+    },
+  },
+  {
+    name: "v2 error answering frame request g1",
+    wire: bytes(
+      '{"type":"error","request":"g1","code":"no_video","message":"device hallway has no video track","ts":1700000006001}\n',
+    ),
+    decoded: {
+      version: 2,
+      message: {
+        type: "error",
+        request: "g1",
+        code: "no_video",
+        message: "device hallway has no video track",
+        ts: 1700000006001,
+      },
+    },
+  },
+];
+
+Deno.test("camera frame vectors encode exactly, decode back at any split, and are documented", async (t) => {
+  const hello = V2_VECTORS[0];
+  assert.equal(hello.decoded.version === 2 && hello.decoded.message.type, "hello");
+  const stream = concat([hello.wire, ...IMAGE_VECTORS.map((v) => v.wire)]);
+  const expected = [hello.decoded, ...IMAGE_VECTORS.map((v) => v.decoded)];
+  const docs = await Deno.readTextFile(new URL("../docs/protocol.md", import.meta.url));
+  for (const vector of IMAGE_VECTORS) {
+    await t.step(vector.name, () => {
+      assert.equal(vector.decoded.version, 2);
+      if (vector.decoded.version !== 2) return;
+      assert.deepEqual(encodeV2(vector.decoded.message), vector.wire);
+      assert.ok(docs.includes(escaped(vector.wire)), `docs/protocol.md lacks ${vector.name}`);
+    });
+  }
+  await t.step("every cut", () => {
+    for (let cut = 0; cut <= stream.length; cut++) {
+      assert.deepEqual(decodeAll(stream, [cut]), expected);
+    }
+  });
+});
+
+Deno.test("image headers are checked before the JPEG is read", async (t) => {
+  const head = (fields: Record<string, unknown>) =>
+    new TextEncoder().encode(
+      JSON.stringify({
+        type: "image",
+        device: "hallway",
+        reason: "motion",
+        capture_ts: 1,
+        width: 640,
+        height: 480,
+        format: "jpeg",
+        ts: 1,
+        length: 4,
+        ...fields,
+      }) + "\n",
+    );
+  const cases: [string, Record<string, unknown>, string, string][] = [
+    ["a payload over 512 KiB", { length: 512 * 1024 + 1 }, "payload_too_large", "length"],
+    ["an empty payload", { length: 0 }, "payload_too_large", "length"],
+    ["a 5000-pixel-wide frame", { width: 5000 }, "bad_field", "width"],
+    ["a box outside the frame", { box: [600, 0, 100, 100] }, "bad_field", "box"],
+    ["a box of three numbers", { box: [1, 2, 3] }, "bad_field", "box"],
+    ["changed above 1", { changed: 1.5 }, "bad_field", "changed"],
+    ["a png", { format: "png" }, "bad_field", "format"],
+    ["an unknown reason", { reason: "fun" }, "bad_field", "reason"],
+    ["a device id with a slash", { device: "a/b" }, "bad_id", "device"],
+  ];
+  const afterHello = () => {
+    const decoder = new FrameDecoder();
+    decoder.push(V2_VECTORS[0].wire);
+    return decoder;
+  };
+  for (const [name, fields, code, fieldName] of cases) {
+    await t.step(name, () => {
+      expectFrameError(() => afterHello().push(head(fields)), code, fieldName);
+    });
+  }
+  await t.step("a frame_request without a device", () => {
+    const line = '{"type":"frame_request","request":"g1","max_age_ms":1,"ts":1}\n';
+    expectFrameError(
+      () => afterHello().push(new TextEncoder().encode(line)),
+      "bad_id",
+      "device",
+    );
+  });
+});

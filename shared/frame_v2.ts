@@ -36,6 +36,8 @@ export const V2_CAPABILITIES = [
   "queue",
   "continue",
   "eot",
+  // Camera frames (docs/video.md): `image` and `frame_request`.
+  "image",
 ] as const;
 
 /** Who started the connection (`gateway`) and who answers (`server`). */
@@ -151,6 +153,8 @@ export interface TextMessage {
 export interface ErrorMessage {
   type: "error";
   turn?: string;
+  /** The `frame_request` this error answers (it ends only that request). */
+  request?: string;
   code: string;
   message: string;
   ts: number;
@@ -183,6 +187,47 @@ export interface PongMessage {
   ts: number;
 }
 
+// Camera frames (issue 13, docs/video.md): turn-independent, v2 only.
+
+/** Most bytes of one `image` payload: a 1920×1080 JPEG at quality 80 is 200–400 KB. */
+export const MAX_IMAGE_BYTES = 512 * 1024;
+/** Largest frame side an `image` may announce (VP8 allows 16383; no camera NAILA takes). */
+export const MAX_IMAGE_SIDE = 4096;
+
+/** Why the gateway sent an `image`: motion, or the answer to a `frame_request`. */
+export type ImageReason = "motion" | "grab";
+
+/**
+ * Gateway → server, with the `image` capability on both hellos: one JPEG camera frame of
+ * `device`, independent of any turn. `capture_ts` is when the gateway decoded it (ms since the
+ * epoch); `box` is `[x, y, width, height]` of the motion in frame pixels, `changed` the changed
+ * fraction (0..1), both only with `reason` `motion`; `request` only with `reason` `grab`.
+ */
+export interface ImageMessage {
+  type: "image";
+  device: string;
+  reason: ImageReason;
+  request?: string;
+  capture_ts: number;
+  width: number;
+  height: number;
+  box?: [number, number, number, number];
+  changed?: number;
+  format: "jpeg";
+  ts: number;
+  jpeg: Uint8Array;
+}
+
+/** Server → gateway: send `device`'s latest frame (no older than `max_age_ms`) as an `image`
+ * of reason `grab` with the same `request`, or an `error` naming the request (spec 11.4). */
+export interface FrameRequestMessage {
+  type: "frame_request";
+  request: string;
+  device: string;
+  max_age_ms: number;
+  ts: number;
+}
+
 export type V2Message =
   | HelloMessage
   | AuthMessage
@@ -197,7 +242,9 @@ export type V2Message =
   | EotMessage
   | CommitMessage
   | PingMessage
-  | PongMessage;
+  | PongMessage
+  | ImageMessage
+  | FrameRequestMessage;
 
 export type V2MessageType = V2Message["type"];
 
@@ -315,6 +362,18 @@ export function v2PayloadLength(type: V2MessageType, header: Json, limits: Frame
     }
     return declared;
   }
+  if (type === "image") {
+    const declared = nonNegative(header, "length", true);
+    if (declared === 0 || declared > MAX_IMAGE_BYTES) {
+      fail(
+        "payload_too_large",
+        "length",
+        declared,
+        `image length ${declared} is not 1..${MAX_IMAGE_BYTES} bytes`,
+      );
+    }
+    return declared;
+  }
   if (length !== undefined) {
     fail(
       "bad_field",
@@ -330,6 +389,7 @@ export function v2PayloadLength(type: V2MessageType, header: Json, limits: Frame
 export function attachPayload(message: V2Message, payload: Uint8Array): V2Message {
   if (message.type === "audio") message.pcm = payload;
   else if (message.type === "text") message.text = decodeUtf8(payload, "text", "text payload");
+  else if (message.type === "image") message.jpeg = payload;
   return message;
 }
 
@@ -342,7 +402,7 @@ type FieldReader = (header: Json, name: string, limits: FrameLimits) => unknown;
 
 /** A header field of message type `T`; `length` is the payload's size in bytes. */
 interface Field<T extends V2Message> {
-  name: Exclude<keyof T, "type" | "pcm" | "text"> | "length";
+  name: Exclude<keyof T, "type" | "pcm" | "text" | "jpeg"> | "length";
   read: FieldReader;
   /** Left out of the header when the message does not carry it. */
   optional?: true;
@@ -398,6 +458,35 @@ const otherTurn: FieldReader = (header, name, limits) => {
   }
   return value;
 };
+const side: FieldReader = (header, name) => {
+  const value = nonNegative(header, name, true);
+  if (value < 1 || value > MAX_IMAGE_SIDE) {
+    fail("bad_field", name, value, `${name} ${value} is not 1..${MAX_IMAGE_SIDE} pixels`);
+  }
+  return value;
+};
+const fraction: FieldReader = (header, name) => {
+  const value = nonNegative(header, name, false);
+  if (value > 1) fail("bad_field", name, value, `${name} ${value} is not a fraction 0..1`);
+  return value;
+};
+/** `[x, y, width, height]`, non-negative integers inside the image's `width`×`height`. */
+const box: FieldReader = (header, name) => {
+  const value = field(header, name);
+  const [x, y, w, h] = Array.isArray(value) ? value : [];
+  const ok = Array.isArray(value) && value.length === 4 &&
+    value.every((v) => Number.isInteger(v) && v >= 0) &&
+    x + w <= (field(header, "width") as number) && y + h <= (field(header, "height") as number);
+  if (!ok) {
+    fail(
+      "bad_field",
+      name,
+      value,
+      `box ${show(JSON.stringify(value))} is not [x, y, width, height] inside the image`,
+    );
+  }
+  return value;
+};
 
 const TS = { name: "ts", read: ms } as const;
 const TURN = { name: "turn", read: id } as const;
@@ -428,6 +517,7 @@ const V2_FIELDS: { readonly [K in V2MessageType]: readonly Field<MessageOf<K>>[]
   text: [TURN, { name: "kind", read: allowed(["transcript", "reply"]) }, TS, LENGTH],
   error: [
     { ...TURN, optional: true },
+    { name: "request", read: id, optional: true },
     { name: "code", read: text(MAX_ERROR_CODE_CHARS) },
     { name: "message", read: text(MAX_ERROR_MESSAGE_CHARS) },
     TS,
@@ -448,6 +538,26 @@ const V2_FIELDS: { readonly [K in V2MessageType]: readonly Field<MessageOf<K>>[]
   commit: [TURN, TS],
   ping: [{ name: "id", read: count }, TS],
   pong: [{ name: "id", read: count }, TS],
+  // Camera frames (docs/video.md).
+  image: [
+    { name: "device", read: id },
+    { name: "reason", read: allowed(["motion", "grab"]) },
+    { name: "request", read: id, optional: true },
+    { name: "capture_ts", read: ms },
+    { name: "width", read: side },
+    { name: "height", read: side },
+    { name: "box", read: box, optional: true },
+    { name: "changed", read: fraction, optional: true },
+    { name: "format", read: allowed(["jpeg"]) },
+    TS,
+    LENGTH,
+  ],
+  frame_request: [
+    { name: "request", read: id },
+    { name: "device", read: id },
+    { name: "max_age_ms", read: ms },
+    TS,
+  ],
 };
 
 const V2_TYPES = Object.keys(V2_FIELDS) as readonly V2MessageType[];
@@ -516,6 +626,8 @@ export function encodeV2(
     ? message.pcm
     : message.type === "text"
     ? textEncoder.encode(message.text)
+    : message.type === "image"
+    ? message.jpeg
     : new Uint8Array(0);
   const header = v2Header(message, payload.length);
   const line = textEncoder.encode(JSON.stringify(header) + "\n");
@@ -537,7 +649,7 @@ export function encodeV2(
 export function errorMessage(
   code: string,
   message: string,
-  options: { turn?: string; ts?: number } = {},
+  options: { turn?: string; request?: string; ts?: number } = {},
 ): ErrorMessage {
   const error: ErrorMessage = {
     type: "error",
@@ -547,6 +659,9 @@ export function errorMessage(
   };
   if (options.turn !== undefined && idProblem(options.turn) === undefined) {
     error.turn = options.turn;
+  }
+  if (options.request !== undefined && idProblem(options.request) === undefined) {
+    error.request = options.request;
   }
   return error;
 }

@@ -13,7 +13,7 @@ import { peerConfig } from "../../shared/media/webrtc.ts";
 import { CameraPipeline, type MotionFrame } from "./camera_pipeline.ts";
 import { writeWalkInY4m } from "./testing.ts";
 import { loadVideoConfig } from "./video_config.ts";
-import { rtpVideoPacket, vp8Codec } from "./webrtc_video.ts";
+import { rtpVideoPacket, vp8Codec } from "../../shared/video/webrtc_video.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FPS = 15;

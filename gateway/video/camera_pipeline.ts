@@ -25,7 +25,7 @@ import { downscaleLuma, thumbnailSize } from "./luma_thumbnail.ts";
 import { type Box, MotionDetector } from "./motion_detector.ts";
 import type { VideoConfig } from "./video_config.ts";
 import { Vp8Depacketizer, type Vp8Frame } from "./vp8_depacketizer.ts";
-import type { RtpVideoPacket } from "./vp8_payload.ts";
+import type { RtpVideoPacket } from "../../shared/video/vp8_payload.ts";
 import { copyI420, type DecodedFrame, VpxDecodeError, VpxDecoder } from "./vpx_decoder.ts";
 
 /** A decoded picture handed out of the pipeline: a copy the receiver owns. */

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { CameraPipeline, type MotionFrame } from "./camera_pipeline.ts";
 import { loadVideoConfig } from "./video_config.ts";
-import { Vp8Packetizer } from "./vp8_packetizer.ts";
-import type { RtpVideoPacket } from "./vp8_payload.ts";
+import { Vp8Packetizer } from "../../shared/video/vp8_packetizer.ts";
+import type { RtpVideoPacket } from "../../shared/video/vp8_payload.ts";
 import { encodeVp8, ivfFrames, testPhoto } from "./testing.ts";
 
 const SCENE = await testPhoto("coffee.png");

@@ -26,7 +26,7 @@
  * ```
  */
 
-import { VP8_CLOCK_RATE } from "./vp8_payload.ts";
+import { VP8_CLOCK_RATE } from "../../shared/video/vp8_payload.ts";
 
 /** Options (VideoConfig, docs/video.md); all rates are per camera. */
 export interface FrameSamplerOptions {

@@ -21,6 +21,6 @@ export {
 export { i420ToRgb } from "./i420_rgb.ts";
 export type { Box } from "./motion_detector.ts";
 export { loadVideoConfig, type VideoConfig } from "./video_config.ts";
-export type { RtpVideoPacket } from "./vp8_payload.ts";
+export type { RtpVideoPacket } from "../../shared/video/vp8_payload.ts";
 export { VpxUnavailableError } from "./vpx_decoder.ts";
-export { rtpVideoPacket, vp8Codec } from "./webrtc_video.ts";
+export { rtpVideoPacket, vp8Codec } from "../../shared/video/webrtc_video.ts";

@@ -15,7 +15,7 @@ import { downscaleLuma, thumbnailSize } from "./luma_thumbnail.ts";
 import { MotionDetector } from "./motion_detector.ts";
 import { encodeVp8, ivfFrames, testPhoto } from "./testing.ts";
 import { loadVideoConfig } from "./video_config.ts";
-import { Vp8Packetizer } from "./vp8_packetizer.ts";
+import { Vp8Packetizer } from "../../shared/video/vp8_packetizer.ts";
 import { VpxDecoder } from "./vpx_decoder.ts";
 
 const ROUNDS = 5;

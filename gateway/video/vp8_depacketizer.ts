@@ -21,7 +21,11 @@
  */
 
 import { PacketOrder } from "../packet_order.ts";
-import { parseVp8Descriptor, parseVp8FrameHeader, type RtpVideoPacket } from "./vp8_payload.ts";
+import {
+  parseVp8Descriptor,
+  parseVp8FrameHeader,
+  type RtpVideoPacket,
+} from "../../shared/video/vp8_payload.ts";
 
 /** A 640×480 keyframe is ~25 packets; 16 packets of reordering cost at most ~1.5 frames of delay
  * at 5 fps before a missing packet is declared lost. */

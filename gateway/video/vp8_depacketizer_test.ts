@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type KeyframeReason, Vp8Depacketizer, type Vp8Frame } from "./vp8_depacketizer.ts";
-import { Vp8Packetizer } from "./vp8_packetizer.ts";
-import type { RtpVideoPacket } from "./vp8_payload.ts";
+import { Vp8Packetizer } from "../../shared/video/vp8_packetizer.ts";
+import type { RtpVideoPacket } from "../../shared/video/vp8_payload.ts";
 import { encodeVp8, ivfFrames } from "./testing.ts";
 
 /** 90 kHz ticks between frames at 5 fps. */

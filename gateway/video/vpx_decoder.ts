@@ -25,7 +25,7 @@
 
 import type { I420Picture } from "./i420_rgb.ts";
 import type { Plane } from "./luma_thumbnail.ts";
-import { parseVp8FrameHeader } from "./vp8_payload.ts";
+import { parseVp8FrameHeader } from "../../shared/video/vp8_payload.ts";
 
 /** `VPX_DECODER_ABI_VERSION` of libvpx 1.12 (see the module doc). */
 const VPX_DECODER_ABI_VERSION = 12;

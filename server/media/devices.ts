@@ -14,6 +14,8 @@ import type { DeviceStatus } from "../../shared/messages.ts";
 
 /** The capability a device with a camera announces in its status. */
 export const CAMERA_CAPABILITY = "camera";
+/** The capability of a device that streams video to the gateway over WebRTC (issue 13). */
+export const VIDEO_CAPABILITY = "video";
 /** The capability of a device that plays replies (spec 8.2's example status). */
 export const SPEAKER_CAPABILITY = "speaker";
 /** Most devices remembered: statuses beyond it are ignored (a flood of fake ids stays bounded). */
@@ -23,6 +25,7 @@ interface Entry {
   online: boolean;
   camera: boolean;
   speaker: boolean;
+  video: boolean;
   zone?: string;
 }
 
@@ -42,6 +45,7 @@ export class DeviceDirectory {
       online: status.online,
       camera: status.capabilities?.includes(CAMERA_CAPABILITY) ?? false,
       speaker: status.capabilities?.includes(SPEAKER_CAPABILITY) ?? false,
+      video: status.capabilities?.includes(VIDEO_CAPABILITY) ?? false,
       zone: status.zone,
     });
   }
@@ -61,6 +65,25 @@ export class DeviceDirectory {
   canSpeak(device: string): boolean {
     const entry = this.#devices.get(device);
     return entry !== undefined && entry.online && entry.speaker;
+  }
+
+  /**
+   * Online devices streaming video whose live frame answers a question of `device` about
+   * `zone` (spec 11.4, 11.10 step 3): the asking device itself when the question is about its
+   * own zone (or none), then the video devices of `zone`.
+   */
+  liveCameras(device: string, zone: string | undefined): string[] {
+    const streams = (d: string) => {
+      const entry = this.#devices.get(d);
+      return entry !== undefined && entry.online && entry.video;
+    };
+    const out: string[] = [];
+    if (streams(device) && (zone === undefined || zone === this.zoneOf(device))) out.push(device);
+    if (zone === undefined) return out;
+    for (const other of this.#devices.keys()) {
+      if (other !== device && streams(other) && this.zoneOf(other) === zone) out.push(other);
+    }
+    return out;
   }
 
   /** Every online camera. */

@@ -29,3 +29,20 @@ Deno.test("DeviceDirectory: cameras and speakers by zone, from statuses and conf
   assert.deepEqual(devices.cameras("front_door").sort(), ["door_bell", "porch_cam"]);
   assert.deepEqual(devices.allCameras().sort(), ["door_bell", "porch_cam"]);
 });
+
+Deno.test("live cameras: the asker when it streams and is asked about its own zone, then the zone's", () => {
+  const devices = new DeviceDirectory({ porch_cam: "front_door" });
+  const status = (id: string, capabilities: string[], zone?: string) =>
+    devices.update(id, { device_id: id, online: true, capabilities, zone });
+  status("hall_cam", ["audio", "video"], "hallway");
+  status("hall_mic", ["audio"], "hallway");
+  status("porch_cam", ["audio", "video"]);
+  status("snap_cam", ["camera"], "hallway"); // an MQTT snapshot camera streams nothing
+  assert.deepEqual(devices.liveCameras("hall_cam", undefined), ["hall_cam"]);
+  assert.deepEqual(devices.liveCameras("hall_cam", "hallway"), ["hall_cam"]);
+  assert.deepEqual(devices.liveCameras("hall_mic", "hallway"), ["hall_cam"]);
+  assert.deepEqual(devices.liveCameras("hall_cam", "front_door"), ["porch_cam"]);
+  assert.deepEqual(devices.liveCameras("hall_mic", undefined), []);
+  devices.update("hall_cam", { device_id: "hall_cam", online: false });
+  assert.deepEqual(devices.liveCameras("hall_mic", "hallway"), []);
+});

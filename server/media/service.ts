@@ -60,8 +60,8 @@ export interface MediaServiceOptions {
   voiceTurn?: VoiceTurn;
   /** Speaks `text` on `device` if it is connected (announce command + pull turn). */
   speak?: (device: string, text: string) => void;
-  /** Spec 11.10 step 3 (a later issue): a frame from the device's live video stream. */
-  liveFrame?: (device: string) => Promise<Uint8Array | undefined>;
+  /** Spec 11.10 step 3: a frame of a live video stream (see VisualQuestionsOptions). */
+  liveFrame?: (device: string, zone: string | undefined) => Promise<Uint8Array | undefined>;
   log?: Logger;
 }
 

@@ -2,7 +2,7 @@
  * Answers visual questions (spec 11.10, 11.12), choosing the source in 11.10's order:
  * 1. media attached to the question (an upload: {@link VisualQuestions.answerAttached});
  * 2. history, when the question is about the past (the alert store, 11.8);
- * 3. a live frame of a WebRTC video stream (the hook `liveFrame`: the camera issue fills it);
+ * 3. a live frame of a WebRTC video stream (the hook `liveFrame`: server/camera_frames.ts);
  * 4. an MQTT snapshot from the asking device, if it has a camera and the question is about its
  *    own zone;
  * 5. a camera in the zone asked about (or the asking device's zone);
@@ -42,10 +42,11 @@ export interface VisualQuestionsOptions {
   /** Shows a stored alert's image to `device` (publishes it on its media/response topic). */
   show(device: string, media: StoredMedia, answer: string): Promise<void>;
   /**
-   * Spec 11.10 step 3: a frame from a live WebRTC video stream of `device`, if it is streaming.
-   * No stream reaches the server yet (the camera issue adds it): absent, the step is skipped.
+   * Spec 11.10 step 3: a JPEG frame of a live WebRTC video stream that can answer `device`'s
+   * question about `zone` (its own, or one in that zone), or undefined when none streams.
+   * Absent, the step is skipped.
    */
-  liveFrame?: (device: string) => Promise<Uint8Array | undefined>;
+  liveFrame?: (device: string, zone: string | undefined) => Promise<Uint8Array | undefined>;
   now?: () => Date;
   log?: Logger;
 }
@@ -180,8 +181,8 @@ export class VisualQuestions {
     }
     const zone = question.zone ?? ownZone;
     const ocr = question.kind === "read";
-    // Step 3: a live frame (none reaches the server yet; the hook is for the camera issue).
-    const live = await this.#o.liveFrame?.(device);
+    // Step 3: a live frame of a video stream (server/camera_frames.ts).
+    const live = await this.#o.liveFrame?.(device, question.zone ?? ownZone);
     if (live !== undefined) {
       const vision = await this.#o.vision();
       const context = await vision.analyze(live, { source: `webrtc_stream:${device}`, ocr });

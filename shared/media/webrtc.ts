@@ -24,6 +24,7 @@ import { isIP } from "node:net";
 import { type RTCPeerConnectionConfig, RTCRtpCodecParameters, RtpHeader, RtpPacket } from "werift";
 import type { IceServer } from "../config.ts";
 import { OPUS_FRAME_SAMPLES, OPUS_RATE, OpusEncoder } from "./opus_codec.ts";
+import { vp8Codec } from "../video/webrtc_video.ts";
 
 /** RFC 7587: Opus is always announced as opus/48000/2, whatever is actually sent. */
 const OPUS_SDP_CHANNELS = 2;
@@ -69,7 +70,8 @@ export interface PeerSettings {
 /** A werift RTCPeerConnection configuration; see the module doc. */
 export function peerConfig(settings: PeerSettings): RTCPeerConnectionConfig {
   const config: RTCPeerConnectionConfig = {
-    codecs: { audio: [opusCodec()], video: [] },
+    // VP8 is offered only where a video transceiver exists (a camera, docs/video.md).
+    codecs: { audio: [opusCodec()], video: [vp8Codec()] },
     iceServers: hasStun(settings.iceServers)
       ? settings.iceServers
       : [...settings.iceServers, { urls: NO_STUN_SERVER }],
