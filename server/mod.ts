@@ -38,6 +38,7 @@ import { parseDeviceEvent, type ServerLoad, type ServerStatus } from "../shared/
 import { topicFilter } from "../shared/topics.ts";
 import { announceCommand, createAssistant } from "./assistant/mod.ts";
 import { AudioSocketServer, socketAccessOptions } from "./audio_socket.ts";
+import { AuditLog, type AuditRecord } from "../shared/audit.ts";
 import { CameraFrames } from "./camera_frames.ts";
 import type { ServerConfig } from "./config.ts";
 import { InferenceQueue, QueueError, type QueueLoad } from "./inference_queue.ts";
@@ -60,6 +61,35 @@ export const LOAD_PUBLISH_MS = 1000;
 const LOAD_CHECK_MS = 100;
 /** ms per minute, for the capacity estimate. */
 const MS_PER_MINUTE = 60_000;
+
+/** Audio-socket audit events (audio_socket.ts, socket_auth.ts) as audit records. */
+const SOCKET_AUDIT_EVENTS = new Set<AuditRecord["event"]>([
+  "auth_failed",
+  "auth_required",
+  "auth_timeout",
+  "address_refused",
+  "v1_refused",
+]);
+
+/**
+ * One audio-socket security event as an audit record: the peer's address without its port (the
+ * rate limit counts per address), the detail as text. An unknown event name is kept in `detail`
+ * under `auth_failed` rather than dropped.
+ */
+export function socketAuditRecord(event: string, fields: Record<string, unknown>): AuditRecord {
+  // `peer` is "host:port" (socket_connection.ts); `address` is the host alone.
+  const peer = typeof fields.peer === "string" ? fields.peer : "";
+  const address = typeof fields.address === "string"
+    ? fields.address
+    : peer.slice(0, Math.max(0, peer.lastIndexOf(":")));
+  const known = SOCKET_AUDIT_EVENTS.has(event as AuditRecord["event"]);
+  const detail = fields.detail === undefined ? undefined : String(fields.detail);
+  return {
+    event: known ? event as AuditRecord["event"] : "auth_failed",
+    address: address || undefined,
+    detail: known ? detail : `${event}${detail ? `: ${detail}` : ""}`,
+  };
+}
 
 /** The queue's load as the status carries it (shared/messages.ts `ServerLoad`). */
 export function serverLoad(load: QueueLoad): ServerLoad {
@@ -343,7 +373,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     }
 
     const socketLog = logger("audio_socket");
+    // The audio socket's security events join the broker's on naila/server/audit (spec 17.3),
+    // with the same rate limit per event kind and address.
+    const socketAudit = new AuditLog({
+      log: socketLog,
+      publish: (event) => void mqtt.publish({ kind: "server_audit" }, event).catch(() => {}),
+    });
     const socket = AudioSocketServer.listen({
+      audit: (event, fields) => socketAudit.record(socketAuditRecord(event, fields)),
       host: config.socket.host,
       port: config.socket.port,
       pipeline,

@@ -7,7 +7,7 @@ import { ConversationMemory } from "./assistant/memory.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import { sendTurn, V2Client } from "../scripts/lib/audio_socket_clients.ts";
 import { freePort } from "../scripts/lib/ports.ts";
-import { loadServerConfig, startServer } from "./mod.ts";
+import { loadServerConfig, socketAuditRecord, startServer } from "./mod.ts";
 import type { SpeechToText } from "./stt/types.ts";
 
 /** Hears the given sentences, one per utterance. */
@@ -98,6 +98,73 @@ Deno.test("startServer: device commands and due timers reach the device over MQT
     }
   } finally {
     client.close();
+    await mqtt.close();
+    await server.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("socketAuditRecord: the peer's address without its port, unknown events kept in detail", () => {
+  assert.deepEqual(socketAuditRecord("auth_timeout", { peer: "192.168.1.20:51234" }), {
+    event: "auth_timeout",
+    address: "192.168.1.20",
+    detail: undefined,
+  });
+  assert.deepEqual(socketAuditRecord("auth_failed", { peer: "::1:4000", detail: "wrong proof" }), {
+    event: "auth_failed",
+    address: "::1",
+    detail: "wrong proof",
+  });
+  assert.deepEqual(
+    socketAuditRecord("address_refused", { address: "10.0.0.9", detail: "not allowed" }),
+    { event: "address_refused", address: "10.0.0.9", detail: "not allowed" },
+  );
+  assert.deepEqual(socketAuditRecord("something_new", { peer: "10.0.0.9:1", detail: "x" }), {
+    event: "auth_failed",
+    address: "10.0.0.9",
+    detail: "something_new: x",
+  });
+});
+
+Deno.test("startServer: a client that cannot authenticate on the audio socket is an event on naila/server/audit", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "naila_mod_audit_" });
+  const server = await startServer({
+    config: loadConfig({
+      PIPELINE: "echo",
+      AUDIO_SOCKET_HOST: "127.0.0.1",
+      AUDIO_SOCKET_PORT: String(await freePort()),
+      MQTT_PORT: String(await freePort()),
+      NAILA_DATA_DIR: dataDir,
+      LOG_LEVEL: "error",
+    }),
+    server: loadServerConfig({ MQTT_BIND_HOST: "127.0.0.1" }),
+  });
+  // Only the server role may read the audit topic (shared/mqtt_acl.ts).
+  const mqtt = await connectMqtt(
+    {
+      embedded: false,
+      host: "127.0.0.1",
+      port: server.mqttPort,
+      ...storedLogin(dataDir, { role: "server" }),
+    },
+    { clientId: "mod-test-audit" },
+  );
+  const events: { event: string; address?: string }[] = [];
+  mqtt.onMessage((topic, payload) => {
+    if (topic.kind === "server_audit") events.push(JSON.parse(payload));
+  });
+  await mqtt.subscribe("naila/server/audit");
+  try {
+    // With another secret the client refuses the server's proof and never sends `auth`: the
+    // server closes it when its authentication time runs out, and says so on the audit topic.
+    await assert.rejects(V2Client.connect(server.audioPort, undefined, "w".repeat(64)));
+    const deadline = Date.now() + 10_000;
+    while (!events.some((e) => e.event === "auth_timeout") && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const refused = events.find((e) => e.event === "auth_timeout");
+    assert.equal(refused?.address, "127.0.0.1", JSON.stringify(events));
+  } finally {
     await mqtt.close();
     await server.close();
     await Deno.remove(dataDir, { recursive: true });

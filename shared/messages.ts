@@ -407,7 +407,19 @@ export type GatewayMetrics = z.infer<typeof GatewayMetricsSchema>;
 const AuditEventSchema = z.looseObject({
   timestamp: timestamp,
   // What happened (spec 17.3): refused logins, ACL denials, oversized packets, replaced clients.
-  event: z.enum(["auth_failed", "publish_denied", "subscribe_denied", "oversized", "replaced"]),
+  // The audio socket adds: auth_required (a turn or audio before auth), auth_timeout (no auth in
+  // time), address_refused (not in AUDIO_SOCKET_ALLOW), v1_refused (a v1 peer not allow-listed).
+  event: z.enum([
+    "auth_failed",
+    "publish_denied",
+    "subscribe_denied",
+    "oversized",
+    "replaced",
+    "auth_required",
+    "auth_timeout",
+    "address_refused",
+    "v1_refused",
+  ]),
   // Who: the MQTT user name and client id as claimed (bounded, may be absent), and the address.
   username: z.string().max(MAX_NAME_CHARS).optional(),
   client_id: z.string().max(MAX_NAME_CHARS).optional(),
