@@ -22,6 +22,7 @@ import { roundMs } from "../shared/audio.ts";
 import type { DeviceStatus, GatewayMetrics } from "../shared/messages.ts";
 import { audioSecretPath, readAudioSecret } from "../shared/audio_auth.ts";
 import { AiClient, type AiClientOptions } from "./ai_client.ts";
+import { MAX_OPENS_PER_WINDOW, OPEN_WINDOW_MS, SessionRateLimit } from "./session_rate_limit.ts";
 import { type AiLink, AiServers } from "./ai_servers.ts";
 import {
   DEFAULT_MAX_CANDIDATES,
@@ -275,9 +276,21 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     session.close("error");
   };
 
+  /** A device whose status flaps gets no session per flip (session_rate_limit.ts). */
+  const flapLimit = new SessionRateLimit();
   const openSession = (device: string, echoCancellation: boolean, video: boolean) => {
     if (!sessions.has(device) && sessions.size >= maxDevices) {
       refuse(device, `the gateway serves at most ${maxDevices} devices (GATEWAY_MAX_DEVICES)`);
+      return;
+    }
+    if (!flapLimit.allow(device)) {
+      refuse(
+        device,
+        `too many new sessions (more than ${MAX_OPENS_PER_WINDOW} in ${
+          OPEN_WINDOW_MS / 1000
+        } s): ` +
+          "announce the device again later",
+      );
       return;
     }
     if (video && workers) {
