@@ -6,6 +6,7 @@ import type { DeviceCommand } from "../shared/messages.ts";
 import { ConversationMemory } from "./assistant/memory.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import { sendTurn, V2Client } from "../scripts/lib/audio_socket_clients.ts";
+import { startLoopbackServer } from "../scripts/lib/loopback_server.ts";
 import { freePort } from "../scripts/lib/ports.ts";
 import { loadServerConfig, socketAuditRecord, startServer } from "./mod.ts";
 import type { SpeechToText } from "./stt/types.ts";
@@ -127,25 +128,14 @@ Deno.test("socketAuditRecord: the peer's address without its port, unknown event
 });
 
 Deno.test("startServer: a client that cannot authenticate on the audio socket is an event on naila/server/audit", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "naila_mod_audit_" });
-  const server = await startServer({
-    config: loadConfig({
-      PIPELINE: "echo",
-      AUDIO_SOCKET_HOST: "127.0.0.1",
-      AUDIO_SOCKET_PORT: String(await freePort()),
-      MQTT_PORT: String(await freePort()),
-      NAILA_DATA_DIR: dataDir,
-      LOG_LEVEL: "error",
-    }),
-    server: loadServerConfig({ MQTT_BIND_HOST: "127.0.0.1" }),
-  });
+  const server = await startLoopbackServer({ PIPELINE: "echo" });
   // Only the server role may read the audit topic (shared/mqtt_acl.ts).
   const mqtt = await connectMqtt(
     {
       embedded: false,
       host: "127.0.0.1",
       port: server.mqttPort,
-      ...storedLogin(dataDir, { role: "server" }),
+      ...server.login("server"),
     },
     { clientId: "mod-test-audit" },
   );
@@ -167,6 +157,5 @@ Deno.test("startServer: a client that cannot authenticate on the audio socket is
   } finally {
     await mqtt.close();
     await server.close();
-    await Deno.remove(dataDir, { recursive: true });
   }
 });
