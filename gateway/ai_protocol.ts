@@ -26,25 +26,15 @@ import {
   type StartMessage,
   type TurnCompletion,
   type TurnState,
+  V2_CAPABILITIES,
 } from "../shared/frame_codec.ts";
 import { FrameFiller } from "../shared/media/frame_filler.ts";
 import { UtteranceBuffer } from "./utterance_buffer.ts";
 
 /** v2 audio goes out in 100 ms chunks: 5× fewer headers than per-frame, still streaming. */
 export const AUDIO_CHUNK_MS = 100;
-/** Capabilities this gateway announces and uses (v2 hello). */
-const CAPABILITIES = [
-  "stream",
-  "cancel",
-  "text",
-  "ping",
-  "stages",
-  "speculate",
-  "queue",
-  "continue",
-  "eot",
-  "image",
-];
+/** Capabilities this gateway announces and uses (v2 hello): every one the protocol defines. */
+const CAPABILITIES: string[] = [...V2_CAPABILITIES];
 /** Bytes per int16 sample. */
 const BYTES_PER_SAMPLE = 2;
 
