@@ -9,7 +9,8 @@
  */
 import { WebPairing } from "../shared/web_pairing.ts";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { CHROMIUM, launchChromiumIn } from "./helpers/chromium.ts";
 import { resample, writeWav } from "../shared/audio.ts";
 import { loadConfig } from "../shared/config.ts";
 import { storedLogin } from "../shared/credentials.ts";
@@ -23,7 +24,6 @@ import { canCreateTestHost, createTestHost } from "./helpers/netns.ts";
 import { freePort } from "./helpers/ports.ts";
 import { speak } from "./helpers/speech.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 /** Silence after the question in the looped fake-microphone file: room for the reply. */
 const PAUSE_AFTER_SPEECH_S = 6;
 /** Cold Chromium + WebRTC + detector on a loaded 2-core machine. */
@@ -76,7 +76,7 @@ Deno.test({
       vision: await createVision(),
     });
     let gateway: Awaited<ReturnType<typeof startGatewayProcess>> | undefined;
-    let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
+    let browser: Browser | undefined;
     let watcher: NailaMqtt | undefined;
     try {
       const httpPort = await freePort();
@@ -116,31 +116,11 @@ Deno.test({
       wav.set(at48k);
       await Deno.writeFile(`${temp}/question.wav`, writeWav(wav, 48000));
 
-      const wrapper = `${temp}/chromium.sh`;
-      await Deno.writeTextFile(
-        wrapper,
-        `#!/bin/sh\nexec ${host.exec.join(" ")} ${CHROMIUM} "$@"\n`,
-      );
-      await Deno.chmod(wrapper, 0o755);
       const origin = `http://${host.hostAddress}:${httpPort}`;
-      browser = await chromium.launch({
-        executablePath: wrapper,
-        headless: true,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          "--use-fake-ui-for-media-stream",
-          "--use-fake-device-for-media-stream",
-          `--use-file-for-fake-audio-capture=${temp}/question.wav`,
-          `--use-file-for-fake-video-capture=${y4m}`,
-          "--autoplay-policy=no-user-gesture-required",
-          `--unsafely-treat-insecure-origin-as-secure=${origin}`,
-        ],
+      browser = await launchChromiumIn(host, temp, {
+        origin,
+        audio: `${temp}/question.wav`,
+        video: y4m,
       });
       const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
       const consoleErrors: string[] = [];

@@ -7,7 +7,8 @@
  */
 import { WebPairing } from "../shared/web_pairing.ts";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { CHROMIUM, launchChromiumIn } from "./helpers/chromium.ts";
 import { resample, voicedEndMs, writeWav } from "../shared/audio.ts";
 import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
 import { makeWhisperFixtures } from "../scripts/make_whisper_models.ts";
@@ -18,7 +19,6 @@ import { startServerProcess } from "../scripts/lib/server_process.ts";
 import { speak } from "../scripts/lib/speech.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-const CHROMIUM = "/usr/bin/chromium";
 const OUTPUT_DIR = `${ROOT}test-output/browser`;
 /** Silence after the question in the looped fake-microphone file: room for the reply to play. */
 const PAUSE_AFTER_SPEECH_S = 4;
@@ -38,7 +38,7 @@ Deno.test({
     const temp = await Deno.makeTempDir({ prefix: "naila_browser_" });
     const server = await startServerProcess({ PIPELINE: "full", STT_MODEL_DIR: fixture });
     let gateway: Awaited<ReturnType<typeof startGatewayProcess>> | undefined;
-    let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
+    let browser: Browser | undefined;
     let watcher: NailaMqtt | undefined;
     try {
       const httpPort = await freePort();
@@ -63,32 +63,8 @@ Deno.test({
       await Deno.writeFile(wavPath, writeWav(file, 48000));
       assert.ok(voicedEndMs(file, 48000) < (at48k.length / 48000) * 1000 + 1);
 
-      const wrapper = `${temp}/chromium.sh`;
-      await Deno.writeTextFile(
-        wrapper,
-        `#!/bin/sh\nexec ${host.exec.join(" ")} ${CHROMIUM} "$@"\n`,
-      );
-      await Deno.chmod(wrapper, 0o755);
       const origin = `http://${host.hostAddress}:${httpPort}`;
-      browser = await chromium.launch({
-        executablePath: wrapper,
-        headless: true,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          "--use-fake-ui-for-media-stream",
-          "--use-fake-device-for-media-stream",
-          `--use-file-for-fake-audio-capture=${wavPath}`,
-          "--autoplay-policy=no-user-gesture-required",
-          // The page is served over plain HTTP on the test link; a phone would use HTTPS.
-          `--unsafely-treat-insecure-origin-as-secure=${origin}`,
-        ],
-      });
+      browser = await launchChromiumIn(host, temp, { origin, audio: wavPath });
       const context = await browser.newContext({ viewport: { width: 390, height: 844 } }); // a phone
       const page = await context.newPage();
       const consoleErrors: string[] = [];

@@ -6,7 +6,8 @@
  * Chromium runs in its own network namespace: its only route is the test's link.
  */
 import assert from "node:assert/strict";
-import { chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { CHROMIUM, launchChromiumIn } from "../../tests/helpers/chromium.ts";
 import { RTCPeerConnection, type RtpPacket } from "werift";
 import { canCreateTestHost, createTestHost } from "../../tests/helpers/netns.ts";
 import { peerConfig } from "../../shared/media/webrtc.ts";
@@ -15,7 +16,6 @@ import { writeWalkInY4m } from "./testing.ts";
 import { loadVideoConfig } from "./video_config.ts";
 import { rtpVideoPacket, vp8Codec } from "../../shared/video/webrtc_video.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const FPS = 15;
 /** Seconds of still scene, then as long with the person, looped by Chromium. */
 const SCENE_SECONDS = 2;
@@ -61,7 +61,7 @@ Deno.test({
           headers: { "content-type": "text/html" },
         }),
     );
-    let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
+    let browser: Browser | undefined;
     let pipeline: CameraPipeline | undefined;
     let call: Call | undefined;
     try {
@@ -85,30 +85,8 @@ Deno.test({
         camera.push(rtpVideoPacket(rtp));
       };
 
-      const wrapper = `${temp}/chromium.sh`;
-      await Deno.writeTextFile(
-        wrapper,
-        `#!/bin/sh\nexec ${host.exec.join(" ")} ${CHROMIUM} "$@"\n`,
-      );
-      await Deno.chmod(wrapper, 0o755);
       const origin = `http://${host.hostAddress}:${server.addr.port}`;
-      browser = await chromium.launch({
-        executablePath: wrapper,
-        headless: true,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          "--use-fake-ui-for-media-stream",
-          "--use-fake-device-for-media-stream",
-          `--use-file-for-fake-video-capture=${clip}`,
-          `--unsafely-treat-insecure-origin-as-secure=${origin}`,
-        ],
-      });
+      browser = await launchChromiumIn(host, temp, { origin, video: clip });
       const page = await browser.newPage();
       await page.goto(origin);
       // Under a full parallel test run, werift has been seen "connected" while Chromium's DTLS
