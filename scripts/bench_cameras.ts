@@ -14,18 +14,16 @@
  * Writes bench/cameras.json.
  */
 import { DevicePeer } from "../device/peer.ts";
-import { loadConfig } from "../shared/config.ts";
 import { addDevice, storedLogin } from "../shared/credentials.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import type { GatewayMetrics } from "../shared/messages.ts";
 import { readIvf } from "../shared/video/ivf.ts";
 import { encodeVp8, encodeWalkIn, testPhoto } from "../shared/video/testing.ts";
-import { loadServerConfig, startServer } from "../server/mod.ts";
+import { startLoopbackServer } from "./lib/loopback_server.ts";
 import { createVision } from "../server/vision/mod.ts";
 import { CLK_TCK, cpuTicks } from "./bench_process.ts";
 import { median, percentile, round } from "./bench_stats.ts";
 import { startGatewayProcess } from "./lib/gateway_process.ts";
-import { freePort } from "./lib/ports.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** Cameras per CPU round: several, so one camera's share stands out of the noise. */
@@ -40,7 +38,6 @@ const ALERT_ROUNDS = 10;
 const WALK_FPS = 10;
 
 async function main(): Promise<void> {
-  const dataDir = await Deno.makeTempDir({ prefix: "naila_bench_cameras_" });
   const photo = await testPhoto("coffee.png");
   // A still scene with temporal sensor noise, as a real camera sends it.
   const still = async (fps: number) =>
@@ -55,24 +52,14 @@ async function main(): Promise<void> {
   const walk = readIvf(
     await encodeWalkIn({ fps: WALK_FPS, sceneSeconds: 1.5, personSeconds: 1.5 }),
   );
-  const server = await startServer({
-    config: loadConfig({
-      PIPELINE: "echo",
-      AUDIO_SOCKET_HOST: "127.0.0.1",
-      AUDIO_SOCKET_PORT: String(await freePort()),
-      MQTT_PORT: String(await freePort()),
-      NAILA_DATA_DIR: dataDir,
-      LOG_LEVEL: "error",
-    }),
-    server: loadServerConfig({
-      MQTT_BIND_HOST: "127.0.0.1",
-      ALERT_RULES: "hallway:person",
-      ALERT_MIN_CONFIDENCE: "0.35",
-      // The person is gone for 1.5 s between appearances: each one is a new alert.
-      ALERT_COOLDOWN_MS: "500",
-    }),
-    vision: await createVision(),
-  });
+  const server = await startLoopbackServer({
+    PIPELINE: "echo",
+    ALERT_RULES: "hallway:person",
+    ALERT_MIN_CONFIDENCE: "0.35",
+    // The person is gone for 1.5 s between appearances: each one is a new alert.
+    ALERT_COOLDOWN_MS: "500",
+  }, { vision: await createVision() });
+  const dataDir = server.dataDir;
   const mqttAt = (id: string) => ({
     host: "127.0.0.1",
     port: server.mqttPort,
@@ -227,7 +214,6 @@ async function main(): Promise<void> {
     await watcher.close();
     await gateway.stop();
     await server.close();
-    await Deno.remove(dataDir, { recursive: true });
   }
 }
 

@@ -9,17 +9,15 @@
  */
 import assert from "node:assert/strict";
 import { DevicePeer } from "../device/peer.ts";
-import { loadConfig } from "../shared/config.ts";
 import { addDevice } from "../shared/credentials.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import type { DeviceEvent } from "../shared/messages.ts";
 import { type Ivf, readIvf } from "../shared/video/ivf.ts";
 import { encodeVp8, encodeWalkIn } from "../shared/video/testing.ts";
-import { loadServerConfig, startServer } from "../server/mod.ts";
+import { startLoopbackServer } from "../scripts/lib/loopback_server.ts";
 import type { SpeechToText } from "../server/stt/types.ts";
 import { createVision } from "../server/vision/mod.ts";
 import { startGatewayProcess } from "./helpers/gateway_process.ts";
-import { freePort } from "./helpers/ports.ts";
 import { speak } from "./helpers/speech.ts";
 
 /** Frames per second of the test cameras (the spec's 5–15). */
@@ -69,29 +67,17 @@ async function until(check: () => boolean, what: string, detail = () => ""): Pro
 }
 
 Deno.test("cameras: motion → person alert, a live-frame answer, and a misbehaving camera harms nobody", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "naila_camera_" });
   const good = await walkIn();
   const bad = await badStream(good);
   const question = await speak("Is anyone in the hallway?");
-  const server = await startServer({
-    config: loadConfig({
-      PIPELINE: "full",
-      AUDIO_SOCKET_HOST: "127.0.0.1",
-      AUDIO_SOCKET_PORT: String(await freePort()),
-      MQTT_PORT: String(await freePort()),
-      NAILA_DATA_DIR: dataDir,
-      LOG_LEVEL: "error",
-    }),
-    server: loadServerConfig({
-      MQTT_BIND_HOST: "127.0.0.1",
-      TTS_ENGINE: "espeak",
-      ALERT_RULES: "hallway:person",
-      // CenterNet scores the pasted astronaut 0.44–0.49 (probed): under the 0.5 default.
-      ALERT_MIN_CONFIDENCE: "0.35",
-    }),
-    stt: hears("Is anyone in the hallway?"),
-    vision: await createVision(),
-  });
+  const server = await startLoopbackServer({
+    PIPELINE: "full",
+    TTS_ENGINE: "espeak",
+    ALERT_RULES: "hallway:person",
+    // CenterNet scores the pasted astronaut 0.44–0.49 (probed): under the 0.5 default.
+    ALERT_MIN_CONFIDENCE: "0.35",
+  }, { stt: hears("Is anyone in the hallway?"), vision: await createVision() });
+  const dataDir = server.dataDir;
   const mqttAt = (id: string) => ({
     host: "127.0.0.1",
     port: server.mqttPort,
@@ -167,7 +153,6 @@ Deno.test("cameras: motion → person alert, a live-frame answer, and a misbehav
     const code = await gateway.stop();
     await watcher.close().catch(() => {});
     await server.close();
-    await Deno.remove(dataDir, { recursive: true });
     assert.equal(code, 0, `gateway exit code ${code}: ${gateway.otherOutput.join("\n")}`);
   }
 });
