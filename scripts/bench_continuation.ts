@@ -24,7 +24,7 @@ import { DevicePeer } from "../device/peer.ts";
 import { loadServerConfig, startServer } from "../server/mod.ts";
 import { loadWhisperWorker } from "../server/stt/worker_client.ts";
 import type { SpeechToText } from "../server/stt/types.ts";
-import { startGatewayProcess } from "./lib/gateway_process.ts";
+import { type LogLine, startGatewayProcess } from "./lib/gateway_process.ts";
 import { freePort } from "./lib/ports.ts";
 import { speak } from "./lib/speech.ts";
 import { makeWhisperFixtures } from "./make_whisper_models.ts";
@@ -67,6 +67,15 @@ let script: { first: string; whole: string; firstMs: number } = {
   firstMs: 0,
 };
 
+/** One STT call of the conversation in progress: wall-clock times (Date.now()), audio length. */
+interface SttCall {
+  at: number;
+  doneAt: number;
+  audioMs: number;
+  text: string;
+}
+let sttCalls: SttCall[] = [];
+
 /**
  * The model runs for its cost; the text comes from the script: the first part for audio that
  * ends before the pause is over (the speculation at the pause), else the whole request.
@@ -75,10 +84,13 @@ function scriptedStt(model: SpeechToText): SpeechToText {
   return {
     async transcribe(samples, options) {
       // Measured first: the worker takes the samples' buffer.
+      const at = Date.now();
       const ms = (samples.length / STT_RATE) * 1000;
       const firstOnly = ms < script.firstMs + PRE_ROLL_MS + 250;
       const heard = await model.transcribe(samples, options);
-      return { ...heard, text: firstOnly ? script.first : script.whole };
+      const text = firstOnly ? script.first : script.whole;
+      sttCalls.push({ at, doneAt: Date.now(), audioMs: Math.round(ms), text });
+      return { ...heard, text };
     },
     close: async () => await model.close?.(),
   };
@@ -131,6 +143,8 @@ const gateway = await startGatewayProcess({
   AI_SERVER_PORT: String(server.audioPort),
   AUDIO_SAMPLE_RATE: "16000",
   GATEWAY_ECHO_GUARD: "off",
+  // The conversation's story (utterance started/ended) for the report of a cut-off.
+  LOG_LEVEL: "debug",
 });
 const device = new DevicePeer({
   id: "kitchen",
@@ -139,27 +153,81 @@ const device = new DevicePeer({
 });
 const log = createLogger("bench.continuation", { level: "info" });
 
-/** Speaks `samples`, waits for the answer; returns the events and the first reply latency. */
+/** What happened in one conversation, ms from its first speech packet (wall clock). */
+function timeline(
+  startedAt: number,
+  events: DeviceEvent[],
+  logs: LogLine[],
+  stt: SttCall[],
+): string[] {
+  const rows: [number, string][] = [];
+  const ms = (iso: string | undefined) => (iso ? Date.parse(iso) - startedAt : NaN);
+  for (const e of events) {
+    const what = e.type === "state" ? `state ${e.state}` : e.type;
+    rows.push([ms(e.timestamp), `event ${what} ${"turn" in e ? e.turn ?? "" : ""}`.trim()]);
+  }
+  for (const line of logs) {
+    if (!GATEWAY_MESSAGES.has(line.msg)) continue;
+    rows.push([
+      ms((line as { time?: string }).time),
+      `gateway ${line.msg} ${JSON.stringify(line.fields ?? {})}`,
+    ]);
+  }
+  for (const call of stt) {
+    rows.push([
+      call.at - startedAt,
+      `stt ${call.audioMs} ms of audio → "${call.text}" in ${call.doneAt - call.at} ms`,
+    ]);
+  }
+  return rows.sort((x, y) => x[0] - y[0]).map(([t, what]) => `${Math.round(t)} ${what}`);
+}
+
+/** Gateway log messages that tell a conversation's story (LOG_LEVEL=debug). */
+const GATEWAY_MESSAGES = new Set([
+  "utterance started",
+  "utterance ended",
+  "request continued",
+  "barge-in",
+  "turn failed",
+  "replaying turns",
+]);
+
+/**
+ * Speaks `samples` and waits until the conversation is over: the device is listening again and
+ * no event came for {@link SETTLE_MS} (a continuation or a second answer would have shown by
+ * then). Returns the events, the first reply latency (last speech packet sent → first reply
+ * packet received) and the timeline for a report of what went wrong.
+ */
 async function converse(samples: Float32Array, rate: number) {
   const since = device.events.length;
+  const logsSince = gateway.logs.length;
   const replies = device.replies.length;
-  await device.speak(samples, rate);
-  const lastSpeechAt = performance.now();
+  sttCalls = [];
+  const spoken = await device.speak(samples, rate);
+  const startedAt = spoken.lastPacketWallMs - (samples.length / rate) * 1000;
   await waitFor(() => device.replies.length > replies, "a reply");
-  const firstReplyMs = device.replies[replies].arrivals[0] - lastSpeechAt;
+  const firstReplyMs = device.replies[replies].arrivals[0] - spoken.lastPacketAt;
   await waitFor(
     () => device.events.slice(since).some((e) => e.type === "turn"),
     "the turn event",
   );
-  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-  // Listening again after the last answer: its reply has played, the next run cannot barge in.
-  const answered = () => device.events.findLastIndex((e) => e.type === "turn");
-  await waitFor(
-    () =>
-      device.events.slice(answered()).some((e) => e.type === "state" && e.state === "listening"),
-    "listening",
-  );
-  return { events: device.events.slice(since), firstReplyMs };
+  let count = device.events.length;
+  let quietSince = performance.now();
+  await waitFor(() => {
+    if (device.events.length !== count) {
+      count = device.events.length;
+      quietSince = performance.now();
+    }
+    const last = device.events.at(-1);
+    return last?.type === "state" && last.state === "listening" &&
+      performance.now() - quietSince >= SETTLE_MS;
+  }, "listening");
+  const events = device.events.slice(since);
+  return {
+    events,
+    firstReplyMs,
+    story: () => timeline(startedAt, events, gateway.logs.slice(logsSince), sttCalls),
+  };
 }
 
 const turnsOf = (events: DeviceEvent[]) =>
@@ -200,7 +268,7 @@ try {
         samples.set(b, a.length + gap);
         const whole = `${first} ${second}`;
         script = { first, whole, firstMs: (a.length / rate) * 1000 };
-        const { events } = await converse(trimEnd(samples), rate);
+        const { events, story } = await converse(trimEnd(samples), rate);
         const turns = turnsOf(events);
         const interrupted = events.filter((e) => e.type === "interrupted").length;
         const cutOff = turns.length !== 1 || turns[0].transcript !== whole || interrupted > 0;
@@ -214,6 +282,7 @@ try {
           interrupted,
           transcript: turns.at(-1)?.transcript,
           cut_off: cutOff,
+          ...(cutOff ? { story: story() } : {}),
         });
       }
     }
