@@ -18,7 +18,8 @@
  */
 import { loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
-import { addDevice } from "../shared/credentials.ts";
+import { addDevice, storedLogin } from "../shared/credentials.ts";
+import { connectMqtt } from "../shared/mqtt.ts";
 import type { DeviceEvent } from "../shared/messages.ts";
 import { DevicePeer } from "../device/peer.ts";
 import { loadServerConfig, startServer } from "../server/mod.ts";
@@ -59,6 +60,15 @@ const SETTLE_MS = 1200;
 const STT_RATE = 16000;
 /** Pre-roll the gateway adds before speech, ms (gateway/utterance_segmenter.ts PRE_ROLL_MS). */
 const PRE_ROLL_MS = 300;
+/** Gateway metrics period: the receiver's counters are read after each conversation. */
+const METRICS_INTERVAL_MS = 250;
+/**
+ * A device whose microphone fell this far behind real time (this process could not run its
+ * 20 ms clock: the machine is overloaded) does not behave like a real one, whose audio clock
+ * never waits: the gateway hears a growing delay, and past AUDIO_STALL_HOLD_MS (1 s) a stall.
+ * Such a run is reported apart, as a load artifact.
+ */
+const DEVICE_LATE_MS = 100;
 
 /** What the STT is to "hear" for the conversation in progress. */
 let script: { first: string; whole: string; firstMs: number } = {
@@ -145,7 +155,24 @@ const gateway = await startGatewayProcess({
   GATEWAY_ECHO_GUARD: "off",
   // The conversation's story (utterance started/ended) for the report of a cut-off.
   LOG_LEVEL: "debug",
+  GATEWAY_METRICS_INTERVAL_MS: String(METRICS_INTERVAL_MS),
 });
+/** The gateway's counters for the device: packets dropped as late, stalls, silence fed. */
+let receiver = { late: 0, stalls: 0, silence_ms: 0 };
+const mqtt = await connectMqtt({
+  embedded: false,
+  host: "127.0.0.1",
+  port: server.mqttPort,
+  ...storedLogin(dataDir, { role: "server" }),
+}, { clientId: `bench-continuation-${crypto.randomUUID().slice(0, 8)}` });
+mqtt.onMessage((topic, payload) => {
+  if (topic.kind !== "gateway_metrics") return;
+  const kitchen = JSON.parse(payload).devices?.kitchen;
+  if (kitchen) {
+    receiver = { late: kitchen.late, stalls: kitchen.stalls, silence_ms: kitchen.silence_ms };
+  }
+});
+await mqtt.subscribe("naila/gateway/metrics");
 const device = new DevicePeer({
   id: "kitchen",
   mqtt: { host: "127.0.0.1", port: server.mqttPort, ...addDevice(dataDir, "kitchen") },
@@ -203,7 +230,10 @@ async function converse(samples: Float32Array, rate: number) {
   const logsSince = gateway.logs.length;
   const replies = device.replies.length;
   sttCalls = [];
+  const before = { ...receiver };
   const spoken = await device.speak(samples, rate);
+  // How much longer than the speech itself the device took to send it.
+  const micLagMs = spoken.lastPacketAt - spoken.firstPacketAt - (spoken.frames - 1) * 20;
   const startedAt = spoken.lastPacketWallMs - (samples.length / rate) * 1000;
   await waitFor(() => device.replies.length > replies, "a reply");
   const firstReplyMs = device.replies[replies].arrivals[0] - spoken.lastPacketAt;
@@ -223,9 +253,17 @@ async function converse(samples: Float32Array, rate: number) {
       performance.now() - quietSince >= SETTLE_MS;
   }, "listening");
   const events = device.events.slice(since);
+  // The next metrics carry this conversation's counters.
+  await new Promise((resolve) => setTimeout(resolve, 2 * METRICS_INTERVAL_MS));
   return {
     events,
     firstReplyMs,
+    micLagMs,
+    gateway: {
+      late: receiver.late - before.late,
+      stalls: receiver.stalls - before.stalls,
+      silence_ms: receiver.silence_ms - before.silence_ms,
+    },
     story: () => timeline(startedAt, events, gateway.logs.slice(logsSince), sttCalls),
   };
 }
@@ -233,29 +271,47 @@ async function converse(samples: Float32Array, rate: number) {
 const turnsOf = (events: DeviceEvent[]) =>
   events.filter((e) => e.type === "turn") as Extract<DeviceEvent, { type: "turn" }>[];
 
+/** `/proc/loadavg`'s 1-minute figure (the machine is shared: numbers beside it). */
+function load1(): number {
+  return round(Deno.loadavg()[0], 1);
+}
+
+/** A run counted only when the device kept real time (see {@link DEVICE_LATE_MS}). */
+const onTime = (run: { micLagMs: number; gateway: { stalls: number } }) =>
+  run.micLagMs < DEVICE_LATE_MS && run.gateway.stalls === 0;
+
 try {
   await device.connect();
+  const loads: number[] = [load1()];
   const latencies: number[] = [];
   const gatewayLatencies: number[] = [];
+  let lateCommands = 0;
   for (const voice of VOICES) {
     for (const text of COMMANDS) {
       const speech = await speak(text, { voice });
       script = { first: text, whole: text, firstMs: 1e9 };
-      const { events, firstReplyMs } = await converse(trimEnd(speech.samples), speech.rate);
-      latencies.push(firstReplyMs);
-      const turn = turnsOf(events)[0];
-      const packet = turn?.latency_ms?.first_reply_packet_ms;
-      if (packet !== undefined) gatewayLatencies.push(packet);
+      const run = await converse(trimEnd(speech.samples), speech.rate);
+      loads.push(load1());
+      const turn = turnsOf(run.events)[0];
       log.info("complete", {
         voice,
         text,
-        first_reply_ms: round(firstReplyMs, 1),
+        first_reply_ms: round(run.firstReplyMs, 1),
+        device_mic_lag_ms: round(run.micLagMs, 1),
+        gateway: run.gateway,
         latency: turn?.latency_ms,
       });
+      if (!onTime(run)) {
+        lateCommands++;
+        continue;
+      }
+      latencies.push(run.firstReplyMs);
+      const packet = turn?.latency_ms?.first_reply_packet_ms;
+      if (packet !== undefined) gatewayLatencies.push(packet);
     }
   }
-  const splits: Record<number, { runs: number; cutOffs: number }> = {};
-  for (const pauseMs of PAUSES_MS) splits[pauseMs] = { runs: 0, cutOffs: 0 };
+  const splits: Record<number, { runs: number; cutOffs: number; deviceLate: number }> = {};
+  for (const pauseMs of PAUSES_MS) splits[pauseMs] = { runs: 0, cutOffs: 0, deviceLate: 0 };
   for (const voice of VOICES) {
     for (const [first, second] of TWO_PART) {
       const a = trimEnd((await speak(first, { voice })).samples);
@@ -268,12 +324,17 @@ try {
         samples.set(b, a.length + gap);
         const whole = `${first} ${second}`;
         script = { first, whole, firstMs: (a.length / rate) * 1000 };
-        const { events, story } = await converse(trimEnd(samples), rate);
-        const turns = turnsOf(events);
-        const interrupted = events.filter((e) => e.type === "interrupted").length;
+        const run = await converse(trimEnd(samples), rate);
+        loads.push(load1());
+        const turns = turnsOf(run.events);
+        const interrupted = run.events.filter((e) => e.type === "interrupted").length;
         const cutOff = turns.length !== 1 || turns[0].transcript !== whole || interrupted > 0;
-        splits[pauseMs].runs++;
-        if (cutOff) splits[pauseMs].cutOffs++;
+        const counted = onTime(run);
+        if (!counted) splits[pauseMs].deviceLate++;
+        else {
+          splits[pauseMs].runs++;
+          if (cutOff) splits[pauseMs].cutOffs++;
+        }
         log.info("pause", {
           voice,
           whole,
@@ -282,7 +343,10 @@ try {
           interrupted,
           transcript: turns.at(-1)?.transcript,
           cut_off: cutOff,
-          ...(cutOff ? { story: story() } : {}),
+          device_mic_lag_ms: round(run.micLagMs, 1),
+          gateway: run.gateway,
+          ...(counted ? {} : { not_counted: "the device fell behind real time (load)" }),
+          ...(cutOff ? { story: run.story() } : {}),
         });
       }
     }
@@ -290,23 +354,38 @@ try {
   const report = {
     note: "transcripts from the synthesizing script; whisper-tiny-shaped random-weight model " +
       "(fit window, 16 tokens) run on every utterance for its cost; GATEWAY_ECHO_GUARD=off",
+    machine: `${navigator.hardwareConcurrency} cores, load average (1 min) during the run ` +
+      `min ${Math.min(...loads)} median ${round(percentile(loads, 50), 1)} max ${
+        Math.max(...loads)
+      }`,
+    not_counted: `runs where the device (this process) sent its speech ${DEVICE_LATE_MS} ms or ` +
+      "more slower than real time, or the gateway saw it stall: the machine was overloaded, a " +
+      "real device's audio clock does not wait",
     voices: VOICES,
     complete_commands: {
       runs: latencies.length,
+      not_counted: lateCommands,
       first_reply_ms_p50: round(percentile(latencies, 50), 1),
       first_reply_ms_p95: round(percentile(latencies, 95), 1),
       gateway_first_reply_packet_ms_p50: round(percentile(gatewayLatencies, 50), 1),
       gateway_first_reply_packet_ms_p95: round(percentile(gatewayLatencies, 95), 1),
     },
     false_cut_off: Object.fromEntries(
-      Object.entries(splits).map((
-        [pause, { runs, cutOffs }],
-      ) => [`${pause}ms`, { runs, cut_offs: cutOffs, rate: round(cutOffs / runs, 3) }]),
+      Object.entries(splits).map(([pause, { runs, cutOffs, deviceLate }]) => [
+        `${pause}ms`,
+        {
+          runs,
+          cut_offs: cutOffs,
+          rate: runs > 0 ? round(cutOffs / runs, 3) : null,
+          not_counted: deviceLate,
+        },
+      ]),
     ),
   };
   console.log(JSON.stringify(report, null, 2));
 } finally {
   await device.close().catch(() => {});
+  await mqtt.close().catch(() => {});
   await gateway.stop();
   await server.close();
   model.close?.();
