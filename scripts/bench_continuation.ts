@@ -63,10 +63,12 @@ const PRE_ROLL_MS = 300;
 /** Gateway metrics period: the receiver's counters are read after each conversation. */
 const METRICS_INTERVAL_MS = 250;
 /**
- * A device whose microphone fell this far behind real time (this process could not run its
- * 20 ms clock: the machine is overloaded) does not behave like a real one, whose audio clock
- * never waits: the gateway hears a growing delay, and past AUDIO_STALL_HOLD_MS (1 s) a stall.
- * Such a run is reported apart, as a load artifact.
+ * A device whose microphone fell this far behind real time within one conversation (this
+ * process could not run its 20 ms clock: the machine is overloaded) does not behave like a real
+ * one, whose audio clock never waits. Its microphone clock re-anchors after a stall instead of
+ * sending the backlog (shared/media/frame_clock.ts), so its delay only grows; once the gateway
+ * hears it more than AUDIO_STALL_HOLD_MS (1 s) behind, it feeds silence and drops the late
+ * packets (as for a stalled device), which cuts every request. Such runs are reported apart.
  */
 const DEVICE_LATE_MS = 100;
 
@@ -276,9 +278,15 @@ function load1(): number {
   return round(Deno.loadavg()[0], 1);
 }
 
-/** A run counted only when the device kept real time (see {@link DEVICE_LATE_MS}). */
-const onTime = (run: { micLagMs: number; gateway: { stalls: number } }) =>
-  run.micLagMs < DEVICE_LATE_MS && run.gateway.stalls === 0;
+/**
+ * A run counted only when the device kept real time (see {@link DEVICE_LATE_MS}) and the
+ * gateway heard its stream whole: no packet dropped as late, no stall, no silence fed.
+ */
+const onTime = (
+  run: { micLagMs: number; gateway: { late: number; stalls: number; silence_ms: number } },
+) =>
+  run.micLagMs < DEVICE_LATE_MS && run.gateway.late === 0 && run.gateway.stalls === 0 &&
+  run.gateway.silence_ms === 0;
 
 try {
   await device.connect();
@@ -359,8 +367,8 @@ try {
         Math.max(...loads)
       }`,
     not_counted: `runs where the device (this process) sent its speech ${DEVICE_LATE_MS} ms or ` +
-      "more slower than real time, or the gateway saw it stall: the machine was overloaded, a " +
-      "real device's audio clock does not wait",
+      "more slower than real time, or the gateway dropped its packets as late or fed silence " +
+      "for a stall: the machine was overloaded (a real device's audio clock does not wait)",
     voices: VOICES,
     complete_commands: {
       runs: latencies.length,
