@@ -270,8 +270,26 @@ async function converse(samples: Float32Array, rate: number) {
   };
 }
 
-const turnsOf = (events: DeviceEvent[]) =>
-  events.filter((e) => e.type === "turn") as Extract<DeviceEvent, { type: "turn" }>[];
+/** Turns the user spoke in (a `user_speaking` state names them). */
+const spokenTurns = (events: DeviceEvent[]) =>
+  new Set(
+    events.flatMap((e) =>
+      e.type === "state" && e.state === "user_speaking" && e.turn ? [e.turn] : []
+    ),
+  );
+
+/**
+ * The answered turns of the user's speech: `turn` events of turns the user spoke in. A timer set
+ * by an earlier conversation (five or ten minutes) may fire during a later one; its announcement
+ * is a turn with no speech (`thinking` straight away) and is not an answer to this request.
+ */
+const turnsOf = (events: DeviceEvent[]) => {
+  const spoken = spokenTurns(events);
+  return events.filter((e) => e.type === "turn" && spoken.has(e.turn)) as Extract<
+    DeviceEvent,
+    { type: "turn" }
+  >[];
+};
 
 /** `/proc/loadavg`'s 1-minute figure (the machine is shared: numbers beside it). */
 function load1(): number {
@@ -341,7 +359,11 @@ try {
         const run = await converse(trimEnd(samples), rate);
         loads.push(load1());
         const turns = turnsOf(run.events);
-        const interrupted = run.events.filter((e) => e.type === "interrupted").length;
+        // A barge-in on one of this request's own replies (not on a timer's announcement).
+        const own = spokenTurns(run.events);
+        const interrupted = run.events.filter((e) =>
+          e.type === "interrupted" && own.has(e.turn)
+        ).length;
         const cutOff = turns.length !== 1 || turns[0].transcript !== whole || interrupted > 0;
         const counted = onTime(run);
         if (!counted) splits[pauseMs].deviceLate++;
