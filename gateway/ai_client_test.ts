@@ -8,7 +8,7 @@ import {
   type AiServerDoubleOptions,
   startAiServerDouble,
 } from "../tests/helpers/ai_server_double.ts";
-import { AiClient, type AiClientOptions } from "./ai_client.ts";
+import { AiServers as AiClient, type AiServersOptions as AiClientOptions } from "./ai_servers.ts";
 import { MAX_QUEUED_BYTES } from "./ai_connection.ts";
 import type { TurnFailure, TurnHandlers } from "./ai_turn.ts";
 
@@ -111,8 +111,7 @@ async function connected(
 ) {
   const server = await startAiServerDouble(double);
   const ai = new AiClient({
-    host: "127.0.0.1",
-    port: server.port,
+    servers: [{ host: "127.0.0.1", port: server.port }],
     protocol: double.protocol,
     log,
     ...client,
@@ -201,7 +200,12 @@ Deno.test("a silent server times the turn out (spec 4.4) and frees it", async ()
 
 /** A v2 client on `port` that waits `outageHoldMs` for a restarting server. */
 function restartingLink(port: number, outageHoldMs: number) {
-  const client = new AiClient({ host: "127.0.0.1", port, protocol: "v2", log, outageHoldMs });
+  const client = new AiClient({
+    servers: [{ host: "127.0.0.1", port }],
+    protocol: "v2",
+    log,
+    outageHoldMs,
+  });
   const changes: boolean[] = [];
   client.onConnection((connected) => changes.push(connected));
   client.start();
@@ -415,7 +419,7 @@ Deno.test("v2: no pause to a server without speculate; its audio streams on", as
 Deno.test("turn ids differ between clients, so a restarted gateway never reuses one", async () => {
   const ids = (client: AiClient) =>
     Array.from({ length: 3 }, () => client.startTurn("kitchen", 16000, recorder().handlers).id);
-  const options = { host: "127.0.0.1", port: 1, protocol: "v2" as const, log };
+  const options = { servers: [{ host: "127.0.0.1", port: 1 }], protocol: "v2" as const, log };
   const before = ids(new AiClient(options));
   const after = ids(new AiClient(options));
   assert.equal(new Set([...before, ...after]).size, 6, `${before} and ${after} overlap`);
@@ -425,7 +429,11 @@ Deno.test("turn ids differ between clients, so a restarted gateway never reuses 
 
 Deno.test("a server that stops reading is dropped when the write queue is full, then reconnected", async () => {
   const server = deafServer();
-  const client = new AiClient({ host: "127.0.0.1", port: server.port, protocol: "v1", log });
+  const client = new AiClient({
+    servers: [{ host: "127.0.0.1", port: server.port }],
+    protocol: "v1",
+    log,
+  });
   client.start();
   try {
     await until(() => client.connected);
@@ -456,8 +464,7 @@ Deno.test("a server that stops reading is dropped when the write queue is full, 
 Deno.test("v1: a response timeout reopens the connection (in-order answers: the server is stuck)", async () => {
   const server = deafServer();
   const client = new AiClient({
-    host: "127.0.0.1",
-    port: server.port,
+    servers: [{ host: "127.0.0.1", port: server.port }],
     protocol: "v1",
     log,
     responseTimeoutMs: 150,
@@ -490,7 +497,11 @@ Deno.test("v2: an undecodable server frame is answered with a bad_frame error be
     })();
     await received;
   });
-  const client = new AiClient({ host: "127.0.0.1", port: server.port, protocol: "v2", log });
+  const client = new AiClient({
+    servers: [{ host: "127.0.0.1", port: server.port }],
+    protocol: "v2",
+    log,
+  });
   client.start();
   try {
     await until(() => client.connected);
@@ -531,8 +542,7 @@ Deno.test("v2: a server that stops answering pings is dropped within the pong ti
     await timing;
   });
   const client = new AiClient({
-    host: "127.0.0.1",
-    port: server.port,
+    servers: [{ host: "127.0.0.1", port: server.port }],
     protocol: "v2",
     log,
     pingIntervalMs: 500,
@@ -591,8 +601,7 @@ Deno.test("v2: queued state re-arms the response timeout; superseded ends a turn
     }
   });
   const client = new AiClient({
-    host: "127.0.0.1",
-    port: server.port,
+    servers: [{ host: "127.0.0.1", port: server.port }],
     protocol: "v2",
     log,
     responseTimeoutMs: 80,

@@ -31,7 +31,7 @@ export interface ConversationTurn {
   readonly continued: boolean;
 }
 
-/** What the conversation needs of the AI link (ai_client.ts `AiClient` is one). */
+/** What the conversation needs of the AI link (ai_servers.ts `AiServers` is one). */
 export interface TurnSource {
   readonly connected: boolean;
   startTurn(

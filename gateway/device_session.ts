@@ -67,7 +67,7 @@ export interface DeviceSessionOptions {
     offer(sdp: string): void;
     ice(candidate: IceCandidate): void;
   };
-  /** The AI link (the gateway's AiClient). */
+  /** The AI link (the gateway's AiServers). */
   ai: TurnSource;
   clock: PlaybackClock;
   model: VoiceModel;

@@ -21,9 +21,8 @@ import type { Logger } from "../shared/log.ts";
 import { roundMs } from "../shared/audio.ts";
 import type { DeviceStatus, GatewayMetrics } from "../shared/messages.ts";
 import { audioSecretPath, readAudioSecret } from "../shared/audio_auth.ts";
-import { AiClient, type AiClientOptions } from "./ai_client.ts";
 import { MAX_OPENS_PER_WINDOW, OPEN_WINDOW_MS, SessionRateLimit } from "./session_rate_limit.ts";
-import { type AiLink, AiServers } from "./ai_servers.ts";
+import { type AiLink, AiServers, type AiServersOptions, turnPrefix } from "./ai_servers.ts";
 import {
   DEFAULT_MAX_CANDIDATES,
   DEFAULT_MAX_DEVICES,
@@ -44,7 +43,6 @@ import { LONG_TURN_CAPABILITY } from "./utterance_segmenter.ts";
 import { type Signaling, startSignaling } from "./signaling.ts";
 import { startMembership } from "./gateway_membership.ts";
 import { type RemoteSession, SessionWorkers } from "./session_workers.ts";
-import { turnPrefix } from "./ai_client.ts";
 import { EnergyModel, SileroModel, SileroSession, type VoiceModel } from "./vad.ts";
 import { peerConfig } from "../shared/media/webrtc.ts";
 import { CameraHub } from "./camera_hub.ts";
@@ -91,7 +89,7 @@ export type GatewaySession = DeviceSession | RemoteSession;
 /** A running gateway. */
 export interface Gateway {
   readonly signaling: Signaling;
-  /** One server: `AiClient`; several (AI_SERVER_HOST lists them): `AiServers`. */
+  /** Its AI servers (one, or several where AI_SERVER_HOST lists them). */
   readonly ai: AiLink;
   readonly vadMode: "energy" | "silero";
   sessions(): ReadonlyMap<string, GatewaySession>;
@@ -108,7 +106,7 @@ function aiServerAccess(
   config: Config,
   access: GatewayConfig["aiServer"],
   log: Logger,
-): AiClientOptions["access"] {
+): AiServersOptions["access"] {
   if (!access.auth) return { tls: access.tls };
   if (access.secret !== undefined) return { secret: access.secret, tls: access.tls };
   const fromDataDir = () => {
@@ -160,23 +158,13 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   const servers = config.aiServer.servers ?? [config.aiServer];
   const workerCount = options.workers ?? 0;
   const access = aiServerAccess(config, options.aiServer ?? { auth: true }, log);
-  // Session workers name their own turns, which AiServers takes (with one server too).
-  const ai: AiLink = servers.length > 1 || workerCount > 0
-    ? new AiServers({
-      servers,
-      protocol: config.aiServer.protocol,
-      log: options.log("gateway.ai"),
-      responseTimeoutMs: options.responseTimeoutMs,
-      access,
-    })
-    : new AiClient({
-      host: config.aiServer.host,
-      port: config.aiServer.port,
-      protocol: config.aiServer.protocol,
-      log: options.log("gateway.ai"),
-      responseTimeoutMs: options.responseTimeoutMs,
-      access,
-    });
+  const ai = new AiServers({
+    servers,
+    protocol: config.aiServer.protocol,
+    log: options.log("gateway.ai"),
+    responseTimeoutMs: options.responseTimeoutMs,
+    access,
+  });
   const clock = new PlaybackClock({
     onError: (error) => log.error("playback frame failed", { error }),
   });

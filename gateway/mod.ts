@@ -11,12 +11,12 @@
  *  3. `audio_input.ts`: Opus decode or concealment [`shared/media/opus_codec.ts`], 20 ms frames,
  *     idle gate, VAD [`vad.ts`] with the echo guard [`echo_path.ts`].
  *  4. `utterance_segmenter.ts`: utterance start, audio, pause, end, straight to
- *  5. `conversation.ts`: one turn per utterance [opened by `ai_client.ts`], barge-in, events.
+ *  5. `conversation.ts`: one turn per utterance [opened by `ai_servers.ts`], barge-in, events.
  *  6. `ai_turn.ts`: the turn's audio, pause, end.
  *  7. `ai_protocol.ts`: written as v2 messages (or one v1 frame) to the turn's link,
- *  8. `ai_client.ts`: which passes them on while the server is there,
+ *  8. `ai_servers.ts`: which passes them on to the turn's server while it is there,
  *  9. `ai_connection.ts`: the bounded write queue, TCP. The reply: read, decoded,
- *     ↩ 1 `ai_protocol.ts` routes it, ↩ 2 `ai_client.ts` finds its turn by id,
+ *     ↩ 1 `ai_protocol.ts` routes it, ↩ 2 `ai_servers.ts` finds its turn by id,
  *     ↩ 3 `ai_turn.ts` hands it to its handlers, ↩ 4 `conversation.ts` queues its audio in
  * 10. `playback.ts`: the device's queue at 48 kHz, one frame per tick of the 20 ms clock
  *     [`shared/media/frame_clock.ts`], to
@@ -25,14 +25,14 @@
  *
  * Around the path: `gateway.ts` (a session per device, metrics), `signaling.ts` (MQTT offer,
  * answer, ICE), `outage_hold.ts` (turns wait for a restarting AI server), `config.ts`,
- * `web_bridge.ts` (the browser device page). Scaling out (docs/scaling.md): `ai_servers.ts`
- * (several AI servers, least loaded first, failover), `gateway_membership.ts` and
+ * `web_bridge.ts` (the browser device page). Scaling out (docs/scaling.md): `ai_server_link.ts`
+ * (one AI server's link and load; `ai_servers.ts` places turns least loaded first, with failover), `gateway_membership.ts` and
  * `device_assignment.ts` (several gateways share the devices), `session_workers.ts`,
  * `session_worker.ts` and `session_messages.ts` (sessions on every core).
  */
 export { startGateway } from "./gateway.ts";
 export type { Gateway, GatewayOptions } from "./gateway.ts";
-export { AiClient } from "./ai_client.ts";
+export { AiServers } from "./ai_servers.ts";
 export { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
 export { DeviceSession } from "./device_session.ts";
 export { SILERO_CONTEXT, SILERO_WINDOW, SileroSession } from "./vad.ts";
