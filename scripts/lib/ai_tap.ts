@@ -45,6 +45,8 @@ export interface TappedTurn {
   /** v2: for each `pause`, the audio bytes received before it. */
   pauses: number[];
   ended: boolean;
+  /** The `ts` of its `end` (v2): when the gateway says the last speech was captured. */
+  endTs?: number;
   /** `played_ms` of its `cancel`, if one came. */
   cancelledPlayedMs?: number;
   /** performance.now() of its `cancel`. */
@@ -57,7 +59,15 @@ export interface TappedTurn {
   replyEnded: boolean;
   /** The `stages` of its reply `end` (v2). */
   stages?: Record<string, number>;
+  /** The reply audio itself (int16 PCM chunks), with {@link AiTapOptions.keepReplyAudio}. */
+  replyAudio?: Uint8Array[];
   error?: string;
+}
+
+/** Options of {@link startAiTap}. */
+export interface AiTapOptions {
+  /** Keep each turn's reply audio in {@link TappedTurn.replyAudio} (tests comparing it). */
+  keepReplyAudio?: boolean;
 }
 
 /** A running relay. */
@@ -155,7 +165,7 @@ function newTurn(id: string, device: string, rate: number, protocol: 1 | 2): Tap
 }
 
 /** Listens on a free loopback port and relays every connection to `127.0.0.1:targetPort`. */
-export async function startAiTap(targetPort: number): Promise<AiTap> {
+export async function startAiTap(targetPort: number, options: AiTapOptions = {}): Promise<AiTap> {
   const port = await freePort();
   const listener = Deno.listen({ hostname: "127.0.0.1", port, transport: "tcp" });
   const turns: TappedTurn[] = [];
@@ -227,7 +237,10 @@ export async function startAiTap(targetPort: number): Promise<AiTap> {
             turn?.pauses.push(turn.audioBytes);
           } else if (m.type === "end") {
             const turn = byId.get(m.turn);
-            if (turn) turn.ended = true;
+            if (turn) {
+              turn.ended = true;
+              turn.endTs = m.ts;
+            }
             // Closed before this chunk is written: the server never hears the end.
             if (state.cutOnEnd) end();
           } else if (m.type === "cancel") {
@@ -240,7 +253,9 @@ export async function startAiTap(targetPort: number): Promise<AiTap> {
         }
       };
       const replies = new FrameDecoder({ version: "auto" });
-      const addReply = (turn: TappedTurn, bytes: number, rate: number) => {
+      const addReply = (turn: TappedTurn, pcm: Uint8Array, rate: number) => {
+        const bytes = pcm.length;
+        if (options.keepReplyAudio) (turn.replyAudio ??= []).push(pcm.slice());
         turn.replyBytes += bytes;
         turn.replyMs += (bytes / BYTES_PER_SAMPLE / rate) * 1000;
         turn.replyRate = rate;
@@ -256,7 +271,7 @@ export async function startAiTap(targetPort: number): Promise<AiTap> {
           if (item.version === 1) {
             const turn = byId.get(item.frame.request);
             if (!turn) continue;
-            addReply(turn, item.frame.pcm.length, item.frame.rate);
+            addReply(turn, item.frame.pcm, item.frame.rate);
             turn.replyEnded = true;
             continue;
           }
@@ -264,7 +279,7 @@ export async function startAiTap(targetPort: number): Promise<AiTap> {
           if (m.type !== "audio" && m.type !== "end" && m.type !== "error") continue;
           const turn = m.turn === undefined ? undefined : byId.get(m.turn);
           if (!turn) continue;
-          if (m.type === "audio") addReply(turn, m.pcm.length, m.rate);
+          if (m.type === "audio") addReply(turn, m.pcm, m.rate);
           else turn.replyEnded = true;
           if (m.type === "end") turn.stages = m.stages;
           if (m.type === "error") turn.error = `${m.code}: ${m.message}`;
