@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { MAX_MEDIA_BASE64_CHARS, MAX_MEDIA_BYTES, type ParseResult } from "./message_fields.ts";
+import { errorOf, TS, valueOf } from "./message_testing.ts";
+import { MAX_MEDIA_BASE64_CHARS, MAX_MEDIA_BYTES } from "./message_fields.ts";
 import {
   parseMediaAnswer,
   parseMediaRequest,
@@ -10,18 +11,7 @@ import {
   parseVisualContext,
 } from "./media_messages.ts";
 
-const TS = "2025-01-15T10:30:00Z";
 const JPEG_B64 = btoa("\xff\xd8\xff\xe0 fake jpeg");
-
-function errorOf<T>(r: ParseResult<T>): string {
-  assert.equal(r.ok, false, `expected a parse error, got ${JSON.stringify(r)}`);
-  return r.ok ? "" : r.error;
-}
-
-function valueOf<T>(r: ParseResult<T>): T {
-  if (!r.ok) assert.fail(r.error);
-  return r.value;
-}
 
 Deno.test("spec 11 media messages", async (t) => {
   const snapshot = {

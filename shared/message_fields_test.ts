@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { errorOf } from "./message_testing.ts";
 import { z } from "zod";
 import { id, MAX_CONTROL_MESSAGE_CHARS, type ParseResult, parseWith } from "./message_fields.ts";
 
@@ -6,11 +7,6 @@ const Sample = z.object({ device_id: id });
 
 function parse(input: unknown): ParseResult<z.infer<typeof Sample>> {
   return parseWith(Sample, input, MAX_CONTROL_MESSAGE_CHARS, "sample");
-}
-
-function errorOf<T>(r: ParseResult<T>): string {
-  assert.equal(r.ok, false, `expected a parse error, got ${JSON.stringify(r)}`);
-  return r.ok ? "" : r.error;
 }
 
 Deno.test("parseWith: JSON text input", async (t) => {

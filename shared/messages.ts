@@ -61,23 +61,7 @@ export {
   MAX_TEXT_CHARS,
   type ParseResult,
 } from "./message_fields.ts";
-export {
-  MAX_ANSWER_FRAMES,
-  type MediaAnswer,
-  type MediaRequest,
-  type MediaResponse,
-  parseMediaAnswer,
-  parseMediaRequest,
-  parseMediaResponse,
-  parseRecording,
-  parseSnapshotResponse,
-  parseUpload,
-  parseVisualContext,
-  type Recording,
-  type SnapshotResponse,
-  type Upload,
-  type VisualContext,
-} from "./media_messages.ts";
+export * from "./media_messages.ts";
 
 // ---- spec 8.2 ---------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { errorOf, TS, valueOf } from "./message_testing.ts";
 import {
   MAX_SDP_CHARS,
   parseAlert,
@@ -9,23 +10,10 @@ import {
   parseGatewayStatus,
   parseIceCandidate,
   parseMessageFor,
-  type ParseResult,
   parseSdpAnswer,
   parseSdpOffer,
   parseServerStatus,
 } from "./messages.ts";
-
-const TS = "2025-01-15T10:30:00Z";
-
-function errorOf<T>(r: ParseResult<T>): string {
-  assert.equal(r.ok, false, `expected a parse error, got ${JSON.stringify(r)}`);
-  return r.ok ? "" : r.error;
-}
-
-function valueOf<T>(r: ParseResult<T>): T {
-  if (!r.ok) assert.fail(r.error);
-  return r.value;
-}
 
 Deno.test("spec 8.2 messages", async (t) => {
   await t.step("device status example parses from JSON text", () => {
