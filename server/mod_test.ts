@@ -5,19 +5,8 @@ import { ConversationMemory } from "./assistant/memory.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import { sendTurn, V2Client } from "../scripts/lib/audio_socket_clients.ts";
 import { startLoopbackServer } from "../scripts/lib/loopback_server.ts";
+import { scriptedStt } from "../scripts/lib/scripted_stt.ts";
 import { socketAuditRecord } from "./mod.ts";
-import type { SpeechToText } from "./stt/types.ts";
-
-/** Hears the given sentences, one per utterance. */
-function scriptedStt(transcripts: string[]): SpeechToText {
-  return {
-    transcribe: () =>
-      Promise.resolve({
-        text: transcripts.shift() ?? "",
-        timings: { frontend_ms: 0, encoder_ms: 0, decoder_ms: 0, tokens: 0 },
-      }),
-  };
-}
 
 function replyText(client: V2Client, turn: string): string {
   return client.messages.flatMap((m) =>

@@ -11,10 +11,10 @@ import type { DeviceCommand, MediaAnswer } from "../shared/messages.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import { encodeAudio, PHOTOS_DIR, speechWav } from "../server/media/testing.ts";
 import type { StartServerOptions } from "../server/mod.ts";
-import type { SpeechToText } from "../server/stt/types.ts";
 import { createVision } from "../server/vision/mod.ts";
 import { sendTurn, V2Client } from "./helpers/audio_socket_clients.ts";
 import { type LoopbackServer, startLoopbackServer } from "../scripts/lib/loopback_server.ts";
+import { scriptedStt } from "../scripts/lib/scripted_stt.ts";
 import { FIXTURE_DIR, hasFixture } from "./helpers/whisper_fixture.ts";
 
 /** The server with the full pipeline: the Whisper fixture (or `options.stt`) and espeak-ng. */
@@ -105,23 +105,12 @@ Deno.test({
   },
 });
 
-/** Hears the given sentence (the Whisper fixture knows only a few). */
-function hears(text: string): SpeechToText {
-  return {
-    transcribe: () =>
-      Promise.resolve({
-        text,
-        timings: { frontend_ms: 0, encoder_ms: 0, decoder_ms: 0, tokens: 0 },
-      }),
-  };
-}
-
 Deno.test("server media: 'is anyone at the front door?' spoken in the kitchen is answered from the door camera; the alert is announced in the zone", async () => {
   const vision = await createVision();
   const server = await startMediaServer({
     MEDIA_DEVICE_ZONES: "kitchen=kitchen,porch_speaker=front_door",
     ALERT_RULES: "front_door:person",
-  }, { stt: hears("Is anyone at the front door?"), vision });
+  }, { stt: scriptedStt("Is anyone at the front door?"), vision });
   const speaker = await watch(server, "porch_speaker");
   const camera = await startCamera({
     id: "front_cam",
@@ -174,7 +163,7 @@ Deno.test("server media: polled camera → one alert for a person standing there
   const vision = await createVision();
   const server = await startMediaServer(
     { MEDIA_CAMERA_POLL_MS: "150", MEDIA_STORAGE: "alerts" },
-    { stt: hears("When was someone last at the door?"), vision },
+    { stt: scriptedStt("When was someone last at the door?"), vision },
   );
   const mqtt = await connectMqtt(
     { embedded: false, host: "127.0.0.1", port: server.mqttPort, ...server.login("server") },
