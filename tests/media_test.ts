@@ -60,6 +60,22 @@ async function until(check: () => boolean, what: string): Promise<void> {
   }
 }
 
+/**
+ * Sends half a second of audio as turn t1 of device kitchen (the scripted STT hears the question)
+ * and returns the reply text once the turn ends.
+ */
+async function askInKitchen(client: V2Client): Promise<string> {
+  await sendTurn(client, {
+    turn: "t1",
+    device: "kitchen",
+    rate: 16000,
+    pcm: new Uint8Array(16000),
+  });
+  await client.next((m) => m.type === "end" && m.turn === "t1", 20_000);
+  return client.messages.flatMap((m) => m.type === "text" && m.kind === "reply" ? [m.text] : [])
+    .join(" ");
+}
+
 Deno.test({
   name: "server media: a WAV or Opus voice message is heard, answered on media/response and spoken",
   ignore: !hasFixture,
@@ -136,16 +152,7 @@ Deno.test("server media: 'is anyone at the front door?' spoken in the kitchen is
     readAudioSecret(server.dataDir),
   );
   try {
-    await sendTurn(client, {
-      turn: "t1",
-      device: "kitchen",
-      rate: 16000,
-      pcm: new Uint8Array(16000),
-    });
-    await client.next((m) => m.type === "end" && m.turn === "t1", 20_000);
-    const reply = client.messages.flatMap((m) =>
-      m.type === "text" && m.kind === "reply" ? [m.text] : []
-    ).join(" ");
+    const reply = await askInKitchen(client);
     assert.equal(reply, "Yes, I see a person at the front door.");
     assert.equal(camera.requests.length, 1, "one snapshot requested from the door camera");
     await until(() => speaker.commands.length > 0, "the alert announced in the zone");
@@ -195,16 +202,7 @@ Deno.test("server media: polled camera → one alert for a person standing there
     assert.deepEqual(alerts, ["person_detected"]);
     const stored = await Array.fromAsync(Deno.readDir(`${server.dataDir}/media`));
     assert.equal(stored.length, 1, "one day folder with the alert snapshot");
-    await sendTurn(client, {
-      turn: "t1",
-      device: "kitchen",
-      rate: 16000,
-      pcm: new Uint8Array(16000),
-    });
-    await client.next((m) => m.type === "end" && m.turn === "t1", 20_000);
-    const reply = client.messages.flatMap((m) =>
-      m.type === "text" && m.kind === "reply" ? [m.text] : []
-    ).join(" ");
+    const reply = await askInKitchen(client);
     assert.match(reply, /^Someone was last seen at the front door at \d{1,2}:\d\d [AP]M today\.$/);
   } finally {
     client.close();
