@@ -19,13 +19,19 @@
  * error.
  */
 import { concatBytes, roundMs } from "../shared/audio.ts";
-import { type EndMessage, maxPcmBytes, type SampleRate } from "../shared/frame_codec.ts";
+import {
+  type EndMessage,
+  type EotMessage,
+  maxPcmBytes,
+  type SampleRate,
+} from "../shared/frame_codec.ts";
 import { QueueError } from "./inference_queue.ts";
 import type { TurnResult, Utterance } from "./pipeline.ts";
 import { type ConnectionLink, logTurnError } from "./socket_link.ts";
 import { PendingCommits } from "./turn_commits.ts";
 import type { V2Output } from "./v2_output.ts";
-import { continuationProblem, eotMessage, maxTurnSeconds, newTurn, type Turn } from "./v2_turn.ts";
+import { discardSpeculation, speculate, usableSpeculation } from "./v2_speculation.ts";
+import { continuationProblem, maxTurnSeconds, newTurn, type Turn } from "./v2_turn.ts";
 
 /** Finished turn ids remembered per connection, to accept a late cancel (barge-in) for them. */
 const FINISHED_TURNS_KEPT = 32;
@@ -180,14 +186,10 @@ export class V2Turns {
     turn.bytes += pcm.length;
     turn.chunks.push(pcm);
     // Speech resumed: the speculation no longer covers the utterance.
-    this.#discardSpeculation(turn);
+    discardSpeculation(turn);
   }
 
-  /**
-   * The user went quiet: STT on the audio so far, abortable. Only while the inference queue is
-   * idle (spec 16.2: inference is sequential; speculation uses spare CPU, never a turn's), and
-   * only STT: the assistant has side effects and runs after `end`.
-   */
+  /** `pause`: the user went quiet; STT may start on the audio so far (v2_speculation.ts). */
   pause(id: string): void {
     const turn = this.#turns.get(id);
     if (turn === undefined) {
@@ -195,41 +197,12 @@ export class V2Turns {
       if (!this.#finished.has(id)) this.#out.error(id, "unknown_turn", `turn ${id} has no start`);
       return;
     }
-    const { pipeline, queue } = this.#link.settings;
-    if (turn.phase !== "receiving" || turn.bytes === 0 || !pipeline.speculate) return;
-    if (turn.speculation?.bytes === turn.bytes) return;
-    this.#discardSpeculation(turn);
-    if (!queue.idle) return;
-    turn.chunks = [concatBytes(turn.chunks)];
-    const controller = new AbortController();
-    const done = queue.speculating(controller);
-    const signal = AbortSignal.any([turn.controller.signal, controller.signal]);
-    const result = pipeline.speculate(turn.chunks[0], turn.rate, { signal });
-    if (result === undefined) {
-      done();
-      return;
-    }
-    // Awaited by the turn if it ends now; a discarded one's rejection is expected.
-    result.catch(() => {}).finally(done);
-    const speculation = { controller, bytes: turn.bytes, result };
-    turn.speculation = speculation;
-    if (this.#capabilities.has("eot")) this.#hint(turn, speculation);
-  }
-
-  /**
-   * Answers the speculation's transcript with an `eot` hint (docs/protocol.md), unless speech
-   * resumed or the turn ended meanwhile (then the hint would be about a silence that is over).
-   */
-  #hint(turn: Turn, speculation: NonNullable<Turn["speculation"]>): void {
-    const { pipeline } = this.#link.settings;
-    if (pipeline.endOfTurn === undefined) return;
-    const pcm = turn.chunks[0];
-    speculation.result.then((heard) => pipeline.endOfTurn!(heard.heard.text, pcm, turn.rate))
-      .then((decision) => {
-        if (turn.speculation !== speculation || turn.phase !== "receiving") return;
-        if (!this.#link.open) return;
-        this.#out.send(eotMessage(turn.id, decision));
-      }).catch(() => {}); // a discarded speculation has nothing to hint
+    const hint = this.#capabilities.has("eot")
+      ? (eot: EotMessage) => {
+        if (this.#link.open) this.#out.send(eot);
+      }
+      : undefined;
+    speculate(turn, this.#link.settings, hint);
   }
 
   /** Audio seconds one turn may carry: 30 s, or TURN_MAX_SECONDS with `continue`. */
@@ -279,11 +252,6 @@ export class V2Turns {
     return { pcm, links: turn.links + 1 };
   }
 
-  #discardSpeculation(turn: Turn): void {
-    turn.speculation?.controller.abort();
-    turn.speculation = undefined;
-  }
-
   /** `end`: the turn is queued for inference, its reply streamed as it comes. */
   end(id: string): void {
     const turn = this.#turns.get(id);
@@ -293,11 +261,7 @@ export class V2Turns {
     }
     clearTimeout(turn.timer);
     turn.phase = "queued";
-    // A speculation aborted for another device's final turn (finals first) is not used.
-    const speculation = turn.speculation?.bytes === turn.bytes &&
-        !turn.speculation.controller.signal.aborted
-      ? turn.speculation.result
-      : undefined;
+    const speculation = usableSpeculation(turn);
     const utterance: Utterance = {
       device: turn.device,
       turn: id,
@@ -418,7 +382,7 @@ export class V2Turns {
   }
 
   #finish(turn: Turn, memoryId: number | undefined): void {
-    this.#discardSpeculation(turn);
+    discardSpeculation(turn);
     this.#release(turn);
     this.#turns.delete(turn.id);
     // A turn awaiting its commit is remembered when committed.
