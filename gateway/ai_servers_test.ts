@@ -83,135 +83,117 @@ async function withEchoServer(
 Deno.test("AiServers against the real server: turns, echoed replies, cancel, timeout, v1", async (t) => {
   await withEchoServer(async (server, tap) => {
     const { secret } = server;
-
-    await t.step(
-      "v2: a turn streams start, 100 ms chunks and end; the reply streams back",
-      async () => {
-        const ai = client(tap.port, { secret });
+    /** A step with a link through the tap, connected; the tap carries all bytes again after. */
+    const linkStep = (
+      name: string,
+      options: Parameters<typeof client>[1],
+      fn: (ai: AiServers) => Promise<void>,
+    ) =>
+      t.step(name, async () => {
+        const ai = client(tap.port, options);
         try {
           await until(() => ai.connected);
-          const r = recorder();
-          const turn = ai.startTurn("kitchen", 16000, r.handlers);
-          turn.audio(pcm);
-          turn.end(Date.now() - 300);
-          await until(() => r.ended);
-          const [received] = sent(tap, turn.id);
-          assert.equal(received.device, "kitchen");
-          assert.equal(received.rate, 16000);
-          assert.deepEqual(received.seqs, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-          assert.equal(received.audioBytes, pcm.length);
-          // The echo: the whole utterance back, in the server's 500 ms chunks, at the turn's rate.
-          assert.deepEqual(r.audio, [
-            { bytes: ECHO_CHUNK_BYTES, rate: 16000 },
-            { bytes: ECHO_CHUNK_BYTES, rate: 16000 },
-          ]);
-          assert.equal(typeof r.stages?.echo_ms, "number", "the server's stages reach the turn");
-          assert.equal(ai.pendingTurns, 0);
-          assert.ok(tap.gatewayCapabilities.includes("speculate"), "the gateway announces it");
-          assert.notEqual(ai.startTurn("kitchen", 16000, recorder().handlers).id, turn.id);
-        } finally {
-          ai.close();
-        }
-      },
-    );
-
-    await t.step(
-      "v2: cancel tells the server how much was played and drops late audio",
-      async () => {
-        // A slow link back: the reply's two chunks arrive about half a second apart.
-        tap.limitReplies(2 * ECHO_CHUNK_BYTES);
-        const ai = client(tap.port, { secret });
-        try {
-          await until(() => ai.connected);
-          const r = recorder();
-          const turn = ai.startTurn("kitchen", 16000, r.handlers);
-          turn.audio(pcm);
-          turn.end(Date.now());
-          await until(() => r.audio.length > 0);
-          turn.cancel(420);
-          await until(() => sent(tap, turn.id)[0].cancelledPlayedMs === 420);
-          const count = r.audio.length;
-          await delay(1000); // the second chunk has arrived meanwhile
-          assert.equal(r.audio.length, count, "no audio after the cancel");
-          assert.equal(r.ended, false);
+          await fn(ai);
         } finally {
           ai.close();
           tap.limitReplies(undefined);
         }
-      },
-    );
+      });
 
-    await t.step(
-      "a reply that does not come times the turn out (spec 4.4) and frees it",
-      async () => {
-        const ai = client(tap.port, { secret, responseTimeoutMs: 200 });
-        try {
-          await until(() => ai.connected);
-          tap.limitReplies(0); // the server answers, but nothing reaches the gateway
-          const r = recorder();
-          const turn = ai.startTurn("kitchen", 16000, r.handlers);
-          turn.end(Date.now());
-          await until(() => r.failed !== undefined);
-          assert.equal(r.failed, "timeout");
-          assert.equal(ai.pendingTurns, 0);
-          await until(() => sent(tap, turn.id)[0].cancelledPlayedMs === 0);
-        } finally {
-          ai.close();
-          tap.limitReplies(undefined);
-        }
-      },
-    );
+    await linkStep("v2: a turn streams start, 100 ms chunks and end; the reply streams back", {
+      secret,
+    }, async (ai) => {
+      const r = recorder();
+      const turn = ai.startTurn("kitchen", 16000, r.handlers);
+      turn.audio(pcm);
+      turn.end(Date.now() - 300);
+      await until(() => r.ended);
+      const [received] = sent(tap, turn.id);
+      assert.equal(received.device, "kitchen");
+      assert.equal(received.rate, 16000);
+      assert.deepEqual(received.seqs, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      assert.equal(received.audioBytes, pcm.length);
+      // The echo: the whole utterance back, in the server's 500 ms chunks, at the turn's rate.
+      assert.deepEqual(r.audio, [
+        { bytes: ECHO_CHUNK_BYTES, rate: 16000 },
+        { bytes: ECHO_CHUNK_BYTES, rate: 16000 },
+      ]);
+      assert.equal(typeof r.stages?.echo_ms, "number", "the server's stages reach the turn");
+      assert.equal(ai.pendingTurns, 0);
+      assert.ok(tap.gatewayCapabilities.includes("speculate"), "the gateway announces it");
+      assert.notEqual(ai.startTurn("kitchen", 16000, recorder().handlers).id, turn.id);
+    });
 
-    await t.step(
-      "a device's turn still open when its next starts ends quietly (superseded)",
-      async () => {
-        const ai = client(tap.port, { secret });
-        try {
-          await until(() => ai.connected);
-          const dropped = recorder();
-          const first = ai.startTurn("kitchen", 16000, dropped.handlers);
-          first.audio(pcm.subarray(0, 3200));
-          const answered = recorder();
-          const second = ai.startTurn("kitchen", 16000, answered.handlers);
-          second.audio(pcm.subarray(0, 3200));
-          second.end(Date.now());
-          await until(() => first.done && answered.ended);
-          assert.equal(dropped.failed, undefined, "superseded is not reported as a failure");
-          assert.equal(dropped.ended, false);
-          assert.match(sent(tap, first.id)[0].error ?? "", /^superseded/);
-        } finally {
-          ai.close();
-        }
-      },
-    );
+    await linkStep("v2: cancel tells the server how much was played and drops late audio", {
+      secret,
+    }, async (ai) => {
+      // A slow link back: the reply's two chunks arrive about half a second apart.
+      tap.limitReplies(2 * ECHO_CHUNK_BYTES);
+      const r = recorder();
+      const turn = ai.startTurn("kitchen", 16000, r.handlers);
+      turn.audio(pcm);
+      turn.end(Date.now());
+      await until(() => r.audio.length > 0);
+      turn.cancel(420);
+      await until(() => sent(tap, turn.id)[0].cancelledPlayedMs === 420);
+      const count = r.audio.length;
+      await delay(1000); // the second chunk has arrived meanwhile
+      assert.equal(r.audio.length, count, "no audio after the cancel");
+      assert.equal(r.ended, false);
+    });
 
-    await t.step(
+    await linkStep("a reply that does not come times the turn out (spec 4.4) and frees it", {
+      secret,
+      responseTimeoutMs: 200,
+    }, async (ai) => {
+      tap.limitReplies(0); // the server answers, but nothing reaches the gateway
+      const r = recorder();
+      const turn = ai.startTurn("kitchen", 16000, r.handlers);
+      turn.end(Date.now());
+      await until(() => r.failed !== undefined);
+      assert.equal(r.failed, "timeout");
+      assert.equal(ai.pendingTurns, 0);
+      await until(() => sent(tap, turn.id)[0].cancelledPlayedMs === 0);
+    });
+
+    await linkStep("a device's turn still open when its next starts ends quietly (superseded)", {
+      secret,
+    }, async (ai) => {
+      const dropped = recorder();
+      const first = ai.startTurn("kitchen", 16000, dropped.handlers);
+      first.audio(pcm.subarray(0, 3200));
+      const answered = recorder();
+      const second = ai.startTurn("kitchen", 16000, answered.handlers);
+      second.audio(pcm.subarray(0, 3200));
+      second.end(Date.now());
+      await until(() => first.done && answered.ended);
+      assert.equal(dropped.failed, undefined, "superseded is not reported as a failure");
+      assert.equal(dropped.ended, false);
+      assert.match(sent(tap, first.id)[0].error ?? "", /^superseded/);
+    });
+
+    await linkStep(
       "v1: the utterance goes whole in one spec 4.2 frame; an empty one is answered empty",
-      async () => {
-        const ai = client(tap.port, { protocol: "v1" });
-        try {
-          await until(() => ai.connected);
-          const r = recorder();
-          const turn = ai.startTurn("kitchen", 48000, r.handlers);
-          turn.audio(pcm.subarray(0, 9600));
-          turn.audio(pcm.subarray(0, 9600));
-          turn.end(Date.now());
-          await until(() => r.ended);
-          const [received] = sent(tap, turn.id);
-          assert.equal(received.protocol, 1);
-          assert.equal(received.rate, 48000);
-          assert.equal(received.audioBytes, 19200);
-          // Spec 6.1's server answers at 48 kHz: the echo comes back whole in one frame.
-          assert.deepEqual(r.audio, [{ bytes: 19200, rate: 48000 }]);
-          const silent = recorder();
-          const second = ai.startTurn("kitchen", 48000, silent.handlers);
-          second.end(Date.now());
-          await until(() => silent.ended);
-          assert.deepEqual(silent.audio, []);
-          assert.equal(sent(tap, second.id)[0].replyBytes, 0);
-        } finally {
-          ai.close();
-        }
+      { protocol: "v1" },
+      async (ai) => {
+        const r = recorder();
+        const turn = ai.startTurn("kitchen", 48000, r.handlers);
+        turn.audio(pcm.subarray(0, 9600));
+        turn.audio(pcm.subarray(0, 9600));
+        turn.end(Date.now());
+        await until(() => r.ended);
+        const [received] = sent(tap, turn.id);
+        assert.equal(received.protocol, 1);
+        assert.equal(received.rate, 48000);
+        assert.equal(received.audioBytes, 19200);
+        // Spec 6.1's server answers at 48 kHz: the echo comes back whole in one frame.
+        assert.deepEqual(r.audio, [{ bytes: 19200, rate: 48000 }]);
+        const silent = recorder();
+        const second = ai.startTurn("kitchen", 48000, silent.handlers);
+        second.end(Date.now());
+        await until(() => silent.ended);
+        assert.deepEqual(silent.audio, []);
+        assert.equal(sent(tap, second.id)[0].replyBytes, 0);
       },
     );
   });
