@@ -37,7 +37,7 @@ import {
   filterSdpCandidates,
   opusProblem,
 } from "../shared/media/remote_candidates.ts";
-import type { EchoGuard } from "./audio_input.ts";
+import type { EchoGuard } from "./echo_guard.ts";
 import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_session.ts";
 import { PlaybackClock } from "./playback.ts";
 import { LONG_TURN_CAPABILITY } from "./utterance_segmenter.ts";

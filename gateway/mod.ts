@@ -9,7 +9,8 @@
  *  2. `audio_receiver.ts`: the media clock [`jitter_estimator.ts`], sequence order with an
  *     adaptive window [`packet_order.ts`], losses marked, silence only for gaps and stalls.
  *  3. `audio_input.ts`: Opus decode or concealment [`shared/media/opus_codec.ts`], 20 ms frames,
- *     idle gate, VAD [`vad.ts`] with the echo guard [`echo_path.ts`].
+ *     idle gate [`idle_gate.ts`], VAD [`vad.ts`] with the echo guard [`echo_guard.ts`,
+ *     `echo_path.ts`].
  *  4. `utterance_segmenter.ts`: utterance start, audio, pause, end, straight to
  *  5. `conversation.ts`: one turn per utterance [opened by `ai_client.ts`], barge-in, events.
  *  6. `ai_turn.ts`: the turn's audio, pause, end.
