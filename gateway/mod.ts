@@ -12,7 +12,8 @@
  *     idle gate [`idle_gate.ts`], VAD [`vad.ts`] with the echo guard [`echo_guard.ts`,
  *     `echo_path.ts`].
  *  4. `utterance_segmenter.ts`: utterance start, audio, pause, end, straight to
- *  5. `conversation.ts`: one turn per utterance [opened by `ai_client.ts`], barge-in, events.
+ *  5. `conversation.ts`: one turn per utterance [opened by `ai_client.ts`], barge-in, events
+ *     [`conversation_events.ts`].
  *  6. `ai_turn.ts`: the turn's audio, pause, end.
  *  7. `ai_protocol.ts`: written as v2 messages (or one v1 frame) to the turn's link,
  *  8. `ai_client.ts`: which passes them on while the server is there,
