@@ -1,9 +1,9 @@
 /**
  * What a device's SDP answer and trickled ICE candidates must pass before they reach its session
- * (spec 17.1, docs/security.md): the answer must carry Opus audio, only the first answer a session
- * waits for is taken (a later one never disturbs a live call), and of the remote candidates, in
- * the answer and trickled together, only those in the allowed ranges (WEBRTC_ALLOWED_CANDIDATE_RANGES)
- * and at most WEBRTC_MAX_CANDIDATES per session are used: no STUN to addresses a device names.
+ * (spec 17.1): the answer must carry Opus audio, only the first answer a session waits for is
+ * taken (a later one never disturbs a live call), and of the remote candidates, in the answer and
+ * trickled together, only those in the allowed ranges (WEBRTC_ALLOWED_CANDIDATE_RANGES) and at
+ * most WEBRTC_MAX_CANDIDATES per session are used: no STUN to addresses a device names.
  * Every refusal is logged as `audit:`.
  *
  * @example

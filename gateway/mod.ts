@@ -27,7 +27,8 @@
  *
  * Around the path: `gateway.ts` (a session per device) with `ai_link.ts` (the AI server link it
  * makes), `answer_gate.ts` (what a device's answer and ICE candidates must pass) and
- * `gateway_metrics.ts` (`naila/gateway/metrics`), `signaling.ts` (MQTT offer, answer, ICE), `outage_hold.ts` (turns wait for a restarting AI server), `config.ts`,
+ * `gateway_metrics.ts` (`naila/gateway/metrics`), `signaling.ts` (MQTT offer, answer, ICE),
+ * `outage_hold.ts` (turns wait for a restarting AI server), `config.ts`,
  * `web_bridge.ts` (the browser device page). Scaling out (docs/scaling.md): `ai_servers.ts`
  * (several AI servers, least loaded first, failover), `gateway_membership.ts` and
  * `device_assignment.ts` (several gateways share the devices), `session_workers.ts`,
