@@ -16,17 +16,14 @@
  * - two-part commands with a pause of 300-800 ms at a phrase boundary: false cut-off rate (the
  *   request answered in more than one turn, or the answer's transcript not the whole request).
  */
-import { loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
-import { addDevice, storedLogin } from "../shared/credentials.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import type { DeviceEvent } from "../shared/messages.ts";
 import { DevicePeer } from "../device/peer.ts";
-import { loadServerConfig, startServer } from "../server/mod.ts";
 import { loadWhisperWorker } from "../server/stt/worker_client.ts";
 import type { SpeechToText } from "../server/stt/types.ts";
 import { type LogLine, startGatewayProcess } from "./lib/gateway_process.ts";
-import { freePort } from "./lib/ports.ts";
+import { startLoopbackServer } from "./lib/loopback_server.ts";
 import { speak } from "./lib/speech.ts";
 import { makeWhisperFixtures } from "./make_whisper_models.ts";
 import { percentile, round } from "./bench_stats.ts";
@@ -134,19 +131,8 @@ const model = await loadWhisperWorker(tinyRandom, {
   encoderFrames: "fit",
   maxTokens: BENCH_MAX_TOKENS,
 });
-const dataDir = await Deno.makeTempDir({ prefix: "naila_bench_continuation_" });
-const server = await startServer({
-  config: loadConfig({
-    PIPELINE: "full",
-    AUDIO_SOCKET_HOST: "127.0.0.1",
-    AUDIO_SOCKET_PORT: String(await freePort()),
-    MQTT_PORT: String(await freePort()),
-    NAILA_DATA_DIR: dataDir,
-    LOG_LEVEL: "error",
-  }),
-  server: loadServerConfig({ MQTT_BIND_HOST: "127.0.0.1" }),
-  stt: scriptedStt(model),
-});
+const server = await startLoopbackServer({ PIPELINE: "full" }, { stt: scriptedStt(model) });
+const { dataDir } = server;
 const gateway = await startGatewayProcess({
   MQTT_HOST: "127.0.0.1",
   MQTT_PORT: String(server.mqttPort),
@@ -165,7 +151,7 @@ const mqtt = await connectMqtt({
   embedded: false,
   host: "127.0.0.1",
   port: server.mqttPort,
-  ...storedLogin(dataDir, { role: "server" }),
+  ...server.login("server"),
 }, { clientId: `bench-continuation-${crypto.randomUUID().slice(0, 8)}` });
 mqtt.onMessage((topic, payload) => {
   if (topic.kind !== "gateway_metrics") return;
@@ -177,7 +163,7 @@ mqtt.onMessage((topic, payload) => {
 await mqtt.subscribe("naila/gateway/metrics");
 const device = new DevicePeer({
   id: "kitchen",
-  mqtt: { host: "127.0.0.1", port: server.mqttPort, ...addDevice(dataDir, "kitchen") },
+  mqtt: { host: "127.0.0.1", port: server.mqttPort, ...server.login({ device: "kitchen" }) },
   hostAddresses: ["127.0.0.1"],
 });
 const log = createLogger("bench.continuation", { level: "info" });
@@ -425,5 +411,4 @@ try {
   await gateway.stop();
   await server.close();
   model.close?.();
-  await Deno.remove(dataDir, { recursive: true }).catch(() => {});
 }

@@ -1,6 +1,6 @@
 /**
  * A continuation after the AI server restarted (docs/protocol.md "Continuing a turn"): the gateway's
- * AI client (gateway/ai_client.ts, gateway/ai_turn.ts) against the real server (server/mod.ts,
+ * AI link (gateway/ai_servers.ts, gateway/ai_turn.ts) against the real server (server/mod.ts,
  * `PIPELINE=echo`, so the reply is the request's own audio and its length shows what reached the
  * server as one turn) over real TCP. The first part is answered; the server restarts on the same
  * port; the user goes on: the new turn says `continues` about a turn the new server never saw,
@@ -11,7 +11,7 @@ import { delay } from "../shared/async.ts";
 import { float32ToPcm } from "../shared/audio.ts";
 import { readAudioSecret } from "../shared/audio_auth.ts";
 import { createLogger } from "../shared/log.ts";
-import { AiClient } from "../gateway/ai_client.ts";
+import { AiServers } from "../gateway/ai_servers.ts";
 import type { Turn, TurnFailure, TurnHandlers } from "../gateway/ai_turn.ts";
 import { type LoopbackServer, startLoopbackServer } from "../scripts/lib/loopback_server.ts";
 
@@ -55,16 +55,15 @@ function speech(ms: number): Uint8Array {
 async function continueAfterRestart(speak: (turn: Turn) => Promise<void>) {
   let server: LoopbackServer = await startLoopbackServer({ PIPELINE: "echo" });
   const port = server.audioPort;
-  const client = new AiClient({
-    host: "127.0.0.1",
-    port,
+  const client = new AiServers({
+    servers: [{ host: "127.0.0.1", port }],
     protocol: "v2",
     log: createLogger("test.resend", { level: "error" }),
     // The restarted server has a data directory (and secret) of its own.
     access: { secret: () => readAudioSecret(server.dataDir) },
   });
   const changes: boolean[] = [];
-  client.onConnection((up) => changes.push(up));
+  client.onConnection((up: boolean) => changes.push(up));
   client.start();
   try {
     await until(() => client.connected, "the first connection");
