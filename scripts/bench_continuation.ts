@@ -209,7 +209,7 @@ const GATEWAY_MESSAGES = new Set([
 
 /**
  * Speaks `samples` and waits until the conversation is over: the device is listening again and
- * no event came for {@link SETTLE_MS} (a continuation or a second answer would have shown by
+ * no event came for {@link SETTLE_MS} (longer than the continuation grace) (a continuation or a second answer would have shown by
  * then). Returns the events, the first reply latency (last speech packet sent → first reply
  * packet received) and the timeline for a report of what went wrong.
  */
@@ -236,7 +236,9 @@ async function converse(samples: Float32Array, rate: number) {
       count = device.events.length;
       quietSince = performance.now();
     }
-    const last = device.events.at(-1);
+    // The `turn` event of a reply that drained within the grace comes at its commit, after
+    // the device went back to listening.
+    const last = device.events.findLast((e) => e.type === "state");
     return last?.type === "state" && last.state === "listening" &&
       performance.now() - quietSince >= SETTLE_MS;
   }, "listening");
