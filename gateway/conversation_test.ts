@@ -539,3 +539,19 @@ Deno.test("a short reply drained within the grace, then continued: one turn even
   c.conversation.close();
   assert.deepEqual(c.of("turn").map((e) => e.turn), ["t2"], "closing commits and closes t2");
 });
+
+Deno.test("a stall of the device's packets after a pause does not end the turn on the wall clock", async () => {
+  const c = setup();
+  c.conversation.utteranceStart(Date.now() - 1000);
+  c.conversation.utterancePause();
+  // No frame comes for 400 ms (Wi-Fi holds them), longer than the 300 ms window.
+  await sleep(400);
+  const [turn] = c.turns;
+  assert.ok(!turn.calls.some((call) => call.startsWith("end")), turn.calls.join(", "));
+  assert.equal(c.conversation.state, "user_speaking");
+  // The held packets come: speech goes on in the same turn; the segmenter's window ends it.
+  c.conversation.utteranceResume();
+  c.conversation.utteranceEnd("silence", Date.now());
+  assert.equal(turn.calls.filter((call) => call.startsWith("end")).length, 1);
+  assert.equal(c.turns.length, 1, "one turn");
+});
