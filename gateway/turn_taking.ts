@@ -177,7 +177,6 @@ export class TurnTaking {
   hint(turn: string, hint: EndOfTurnHint, now: number): TurnAction[] {
     if (this.#phase !== "utterance" || turn !== this.#turn || !this.#paused) return [];
     const ms = Math.round(hint.silenceMs);
-    this.#hinted = true;
     if (hint.completion === "complete") {
       this.#requiredSilenceMs = Math.min(this.silenceMs, Math.max(PAUSE_AFTER_MS, ms));
     } else if (hint.completion === "incomplete") {
@@ -185,6 +184,8 @@ export class TurnTaking {
     } else {
       this.#requiredSilenceMs = this.silenceMs;
     }
+    // The window itself is the frames' to end; another silence is the clock's.
+    this.#hinted = this.#requiredSilenceMs !== this.silenceMs;
     return now - this.#lastSpeechAt >= this.#requiredSilenceMs ? this.#end(now) : [];
   }
 
