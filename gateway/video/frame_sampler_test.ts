@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { FrameSampler, type FrameSamplerOptions, type SampledFrame } from "./frame_sampler.ts";
+import {
+  FrameSampler,
+  type FrameSamplerOptions,
+  MIN_SPIKE_BYTES,
+  type SampledFrame,
+} from "./frame_sampler.ts";
 
 /** 90 kHz ticks per frame at 15 fps. */
 const TICKS_15FPS = 6000;
@@ -49,6 +54,37 @@ Deno.test("capture-timestamp jitter of a few ms does not halve the motion rate",
     (_, i) => sampler.plan(frame(i, { timestamp: i * TICKS_15FPS + jitter[i % 6] * 2 })).analyze,
   ).filter(Boolean).length;
   assert.equal(analysed, 6);
+});
+
+Deno.test("an inter frame whose size jumps is analysed at once, not at the next due frame", () => {
+  const { sampler } = setup();
+  const sizes = [60_000, 100, 100, 100, 30_000, 100, 100, 100, 100, 100, 100, 100, 100];
+  const analysed = sizes.map((bytes, i) =>
+    sampler.plan(frame(i, { data: { byteLength: bytes } })).analyze
+  );
+  // Due: 0, 3, then every third frame after the last analysed one (4 → 7 → 10).
+  assert.deepEqual(analysed.flatMap((a, i) => a ? [i] : []), [0, 3, 4, 7, 10]);
+});
+
+Deno.test("keyframes, small frames and spikes under half an interval apart are not early", () => {
+  const { sampler } = setup();
+  const sizes: Record<number, number> = {
+    0: 60_000, // a keyframe: large by nature
+    2: MIN_SPIKE_BYTES - 100, // 19× the average, but too small to be motion
+    4: 30_000,
+    5: 400_000, // a spike 67 ms after the last early one
+    8: 400_000,
+    9: 400_000, // a keyframe (after a PLI): not a spike
+  };
+  const analysed = Array.from(
+    { length: 15 },
+    (_, i) =>
+      sampler.plan(
+        frame(i, { keyframe: i === 0 || i === 9, data: { byteLength: sizes[i] ?? 100 } }),
+      )
+        .analyze,
+  );
+  assert.deepEqual(analysed.flatMap((a, i) => a ? [i] : []), [0, 3, 4, 7, 8, 11, 14]);
 });
 
 Deno.test("while motion lasts, at most forwardFps frames go to the server; none when still", () => {
