@@ -61,12 +61,15 @@ async function main(): Promise<void> {
   const walk = readIvf(
     await encodeWalkIn({ fps: WALK_FPS, sceneSeconds: WALK_SCENE_S, personSeconds: WALK_PERSON_S }),
   );
+  // Ours to close: the server closes only a vision it started (a live worker keeps this
+  // process from exiting).
+  const vision = await createVision();
   const server = await startLoopbackServer({
     PIPELINE: "echo",
     ALERT_RULES: "hallway:person",
     ALERT_MIN_CONFIDENCE: "0.35",
     ALERT_COOLDOWN_MS: String(ALERT_COOLDOWN_MS),
-  }, { vision: await createVision() });
+  }, { vision });
   const dataDir = server.dataDir;
   const mqttAt = (id: string) => ({
     host: "127.0.0.1",
@@ -233,6 +236,7 @@ async function main(): Promise<void> {
     await watcher.close();
     await gateway.stop();
     await server.close();
+    await vision.close();
   }
 }
 

@@ -15,7 +15,12 @@
  *   after a keyframe also makes big frames), so at most 3 × `motionFps` in all; analysing is a
  *   small part of a frame's cost next to decoding it, which every reference frame gets anyway.
  * - **Forward** at most `forwardFps` frames per second while motion lasts (spec 10.2: only
- *   frames with motion go to the server).
+ *   frames with motion go to the server). New motion on top of motion that lasts (fresh change,
+ *   i.e. against the previous analysed frame, of at least {@link NEW_MOTION_FRACTION} of the
+ *   frame after a frame with less than half that: someone walked in while leaves moved, or
+ *   where a person's ghost lingers in the background) is forwarded at once instead of waiting
+ *   up to a forward interval; such early frames are one per forward interval at most, so at
+ *   most 2 × `forwardFps` in all.
  * - **Keyframes**: after a loss or a decode error, when a frame is wanted while none can be
  *   decoded, and while a stream has never sent one: requested at once, then repeated with
  *   backoff from `keyframeRetryMs` to `maxKeyframeRetryMs` until one arrives.
@@ -86,6 +91,10 @@ export const SPIKE_RATIO = 4;
 /** Smaller frames are never spikes: a few hundred bytes of change is too little to be motion
  * worth waking for (the regular analysis still sees it). */
 export const MIN_SPIKE_BYTES = 2000;
+/** Fresh change (against the previous analysed frame), as a fraction of the frame, that is new
+ * motion: 10× the default minimum area (0.5 %); a 400×400 person walking into a 640×480 room
+ * is ~0.4 (scripts/bench_cameras.ts), a lingering ghost or a parked car 0. */
+export const NEW_MOTION_FRACTION = 0.05;
 /** Weight of each inter frame in the running average size: ~8 frames of memory. */
 const SIZE_AVERAGE_WEIGHT = 1 / 8;
 /** Capture timestamps jitter by a few ms: a frame up to 10 % early still counts as due. */
@@ -108,6 +117,10 @@ export class FrameSampler {
   #averageBytes: number | undefined;
   #skipped: number;
   #lastForwarded: number | undefined;
+  /** RTP timestamp of the last frame forwarded early as new motion. */
+  #lastEarlyForward: number | undefined;
+  /** Fresh-change fraction of the last analysed frame. */
+  #lastFresh = 0;
   #captureWanted = false;
   /** No decodable picture until a keyframe: at start, after loss or a decode error. */
   #awaitingKeyframe = true;
@@ -174,15 +187,23 @@ export class FrameSampler {
   }
 
   /**
-   * Reports the motion result of an analysed frame; returns true when this frame is to be
-   * forwarded to the server (motion, and the forward rate allows it).
+   * Reports the motion result of an analysed frame (`fresh`: its fresh-change fraction, 0..1,
+   * `MotionResult.freshFraction`); returns true when this frame is to be forwarded to the
+   * server: motion, and the forward rate allows it or the motion is new (see the module doc).
    */
-  motion(motion: boolean, timestamp: number): boolean {
+  motion(motion: boolean, timestamp: number, fresh = 0): boolean {
+    const previous = this.#lastFresh;
+    this.#lastFresh = fresh;
     if (!motion) return false;
-    if (
-      this.#lastForwarded !== undefined &&
-      ticksSince(this.#lastForwarded, timestamp) < this.#forwardTicks
-    ) return false;
+    const due = this.#lastForwarded === undefined ||
+      ticksSince(this.#lastForwarded, timestamp) >= this.#forwardTicks;
+    if (!due) {
+      const onset = fresh >= NEW_MOTION_FRACTION && previous < NEW_MOTION_FRACTION / 2;
+      const early = onset && (this.#lastEarlyForward === undefined ||
+        ticksSince(this.#lastEarlyForward, timestamp) >= this.#forwardTicks);
+      if (!early) return false;
+      this.#lastEarlyForward = timestamp;
+    }
     this.#lastForwarded = timestamp;
     return true;
   }

@@ -96,6 +96,27 @@ Deno.test("while motion lasts, at most forwardFps frames go to the server; none 
   assert.equal(sampler.motion(true, 12 * 18_000), true);
 });
 
+Deno.test("new motion while motion lasts is forwarded at once, at most once per forward interval", () => {
+  const { sampler } = setup({ forwardFps: 2 });
+  // Analysed at 5 fps (18 000 ticks apart), fresh change per frame: lasting motion with little
+  // fresh change (a ghost), then a person walks in and keeps moving.
+  const fresh = [0, 0.01, 0.3, 0.2, 0.2, 0.2, 0.01, 0.02, 0.3];
+  const forwarded = fresh.map((f, i) => sampler.motion(true, i * 18_000, f));
+  // 0: first; 2: new (early); 5: due again (3 frames after 2); 8: due.
+  assert.deepEqual(forwarded, [true, false, true, false, false, true, false, false, true]);
+});
+
+Deno.test("motion that keeps moving, or moves a little, keeps the forward rate", () => {
+  const { sampler } = setup({ forwardFps: 2 });
+  // Fresh change that lasts is not an onset; a small one (under NEW_MOTION_FRACTION) is none;
+  // two onsets within a forward interval forward only the first early.
+  const fresh = [0.2, 0.3, 0.2, 0.2, 0.04, 0.3, 0.01, 0.3, 0.01, 0.3];
+  const forwarded = fresh.map((f, i) => sampler.motion(true, i * 18_000, f));
+  // 0 first, 3 and 6 due; 5 follows 0.04 (not calm); 7 is an onset (early); 9 another within
+  // a forward interval of 7.
+  assert.deepEqual(forwarded, [true, false, false, true, false, false, true, true, false, false]);
+});
+
 Deno.test("RTP timestamp wrap-around keeps the rates", () => {
   const { sampler } = setup();
   const start = 2 ** 32 - 2 * TICKS_15FPS;
