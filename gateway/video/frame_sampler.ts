@@ -12,8 +12,9 @@
  *   spent bits because the picture changed, so motion is not left waiting up to a whole analysis
  *   interval (at 15 fps analysed at 5, the first frame of a person walking in waited 0–133 ms).
  *   Such early analyses are at least half an analysis interval apart (an encoder's quality ramp
- *   after a keyframe also makes big frames), so at most 3 × `motionFps` in all; analysing is a
- *   small part of a frame's cost next to decoding it, which every reference frame gets anyway.
+ *   after a keyframe also makes big frames), so at most 3 × `motionFps` in all; an analysis
+ *   (~0.5 ms at 640×480, docs/video.md) costs less than the decode every reference frame gets
+ *   anyway. A still scene with sensor noise had 7 such frames in 300 (20 s at 15 fps).
  * - **Forward** at most `forwardFps` frames per second while motion lasts (spec 10.2: only
  *   frames with motion go to the server). New motion on top of motion that lasts (fresh change,
  *   i.e. against the previous analysed frame, of at least {@link NEW_MOTION_FRACTION} of the
