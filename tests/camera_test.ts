@@ -70,13 +70,15 @@ Deno.test("cameras: motion → person alert, a live-frame answer, and a misbehav
   const good = await walkIn();
   const bad = await badStream(good);
   const question = await speak("Is anyone in the hallway?");
+  // Ours to close: the server closes only a vision it started itself.
+  const vision = await createVision();
   const server = await startLoopbackServer({
     PIPELINE: "full",
     TTS_ENGINE: "espeak",
     ALERT_RULES: "hallway:person",
     // CenterNet scores the pasted astronaut 0.44–0.49 (probed): under the 0.5 default.
     ALERT_MIN_CONFIDENCE: "0.35",
-  }, { stt: hears("Is anyone in the hallway?"), vision: await createVision() });
+  }, { stt: hears("Is anyone in the hallway?"), vision });
   const dataDir = server.dataDir;
   const mqttAt = (id: string) => ({
     host: "127.0.0.1",
@@ -153,6 +155,7 @@ Deno.test("cameras: motion → person alert, a live-frame answer, and a misbehav
     const code = await gateway.stop();
     await watcher.close().catch(() => {});
     await server.close();
+    await vision.close();
     assert.equal(code, 0, `gateway exit code ${code}: ${gateway.otherOutput.join("\n")}`);
   }
 });
