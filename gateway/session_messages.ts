@@ -7,7 +7,7 @@ import type { SampleRate } from "../shared/frame_codec.ts";
 import type { LogLevel } from "../shared/log.ts";
 import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
 import type { IceServer } from "../shared/config.ts";
-import type { EchoGuard } from "./audio_input.ts";
+import type { EchoGuard } from "./echo_guard.ts";
 import type { TurnFailure } from "./ai_turn.ts";
 import type { CloseReason, SessionMetrics } from "./device_session.ts";
 

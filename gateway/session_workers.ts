@@ -310,7 +310,7 @@ export class SessionWorkers {
           reply({ kind: "fail", reason, message });
           this.#turns.delete(id);
         },
-      }, id);
+      }, { id });
       if (!turn.done) this.#turns.set(id, turn);
       return;
     }
