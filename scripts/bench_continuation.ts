@@ -2,12 +2,16 @@
  * `deno run -A scripts/bench_continuation.ts [--quick]` (issue 9, protocol half): turn-taking
  * with the `eot` fast path and continuation, on the real path: the real server (in this process:
  * full pipeline, built-in assistant, espeak-ng TTS, the whisper-tiny-shaped model of random
- * weights with the fitted encoder window and 16 tokens, in its worker thread), the real gateway
+ * weights with the fitted encoder window, in its worker thread), the real gateway
  * process, and a werift device speaking espeak-ng speech over WebRTC on loopback, in three voices.
  *
  * Real Whisper weights cannot be fetched here: each utterance's text is taken from the script
  * that synthesized it (the model still runs on every utterance for its cost) — the report says so
- * beside the numbers. The gateway runs with `GATEWAY_ECHO_GUARD=off` (the device plays nothing
+ * beside the numbers. The random model never emits its end-of-text token, so each utterance's
+ * decoding is capped at what a real Whisper would decode for the scripted text: its tokens
+ * (GPT-2 byte-level BPE, the vocabulary of Whisper's English models, counted with js-tiktoken's
+ * r50k_base ranks) plus the end token. A benchmark setting only: production decoding is
+ * unchanged (it stops at the end token, or DEFAULT_MAX_TOKENS). The gateway runs with `GATEWAY_ECHO_GUARD=off` (the device plays nothing
  * into its microphone; the echo guard is measured elsewhere).
  *
  * Reported:
@@ -27,6 +31,7 @@ import { startLoopbackServer } from "./lib/loopback_server.ts";
 import { speak } from "./lib/speech.ts";
 import { makeWhisperFixtures } from "./make_whisper_models.ts";
 import { percentile, round } from "./bench_stats.ts";
+import { decodedTokens } from "./lib/whisper_token_count.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
@@ -45,8 +50,6 @@ const TWO_PART: [string, string][] = [
   ["Set a timer for", "ten minutes."],
 ];
 const PAUSES_MS = [300, 400, 500, 600, 800];
-/** Tokens decoded per utterance with the random model (as `deno task bench`). */
-const BENCH_MAX_TOKENS = 16;
 /** espeak-ng's trailing silence is below this level. */
 const SILENCE_LEVEL = 0.01;
 /** A conversation's end to end guard, not a measurement. */
@@ -82,26 +85,41 @@ interface SttCall {
   doneAt: number;
   audioMs: number;
   text: string;
+  /** Tokens the model decoded (the scripted text's count plus the end token). */
+  tokens: number;
 }
 let sttCalls: SttCall[] = [];
 
 /**
  * The model runs for its cost; the text comes from the script: the first part for audio that
- * ends before the pause is over (the speculation at the pause), else the whole request.
+ * ends before the pause is over (the speculation at the pause), else the whole request. The
+ * model used is the one whose decoding cap is that text's token count plus the end token
+ * (`models`, keyed by cap): what a real Whisper decodes for it.
  */
-function scriptedStt(model: SpeechToText): SpeechToText {
+function scriptedStt(models: Map<number, SpeechToText>): SpeechToText {
   return {
     async transcribe(samples, options) {
       // Measured first: the worker takes the samples' buffer.
       const at = Date.now();
       const ms = (samples.length / STT_RATE) * 1000;
       const firstOnly = ms < script.firstMs + PRE_ROLL_MS + 250;
-      const heard = await model.transcribe(samples, options);
       const text = firstOnly ? script.first : script.whole;
-      sttCalls.push({ at, doneAt: Date.now(), audioMs: Math.round(ms), text });
+      const tokens = decodedTokens(text);
+      const model = models.get(tokens);
+      if (model === undefined) throw new Error(`no model loaded for a cap of ${tokens} tokens`);
+      const heard = await model.transcribe(samples, options);
+      sttCalls.push({
+        at,
+        doneAt: Date.now(),
+        audioMs: Math.round(ms),
+        text,
+        tokens: heard.timings.tokens,
+      });
       return { ...heard, text };
     },
-    close: async () => await model.close?.(),
+    close: async () => {
+      for (const model of models.values()) await model.close?.();
+    },
   };
 }
 
@@ -127,11 +145,15 @@ async function waitFor(check: () => boolean, what: string): Promise<void> {
 }
 
 const { tinyRandom } = await makeWhisperFixtures(`${ROOT}models`);
-const model = await loadWhisperWorker(tinyRandom, {
-  encoderFrames: "fit",
-  maxTokens: BENCH_MAX_TOKENS,
-});
-const server = await startLoopbackServer({ PIPELINE: "full" }, { stt: scriptedStt(model) });
+/** Every text the STT may be scripted to hear: each cap needs its own worker (set at load). */
+const SCRIPTED_TEXTS = [...COMMANDS, ...TWO_PART.flatMap(([a, b]) => [a, `${a} ${b}`])];
+const caps = [...new Set(SCRIPTED_TEXTS.map(decodedTokens))].sort((a, b) => a - b);
+const models = new Map<number, SpeechToText>();
+for (const cap of caps) {
+  models.set(cap, await loadWhisperWorker(tinyRandom, { encoderFrames: "fit", maxTokens: cap }));
+}
+const stt = scriptedStt(models);
+const server = await startLoopbackServer({ PIPELINE: "full" }, { stt });
 const { dataDir } = server;
 const gateway = await startGatewayProcess({
   MQTT_HOST: "127.0.0.1",
@@ -191,7 +213,9 @@ function timeline(
   for (const call of stt) {
     rows.push([
       call.at - startedAt,
-      `stt ${call.audioMs} ms of audio → "${call.text}" in ${call.doneAt - call.at} ms`,
+      `stt ${call.audioMs} ms of audio → "${call.text}" (${call.tokens} tokens) in ${
+        call.doneAt - call.at
+      } ms`,
     ]);
   }
   return rows.sort((x, y) => x[0] - y[0]).map(([t, what]) => `${Math.round(t)} ${what}`);
@@ -377,7 +401,9 @@ try {
   }
   const report = {
     note: "transcripts from the synthesizing script; whisper-tiny-shaped random-weight model " +
-      "(fit window, 16 tokens) run on every utterance for its cost; GATEWAY_ECHO_GUARD=off",
+      "(fit window) run on every utterance for its cost, decoding capped at the scripted " +
+      `text's Whisper tokens + end token (${caps.join("/")} tokens), as a real model stops at ` +
+      "its end token; GATEWAY_ECHO_GUARD=off",
     machine: `${navigator.hardwareConcurrency} cores, load average (1 min) during the run ` +
       `min ${Math.min(...loads)} median ${round(percentile(loads, 50), 1)} max ${
         Math.max(...loads)
@@ -412,5 +438,5 @@ try {
   await mqtt.close().catch(() => {});
   await gateway.stop();
   await server.close();
-  model.close?.();
+  await stt.close?.();
 }
