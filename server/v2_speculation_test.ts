@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import type { EotMessage } from "../shared/frame_codec.ts";
 import { EndOfTurn } from "./end_of_turn.ts";
 import { InferenceQueue } from "./inference_queue.ts";
-import { EchoPipeline, type SpeculativeStt } from "./pipeline.ts";
+import { EchoPipeline, FullPipeline, type ReplySink, type SpeculativeStt } from "./pipeline.ts";
+import type { DeviceCommand } from "../shared/messages.ts";
+import { Assistant } from "./assistant/assistant.ts";
+import { ConversationMemory } from "./assistant/memory.ts";
+import { TimerService } from "./assistant/timers.ts";
+import { EspeakTts } from "./tts/espeak.ts";
 import { discardSpeculation, speculate, usableSpeculation } from "./v2_speculation.ts";
 import { eotMessage, newTurn, type Turn } from "./v2_turn.ts";
 
@@ -49,7 +54,7 @@ Deno.test("speculate: STT starts on all the audio so far, once per new audio", a
   assert.equal(turn.chunks.length, 1, "the chunks are joined into the speculated audio");
   speculate(turn, { pipeline, queue });
   assert.equal(started.length, 1, "no new audio: the same speculation stands");
-  assert.equal((await usableSpeculation(turn))?.heard.text, HEARD);
+  assert.equal((await usableSpeculation(turn)?.result)?.heard.text, HEARD);
 });
 
 Deno.test("speculate: nothing starts without early STT, without audio or after the end", () => {
@@ -99,7 +104,7 @@ Deno.test("speculate: with a hint, the transcript is judged and answered with an
   const queue = new InferenceQueue();
   const hints: EotMessage[] = [];
   const turn = receivingTurn(new Uint8Array(320));
-  speculate(turn, { pipeline, queue }, (eot) => hints.push(eot));
+  speculate(turn, { pipeline, queue }, { hint: (eot) => hints.push(eot) });
   await turn.speculation!.result;
   await new Promise((resolve) => setTimeout(resolve, 0));
   assert.deepEqual(judged, [HEARD]);
@@ -114,11 +119,180 @@ Deno.test("speculate: no hint once speech resumed", async () => {
   const queue = new InferenceQueue();
   const hints: EotMessage[] = [];
   const turn = receivingTurn(new Uint8Array(320));
-  speculate(turn, { pipeline, queue }, (eot) => hints.push(eot));
+  speculate(turn, { pipeline, queue }, { hint: (eot) => hints.push(eot) });
   const result = turn.speculation!.result;
   discardSpeculation(turn);
   await result;
   await new Promise((resolve) => setTimeout(resolve, 0));
   assert.equal(judged.length, 1, "judged, but the silence it was about is over");
   assert.equal(hints.length, 0);
+});
+
+/** A complete command the built-in engine recognizes in full (`eot` `complete`). */
+const COMMAND = "turn on the kitchen lights";
+
+/**
+ * The full pipeline with the real assistant (SQLite memory, timers) and espeak-ng TTS; its STT
+ * hears `COMMAND` whatever the audio (the point here is what happens after STT).
+ */
+function fullSetup() {
+  const memory = ConversationMemory.open(":memory:");
+  const timers = new TimerService(memory, { onDue: () => {} });
+  const commands: DeviceCommand[] = [];
+  const assistant = new Assistant({
+    memory,
+    timers,
+    publishCommand: (_device, command) => commands.push(command),
+  });
+  const stt = {
+    transcribe: () => Promise.resolve({ text: COMMAND, timings: EMPTY_TIMINGS }),
+  };
+  const pipeline = new FullPipeline({ stt, assistant, tts: new EspeakTts() });
+  const close = () => {
+    timers.stop();
+    memory.close();
+  };
+  return { memory, commands, pipeline, close };
+}
+
+/** A sink that records what reached the gateway, in order. */
+function recordingSink() {
+  const sent: string[] = [];
+  const sink: ReplySink = {
+    transcript: (text) => sent.push(`transcript ${text}`),
+    reply: (text) => sent.push(`reply ${text}`),
+    audio: () => sent.push("audio"),
+  };
+  return { sent, sink };
+}
+
+/** Waits (event-loop turns, no clock) until `turn`'s speculation has a held reply. */
+async function heldReply(turn: Turn) {
+  for (let i = 0; i < 1000 && turn.speculation?.reply === undefined; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  const reply = turn.speculation?.reply;
+  assert.ok(reply !== undefined, "a complete transcript starts the reply ahead");
+  return reply;
+}
+
+Deno.test("speculate: a complete transcript's reply runs ahead, held until released", async () => {
+  const s = fullSetup();
+  try {
+    const queue = new InferenceQueue();
+    const turn = receivingTurn(new Uint8Array(3200));
+    speculate(turn, { pipeline: s.pipeline, queue }, { replyAhead: true });
+    const reply = await heldReply(turn);
+    const result = await reply.result;
+    assert.equal(result.cancelled, false);
+    assert.equal(result.transcript, COMMAND);
+    assert.ok(result.replyAudioMs > 0, "the first sentence was synthesized ahead");
+    // Staged: nothing applied or recorded before the commit.
+    assert.equal(s.commands.length, 0);
+    assert.equal(s.memory.recent("kitchen", 10).length, 0);
+    const { sent, sink } = recordingSink();
+    reply.release(sink);
+    assert.equal(sent[0], `transcript ${COMMAND}`);
+    assert.ok(sent[1].startsWith("reply "), "the reply text before its audio");
+    assert.ok(sent.includes("audio"));
+    const memoryId = result.commit!();
+    assert.equal(result.commit!(), memoryId, "a second commit applies nothing again");
+    assert.deepEqual(s.commands, [
+      { command: "set_power", params: { target: "kitchen lights", on: true } },
+    ]);
+    assert.equal(s.memory.recent("kitchen", 10).length, 1);
+  } finally {
+    s.close();
+  }
+});
+
+Deno.test("speculate: no reply ahead without replyAhead, or for an unfinished request", async () => {
+  const s = fullSetup();
+  try {
+    const queue = new InferenceQueue();
+    const turn = receivingTurn(new Uint8Array(3200));
+    speculate(turn, { pipeline: s.pipeline, queue }, { hint: () => {} });
+    await turn.speculation!.result;
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.equal(turn.speculation!.reply, undefined);
+    const { pipeline } = speculatingPipeline(); // hears "set a timer for": incomplete
+    const unfinished = receivingTurn(new Uint8Array(320));
+    speculate(unfinished, { pipeline, queue }, { replyAhead: true });
+    await unfinished.speculation!.result;
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.equal(unfinished.speculation!.reply, undefined);
+  } finally {
+    s.close();
+  }
+});
+
+Deno.test("speculate: speech resuming discards the held reply, nothing applied or sent", async () => {
+  const s = fullSetup();
+  try {
+    const queue = new InferenceQueue();
+    const turn = receivingTurn(new Uint8Array(3200));
+    speculate(turn, { pipeline: s.pipeline, queue }, { replyAhead: true });
+    const reply = await heldReply(turn);
+    // What `audio` does when speech resumes.
+    discardSpeculation(turn);
+    const result = await reply.result;
+    assert.equal(s.commands.length, 0);
+    assert.equal(s.memory.recent("kitchen", 10).length, 0);
+    assert.equal(usableSpeculation(turn), undefined, "an end now cannot release it");
+    // Discarded while running or after: a discarded reply is never released; its result is
+    // cancelled if it was still running, and its commit is never called.
+    assert.ok(result.cancelled || result.replyAudioMs > 0);
+  } finally {
+    s.close();
+  }
+});
+
+Deno.test("speculate: another turn's run aborts the reply ahead (finals first)", async () => {
+  const s = fullSetup();
+  try {
+    const queue = new InferenceQueue();
+    const turn = receivingTurn(new Uint8Array(3200));
+    speculate(turn, { pipeline: s.pipeline, queue }, { replyAhead: true });
+    const reply = await heldReply(turn);
+    await queue.run("other", () => Promise.resolve(), { device: "hall" });
+    assert.ok(turn.speculation!.controller.signal.aborted, "the final turn went first");
+    assert.equal(usableSpeculation(turn), undefined);
+    await reply.result;
+    assert.equal(s.commands.length, 0, "nothing applied");
+  } finally {
+    s.close();
+  }
+});
+
+Deno.test("speculate: an adopted speculation is the turn's own: other runs leave it", async () => {
+  const s = fullSetup();
+  try {
+    const queue = new InferenceQueue();
+    const turn = receivingTurn(new Uint8Array(3200));
+    speculate(turn, { pipeline: s.pipeline, queue }, { replyAhead: true });
+    const reply = await heldReply(turn);
+    usableSpeculation(turn)!.adopt();
+    await queue.run("other", () => Promise.resolve(), { device: "hall" });
+    assert.equal(turn.speculation!.controller.signal.aborted, false);
+    assert.equal((await reply.result).cancelled, false);
+  } finally {
+    s.close();
+  }
+});
+
+Deno.test("speculate: a cancelled turn's held reply is aborted and never committed", async () => {
+  const s = fullSetup();
+  try {
+    const queue = new InferenceQueue();
+    const turn = receivingTurn(new Uint8Array(3200));
+    speculate(turn, { pipeline: s.pipeline, queue }, { replyAhead: true });
+    const reply = await heldReply(turn);
+    turn.controller.abort(); // `cancel` of a receiving turn
+    discardSpeculation(turn);
+    await reply.result;
+    assert.equal(s.commands.length, 0);
+    assert.equal(s.memory.recent("kitchen", 10).length, 0);
+  } finally {
+    s.close();
+  }
 });

@@ -5,12 +5,38 @@
 import type { EotMessage, FrameLimits, SampleRate } from "../shared/frame_codec.ts";
 import { EOT_MAX_SILENCE_MS, EOT_MIN_SILENCE_MS } from "../shared/frame_codec.ts";
 import type { EndOfTurnDecision } from "./end_of_turn.ts";
-import type { SpeculativeStt } from "./pipeline.ts";
+import type { ReplySink, SpeculativeStt, TurnResult } from "./pipeline.ts";
 
 /** Most links of a continuation chain (`t3` continues `t2` continues `t1`). */
 export const MAX_CONTINUATIONS = 8;
 /** Longest request one continued or long turn carries (TURN_MAX_MS), seconds. */
 export const TURN_MAX_SECONDS = 120;
+
+/**
+ * A reply run ahead of a turn's end (after a `complete` end-of-turn decision on a `pause`): the
+ * pipeline ran staged, its output is held until {@link HeldReply.release}.
+ */
+export interface HeldReply {
+  /** The run's outcome; staged: its side effects wait for the result's `commit`. */
+  result: Promise<TurnResult>;
+  /** Sends what was held to `sink`, in order, and whatever the run sends later straight to it. */
+  release(sink: ReplySink): void;
+}
+
+/** Speculative work of a turn on a `pause` (v2_speculation.ts). */
+export interface Speculation {
+  /** Aborts the STT and the held reply; the queue aborts it too for any other turn's run. */
+  controller: AbortController;
+  /** The turn's audio bytes it covers. */
+  bytes: number;
+  result: Promise<SpeculativeStt>;
+  reply?: HeldReply;
+  /**
+   * The turn ended with this speculation's audio: it is the turn's own work now, which no other
+   * turn's run may abort (unregistered from the queue's speculative work).
+   */
+  adopt(): void;
+}
 
 /** A v2 turn between its `start` and the end of its reply. */
 export interface Turn {
@@ -33,8 +59,11 @@ export interface Turn {
   notice?: Promise<void>;
   /** Timers of a queued turn: its notice and its `state` updates. */
   queueTimers: ReturnType<typeof setTimeout>[];
-  /** STT started by a `pause` on the first `bytes` of audio; aborted when more audio comes. */
-  speculation?: { controller: AbortController; bytes: number; result: Promise<SpeculativeStt> };
+  /**
+   * STT started by a `pause` on the first `bytes` of audio; aborted when more audio comes. With
+   * a `complete` transcript, also the reply run ahead of the end (v2_speculation.ts).
+   */
+  speculation?: Speculation;
   /** Turns this one continues (0: a plain turn). */
   links: number;
   /** The whole request's audio once ended (kept for a continuation of a staged turn). */

@@ -202,7 +202,7 @@ export class V2Turns {
         if (this.#link.open) this.#out.send(eot);
       }
       : undefined;
-    speculate(turn, this.#link.settings, hint);
+    speculate(turn, this.#link.settings, { hint, replyAhead: this.#capabilities.has("continue") });
   }
 
   /** Audio seconds one turn may carry: 30 s, or TURN_MAX_SECONDS with `continue`. */
@@ -261,7 +261,11 @@ export class V2Turns {
     }
     clearTimeout(turn.timer);
     turn.phase = "queued";
-    const speculation = usableSpeculation(turn);
+    const usable = usableSpeculation(turn);
+    // This turn's own work now: no other turn's run may abort it any more.
+    usable?.adopt();
+    const speculation = usable?.result;
+    const held = usable?.reply;
     const utterance: Utterance = {
       device: turn.device,
       turn: id,
@@ -283,6 +287,14 @@ export class V2Turns {
       if (told) this.#out.send({ type: "state", turn: id, state: "running", ts: Date.now() });
       // "One moment" is already being said: the reply follows it, never interleaves.
       await turn.notice;
+      if (held !== undefined) {
+        // The reply ran ahead of the end (a `complete` pause): what it made goes out at once.
+        held.release(sink);
+        const result = await held.result;
+        if (!result.cancelled || signal.aborted) {
+          return { ...result, stages: { ...result.stages, reply_ahead: 1 } };
+        }
+      }
       return this.#link.settings.pipeline.run(utterance, sink, {
         signal,
         outputRate: turn.rate,
