@@ -330,6 +330,8 @@ try {
   const latencies: number[] = [];
   const gatewayLatencies: number[] = [];
   let lateCommands = 0;
+  /** Counted runs whose reply the server made ahead of the end (stage `reply_ahead`). */
+  let repliesAhead = 0;
   for (const voice of VOICES) {
     for (const text of COMMANDS) {
       const speech = await speak(text, { voice });
@@ -350,6 +352,7 @@ try {
         continue;
       }
       latencies.push(run.firstReplyMs);
+      if (turn?.latency_ms?.reply_ahead === 1) repliesAhead++;
       const packet = turn?.latency_ms?.first_reply_packet_ms;
       if (packet !== undefined) gatewayLatencies.push(packet);
     }
@@ -415,6 +418,7 @@ try {
     complete_commands: {
       runs: latencies.length,
       not_counted: lateCommands,
+      replies_made_ahead: repliesAhead,
       first_reply_ms_p50: round(percentile(latencies, 50), 1),
       first_reply_ms_p95: round(percentile(latencies, 95), 1),
       gateway_first_reply_packet_ms_p50: round(percentile(gatewayLatencies, 50), 1),

@@ -93,8 +93,9 @@ export interface Pipeline {
   run(utterance: Utterance, sink: ReplySink, options: RunOptions): Promise<TurnResult>;
   /**
    * Starts STT on the audio of a turn so far, before its end (absent or `undefined`: this
-   * pipeline has no STT to start early). Only STT is ever speculative: the assistant has side effects (timers, commands,
-   * memory). Aborting `options.signal` discards it.
+   * pipeline has no STT to start early). Aborting `options.signal` discards it. The assistant
+   * runs ahead only as a staged {@link run} (v2_speculation.ts): its side effects wait for the
+   * result's `commit`.
    */
   speculate?(
     pcm: Uint8Array,

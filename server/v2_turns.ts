@@ -4,6 +4,8 @@
  * server's `stages`; `cancel` (barge-in) with `played_ms`, `commit`, and typed `error`s per turn.
  * A `pause` (the user went quiet) starts STT on the audio so far while the inference queue is
  * idle; more audio discards it, and an `end` right after uses it instead of transcribing again.
+ * With `continue`, a transcript judged complete also has its reply made ahead and held; an `end`
+ * with no audio after the pause sends it at once (v2_speculation.ts).
  * `v2_adapter.ts` speaks the rest of the protocol (hello, ping, camera frames) and hands every
  * turn message here.
  *
