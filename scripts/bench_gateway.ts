@@ -18,6 +18,7 @@
  * Writes bench/gateway.json and prints a summary.
  *
  * Usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30] [--workers=N]
+ *   [--deno-flags="--cpu-prof --cpu-prof-dir=/tmp/prof"]
  */
 import { DevicePeer } from "../device/peer.ts";
 import { resample, SPEECH_RATE } from "../shared/audio.ts";
@@ -45,7 +46,7 @@ import {
 const CLI: Cli = {
   command: "bench:gateway",
   usage:
-    "usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30] [--workers=N]",
+    "usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30] [--workers=N] [--deno-flags=...]",
 };
 const ARGS = parseCli(CLI, {
   /** Fewer levels, shorter windows: a smoke run. */
@@ -56,6 +57,8 @@ const ARGS = parseCli(CLI, {
   "capacity-levels": { type: "string" },
   /** GATEWAY_WORKERS of the gateway under test (session worker threads; docs/scaling.md). */
   workers: { type: "string", default: "0" },
+  /** Extra `deno run` flags of the gateway under test, space-separated (e.g. `--cpu-prof`). */
+  "deno-flags": { type: "string" },
 });
 const QUICK = ARGS.quick;
 const CAPACITY_ONLY = ARGS["capacity-only"];
@@ -133,7 +136,7 @@ async function main() {
     LOG_LEVEL: "warn",
     GATEWAY_METRICS_INTERVAL_MS: String(METRICS_INTERVAL_MS),
     GATEWAY_WORKERS: ARGS.workers,
-  }, { waitReady: false });
+  }, { waitReady: false, denoFlags: ARGS["deno-flags"]?.split(" ").filter((f) => f) });
   const metrics = await gatewayMetrics(broker.port);
   await delay(3000); // startup (module load, Silero session) settles before the baseline
   const devices: DevicePeer[] = [];
