@@ -3,7 +3,7 @@
  * session_worker.ts; docs/scaling.md "Every core of the gateway"). Plain structured-cloneable
  * objects; PCM travels as `Uint8Array` (int16 LE) whose buffer is transferred.
  */
-import type { SampleRate } from "../shared/frame_codec.ts";
+import type { SampleRate, TurnCompletion, TurnState } from "../shared/frame_codec.ts";
 import type { LogLevel } from "../shared/log.ts";
 import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
 import type { IceServer } from "../shared/config.ts";
@@ -30,7 +30,11 @@ export type ReplyItem =
   | { kind: "audio"; pcm: Uint8Array; rate: SampleRate }
   | { kind: "text"; text: "transcript" | "reply"; value: string }
   | { kind: "end"; stages?: Record<string, number> }
-  | { kind: "fail"; reason: TurnFailure; message: string };
+  | { kind: "fail"; reason: TurnFailure; message: string }
+  /** The server's end-of-turn hint after a pause (`silenceMs` in ms). */
+  | { kind: "eot"; completion: TurnCompletion; silenceMs: number }
+  /** Where the turn stands in the server's queue (`waitMs` in ms). */
+  | { kind: "state"; state: TurnState; position?: number; waitMs?: number };
 
 /** Main thread → worker. */
 export type ToWorker =

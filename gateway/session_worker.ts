@@ -90,6 +90,10 @@ class WorkerTurn implements ConversationTurn {
         this.done = true;
         turns.delete(this.id);
         return this.handlers.fail(item.reason, item.message);
+      case "eot":
+        return this.handlers.eot?.(item.completion, item.silenceMs);
+      case "state":
+        return this.handlers.state?.(item.state, item.position, item.waitMs);
     }
   }
 }

@@ -310,6 +310,8 @@ export class SessionWorkers {
           reply({ kind: "fail", reason, message });
           this.#turns.delete(id);
         },
+        eot: (completion, silenceMs) => reply({ kind: "eot", completion, silenceMs }),
+        state: (state, position, waitMs) => reply({ kind: "state", state, position, waitMs }),
       }, id);
       if (!turn.done) this.#turns.set(id, turn);
       return;
