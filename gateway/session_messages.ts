@@ -7,9 +7,8 @@ import type { SampleRate, TurnCompletion, TurnState } from "../shared/frame_code
 import type { LogLevel } from "../shared/log.ts";
 import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
 import type { IceServer } from "../shared/config.ts";
-import type { EchoGuard } from "./audio_input.ts";
 import type { TurnFailure } from "./ai_turn.ts";
-import type { CloseReason, SessionMetrics } from "./device_session.ts";
+import type { CloseReason, DeviceSessionOptions, SessionMetrics } from "./device_session.ts";
 
 /** What a worker is started with. */
 export interface WorkerInit {
@@ -17,7 +16,8 @@ export interface WorkerInit {
   /** Prefix of the turn ids this worker makes (unique per gateway and worker). */
   turnPrefix: string;
   peer: { iceServers: IceServer[]; hostAddresses: string[] };
-  audio: { silenceFrames: number; sampleRate: SampleRate; echoGuard: EchoGuard };
+  /** The sessions' audio settings, as the main thread's own sessions get them. */
+  audio: DeviceSessionOptions["audio"];
   /** Silero model path, or undefined for the energy VAD at `threshold`. */
   vad: { sileroPath?: string; threshold: number };
   logLevel: LogLevel;
@@ -39,12 +39,14 @@ export type ReplyItem =
 /** Main thread → worker. */
 export type ToWorker =
   | WorkerInit
-  | { type: "open"; device: string; sessionId: string }
+  /** `echoCancellation`: the device's status said it cancels its own echo (no echo guard). */
+  | { type: "open"; device: string; sessionId: string; echoCancellation: boolean }
   | { type: "answer"; device: string; sessionId: string; sdp: string }
   | { type: "ice"; device: string; candidate: IceCandidate }
   | { type: "announce"; device: string }
   | { type: "close"; device: string; sessionId: string; reason: CloseReason }
-  | { type: "ai"; connected: boolean }
+  /** The AI link's state: connected, and whether its servers take turns over 30 s. */
+  | { type: "ai"; connected: boolean; longTurns: boolean }
   | { type: "reply"; turn: string; item: ReplyItem; endWrittenAt?: number }
   | { type: "shutdown" };
 

@@ -104,6 +104,7 @@ let init: WorkerInit | undefined;
 let clock: PlaybackClock | undefined;
 let silero: SileroSession | undefined;
 let aiConnected = false;
+let longTurns = false;
 let nextTurn = 1;
 let metricsTimer: ReturnType<typeof setInterval> | undefined;
 
@@ -131,7 +132,7 @@ async function start(options: WorkerInit): Promise<void> {
   const peer = peerConfig(options.peer);
   const model = (): VoiceModel =>
     silero ? new SileroModel(silero) : new EnergyModel({ threshold: options.vad.threshold || 1 });
-  open = (device, sessionId) => {
+  open = (device, sessionId, echoCancellation) => {
     sessions.get(device)?.close("replaced");
     const session = new DeviceSession({
       device,
@@ -145,6 +146,8 @@ async function start(options: WorkerInit): Promise<void> {
       clock: clock!,
       model: model(),
       audio: options.audio,
+      longTurns: () => longTurns,
+      echoCancellation,
       publishEvent: (event) => post({ type: "event", device, event }),
       onClosed: (closed, reason) => {
         if (sessions.get(closed.device) === closed) sessions.delete(closed.device);
@@ -176,7 +179,7 @@ async function start(options: WorkerInit): Promise<void> {
   post({ type: "ready" });
 }
 
-let open: (device: string, sessionId: string) => void = () => {};
+let open: (device: string, sessionId: string, echoCancellation: boolean) => void = () => {};
 
 function current(device: string, sessionId: string): DeviceSession | undefined {
   const session = sessions.get(device);
@@ -199,7 +202,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
         start(message).catch((error) => post({ type: "failed", message: String(error) }));
         return;
       case "open":
-        return open(message.device, message.sessionId);
+        return open(message.device, message.sessionId, message.echoCancellation);
       case "answer":
         void current(message.device, message.sessionId)?.applyAnswer(message.sdp).catch(() => {});
         return;
@@ -215,6 +218,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
         return;
       case "ai":
         aiConnected = message.connected;
+        longTurns = message.longTurns;
         return;
       case "reply":
         turns.get(message.turn)?.receive(message.item, message.endWrittenAt);
