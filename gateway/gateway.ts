@@ -197,10 +197,15 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   const workers = workerCount > 0
     ? await SessionWorkers.start(workerCount, {
       peer: { iceServers: config.webrtc.iceServers, hostAddresses: config.webrtc.hostAddresses },
+      // The same audio settings as the main thread's sessions.
       audio: {
         silenceFrames: config.audio.silenceFrames,
         sampleRate: config.audio.sampleRate,
-        echoGuard: options.echoGuard ?? "raise",
+        echoGuard: options.echoGuard ?? "estimate",
+        echoMarginDb: options.echoMarginDb,
+        stallHoldMs: options.stallHoldMs,
+        turnMaxMs: options.turnMaxMs,
+        turnTaking: options.turnTaking,
       },
       vad: {
         sileroPath: silero ? sileroPath : undefined,
@@ -293,12 +298,10 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       );
       return;
     }
-    if (video && workers) {
-      // Session workers carry audio only: the camera hub lives on the main thread.
-      log.warn("camera not taken: video needs GATEWAY_WORKERS=0", { device });
-    }
     sessions.get(device)?.close("replaced");
-    const session = workers ? workers.open(device, sessionId()) : new DeviceSession({
+    // Cameras stay on the main thread with the camera hub; the rest go to the session workers.
+    const remote = !video && workers?.open(device, sessionId(), echoCancellation);
+    const session = remote || new DeviceSession({
       device,
       sessionId: sessionId(),
       peer,
@@ -465,8 +468,13 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     lastCpu = cpu;
     lastCpuAt = at;
     const memory = Deno.memoryUsage();
-    const playback = workers ? workers.takeStats() : clock.takeStats();
-    const vadRuns = workers ? workers.silero : silero;
+    const playback = workers ? workers.takeStats(clock.takeStats()) : clock.takeStats();
+    const vadRuns = workers
+      ? {
+        runs: workers.silero.runs + (silero?.runs ?? 0),
+        totalMs: workers.silero.totalMs + (silero?.totalMs ?? 0),
+      }
+      : silero;
     const devices: Record<string, SessionMetrics> = {};
     let framesIn = 0, framesOut = 0;
     for (const [device, session] of sessions) {
