@@ -2,7 +2,7 @@
  * The playback-clock counters of several clocks (each session worker's, and the main thread's)
  * as one clock's, for `naila/gateway/metrics` (docs/scaling.md "Every core of the gateway").
  *
- * A {@link FrameClock}'s `takeStats()` is cumulative (ticks, late ticks and stalls since the clock
+ * A `FrameClock`'s `takeStats()` is cumulative (ticks, late ticks and stalls since the clock
  * was made) except the worst lateness, which is since the previous call. So each source's latest
  * report replaces its previous one, and the sum is of the latest reports; adding every report up
  * instead would count the same ticks again with every message.
@@ -14,14 +14,14 @@
  * const playback = sum.take(); // once per metrics message
  * ```
  */
-import type { ClockStats, FrameClock } from "../shared/media/frame_clock.ts";
+import type { ClockStats } from "../shared/media/frame_clock.ts";
 
 /** See the module doc. */
 export class ClockStatsSum {
   #latest = new Map<unknown, ClockStats>();
   #maxLateMs = 0;
 
-  /** Records `source`'s cumulative counters (one {@link FrameClock.takeStats} of its clock). */
+  /** Records `source`'s cumulative counters (one `FrameClock.takeStats()` of its clock). */
   report(source: unknown, stats: ClockStats): void {
     this.#latest.set(source, { ...stats });
     this.#maxLateMs = Math.max(this.#maxLateMs, stats.maxLateMs);
