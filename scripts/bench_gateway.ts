@@ -363,12 +363,22 @@ async function main() {
       await addDevices(n, "cap");
       await delay(1000);
       const duplexRound = await startDuplex();
+      const sched = schedTimes(gateway.pid);
       const measured = await measureCapacity(devices, metrics, gateway.pid, CAPACITY_WINDOW_MS);
+      const waited = schedTimes(gateway.pid);
       // Every device's utterance must also have reached the server.
       const level = {
         ...measured,
         ok: measured.ok && duplexRound.turns >= n,
         turns: duplexRound.turns,
+        // How starved the machine left the gateway: of the time its threads were runnable, the
+        // share spent waiting for a core (other processes' turn), and the 1-minute load average.
+        gateway_runqueue_share: round(
+          (waited.waitNs - sched.waitNs) /
+            Math.max(1, waited.runNs - sched.runNs + waited.waitNs - sched.waitNs),
+          3,
+        ),
+        load_average: Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]),
       };
       await duplexRound.finish();
       levels.push(level);
@@ -391,6 +401,25 @@ async function main() {
     : result;
   await Deno.writeTextFile(path, JSON.stringify(written, null, 2) + "\n");
   console.log(JSON.stringify(CAPACITY_ONLY ? result.capacity : result, null, 2));
+}
+
+/**
+ * Time the threads of process `pid` spent running and runnable-but-waiting for a core so far, in
+ * ns, summed (/proc/<pid>/task/<tid>/schedstat; threads that ended are not counted).
+ */
+function schedTimes(pid: number): { runNs: number; waitNs: number } {
+  let runNs = 0, waitNs = 0;
+  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const [run, wait] = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`)
+        .split(" ").map(Number);
+      runNs += run;
+      waitNs += wait;
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return { runNs, waitNs };
 }
 
 /** Speaks with `loss` applied to this utterance only. */
