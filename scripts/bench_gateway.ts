@@ -386,7 +386,7 @@ async function main() {
       // One failing step can be a noisy moment on a shared machine; two in a row are the limit.
       if (!level.ok && levels.at(-2)?.ok === false) break;
     }
-    result.capacity = capacitySummary(levels);
+    result.capacity = { workers: Number(ARGS.workers), ...capacitySummary(levels) };
   } finally {
     await metrics.close();
     for (const d of devices) await d.close({ announceOffline: false }).catch(() => {});
