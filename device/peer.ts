@@ -8,9 +8,9 @@
  *   status `online: true` (retained), answer the gateway's offer, trickle ICE marked
  *   `from: "device"` (or put every candidate in the answer with `trickle: false`), resolve once
  *   the WebRTC connection is up.
- * - The "microphone" runs on its own drift-free 20 ms clock from connect to close. `speak()`
- *   queues speech on it; between utterances it sends encoded silence (`idle: "silence"`, like an
- *   open mic) or nothing (`idle: "none"`, like DTX).
+ * - The "microphone" (`microphone.ts`) runs on its own drift-free 20 ms clock from connect to
+ *   close. `speak()` queues speech on it; between utterances it sends encoded silence
+ *   (`idle: "silence"`, like an open mic) or nothing (`idle: "none"`, like DTX).
  * - Every reply packet is decoded; talkspurts (marker bit or a gap) become {@link Reply} entries.
  * - Test conditions of issue 9: `echo` plays the reply back into the mic (a speaker without echo
  *   cancellation: gain and delay), {@link DevicePeer.holdPackets} stalls the mic's packets and
@@ -26,8 +26,7 @@
  * await device.close();
  * ```
  */
-import { RTCPeerConnection, type RTCRtpTransceiver, type RtpPacket } from "werift";
-import { resample } from "../shared/audio.ts";
+import { RTCPeerConnection, type RTCRtpTransceiver } from "werift";
 import { delay } from "../shared/async.ts";
 import type { MqttConfig } from "../shared/config.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
@@ -39,18 +38,10 @@ import {
 } from "../shared/messages.ts";
 import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
 import { topicFilter } from "../shared/topics.ts";
-import {
-  concatChunks,
-  FrameClock,
-  OPUS_FRAME_SAMPLES,
-  OPUS_RATE,
-  OpusDecoder,
-  OpusEncoder,
-  OpusRtpSender,
-  peerConfig,
-} from "../shared/media/mod.ts";
+import { concatChunks, OpusDecoder, peerConfig } from "../shared/media/mod.ts";
 import type { IceServer } from "../shared/config.ts";
-import { SpeakerEcho, type SpeakerEchoOptions } from "./speaker_echo.ts";
+import type { SpeakerEchoOptions } from "./speaker_echo.ts";
+import { Microphone, type Spoken } from "./microphone.ts";
 import type { Ivf } from "../shared/video/ivf.ts";
 import { IvfVideoSender } from "./video_sender.ts";
 
@@ -58,8 +49,8 @@ import { IvfVideoSender } from "./video_sender.ts";
 const REPLY_GAP_MS = 200;
 /** How long connect() waits for the offer and the connection. */
 const CONNECT_TIMEOUT_MS = 15_000;
-/** Distinct idle-noise packets cycled by the mic (half a second). */
-const NOISE_PACKETS = 25;
+
+export type { Spoken } from "./microphone.ts";
 
 /** Options of {@link DevicePeer}. */
 export interface DevicePeerOptions {
@@ -109,16 +100,6 @@ export interface Reply {
   samples(): Float32Array;
 }
 
-/** Result of {@link DevicePeer.speak}. */
-export interface Spoken {
-  /** performance.now() when the first / last speech packet was handed to the socket. */
-  firstPacketAt: number;
-  lastPacketAt: number;
-  /** Date.now() of the last speech packet (for comparison with gateway timestamps). */
-  lastPacketWallMs: number;
-  frames: number;
-}
-
 class ReplyRecording implements Reply {
   startedAt: number;
   lastAt: number;
@@ -140,14 +121,6 @@ class ReplyRecording implements Reply {
   }
 }
 
-interface Utterance {
-  samples: Float32Array;
-  offset: number;
-  frames: number;
-  firstPacketAt?: number;
-  resolve: (spoken: Spoken) => void;
-}
-
 /** See the module doc. */
 export class DevicePeer extends EventTarget {
   readonly id: string;
@@ -155,11 +128,6 @@ export class DevicePeer extends EventTarget {
   readonly replies: Reply[] = [];
   /** Events the gateway published on `naila/devices/{id}/events`. */
   readonly events: DeviceEvent[] = [];
-  /** Packets sent (speech and silence) and dropped by the `loss` option. */
-  packetsSent = 0;
-  packetsDropped = 0;
-  /** Fraction of outgoing packets dropped (0..1); starts as `options.loss`, may be changed. */
-  loss: number;
   #o: DevicePeerOptions;
   #log: Logger;
   #mqtt: NailaMqtt | undefined;
@@ -171,39 +139,9 @@ export class DevicePeer extends EventTarget {
   #sessionId: string | undefined;
   #chain: Promise<void> = Promise.resolve();
   #decoder = new OpusDecoder();
-  /** Mic frames out: Opus, RTP, then the `loss` option drops some before the socket. */
-  #rtp = new OpusRtpSender((packet) => {
-    if (this.loss > 0 && Math.random() < this.loss) {
-      this.packetsDropped++;
-      return;
-    }
-    if (performance.now() < this.#holdUntil) {
-      this.#held.push(packet);
-      return;
-    }
-    this.#releaseHeld();
-    this.#sendPacket(packet);
-  });
-  #frame = new Float32Array(OPUS_FRAME_SAMPLES);
-  #idlePackets: Uint8Array[];
-  #idleIndex = 0;
-  #queue: Utterance[] = [];
-  /** The microphone's 20 ms clock, from connect to close (paused while idle with `idle: "none"`). */
-  #mic = new FrameClock({
-    frame: () => this.#micFrame(),
-    // DTX-like: nothing to send until the next speak().
-    keepRunning: () =>
-      this.#queue.length > 0 || (this.#o.idle ?? "silence") !== "none" || !!this.#echo?.due,
-  });
-  #talking = false;
+  #mic: Microphone;
   #current: ReplyRecording | undefined;
   #replyCursor = 0;
-  /** The speaker's echo into the mic (option `echo`). */
-  #echo: SpeakerEcho | undefined;
-  /** Mic packets held by {@link holdPackets} until `#holdUntil` (performance.now()). */
-  #held: RtpPacket[] = [];
-  #holdUntil = 0;
-  #holdTimer: ReturnType<typeof setTimeout> | undefined;
   /** Set by announce(): the current connection is about to be replaced by a new offer. */
   #awaitingOffer = false;
   #closed = false;
@@ -212,21 +150,32 @@ export class DevicePeer extends EventTarget {
     super();
     this.id = options.id;
     this.#o = options;
-    this.loss = options.loss ?? 0;
-    if (options.echo) this.#echo = new SpeakerEcho(options.echo);
+    this.#mic = new Microphone({
+      idle: options.idle,
+      idleNoise: options.idleNoise,
+      loss: options.loss,
+      echo: options.echo,
+      send: (packet) => this.#transceiver?.sender.sendRtp(packet).catch(() => {}),
+    });
     this.#log = options.log ?? createLogger(`device.${options.id}`, { level: "warn" });
-    const noise = options.idleNoise ?? 0;
-    // Uniform noise of amplitude a has RMS a/√3.
-    const amplitude = noise * Math.sqrt(3);
-    const encoder = new OpusEncoder();
-    this.#idlePackets = Array.from(
-      { length: noise > 0 ? NOISE_PACKETS : 1 },
-      () =>
-        encoder.encode(
-          new Float32Array(OPUS_FRAME_SAMPLES).map(() => (Math.random() * 2 - 1) * amplitude),
-        ),
-    );
-    encoder.close();
+  }
+
+  /** Packets sent (speech and silence) and dropped by the `loss` option. */
+  get packetsSent(): number {
+    return this.#mic.packetsSent;
+  }
+
+  get packetsDropped(): number {
+    return this.#mic.packetsDropped;
+  }
+
+  /** Fraction of outgoing packets dropped (0..1); starts as `options.loss`, may be changed. */
+  get loss(): number {
+    return this.#mic.loss;
+  }
+
+  set loss(fraction: number) {
+    this.#mic.loss = fraction;
   }
 
   /**
@@ -234,24 +183,7 @@ export class DevicePeer extends EventTarget {
    * (nothing lost). Resolves when they have been sent.
    */
   holdPackets(ms: number): Promise<void> {
-    this.#holdUntil = performance.now() + ms;
-    return new Promise((resolve) => {
-      this.#holdTimer = setTimeout(() => {
-        this.#holdTimer = undefined;
-        this.#holdUntil = 0;
-        this.#releaseHeld();
-        resolve();
-      }, ms);
-    });
-  }
-
-  #releaseHeld(): void {
-    for (const packet of this.#held.splice(0)) this.#sendPacket(packet);
-  }
-
-  #sendPacket(packet: RtpPacket): void {
-    this.packetsSent++;
-    this.#transceiver?.sender.sendRtp(packet).catch(() => {});
+    return this.#mic.holdPackets(ms);
   }
 
   /** The session id of the gateway's current offer. */
@@ -326,11 +258,7 @@ export class DevicePeer extends EventTarget {
    * Utterances queue behind each other.
    */
   speak(samples: Float32Array, rate: number): Promise<Spoken> {
-    const at48k = rate === OPUS_RATE ? samples : resample(samples, rate, OPUS_RATE);
-    return new Promise((resolve) => {
-      this.#queue.push({ samples: at48k, offset: 0, frames: 0, resolve });
-      this.#startMic();
-    });
+    return this.#mic.speak(samples, rate);
   }
 
   /** All reply audio received so far, concatenated (48 kHz). */
@@ -375,13 +303,7 @@ export class DevicePeer extends EventTarget {
     if (this.#closed) return;
     this.#closed = true;
     this.#mic.stop();
-    if (this.#holdTimer !== undefined) clearTimeout(this.#holdTimer);
-    this.#held.length = 0;
     this.#camera?.sender.stop();
-    for (const u of this.#queue) {
-      u.resolve({ firstPacketAt: 0, lastPacketAt: 0, lastPacketWallMs: 0, frames: u.frames });
-    }
-    this.#queue.length = 0;
     await this.#pc?.close().catch(() => {});
     if (this.#mqtt) {
       if (options.announceOffline ?? true) {
@@ -394,7 +316,7 @@ export class DevicePeer extends EventTarget {
       }
       await this.#mqtt.close().catch(() => {});
     }
-    this.#rtp.close();
+    this.#mic.close();
     this.#decoder.close();
   }
 
@@ -429,7 +351,7 @@ export class DevicePeer extends EventTarget {
     await this.#pc?.close().catch(() => {});
     this.#sessionId = sessionId;
     this.#awaitingOffer = false;
-    this.#talking = false;
+    this.#mic.newTalkspurt();
     const pc = new RTCPeerConnection(peerConfig({
       iceServers: this.#o.iceServers ?? [],
       hostAddresses: this.#o.hostAddresses ?? [],
@@ -482,7 +404,7 @@ export class DevicePeer extends EventTarget {
         this.#receive(rtp.header.sequenceNumber, rtp.header.marker, rtp.payload)
       );
     });
-    this.#startMic();
+    this.#mic.start();
   }
 
   /** The gateway's video m-line: the IVF camera sends on it (once per connection). */
@@ -518,53 +440,6 @@ export class DevicePeer extends EventTarget {
       }
     }
     reply.add(now, sequence, samples);
-    if (samples && this.#echo) {
-      this.#echo.heard(samples, now);
-      this.#startMic();
-    }
-  }
-
-  #startMic(): void {
-    if (this.#closed || !this.#transceiver) return;
-    this.#mic.start();
-  }
-
-  /** One 20 ms mic frame: speech, idle noise or nothing; returns whether a packet was made. */
-  #micFrame(): boolean {
-    if (!this.#transceiver) return false;
-    const utterance = this.#queue[0];
-    const idle = this.#o.idle ?? "silence";
-    const echoDue = this.#echo?.due ?? false;
-    if (!utterance && idle !== "silence" && !echoDue) return false;
-    const first = !this.#talking;
-    this.#talking = true;
-    if (utterance) {
-      const n = Math.min(OPUS_FRAME_SAMPLES, utterance.samples.length - utterance.offset);
-      this.#frame.set(utterance.samples.subarray(utterance.offset, utterance.offset + n));
-      this.#frame.fill(0, n);
-      utterance.offset += n;
-      utterance.frames++;
-      this.#echo?.mix(this.#frame, true, performance.now());
-      this.#rtp.sendFrame(this.#frame, first);
-    } else if (echoDue && this.#echo!.mix(this.#frame, false, performance.now())) {
-      this.#rtp.sendFrame(this.#frame, first);
-    } else {
-      this.#rtp.sendPayload(this.#idlePackets[this.#idleIndex++ % this.#idlePackets.length], first);
-    }
-    if (utterance) {
-      const at = performance.now();
-      utterance.firstPacketAt ??= at;
-      if (utterance.offset >= utterance.samples.length) {
-        this.#queue.shift();
-        if ((this.#o.idle ?? "silence") === "none") this.#talking = false;
-        utterance.resolve({
-          firstPacketAt: utterance.firstPacketAt,
-          lastPacketAt: at,
-          lastPacketWallMs: Date.now(),
-          frames: utterance.frames,
-        });
-      }
-    }
-    return true;
+    if (samples) this.#mic.heard(samples, now);
   }
 }

@@ -1,28 +1,39 @@
 /**
- * The gateway's link to several AI servers (issue 14, docs/scaling.md "More than one AI
- * server"): one {@link AiConnection} per `AI_SERVER_HOST` entry, each new turn placed on the
- * least loaded live server, and a server that dies mid-turn has its turns replayed on another.
+ * The gateway's client of its AI servers (spec 4.2-4.4, docs/protocol.md; issue 14,
+ * docs/scaling.md "More than one AI server"): the turns of every device over one link per
+ * `AI_SERVER_HOST` entry, one entry being the usual home. It puts these parts together, each in
+ * its own module:
+ *
+ * - per server (`ai_server_link.ts`): its connection (`ai_connection.ts`: connect, hello, pings,
+ *   bounded write queue, backoff), the turns placed on it, its last known load;
+ * - the turn (`ai_turn.ts`): one utterance streamed out and its reply streamed back, written by
+ *   the protocol's adapter (`ai_protocol.ts`: v2 streaming, v1 one frame per utterance);
+ * - the outage hold (`outage_hold.ts`): a turn cut off while no server is live waits for the
+ *   first one back and is sent again, whole.
+ *
+ * This module keeps the table of open turns and routes each server's reply items to them.
  *
  * - **Load**: each server's status (`naila/server/status`, `load`) is matched to its link by
- *   `audio_socket_port` (and the status's `hostname` where two entries share a port). A turn goes to the live
- *   server with the lowest projected wait: the status's `wait_ms` plus, for turns this gateway
- *   placed there since that status, `turn_ms` each (a status is up to a second old, and a burst of
- *   turns must not all follow it); ties go to the fewest queued turns (the status's plus ours).
- *   A server whose status is unknown counts as idle: its link being up is what makes it live.
+ *   `audio_socket_port` (and the status's `hostname` where two entries share a port). A new turn
+ *   goes to the live server with the lowest projected wait, ties to the fewest queued turns
+ *   (`ai_server_link.ts`); a turn that continues another goes where that one is, if live.
  * - **Failover**: a server lost mid-turn hands its turns that have no reply yet (the turn says
  *   {@link Turn.replayable}) to the least loaded other live server, at once and whole; with no
- *   server live they wait in the outage hold (outage_hold.ts) for the first one back. A turn whose
- *   reply already started fails `disconnected` (replaying it would say the reply twice).
+ *   server live they wait in the outage hold. A turn whose reply already started fails
+ *   `disconnected` (replaying it would say the reply twice).
+ * - A v1 server answers strictly in order and cannot be pinged, so there a response timeout also
+ *   reopens its connection.
  *
  * Each turn has its own small {@link TurnLink} that sends to the server it is placed on, so a
- * turn moves between servers without knowing it. With one server `gateway.ts` uses `AiClient`.
+ * turn moves between servers without knowing it.
  *
  * @example
  * ```ts
- * const servers = new AiServers({ servers: [{ host, port: 9001 }, { host, port: 9002 }], protocol: "v2", log });
- * servers.start();
- * servers.serverStatus(status); // from signaling
- * const turn = servers.startTurn("kitchen", 16000, handlers);
+ * const ai = new AiServers({ servers: [{ host, port: 9001 }], protocol: "v2", log });
+ * ai.start();
+ * ai.serverStatus(status); // from signaling
+ * const turn = ai.startTurn("kitchen", 16000, handlers);
+ * turn.audio(pcmBytes); turn.end(lastSpeechAt);
  * ```
  */
 import {
@@ -36,42 +47,26 @@ import type { Logger } from "../shared/log.ts";
 import type { ServerStatus } from "../shared/messages.ts";
 import { AiConnection, type AiConnectionOptions } from "./ai_connection.ts";
 import { type AiProtocol, aiProtocol, type TurnReply } from "./ai_protocol.ts";
+import { leastLoaded, type ServerAddress, ServerLink } from "./ai_server_link.ts";
 import { RESPONSE_TIMEOUT_MS, Turn, type TurnHandlers, type TurnLink } from "./ai_turn.ts";
 import { OUTAGE_HOLD_MS, OutageHold } from "./outage_hold.ts";
-import { turnPrefix } from "./ai_client.ts";
 
-/** What the gateway needs of its AI link, one server (`AiClient`) or several ({@link AiServers}). */
-export interface AiLink {
-  readonly protocol: "v1" | "v2";
-  /** True when a turn can be sent now. */
-  readonly connected: boolean;
-  /** Round-trip of the last pong (ms), of any server. */
-  readonly lastRttMs: number | undefined;
-  /** Turns waiting for their reply. */
-  readonly pendingTurns: number;
-  start(): void;
-  close(): void;
-  startTurn(device: string, rate: SampleRate, handlers: TurnHandlers): Turn;
-  /** Whether the server(s) a turn may go to announced `capability` in their hello. */
-  serverCan(capability: string): boolean;
-  /** Who answers the servers' `frame_request`s (the camera hub, docs/video.md). */
-  onFrameRequest(handler: (message: FrameRequestMessage) => void): void;
-  /** Sends a camera frame or a frame request's error; false when not sent (camera_hub.ts). */
-  sendCamera(message: ImageMessage | ErrorMessage): boolean;
-}
+export type { ServerAddress } from "./ai_server_link.ts";
 
+/**
+ * Random letters that start every turn id of one client: the server's memory marks a barge-in
+ * by (device, turn), so ids must not repeat across gateway restarts. 26^6 ≈ 3·10^8 runs.
+ */
+const TURN_PREFIX_LETTERS = 6;
+/** Letters a turn prefix is made of. */
+const ALPHABET_LETTERS = 26;
 /** Frame requests awaiting their answer, remembered per server; the oldest is forgotten past
  * this (the camera hub answers each one, in time or with an error, well before). */
 const MAX_PENDING_GRABS = 64;
 
-/** One entry of `AI_SERVER_HOST`. */
-export interface ServerAddress {
-  host: string;
-  port: number;
-}
-
 /** Options of {@link AiServers}. */
 export interface AiServersOptions {
+  /** One entry per server (`AI_SERVER_HOST`); at least one. */
   servers: ServerAddress[];
   protocol: "v1" | "v2";
   log: Logger;
@@ -85,43 +80,41 @@ export interface AiServersOptions {
   access?: Pick<AiConnectionOptions, "secret" | "tls">;
 }
 
-/** The load of one server as last published, and what this gateway sent since. */
-interface KnownLoad {
-  waitMs: number;
-  turnMs: number;
-  queuedTurns: number;
-  /** Turns placed on the server up to that status. */
-  placedAtStatus: number;
+/** Options of {@link AiServers.startTurn}. */
+export interface StartTurnOptions {
+  /** The turn's id when the caller made it (a session worker, unique per gateway). */
+  id?: string;
+  /** The provisional turn this one continues (docs/protocol.md "Continuing a turn"). */
+  continues?: Turn;
 }
 
-/** One server: its link, its turns, its last known load. */
-class ServerLink {
-  readonly address: ServerAddress;
-  readonly connection: AiConnection;
-  readonly turns = new Map<string, Turn>();
-  load: KnownLoad | undefined;
-  /** Turns ever placed here (for the projection of {@link KnownLoad.placedAtStatus}). */
-  placed = 0;
-  /** Turns answered here (for tests and metrics). */
-  answered = 0;
-
-  constructor(address: ServerAddress, connection: (link: ServerLink) => AiConnection) {
-    this.address = address;
-    this.connection = connection(this);
-  }
-
-  /** Projected wait of a turn placed now (ms): see the module doc. */
-  projectedWaitMs(): number {
-    if (!this.load) return 0;
-    return this.load.waitMs +
-      Math.max(0, this.placed - this.load.placedAtStatus) * this.load.turnMs;
-  }
-
-  /** Queued turns, for ties: the status's count plus this gateway's open turns there. */
-  queued(): number {
-    return (this.load?.queuedTurns ?? 0) + this.turns.size;
-  }
+/** What the gateway needs of its AI link ({@link AiServers} is it). */
+export interface AiLink {
+  readonly protocol: "v1" | "v2";
+  /** True when a turn can be sent now. */
+  readonly connected: boolean;
+  /** Round-trip of the last pong (ms), of any server. */
+  readonly lastRttMs: number | undefined;
+  /** Turns waiting for their reply. */
+  readonly pendingTurns: number;
+  start(): void;
+  close(): void;
+  startTurn(
+    device: string,
+    rate: SampleRate,
+    handlers: TurnHandlers,
+    options?: StartTurnOptions,
+  ): Turn;
+  /** Whether the server(s) a turn may go to announced `capability` in their hello. */
+  serverCan(capability: string): boolean;
+  /** Who answers the servers' `frame_request`s (the camera hub, docs/video.md). */
+  onFrameRequest(handler: (message: FrameRequestMessage) => void): void;
+  /** Sends a camera frame or a frame request's error; false when not sent (camera_hub.ts). */
+  sendCamera(message: ImageMessage | ErrorMessage): boolean;
 }
+
+/** Connection state changes (some server live, or none), for logs and metrics. */
+export type ConnectionListener = (connected: boolean) => void;
 
 /** A turn's link: sends to the server the turn is placed on (see the module doc). */
 class PlacedLink implements TurnLink {
@@ -134,8 +127,9 @@ class PlacedLink implements TurnLink {
     this.responseTimeoutMs = responseTimeoutMs;
   }
 
+  /** Dropped until the turn's server is ready: a held turn is replayed whole once one is. */
   send(bytes: Uint8Array): void {
-    if (this.server?.connection.ready) this.server.connection.send(bytes);
+    if (this.server?.live) this.server.connection.send(bytes);
   }
 
   serverCan(capability: string): boolean {
@@ -155,25 +149,30 @@ class PlacedLink implements TurnLink {
 export class AiServers implements AiLink {
   readonly protocol: "v1" | "v2";
   readonly responseTimeoutMs: number;
+  readonly outageHoldMs: number;
   #adapter: AiProtocol;
   #log: Logger;
   #servers: ServerLink[];
   #links = new Map<Turn, PlacedLink>();
   #hold: OutageHold<Turn>;
   #closed = false;
+  /** `t` + random letters of this client, then a decimal counter: `tqzkfpa1`, `tqzkfpa2`, … */
   #turnPrefix = turnPrefix();
   #nextTurn = 1;
+  #listeners = new Set<ConnectionListener>();
   #frameRequests: ((message: FrameRequestMessage) => void) | undefined;
   /** Open frame requests: which server asked (its answer goes back there). */
   #grabs = new Map<string, ServerLink>();
 
+  /** @throws {RangeError} `servers` is empty. */
   constructor(options: AiServersOptions) {
     if (options.servers.length === 0) throw new RangeError("AiServers needs at least one server");
     this.protocol = options.protocol;
     this.#adapter = aiProtocol(options.protocol);
     this.#log = options.log;
     this.responseTimeoutMs = options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS;
-    this.#hold = new OutageHold(options.outageHoldMs ?? OUTAGE_HOLD_MS);
+    this.outageHoldMs = options.outageHoldMs ?? OUTAGE_HOLD_MS;
+    this.#hold = new OutageHold(this.outageHoldMs);
     this.#servers = options.servers.map((address) =>
       new ServerLink(address, (server) =>
         new AiConnection({
@@ -193,6 +192,50 @@ export class AiServers implements AiLink {
     );
   }
 
+  /** True when some server is live (connected, and for v2 the hello exchanged). */
+  get connected(): boolean {
+    return this.#servers.some((server) => server.live);
+  }
+
+  /** Turns waiting for their reply, on any server or held. */
+  get pendingTurns(): number {
+    return this.#servers.reduce((sum, server) => sum + server.turns.size, 0) + this.#hold.size;
+  }
+
+  /** The last pong's round-trip (ms) of the first live server (else of the first server). */
+  get lastRttMs(): number | undefined {
+    return (this.#servers.find((server) => server.live) ?? this.#servers[0]).connection.lastRttMs;
+  }
+
+  /** Connections made so far, to all servers. */
+  get connections(): number {
+    return this.#servers.reduce((sum, server) => sum + server.connection.connections, 0);
+  }
+
+  /** Per server: address, live, open turns, turns answered, projected wait (ms). */
+  get servers(): {
+    host: string;
+    port: number;
+    live: boolean;
+    open: number;
+    answered: number;
+    wait_ms: number;
+  }[] {
+    return this.#servers.map((server) => ({
+      ...server.address,
+      live: server.live,
+      open: server.turns.size,
+      answered: server.answered,
+      wait_ms: server.projectedWaitMs(),
+    }));
+  }
+
+  /** Calls `listener` when the first server becomes live and when the last one leaves. */
+  onConnection(listener: ConnectionListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
   /** Who answers the servers' `frame_request`s (the camera hub, docs/video.md). */
   onFrameRequest(handler: (message: FrameRequestMessage) => void): void {
     this.#frameRequests = handler;
@@ -209,58 +252,21 @@ export class AiServers implements AiLink {
       server = this.#grabs.get(message.request);
       this.#grabs.delete(message.request);
     } else {
-      server = this.#servers.find((s) => s.connection.ready && s.connection.serverCan("image"));
+      server = this.#servers.find((s) => s.live && s.connection.serverCan("image"));
     }
-    if (!server?.connection.ready || !server.connection.serverCan("image")) return false;
+    if (!server?.live || !server.connection.serverCan("image")) return false;
     server.connection.send(encodeV2(message));
     return true;
   }
 
-  #frameRequest(server: ServerLink, message: FrameRequestMessage): void {
-    this.#grabs.delete(message.request);
-    this.#grabs.set(message.request, server);
-    if (this.#grabs.size > MAX_PENDING_GRABS) {
-      this.#grabs.delete(this.#grabs.keys().next().value!);
-    }
-    this.#frameRequests?.(message);
-  }
-
-  /** True when every connected server announced `capability` (a turn may go to any of them). */
+  /**
+   * True when every live server announced `capability` (a turn may go to any of them); with none
+   * live, every server in its last hello (a held turn goes to the first one back).
+   */
   serverCan(capability: string): boolean {
-    const live = this.#servers.filter((server) => server.connection.ready);
-    return live.length > 0 && live.every((server) => server.connection.serverCan(capability));
-  }
-
-  get connected(): boolean {
-    return this.#servers.some((server) => server.connection.ready);
-  }
-
-  /** Turns waiting for their reply, on any server or held. */
-  get pendingTurns(): number {
-    return this.#servers.reduce((sum, server) => sum + server.turns.size, 0) + this.#hold.size;
-  }
-
-  /** The last pong's round-trip (ms) of the first live server. */
-  get lastRttMs(): number | undefined {
-    return this.#servers.find((server) => server.connection.ready)?.connection.lastRttMs;
-  }
-
-  /** Per server: address, live, open turns, turns answered, projected wait (ms). */
-  get servers(): {
-    host: string;
-    port: number;
-    live: boolean;
-    open: number;
-    answered: number;
-    wait_ms: number;
-  }[] {
-    return this.#servers.map((server) => ({
-      ...server.address,
-      live: server.connection.ready,
-      open: server.turns.size,
-      answered: server.answered,
-      wait_ms: server.projectedWaitMs(),
-    }));
+    const live = this.#servers.filter((server) => server.live);
+    const asked = live.length > 0 ? live : this.#servers;
+    return asked.every((server) => server.connection.serverCan(capability));
   }
 
   /** Starts connecting to every server (and reconnecting until {@link close}). */
@@ -287,26 +293,31 @@ export class AiServers implements AiLink {
     const server = candidates.length === 1
       ? candidates[0]
       : candidates.find((server) => server.address.host === status.hostname);
-    if (!server) return;
-    server.load = {
-      waitMs: status.load.wait_ms,
-      turnMs: status.load.turn_ms,
-      queuedTurns: status.load.queued_turns,
-      placedAtStatus: server.placed,
-    };
+    server?.statusArrived(status.load);
   }
 
   /**
-   * Opens a turn for `device` on the least loaded live server; `turnId` when the caller made the
-   * id (a session worker, unique per gateway), else a new one. With none live the turn waits
-   * for the first one back (the outage hold), and fails `unavailable` after a longer outage.
+   * Opens a turn for `device` with user audio at `rate` on the least loaded live server. With
+   * `options.continues`, the new turn carries that provisional turn's request too
+   * (docs/protocol.md "Continuing a turn") and goes to its server if live; the caller then
+   * supersedes it. With no server live the turn waits for the first one back (the outage hold,
+   * {@link OUTAGE_HOLD_MS}); after a longer outage it fails at once with `unavailable` (spec 4.3:
+   * audio requests are dropped during an outage).
    */
-  startTurn(device: string, rate: SampleRate, handlers: TurnHandlers, turnId?: string): Turn {
-    const id = turnId ?? `${this.#turnPrefix}${this.#nextTurn++}`;
+  startTurn(
+    device: string,
+    rate: SampleRate,
+    handlers: TurnHandlers,
+    options: StartTurnOptions = {},
+  ): Turn {
+    const id = options.id ?? `${this.#turnPrefix}${this.#nextTurn++}`;
+    const earlier = options.continues;
+    const continues = earlier && { id: earlier.id, pcm: earlier.requestAudio() };
     const link = new PlacedLink(this, this.responseTimeoutMs);
-    const turn = new Turn(link, { id, device, rate, handlers, protocol: this.#adapter });
+    const turn = new Turn(link, { id, device, rate, handlers, protocol: this.#adapter, continues });
     this.#links.set(turn, link);
-    const server = this.#leastLoaded(undefined);
+    const earlierServer = earlier && this.#links.get(earlier)?.server;
+    const server = earlierServer?.live ? earlierServer : leastLoaded(this.#servers);
     if (!server) {
       if (this.#closed || !this.#hold.holdNew(turn)) {
         queueMicrotask(() => turn.abort("unavailable", "no AI server is connected"));
@@ -335,26 +346,22 @@ export class AiServers implements AiLink {
 
   #place(turn: Turn, link: PlacedLink, server: ServerLink): void {
     link.server = server;
-    server.turns.set(turn.id, turn);
-    server.placed++;
+    server.place(turn);
   }
 
-  /** The live server with the lowest projected wait, then fewest queued turns. */
-  #leastLoaded(except: ServerLink | undefined): ServerLink | undefined {
-    let best: ServerLink | undefined;
-    for (const server of this.#servers) {
-      if (server === except || !server.connection.ready) continue;
-      if (
-        !best || server.projectedWaitMs() < best.projectedWaitMs() ||
-        (server.projectedWaitMs() === best.projectedWaitMs() && server.queued() < best.queued())
-      ) best = server;
+  #frameRequest(server: ServerLink, message: FrameRequestMessage): void {
+    this.#grabs.delete(message.request);
+    this.#grabs.set(message.request, server);
+    if (this.#grabs.size > MAX_PENDING_GRABS) {
+      this.#grabs.delete(this.#grabs.keys().next().value!);
     }
-    return best;
+    this.#frameRequests?.(message);
   }
 
   #receive(server: ServerLink, id: string, replies: TurnReply[]): void {
     const turn = server.turns.get(id);
     if (!turn) {
+      // Late audio of a cancelled or timed-out turn: dropped by its id (docs/protocol.md).
       this.#log.debug("reply for a finished turn dropped", { turn: id, port: server.address.port });
       return;
     }
@@ -370,21 +377,23 @@ export class AiServers implements AiLink {
   }
 
   #serverBack(server: ServerLink): void {
+    const first = this.#servers.every((other) => other === server || !other.live);
     const waiting = this.#hold.serverBack();
     if (waiting.length > 0) {
       this.#log.info("replaying held turns", { turns: waiting.length, port: server.address.port });
     }
-    for (const turn of waiting) this.#replayOn(turn, this.#leastLoaded(undefined) ?? server);
+    for (const turn of waiting) this.#replayOn(turn, leastLoaded(this.#servers) ?? server);
+    if (first) { for (const listener of this.#listeners) listener(true); }
   }
 
   #serverLost(server: ServerLink, why: string, wasReady: boolean): void {
     const turns = [...server.turns.values()];
     server.turns.clear();
-    server.load = undefined;
+    server.forgetLoad();
     if (!this.connected) this.#hold.serverLeft();
     let moved = 0;
     for (const turn of turns) {
-      const other = this.#closed ? undefined : this.#leastLoaded(server);
+      const other = this.#closed ? undefined : leastLoaded(this.#servers, server);
       if (other && turn.replayable) {
         turn.suspend();
         this.#replayOn(turn, other);
@@ -402,5 +411,17 @@ export class AiServers implements AiLink {
         moved,
       });
     }
+    if (wasReady && !this.connected) { for (const listener of this.#listeners) listener(false); }
   }
+}
+
+/** A fresh turn-id prefix: `t` and random letters (see {@link TURN_PREFIX_LETTERS}). */
+export function turnPrefix(): string {
+  return `t${randomLetters(TURN_PREFIX_LETTERS)}`;
+}
+
+function randomLetters(count: number): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(count));
+  // 256 % 26 leaves a slight bias towards a–v: irrelevant for uniqueness.
+  return String.fromCharCode(...[...bytes].map((b) => 0x61 + (b % ALPHABET_LETTERS)));
 }

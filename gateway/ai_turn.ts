@@ -14,7 +14,7 @@
  *
  * @example
  * ```ts
- * const turn = client.startTurn("kitchen", 16000, handlers); // made by AiClient
+ * const turn = client.startTurn("kitchen", 16000, handlers); // made by AiServers
  * turn.audio(pcmBytes); turn.end(lastSpeechAt);
  * ```
  */

@@ -9,13 +9,13 @@
  * wait in a preallocated ring of {@link QUEUE_FRAMES} slots. Every per-frame buffer is
  * preallocated; resampling uses the shared band-limited {@link Resampler}.
  *
- * The echo guard (see gateway/README.md) applies while the device is playing a reply:
- * `estimate` (default) feeds every reply frame sent ({@link AudioInput.reference}) and every mic
- * frame to an {@link EchoPath}, and a mic frame that is not clearly above the echo it predicts
- * counts as unvoiced (issue 9, "only the user can barge in"); until the path estimate has
- * converged the `raise` thresholds apply on top. `raise` makes the VAD need more confidence and
- * more frames to call it speech, `half_duplex` ignores the microphone entirely, `off` does
- * nothing (for devices with echo cancellation).
+ * The echo guard (gateway/README.md; its modes and thresholds in `echo_guard.ts`) applies while
+ * the device is playing a reply: `estimate` (default) feeds every reply frame sent
+ * ({@link AudioInput.reference}) and every mic frame to an {@link EchoPath}, and a mic frame
+ * that is not clearly above the echo it predicts counts as unvoiced (issue 9, "only the user can
+ * barge in"); until the path estimate has converged the `raise` thresholds apply on top. `raise`
+ * makes the VAD need more confidence and more frames to call it speech, `half_duplex` ignores
+ * the microphone entirely, `off` does nothing (for devices with echo cancellation).
  *
  * @example
  * ```ts
@@ -23,13 +23,11 @@
  * input.push(opusPayload, Date.now()); // or input.push(null, now) for a lost packet
  * ```
  */
-import { Resampler, rms } from "../shared/audio.ts";
-import {
-  EchoPath,
-  MAX_DELAY_MS as ECHO_MAX_DELAY_MS,
-  TAIL_BLOCKS as ECHO_TAIL_BLOCKS,
-} from "./echo_path.ts";
+import { Resampler } from "../shared/audio.ts";
+import { EchoPath } from "./echo_path.ts";
+import { ECHO_HANGOVER_MS, type EchoGuard, vadParams } from "./echo_guard.ts";
 import { FrameFiller } from "../shared/media/frame_filler.ts";
+import { IdleGate } from "./idle_gate.ts";
 import {
   OPUS_FRAME_MS,
   OPUS_FRAME_SAMPLES,
@@ -52,77 +50,6 @@ import {
 
 /** Frames that may wait for an async VAD: 32 × 20 ms = 640 ms before input is dropped. */
 export const QUEUE_FRAMES = 32;
-/** Silero's usual decision threshold. */
-export const SILERO_THRESHOLD = 0.5;
-/** Energy confidence is 0.5 exactly at AUDIO_VAD_THRESHOLD (see EnergyModel). */
-export const ENERGY_THRESHOLD = 0.5;
-/** 100 ms of voiced frames make speech: short enough for a snappy barge-in, long enough to skip clicks. */
-export const START_FRAMES = 5;
-/**
- * Idle gate: while nobody speaks, a 20 ms frame quieter than this RMS (-46 dBFS, far below
- * speech at a few metres, around -30..-20 dBFS) skips resampling and the VAD model entirely and
- * counts as silence. This is what makes a listening device in a quiet room almost free.
- */
-export const IDLE_GATE_RMS = 0.005;
-/**
- * The gate also follows the room: a frame less than 6 dB above its noise floor (the quietest
- * frames of the last {@link NOISE_FLOOR_SECONDS}) is gated too, so a fan or a fridge above
- * -46 dBFS does not keep Silero running on every window. Speech is 10-30 dB above a room's noise.
- */
-export const NOISE_GATE_RATIO = 2;
-/** Minimum statistics over 2 s: longer than any word, so a pause in speech always falls in it. */
-export const NOISE_FLOOR_SECONDS = 2;
-/** The floor is taken as the minimum of 200 ms blocks (10 frames), ten of them for 2 s. */
-const NOISE_FLOOR_BLOCK_FRAMES = 10;
-/** Until a stream has this many frames (1 s) of history its floor is unknown: no adaptive gate. */
-const NOISE_FLOOR_MIN_FRAMES = 50;
-
-/**
- * A room's noise floor by minimum statistics: the lowest frame RMS of the last
- * {@link NOISE_FLOOR_SECONDS}, in O(1) per frame (blocks of frames, each keeping its minimum).
- */
-export class NoiseFloor {
-  #blocks = new Float64Array(
-    (NOISE_FLOOR_SECONDS * 1000) / OPUS_FRAME_MS / NOISE_FLOOR_BLOCK_FRAMES,
-  ).fill(Infinity);
-  #index = 0;
-  #current = Infinity;
-  #inBlock = 0;
-  #frames = 0;
-
-  /** Adds one frame's RMS; returns the floor, or 0 while there is under a second of history. */
-  update(rms: number): number {
-    this.#frames++;
-    if (rms < this.#current) this.#current = rms;
-    if (++this.#inBlock === NOISE_FLOOR_BLOCK_FRAMES) {
-      this.#blocks[this.#index] = this.#current;
-      this.#index = (this.#index + 1) % this.#blocks.length;
-      this.#current = Infinity;
-      this.#inBlock = 0;
-    }
-    if (this.#frames < NOISE_FLOOR_MIN_FRAMES) return 0;
-    let floor = this.#current;
-    for (const block of this.#blocks) if (block < floor) floor = block;
-    return floor;
-  }
-}
-/** Echo guard `raise`: Silero must be this sure while a reply plays... */
-export const GUARD_SILERO_THRESHOLD = 0.85;
-/** ...or the energy must be this many times the threshold... */
-export const GUARD_ENERGY_FACTOR = 3;
-/** ...for this many frames (200 ms). */
-export const GUARD_START_FRAMES = 10;
-
-/** How the microphone is treated while a reply plays (see the module doc). */
-export type EchoGuard = "estimate" | "raise" | "half_duplex" | "off";
-
-/**
- * After the last reply frame was sent, its echo can still reach the microphone for the longest
- * echo delay plus the room's tail (`echo_path.ts`): mic frames are checked against the echo
- * path that long.
- */
-export const ECHO_HANGOVER_MS = ECHO_MAX_DELAY_MS + ECHO_TAIL_BLOCKS * 5 + OPUS_FRAME_MS;
-
 /** Whether the device is playing a reply (the conversation knows), read once per frame. */
 export interface ReplyState {
   readonly replyPlaying: boolean;
@@ -207,8 +134,8 @@ export class AudioInput {
   #playing = false;
   /** True while frames are gated (the resampler and model were reset on entry). */
   #gated = false;
-  /** Arrival time (ms) of the last packet, or of the last silence fed for a gap. */
-  #noiseFloor = new NoiseFloor();
+  /** Quiet frames skip the VAD while nobody speaks (idle_gate.ts). */
+  #idleGate = new IdleGate();
   /** The device's echo path (`estimate` guard only). */
   #echo: EchoPath | undefined;
   /** When the last reply frame was sent (ms), for {@link ECHO_HANGOVER_MS}. */
@@ -220,24 +147,12 @@ export class AudioInput {
 
   constructor(options: AudioInputOptions, sink: AudioInputSink) {
     this.#options = options;
-    const silero = options.model.name === "silero";
-    this.#normal = {
-      threshold: silero ? SILERO_THRESHOLD : ENERGY_THRESHOLD,
-      startFrames: START_FRAMES,
-      stopFrames: options.silenceFrames,
-    };
+    const params = vadParams(options.model.name, options.echoGuard, options.silenceFrames);
+    this.#normal = params.normal;
     if (options.echoGuard === "estimate") {
       this.#echo = new EchoPath({ marginDb: options.echoMarginDb });
     }
-    this.#guarded = options.echoGuard === "raise" || options.echoGuard === "estimate"
-      ? {
-        threshold: silero
-          ? GUARD_SILERO_THRESHOLD
-          : Math.min(1, ENERGY_THRESHOLD * GUARD_ENERGY_FACTOR),
-        startFrames: GUARD_START_FRAMES,
-        stopFrames: options.silenceFrames,
-      }
-      : this.#normal;
+    this.#guarded = params.guarded;
     this.#vad = new VadStateMachine(this.#normal);
     if (options.sampleRate !== OPUS_RATE && options.sampleRate !== VAD_RATE) {
       this.#toUtterance = new Resampler(OPUS_RATE, options.sampleRate);
@@ -453,16 +368,11 @@ export class AudioInput {
 
   /**
    * True when the frame may skip the VAD: quiet, nobody speaking, nothing being cut, and the
-   * frame below the idle gate or within 6 dB of the room's noise floor.
+   * frame below the idle gate or within 6 dB of the room's noise floor ({@link IdleGate}).
    */
   #idle(frame: Float32Array): boolean {
-    const level = rms(frame);
-    const floor = this.#noiseFloor.update(level);
-    if (this.#vad.state !== "quiet" || this.#segmenter.active) {
-      this.#gated = false;
-      return false;
-    }
-    if (level >= Math.max(IDLE_GATE_RMS, floor * NOISE_GATE_RATIO)) {
+    const quiet = this.#idleGate.quiet(frame);
+    if (this.#vad.state !== "quiet" || this.#segmenter.active || !quiet) {
       this.#gated = false;
       return false;
     }

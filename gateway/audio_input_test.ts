@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { resample } from "../shared/audio.ts";
 import { speak } from "../tests/helpers/speech.ts";
-import { AudioInput, type EchoGuard, NoiseFloor } from "./audio_input.ts";
+import { AudioInput } from "./audio_input.ts";
+import type { EchoGuard } from "./echo_guard.ts";
 import { OPUS_FRAME_SAMPLES, OpusEncoder } from "../shared/media/opus_codec.ts";
 import { EnergyModel } from "./vad.ts";
 
@@ -152,18 +153,6 @@ Deno.test("a noisy room above the fixed gate is gated against its own noise floo
   encoder.close();
   assert.deepEqual(events, ["start", "end:silence"], "speech over the noise is one utterance");
   audio.close();
-});
-
-Deno.test("the noise floor is the quietest of the last 2 s, known after 1 s", () => {
-  const floor = new NoiseFloor();
-  for (let i = 0; i < 49; i++) assert.equal(floor.update(0.01 + (i % 3) * 0.001), 0);
-  assert.equal(floor.update(0.02), 0.01);
-  // A louder stretch (speech, a reply's echo) does not lift it for 2 s...
-  for (let i = 0; i < 90; i++) assert.equal(floor.update(0.3), 0.01);
-  // ...after which the floor follows the new level; a quiet frame lowers it at once.
-  for (let i = 0; i < 20; i++) floor.update(0.3);
-  assert.equal(floor.update(0.3), 0.3);
-  assert.equal(floor.update(0.002), 0.002);
 });
 
 /**

@@ -31,7 +31,7 @@ import { encodeJpeg } from "./video/jpeg.ts";
 /** Frame requests answered at once (docs/protocol.md: at most 4 outstanding). */
 export const MAX_GRABS = 4;
 
-/** Where camera messages go (the gateway's AiClient). */
+/** Where camera messages go (the gateway's AiServers). */
 export interface CameraLink {
   /** False when not sent (link down, or a server without `image`). */
   sendCamera(message: ImageMessage | ErrorMessage): boolean;

@@ -55,7 +55,7 @@ import {
 import { readSecretFile, secretProblem } from "../shared/audio_auth.ts";
 import { type IpRange, LAN_RANGES, parseRanges } from "../shared/ip_ranges.ts";
 import { RESPONSE_TIMEOUT_MS } from "./ai_turn.ts";
-import type { EchoGuard } from "./audio_input.ts";
+import type { EchoGuard } from "./echo_guard.ts";
 import { ECHO_MARGIN_DB } from "./echo_path.ts";
 import { DEFAULT_STALL_HOLD_MS } from "./audio_receiver.ts";
 import { DEFAULT_TURN_MAX_MS, MAX_UTTERANCE_MS } from "./utterance_segmenter.ts";

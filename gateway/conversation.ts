@@ -23,7 +23,7 @@
  * - A queued turn (`state` from a server with `queue`) shows as `waiting` on the events topic.
  * - A turn that times out or fails is reported on the same topic (`timeout` / `error`).
  * - `state` events (listening, user_speaking, thinking, replying) and a `turn` event with the
- *   transcript, the reply text and the latencies close every turn.
+ *   transcript, the reply text and the latencies close every turn (`conversation_events.ts`).
  * - {@link Conversation.announce}: a turn without audio fetches what the server holds for the
  *   device (a due timer's announcement) and plays it, if no turn is in progress.
  *
@@ -38,25 +38,18 @@ import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import type { DeviceEvent } from "../shared/messages.ts";
 import type { TurnFailure } from "./ai_turn.ts";
-import {
-  type ConversationState,
-  type ConversationTurn,
-  type ReplyPlayback,
-  turnEvent,
-  type TurnRecord,
-  type TurnSource,
+import type {
+  ConversationState,
+  ConversationTurn,
+  ReplyPlayback,
+  TurnRecord,
+  TurnSource,
 } from "./conversation_parts.ts";
+import { ConversationEvents } from "./conversation_events.ts";
 import type { AudioInputSink, ReplyState } from "./audio_input.ts";
 import type { PlaybackListener } from "./playback.ts";
 import type { EndReason } from "./utterance_segmenter.ts";
 import { PAUSE_AFTER_MS, type TurnAction, TurnTaking } from "./turn_taking.ts";
-
-export type {
-  ConversationState,
-  ConversationTurn,
-  ReplyPlayback,
-  TurnSource,
-} from "./conversation_parts.ts";
 
 /** Frames kept after an utterance ended early (an `eot` hint): a resumption's onset, 300 ms. */
 const ONSET_FRAMES = 15;
@@ -95,7 +88,7 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Frames after an early end, while the segmenter still runs: a resumption's onset. */
   #onset: Uint8Array[] = [];
-  #state: ConversationState = "listening";
+  #events: ConversationEvents;
   #replyPlaying = false;
   /** The int16 bytes of the last utterance frame, reused for the next (same size each time). */
   #pcm: Uint8Array = new Uint8Array(0);
@@ -114,6 +107,7 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
   /** Listens to `options.playback` for sent frames and drained replies. */
   constructor(options: ConversationOptions) {
     this.#o = options;
+    this.#events = new ConversationEvents(options);
     this.#machine = new TurnTaking({
       newTurnId: () => `c${++this.#local}`,
       ...options.turnTaking,
@@ -122,7 +116,7 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
   }
 
   get state(): ConversationState {
-    return this.#state;
+    return this.#events.state;
   }
 
   /** True from a reply's first audio until it drained or was cut off: the echo guard's switch. */
@@ -146,7 +140,7 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
   #resumeSameTurn(_at: number): void {
     this.#machine.frame(true, Date.now());
     this.#last!.turn.resume();
-    this.#setState("user_speaking", this.#last!.turn.id);
+    this.#events.setState("user_speaking", this.#last!.turn.id);
   }
 
   /** Performs the machine's actions in order (docs/turn_taking.md section 3). */
@@ -217,7 +211,7 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
       for (const frame of this.#onset) record.turn.audio(frame);
     }
     this.#onset = [];
-    this.#setState("user_speaking", record.turn.id);
+    this.#events.setState("user_speaking", record.turn.id);
     this.#o.log.debug("utterance started", { device: this.#o.device, turn: record.turn.id });
   }
 
@@ -236,7 +230,7 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
       device: this.#o.device,
       turn: record.turn.id,
     });
-    if (!record.turn.done) this.#setState("thinking", record.turn.id);
+    if (!record.turn.done) this.#events.setState("thinking", record.turn.id);
     return true;
   }
 
@@ -317,7 +311,7 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     this.#perform(hold ? [] : this.#machine.endNow(now, lastSpeechAt), now);
     if (this.#machine.phase === "utterance") {
       // An `incomplete` hint holds the end: the user is quiet meanwhile.
-      this.#setState("thinking", this.#last?.turn.id);
+      this.#events.setState("thinking", this.#last?.turn.id);
     }
   }
 
@@ -333,7 +327,7 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
       turn: record.turn.id,
       reason,
     });
-    if (!record.turn.done) this.#setState("thinking", record.turn.id);
+    if (!record.turn.done) this.#events.setState("thinking", record.turn.id);
   }
 
   /** Called by the playback queue for each frame sent. */
@@ -381,15 +375,8 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
   /** The server's queue (`state`): `waiting` while queued, `thinking` once it runs. */
   #queueState(record: TurnRecord, state: string, position?: number, waitMs?: number): void {
     if (record !== this.#current) return;
-    if (state === "running") {
-      record.runningAt = Date.now();
-      this.#setState("thinking", record.turn.id);
-      return;
-    }
-    const extra: Record<string, number> = {};
-    if (position !== undefined) extra.position = position;
-    if (waitMs !== undefined) extra.wait_ms = Math.round(waitMs);
-    this.#setState("waiting", record.turn.id, extra);
+    if (state === "running") record.runningAt = Date.now();
+    this.#events.queue(record.turn.id, state, position, waitMs);
   }
 
   #interrupt(): void {
@@ -409,18 +396,7 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     record.turn.cancel(played);
     if (this.#current === record) this.#current = undefined;
     this.stats.interruptions++;
-    this.#o.log.info("barge-in", {
-      device: this.#o.device,
-      turn: record.turn.id,
-      played_ms: played,
-    });
-    this.#o.publish({
-      type: "interrupted",
-      turn: record.turn.id,
-      played_ms: Math.round(played),
-      session_id: this.#o.sessionId,
-      timestamp: new Date().toISOString(),
-    });
+    this.#events.interrupted(record.turn.id, played);
   }
 
   #replyAudio(record: TurnRecord, pcm: Uint8Array, rate: number): void {
@@ -430,7 +406,7 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     record.audioQueued = true;
     this.#replyPlaying = true;
     this.#o.wake();
-    this.#setState("replying", record.turn.id);
+    this.#events.setState("replying", record.turn.id);
   }
 
   #replyEnd(record: TurnRecord): void {
@@ -454,35 +430,12 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     if (record !== this.#current) return;
     if (reason === "timeout") this.stats.timeouts++;
     else this.stats.errors++;
-    this.#o.log.warn("turn failed", {
-      device: this.#o.device,
-      turn: record.turn.id,
-      reason,
-      message,
-    });
-    const timestamp = new Date().toISOString();
-    this.#o.publish(
-      reason === "timeout"
-        ? {
-          type: "timeout",
-          turn: record.turn.id,
-          message,
-          session_id: this.#o.sessionId,
-          timestamp,
-        }
-        : {
-          type: "error",
-          turn: record.turn.id,
-          message: `${reason}: ${message}`,
-          session_id: this.#o.sessionId,
-          timestamp,
-        },
-    );
+    this.#events.failed(record.turn.id, reason, message);
     if (record.audioQueued) {
       this.#o.playback.finish(record.turn.id);
     } else {
       this.#current = undefined;
-      this.#setState("listening");
+      this.#events.setState("listening");
       const now = Date.now();
       this.#perform(this.#machine.replyDone(record.local, now, { audio: false }), now);
     }
@@ -490,21 +443,7 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
 
   #complete(record: TurnRecord, playedMs: number): void {
     this.#current = undefined;
-    this.#o.publish(turnEvent(record, playedMs, this.#o.sessionId));
-    this.#setState("listening");
-  }
-
-  #setState(state: ConversationState, turn?: string, extra: Record<string, number> = {}): void {
-    if (this.#state === state && state !== "waiting") return;
-    this.#state = state;
-    const event: DeviceEvent = {
-      type: "state",
-      state,
-      ...extra,
-      session_id: this.#o.sessionId,
-      timestamp: new Date().toISOString(),
-    };
-    if (turn !== undefined) event.turn = turn;
-    this.#o.publish(event);
+    this.#events.turn(record, playedMs);
+    this.#events.setState("listening");
   }
 }

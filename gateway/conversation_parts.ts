@@ -1,10 +1,8 @@
 /**
  * What a device's conversation (conversation.ts) is made of: the small interfaces of its
- * collaborators (the AI turn, the AI link, the reply playback), the record it keeps per turn,
- * and the `turn` event that closes a turn with its latencies (spec 7.2).
+ * collaborators (the AI turn, the AI link, the reply playback) and the record it keeps per turn.
+ * The events it publishes are in conversation_events.ts.
  */
-import { roundMs } from "../shared/audio.ts";
-import { type DeviceEvent, MAX_TEXT_CHARS } from "../shared/messages.ts";
 import type { SampleRate } from "../shared/frame_codec.ts";
 import type { TurnHandlers } from "./ai_turn.ts";
 import type { PlaybackListener } from "./playback.ts";
@@ -31,7 +29,7 @@ export interface ConversationTurn {
   readonly continued: boolean;
 }
 
-/** What the conversation needs of the AI link (ai_client.ts `AiClient` is one). */
+/** What the conversation needs of the AI link (ai_servers.ts `AiServers` is one). */
 export interface TurnSource {
   readonly connected: boolean;
   startTurn(
@@ -84,54 +82,4 @@ export interface TurnRecord {
   audioQueued: boolean;
   transcript?: string;
   reply?: string;
-}
-
-/**
- * The server's `stages` under their own names, plus `transport_ms`: the gateway's time from
- * writing `end` to the first reply audio, less what the server says it spent in that span
- * (`queue_ms` + `first_audio_ms`, or `echo_ms`): sockets, both directions, and decoding. Both
- * sides measure durations on their own clock, so no clock offset enters it.
- */
-function serverLatency(record: TurnRecord): Record<string, number> {
-  const stages = record.stages;
-  if (!stages) return {};
-  const latency: Record<string, number> = {};
-  for (const [key, value] of Object.entries(stages)) {
-    if (Number.isFinite(value) && value >= 0) latency[key] = value;
-  }
-  const serverFirst = stages.first_audio_ms ?? stages.echo_ms;
-  const sentAt = record.turn.endWrittenAt;
-  if (serverFirst !== undefined && sentAt !== undefined && record.firstAudioAt !== undefined) {
-    const transport = record.firstAudioAt - sentAt - (stages.queue_ms ?? 0) - serverFirst;
-    latency.transport_ms = Math.max(0, roundMs(transport));
-  }
-  return latency;
-}
-
-/** The `turn` event that closes `record` after `playedMs` of its reply (spec 7.2). */
-export function turnEvent(record: TurnRecord, playedMs: number, sessionId: string): DeviceEvent {
-  const latency: Record<string, number> = {};
-  if (record.lastSpeechAt !== undefined && record.endDetectedAt !== undefined) {
-    latency.end_detect_ms = record.endDetectedAt - record.lastSpeechAt;
-  }
-  if (record.lastSpeechAt !== undefined && record.firstPacketAt !== undefined) {
-    latency.first_reply_packet_ms = record.firstPacketAt - record.lastSpeechAt;
-  }
-  Object.assign(latency, serverLatency(record));
-  if (record.runningAt !== undefined && record.turn.endWrittenAt !== undefined) {
-    latency.queue_wait_ms = Math.max(0, record.runningAt - record.turn.endWrittenAt);
-  }
-  const event: DeviceEvent = {
-    type: "turn",
-    turn: record.turn.id,
-    played_ms: Math.round(playedMs),
-    latency_ms: latency,
-    session_id: sessionId,
-    timestamp: new Date().toISOString(),
-  };
-  if (record.transcript !== undefined) {
-    event.transcript = record.transcript.slice(0, MAX_TEXT_CHARS);
-  }
-  if (record.reply !== undefined) event.reply = record.reply.slice(0, MAX_TEXT_CHARS);
-  return event;
 }

@@ -9,7 +9,8 @@ import type { SampleRate } from "../shared/frame_codec.ts";
 import { createLogger } from "../shared/log.ts";
 import { type DeviceEvent, MAX_TEXT_CHARS } from "../shared/messages.ts";
 import type { TurnHandlers } from "./ai_turn.ts";
-import { Conversation, type ConversationTurn, type TurnSource } from "./conversation.ts";
+import { Conversation } from "./conversation.ts";
+import type { ConversationTurn, TurnSource } from "./conversation_parts.ts";
 import { PlaybackQueue } from "./playback.ts";
 
 const log = createLogger("test.conversation", { level: "error" });

@@ -30,8 +30,10 @@ import type { SampleRate } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import { roundMs } from "../shared/audio.ts";
 import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
-import { AudioInput, type EchoGuard } from "./audio_input.ts";
-import { Conversation, type TurnSource } from "./conversation.ts";
+import { AudioInput } from "./audio_input.ts";
+import type { EchoGuard } from "./echo_guard.ts";
+import { Conversation } from "./conversation.ts";
+import type { TurnSource } from "./conversation_parts.ts";
 import { AudioReceiver } from "./audio_receiver.ts";
 import { DEFAULT_TURN_MAX_MS, MAX_UTTERANCE_MS } from "./utterance_segmenter.ts";
 import { type PlaybackClock, PlaybackQueue } from "./playback.ts";
@@ -67,7 +69,7 @@ export interface DeviceSessionOptions {
     offer(sdp: string): void;
     ice(candidate: IceCandidate): void;
   };
-  /** The AI link (the gateway's AiClient). */
+  /** The AI link (the gateway's AiServers). */
   ai: TurnSource;
   clock: PlaybackClock;
   model: VoiceModel;

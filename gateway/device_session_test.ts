@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { delay } from "../shared/async.ts";
 import { createLogger } from "../shared/log.ts";
 import type { IceCandidate } from "../shared/messages.ts";
-import { AiClient } from "./ai_client.ts";
+import { AiServers } from "./ai_servers.ts";
 import { type CloseReason, DeviceSession, sessionGuard } from "./device_session.ts";
 import { PlaybackClock } from "./playback.ts";
 import { EnergyModel } from "./vad.ts";
@@ -20,7 +20,7 @@ function session(offerRetryMs: number[]) {
     peer: peerConfig({ iceServers: [], hostAddresses: ["127.0.0.1"] }),
     signal: { offer: (sdp) => offers.push(sdp), ice: (c) => candidates.push(c) },
     // Never started: no connection is made; sessions do not need one to signal.
-    ai: new AiClient({ host: "127.0.0.1", port: 9, protocol: "v2", log }),
+    ai: new AiServers({ servers: [{ host: "127.0.0.1", port: 9 }], protocol: "v2", log }),
     clock: new PlaybackClock(),
     model: new EnergyModel({ threshold: 500 }),
     audio: { silenceFrames: 15, sampleRate: 16000, echoGuard: "raise" },

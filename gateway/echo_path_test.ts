@@ -6,7 +6,7 @@ import { EchoPath, type EchoVerdict, MIN_SPEECH_DB } from "./echo_path.ts";
 /** The gateway's frames: 20 ms at 48 kHz. */
 const RATE = 48000;
 const FRAME = 960;
-/** The VAD needs 5 voiced frames in a row (audio_input.ts START_FRAMES): that is a barge-in. */
+/** The VAD needs 5 voiced frames in a row (echo_guard.ts START_FRAMES): that is a barge-in. */
 const BARGE_IN_FRAMES = 5;
 /** Issue 9 target: a real barge-in at normal level stops the reply within 300 ms. */
 const BARGE_IN_TARGET_MS = 300;

@@ -14,16 +14,13 @@
  * ```
  */
 import { existsSync } from "node:fs";
-import process from "node:process";
 import type { Config } from "../shared/config.ts";
 import { withStoredLogin } from "../shared/credentials.ts";
 import type { Logger } from "../shared/log.ts";
-import { roundMs } from "../shared/audio.ts";
 import type { DeviceStatus, GatewayMetrics } from "../shared/messages.ts";
-import { audioSecretPath, readAudioSecret } from "../shared/audio_auth.ts";
-import { AiClient, type AiClientOptions } from "./ai_client.ts";
+import { createAiLink } from "./ai_link.ts";
 import { MAX_OPENS_PER_WINDOW, OPEN_WINDOW_MS, SessionRateLimit } from "./session_rate_limit.ts";
-import { type AiLink, AiServers } from "./ai_servers.ts";
+import { type AiLink, turnPrefix } from "./ai_servers.ts";
 import {
   DEFAULT_MAX_CANDIDATES,
   DEFAULT_MAX_DEVICES,
@@ -32,19 +29,15 @@ import {
   METRICS_INTERVAL_MS,
 } from "./config.ts";
 import { LAN_RANGES } from "../shared/ip_ranges.ts";
-import {
-  candidateProblem,
-  filterSdpCandidates,
-  opusProblem,
-} from "../shared/media/remote_candidates.ts";
-import type { EchoGuard } from "./audio_input.ts";
-import { type CloseReason, DeviceSession, type SessionMetrics } from "./device_session.ts";
+import { AnswerGate } from "./answer_gate.ts";
+import type { EchoGuard } from "./echo_guard.ts";
+import { type CloseReason, DeviceSession } from "./device_session.ts";
+import { MetricsSampler } from "./gateway_metrics.ts";
 import { PlaybackClock } from "./playback.ts";
 import { LONG_TURN_CAPABILITY } from "./utterance_segmenter.ts";
 import { type Signaling, startSignaling } from "./signaling.ts";
 import { startMembership } from "./gateway_membership.ts";
 import { type RemoteSession, SessionWorkers } from "./session_workers.ts";
-import { turnPrefix } from "./ai_client.ts";
 import { EnergyModel, SileroModel, SileroSession, type VoiceModel } from "./vad.ts";
 import { peerConfig } from "../shared/media/webrtc.ts";
 import { CameraHub } from "./camera_hub.ts";
@@ -91,41 +84,12 @@ export type GatewaySession = DeviceSession | RemoteSession;
 /** A running gateway. */
 export interface Gateway {
   readonly signaling: Signaling;
-  /** One server: `AiClient`; several (AI_SERVER_HOST lists them): `AiServers`. */
+  /** Its AI servers (one, or several where AI_SERVER_HOST lists them). */
   readonly ai: AiLink;
   readonly vadMode: "energy" | "silero";
   sessions(): ReadonlyMap<string, GatewaySession>;
   metrics(): GatewayMetrics;
   close(): Promise<void>;
-}
-
-/**
- * The AI connection's secret and TLS: AI_SERVER_SECRET(_FILE) if given, else the data dir's
- * secret read at each connect (on one machine the server may create it after the gateway
- * starts). Warns once at start when there is none to be found.
- */
-function aiServerAccess(
-  config: Config,
-  access: GatewayConfig["aiServer"],
-  log: Logger,
-): AiClientOptions["access"] {
-  if (!access.auth) return { tls: access.tls };
-  if (access.secret !== undefined) return { secret: access.secret, tls: access.tls };
-  const fromDataDir = () => {
-    try {
-      return readAudioSecret(config.dataDir);
-    } catch (error) {
-      log.error("audio-socket secret unreadable", { error: (error as Error).message });
-      return undefined;
-    }
-  };
-  if (fromDataDir() === undefined && config.aiServer.protocol === "v2") {
-    log.warn(
-      `no audio-socket secret yet (AI_SERVER_SECRET, AI_SERVER_SECRET_FILE or ` +
-        `${audioSecretPath(config.dataDir)}): the AI server refuses the gateway until one is found`,
-    );
-  }
-  return { secret: fromDataDir, tls: access.tls };
 }
 
 function sessionId(): string {
@@ -157,26 +121,13 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       ? new SileroModel(silero)
       : new EnergyModel({ threshold: config.audio.vadThreshold || 1 });
 
-  const servers = config.aiServer.servers ?? [config.aiServer];
   const workerCount = options.workers ?? 0;
-  const access = aiServerAccess(config, options.aiServer ?? { auth: true }, log);
-  // Session workers name their own turns, which AiServers takes (with one server too).
-  const ai: AiLink = servers.length > 1 || workerCount > 0
-    ? new AiServers({
-      servers,
-      protocol: config.aiServer.protocol,
-      log: options.log("gateway.ai"),
-      responseTimeoutMs: options.responseTimeoutMs,
-      access,
-    })
-    : new AiClient({
-      host: config.aiServer.host,
-      port: config.aiServer.port,
-      protocol: config.aiServer.protocol,
-      log: options.log("gateway.ai"),
-      responseTimeoutMs: options.responseTimeoutMs,
-      access,
-    });
+  const ai = createAiLink(config, {
+    aiServer: options.aiServer,
+    responseTimeoutMs: options.responseTimeoutMs,
+    log,
+    aiLog: options.log("gateway.ai"),
+  });
   const clock = new PlaybackClock({
     onError: (error) => log.error("playback frame failed", { error }),
   });
@@ -194,19 +145,20 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   const link: { signaling?: Signaling } = {};
   let closing = false;
 
+  // Every session's audio settings, on the main thread or in a session worker.
+  const sessionAudio = {
+    silenceFrames: config.audio.silenceFrames,
+    sampleRate: config.audio.sampleRate,
+    echoGuard: options.echoGuard ?? "estimate",
+    echoMarginDb: options.echoMarginDb,
+    stallHoldMs: options.stallHoldMs,
+    turnMaxMs: options.turnMaxMs,
+    turnTaking: options.turnTaking,
+  };
   const workers = workerCount > 0
     ? await SessionWorkers.start(workerCount, {
       peer: { iceServers: config.webrtc.iceServers, hostAddresses: config.webrtc.hostAddresses },
-      // The same audio settings as the main thread's sessions.
-      audio: {
-        silenceFrames: config.audio.silenceFrames,
-        sampleRate: config.audio.sampleRate,
-        echoGuard: options.echoGuard ?? "estimate",
-        echoMarginDb: options.echoMarginDb,
-        stallHoldMs: options.stallHoldMs,
-        turnMaxMs: options.turnMaxMs,
-        turnTaking: options.turnTaking,
-      },
+      audio: sessionAudio,
       vad: {
         sileroPath: silero ? sileroPath : undefined,
         threshold: config.audio.vadThreshold,
@@ -214,7 +166,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       logLevel: config.logLevel,
       metricsMs: Math.min(options.metricsIntervalMs ?? METRICS_INTERVAL_MS, WORKER_METRICS_MS),
     }, {
-      ai: ai as AiServers,
+      ai,
       turnPrefix: turnPrefix(),
       log,
       out: {
@@ -259,10 +211,6 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   const maxDevices = options.maxDevices ?? DEFAULT_MAX_DEVICES;
   const candidateLimits = options.candidates ??
     { allowed: [...LAN_RANGES], max: DEFAULT_MAX_CANDIDATES };
-  /** Sessions whose answer came (being applied or applied). */
-  const answered = new WeakSet<GatewaySession>();
-  /** Remote candidates accepted per session (answer and trickle together). */
-  const candidateCounts = new WeakMap<GatewaySession, number>();
 
   /** Tells the device on its events topic why it gets no (or no more) session. */
   const refuse = (device: string, message: string, sessionId?: string) => {
@@ -275,11 +223,15 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     });
   };
 
-  /** Ends `session` at once because of its answer, and tells the device why. */
-  const failAnswer = (session: GatewaySession, problem: string) => {
-    refuse(session.device, `SDP answer refused: ${problem}`, session.sessionId);
-    session.close("error");
-  };
+  /** What answers and candidates must pass (answer_gate.ts); a failed answer ends its session. */
+  const gate = new AnswerGate<GatewaySession>({
+    candidates: candidateLimits,
+    log,
+    fail: (session, problem) => {
+      refuse(session.device, `SDP answer refused: ${problem}`, session.sessionId);
+      session.close("error");
+    },
+  });
 
   /** A device whose status flaps gets no session per flip (session_rate_limit.ts). */
   const flapLimit = new SessionRateLimit();
@@ -317,15 +269,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       ai,
       clock,
       model: createModel(),
-      audio: {
-        silenceFrames: config.audio.silenceFrames,
-        sampleRate: config.audio.sampleRate,
-        echoGuard: options.echoGuard ?? "estimate",
-        echoMarginDb: options.echoMarginDb,
-        stallHoldMs: options.stallHoldMs,
-        turnMaxMs: options.turnMaxMs,
-        turnTaking: options.turnTaking,
-      },
+      audio: sessionAudio,
       echoCancellation,
       longTurns: () => ai.serverCan(LONG_TURN_CAPABILITY),
       publishEvent: (event) => link.signaling!.publishEvent(device, event),
@@ -397,49 +341,14 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       },
       answer(device, answer) {
         const session = current(device, answer.session_id, "answer");
-        if (!session) return;
-        // Only the answer a session waits for can end it: a later one never disturbs a live call.
-        if (answered.has(session)) return void log.debug("duplicate answer ignored", { device });
-        answered.add(session);
-        const problem = opusProblem(answer.sdp);
-        if (problem) return failAnswer(session, problem);
-        // Only candidates in the allowed ranges, at most the cap: no STUN to named addresses.
-        const filtered = filterSdpCandidates(answer.sdp, {
-          allowed: candidateLimits.allowed,
-          max: candidateLimits.max - (candidateCounts.get(session) ?? 0),
-        });
-        if (filtered.dropped.length > 0) {
-          log.warn("audit: answer candidates dropped", {
-            device,
-            dropped: filtered.dropped.length,
-            first: filtered.dropped[0],
-          });
-        }
-        candidateCounts.set(session, (candidateCounts.get(session) ?? 0) + filtered.kept);
-        session.applyAnswer(filtered.sdp).catch((error) =>
-          failAnswer(session, (error as Error).message.replace(/^SDP answer /, ""))
-        );
+        if (session) gate.answer(session, answer.sdp);
       },
       ice(device, candidate) {
         const session = current(device, candidate.session_id, "ICE candidate");
-        if (!session) return;
-        if (candidate.candidate) {
-          const count = candidateCounts.get(session) ?? 0;
-          const problem = candidateProblem(candidate.candidate, candidateLimits.allowed) ??
-            (count >= candidateLimits.max
-              ? `is beyond ${candidateLimits.max} candidates per session`
-              : undefined);
-          if (problem) {
-            return void log.warn("audit: ICE candidate dropped", { device, problem });
-          }
-          candidateCounts.set(session, count + 1);
-        }
-        session.addCandidate(candidate).catch((error) =>
-          log.warn("ICE candidate rejected", { device, error: String(error) })
-        );
+        if (session) gate.candidate(session, candidate);
       },
       serverStatus(status) {
-        if (ai instanceof AiServers) ai.serverStatus(status);
+        ai.serverStatus(status);
       },
       command(device, command) {
         // A due timer (server/README.md): fetch and play the announcement now if the device is free.
@@ -458,61 +367,20 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   for (const [device, status, retained] of early.splice(0)) onStatus(device, status, retained);
   ai.start();
 
-  let lastCpu = process.cpuUsage();
-  let lastCpuAt = performance.now();
-  const metrics = (): GatewayMetrics => {
-    const cpu = process.cpuUsage();
-    const at = performance.now();
-    const cpuPercent = ((cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000) /
-      Math.max(1, at - lastCpuAt) * 100;
-    lastCpu = cpu;
-    lastCpuAt = at;
-    const memory = Deno.memoryUsage();
-    const playback = workers ? workers.takeStats(clock.takeStats()) : clock.takeStats();
-    const vadRuns = workers
-      ? {
-        runs: workers.silero.runs + (silero?.runs ?? 0),
-        totalMs: workers.silero.totalMs + (silero?.totalMs ?? 0),
-      }
-      : silero;
-    const devices: Record<string, SessionMetrics> = {};
-    let framesIn = 0, framesOut = 0;
-    for (const [device, session] of sessions) {
-      const m = session.metrics();
-      devices[device] = m;
-      framesIn += m.packets_in;
-      framesOut += m.packets_out;
-    }
-    return {
-      timestamp: new Date().toISOString(),
-      sessions: sessions.size,
-      uptime_s: Math.round((performance.now() - startedAt) / 100) / 10,
-      cpu_percent: roundMs(cpuPercent),
-      memory_mb: Math.round(memory.rss / 1e5) / 10,
-      heap_mb: Math.round(memory.heapUsed / 1e5) / 10,
-      external_mb: Math.round(memory.external / 1e5) / 10,
-      frames_in: framesIn,
-      frames_out: framesOut,
-      ai_server: {
-        connected: ai.connected,
-        protocol: ai.protocol,
-        rtt_ms: ai.lastRttMs ?? null,
-        ...(ai instanceof AiServers ? { servers: ai.servers } : {}),
-      },
-      vad: {
-        mode: vadMode,
-        silero_runs: vadRuns?.runs ?? 0,
-        silero_ms_per_window: vadRuns && vadRuns.runs > 0 ? vadRuns.totalMs / vadRuns.runs : null,
-      },
-      playback: {
-        ticks: playback.ticks,
-        late_ticks: playback.lateTicks,
-        stalls: playback.stalls,
-        max_late_ms: roundMs(playback.maxLateMs),
-      },
-      devices,
-    };
-  };
+  const sampler = new MetricsSampler(startedAt);
+  const metrics = (): GatewayMetrics =>
+    sampler.sample({
+      sessions,
+      ai,
+      vadMode,
+      vadRuns: workers
+        ? {
+          runs: workers.silero.runs + (silero?.runs ?? 0),
+          totalMs: workers.silero.totalMs + (silero?.totalMs ?? 0),
+        }
+        : silero,
+      playback: workers ? workers.takeStats(clock.takeStats()) : clock.takeStats(),
+    });
   const metricsTimer = setInterval(
     () => ready.publishMetrics(metrics()),
     options.metricsIntervalMs ?? METRICS_INTERVAL_MS,

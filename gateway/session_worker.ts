@@ -10,7 +10,7 @@ import type { SampleRate } from "../shared/frame_codec.ts";
 import { createLogger } from "../shared/log.ts";
 import { peerConfig } from "../shared/media/webrtc.ts";
 import type { TurnHandlers } from "./ai_turn.ts";
-import type { ConversationTurn, TurnSource } from "./conversation.ts";
+import type { ConversationTurn, TurnSource } from "./conversation_parts.ts";
 import { DeviceSession } from "./device_session.ts";
 import { PlaybackClock } from "./playback.ts";
 import type { FromWorker, ReplyItem, ToWorker, TurnCall, WorkerInit } from "./session_messages.ts";

@@ -329,7 +329,7 @@ export class SessionWorkers {
         },
         eot: (completion, silenceMs) => reply({ kind: "eot", completion, silenceMs }),
         state: (state, position, waitMs) => reply({ kind: "state", state, position, waitMs }),
-      }, id);
+      }, { id });
       if (!turn.done) this.#turns.set(id, turn);
       return;
     }

@@ -16,16 +16,13 @@
  * - two-part commands with a pause of 300-800 ms at a phrase boundary: false cut-off rate (the
  *   request answered in more than one turn, or the answer's transcript not the whole request).
  */
-import { loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
-import { addDevice } from "../shared/credentials.ts";
 import type { DeviceEvent } from "../shared/messages.ts";
 import { DevicePeer } from "../device/peer.ts";
-import { loadServerConfig, startServer } from "../server/mod.ts";
 import { loadWhisperWorker } from "../server/stt/worker_client.ts";
 import type { SpeechToText } from "../server/stt/types.ts";
 import { startGatewayProcess } from "./lib/gateway_process.ts";
-import { freePort } from "./lib/ports.ts";
+import { startLoopbackServer } from "./lib/loopback_server.ts";
 import { speak } from "./lib/speech.ts";
 import { makeWhisperFixtures } from "./make_whisper_models.ts";
 import { percentile, round } from "./bench_stats.ts";
@@ -110,19 +107,8 @@ const model = await loadWhisperWorker(tinyRandom, {
   encoderFrames: "fit",
   maxTokens: BENCH_MAX_TOKENS,
 });
-const dataDir = await Deno.makeTempDir({ prefix: "naila_bench_continuation_" });
-const server = await startServer({
-  config: loadConfig({
-    PIPELINE: "full",
-    AUDIO_SOCKET_HOST: "127.0.0.1",
-    AUDIO_SOCKET_PORT: String(await freePort()),
-    MQTT_PORT: String(await freePort()),
-    NAILA_DATA_DIR: dataDir,
-    LOG_LEVEL: "error",
-  }),
-  server: loadServerConfig({ MQTT_BIND_HOST: "127.0.0.1" }),
-  stt: scriptedStt(model),
-});
+const server = await startLoopbackServer({ PIPELINE: "full" }, { stt: scriptedStt(model) });
+const { dataDir } = server;
 const gateway = await startGatewayProcess({
   MQTT_HOST: "127.0.0.1",
   MQTT_PORT: String(server.mqttPort),
@@ -134,7 +120,7 @@ const gateway = await startGatewayProcess({
 });
 const device = new DevicePeer({
   id: "kitchen",
-  mqtt: { host: "127.0.0.1", port: server.mqttPort, ...addDevice(dataDir, "kitchen") },
+  mqtt: { host: "127.0.0.1", port: server.mqttPort, ...server.login({ device: "kitchen" }) },
   hostAddresses: ["127.0.0.1"],
 });
 const log = createLogger("bench.continuation", { level: "info" });
@@ -241,5 +227,4 @@ try {
   await gateway.stop();
   await server.close();
   model.close?.();
-  await Deno.remove(dataDir, { recursive: true }).catch(() => {});
 }

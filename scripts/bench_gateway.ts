@@ -234,7 +234,7 @@ async function main() {
     };
 
     // The first turn from `index` on that ended: a turn cut off by a dropped connection is sent
-    // again (gateway/ai_client.ts), and the double then lists it twice.
+    // again (gateway/ai_servers.ts), and the double then lists it twice.
     const endedTurnFrom = async (index: number) => {
       const deadline = performance.now() + 15_000;
       while (performance.now() < deadline) {

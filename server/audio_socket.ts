@@ -3,9 +3,10 @@
  * docs/protocol.md on the same port; the first byte of a connection picks one.
  *
  * One utterance through the socket, in order: this listener accepts the connection →
- * `socket_connection.ts` decodes its frames → `v2_turns.ts` (the turn table, with speculation
- * on a pause) or `v1_adapter.ts` (the spec's request chain) → the shared
- * {@link InferenceQueue} → `pipeline.ts`, whose reply goes back the same way.
+ * `socket_connection.ts` decodes its frames → `v2_adapter.ts` (hello, ping, camera frames) →
+ * `v2_turns.ts` (the turn table, with speculation on a pause) or `v1_adapter.ts` (the spec's
+ * request chain) → the shared {@link InferenceQueue} → `pipeline.ts`, whose reply goes back the
+ * same way.
  *
  * Every connection is independent: inference goes through the shared queue, writes are queued
  * per connection, and timers end frames that stall half-way, turns that never end, and silent

@@ -78,6 +78,31 @@ function setup() {
   return { memory, timers, commands, stt, pipeline, close };
 }
 
+/**
+ * Runs `fn` with a fresh {@link setup}, the audio socket on it and a client announcing
+ * `capabilities`; `closed` runs once the connection has closed. Cleans everything up.
+ */
+async function withClient(
+  capabilities: string[],
+  fn: (client: V2Client, s: ReturnType<typeof setup>) => Promise<void>,
+  closed?: (s: ReturnType<typeof setup>) => void,
+): Promise<void> {
+  const s = setup();
+  try {
+    await withServer(s.pipeline, async (server) => {
+      const client = await V2Client.connect(server.port, capabilities);
+      try {
+        await fn(client, s);
+      } finally {
+        client.close();
+      }
+    });
+    closed?.(s);
+  } finally {
+    s.close();
+  }
+}
+
 async function send(client: V2Client, message: V2Message) {
   await client.send(message);
 }
@@ -97,157 +122,118 @@ const textOf = (client: V2Client, turn: string, kind: "transcript" | "reply") =>
     .map((m) => m.type === "text" ? m.text : "");
 
 Deno.test("continue: the first part's reply is dropped, the merged request is answered once and acts once at commit", async () => {
-  const s = setup();
-  try {
-    await withServer(s.pipeline, async (server) => {
-      const client = await V2Client.connect(server.port, CAPABILITIES);
-      try {
-        const hello = client.messages[0];
-        assert.ok(hello.type === "hello" && hello.capabilities.includes("continue"));
-        assert.ok(hello.type === "hello" && hello.capabilities.includes("eot"));
-        // "turn on the kitchen lights", a pause: the server hints the turn is complete.
-        await start(client, "t1");
-        await audio(client, "t1", 0, phraseAudio(1, 800));
-        await send(client, { type: "pause", turn: "t1", ts: Date.now() });
-        const eot = await client.next((m) => m.type === "eot" && m.turn === "t1");
-        assert.ok(eot.type === "eot" && eot.completion === "complete" && eot.silence_ms === 120);
-        await send(client, { type: "end", turn: "t1", ts: Date.now() });
-        await client.next((m) => m.type === "audio" && m.turn === "t1");
-        // Its reply started; the user goes on within the grace: t2 continues t1.
-        await start(client, "t2", "t1");
-        await audio(client, "t2", 0, phraseAudio(2, 1200));
-        await send(client, { type: "end", turn: "t2", ts: Date.now() });
-        await client.next((m) => m.type === "end" && m.turn === "t2", 20_000);
-        assert.deepEqual(textOf(client, "t2", "transcript"), [
-          "turn on the kitchen lights and set a timer for five minutes",
-        ]);
-        assert.match(
-          textOf(client, "t2", "reply").join(" "),
-          /kitchen lights.*timer for 5 minutes/,
-        );
-        // Nothing acted yet: the turn is not final.
-        assert.equal(s.commands.length, 0);
-        assert.equal(s.timers.pending("kitchen").length, 0);
-        assert.equal(s.memory.recent("kitchen", 10).length, 0);
-        await send(client, { type: "commit", turn: "t2", ts: Date.now() });
-        await send(client, { type: "commit", turn: "t2", ts: Date.now() }); // a repeat is ignored
-        await send(client, { type: "ping", id: 1, ts: Date.now() });
-        await client.next((m) => m.type === "pong");
-        assert.deepEqual(s.commands, [
-          { command: "set_power", params: { target: "kitchen lights", on: true } },
-        ]);
-        const timers = s.timers.pending("kitchen");
-        assert.equal(timers.length, 1);
-        assert.equal(timers[0].dueAt - timers[0].createdAt, 300_000);
-        const turns = s.memory.recent("kitchen", 10);
-        assert.equal(turns.length, 1);
-        assert.equal(turns[0].turn, "t2");
-        assert.equal(
-          turns[0].transcript,
-          "turn on the kitchen lights and set a timer for five minutes",
-        );
-        // Nothing about t1 after t2 started: no error, no end.
-        const t2Start = client.messages.findIndex((m) => m.type === "text" && m.turn === "t2");
-        assert.ok(
-          !client.messages.slice(t2Start).some((m) =>
-            "turn" in m && m.turn === "t1" && m.type !== "audio"
-          ),
-          JSON.stringify(client.types()),
-        );
-        assert.ok(!client.messages.some((m) => m.type === "error"), JSON.stringify(client.types()));
-      } finally {
-        client.close();
-      }
-    });
-  } finally {
-    s.close();
-  }
+  await withClient(CAPABILITIES, async (client, s) => {
+    const hello = client.messages[0];
+    assert.ok(hello.type === "hello" && hello.capabilities.includes("continue"));
+    assert.ok(hello.type === "hello" && hello.capabilities.includes("eot"));
+    // "turn on the kitchen lights", a pause: the server hints the turn is complete.
+    await start(client, "t1");
+    await audio(client, "t1", 0, phraseAudio(1, 800));
+    await send(client, { type: "pause", turn: "t1", ts: Date.now() });
+    const eot = await client.next((m) => m.type === "eot" && m.turn === "t1");
+    assert.ok(eot.type === "eot" && eot.completion === "complete" && eot.silence_ms === 120);
+    await send(client, { type: "end", turn: "t1", ts: Date.now() });
+    await client.next((m) => m.type === "audio" && m.turn === "t1");
+    // Its reply started; the user goes on within the grace: t2 continues t1.
+    await start(client, "t2", "t1");
+    await audio(client, "t2", 0, phraseAudio(2, 1200));
+    await send(client, { type: "end", turn: "t2", ts: Date.now() });
+    await client.next((m) => m.type === "end" && m.turn === "t2", 20_000);
+    assert.deepEqual(textOf(client, "t2", "transcript"), [
+      "turn on the kitchen lights and set a timer for five minutes",
+    ]);
+    assert.match(
+      textOf(client, "t2", "reply").join(" "),
+      /kitchen lights.*timer for 5 minutes/,
+    );
+    // Nothing acted yet: the turn is not final.
+    assert.equal(s.commands.length, 0);
+    assert.equal(s.timers.pending("kitchen").length, 0);
+    assert.equal(s.memory.recent("kitchen", 10).length, 0);
+    await send(client, { type: "commit", turn: "t2", ts: Date.now() });
+    await send(client, { type: "commit", turn: "t2", ts: Date.now() }); // a repeat is ignored
+    await send(client, { type: "ping", id: 1, ts: Date.now() });
+    await client.next((m) => m.type === "pong");
+    assert.deepEqual(s.commands, [
+      { command: "set_power", params: { target: "kitchen lights", on: true } },
+    ]);
+    const timers = s.timers.pending("kitchen");
+    assert.equal(timers.length, 1);
+    assert.equal(timers[0].dueAt - timers[0].createdAt, 300_000);
+    const turns = s.memory.recent("kitchen", 10);
+    assert.equal(turns.length, 1);
+    assert.equal(turns[0].turn, "t2");
+    assert.equal(
+      turns[0].transcript,
+      "turn on the kitchen lights and set a timer for five minutes",
+    );
+    // Nothing about t1 after t2 started: no error, no end.
+    const t2Start = client.messages.findIndex((m) => m.type === "text" && m.turn === "t2");
+    assert.ok(
+      !client.messages.slice(t2Start).some((m) =>
+        "turn" in m && m.turn === "t1" && m.type !== "audio"
+      ),
+      JSON.stringify(client.types()),
+    );
+    assert.ok(!client.messages.some((m) => m.type === "error"), JSON.stringify(client.types()));
+  });
 });
 
 Deno.test("eot: an unfinished request asks the gateway to wait up to 1200 ms", async () => {
-  const s = setup();
-  try {
-    await withServer(s.pipeline, async (server) => {
-      const client = await V2Client.connect(server.port, CAPABILITIES);
-      try {
-        await start(client, "t1");
-        await audio(client, "t1", 0, phraseAudio(3, 600));
-        await send(client, { type: "pause", turn: "t1", ts: Date.now() });
-        const eot = await client.next((m) => m.type === "eot");
-        assert.ok(eot.type === "eot" && eot.completion === "incomplete", JSON.stringify(eot));
-        assert.equal(eot.type === "eot" && eot.silence_ms, 1200);
-      } finally {
-        client.close();
-      }
-    });
-  } finally {
-    s.close();
-  }
+  await withClient(CAPABILITIES, async (client) => {
+    await start(client, "t1");
+    await audio(client, "t1", 0, phraseAudio(3, 600));
+    await send(client, { type: "pause", turn: "t1", ts: Date.now() });
+    const eot = await client.next((m) => m.type === "eot");
+    assert.ok(eot.type === "eot" && eot.completion === "incomplete", JSON.stringify(eot));
+    assert.equal(eot.type === "eot" && eot.silence_ms, 1200);
+  });
 });
 
 Deno.test("eot is not sent to a gateway that did not announce it", async () => {
-  const s = setup();
-  try {
-    await withServer(s.pipeline, async (server) => {
-      const client = await V2Client.connect(server.port, ["stream", "text", "speculate"]);
-      try {
-        await start(client, "t1");
-        await audio(client, "t1", 0, phraseAudio(4, 400));
-        await send(client, { type: "pause", turn: "t1", ts: Date.now() });
-        await send(client, { type: "end", turn: "t1", ts: Date.now() });
-        await client.next((m) => m.type === "end" && m.turn === "t1", 20_000);
-        assert.ok(!client.messages.some((m) => m.type === "eot"));
-        // Without `continue` the turn acts at once: its memory row is there without a commit.
-        assert.equal(s.memory.recent("kitchen", 10).length, 1);
-      } finally {
-        client.close();
-      }
-    });
-  } finally {
-    s.close();
-  }
+  await withClient(["stream", "text", "speculate"], async (client, s) => {
+    await start(client, "t1");
+    await audio(client, "t1", 0, phraseAudio(4, 400));
+    await send(client, { type: "pause", turn: "t1", ts: Date.now() });
+    await send(client, { type: "end", turn: "t1", ts: Date.now() });
+    await client.next((m) => m.type === "end" && m.turn === "t1", 20_000);
+    assert.ok(!client.messages.some((m) => m.type === "eot"));
+    // Without `continue` the turn acts at once: its memory row is there without a commit.
+    assert.equal(s.memory.recent("kitchen", 10).length, 1);
+  });
 });
 
 Deno.test("a cancel implies the commit; continuing a committed, unknown or other device's turn is refused", async () => {
-  const s = setup();
-  try {
-    await withServer(s.pipeline, async (server) => {
-      const client = await V2Client.connect(server.port, CAPABILITIES);
-      try {
-        await start(client, "t1");
-        await audio(client, "t1", 0, phraseAudio(1, 400));
-        await send(client, { type: "end", turn: "t1", ts: Date.now() });
-        await client.next((m) => m.type === "end" && m.turn === "t1", 20_000);
-        assert.equal(s.commands.length, 0);
-        await send(client, { type: "cancel", turn: "t1", ts: Date.now(), played_ms: 300 });
-        await start(client, "t2", "t1");
-        const refused = await client.next((m) => m.type === "error" && m.turn === "t2");
-        assert.equal(refused.type === "error" && refused.code, "unknown_turn");
-        assert.equal(s.commands.length, 1, "the barge-in kept what the user heard start");
-        const [row] = s.memory.recent("kitchen", 10);
-        assert.ok(row.interrupted && row.playedMs === 300);
+  await withClient(CAPABILITIES, async (client, s) => {
+    await start(client, "t1");
+    await audio(client, "t1", 0, phraseAudio(1, 400));
+    await send(client, { type: "end", turn: "t1", ts: Date.now() });
+    await client.next((m) => m.type === "end" && m.turn === "t1", 20_000);
+    assert.equal(s.commands.length, 0);
+    await send(client, { type: "cancel", turn: "t1", ts: Date.now(), played_ms: 300 });
+    await start(client, "t2", "t1");
+    const refused = await client.next((m) => m.type === "error" && m.turn === "t2");
+    assert.equal(refused.type === "error" && refused.code, "unknown_turn");
+    assert.equal(s.commands.length, 1, "the barge-in kept what the user heard start");
+    const [row] = s.memory.recent("kitchen", 10);
+    assert.ok(row.interrupted && row.playedMs === 300);
 
-        await start(client, "t3", undefined, "hall");
-        await audio(client, "t3", 0, phraseAudio(4, 400));
-        await send(client, { type: "end", turn: "t3", ts: Date.now() });
-        await client.next((m) => m.type === "end" && m.turn === "t3", 20_000);
-        await start(client, "t4", "t3", "kitchen");
-        const other = await client.next((m) => m.type === "error" && m.turn === "t4");
-        assert.equal(other.type === "error" && other.code, "bad_continuation");
-        // t3 still waits for its commit, and can be continued by its own device.
-        await start(client, "t5", "t3", "hall");
-        await audio(client, "t5", 0, phraseAudio(4, 200));
-        await send(client, { type: "end", turn: "t5", ts: Date.now() });
-        await client.next((m) => m.type === "end" && m.turn === "t5", 20_000);
-        assert.deepEqual(textOf(client, "t5", "transcript"), ["what time is it"]);
-      } finally {
-        client.close();
-      }
-    });
+    await start(client, "t3", undefined, "hall");
+    await audio(client, "t3", 0, phraseAudio(4, 400));
+    await send(client, { type: "end", turn: "t3", ts: Date.now() });
+    await client.next((m) => m.type === "end" && m.turn === "t3", 20_000);
+    await start(client, "t4", "t3", "kitchen");
+    const other = await client.next((m) => m.type === "error" && m.turn === "t4");
+    assert.equal(other.type === "error" && other.code, "bad_continuation");
+    // t3 still waits for its commit, and can be continued by its own device.
+    await start(client, "t5", "t3", "hall");
+    await audio(client, "t5", 0, phraseAudio(4, 200));
+    await send(client, { type: "end", turn: "t5", ts: Date.now() });
+    await client.next((m) => m.type === "end" && m.turn === "t5", 20_000);
+    assert.deepEqual(textOf(client, "t5", "transcript"), ["what time is it"]);
+  }, (s) => {
     // The connection closed: the waiting turn (t5) was committed, t3 never was.
     const rows = s.memory.recent("hall", 10);
     assert.deepEqual(rows.map((r) => r.turn), ["t5"]);
-  } finally {
-    s.close();
-  }
+  });
 });

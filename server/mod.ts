@@ -8,8 +8,9 @@
  * 1. `audio_socket.ts` — the listener accepts the gateway's TCP connection (connection limit).
  * 2. `socket_connection.ts` — decodes frames as bytes arrive (shared/frame_codec.ts); its first
  *    byte picks the protocol version; frame and idle timers; the connection's write queue.
- * 3. `v2_turns.ts` — the turn table: `start`, `audio`…, (`pause`: speculative STT), `end`; or
- *    `v1_adapter.ts` — one spec 4.2 request frame is one turn, answered in order.
+ * 3. `v2_adapter.ts` (hello, ping, camera frames) → `v2_turns.ts` — the turn table: `start`,
+ *    `audio`…, (`pause`: speculative STT), `end`; or `v1_adapter.ts` — one spec 4.2 request
+ *    frame is one turn, answered in order.
  * 4. `inference_queue.ts` — one turn at a time (spec 16.2), fair across devices; refused
  *    (`busy`, with a spoken apology from `notices.ts`) only when queued work, the estimated wait
  *    or buffered audio pass their limits. The status on `naila/server/status` carries the load.

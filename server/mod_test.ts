@@ -1,26 +1,12 @@
 import { readAudioSecret } from "../shared/audio_auth.ts";
 import assert from "node:assert/strict";
-import { loadConfig } from "../shared/config.ts";
-import { storedLogin } from "../shared/credentials.ts";
 import type { DeviceCommand } from "../shared/messages.ts";
 import { ConversationMemory } from "./assistant/memory.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import { sendTurn, V2Client } from "../scripts/lib/audio_socket_clients.ts";
 import { startLoopbackServer } from "../scripts/lib/loopback_server.ts";
-import { freePort } from "../scripts/lib/ports.ts";
-import { loadServerConfig, socketAuditRecord, startServer } from "./mod.ts";
-import type { SpeechToText } from "./stt/types.ts";
-
-/** Hears the given sentences, one per utterance. */
-function scriptedStt(transcripts: string[]): SpeechToText {
-  return {
-    transcribe: () =>
-      Promise.resolve({
-        text: transcripts.shift() ?? "",
-        timings: { frontend_ms: 0, encoder_ms: 0, decoder_ms: 0, tokens: 0 },
-      }),
-  };
-}
+import { scriptedStt } from "../scripts/lib/scripted_stt.ts";
+import { socketAuditRecord } from "./mod.ts";
 
 function replyText(client: V2Client, turn: string): string {
   return client.messages.flatMap((m) =>
@@ -29,23 +15,14 @@ function replyText(client: V2Client, turn: string): string {
 }
 
 Deno.test("startServer: device commands and due timers reach the device over MQTT", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "naila_mod_" });
-  const server = await startServer({
-    config: loadConfig({
-      PIPELINE: "full",
-      AUDIO_SOCKET_HOST: "127.0.0.1",
-      AUDIO_SOCKET_PORT: String(await freePort()),
-      MQTT_PORT: String(await freePort()),
-      NAILA_DATA_DIR: dataDir,
-      LOG_LEVEL: "warn",
-    }),
-    server: loadServerConfig({ MQTT_BIND_HOST: "127.0.0.1" }),
-    stt: scriptedStt(["Turn on the lights.", "Set a timer for one second."]),
-  });
+  const server = await startLoopbackServer(
+    { PIPELINE: "full", LOG_LEVEL: "warn" },
+    { stt: scriptedStt(["Turn on the lights.", "Set a timer for one second."]) },
+  );
+  const { dataDir } = server;
   // The gateway's login from the data dir: the gateway role reads commands and reports events.
-  const login = storedLogin(dataDir, { role: "gateway" });
   const mqtt = await connectMqtt(
-    { embedded: false, host: "127.0.0.1", port: server.mqttPort, ...login },
+    { embedded: false, host: "127.0.0.1", port: server.mqttPort, ...server.login("gateway") },
     { clientId: "mod-test" },
   );
   const commands: DeviceCommand[] = [];
@@ -101,7 +78,6 @@ Deno.test("startServer: device commands and due timers reach the device over MQT
     client.close();
     await mqtt.close();
     await server.close();
-    await Deno.remove(dataDir, { recursive: true });
   }
 });
 

@@ -1,7 +1,7 @@
 /**
  * One connection of the audio socket: reads bytes, decodes frames synchronously as they arrive
  * (bounded by the shared codec's limits), hands each to the protocol version its first byte
- * chose (`{` → {@link V2Turns}, anything else → {@link V1Adapter}), queues writes, and ends
+ * chose (`{` → {@link V2Adapter}, anything else → {@link V1Adapter}), queues writes, and ends
  * frames that stall half-way and silent v2 connections. Nothing a peer sends can throw out of
  * {@link Connection.serve}.
  *
@@ -14,7 +14,7 @@ import type { Logger } from "../shared/log.ts";
 import { V2AuthGate } from "./socket_auth.ts";
 import type { ConnectionLink, SocketProtocol, SocketSettings } from "./socket_link.ts";
 import { V1Adapter } from "./v1_adapter.ts";
-import { V2Turns } from "./v2_turns.ts";
+import { V2Adapter } from "./v2_adapter.ts";
 
 /** Longest wait for a last error message to be written before closing anyway. */
 const CLOSE_FLUSH_MS = 1000;
@@ -113,7 +113,7 @@ export class Connection implements ConnectionLink {
   #choose(firstByte: number): SocketProtocol {
     const { secret } = this.settings.access;
     if (firstByte === OPEN_BRACE) {
-      const turns = new V2Turns(this);
+      const turns = new V2Adapter(this);
       if (secret === undefined) {
         this.#admit();
         return turns;

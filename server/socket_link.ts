@@ -1,7 +1,7 @@
 /**
  * What a protocol version of the audio socket needs from its connection, and what the connection
  * needs from a protocol version: the small interfaces between `socket_connection.ts` (bytes,
- * timers, writes) and `v1_adapter.ts` / `v2_turns.ts` (what the frames mean). Neither side
+ * timers, writes) and `v1_adapter.ts` / `v2_adapter.ts` (what the frames mean). Neither side
  * imports the other; both import this.
  */
 import type { Decoded, FrameLimits } from "../shared/frame_codec.ts";

@@ -1,7 +1,8 @@
 /**
  * What one v2 connection sends to its gateway (docs/protocol.md): messages, a turn's reply as
  * text and audio chunks under their seq, the spoken notices ("one moment", the overload
- * apology) and, with `queue`, the `state` of a waiting turn. Part of `v2_turns.ts`.
+ * apology) and, with `queue`, the `state` of a waiting turn. Shared by `v2_adapter.ts` and
+ * `v2_turns.ts`.
  */
 import { encodeV2, errorMessage, type SampleRate, type V2Message } from "../shared/frame_codec.ts";
 import type { QueuePosition } from "./inference_queue.ts";

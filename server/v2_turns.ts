@@ -1,11 +1,11 @@
 /**
- * Protocol v2 on the audio socket (docs/protocol.md): the hello exchange, then turns (`start`,
- * `audio`…, `end`) answered with `text` events, reply `audio` chunks per sentence and an `end`
- * carrying the server's `stages`; `cancel` (barge-in) with `played_ms`, `ping`/`pong`, and typed
- * `error`s. A `pause` (the user went quiet) starts STT on the audio so far while the inference
- * queue is idle; more audio discards it, and an `end` right after uses it instead of
- * transcribing again. A connection-level failure is told to the peer as an `error` before the
- * connection closes.
+ * The turn table of one v2 connection (docs/protocol.md): turns (`start`, `audio`…, `end`)
+ * answered with `text` events, reply `audio` chunks per sentence and an `end` carrying the
+ * server's `stages`; `cancel` (barge-in) with `played_ms`, `commit`, and typed `error`s per turn.
+ * A `pause` (the user went quiet) starts STT on the audio so far while the inference queue is
+ * idle; more audio discards it, and an `end` right after uses it instead of transcribing again.
+ * `v2_adapter.ts` speaks the rest of the protocol (hello, ping, camera frames) and hands every
+ * turn message here.
  *
  * A turn, in order: `start` → receiving (audio appended, seq and size checked; `pause` may
  * speculate) → `end` → queued in the {@link InferenceQueue} (fair across devices; with the
@@ -20,28 +20,26 @@
  */
 import { concatBytes, roundMs } from "../shared/audio.ts";
 import {
-  type Decoded,
   type EndMessage,
-  errorMessage,
+  type EotMessage,
   maxPcmBytes,
   type SampleRate,
-  V2_CAPABILITIES,
 } from "../shared/frame_codec.ts";
 import { QueueError } from "./inference_queue.ts";
 import type { TurnResult, Utterance } from "./pipeline.ts";
-import { type ConnectionLink, logTurnError, type SocketProtocol } from "./socket_link.ts";
+import { type ConnectionLink, logTurnError } from "./socket_link.ts";
 import { PendingCommits } from "./turn_commits.ts";
-import { V2Output } from "./v2_output.ts";
-import { continuationProblem, eotMessage, maxTurnSeconds, newTurn, type Turn } from "./v2_turn.ts";
-import type { CameraChannel } from "./camera_frames.ts";
+import type { V2Output } from "./v2_output.ts";
+import { discardSpeculation, speculate, usableSpeculation } from "./v2_speculation.ts";
+import { continuationProblem, maxTurnSeconds, newTurn, type Turn } from "./v2_turn.ts";
 
 /** Finished turn ids remembered per connection, to accept a late cancel (barge-in) for them. */
 const FINISHED_TURNS_KEPT = 32;
 /** The v2 turn table of one connection. */
-export class V2Turns implements SocketProtocol {
-  readonly pinged = true;
+export class V2Turns {
   #link: ConnectionLink;
-  #capabilities = new Set<string>();
+  /** The gateway's capabilities, filled in by its hello (v2_adapter.ts). */
+  #capabilities: ReadonlySet<string>;
   /** What goes to the gateway: messages, reply audio, spoken notices. */
   #out: V2Output;
   #turns = new Map<string, Turn>();
@@ -49,23 +47,17 @@ export class V2Turns implements SocketProtocol {
   #finished = new Map<string, number | undefined>();
   /** Answered turns that a continuation may still take over (capability `continue`). */
   #commits = new PendingCommits((id, memoryId) => this.#finished.set(id, memoryId));
-  /** Camera frames of this gateway, when both hellos announced `image` (camera_frames.ts). */
-  #camera: CameraChannel | undefined;
 
-  constructor(link: ConnectionLink) {
+  constructor(link: ConnectionLink, out: V2Output, capabilities: ReadonlySet<string>) {
     this.#link = link;
-    this.#out = new V2Output(link, this.#capabilities);
+    this.#out = out;
+    this.#capabilities = capabilities;
   }
 
-  fail(code: string, message: string): void {
-    this.#out.send(errorMessage(code, message));
-    this.#link.closeAfterWrites(`${code}: ${message}`);
-  }
-
+  /** The connection is going away: every turn is aborted, every answered one final. */
   stop(reason: string): void {
     // Nothing can continue them any more: they are final.
     this.#commits.commitAll();
-    this.#camera?.close();
     for (const turn of this.#turns.values()) {
       clearTimeout(turn.timer);
       turn.controller.abort(new Error(reason));
@@ -82,86 +74,10 @@ export class V2Turns implements SocketProtocol {
     turn.queueTimers = [];
   }
 
-  receive(item: Decoded): void {
-    // The connection's first byte chose v2, and the decoder picks its version from that byte.
-    if (item.version !== 2) throw new Error("v1 frame on a v2 connection");
-    const message = item.message;
-    switch (message.type) {
-      case "hello":
-        if (this.#capabilities.size > 0 || message.role !== "gateway") {
-          this.#turnError(undefined, "bad_frame", `unexpected hello from ${message.role}`);
-          return;
-        }
-        for (const capability of message.capabilities) this.#capabilities.add(capability);
-        this.#capabilities.add("hello");
-        if (message.capabilities.includes("image") && this.#link.settings.cameras) {
-          this.#camera = this.#link.settings.cameras.open(
-            this.#link.peer,
-            (m) => this.#out.send(m),
-          );
-        }
-        this.#out.send({
-          type: "hello",
-          version: 2,
-          role: "server",
-          // `speculate` only where a pause is used: a pipeline with STT to start early; `eot`
-          // only where that STT's transcript is judged.
-          capabilities: V2_CAPABILITIES.filter((c) =>
-            ((c !== "speculate" && c !== "eot") ||
-              (this.#link.settings.pipeline.speculate !== undefined &&
-                (c === "speculate" || this.#link.settings.pipeline.endOfTurn !== undefined))) &&
-            (c !== "image" || this.#link.settings.cameras !== undefined)
-          ),
-          ts: Date.now(),
-          ...this.#link.helloFields(),
-        });
-        return;
-      case "start":
-        return this.#onStart(message.turn, message.device, message.rate, message.continues);
-      case "audio":
-        return this.#onAudio(message.turn, message.seq, message.rate, message.pcm);
-      case "pause":
-        return this.#onPause(message.turn);
-      case "end":
-        return this.#onEnd(message.turn);
-      case "cancel":
-        return this.#onCancel(message.turn, message.played_ms);
-      case "commit":
-        return this.#onCommit(message.turn);
-      case "ping":
-        this.#out.send({ type: "pong", id: message.id, ts: Date.now() });
-        return;
-      case "pong":
-        return;
-      case "image":
-        if (this.#camera) return this.#camera.receive(message);
-        return this.#turnError(undefined, "unsupported", "image needs the image capability");
-      case "frame_request":
-        return this.#turnError(undefined, "unsupported", "frame_request is sent by the server");
-      case "error":
-        if (message.request !== undefined && this.#camera) return this.#camera.receive(message);
-        this.#link.settings.log?.warn("gateway reported an error", {
-          peer: this.#link.peer,
-          ...message,
-        });
-        return;
-      case "text":
-        this.#turnError(message.turn, "unsupported", "text input is not supported");
-        return;
-      case "state":
-      case "eot":
-        this.#turnError(message.turn, "unsupported", `${message.type} is sent by the server only`);
-        return;
-    }
-  }
-
-  #turnError(turn: string | undefined, code: string, message: string): void {
-    this.#out.error(turn, code, message);
-  }
-
-  #onStart(id: string, device: string, rate: SampleRate, continues?: string): void {
+  /** `start`: a new turn of `device` at `rate`; `continues` takes over an earlier one. */
+  start(id: string, device: string, rate: SampleRate, continues?: string): void {
     if (this.#turns.has(id) || this.#finished.has(id) || this.#commits.has(id)) {
-      this.#turnError(id, "bad_frame", `turn ${id} already exists on this connection`);
+      this.#out.error(id, "bad_frame", `turn ${id} already exists on this connection`);
       return;
     }
     // `continues` means something only where `continue` was agreed (else it is ignored).
@@ -180,7 +96,7 @@ export class V2Turns implements SocketProtocol {
         this.#dropTurn(earlier, "superseded", why);
       } else {
         earlier.controller.abort();
-        this.#turnError(earlier.id, "superseded", why);
+        this.#out.error(earlier.id, "superseded", why);
       }
     }
     const turn = newTurn(id, device, rate, previous);
@@ -217,7 +133,7 @@ export class V2Turns implements SocketProtocol {
       turn: turn.id,
       reason,
     });
-    this.#out.speak(turn, "busy").then(() => this.#turnError(turn.id, "busy", reason));
+    this.#out.speak(turn, "busy").then(() => this.#out.error(turn.id, "busy", reason));
   }
 
   /** Ends a turn that is still receiving, with an error for it. */
@@ -227,18 +143,19 @@ export class V2Turns implements SocketProtocol {
     this.#release(turn);
     this.#turns.delete(turn.id);
     this.#remember(turn.id, undefined);
-    this.#turnError(turn.id, code, message);
+    this.#out.error(turn.id, code, message);
   }
 
-  #onAudio(id: string, seq: number, rate: SampleRate, pcm: Uint8Array): void {
+  /** `audio`: the turn's next chunk, its seq, rate and size checked. */
+  audio(id: string, seq: number, rate: SampleRate, pcm: Uint8Array): void {
     const turn = this.#turns.get(id);
     if (turn === undefined) {
       // Late audio of a turn that was cancelled or failed is expected; anything else is not.
-      if (!this.#finished.has(id)) this.#turnError(id, "unknown_turn", `turn ${id} has no start`);
+      if (!this.#finished.has(id)) this.#out.error(id, "unknown_turn", `turn ${id} has no start`);
       return;
     }
     if (turn.phase !== "receiving") {
-      this.#turnError(id, "bad_frame", `audio for turn ${id} after its end`);
+      this.#out.error(id, "bad_frame", `audio for turn ${id} after its end`);
       return;
     }
     if (rate !== turn.rate) {
@@ -269,56 +186,23 @@ export class V2Turns implements SocketProtocol {
     turn.bytes += pcm.length;
     turn.chunks.push(pcm);
     // Speech resumed: the speculation no longer covers the utterance.
-    this.#discardSpeculation(turn);
+    discardSpeculation(turn);
   }
 
-  /**
-   * The user went quiet: STT on the audio so far, abortable. Only while the inference queue is
-   * idle (spec 16.2: inference is sequential; speculation uses spare CPU, never a turn's), and
-   * only STT: the assistant has side effects and runs after `end`.
-   */
-  #onPause(id: string): void {
+  /** `pause`: the user went quiet; STT may start on the audio so far (v2_speculation.ts). */
+  pause(id: string): void {
     const turn = this.#turns.get(id);
     if (turn === undefined) {
       // A pause for a turn that already ended, failed or was cancelled is only a stale hint.
-      if (!this.#finished.has(id)) this.#turnError(id, "unknown_turn", `turn ${id} has no start`);
+      if (!this.#finished.has(id)) this.#out.error(id, "unknown_turn", `turn ${id} has no start`);
       return;
     }
-    const { pipeline, queue } = this.#link.settings;
-    if (turn.phase !== "receiving" || turn.bytes === 0 || !pipeline.speculate) return;
-    if (turn.speculation?.bytes === turn.bytes) return;
-    this.#discardSpeculation(turn);
-    if (!queue.idle) return;
-    turn.chunks = [concatBytes(turn.chunks)];
-    const controller = new AbortController();
-    const done = queue.speculating(controller);
-    const signal = AbortSignal.any([turn.controller.signal, controller.signal]);
-    const result = pipeline.speculate(turn.chunks[0], turn.rate, { signal });
-    if (result === undefined) {
-      done();
-      return;
-    }
-    // Awaited by the turn if it ends now; a discarded one's rejection is expected.
-    result.catch(() => {}).finally(done);
-    const speculation = { controller, bytes: turn.bytes, result };
-    turn.speculation = speculation;
-    if (this.#capabilities.has("eot")) this.#hint(turn, speculation);
-  }
-
-  /**
-   * Answers the speculation's transcript with an `eot` hint (docs/protocol.md), unless speech
-   * resumed or the turn ended meanwhile (then the hint would be about a silence that is over).
-   */
-  #hint(turn: Turn, speculation: NonNullable<Turn["speculation"]>): void {
-    const { pipeline } = this.#link.settings;
-    if (pipeline.endOfTurn === undefined) return;
-    const pcm = turn.chunks[0];
-    speculation.result.then((heard) => pipeline.endOfTurn!(heard.heard.text, pcm, turn.rate))
-      .then((decision) => {
-        if (turn.speculation !== speculation || turn.phase !== "receiving") return;
-        if (!this.#link.open) return;
-        this.#out.send(eotMessage(turn.id, decision));
-      }).catch(() => {}); // a discarded speculation has nothing to hint
+    const hint = this.#capabilities.has("eot")
+      ? (eot: EotMessage) => {
+        if (this.#link.open) this.#out.send(eot);
+      }
+      : undefined;
+    speculate(turn, this.#link.settings, hint);
   }
 
   /** Audio seconds one turn may carry: 30 s, or TURN_MAX_SECONDS with `continue`. */
@@ -341,7 +225,7 @@ export class V2Turns implements SocketProtocol {
     const pending = live === undefined ? this.#commits.take(previousId) : undefined;
     const earlier = live ?? pending;
     if (earlier === undefined) {
-      this.#turnError(
+      this.#out.error(
         id,
         "unknown_turn",
         `turn ${previousId} cannot be continued: unknown, committed or cancelled`,
@@ -351,7 +235,7 @@ export class V2Turns implements SocketProtocol {
     const problem = continuationProblem(previousId, earlier, device, rate);
     if (problem !== undefined) {
       if (pending !== undefined) this.#commits.hold(previousId, pending);
-      this.#turnError(id, "bad_continuation", problem);
+      this.#out.error(id, "bad_continuation", problem);
       return undefined;
     }
     if (pending !== undefined) {
@@ -368,24 +252,16 @@ export class V2Turns implements SocketProtocol {
     return { pcm, links: turn.links + 1 };
   }
 
-  #discardSpeculation(turn: Turn): void {
-    turn.speculation?.controller.abort();
-    turn.speculation = undefined;
-  }
-
-  #onEnd(id: string): void {
+  /** `end`: the turn is queued for inference, its reply streamed as it comes. */
+  end(id: string): void {
     const turn = this.#turns.get(id);
     if (turn === undefined || turn.phase !== "receiving") {
-      this.#turnError(id, "unknown_turn", `turn ${id} is not receiving audio`);
+      this.#out.error(id, "unknown_turn", `turn ${id} is not receiving audio`);
       return;
     }
     clearTimeout(turn.timer);
     turn.phase = "queued";
-    // A speculation aborted for another device's final turn (finals first) is not used.
-    const speculation = turn.speculation?.bytes === turn.bytes &&
-        !turn.speculation.controller.signal.aborted
-      ? turn.speculation.result
-      : undefined;
+    const speculation = usableSpeculation(turn);
     const utterance: Utterance = {
       device: turn.device,
       turn: id,
@@ -454,7 +330,7 @@ export class V2Turns implements SocketProtocol {
         if (error.code === "busy") this.#refuse(turn, error.message);
         return;
       }
-      this.#turnError(id, "internal", `turn failed: ${(error as Error).message ?? error}`);
+      this.#out.error(id, "internal", `turn failed: ${(error as Error).message ?? error}`);
     }).catch((error) =>
       this.#link.settings.log?.error("turn handler failed", { peer: this.#link.peer, error })
     );
@@ -485,7 +361,7 @@ export class V2Turns implements SocketProtocol {
   }
 
   /** The gateway says the turn is final: its staged effects apply (once; unknown: ignored). */
-  #onCommit(id: string): void {
+  commit(id: string): void {
     const turn = this.#turns.get(id);
     if (turn !== undefined) {
       turn.commitRequested = true;
@@ -506,7 +382,7 @@ export class V2Turns implements SocketProtocol {
   }
 
   #finish(turn: Turn, memoryId: number | undefined): void {
-    this.#discardSpeculation(turn);
+    discardSpeculation(turn);
     this.#release(turn);
     this.#turns.delete(turn.id);
     // A turn awaiting its commit is remembered when committed.
@@ -520,7 +396,8 @@ export class V2Turns implements SocketProtocol {
     }
   }
 
-  #onCancel(id: string, playedMs: number): void {
+  /** `cancel` (barge-in): the user heard `playedMs` of the reply. */
+  cancel(id: string, playedMs: number): void {
     const turn = this.#turns.get(id);
     if (turn !== undefined) {
       // Receiving: dropped. Queued: leaves the queue. Running: stops at its next stage boundary.
@@ -537,6 +414,6 @@ export class V2Turns implements SocketProtocol {
       if (memoryId !== undefined) this.#markInterrupted(memoryId, playedMs);
       return;
     }
-    this.#turnError(id, "unknown_turn", `turn ${id} is not known on this connection`);
+    this.#out.error(id, "unknown_turn", `turn ${id} is not known on this connection`);
   }
 }

@@ -40,19 +40,6 @@ Deno.test("v2: without the text capability no text is sent; stages always are", 
   });
 });
 
-Deno.test("v2: ping is answered with a pong of the same id", async () => {
-  await withServer(new EchoPipeline(), async (server) => {
-    const client = await V2Client.connect(server.port);
-    try {
-      await client.send({ type: "ping", id: 7, ts: Date.now() });
-      const pong = await client.next((m) => m.type === "pong");
-      assert.equal(pong.type === "pong" && pong.id, 7);
-    } finally {
-      client.close();
-    }
-  });
-});
-
 Deno.test("v2: a cancelled running turn sends nothing more and records what was heard", async () => {
   const pipeline = new ScriptedPipeline(200);
   await withServer(pipeline, async (server) => {

@@ -6,8 +6,8 @@
  * - **v2** streams: every message is one JSON header line starting with `{`, followed by
  *   `length` payload bytes when the header says so (PCM for audio, UTF-8 for text). The first
  *   message on a v2 connection is a `hello`. Every message but hello/ping/pong/connection errors
- *   names its turn. One table of header fields per message type serves the encoder and the
- *   decoder (`frame_v2.ts`).
+ *   names its turn. The messages are in `frame_v2_messages.ts`; one table of header fields per
+ *   message type serves the encoder and the decoder (`frame_v2.ts`).
  *
  * This module is the one entry: it re-exports both versions and the limits and errors they
  * share (`frame_checks.ts`).
@@ -38,7 +38,6 @@ export {
   type AudioMessage,
   type CancelMessage,
   type CommitMessage,
-  encodeV2,
   type EndMessage,
   EOT_MAX_SILENCE_MS,
   EOT_MIN_SILENCE_MS,
@@ -60,7 +59,7 @@ export {
   V2_CAPABILITIES,
   type V2Message,
   type V2MessageType,
-} from "./frame_v2.ts";
+} from "./frame_v2_messages.ts";
 // Camera frames (docs/video.md).
 export {
   type FrameRequestMessage,
@@ -68,7 +67,8 @@ export {
   type ImageReason,
   MAX_IMAGE_BYTES,
   MAX_IMAGE_SIDE,
-} from "./frame_v2.ts";
+} from "./frame_v2_messages.ts";
+export { encodeV2 } from "./frame_v2.ts";
 
 import {
   decodeUtf8,
@@ -79,13 +79,8 @@ import {
   show,
 } from "./frame_checks.ts";
 import { parseV1Header, type V1Frame } from "./frame_v1.ts";
-import {
-  attachPayload,
-  buildV2,
-  parseV2Header,
-  type V2Message,
-  v2PayloadLength,
-} from "./frame_v2.ts";
+import { attachPayload, buildV2, parseV2Header, v2PayloadLength } from "./frame_v2.ts";
+import type { V2Message } from "./frame_v2_messages.ts";
 
 /** What the decoder yields: a v1 frame or a v2 message. */
 export type Decoded = { version: 1; frame: V1Frame } | { version: 2; message: V2Message };

@@ -6,7 +6,9 @@
  * `{ ok: true, value }` or `{ ok: false, error }`, the error naming the field path and problem.
  *
  * Every string, array and media field is bounded, and a JSON string is length-checked before
- * `JSON.parse`, so a peer cannot make us allocate without limit.
+ * `JSON.parse`, so a peer cannot make us allocate without limit (`message_fields.ts`). The media
+ * messages (11.5, 11.6, 11.9, 11.11 and NAILA's answers) are in `media_messages.ts`; this module
+ * re-exports them, so it is the one entry for every MQTT message.
  *
  * @example
  * ```ts
@@ -18,79 +20,48 @@
  * ```
  */
 import { z } from "zod";
-import { idProblem } from "./ids.ts";
 import type { TopicKind } from "./topics.ts";
+import {
+  confidence,
+  id,
+  MAX_CANDIDATE_CHARS,
+  MAX_CONTROL_MESSAGE_CHARS,
+  MAX_LIST_ITEMS,
+  MAX_NAME_CHARS,
+  MAX_SDP_CHARS,
+  MAX_TEXT_CHARS,
+  name,
+  type ParseResult,
+  parseWith,
+  text,
+  timestamp,
+} from "./message_fields.ts";
+import {
+  type MediaAnswer,
+  type MediaRequest,
+  type MediaResponse,
+  parseMediaAnswer,
+  parseMediaRequest,
+  parseMediaResponse,
+  parseRecording,
+  parseUpload,
+  type Recording,
+  type Upload,
+} from "./media_messages.ts";
 
-/** Largest decoded media payload: an 8 MiB JPEG or short clip is plenty for a home camera. */
-export const MAX_MEDIA_BYTES = 8 * 1024 * 1024;
-/** Base64 length of {@link MAX_MEDIA_BYTES}: 4 characters per 3 bytes, padded. */
-export const MAX_MEDIA_BASE64_CHARS = 4 * Math.ceil(MAX_MEDIA_BYTES / 3);
-/** Largest SDP: a real audio+video offer is 2-6 KiB; 64 KiB leaves room for many candidates. */
-export const MAX_SDP_CHARS = 64 * 1024;
-/** Largest ICE candidate line: real ones are ~100-200 characters. */
-export const MAX_CANDIDATE_CHARS = 1024;
-/** Largest free text (error message, user context, description). */
-export const MAX_TEXT_CHARS = 4096;
-/** Largest short name (format, capability, firmware version, command name). */
-export const MAX_NAME_CHARS = 128;
-/** Largest list in a message (capabilities, detected objects, detected text). */
-export const MAX_LIST_ITEMS = 256;
-/** Largest JSON text of a control message: an SDP plus its envelope. */
-export const MAX_CONTROL_MESSAGE_CHARS = MAX_SDP_CHARS + 16 * 1024;
-/** Largest JSON text of a media message: the base64 payload plus its envelope. */
-export const MAX_MEDIA_MESSAGE_CHARS = MAX_MEDIA_BASE64_CHARS + 64 * 1024;
-/** Largest image side in pixels (8K is 7680). */
-const MAX_IMAGE_SIDE = 16384;
-/** Highest audio sample rate we accept in a recording. */
-const MAX_SAMPLE_RATE = 192000;
-/** Longest clip: one hour, far beyond what {@link MAX_MEDIA_BYTES} can hold anyway. */
-const MAX_DURATION_MS = 3_600_000;
-
-// Standard base64 (RFC 4648 section 4) with padding, as the spec's "<base64 encoded>" fields.
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
-/** Result of every `parseX` function. */
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
-
-/** A device, session, request, turn, zone or alert-type id (the rule of `ids.ts`). */
-const id = z.string().check((ctx) => {
-  const problem = idProblem(ctx.value);
-  if (problem !== undefined) {
-    ctx.issues.push({ code: "custom", message: problem, input: ctx.value });
-  }
-});
-const name = z.string().min(1).max(MAX_NAME_CHARS);
-const text = z.string().max(MAX_TEXT_CHARS);
-const timestamp = z.iso.datetime({ offset: true });
-const confidence = z.number().min(0).max(1);
-const pixels = z.int().min(1).max(MAX_IMAGE_SIDE);
-
-/** Base64 media payload, bounded to {@link MAX_MEDIA_BYTES} decoded bytes. */
-const base64Media = z.string().check((ctx) => {
-  const value = ctx.value;
-  const fail = (message: string): void => {
-    ctx.issues.push({ code: "custom", message, input: `${value.length} characters`, abort: true });
-  };
-  if (value.length > MAX_MEDIA_BASE64_CHARS) {
-    return fail(
-      `is ${value.length} base64 characters, at most ${MAX_MEDIA_BASE64_CHARS} (${MAX_MEDIA_BYTES} bytes) allowed`,
-    );
-  }
-  if (value.length === 0) return fail("is empty, expected base64 media");
-  if (value.length % 4 !== 0) {
-    return fail(`has length ${value.length}, not a multiple of 4 (base64)`);
-  }
-  if (!BASE64.test(value)) return fail("has characters outside A-Z a-z 0-9 + / and = padding");
-  const padding = value.endsWith("==") ? 2 : value.endsWith("=") ? 1 : 0;
-  const bytes = (value.length / 4) * 3 - padding;
-  if (bytes > MAX_MEDIA_BYTES) {
-    fail(`decodes to ${bytes} bytes, at most ${MAX_MEDIA_BYTES} allowed`);
-  }
-});
-
-const IMAGE_FORMATS = ["jpeg", "png", "webp"] as const;
-const AUDIO_FORMATS = ["opus", "wav", "mp3"] as const;
-const VIDEO_FORMATS = ["mp4", "webm"] as const;
+export {
+  MAX_CANDIDATE_CHARS,
+  MAX_CONTROL_MESSAGE_CHARS,
+  MAX_LIST_ITEMS,
+  MAX_MEDIA_BASE64_CHARS,
+  MAX_MEDIA_BYTES,
+  MAX_MEDIA_MESSAGE_CHARS,
+  MAX_NAME_CHARS,
+  MAX_SDP_CHARS,
+  MAX_TEXT_CHARS,
+  type ParseResult,
+} from "./message_fields.ts";
+export * from "./media_messages.ts";
 
 // ---- spec 8.2 ---------------------------------------------------------------------------------
 
@@ -160,171 +131,6 @@ const AlertSchema = z.object({
 });
 /** Alert on `naila/alerts/{zone}/{alert_type}` and `naila/alerts/all` (spec 8.2). */
 export type Alert = z.infer<typeof AlertSchema>;
-
-// ---- spec 11.5, 11.6: snapshot request and media responses --------------------------------------
-
-const MediaRequestSchema = z.object({
-  request_type: z.enum(["snapshot", "recording"]),
-  request_id: id,
-  params: z.object({
-    resolution: z.string().regex(/^[1-9][0-9]{0,4}x[1-9][0-9]{0,4}$/, "expected WIDTHxHEIGHT")
-      .optional(),
-    format: z.enum([...IMAGE_FORMATS, ...AUDIO_FORMATS, ...VIDEO_FORMATS]).optional(),
-    quality: z.int().min(1).max(100).optional(),
-    duration_ms: z.int().min(1).max(MAX_DURATION_MS).optional(),
-  }).optional(),
-});
-/** Media request on `naila/devices/{id}/media/request` (spec 11.5; "recording" for 11.6). */
-export type MediaRequest = z.infer<typeof MediaRequestSchema>;
-
-const SnapshotResponseSchema = z.object({
-  request_id: id,
-  media_type: z.literal("image"),
-  format: z.enum(IMAGE_FORMATS),
-  width: pixels,
-  height: pixels,
-  timestamp: timestamp,
-  data: base64Media,
-});
-/** Snapshot on `naila/devices/{id}/media/snapshot` (spec 11.5). */
-export type SnapshotResponse = z.infer<typeof SnapshotResponseSchema>;
-
-const AudioRecordingSchema = z.object({
-  request_id: id,
-  media_type: z.literal("audio"),
-  format: z.enum(AUDIO_FORMATS),
-  duration_ms: z.int().min(0).max(MAX_DURATION_MS),
-  sample_rate: z.int().min(1).max(MAX_SAMPLE_RATE).optional(),
-  timestamp: timestamp,
-  data: base64Media,
-});
-const VideoRecordingSchema = z.object({
-  request_id: id,
-  media_type: z.literal("video"),
-  format: z.enum(VIDEO_FORMATS),
-  duration_ms: z.int().min(0).max(MAX_DURATION_MS),
-  width: pixels.optional(),
-  height: pixels.optional(),
-  timestamp: timestamp,
-  data: base64Media,
-});
-const RecordingSchema = z.discriminatedUnion("media_type", [
-  AudioRecordingSchema,
-  VideoRecordingSchema,
-]);
-/** Audio or video clip (spec 11.6); the format must fit the media type. */
-export type Recording = z.infer<typeof RecordingSchema>;
-
-const MediaResponseSchema = z.discriminatedUnion("media_type", [
-  SnapshotResponseSchema,
-  AudioRecordingSchema,
-  VideoRecordingSchema,
-]);
-/** Anything a device returns on `media/snapshot`: a snapshot or a recording, by media_type. */
-export type MediaResponse = z.infer<typeof MediaResponseSchema>;
-
-// ---- spec 11.9, 11.11 ---------------------------------------------------------------------------
-
-const UploadSchema = z.object({
-  session_id: id,
-  media_type: z.literal("image"),
-  format: z.enum(IMAGE_FORMATS),
-  filename: z.string().min(1).max(255).optional(),
-  context: text.optional(),
-  conversation_id: id.optional(),
-  data: base64Media,
-});
-/** Upload on `naila/uploads/{session_id}/image` (spec 11.9). */
-export type Upload = z.infer<typeof UploadSchema>;
-
-const DetectedObjectsSchema = z.array(z.object({
-  label: name,
-  confidence: confidence,
-  // [x, y, width, height] in pixels, as the spec's example.
-  bbox: z.tuple([
-    z.number().min(0),
-    z.number().min(0),
-    z.number().min(0),
-    z.number().min(0),
-  ]),
-})).max(MAX_LIST_ITEMS);
-
-const VisualContextSchema = z.object({
-  source: z.object({
-    // NAILA adds mqtt_recording (a video clip's frame) and stored (an alert snapshot, 11.8).
-    type: z.enum([
-      "webrtc_stream",
-      "mqtt_snapshot",
-      "http_upload",
-      "mqtt_upload",
-      "mqtt_recording",
-      "stored",
-    ]),
-    device_id: id.optional(),
-    session_id: id.optional(),
-  }),
-  media: z.object({
-    type: z.enum(["image", "video"]),
-    format: z.enum([...IMAGE_FORMATS, ...VIDEO_FORMATS]),
-    width: pixels,
-    height: pixels,
-    timestamp: timestamp,
-  }),
-  analysis: z.object({
-    description: text.optional(),
-    objects: DetectedObjectsSchema.optional(),
-    scene_type: name.optional(),
-    lighting: name.optional(),
-    text_detected: z.array(text).max(MAX_LIST_ITEMS).optional(),
-  }).optional(),
-  user_context: text.optional(),
-});
-/** Visual context, normalized from any media source (spec 11.11). */
-export type VisualContext = z.infer<typeof VisualContextSchema>;
-
-// ---- NAILA's answers to media (docs/media.md) ---------------------------------------------------
-
-/** Most video frames a clip's answer describes (server/media samples at most this many). */
-export const MAX_ANSWER_FRAMES = 16;
-
-const MediaAnswerSchema = z.object({
-  // What was answered: a recording (11.6), an upload (11.7/11.9), a spoken visual question
-  // (11.10), or a stored alert shown again (11.8, "show me the last alert").
-  kind: z.enum(["recording", "upload", "visual_question", "history"]),
-  ok: z.boolean(),
-  timestamp: timestamp,
-  request_id: id.optional(),
-  session_id: id.optional(),
-  conversation_id: id.optional(),
-  // The question (an upload's context) or what STT heard in a recording.
-  question: text.optional(),
-  transcript: text.optional(),
-  // The sentence that answers it, as spoken on the device.
-  answer: text.optional(),
-  visual_context: VisualContextSchema.optional(),
-  // A video clip: what was seen in each sampled frame, at its time in the clip.
-  frames: z.array(z.object({
-    at_ms: z.number().min(0),
-    description: text,
-    objects: DetectedObjectsSchema,
-  })).max(MAX_ANSWER_FRAMES).optional(),
-  // An image to display ("show me the last alert from the backyard").
-  image: z.object({
-    format: z.enum(IMAGE_FORMATS),
-    data: base64Media,
-    media_id: z.int().min(1).optional(),
-    zone: id.optional(),
-    device_id: id.optional(),
-    timestamp: timestamp.optional(),
-  }).optional(),
-  // Set when ok is false: a stable code and a sentence naming what was wrong.
-  error: z.object({ code: name, message: text }).optional(),
-});
-/**
- * The server's answer on `naila/devices/{id}/media/response` (recordings, visual questions,
- * stored images) and `naila/uploads/{session_id}/response` (uploads). docs/media.md.
- */
-export type MediaAnswer = z.infer<typeof MediaAnswerSchema>;
 
 // ---- NAILA's own -------------------------------------------------------------------------------
 
@@ -483,48 +289,6 @@ const DeviceCommandSchema = z.looseObject({
 /** Command on `naila/devices/{id}/command` and `naila/server/broadcast`. */
 export type DeviceCommand = z.infer<typeof DeviceCommandSchema>;
 
-// ---- parsing ------------------------------------------------------------------------------------
-
-function describeInput(input: unknown): string {
-  if (input === undefined) return "missing";
-  const json = JSON.stringify(input) ?? String(input);
-  return json.length > 40 ? `${json.slice(0, 40)}…` : json;
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const path = issue.path.length === 0 ? "(message)" : issue.path.join(".");
-  const got = "input" in issue ? ` (got ${describeInput(issue.input)})` : "";
-  return `${path}: ${issue.message}${got}`;
-}
-
-function parseWith<T>(
-  schema: z.ZodType<T>,
-  input: unknown,
-  maxChars: number,
-  what: string,
-): ParseResult<T> {
-  let data = input;
-  if (typeof input === "string") {
-    if (input.length > maxChars) {
-      return {
-        ok: false,
-        error: `${what} is ${input.length} characters, at most ${maxChars} allowed`,
-      };
-    }
-    try {
-      data = JSON.parse(input);
-    } catch (err) {
-      return { ok: false, error: `${what} is not JSON: ${(err as Error).message}` };
-    }
-  }
-  const result = schema.safeParse(data, { reportInput: true });
-  if (result.success) return { ok: true, value: result.data };
-  return {
-    ok: false,
-    error: `${what}: ${result.error.issues.slice(0, 3).map(describeIssue).join("; ")}`,
-  };
-}
-
 /** Parses a device status (JSON text or value). */
 export function parseDeviceStatus(input: unknown): ParseResult<DeviceStatus> {
   return parseWith(DeviceStatusSchema, input, MAX_CONTROL_MESSAGE_CHARS, "device status");
@@ -544,34 +308,6 @@ export function parseIceCandidate(input: unknown): ParseResult<IceCandidate> {
 /** Parses an alert. */
 export function parseAlert(input: unknown): ParseResult<Alert> {
   return parseWith(AlertSchema, input, MAX_CONTROL_MESSAGE_CHARS, "alert");
-}
-/** Parses a media (snapshot or recording) request. */
-export function parseMediaRequest(input: unknown): ParseResult<MediaRequest> {
-  return parseWith(MediaRequestSchema, input, MAX_CONTROL_MESSAGE_CHARS, "media request");
-}
-/** Parses a snapshot response (media_type "image"). */
-export function parseSnapshotResponse(input: unknown): ParseResult<SnapshotResponse> {
-  return parseWith(SnapshotResponseSchema, input, MAX_MEDIA_MESSAGE_CHARS, "snapshot response");
-}
-/** Parses a recording (media_type "audio" or "video"). */
-export function parseRecording(input: unknown): ParseResult<Recording> {
-  return parseWith(RecordingSchema, input, MAX_MEDIA_MESSAGE_CHARS, "recording");
-}
-/** Parses whatever arrives on `media/snapshot`: snapshot or recording. */
-export function parseMediaResponse(input: unknown): ParseResult<MediaResponse> {
-  return parseWith(MediaResponseSchema, input, MAX_MEDIA_MESSAGE_CHARS, "media response");
-}
-/** Parses an upload. */
-export function parseUpload(input: unknown): ParseResult<Upload> {
-  return parseWith(UploadSchema, input, MAX_MEDIA_MESSAGE_CHARS, "upload");
-}
-/** Parses a visual context. */
-export function parseVisualContext(input: unknown): ParseResult<VisualContext> {
-  return parseWith(VisualContextSchema, input, MAX_CONTROL_MESSAGE_CHARS, "visual context");
-}
-/** Parses a media answer (recording, upload, visual question or stored image). */
-export function parseMediaAnswer(input: unknown): ParseResult<MediaAnswer> {
-  return parseWith(MediaAnswerSchema, input, MAX_MEDIA_MESSAGE_CHARS, "media answer");
 }
 /** Parses a gateway status. */
 export function parseGatewayStatus(input: unknown): ParseResult<GatewayStatus> {

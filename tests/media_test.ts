@@ -7,41 +7,36 @@ import { readAudioSecret } from "../shared/audio_auth.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { loadPhoto, startCamera } from "../device/camera.ts";
-import { loadConfig } from "../shared/config.ts";
 import type { DeviceCommand, MediaAnswer } from "../shared/messages.ts";
-import { addDevice, storedLogin } from "../shared/credentials.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import { encodeAudio, PHOTOS_DIR, speechWav } from "../server/media/testing.ts";
-import { loadServerConfig, startServer } from "../server/mod.ts";
-import type { SpeechToText } from "../server/stt/types.ts";
+import type { StartServerOptions } from "../server/mod.ts";
 import { createVision } from "../server/vision/mod.ts";
 import { sendTurn, V2Client } from "./helpers/audio_socket_clients.ts";
-import { freePort } from "./helpers/ports.ts";
+import { type LoopbackServer, startLoopbackServer } from "../scripts/lib/loopback_server.ts";
+import { scriptedStt } from "../scripts/lib/scripted_stt.ts";
 import { FIXTURE_DIR, hasFixture } from "./helpers/whisper_fixture.ts";
 
-async function serverEnv(dataDir: string, extra: Record<string, string> = {}) {
-  return {
-    config: loadConfig({
-      PIPELINE: "full",
-      AUDIO_SOCKET_HOST: "127.0.0.1",
-      AUDIO_SOCKET_PORT: String(await freePort()),
-      MQTT_PORT: String(await freePort()),
-      NAILA_DATA_DIR: dataDir,
-      LOG_LEVEL: "error",
-    }),
-    server: loadServerConfig({
-      MQTT_BIND_HOST: "127.0.0.1",
-      STT_MODEL_DIR: FIXTURE_DIR,
-      TTS_ENGINE: "espeak",
-      ...extra,
-    }),
-  };
+/** The server with the full pipeline: the Whisper fixture (or `options.stt`) and espeak-ng. */
+function startMediaServer(
+  extra: Record<string, string> = {},
+  options: Omit<StartServerOptions, "config" | "server"> = {},
+): Promise<LoopbackServer> {
+  return startLoopbackServer(
+    { PIPELINE: "full", STT_MODEL_DIR: FIXTURE_DIR, TTS_ENGINE: "espeak", ...extra },
+    options,
+  );
 }
 
 /** Watches one device's media answers and commands. */
-async function watch(port: number, device: string, dataDir: string) {
-  const login = addDevice(dataDir, device);
-  const mqtt = await connectMqtt({ embedded: false, host: "127.0.0.1", port, ...login }, {
+async function watch(server: LoopbackServer, device: string) {
+  const login = server.login({ device });
+  const mqtt = await connectMqtt({
+    embedded: false,
+    host: "127.0.0.1",
+    port: server.mqttPort,
+    ...login,
+  }, {
     clientId: `media-test-${device}`,
   });
   const answers: MediaAnswer[] = [];
@@ -65,13 +60,28 @@ async function until(check: () => boolean, what: string): Promise<void> {
   }
 }
 
+/**
+ * Sends half a second of audio as turn t1 of device kitchen (the scripted STT hears the question)
+ * and returns the reply text once the turn ends.
+ */
+async function askInKitchen(client: V2Client): Promise<string> {
+  await sendTurn(client, {
+    turn: "t1",
+    device: "kitchen",
+    rate: 16000,
+    pcm: new Uint8Array(16000),
+  });
+  await client.next((m) => m.type === "end" && m.turn === "t1", 20_000);
+  return client.messages.flatMap((m) => m.type === "text" && m.kind === "reply" ? [m.text] : [])
+    .join(" ");
+}
+
 Deno.test({
   name: "server media: a WAV or Opus voice message is heard, answered on media/response and spoken",
   ignore: !hasFixture,
   fn: async () => {
-    const dataDir = await Deno.makeTempDir({ prefix: "naila_media_rec_" });
-    const server = await startServer(await serverEnv(dataDir));
-    const watcher = await watch(server.mqttPort, "hall", dataDir);
+    const server = await startMediaServer();
+    const watcher = await watch(server, "hall");
     try {
       // Online with a speaker: answers are spoken there too.
       await watcher.mqtt.publish({ kind: "device_status", device: "hall" }, {
@@ -107,35 +117,21 @@ Deno.test({
     } finally {
       await watcher.mqtt.close();
       await server.close();
-      await Deno.remove(dataDir, { recursive: true });
     }
   },
 });
 
-/** Hears the given sentence (the Whisper fixture knows only a few). */
-function hears(text: string): SpeechToText {
-  return {
-    transcribe: () =>
-      Promise.resolve({
-        text,
-        timings: { frontend_ms: 0, encoder_ms: 0, decoder_ms: 0, tokens: 0 },
-      }),
-  };
-}
-
 Deno.test("server media: 'is anyone at the front door?' spoken in the kitchen is answered from the door camera; the alert is announced in the zone", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "naila_media_question_" });
   const vision = await createVision();
-  const env = await serverEnv(dataDir, {
+  const server = await startMediaServer({
     MEDIA_DEVICE_ZONES: "kitchen=kitchen,porch_speaker=front_door",
     ALERT_RULES: "front_door:person",
-  });
-  const server = await startServer({ ...env, stt: hears("Is anyone at the front door?"), vision });
-  const speaker = await watch(server.mqttPort, "porch_speaker", dataDir);
+  }, { stt: scriptedStt("Is anyone at the front door?"), vision });
+  const speaker = await watch(server, "porch_speaker");
   const camera = await startCamera({
     id: "front_cam",
     zone: "front_door",
-    mqtt: { host: "127.0.0.1", port: server.mqttPort, ...addDevice(dataDir, "front_cam") },
+    mqtt: { host: "127.0.0.1", port: server.mqttPort, ...server.login({ device: "front_cam" }) },
     photos: [await loadPhoto(`${PHOTOS_DIR}astronaut.png`)],
   });
   // The speaker in the zone announces itself online (it would speak the alert).
@@ -150,18 +146,13 @@ Deno.test("server media: 'is anyone at the front door?' spoken in the kitchen is
       server.media.devices.canSpeak("porch_speaker"),
     "camera and speaker statuses",
   );
-  const client = await V2Client.connect(server.audioPort, undefined, readAudioSecret(dataDir));
+  const client = await V2Client.connect(
+    server.audioPort,
+    undefined,
+    readAudioSecret(server.dataDir),
+  );
   try {
-    await sendTurn(client, {
-      turn: "t1",
-      device: "kitchen",
-      rate: 16000,
-      pcm: new Uint8Array(16000),
-    });
-    await client.next((m) => m.type === "end" && m.turn === "t1", 20_000);
-    const reply = client.messages.flatMap((m) =>
-      m.type === "text" && m.kind === "reply" ? [m.text] : []
-    ).join(" ");
+    const reply = await askInKitchen(client);
     assert.equal(reply, "Yes, I see a person at the front door.");
     assert.equal(camera.requests.length, 1, "one snapshot requested from the door camera");
     await until(() => speaker.commands.length > 0, "the alert announced in the zone");
@@ -172,25 +163,17 @@ Deno.test("server media: 'is anyone at the front door?' spoken in the kitchen is
     await speaker.mqtt.close();
     await server.close();
     await vision.close();
-    await Deno.remove(dataDir, { recursive: true });
   }
 });
 
 Deno.test("server media: polled camera → one alert for a person standing there, stored, then asked about", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "naila_media_alerts_" });
   const vision = await createVision();
-  const env = await serverEnv(dataDir, {
-    MEDIA_CAMERA_POLL_MS: "150",
-    MEDIA_STORAGE: "alerts",
-  });
-  const server = await startServer({
-    ...env,
-    stt: hears("When was someone last at the door?"),
-    vision,
-  });
-  const serverLogin = storedLogin(dataDir, { role: "server" });
+  const server = await startMediaServer(
+    { MEDIA_CAMERA_POLL_MS: "150", MEDIA_STORAGE: "alerts" },
+    { stt: scriptedStt("When was someone last at the door?"), vision },
+  );
   const mqtt = await connectMqtt(
-    { embedded: false, host: "127.0.0.1", port: server.mqttPort, ...serverLogin },
+    { embedded: false, host: "127.0.0.1", port: server.mqttPort, ...server.login("server") },
     {
       clientId: "media-test-alerts",
     },
@@ -203,28 +186,23 @@ Deno.test("server media: polled camera → one alert for a person standing there
   const camera = await startCamera({
     id: "front_cam",
     zone: "front_door",
-    mqtt: { host: "127.0.0.1", port: server.mqttPort, ...addDevice(dataDir, "front_cam") },
+    mqtt: { host: "127.0.0.1", port: server.mqttPort, ...server.login({ device: "front_cam" }) },
     photos: [await loadPhoto(`${PHOTOS_DIR}astronaut.png`)],
   });
-  const client = await V2Client.connect(server.audioPort, undefined, readAudioSecret(dataDir));
+  const client = await V2Client.connect(
+    server.audioPort,
+    undefined,
+    readAudioSecret(server.dataDir),
+  );
   try {
     // The person stays in view for several polls: one alert.
     await until(() => camera.served >= 5, "five polled snapshots");
     await until(() => alerts.length > 0, "the alert");
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.deepEqual(alerts, ["person_detected"]);
-    const stored = await Array.fromAsync(Deno.readDir(`${dataDir}/media`));
+    const stored = await Array.fromAsync(Deno.readDir(`${server.dataDir}/media`));
     assert.equal(stored.length, 1, "one day folder with the alert snapshot");
-    await sendTurn(client, {
-      turn: "t1",
-      device: "kitchen",
-      rate: 16000,
-      pcm: new Uint8Array(16000),
-    });
-    await client.next((m) => m.type === "end" && m.turn === "t1", 20_000);
-    const reply = client.messages.flatMap((m) =>
-      m.type === "text" && m.kind === "reply" ? [m.text] : []
-    ).join(" ");
+    const reply = await askInKitchen(client);
     assert.match(reply, /^Someone was last seen at the front door at \d{1,2}:\d\d [AP]M today\.$/);
   } finally {
     client.close();
@@ -232,6 +210,5 @@ Deno.test("server media: polled camera → one alert for a person standing there
     await mqtt.close();
     await server.close();
     await vision.close();
-    await Deno.remove(dataDir, { recursive: true });
   }
 });

@@ -7,40 +7,24 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { chromium } from "playwright-core";
 import { serveDevicePage } from "../gateway/web_bridge.ts";
-import { loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
 import { MAX_MEDIA_BYTES } from "../shared/messages.ts";
-import { storedLogin } from "../shared/credentials.ts";
 import { connectMqtt } from "../shared/mqtt.ts";
 import { PHOTOS_DIR } from "../server/media/testing.ts";
-import { loadServerConfig, startServer } from "../server/mod.ts";
 import { createVision } from "../server/vision/mod.ts";
-import { freePort } from "./helpers/ports.ts";
+import { startLoopbackServer } from "../scripts/lib/loopback_server.ts";
+import { CHROMIUM } from "./helpers/chromium.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const chromiumPresent = await Deno.stat(CHROMIUM).then(() => true, () => false);
 
 Deno.test({
   name: "upload: the device page sends a photo with a question and shows the answer",
   ignore: !chromiumPresent,
   fn: async (t) => {
-    const dataDir = await Deno.makeTempDir({ prefix: "naila_upload_" });
     const vision = await createVision();
-    const server = await startServer({
-      config: loadConfig({
-        PIPELINE: "echo",
-        AUDIO_SOCKET_HOST: "127.0.0.1",
-        AUDIO_SOCKET_PORT: String(await freePort()),
-        MQTT_PORT: String(await freePort()),
-        NAILA_DATA_DIR: dataDir,
-        LOG_LEVEL: "error",
-      }),
-      server: loadServerConfig({ MQTT_BIND_HOST: "127.0.0.1" }),
-      vision,
-    });
-    const gatewayLogin = storedLogin(dataDir, { role: "gateway" });
+    const server = await startLoopbackServer({ PIPELINE: "echo" }, { vision });
     const mqtt = await connectMqtt(
-      { embedded: false, host: "127.0.0.1", port: server.mqttPort, ...gatewayLogin },
+      { embedded: false, host: "127.0.0.1", port: server.mqttPort, ...server.login("gateway") },
       {
         clientId: "upload-test-gateway",
       },
@@ -146,7 +130,7 @@ Deno.test({
             embedded: false,
             host: "127.0.0.1",
             port: server.mqttPort,
-            ...storedLogin(dataDir, { role: "server" }),
+            ...server.login("server"),
           }, { clientId: "upload-test-server" });
           for (let i = 0; i < 50 && await page.locator("#shown").isHidden(); i++) {
             // Repeated until the bridge's subscription for the page is active.
@@ -184,7 +168,6 @@ Deno.test({
       await mqtt.close();
       await server.close();
       await vision.close();
-      await Deno.remove(dataDir, { recursive: true });
     }
   },
 });

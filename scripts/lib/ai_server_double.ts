@@ -1,8 +1,9 @@
 /**
- * A small AI-server double for gateway tests and the gateway benchmark: a TCP server speaking
- * v2 (hello, turns, cancel, ping) or v1 (spec 4.2 frames) with the shared codec, recording what
- * the gateway sent and answering each utterance with audio the test chooses. The real server is
- * server/; this double only lets the gateway be tested in its own process.
+ * A small AI-server double for the gateway benchmark only (scripts/bench_gateway.ts): a TCP server
+ * speaking v2 (hello, turns, cancel, ping) or v1 (spec 4.2 frames) with the shared codec,
+ * recording what the gateway sent and answering each utterance with audio the benchmark chooses
+ * (none, or a long reply paced like TTS), which the real server with `PIPELINE=echo` does not.
+ * Tests use the real server (tests/helpers/echo_server.ts, ai_tap.ts), never this double.
  *
  * @example
  * ```ts

@@ -1,7 +1,8 @@
 /**
  * Development tools the demo, `deno task device`, the benchmarks and the tests share: launchers
  * for NAILA's own processes and for mosquitto, free loopback ports, real speech from espeak-ng,
- * clients of the server's audio socket and a small AI-server double for the gateway. Not part of
+ * clients of the server's audio socket, a recording relay of the AI link (ai_tap.ts) and a small
+ * AI-server double for the gateway benchmark. Not part of
  * either process: gateway/, server/ and shared/ never import it.
  *
  * @example
@@ -13,6 +14,7 @@
  * ```
  */
 export * from "./ai_server_double.ts";
+export * from "./ai_tap.ts";
 export * from "./audio_socket_clients.ts";
 export * from "./gateway_process.ts";
 export * from "./mosquitto.ts";

@@ -1,0 +1,154 @@
+import assert from "node:assert/strict";
+import { delay } from "../shared/async.ts";
+import { FrameDecoder, type V2Message } from "../shared/frame_codec.ts";
+import { V2_PROTOCOL } from "./ai_protocol.ts";
+import { Turn, type TurnFailure, type TurnLink } from "./ai_turn.ts";
+
+/** 100 ms of int16 audio at 16 kHz. */
+const TENTH = new Uint8Array(3200).fill(1);
+
+/**
+ * The turn's own small interface to its link (ai_turn.ts `TurnLink`), recording what the turn
+ * wrote, decoded by the real v2 codec; `capabilities` are what the server announced.
+ */
+function recordingLink(capabilities: string[], responseTimeoutMs = 10_000) {
+  const decoder = new FrameDecoder({ version: 2 });
+  decoder.push(V2_PROTOCOL.hello()!); // a v2 stream opens with a hello
+  const sent: V2Message[] = [];
+  const events = { timedOut: 0, finished: 0 };
+  const link: TurnLink = {
+    responseTimeoutMs,
+    send: (bytes) => {
+      for (const item of decoder.push(bytes.slice())) {
+        if (item.version === 2) sent.push(item.message);
+      }
+    },
+    serverCan: (capability) => capabilities.includes(capability),
+    responseTimedOut: () => void events.timedOut++,
+    finished: () => void events.finished++,
+  };
+  return { link, sent, events };
+}
+
+function outcome() {
+  const r = {
+    audio: [] as number[],
+    texts: [] as string[],
+    states: [] as string[],
+    ended: false,
+    stages: undefined as Record<string, number> | undefined,
+    failed: undefined as TurnFailure | undefined,
+  };
+  return {
+    r,
+    handlers: {
+      audio: (pcm: Uint8Array) => void r.audio.push(pcm.length),
+      text: (_kind: string, text: string) => void r.texts.push(text),
+      state: (state: string, position?: number) => void r.states.push(`${state} ${position}`),
+      end: (stages?: Record<string, number>) => {
+        r.ended = true;
+        r.stages = stages;
+      },
+      fail: (reason: TurnFailure) => void (r.failed = reason),
+    },
+  };
+}
+
+function turn(link: TurnLink, handlers: ReturnType<typeof outcome>["handlers"]): Turn {
+  const t = new Turn(link, {
+    id: "t1",
+    device: "kitchen",
+    rate: 16000,
+    handlers,
+    protocol: V2_PROTOCOL,
+  });
+  t.open();
+  return t;
+}
+
+/** Audio bytes sent before each `pause`, and in all. */
+function audioAround(sent: V2Message[]): { pauses: number[]; total: number } {
+  let total = 0;
+  const pauses: number[] = [];
+  for (const m of sent) {
+    if (m.type === "audio") total += m.pcm.length;
+    if (m.type === "pause") pauses.push(total);
+  }
+  return { pauses, total };
+}
+
+Deno.test("pause sends the audio so far, holds what follows until resume, drops it at end", () => {
+  const resumed = recordingLink(["stream", "speculate"]);
+  const t = turn(resumed.link, outcome().handlers);
+  t.audio(new Uint8Array(1000)); // less than a chunk: flushed by the pause
+  t.pause();
+  t.pause(); // once per silence stretch
+  t.audio(TENTH); // held
+  t.resume();
+  t.audio(TENTH);
+  t.end(Date.now());
+  assert.deepEqual(audioAround(resumed.sent), { pauses: [1000], total: 1000 + 3200 + 3200 });
+  assert.equal(resumed.sent.at(-1)?.type, "end");
+
+  const ended = recordingLink(["stream", "speculate"]);
+  const u = turn(ended.link, outcome().handlers);
+  u.audio(TENTH);
+  u.pause();
+  u.audio(TENTH); // silence after the pause, then the end: never sent
+  u.end(Date.now());
+  assert.deepEqual(audioAround(ended.sent), { pauses: [3200], total: 3200 });
+});
+
+Deno.test("no pause to a server without speculate; its audio streams on", () => {
+  const { link, sent } = recordingLink(["stream"]);
+  const t = turn(link, outcome().handlers);
+  t.audio(TENTH);
+  t.pause();
+  t.audio(TENTH);
+  t.end(Date.now());
+  assert.deepEqual(audioAround(sent), { pauses: [], total: 6400 });
+});
+
+Deno.test("the reply's text, audio and end reach the handlers with the server's stages", () => {
+  const { link, events } = recordingLink(["stream"]);
+  const { r, handlers } = outcome();
+  const t = turn(link, handlers);
+  t.end(Date.now());
+  t.receive({ type: "text", kind: "transcript", text: "hello" });
+  t.receive({ type: "audio", pcm: new Uint8Array(4800), rate: 24000 });
+  t.receive({ type: "end", stages: { stt_ms: 1.5 } });
+  assert.deepEqual(r.texts, ["hello"]);
+  assert.deepEqual(r.audio, [4800]);
+  assert.deepEqual(r.stages, { stt_ms: 1.5 });
+  assert.equal(events.finished, 1);
+});
+
+Deno.test("queued state re-arms the response timeout; superseded ends a turn quietly", async () => {
+  const { link, events } = recordingLink(["stream", "queue"], 80);
+  const waited = outcome();
+  const t = turn(link, waited.handlers);
+  t.end(Date.now());
+  // Waits three response timeouts, saying so every 40 ms, then answers.
+  for (let i = 0; i < 6; i++) {
+    t.receive({ type: "state", state: "queued", position: 0 });
+    await delay(40);
+  }
+  t.receive({ type: "end" });
+  assert.equal(waited.r.failed, undefined, "no timeout while the server says the turn waits");
+  assert.equal(waited.r.states.length, 6);
+  assert.equal(waited.r.states[0], "queued 0");
+
+  const dropped = outcome();
+  const second = turn(link, dropped.handlers);
+  second.end(Date.now());
+  second.receive({ type: "error", code: "superseded", message: "superseded" });
+  assert.ok(second.done);
+  assert.equal(dropped.r.failed, undefined, "superseded is not reported as a failure");
+  assert.equal(dropped.r.ended, false);
+
+  const silent = outcome();
+  turn(link, silent.handlers).end(Date.now());
+  for (let i = 0; i < 200 && silent.r.failed === undefined; i++) await delay(5);
+  assert.equal(silent.r.failed, "timeout", "without states the same turn times out");
+  assert.equal(events.timedOut, 1);
+});

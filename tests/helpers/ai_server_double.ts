@@ -1,2 +1,0 @@
-/** Moved to scripts/lib (shared with the demo and the benchmarks); kept for existing imports. */
-export * from "../../scripts/lib/ai_server_double.ts";
