@@ -52,7 +52,12 @@ export type ToWorker =
 
 /** One call of a turn, worker → main. */
 export type TurnCall =
-  | { op: "start"; device: string; rate: SampleRate }
+  /**
+   * `continues`: the id of the session's provisional turn this one continues (docs/protocol.md
+   * "Continuing a turn"); the main thread supersedes that turn itself, knowing whether the server
+   * was told.
+   */
+  | { op: "start"; device: string; rate: SampleRate; continues?: string }
   | { op: "audio"; pcm: Uint8Array }
   | { op: "pause" }
   | { op: "resume" }

@@ -65,13 +65,16 @@ class WorkerTurn implements ConversationTurn {
   commit(): void {
     this.#call({ op: "commit" });
   }
-  /**
-   * Continuation is not carried across the worker boundary yet: the new turn is a plain one,
-   * so this one is cancelled with nothing played (today's barge-in).
-   */
+  /** Known on the main thread only; this side's {@link supersede} does not need it. */
   readonly continued = false;
+  /**
+   * A turn continuing this one started (its start call named this one): the main thread has
+   * superseded its side already, with the server's own answer to whether it continues. Here the
+   * turn is over and its late replies are dropped.
+   */
   supersede(_nextContinued: boolean): void {
-    this.cancel(0);
+    this.done = true;
+    turns.delete(this.id);
   }
 
   receive(item: ReplyItem, endWrittenAt: number | undefined): void {
@@ -112,11 +115,17 @@ const ai: TurnSource = {
   get connected() {
     return aiConnected;
   },
-  startTurn(device: string, rate: SampleRate, handlers: TurnHandlers): ConversationTurn {
+  startTurn(
+    device: string,
+    rate: SampleRate,
+    handlers: TurnHandlers,
+    options?: { continues?: ConversationTurn },
+  ): ConversationTurn {
     const id = `${init!.turnPrefix}${nextTurn++}`;
     const turn = new WorkerTurn(id, handlers);
     turns.set(id, turn);
-    post({ type: "turn", turn: id, call: { op: "start", device, rate } });
+    const continues = options?.continues?.id;
+    post({ type: "turn", turn: id, call: { op: "start", device, rate, continues } });
     return turn;
   },
 };

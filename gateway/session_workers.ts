@@ -286,6 +286,10 @@ export class SessionWorkers {
         if (!session || session.sessionId !== message.sessionId) return;
         link.sessions.delete(message.device);
         session.ended();
+        // Its open turns were cancelled by the worker; forget the finished ones never committed.
+        for (const [id, turn] of this.#turns) {
+          if (turn.device === message.device && turn.done) this.#turns.delete(id);
+        }
         return this.#out.closed(session, message.reason);
       }
       case "turn":
@@ -309,6 +313,10 @@ export class SessionWorkers {
 
   #turnCall(link: WorkerLink, id: string, call: Extract<FromWorker, { type: "turn" }>["call"]) {
     if (call.op === "start") {
+      // Gone when its reply ended or failed meanwhile: then this is a plain turn. Only a turn
+      // of the same device is continued.
+      const found = call.continues === undefined ? undefined : this.#turns.get(call.continues);
+      const earlier = found?.device === call.device ? found : undefined;
       const reply = (item: ReplyItem, transfer: Transferable[] = []) => {
         const turn = this.#turns.get(id);
         link.post({ type: "reply", turn: id, item, endWrittenAt: turn?.endWrittenAt }, transfer);
@@ -319,18 +327,22 @@ export class SessionWorkers {
           reply({ kind: "audio", pcm: copy, rate }, [copy.buffer]);
         },
         text: (text, value) => reply({ kind: "text", text, value }),
-        end: (stages) => {
-          reply({ kind: "end", stages });
-          this.#turns.delete(id);
-        },
+        // Kept after its reply ended: the worker still commits it, or continues it.
+        end: (stages) => reply({ kind: "end", stages }),
         fail: (reason, message) => {
           reply({ kind: "fail", reason, message });
           this.#turns.delete(id);
         },
         eot: (completion, silenceMs) => reply({ kind: "eot", completion, silenceMs }),
         state: (state, position, waitMs) => reply({ kind: "state", state, position, waitMs }),
-      }, { id });
+      }, { id, continues: earlier });
       if (!turn.done) this.#turns.set(id, turn);
+      // The worker's conversation superseded the earlier turn as it started this one; the real
+      // supersede is here, where the server's answer (`continued`) is known.
+      if (earlier) {
+        this.#turns.delete(earlier.id);
+        earlier.supersede(turn.continued);
+      }
       return;
     }
     const turn = this.#turns.get(id);
@@ -348,6 +360,7 @@ export class SessionWorkers {
         this.#turns.delete(id);
         return turn.cancel(call.playedMs);
       case "commit":
+        this.#turns.delete(id);
         return turn.commit();
     }
   }
