@@ -138,6 +138,8 @@ async function main() {
     LOG_LEVEL: "warn",
     GATEWAY_METRICS_INTERVAL_MS: String(METRICS_INTERVAL_MS),
     GATEWAY_WORKERS: ARGS.workers,
+    // No step may be refused by the gateway's device cap (default 64: a sweep went past it).
+    GATEWAY_MAX_DEVICES: String(Math.max(...LEVELS, ...CAPACITY_LEVELS)),
   }, { waitReady: false, denoFlags: ARGS["deno-flags"]?.split(" ").filter((f) => f) });
   const metrics = await gatewayMetrics(broker.port);
   await delay(3000); // startup (module load, Silero session) settles before the baseline
