@@ -20,6 +20,7 @@ import type { RtpPacket } from "werift";
 import { resample } from "../shared/audio.ts";
 import {
   FrameClock,
+  MAX_CAPTURE_CATCH_UP_FRAMES,
   OPUS_FRAME_SAMPLES,
   OPUS_RATE,
   OpusEncoder,
@@ -97,6 +98,9 @@ export class Microphone {
   /** The 20 ms clock, from start to stop (paused while idle with `idle: "none"`). */
   #clock = new FrameClock({
     frame: () => this.#micFrame(),
+    // A sound card keeps capturing while the process waits: the backlog goes out in a burst and
+    // the stream stays on real time (a re-anchored clock would fall behind for good).
+    maxCatchUpFrames: MAX_CAPTURE_CATCH_UP_FRAMES,
     // DTX-like: nothing to send until the next speak().
     keepRunning: () =>
       this.#queue.length > 0 || (this.#o.idle ?? "silence") !== "none" || !!this.#echo?.due,

@@ -11,6 +11,8 @@
  * - `cancel` on barge-in or hang-up says how much was played; late audio is dropped.
  * - During an outage the turn is suspended by the outage hold (outage_hold.ts) and replayed once
  *   the server is back, at most {@link MAX_REPLAYS} times.
+ * - A turn that continues another (`start` with `continues`) and gets `unknown_turn` (the server
+ *   restarted since the earlier turn) is sent again at once, whole, as one plain turn.
  *
  * @example
  * ```ts
@@ -89,6 +91,8 @@ export class Turn implements HeldTurn {
   /** Some of the reply came: the turn can no longer be sent again. */
   #replied = false;
   #replays = 0;
+  /** Sent again whole after `unknown_turn` for its continuation (once). */
+  #resent = false;
   /** Waiting for the server to come back: the end waits for the replay. */
   #suspended = false;
   #ended = false;
@@ -241,6 +245,7 @@ export class Turn implements HeldTurn {
       this.#handlers.state?.(reply.state, reply.position, reply.waitMs);
       return;
     }
+    if (reply.type === "error" && reply.code === "unknown_turn" && this.#resendWhole()) return;
     if (!this.#replied) {
       this.#replied = true;
       this.#writer.replyStarted();
@@ -289,6 +294,23 @@ export class Turn implements HeldTurn {
     this.#replays++;
     this.#writer.replay(this.#startedAt, this.#paused, this.#replays < MAX_REPLAYS);
     if (this.#ended) this.#sendEnd();
+  }
+
+  /**
+   * `unknown_turn` on a live link: the server does not know the turn this one continues (it
+   * restarted since, docs/protocol.md "Continuing a turn"). The whole request (the earlier
+   * turn's audio, then this one's so far) goes out again under this id as one plain turn, once,
+   * and `end` if the utterance has ended. The server's `unknown_turn` errors for what was sent
+   * before the resend (its audio, pause, end) come before any reply and are stale. Returns
+   * whether the error was handled (false: it fails the turn as any other).
+   */
+  #resendWhole(): boolean {
+    if (this.#resent) return !this.#replied;
+    if (!this.#writer.continued || this.#replied || this.#suspended) return false;
+    this.#resent = true;
+    this.#writer.replay(this.#startedAt, this.#paused, this.#replays < MAX_REPLAYS);
+    if (this.#ended) this.#sendEnd();
+    return true;
   }
 
   #sendEnd(): void {

@@ -152,3 +152,73 @@ Deno.test("queued state re-arms the response timeout; superseded ends a turn qui
   assert.equal(silent.r.failed, "timeout", "without states the same turn times out");
   assert.equal(events.timedOut, 1);
 });
+
+Deno.test("unknown_turn for a continuation sends the whole request again as one plain turn", () => {
+  const { link, sent } = recordingLink(["stream", "speculate", "continue"]);
+  const { r, handlers } = outcome();
+  const earlier = new Uint8Array(6400).fill(7); // the provisional turn's 200 ms
+  const t = new Turn(link, {
+    id: "t2",
+    device: "kitchen",
+    rate: 16000,
+    handlers,
+    protocol: V2_PROTOCOL,
+    continues: { id: "t1", pcm: earlier },
+  });
+  t.open();
+  assert.equal(t.continued, true);
+  t.audio(TENTH);
+  t.pause();
+  // The server restarted since t1: it never saw it.
+  t.receive({ type: "error", code: "unknown_turn", message: "turn t1 cannot be continued" });
+  assert.equal(r.failed, undefined, "not a failure: the request goes again");
+  assert.equal(t.continued, false);
+  const resent = sent.slice(sent.findLastIndex((m) => m.type === "start"));
+  const start = resent[0] as Extract<V2Message, { type: "start" }>;
+  assert.equal(start.turn, "t2");
+  assert.equal(start.continues, undefined, "a plain turn");
+  // The earlier part first, then this turn's audio so far, and the pause it was in.
+  assert.deepEqual(resent.map((m) => m.type), ["start", "audio", "audio", "pause"]);
+  assert.deepEqual(audioAround(resent), { pauses: [6400 + 3200], total: 6400 + 3200 });
+  const seqs = resent.flatMap((m) => m.type === "audio" ? [m.seq] : []);
+  assert.deepEqual(seqs, [0, 1], "sequence numbers start again");
+  // Errors about what was sent before the resend (its audio, its pause) are stale.
+  t.receive({ type: "error", code: "unknown_turn", message: "turn t2 has no start" });
+  t.receive({ type: "error", code: "unknown_turn", message: "turn t2 has no start" });
+  assert.equal(r.failed, undefined);
+  t.resume();
+  t.audio(TENTH);
+  t.end(Date.now());
+  assert.equal(audioAround(sent.slice(sent.lastIndexOf(start))).total, 6400 + 2 * 3200);
+  assert.equal(sent.at(-1)?.type, "end");
+  t.receive({ type: "audio", pcm: new Uint8Array(4800), rate: 24000 });
+  t.receive({ type: "end" });
+  assert.ok(r.ended);
+  assert.equal(sent.filter((m) => m.type === "start").length, 2, "sent again once");
+});
+
+Deno.test("unknown_turn for a plain turn fails it; an ended continuation is ended again", () => {
+  const plain = recordingLink(["stream", "continue"]);
+  const failed = outcome();
+  const t = turn(plain.link, failed.handlers);
+  t.end(Date.now());
+  t.receive({ type: "error", code: "unknown_turn", message: "turn t1 is not receiving audio" });
+  assert.equal(failed.r.failed, "server_error");
+
+  const { link, sent } = recordingLink(["stream", "continue"]);
+  const { r, handlers } = outcome();
+  const u = new Turn(link, {
+    id: "t3",
+    device: "kitchen",
+    rate: 16000,
+    handlers,
+    protocol: V2_PROTOCOL,
+    continues: { id: "t2", pcm: TENTH },
+  });
+  u.open();
+  u.audio(TENTH);
+  u.end(Date.now());
+  u.receive({ type: "error", code: "unknown_turn", message: "turn t2 cannot be continued" });
+  assert.equal(r.failed, undefined);
+  assert.deepEqual(sent.slice(-4).map((m) => m.type), ["start", "audio", "audio", "end"]);
+});

@@ -214,11 +214,12 @@ export class AudioInput {
 
   /**
    * One 20 ms reply frame (48 kHz floats) as it is sent to the device at `at` (ms, the clock of
-   * the capture times given to {@link push}): the reference of the echo path.
+   * the capture times given to {@link push}): the reference of the echo path. `talkspurtStart`:
+   * the first frame after the playback queue ran dry (its time jump is no late clock).
    */
-  reference(frame: Float32Array, at: number): void {
+  reference(frame: Float32Array, at: number, talkspurtStart = false): void {
     if (!this.#echo || this.#closed) return;
-    this.#echo.reference(frame, at);
+    this.#echo.reference(frame, at, talkspurtStart);
     this.#lastReferenceAt = at;
   }
 
@@ -236,7 +237,9 @@ export class AudioInput {
 
   /** `estimate`: true when the mic frame at `at` is not clearly above the reply's echo. */
   #isEcho(frame: Float32Array, at: number): boolean {
-    if (!this.#echo || at - this.#lastReferenceAt > ECHO_HANGOVER_MS) return false;
+    // A late playback clock spreads the echo's delay: its tail comes that much later too.
+    const hangover = ECHO_HANGOVER_MS + (this.#echo?.spreadMs ?? 0);
+    if (!this.#echo || at - this.#lastReferenceAt > hangover) return false;
     if (this.#echo.microphone(frame, at).verdict === "speech") return false;
     this.stats.echo++;
     return true;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { resample } from "../shared/audio.ts";
 import { speak } from "../tests/helpers/speech.ts";
 import { AudioInput } from "./audio_input.ts";
-import type { EchoGuard } from "./echo_guard.ts";
+import { ECHO_HANGOVER_MS, type EchoGuard } from "./echo_guard.ts";
 import { OPUS_FRAME_SAMPLES, OpusEncoder } from "../shared/media/opus_codec.ts";
 import { EnergyModel } from "./vad.ts";
 
@@ -279,4 +279,32 @@ Deno.test("a turn-taking decision may lengthen the VAD's silence window and end 
   assert.equal(audio.endUtterance(), false);
   assert.throws(() => (audio.silenceFrames = 0), /silence frames 0/);
   audio.close();
+});
+
+Deno.test("after a late playback clock, mic frames are checked for echo that much longer", () => {
+  const echoFrames: number[] = [];
+  for (const lateMs of [0, 150]) {
+    const audio = new AudioInput({
+      model: new EnergyModel({ threshold: 300 }),
+      silenceFrames: 15,
+      sampleRate: 16000,
+      echoGuard: "estimate",
+      reply: { replyPlaying: false },
+    }, { utteranceStart() {}, utteranceAudio() {}, utteranceEnd() {} });
+    const reply = new Float32Array(OPUS_FRAME_SAMPLES).fill(0.3);
+    let at = 0;
+    for (let f = 0; f < 50; f++) audio.reference(reply, at += 20);
+    audio.reference(reply, at += 20 + lateMs); // the clock woke up late
+    // Quiet mic frames just past the hangover of a punctual clock (echo could still be in them).
+    const encoder = new OpusEncoder();
+    const tone = new Float32Array(OPUS_FRAME_SAMPLES).map((_, i) => 0.1 * Math.sin(i / 8));
+    for (let f = 0; f < 5; f++) {
+      audio.push(encoder.encode(tone), at + ECHO_HANGOVER_MS + 20 + f * 20);
+    }
+    encoder.close();
+    echoFrames.push(audio.stats.echo);
+    audio.close();
+  }
+  assert.equal(echoFrames[0], 0, "a punctual clock: past the hangover, no echo is predicted");
+  assert.ok(echoFrames[1] > 0, `a late clock: still checked (${echoFrames[1]} echo frames)`);
 });

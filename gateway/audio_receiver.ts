@@ -161,6 +161,13 @@ export class AudioReceiver {
       this.#lastPacketMs = undefined;
       step = this.#clock.observe(timestamp, arrivalMs);
     }
+    if (step.lateMs >= this.stallHoldMs && step.mediaMs === this.#clock.newestMediaMs) {
+      // The newest packet arrives, yet a stall hold late: the stream is delayed, not stalled
+      // (a sender whose clock waited instead of sending its backlog). Without this, every
+      // utterance would be cut by the stall watch and its packets dropped as late until the
+      // transit's creep caught up, 1 ms per second.
+      this.#clock.rebase(step.mediaMs, arrivalMs);
+    }
     if (this.#clock.behindMs(arrivalMs) < this.stallHoldMs) this.#stalled = false;
     this.#order.push(sequence, { payload, mediaMs: step.mediaMs });
     this.#watch();

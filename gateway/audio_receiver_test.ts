@@ -185,3 +185,28 @@ Deno.test("a sender that restarts its timestamps is followed, not taken as late 
     t.close();
   }
 });
+
+Deno.test("a device that falls 1.5 s behind and stays there is heard again, not stalled for good", () => {
+  const t = setup(1000);
+  try {
+    for (let n = 0; n < 50; n++) t.send(n, n * FRAME_MS);
+    // The device's clock waits 1.5 s and goes on from there without sending its backlog (no
+    // timestamp jump): every later packet arrives 1.5 s later than its media time says.
+    const delayMs = 1500;
+    let checkAt = 50 * FRAME_MS;
+    for (let n = 50; n < 300; n++) {
+      const at = n * FRAME_MS + delayMs;
+      // The stall watch runs every 100 ms while the utterance is open.
+      while (checkAt + 100 <= at) t.receiver.checkStall(checkAt += 100);
+      t.send(n, at);
+    }
+    assert.equal(t.receiver.stats.stalls, 1, "one stall: the wait");
+    // The packets whose place the stall's silence took are late; the rest is heard.
+    const heard = t.sink.items.filter((i) => /^\d+$/.test(i)).map(Number);
+    assert.ok(t.receiver.stats.late <= delayMs / FRAME_MS, `late ${t.receiver.stats.late}`);
+    assert.deepEqual(heard.slice(-100), Array.from({ length: 100 }, (_, i) => 200 + i));
+    assert.ok(t.sink.silenceFrames <= delayMs / FRAME_MS + 5, `silence ${t.sink.silenceFrames}`);
+  } finally {
+    t.close();
+  }
+});

@@ -26,7 +26,7 @@ import {
 } from "../shared/frame_codec.ts";
 import type { Logger } from "../shared/log.ts";
 import type { CameraFrame, MotionFrame } from "./video/mod.ts";
-import { encodeJpeg } from "./video/jpeg.ts";
+import { encodeJpeg, warmJpegEncoder } from "./video/jpeg.ts";
 
 /** Frame requests answered at once (docs/protocol.md: at most 4 outstanding). */
 export const MAX_GRABS = 4;
@@ -72,6 +72,7 @@ export class CameraHub {
   #cameras = new Map<string, CameraSource>();
   #encoding = new Set<string>();
   #grabs = 0;
+  #warmed = false;
 
   constructor(options: CameraHubOptions) {
     this.#o = options;
@@ -81,6 +82,12 @@ export class CameraHub {
   /** Registers `device`'s camera (replacing an earlier one); returns its removal. */
   add(device: string, camera: CameraSource): () => void {
     this.#cameras.set(device, camera);
+    if (!this.#warmed && this.#o.encode === undefined) {
+      this.#warmed = true;
+      // The first camera: load the encoder now, not on its first motion frame. A failure here
+      // shows again, logged and counted, at that frame's encode.
+      warmJpegEncoder().catch(() => {});
+    }
     return () => {
       if (this.#cameras.get(device) === camera) this.#cameras.delete(device);
     };

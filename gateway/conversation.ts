@@ -173,11 +173,16 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     this.#schedule();
   }
 
-  /** The turn can no longer be continued (once; not for a cancelled or failed turn). */
+  /**
+   * The turn can no longer be continued (once; not for a cancelled or failed turn): the server
+   * applies it, and a reply that already drained closes it with its `turn` event.
+   */
   #commit(record: TurnRecord): void {
     if (record.final) return;
     record.final = true;
     record.turn.commit();
+    if (record.playedMs !== undefined) this.#events.turn(record, record.playedMs);
+    record.playedMs = undefined;
   }
 
   /** Arms the clock for the machine's next deadline (grace over, incomplete wait over). */
@@ -200,6 +205,8 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     const record = this.#open(at, local, earlier?.turn);
     if (earlier) {
       earlier.final = true;
+      // A reply that drained within the grace: its turn was not answered after all.
+      earlier.playedMs = undefined;
       earlier.turn.supersede(record.turn.continued);
       this.stats.continuations++;
       this.#o.log.info("request continued", {
@@ -441,9 +448,18 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
     }
   }
 
+  /**
+   * The reply is over: the device listens again. The `turn` event closes the turn, unless it can
+   * still be continued (a short reply drained within the grace): then it waits for the commit,
+   * and a continuation drops it (the merged turn gets the event).
+   */
   #complete(record: TurnRecord, playedMs: number): void {
     this.#current = undefined;
-    this.#events.turn(record, playedMs);
+    const continuable = record === this.#last && !record.final &&
+      this.#machine.turn === record.local &&
+      (this.#machine.phase === "replying_within_grace" || this.#machine.phase === "pending_end");
+    if (continuable) record.playedMs = playedMs;
+    else this.#events.turn(record, playedMs);
     this.#events.setState("listening");
   }
 }

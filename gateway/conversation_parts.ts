@@ -82,4 +82,6 @@ export interface TurnRecord {
   audioQueued: boolean;
   transcript?: string;
   reply?: string;
+  /** Played ms of a reply that drained while the turn could still be continued: its event waits. */
+  playedMs?: number;
 }

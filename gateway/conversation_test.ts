@@ -125,7 +125,8 @@ function setup(
 }
 
 Deno.test("a turn goes listening → user_speaking → thinking → replying → listening", () => {
-  const c = setup();
+  // No continuation grace: the turn is final at its first reply packet (the grace: below).
+  const c = setup({ graceMs: 0 });
   assert.equal(c.conversation.state, "listening");
   c.conversation.utteranceStart(1000);
   assert.equal(c.conversation.state, "user_speaking");
@@ -502,4 +503,55 @@ Deno.test("an overload apology plays before the busy error closes the turn", () 
   assert.equal(c.sent.length, 2, "the apology was played");
   assert.equal(c.of("error").length, 1);
   assert.equal(c.conversation.state, "listening");
+});
+
+Deno.test("a short reply drained within the grace, then continued: one turn event, the whole one", async () => {
+  const c = setup({ graceMs: 60_000 });
+  const t0 = Date.now();
+  c.conversation.utteranceStart(t0 - 1000);
+  c.conversation.utteranceEnd("silence", t0 - 300);
+  const [first] = c.turns;
+  first.handlers.text?.("transcript", "what time is it");
+  first.reply(3);
+  c.play();
+  assert.equal(c.conversation.state, "listening", "the device listens again");
+  assert.equal(c.of("turn").length, 0, "the provisional turn is not closed while continuable");
+  // "... in London": within the grace, the request goes on.
+  c.conversation.utteranceStart(Date.now());
+  const [, second] = c.turns;
+  assert.equal(second.continues, first.id);
+  second.handlers.text?.("transcript", "what time is it in London");
+  c.conversation.utteranceEnd("silence", Date.now());
+  second.reply(2);
+  c.play();
+  assert.deepEqual(c.of("turn").map((e) => e.turn), [], "t2 is still continuable");
+  // A turn that is not continued closes once its grace is over.
+  const d = setup({ graceMs: 30 });
+  d.conversation.utteranceStart(Date.now() - 1000);
+  d.conversation.utteranceEnd("silence", Date.now() - 300);
+  d.turns[0].reply(2);
+  d.play();
+  assert.equal(d.of("turn").length, 0);
+  await sleep(60);
+  assert.deepEqual(d.of("turn").map((e) => e.turn), ["t1"], "closed at its commit");
+  assert.equal(d.of("turn")[0].played_ms, 40);
+  d.conversation.close();
+  c.conversation.close();
+  assert.deepEqual(c.of("turn").map((e) => e.turn), ["t2"], "closing commits and closes t2");
+});
+
+Deno.test("a stall of the device's packets after a pause does not end the turn on the wall clock", async () => {
+  const c = setup();
+  c.conversation.utteranceStart(Date.now() - 1000);
+  c.conversation.utterancePause();
+  // No frame comes for 400 ms (Wi-Fi holds them), longer than the 300 ms window.
+  await sleep(400);
+  const [turn] = c.turns;
+  assert.ok(!turn.calls.some((call) => call.startsWith("end")), turn.calls.join(", "));
+  assert.equal(c.conversation.state, "user_speaking");
+  // The held packets come: speech goes on in the same turn; the segmenter's window ends it.
+  c.conversation.utteranceResume();
+  c.conversation.utteranceEnd("silence", Date.now());
+  assert.equal(turn.calls.filter((call) => call.startsWith("end")).length, 1);
+  assert.equal(c.turns.length, 1, "one turn");
 });

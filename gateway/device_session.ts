@@ -178,7 +178,7 @@ export class DeviceSession {
         // The device plays a late clock's catch-up burst frame after frame: the echo path's
         // reference times stay 20 ms apart (a gap in sending restarts them at now).
         this.#referenceAt = Math.max(Date.now(), this.#referenceAt + OPUS_FRAME_MS);
-        this.#input.reference(frame, this.#referenceAt);
+        this.#input.reference(frame, this.#referenceAt, first);
       },
     });
     this.#conversation = new Conversation({

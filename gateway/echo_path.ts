@@ -18,6 +18,14 @@
  *   [delay − {@link DELAY_SLACK_BLOCKS}, delay + {@link TAIL_BLOCKS}] (delay uncertainty and the
  *   room's reverberation tail). A 20 ms frame is `speech` when its energy is at least
  *   {@link ECHO_MARGIN_DB} above the echo predicted for it.
+ * - A starved gateway's playback clock wakes up late and catches up in a burst: the reference
+ *   times then jump, while the device's jitter buffer may have absorbed the lateness (it plays
+ *   on the old cadence) or not, so the echo's delay wavers by up to that lateness. The
+ *   prediction window widens on both sides by the recent playback lateness
+ *   ({@link EchoPath.spreadMs}: the largest jump of a reference frame past its 20 ms cadence
+ *   within a talkspurt, forgotten over {@link MEMORY_MS}, at most {@link MAX_SPREAD_MS}), so a
+ *   late clock does not make echo look like the user's voice; with a punctual clock it is 0
+ *   and the window is as narrow as before.
  * - Until the estimate is trusted ({@link CONVERGE_MS} of audible reference, and either a clear
  *   correlation peak or a gain so low the device evidently cancels its own echo), the
  *   prediction is conservative: gain {@link UNCONVERGED_GAIN_DB} at the worst delay of the whole
@@ -59,6 +67,12 @@ export const TAIL_BLOCKS = 8;
  * reply's level over echo at -10 dB or quieter clears it on most frames.
  */
 export const ECHO_MARGIN_DB = 6;
+/**
+ * Most the prediction window widens for a late playback clock: 200 ms, past the playback clock's
+ * catch-up of 3 frames (shared/media/frame_clock.ts) and a device's usual 60-100 ms jitter
+ * buffer; a wider window would predict echo from a different word than the one heard.
+ */
+export const MAX_SPREAD_MS = 200;
 /** The estimate is trusted after 1 s of audible reference (200 blocks) has been correlated. */
 export const CONVERGE_MS = 1000;
 /** A correlation peak this clear means an echo is present and its delay found. */
@@ -89,6 +103,7 @@ export const MIN_SPEECH_DB = -50;
 const AUDIBLE_ENERGY = 10 ** (AUDIBLE_REFERENCE_DB / 10);
 const MIN_SPEECH_ENERGY = 10 ** (MIN_SPEECH_DB / 10);
 const UNCONVERGED_GAIN = 10 ** (UNCONVERGED_GAIN_DB / 10);
+const MAX_SPREAD_BLOCKS = MAX_SPREAD_MS / BLOCK_MS;
 
 /** The per-frame verdict. */
 export type EchoVerdict = "speech" | "echo";
@@ -164,6 +179,11 @@ export class EchoPath {
   #gain = 0;
   #lag = 0;
   #lagsDirty = true;
+  /** Send time of the last reference frame (ms), for the lateness of the next. */
+  #lastReferenceAt = -Infinity;
+  /** Recent playback lateness, ms (see {@link spreadMs}). */
+  #spreadMs = 0;
+  #spreadForget: number;
 
   /** Throws a RangeError naming an option that is out of range. */
   constructor(options: EchoPathOptions = {}) {
@@ -183,10 +203,12 @@ export class EchoPath {
     this.lags = Math.floor(maxDelayMs / BLOCK_MS) + 1;
     this.#forget = 1 - BLOCK_MS / memoryMs;
     this.#convergeBlocks = Math.ceil(convergeMs / BLOCK_MS);
-    const ring = this.lags + TAIL_BLOCKS + DELAY_SLACK_BLOCKS + BLOCKS_PER_FRAME * 4;
+    this.#spreadForget = 1 - FRAME_MS / memoryMs;
+    const ring = this.lags + TAIL_BLOCKS + DELAY_SLACK_BLOCKS + MAX_SPREAD_BLOCKS +
+      BLOCKS_PER_FRAME * 4;
     this.#ref = new Float64Array(ring);
     this.#refIndex = new Float64Array(ring).fill(-1);
-    this.#near = new Float64Array(this.lags + TAIL_BLOCKS + 1);
+    this.#near = new Float64Array(this.lags + TAIL_BLOCKS + MAX_SPREAD_BLOCKS + 1);
     this.#w = new Float64Array(this.lags);
     this.#sx = new Float64Array(this.lags);
     this.#sy = new Float64Array(this.lags);
@@ -202,10 +224,26 @@ export class EchoPath {
   }
 
   /**
-   * One frame of reply audio as sent to the device (20 ms, any rate, floats in [-1, 1]), sent
-   * at `atMs` (ms, the same clock as the microphone's times).
+   * How far the echo's delay may waver because the playback clock ran late, ms (0..
+   * {@link MAX_SPREAD_MS}): the prediction window widens by this on both sides.
    */
-  reference(frame: Float32Array, atMs: number): void {
+  get spreadMs(): number {
+    return this.#spreadMs;
+  }
+
+  /**
+   * One frame of reply audio as sent to the device (20 ms, any rate, floats in [-1, 1]), sent
+   * at `atMs` (ms, the same clock as the microphone's times). `talkspurtStart`: the first frame
+   * after the playback queue ran dry (its time jump is a pause, not a late clock); without it,
+   * every jump counts as lateness, which only widens the window.
+   */
+  reference(frame: Float32Array, atMs: number, talkspurtStart = false): void {
+    const lateMs = atMs - this.#lastReferenceAt - FRAME_MS;
+    this.#lastReferenceAt = atMs;
+    this.#spreadMs *= this.#spreadForget;
+    if (!talkspurtStart && Number.isFinite(lateMs) && lateMs > 0) {
+      this.#spreadMs = Math.max(this.#spreadMs, Math.min(lateMs, MAX_SPREAD_MS));
+    }
     const first = Math.round(atMs / BLOCK_MS);
     const n = frame.length / BLOCKS_PER_FRAME;
     for (let b = 0; b < BLOCKS_PER_FRAME; b++) {
@@ -261,6 +299,8 @@ export class EchoPath {
     this.#audibleBlocks = 0;
     this.#estimate = { delayMs: 0, gainDb: -Infinity, correlation: 0, converged: false };
     this.#lagsDirty = true;
+    this.#lastReferenceAt = -Infinity;
+    this.#spreadMs = 0;
   }
 
   /** Copies the reference blocks `index − k` for k = 0..lags + tail into `#near`; returns the loudest. */
@@ -299,7 +339,10 @@ export class EchoPath {
     if (this.#gain <= 0) return 0;
     let peak = 0;
     const near = this.#near;
-    for (let k = Math.max(0, this.#lag - DELAY_SLACK_BLOCKS); k <= this.#lag + TAIL_BLOCKS; k++) {
+    const spread = Math.ceil(this.#spreadMs / BLOCK_MS);
+    const from = Math.max(0, this.#lag - DELAY_SLACK_BLOCKS - spread);
+    const to = Math.min(near.length - 1, this.#lag + TAIL_BLOCKS + spread);
+    for (let k = from; k <= to; k++) {
       if (near[k] > peak) peak = near[k];
     }
     return this.#gain * peak;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { resample, rms } from "../shared/audio.ts";
 import { speak } from "../tests/helpers/speech.ts";
-import { EchoPath, type EchoVerdict, MIN_SPEECH_DB } from "./echo_path.ts";
+import { EchoPath, type EchoVerdict, MAX_SPREAD_MS, MIN_SPEECH_DB } from "./echo_path.ts";
 
 /** The gateway's frames: 20 ms at 48 kHz. */
 const RATE = 48000;
@@ -263,4 +263,147 @@ Deno.test("per-frame cost (printed; 40 devices at 50 frames/s)", () => {
       `40 devices × 50 frames/s = ${(coreShare * 100).toFixed(2)} % of one core`,
   );
   assert.ok(echo.estimate.converged);
+});
+
+/**
+ * A starved gateway: its playback clock wakes up late (a `late` ms stall every ~`everyMs`)
+ * and catches up in a burst. The reference times follow device_session.ts (each frame sent at
+ * max(now, previous + 20 ms)); the device plays from a 60 ms jitter buffer, so it absorbs most
+ * of the lateness and plays on the sender's original cadence, underrunning only when a frame is
+ * later than its buffer. Returns the verdicts of the microphone frames (echo at `echoDb`,
+ * 150 ms acoustic+network delay, the user if given).
+ */
+function starved(
+  options: {
+    echoDb: number;
+    late: number;
+    everyMs: number;
+    user?: Float32Array;
+    userAtMs?: number;
+  },
+): { verdicts: EchoVerdict[]; onsetMs: number } {
+  const bufferMs = 60;
+  const delayMs = 150;
+  const frames = Math.floor(reply.length / FRAME);
+  let seed = 5;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+  // The reply comes in talkspurts (TTS sentences) of 1.5 s with 200 ms between them. When each
+  // frame leaves (the clock's due time, or later after a stall) and its reference time.
+  const spurtFrames = 75;
+  const gapMs = 200;
+  const sentAt: number[] = [];
+  const referenceAt: number[] = [];
+  const playAt: number[] = [];
+  const spurtStart: boolean[] = [];
+  let stallUntil = -1;
+  let previous = -Infinity;
+  let play = 0;
+  for (let f = 0; f < frames; f++) {
+    const spurt = Math.floor(f / spurtFrames);
+    const first = f % spurtFrames === 0;
+    const due = f * 20 + spurt * gapMs;
+    if (!first && due > stallUntil && random() < 20 / options.everyMs) {
+      stallUntil = due + options.late;
+    }
+    const sent = stallUntil > due ? stallUntil : due;
+    sentAt.push(sent);
+    previous = first ? sent : Math.max(sent, previous + 20);
+    referenceAt.push(previous);
+    spurtStart.push(first);
+    // The device's playout: a 60 ms buffer from the talkspurt's first frame, on its cadence;
+    // a frame later than the buffer shifts it (an underrun).
+    play = first ? sent + bufferMs : Math.max(play + 20, sent);
+    playAt.push(play);
+  }
+  const total = Math.ceil(((playAt[frames - 1] + delayMs + 1000) * RATE) / 1000);
+  const mic = new Float32Array(total);
+  const gain = 10 ** (options.echoDb / 20);
+  for (let f = 0; f < frames; f++) {
+    const start = Math.round(((playAt[f] + delayMs) * RATE) / 1000);
+    for (let i = 0; i < FRAME; i++) {
+      const at = start + i;
+      if (at < total) mic[at] += gain * reply[f * FRAME + i];
+    }
+  }
+  let onsetMs = Infinity;
+  if (options.user) {
+    const start = Math.round(((options.userAtMs ?? 0) * RATE) / 1000);
+    for (let i = 0; i < options.user.length && start + i < total; i++) {
+      mic[start + i] += options.user[i];
+      if (onsetMs === Infinity && Math.abs(options.user[i]) > 0.01) {
+        onsetMs = ((start + i) / RATE) * 1000;
+      }
+    }
+  }
+  for (let i = 0; i < total; i++) mic[i] += (random() - 0.5) * 0.001;
+  const echo = new EchoPath();
+  const verdicts: EchoVerdict[] = [];
+  let next = 0;
+  for (let m = 0; (m + 1) * FRAME <= total; m++) {
+    const at = m * 20;
+    // Every reference frame sent by now goes in first, as on the gateway's one event loop.
+    while (next < frames && sentAt[next] <= at) {
+      const frame = reply.subarray(next * FRAME, (next + 1) * FRAME);
+      echo.reference(frame, referenceAt[next], spurtStart[next]);
+      next++;
+    }
+    verdicts.push(echo.microphone(mic.subarray(m * FRAME, (m + 1) * FRAME), at).verdict);
+  }
+  return { verdicts, onsetMs };
+}
+
+Deno.test("a starved playback clock (late ticks, catch-up bursts) does not make echo a barge-in", () => {
+  const falseBargeIns: string[] = [];
+  for (const echoDb of [-6, -10, -14]) {
+    for (const late of [40, 60, 80, 120]) {
+      for (const everyMs of [300, 1000]) {
+        const { verdicts } = starved({ echoDb, late, everyMs });
+        const at = bargeIns(verdicts);
+        if (at.length > 0) {
+          falseBargeIns.push(`${echoDb} dB, ${late} ms every ${everyMs} ms: ${at}`);
+        }
+      }
+    }
+  }
+  assert.deepEqual(falseBargeIns, []);
+});
+
+Deno.test("with a starved playback clock the user over the reply still barges in within 300 ms", () => {
+  for (const [i, user] of users.entries()) {
+    for (const userAtMs of [2500, 4000]) {
+      const { verdicts, onsetMs } = starved({
+        echoDb: -10,
+        late: 80,
+        everyMs: 300,
+        user,
+        userAtMs,
+      });
+      const first = bargeIns(verdicts).find((t) => t > onsetMs);
+      assert.ok(first !== undefined, `voice ${i} at ${userAtMs} ms: never`);
+      assert.ok(first - onsetMs <= BARGE_IN_TARGET_MS, `voice ${i}: ${first - onsetMs} ms`);
+      assert.ok(bargeIns(verdicts).every((t) => t > onsetMs), "no false barge-in before");
+    }
+  }
+});
+
+Deno.test("the window widens by the playback lateness, not by a talkspurt's start", () => {
+  const echo = new EchoPath();
+  const frame = reply.subarray(0, FRAME);
+  for (let f = 0; f < 50; f++) echo.reference(frame, f * 20);
+  assert.equal(echo.spreadMs, 0, "a punctual clock: no widening");
+  echo.reference(frame, 50 * 20 + 500, true);
+  assert.equal(echo.spreadMs, 0, "a new talkspurt after the queue ran dry is not lateness");
+  echo.reference(frame, 51 * 20 + 500 + 70);
+  assert.equal(echo.spreadMs, 70, "a tick 70 ms late");
+  echo.reference(frame, 52 * 20 + 500 + 70 + 1000);
+  assert.equal(echo.spreadMs, MAX_SPREAD_MS, "capped");
+  // Forgotten over MEMORY_MS (3 s) of punctual frames.
+  let at = 53 * 20 + 1570;
+  for (let f = 0; f < 300; f++) echo.reference(frame, at += 20);
+  assert.ok(echo.spreadMs < MAX_SPREAD_MS * 0.2, `after 6 s: ${echo.spreadMs} ms`);
+  echo.reset();
+  assert.equal(echo.spreadMs, 0);
 });

@@ -355,6 +355,16 @@ export class MediaClock {
     return Math.max(0, nowMs - due);
   }
 
+  /**
+   * The packet at `mediaMs` arriving at `arrivalMs` sets the best transit: the stream arrives
+   * steadily but later than before (a longer path, a sender clock that waited instead of
+   * sending its backlog), so lateness is measured from now on against this transit. Packets
+   * that come faster lower it again, as always.
+   */
+  rebase(mediaMs: number, arrivalMs: number): void {
+    this.#minTransitMs = arrivalMs - mediaMs;
+  }
+
   /** Forgets the stream (a new session or a sender restart). */
   reset(): void {
     this.#newestMs = undefined;

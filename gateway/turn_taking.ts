@@ -76,6 +76,8 @@ export class TurnTaking {
   #turn: string | undefined;
   #lastSpeechAt = 0;
   #paused = false;
+  /** An `eot` hint set the silence of the current stretch: only then does the clock end it. */
+  #hinted = false;
   #requiredSilenceMs: number;
   #endedAt = 0;
   #replyStartedAt: number | undefined;
@@ -152,6 +154,7 @@ export class TurnTaking {
       this.#lastSpeechAt = at;
       if (this.#paused) {
         this.#paused = false;
+        this.#hinted = false;
         this.#requiredSilenceMs = this.silenceMs; // a hint is about one silence stretch
       }
       return [];
@@ -181,6 +184,8 @@ export class TurnTaking {
     } else {
       this.#requiredSilenceMs = this.silenceMs;
     }
+    // The window itself is the frames' to end; another silence is the clock's.
+    this.#hinted = this.#requiredSilenceMs !== this.silenceMs;
     return now - this.#lastSpeechAt >= this.#requiredSilenceMs ? this.#end(now) : [];
   }
 
@@ -223,13 +228,15 @@ export class TurnTaking {
   }
 
   /**
-   * The clock: ends an utterance whose required silence has passed (frames may have stopped
+   * The clock: ends an utterance whose hinted silence has passed (frames may have stopped
    * coming: the segmenter went idle while an `incomplete` hint asks for more silence), commits
-   * a turn whose grace or continuation window is over.
+   * a turn whose grace or continuation window is over. Without a hint the clock never ends an
+   * utterance: silence is counted on frames (the media clock), and a stall of the device's
+   * packets after a pause is no silence (issue 9, situation 3).
    */
   tick(now: number): TurnAction[] {
     if (
-      this.#phase === "utterance" && this.#paused &&
+      this.#phase === "utterance" && this.#paused && this.#hinted &&
       now - this.#lastSpeechAt >= this.#requiredSilenceMs
     ) {
       return this.#end(now);
@@ -247,7 +254,7 @@ export class TurnTaking {
 
   /** When the caller should call {@link tick} next (ms, same clock), or undefined. */
   nextDeadline(): number | undefined {
-    if (this.#phase === "utterance" && this.#paused) {
+    if (this.#phase === "utterance" && this.#paused && this.#hinted) {
       return this.#lastSpeechAt + this.#requiredSilenceMs;
     }
     if (this.#phase === "replying_within_grace") return this.#replyStartedAt! + this.graceMs;
@@ -261,6 +268,7 @@ export class TurnTaking {
     this.#phase = "utterance";
     this.#lastSpeechAt = at;
     this.#paused = false;
+    this.#hinted = false;
     this.#requiredSilenceMs = this.silenceMs;
     this.#replyStartedAt = undefined;
     this.#drained = false;
@@ -275,6 +283,7 @@ export class TurnTaking {
     this.#phase = "pending_end";
     this.#endedAt = at;
     this.#paused = false;
+    this.#hinted = false;
     this.#requiredSilenceMs = this.silenceMs;
     return [{ kind: "end", turn, lastSpeechAt: this.#lastSpeechAt }];
   }

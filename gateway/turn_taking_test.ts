@@ -211,3 +211,20 @@ Deno.test("bad options are named", () => {
   assert.throws(() => machine({ graceMs: -1 }), /graceMs -1/);
   assert.throws(() => machine({ silenceMs: NaN }), /silenceMs NaN/);
 });
+
+Deno.test("without a hint the clock never ends an utterance: a stall after a pause is no silence", () => {
+  const turns = machine();
+  spoke(turns);
+  assert.deepEqual(frames(turns, false, 1000, 1100), [[1080, { kind: "pause", turn: "t1" }]]);
+  // The device's packets are held for 400 ms (Wi-Fi): no frame comes, the clock runs on.
+  assert.equal(turns.nextDeadline(), undefined, "nothing to wake up for");
+  assert.deepEqual(turns.tick(1500), []);
+  assert.equal(turns.phase, "utterance");
+  // The held packets arrive: speech goes on in the same utterance.
+  assert.deepEqual(frames(turns, true, 1100, 1600), []);
+  // A hinted silence is the clock's to end (frames may have stopped: the segmenter is idle).
+  assert.deepEqual(frames(turns, false, 1600, 1700), [[1680, { kind: "pause", turn: "t1" }]]);
+  turns.hint("t1", { completion: "incomplete", silenceMs: 1200 }, 1700);
+  assert.equal(turns.nextDeadline(), 1580 + 1200);
+  assert.deepEqual(turns.tick(2780), [{ kind: "end", turn: "t1", lastSpeechAt: 1580 }]);
+});

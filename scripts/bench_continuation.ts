@@ -17,11 +17,12 @@
  *   request answered in more than one turn, or the answer's transcript not the whole request).
  */
 import { createLogger } from "../shared/log.ts";
+import { connectMqtt } from "../shared/mqtt.ts";
 import type { DeviceEvent } from "../shared/messages.ts";
 import { DevicePeer } from "../device/peer.ts";
 import { loadWhisperWorker } from "../server/stt/worker_client.ts";
 import type { SpeechToText } from "../server/stt/types.ts";
-import { startGatewayProcess } from "./lib/gateway_process.ts";
+import { type LogLine, startGatewayProcess } from "./lib/gateway_process.ts";
 import { startLoopbackServer } from "./lib/loopback_server.ts";
 import { speak } from "./lib/speech.ts";
 import { makeWhisperFixtures } from "./make_whisper_models.ts";
@@ -56,6 +57,17 @@ const SETTLE_MS = 1200;
 const STT_RATE = 16000;
 /** Pre-roll the gateway adds before speech, ms (gateway/utterance_segmenter.ts PRE_ROLL_MS). */
 const PRE_ROLL_MS = 300;
+/** Gateway metrics period: the receiver's counters are read after each conversation. */
+const METRICS_INTERVAL_MS = 250;
+/**
+ * A device whose microphone fell this far behind real time within one conversation (this
+ * process could not run its 20 ms clock: the machine is overloaded) does not behave like a real
+ * one, whose audio clock never waits. Its microphone clock re-anchors after a stall instead of
+ * sending the backlog (shared/media/frame_clock.ts), so its delay only grows; once the gateway
+ * hears it more than AUDIO_STALL_HOLD_MS (1 s) behind, it feeds silence and drops the late
+ * packets (as for a stalled device), which cuts every request. Such runs are reported apart.
+ */
+const DEVICE_LATE_MS = 100;
 
 /** What the STT is to "hear" for the conversation in progress. */
 let script: { first: string; whole: string; firstMs: number } = {
@@ -63,6 +75,15 @@ let script: { first: string; whole: string; firstMs: number } = {
   whole: "",
   firstMs: 0,
 };
+
+/** One STT call of the conversation in progress: wall-clock times (Date.now()), audio length. */
+interface SttCall {
+  at: number;
+  doneAt: number;
+  audioMs: number;
+  text: string;
+}
+let sttCalls: SttCall[] = [];
 
 /**
  * The model runs for its cost; the text comes from the script: the first part for audio that
@@ -72,10 +93,13 @@ function scriptedStt(model: SpeechToText): SpeechToText {
   return {
     async transcribe(samples, options) {
       // Measured first: the worker takes the samples' buffer.
+      const at = Date.now();
       const ms = (samples.length / STT_RATE) * 1000;
       const firstOnly = ms < script.firstMs + PRE_ROLL_MS + 250;
       const heard = await model.transcribe(samples, options);
-      return { ...heard, text: firstOnly ? script.first : script.whole };
+      const text = firstOnly ? script.first : script.whole;
+      sttCalls.push({ at, doneAt: Date.now(), audioMs: Math.round(ms), text });
+      return { ...heard, text };
     },
     close: async () => await model.close?.(),
   };
@@ -117,7 +141,26 @@ const gateway = await startGatewayProcess({
   AI_SERVER_PORT: String(server.audioPort),
   AUDIO_SAMPLE_RATE: "16000",
   GATEWAY_ECHO_GUARD: "off",
+  // The conversation's story (utterance started/ended) for the report of a cut-off.
+  LOG_LEVEL: "debug",
+  GATEWAY_METRICS_INTERVAL_MS: String(METRICS_INTERVAL_MS),
 });
+/** The gateway's counters for the device: packets dropped as late, stalls, silence fed. */
+let receiver = { late: 0, stalls: 0, silence_ms: 0 };
+const mqtt = await connectMqtt({
+  embedded: false,
+  host: "127.0.0.1",
+  port: server.mqttPort,
+  ...server.login("server"),
+}, { clientId: `bench-continuation-${crypto.randomUUID().slice(0, 8)}` });
+mqtt.onMessage((topic, payload) => {
+  if (topic.kind !== "gateway_metrics") return;
+  const kitchen = JSON.parse(payload).devices?.kitchen;
+  if (kitchen) {
+    receiver = { late: kitchen.late, stalls: kitchen.stalls, silence_ms: kitchen.silence_ms };
+  }
+});
+await mqtt.subscribe("naila/gateway/metrics");
 const device = new DevicePeer({
   id: "kitchen",
   mqtt: { host: "127.0.0.1", port: server.mqttPort, ...server.login({ device: "kitchen" }) },
@@ -125,55 +168,170 @@ const device = new DevicePeer({
 });
 const log = createLogger("bench.continuation", { level: "info" });
 
-/** Speaks `samples`, waits for the answer; returns the events and the first reply latency. */
+/** What happened in one conversation, ms from its first speech packet (wall clock). */
+function timeline(
+  startedAt: number,
+  events: DeviceEvent[],
+  logs: LogLine[],
+  stt: SttCall[],
+): string[] {
+  const rows: [number, string][] = [];
+  const ms = (iso: string | undefined) => (iso ? Date.parse(iso) - startedAt : NaN);
+  for (const e of events) {
+    const what = e.type === "state" ? `state ${e.state}` : e.type;
+    rows.push([ms(e.timestamp), `event ${what} ${"turn" in e ? e.turn ?? "" : ""}`.trim()]);
+  }
+  for (const line of logs) {
+    if (!GATEWAY_MESSAGES.has(line.msg)) continue;
+    rows.push([
+      ms((line as { time?: string }).time),
+      `gateway ${line.msg} ${JSON.stringify(line.fields ?? {})}`,
+    ]);
+  }
+  for (const call of stt) {
+    rows.push([
+      call.at - startedAt,
+      `stt ${call.audioMs} ms of audio → "${call.text}" in ${call.doneAt - call.at} ms`,
+    ]);
+  }
+  return rows.sort((x, y) => x[0] - y[0]).map(([t, what]) => `${Math.round(t)} ${what}`);
+}
+
+/** Gateway log messages that tell a conversation's story (LOG_LEVEL=debug). */
+const GATEWAY_MESSAGES = new Set([
+  "utterance started",
+  "utterance ended",
+  "request continued",
+  "barge-in",
+  "turn failed",
+  "replaying turns",
+]);
+
+/**
+ * Speaks `samples` and waits until the conversation is over: the device is listening again and
+ * no event came for {@link SETTLE_MS} (longer than the continuation grace) (a continuation or a second answer would have shown by
+ * then). Returns the events, the first reply latency (last speech packet sent → first reply
+ * packet received) and the timeline for a report of what went wrong.
+ */
 async function converse(samples: Float32Array, rate: number) {
   const since = device.events.length;
+  const logsSince = gateway.logs.length;
   const replies = device.replies.length;
-  await device.speak(samples, rate);
-  const lastSpeechAt = performance.now();
+  sttCalls = [];
+  const before = { ...receiver };
+  const spoken = await device.speak(samples, rate);
+  // How much longer than the speech itself the device took to send it.
+  const micLagMs = spoken.lastPacketAt - spoken.firstPacketAt - (spoken.frames - 1) * 20;
+  const startedAt = spoken.lastPacketWallMs - (samples.length / rate) * 1000;
   await waitFor(() => device.replies.length > replies, "a reply");
-  const firstReplyMs = device.replies[replies].arrivals[0] - lastSpeechAt;
+  const firstReplyMs = device.replies[replies].arrivals[0] - spoken.lastPacketAt;
   await waitFor(
     () => device.events.slice(since).some((e) => e.type === "turn"),
     "the turn event",
   );
-  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-  // Listening again after the last answer: its reply has played, the next run cannot barge in.
-  const answered = () => device.events.findLastIndex((e) => e.type === "turn");
-  await waitFor(
-    () =>
-      device.events.slice(answered()).some((e) => e.type === "state" && e.state === "listening"),
-    "listening",
-  );
-  return { events: device.events.slice(since), firstReplyMs };
+  let count = device.events.length;
+  let quietSince = performance.now();
+  await waitFor(() => {
+    if (device.events.length !== count) {
+      count = device.events.length;
+      quietSince = performance.now();
+    }
+    // The `turn` event of a reply that drained within the grace comes at its commit, after
+    // the device went back to listening.
+    const last = device.events.findLast((e) => e.type === "state");
+    return last?.type === "state" && last.state === "listening" &&
+      performance.now() - quietSince >= SETTLE_MS;
+  }, "listening");
+  const events = device.events.slice(since);
+  // The next metrics carry this conversation's counters.
+  await new Promise((resolve) => setTimeout(resolve, 2 * METRICS_INTERVAL_MS));
+  return {
+    events,
+    firstReplyMs,
+    micLagMs,
+    gateway: {
+      late: receiver.late - before.late,
+      stalls: receiver.stalls - before.stalls,
+      silence_ms: receiver.silence_ms - before.silence_ms,
+    },
+    story: () => timeline(startedAt, events, gateway.logs.slice(logsSince), sttCalls),
+  };
 }
 
-const turnsOf = (events: DeviceEvent[]) =>
-  events.filter((e) => e.type === "turn") as Extract<DeviceEvent, { type: "turn" }>[];
+/** Turns the user spoke in (a `user_speaking` state names them). */
+const spokenTurns = (events: DeviceEvent[]) =>
+  new Set(
+    events.flatMap((e) =>
+      e.type === "state" && e.state === "user_speaking" && e.turn ? [e.turn] : []
+    ),
+  );
+
+/**
+ * The answered turns of the user's speech: `turn` events of turns the user spoke in. A timer set
+ * by an earlier conversation (five or ten minutes) may fire during a later one; its announcement
+ * is a turn with no speech (`thinking` straight away) and is not an answer to this request.
+ */
+const turnsOf = (events: DeviceEvent[]) => {
+  const spoken = spokenTurns(events);
+  return events.filter((e) => e.type === "turn" && spoken.has(e.turn)) as Extract<
+    DeviceEvent,
+    { type: "turn" }
+  >[];
+};
+
+/** `/proc/loadavg`'s 1-minute figure (the machine is shared: numbers beside it). */
+function load1(): number {
+  return round(Deno.loadavg()[0], 1);
+}
+
+/**
+ * A run counted only when the device kept real time (see {@link DEVICE_LATE_MS}) and the
+ * gateway heard its stream whole: no packet dropped as late, no stall, no silence fed.
+ */
+const onTime = (
+  run: { micLagMs: number; gateway: { late: number; stalls: number; silence_ms: number } },
+) =>
+  run.micLagMs < DEVICE_LATE_MS && run.gateway.late === 0 && run.gateway.stalls === 0 &&
+  run.gateway.silence_ms === 0;
 
 try {
   await device.connect();
+  // One conversation first, not measured: the JIT compiles the paths a turn takes.
+  {
+    const warmUp = await speak(COMMANDS[0]);
+    script = { first: COMMANDS[0], whole: COMMANDS[0], firstMs: 1e9 };
+    await converse(trimEnd(warmUp.samples), warmUp.rate);
+  }
+  const loads: number[] = [load1()];
   const latencies: number[] = [];
   const gatewayLatencies: number[] = [];
+  let lateCommands = 0;
   for (const voice of VOICES) {
     for (const text of COMMANDS) {
       const speech = await speak(text, { voice });
       script = { first: text, whole: text, firstMs: 1e9 };
-      const { events, firstReplyMs } = await converse(trimEnd(speech.samples), speech.rate);
-      latencies.push(firstReplyMs);
-      const turn = turnsOf(events)[0];
-      const packet = turn?.latency_ms?.first_reply_packet_ms;
-      if (packet !== undefined) gatewayLatencies.push(packet);
+      const run = await converse(trimEnd(speech.samples), speech.rate);
+      loads.push(load1());
+      const turn = turnsOf(run.events)[0];
       log.info("complete", {
         voice,
         text,
-        first_reply_ms: round(firstReplyMs, 1),
+        first_reply_ms: round(run.firstReplyMs, 1),
+        device_mic_lag_ms: round(run.micLagMs, 1),
+        gateway: run.gateway,
         latency: turn?.latency_ms,
       });
+      if (!onTime(run)) {
+        lateCommands++;
+        continue;
+      }
+      latencies.push(run.firstReplyMs);
+      const packet = turn?.latency_ms?.first_reply_packet_ms;
+      if (packet !== undefined) gatewayLatencies.push(packet);
     }
   }
-  const splits: Record<number, { runs: number; cutOffs: number }> = {};
-  for (const pauseMs of PAUSES_MS) splits[pauseMs] = { runs: 0, cutOffs: 0 };
+  const splits: Record<number, { runs: number; cutOffs: number; deviceLate: number }> = {};
+  for (const pauseMs of PAUSES_MS) splits[pauseMs] = { runs: 0, cutOffs: 0, deviceLate: 0 };
   for (const voice of VOICES) {
     for (const [first, second] of TWO_PART) {
       const a = trimEnd((await speak(first, { voice })).samples);
@@ -186,12 +344,21 @@ try {
         samples.set(b, a.length + gap);
         const whole = `${first} ${second}`;
         script = { first, whole, firstMs: (a.length / rate) * 1000 };
-        const { events } = await converse(trimEnd(samples), rate);
-        const turns = turnsOf(events);
-        const interrupted = events.filter((e) => e.type === "interrupted").length;
+        const run = await converse(trimEnd(samples), rate);
+        loads.push(load1());
+        const turns = turnsOf(run.events);
+        // A barge-in on one of this request's own replies (not on a timer's announcement).
+        const own = spokenTurns(run.events);
+        const interrupted = run.events.filter((e) =>
+          e.type === "interrupted" && own.has(e.turn)
+        ).length;
         const cutOff = turns.length !== 1 || turns[0].transcript !== whole || interrupted > 0;
-        splits[pauseMs].runs++;
-        if (cutOff) splits[pauseMs].cutOffs++;
+        const counted = onTime(run);
+        if (!counted) splits[pauseMs].deviceLate++;
+        else {
+          splits[pauseMs].runs++;
+          if (cutOff) splits[pauseMs].cutOffs++;
+        }
         log.info("pause", {
           voice,
           whole,
@@ -200,6 +367,10 @@ try {
           interrupted,
           transcript: turns.at(-1)?.transcript,
           cut_off: cutOff,
+          device_mic_lag_ms: round(run.micLagMs, 1),
+          gateway: run.gateway,
+          ...(counted ? {} : { not_counted: "the device fell behind real time (load)" }),
+          ...(cutOff ? { story: run.story() } : {}),
         });
       }
     }
@@ -207,23 +378,38 @@ try {
   const report = {
     note: "transcripts from the synthesizing script; whisper-tiny-shaped random-weight model " +
       "(fit window, 16 tokens) run on every utterance for its cost; GATEWAY_ECHO_GUARD=off",
+    machine: `${navigator.hardwareConcurrency} cores, load average (1 min) during the run ` +
+      `min ${Math.min(...loads)} median ${round(percentile(loads, 50), 1)} max ${
+        Math.max(...loads)
+      }`,
+    not_counted: `runs where the device (this process) sent its speech ${DEVICE_LATE_MS} ms or ` +
+      "more slower than real time, or the gateway dropped its packets as late or fed silence " +
+      "for a stall: the machine was overloaded (a real device's audio clock does not wait)",
     voices: VOICES,
     complete_commands: {
       runs: latencies.length,
+      not_counted: lateCommands,
       first_reply_ms_p50: round(percentile(latencies, 50), 1),
       first_reply_ms_p95: round(percentile(latencies, 95), 1),
       gateway_first_reply_packet_ms_p50: round(percentile(gatewayLatencies, 50), 1),
       gateway_first_reply_packet_ms_p95: round(percentile(gatewayLatencies, 95), 1),
     },
     false_cut_off: Object.fromEntries(
-      Object.entries(splits).map((
-        [pause, { runs, cutOffs }],
-      ) => [`${pause}ms`, { runs, cut_offs: cutOffs, rate: round(cutOffs / runs, 3) }]),
+      Object.entries(splits).map(([pause, { runs, cutOffs, deviceLate }]) => [
+        `${pause}ms`,
+        {
+          runs,
+          cut_offs: cutOffs,
+          rate: runs > 0 ? round(cutOffs / runs, 3) : null,
+          not_counted: deviceLate,
+        },
+      ]),
     ),
   };
   console.log(JSON.stringify(report, null, 2));
 } finally {
   await device.close().catch(() => {});
+  await mqtt.close().catch(() => {});
   await gateway.stop();
   await server.close();
   model.close?.();

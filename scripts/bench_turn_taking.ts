@@ -234,7 +234,14 @@ console.log(JSON.stringify(summary, null, 2));
 await Deno.writeTextFile(
   `${ROOT}bench/turn_taking.json`,
   JSON.stringify(
-    { date: new Date().toISOString(), concurrency: CONCURRENCY, summary, runs: results },
+    {
+      date: new Date().toISOString(),
+      concurrency: CONCURRENCY,
+      // The machine is shared: the load at the end of the run, beside the numbers.
+      load_average: Deno.loadavg().map((l) => round(l, 1)),
+      summary,
+      runs: results,
+    },
     null,
     2,
   ) + "\n",

@@ -120,7 +120,9 @@ export async function bundle(options: { arch: string; out: string }): Promise<st
         2,
       ),
     );
-    await run(Deno.execPath(), ["install", "--quiet"], target);
+    // For the target CPU: sharp's native package is an optional dependency per platform, and a
+    // plain install would lay out this machine's (x64 on an x64 build host), not the Pi's.
+    await run(Deno.execPath(), ["install", "--quiet", "--os", "linux", "--arch", arch], target);
     await trimOnnxRuntime(`${target}/node_modules/.deno`, arch);
     await Deno.writeTextFile(`${target}/gateway.sh`, LAUNCHER);
     await Deno.chmod(`${target}/gateway.sh`, 0o755);

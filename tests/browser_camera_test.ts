@@ -12,12 +12,10 @@ import assert from "node:assert/strict";
 import type { Browser } from "playwright-core";
 import { CHROMIUM, launchChromiumIn } from "./helpers/chromium.ts";
 import { resample, writeWav } from "../shared/audio.ts";
-import { loadConfig } from "../shared/config.ts";
-import { storedLogin } from "../shared/credentials.ts";
 import { connectMqtt, type NailaMqtt } from "../shared/mqtt.ts";
 import { encodeWalkIn } from "../shared/video/testing.ts";
-import { loadServerConfig, startServer } from "../server/mod.ts";
-import type { SpeechToText } from "../server/stt/types.ts";
+import { startLoopbackServer } from "../scripts/lib/loopback_server.ts";
+import { scriptedStt } from "../scripts/lib/scripted_stt.ts";
 import { createVision } from "../server/vision/mod.ts";
 import { startGatewayProcess } from "./helpers/gateway_process.ts";
 import { canCreateTestHost, createTestHost } from "./helpers/netns.ts";
@@ -29,16 +27,6 @@ const PAUSE_AFTER_SPEECH_S = 6;
 /** Cold Chromium + WebRTC + detector on a loaded 2-core machine. */
 const TIMEOUT_MS = 60_000;
 const chromiumPresent = await Deno.stat(CHROMIUM).then(() => true, () => false);
-
-function hears(text: string): SpeechToText {
-  return {
-    transcribe: () =>
-      Promise.resolve({
-        text,
-        timings: { frontend_ms: 0, encoder_ms: 0, decoder_ms: 0, tokens: 0 },
-      }),
-  };
-}
 
 async function ffmpeg(args: string[]): Promise<void> {
   const out = await new Deno.Command("ffmpeg", {
@@ -57,24 +45,15 @@ Deno.test({
   fn: async () => {
     const host = await createTestHost(Deno.pid % 50 + 150);
     const temp = await Deno.makeTempDir({ prefix: "naila_browser_camera_" });
-    const server = await startServer({
-      config: loadConfig({
-        PIPELINE: "full",
-        AUDIO_SOCKET_HOST: "127.0.0.1",
-        AUDIO_SOCKET_PORT: String(await freePort()),
-        MQTT_PORT: String(await freePort()),
-        NAILA_DATA_DIR: temp,
-        LOG_LEVEL: "error",
-      }),
-      server: loadServerConfig({
-        MQTT_BIND_HOST: "127.0.0.1",
-        TTS_ENGINE: "espeak",
-        ALERT_RULES: "hallway:person",
-        ALERT_MIN_CONFIDENCE: "0.35", // CenterNet's score of the pasted photo: 0.44–0.49
-      }),
-      stt: hears("Is anyone in the hallway?"),
-      vision: await createVision(),
-    });
+    // Ours to close: the server closes only a vision it started itself.
+    const vision = await createVision();
+    const server = await startLoopbackServer({
+      PIPELINE: "full",
+      TTS_ENGINE: "espeak",
+      ALERT_RULES: "hallway:person",
+      ALERT_MIN_CONFIDENCE: "0.35", // CenterNet's score of the pasted photo: 0.44–0.49
+    }, { stt: scriptedStt("Is anyone in the hallway?"), vision });
+    const dataDir = server.dataDir;
     let gateway: Awaited<ReturnType<typeof startGatewayProcess>> | undefined;
     let browser: Browser | undefined;
     let watcher: NailaMqtt | undefined;
@@ -83,7 +62,7 @@ Deno.test({
       gateway = await startGatewayProcess({
         MQTT_HOST: "127.0.0.1",
         MQTT_PORT: String(server.mqttPort),
-        NAILA_DATA_DIR: temp,
+        NAILA_DATA_DIR: dataDir,
         AI_SERVER_PORT: String(server.audioPort),
         WEBRTC_HOST_ADDRESSES: host.hostAddress,
         GATEWAY_WEB: "on",
@@ -95,7 +74,7 @@ Deno.test({
           embedded: false,
           host: "127.0.0.1",
           port: server.mqttPort,
-          ...storedLogin(temp, { role: "server" })!,
+          ...server.login("server"),
         },
         { clientId: "browser-camera-watcher" },
       );
@@ -126,7 +105,7 @@ Deno.test({
       const consoleErrors: string[] = [];
       page.on("pageerror", (error) => consoleErrors.push(String(error)));
       // The pairing link the gateway printed at start (one per browser): `?pair=CODE`.
-      const code = WebPairing.open(temp).code;
+      const code = WebPairing.open(dataDir).code;
       await page.goto(`${origin}/?device=web_hall&zone=hallway&camera&autostart&pair=${code}`);
 
       const logs = () =>
@@ -157,6 +136,7 @@ Deno.test({
       await browser?.close().catch(() => {});
       await gateway?.stop();
       await server.close();
+      await vision.close();
       await host.remove();
       await Deno.remove(temp, { recursive: true });
     }

@@ -46,6 +46,10 @@ Deno.test({
       const armAddon =
         `${arm}/node_modules/.deno/onnxruntime-node@1.30.0/node_modules/onnxruntime-node/bin/napi-v6/linux/arm64/onnxruntime_binding.node`;
       assert.equal(await elfMachine(armAddon), EM_AARCH64);
+      // sharp (camera JPEGs) for the Pi's CPU, not the build host's.
+      const armSharp =
+        `${arm}/node_modules/.deno/@img+sharp-linux-arm64@0.35.5/node_modules/@img/sharp-linux-arm64/lib/sharp-linux-arm64-0.35.5.node`;
+      assert.equal(await elfMachine(armSharp), EM_AARCH64);
 
       const x64 = await unpack(
         await bundle({ arch: "x64", out: `${temp}/dist` }),

@@ -15,8 +15,8 @@ import type { DeviceEvent } from "../shared/messages.ts";
 import { type Ivf, readIvf } from "../shared/video/ivf.ts";
 import { encodeVp8, encodeWalkIn } from "../shared/video/testing.ts";
 import { startLoopbackServer } from "../scripts/lib/loopback_server.ts";
-import type { SpeechToText } from "../server/stt/types.ts";
 import { createVision } from "../server/vision/mod.ts";
+import { scriptedStt } from "../scripts/lib/scripted_stt.ts";
 import { startGatewayProcess } from "./helpers/gateway_process.ts";
 import { speak } from "./helpers/speech.ts";
 
@@ -24,16 +24,6 @@ import { speak } from "./helpers/speech.ts";
 const FPS = 10;
 
 /** Hears the given sentence whatever is said (a scripted STT, as tests/media_test.ts). */
-function hears(text: string): SpeechToText {
-  return {
-    transcribe: () =>
-      Promise.resolve({
-        text,
-        timings: { frontend_ms: 0, encoder_ms: 0, decoder_ms: 0, tokens: 0 },
-      }),
-  };
-}
-
 /** 1 s of a still scene, then 9 s with a person pasted into it. */
 async function walkIn(): Promise<Ivf> {
   return readIvf(
@@ -70,13 +60,15 @@ Deno.test("cameras: motion → person alert, a live-frame answer, and a misbehav
   const good = await walkIn();
   const bad = await badStream(good);
   const question = await speak("Is anyone in the hallway?");
+  // Ours to close: the server closes only a vision it started itself.
+  const vision = await createVision();
   const server = await startLoopbackServer({
     PIPELINE: "full",
     TTS_ENGINE: "espeak",
     ALERT_RULES: "hallway:person",
     // CenterNet scores the pasted astronaut 0.44–0.49 (probed): under the 0.5 default.
     ALERT_MIN_CONFIDENCE: "0.35",
-  }, { stt: hears("Is anyone in the hallway?"), vision: await createVision() });
+  }, { stt: scriptedStt("Is anyone in the hallway?"), vision });
   const dataDir = server.dataDir;
   const mqttAt = (id: string) => ({
     host: "127.0.0.1",
@@ -153,6 +145,7 @@ Deno.test("cameras: motion → person alert, a live-frame answer, and a misbehav
     const code = await gateway.stop();
     await watcher.close().catch(() => {});
     await server.close();
+    await vision.close();
     assert.equal(code, 0, `gateway exit code ${code}: ${gateway.otherOutput.join("\n")}`);
   }
 });

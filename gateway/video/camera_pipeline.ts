@@ -217,7 +217,8 @@ export class CameraPipeline {
     // Every other source row: half the reads, and blocks are ≥ 4 rows at 640×480.
     downscaleLuma(picture.y, this.#thumbnail, { ...size, rowStep: 2 });
     const result = this.#motion.detect({ data: this.#thumbnail, ...size }, picture);
-    if (!this.#sampler.motion(result.motion, rtpTimestamp) || !result.box) return;
+    const forward = this.#sampler.motion(result.motion, rtpTimestamp, result.freshFraction);
+    if (!forward || !result.box) return;
     this.stats.framesForwarded++;
     this.#events.onMotionFrame({
       ...this.#copy(picture, now, rtpTimestamp),

@@ -7,9 +7,21 @@
  *   every reference frame must be decoded; frames that nothing references (RFC 7741 N bit, or a
  *   temporal layer above 0) are skipped unless motion or a live grab wants this one.
  * - **Analyse** at most `motionFps` frames per second of RTP time, and one frame in
- *   `frameSkip + 1`.
+ *   `frameSkip + 1`. An inter frame whose compressed size jumps ({@link SPIKE_RATIO} × the recent
+ *   average, and ≥ {@link MIN_SPIKE_BYTES}) is analysed at once even when not due: the encoder
+ *   spent bits because the picture changed, so motion is not left waiting up to a whole analysis
+ *   interval (at 15 fps analysed at 5, the first frame of a person walking in waited 0–133 ms).
+ *   Such early analyses are at least half an analysis interval apart (an encoder's quality ramp
+ *   after a keyframe also makes big frames), so at most 3 × `motionFps` in all; an analysis
+ *   (~0.5 ms at 640×480, docs/video.md) costs less than the decode every reference frame gets
+ *   anyway. A still scene with sensor noise had 7 such frames in 300 (20 s at 15 fps).
  * - **Forward** at most `forwardFps` frames per second while motion lasts (spec 10.2: only
- *   frames with motion go to the server).
+ *   frames with motion go to the server). New motion on top of motion that lasts (fresh change,
+ *   i.e. against the previous analysed frame, of at least {@link NEW_MOTION_FRACTION} of the
+ *   frame after a frame with less than half that: someone walked in while leaves moved, or
+ *   where a person's ghost lingers in the background) is forwarded at once instead of waiting
+ *   up to a forward interval; such early frames are one per forward interval at most, so at
+ *   most 2 × `forwardFps` in all.
  * - **Keyframes**: after a loss or a decode error, when a frame is wanted while none can be
  *   decoded, and while a stream has never sent one: requested at once, then repeated with
  *   backoff from `keyframeRetryMs` to `maxKeyframeRetryMs` until one arrives.
@@ -51,6 +63,8 @@ export interface SampledFrame {
   keyframe: boolean;
   nonReference: boolean;
   temporalLayer?: number;
+  /** The compressed frame: only its size is read (a size spike hints at motion). */
+  data?: { byteLength: number };
 }
 
 /** What to do with one frame. */
@@ -71,6 +85,19 @@ export const DEFAULT_FORWARD_FPS = 2;
 export const DEFAULT_KEYFRAME_RETRY_MS = 1000;
 /** Back off to one request per 8 s for a camera that never answers (no PLI storm). */
 export const DEFAULT_MAX_KEYFRAME_RETRY_MS = 8000;
+/** An inter frame this many times the recent average size is a size spike (analysed at once).
+ * A still scene's inter frames vary by less than 2× (sensor noise, rate control); a person
+ * walking into a 640×480 picture made a frame ~100× the still ones (scripts/bench_cameras.ts). */
+export const SPIKE_RATIO = 4;
+/** Smaller frames are never spikes: a few hundred bytes of change is too little to be motion
+ * worth waking for (the regular analysis still sees it). */
+export const MIN_SPIKE_BYTES = 2000;
+/** Fresh change (against the previous analysed frame), as a fraction of the frame, that is new
+ * motion: 10× the default minimum area (0.5 %); a 400×400 person walking into a 640×480 room
+ * is ~0.4 (scripts/bench_cameras.ts), a lingering ghost or a parked car 0. */
+export const NEW_MOTION_FRACTION = 0.05;
+/** Weight of each inter frame in the running average size: ~8 frames of memory. */
+const SIZE_AVERAGE_WEIGHT = 1 / 8;
 /** Capture timestamps jitter by a few ms: a frame up to 10 % early still counts as due. */
 const RATE_TOLERANCE = 0.1;
 /** RTP timestamps are 32 bits; a step back larger than half the range is a wrap forwards. */
@@ -85,8 +112,16 @@ export class FrameSampler {
   #maxRetryMs: number;
   #request: (reason: string) => void;
   #lastAnalyzed: number | undefined;
+  /** RTP timestamp of the last analysis a size spike brought forward. */
+  #lastSpike: number | undefined;
+  /** Running average compressed size of inter frames, bytes (undefined before the first). */
+  #averageBytes: number | undefined;
   #skipped: number;
   #lastForwarded: number | undefined;
+  /** RTP timestamp of the last frame forwarded early as new motion. */
+  #lastEarlyForward: number | undefined;
+  /** Fresh-change fraction of the last analysed frame. */
+  #lastFresh = 0;
   #captureWanted = false;
   /** No decodable picture until a keyframe: at start, after loss or a decode error. */
   #awaitingKeyframe = true;
@@ -122,9 +157,13 @@ export class FrameSampler {
   plan(frame: SampledFrame): FramePlan {
     if (frame.keyframe) this.#keyframeArrived();
     if (this.#awaitingKeyframe) return { decode: false, analyze: false, capture: false };
-    const dueForMotion = this.#skipped >= this.#frameSkip &&
+    const spike = this.#sizeSpike(frame);
+    const dueForMotion = (this.#skipped >= this.#frameSkip &&
       (this.#lastAnalyzed === undefined ||
-        ticksSince(this.#lastAnalyzed, frame.timestamp) >= this.#analyzeTicks);
+        ticksSince(this.#lastAnalyzed, frame.timestamp) >= this.#analyzeTicks)) ||
+      (spike && (this.#lastSpike === undefined ||
+        ticksSince(this.#lastSpike, frame.timestamp) >= this.#analyzeTicks / 2));
+    if (dueForMotion && spike) this.#lastSpike = frame.timestamp;
     const capture = this.#captureWanted;
     const referenced = !frame.nonReference && (frame.temporalLayer ?? 0) === 0;
     if (dueForMotion) {
@@ -136,16 +175,36 @@ export class FrameSampler {
     return { decode: referenced || dueForMotion || capture, analyze: dueForMotion, capture };
   }
 
+  /** True when `frame` is an inter frame much larger than the recent ones; updates the
+   * average. Keyframes (large by nature, and sent after every PLI) are neither. */
+  #sizeSpike(frame: SampledFrame): boolean {
+    const bytes = frame.data?.byteLength;
+    if (bytes === undefined || frame.keyframe) return false;
+    const average = this.#averageBytes;
+    this.#averageBytes = average === undefined
+      ? bytes
+      : average + (bytes - average) * SIZE_AVERAGE_WEIGHT;
+    return average !== undefined && bytes >= MIN_SPIKE_BYTES && bytes >= SPIKE_RATIO * average;
+  }
+
   /**
-   * Reports the motion result of an analysed frame; returns true when this frame is to be
-   * forwarded to the server (motion, and the forward rate allows it).
+   * Reports the motion result of an analysed frame (`fresh`: its fresh-change fraction, 0..1,
+   * `MotionResult.freshFraction`); returns true when this frame is to be forwarded to the
+   * server: motion, and the forward rate allows it or the motion is new (see the module doc).
    */
-  motion(motion: boolean, timestamp: number): boolean {
+  motion(motion: boolean, timestamp: number, fresh = 0): boolean {
+    const previous = this.#lastFresh;
+    this.#lastFresh = fresh;
     if (!motion) return false;
-    if (
-      this.#lastForwarded !== undefined &&
-      ticksSince(this.#lastForwarded, timestamp) < this.#forwardTicks
-    ) return false;
+    const due = this.#lastForwarded === undefined ||
+      ticksSince(this.#lastForwarded, timestamp) >= this.#forwardTicks;
+    if (!due) {
+      const onset = fresh >= NEW_MOTION_FRACTION && previous < NEW_MOTION_FRACTION / 2;
+      const early = onset && (this.#lastEarlyForward === undefined ||
+        ticksSince(this.#lastEarlyForward, timestamp) >= this.#forwardTicks);
+      if (!early) return false;
+      this.#lastEarlyForward = timestamp;
+    }
     this.#lastForwarded = timestamp;
     return true;
   }

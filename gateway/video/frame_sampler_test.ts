@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { FrameSampler, type FrameSamplerOptions, type SampledFrame } from "./frame_sampler.ts";
+import {
+  FrameSampler,
+  type FrameSamplerOptions,
+  MIN_SPIKE_BYTES,
+  type SampledFrame,
+} from "./frame_sampler.ts";
 
 /** 90 kHz ticks per frame at 15 fps. */
 const TICKS_15FPS = 6000;
@@ -51,6 +56,37 @@ Deno.test("capture-timestamp jitter of a few ms does not halve the motion rate",
   assert.equal(analysed, 6);
 });
 
+Deno.test("an inter frame whose size jumps is analysed at once, not at the next due frame", () => {
+  const { sampler } = setup();
+  const sizes = [60_000, 100, 100, 100, 30_000, 100, 100, 100, 100, 100, 100, 100, 100];
+  const analysed = sizes.map((bytes, i) =>
+    sampler.plan(frame(i, { data: { byteLength: bytes } })).analyze
+  );
+  // Due: 0, 3, then every third frame after the last analysed one (4 → 7 → 10).
+  assert.deepEqual(analysed.flatMap((a, i) => a ? [i] : []), [0, 3, 4, 7, 10]);
+});
+
+Deno.test("keyframes, small frames and spikes under half an interval apart are not early", () => {
+  const { sampler } = setup();
+  const sizes: Record<number, number> = {
+    0: 60_000, // a keyframe: large by nature
+    2: MIN_SPIKE_BYTES - 100, // 19× the average, but too small to be motion
+    4: 30_000,
+    5: 400_000, // a spike 67 ms after the last early one
+    8: 400_000,
+    9: 400_000, // a keyframe (after a PLI): not a spike
+  };
+  const analysed = Array.from(
+    { length: 15 },
+    (_, i) =>
+      sampler.plan(
+        frame(i, { keyframe: i === 0 || i === 9, data: { byteLength: sizes[i] ?? 100 } }),
+      )
+        .analyze,
+  );
+  assert.deepEqual(analysed.flatMap((a, i) => a ? [i] : []), [0, 3, 4, 7, 8, 11, 14]);
+});
+
 Deno.test("while motion lasts, at most forwardFps frames go to the server; none when still", () => {
   const { sampler } = setup({ forwardFps: 2 });
   // 5 analysed frames per second for 2 s, RTP timestamps 200 ms apart.
@@ -58,6 +94,27 @@ Deno.test("while motion lasts, at most forwardFps frames go to the server; none 
   assert.deepEqual(forwarded.flatMap((f, i) => f ? [i] : []), [0, 3, 6, 9]);
   assert.equal(sampler.motion(false, 11 * 18_000), false);
   assert.equal(sampler.motion(true, 12 * 18_000), true);
+});
+
+Deno.test("new motion while motion lasts is forwarded at once, at most once per forward interval", () => {
+  const { sampler } = setup({ forwardFps: 2 });
+  // Analysed at 5 fps (18 000 ticks apart), fresh change per frame: lasting motion with little
+  // fresh change (a ghost), then a person walks in and keeps moving.
+  const fresh = [0, 0.01, 0.3, 0.2, 0.2, 0.2, 0.01, 0.02, 0.3];
+  const forwarded = fresh.map((f, i) => sampler.motion(true, i * 18_000, f));
+  // 0: first; 2: new (early); 5: due again (3 frames after 2); 8: due.
+  assert.deepEqual(forwarded, [true, false, true, false, false, true, false, false, true]);
+});
+
+Deno.test("motion that keeps moving, or moves a little, keeps the forward rate", () => {
+  const { sampler } = setup({ forwardFps: 2 });
+  // Fresh change that lasts is not an onset; a small one (under NEW_MOTION_FRACTION) is none;
+  // two onsets within a forward interval forward only the first early.
+  const fresh = [0.2, 0.3, 0.2, 0.2, 0.04, 0.3, 0.01, 0.3, 0.01, 0.3];
+  const forwarded = fresh.map((f, i) => sampler.motion(true, i * 18_000, f));
+  // 0 first, 3 and 6 due; 5 follows 0.04 (not calm); 7 is an onset (early); 9 another within
+  // a forward interval of 7.
+  assert.deepEqual(forwarded, [true, false, false, true, false, false, true, true, false, false]);
 });
 
 Deno.test("RTP timestamp wrap-around keeps the rates", () => {

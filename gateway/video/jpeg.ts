@@ -17,6 +17,19 @@ export const JPEG_QUALITY = 80;
  * its CPU) still serves audio; only its camera frames fail (camera_hub.ts counts them). */
 let sharpModule: Promise<typeof import("sharp")> | undefined;
 
+/** Side of the grey picture {@link warmJpegEncoder} encodes (the smallest whole JPEG block). */
+const WARM_UP_SIZE = 16;
+
+/**
+ * Loads sharp and runs one tiny encode, so a camera's first motion frame does not pay for
+ * loading the module and starting libvips (~40 ms measured, scripts/bench_cameras.ts). Rejects
+ * as {@link encodeJpeg} would (e.g. no sharp binary for this CPU).
+ */
+export async function warmJpegEncoder(): Promise<void> {
+  const side = WARM_UP_SIZE;
+  await encodeJpeg({ width: side, height: side, i420: new Uint8Array(side * side * 1.5) });
+}
+
 /** A tightly packed I420 picture (Y, then U, then V; chroma rounded up to even sizes). */
 export interface PackedI420 {
   width: number;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import sharp from "sharp";
-import { encodeJpeg } from "./jpeg.ts";
+import { encodeJpeg, warmJpegEncoder } from "./jpeg.ts";
 
 Deno.test("a packed I420 frame becomes a JPEG of its size and colours", async () => {
   const width = 64, height = 48;
@@ -25,4 +25,11 @@ Deno.test("a frame shorter than its size is refused", async () => {
     () => encodeJpeg({ width: 64, height: 48, i420: new Uint8Array(100) }),
     RangeError,
   );
+});
+
+Deno.test("warming the encoder loads sharp and encodes once", async () => {
+  await warmJpegEncoder();
+  // Warm: a real frame encodes as before.
+  const jpeg = await encodeJpeg({ width: 16, height: 16, i420: new Uint8Array(16 * 16 * 1.5) });
+  assert.deepEqual([...jpeg.subarray(0, 2)], [0xff, 0xd8]);
 });

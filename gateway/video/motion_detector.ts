@@ -12,6 +12,10 @@
  *    noise are dropped; an object is a blob).
  * 4. Motion when the changed fraction ≥ `minAreaFraction` (VideoConfig's motion threshold); the
  *    box bounds the changed pixels, in original-frame pixels.
+ * 4b. Of the changed pixels, those that also differ from the previous analysed frame are fresh
+ *    change (`freshFraction`): something moved just now, as opposed to a change the background
+ *    has not absorbed yet (a parked car, or the ghost a person leaves after coming and going
+ *    often enough to tint the background). Callers use it to tell new motion from lasting.
  * 5. The background adapts: `background += alpha × (frame − background)` per frame, so a parked
  *    car stops being motion after ~3/alpha frames. A change over `sceneChangeFraction` of the
  *    frame (lights switched, camera moved) is not motion: the background restarts from it.
@@ -81,6 +85,9 @@ export interface MotionResult {
   motion: boolean;
   /** Fraction of thumbnail pixels that changed (0..1). */
   changedFraction: number;
+  /** Fraction of thumbnail pixels changed against the background and against the previous
+   * analysed frame too (0..1; 0 after a reset). */
+  freshFraction: number;
   /** Bounds of the changed pixels in original-frame pixels, when anything changed. */
   box?: Box;
   /** The background was (re)started from this frame: first frame, new size, or scene change. */
@@ -95,6 +102,9 @@ export class MotionDetector {
   #background = new Float32Array(0);
   #backgroundMean = 0;
   #blurred = new Float32Array(0);
+  /** The previous analysed frame, blurred, and its mean. */
+  #previous = new Float32Array(0);
+  #previousMean = 0;
   #rows = new Uint16Array(0);
   #changed = new Uint8Array(0);
 
@@ -152,6 +162,7 @@ export class MotionDetector {
     const { count, box } = this.#blobs(width, height);
     const changedFraction = count / n;
     if (changedFraction > this.options.sceneChangeFraction) return this.#restart(mean);
+    const freshFraction = this.#fresh(mean) / n;
 
     const alpha = this.options.backgroundAlpha;
     for (let i = 0; i < n; i++) background[i] += alpha * (blurred[i] - background[i]);
@@ -159,9 +170,31 @@ export class MotionDetector {
     return {
       motion: changedFraction >= this.options.minAreaFraction,
       changedFraction,
+      freshFraction,
       box: box && scaleBox(box, width, height, frame),
       reset: false,
     };
+  }
+
+  /** Counts changed pixels that differ from the previous frame too (gain-normalized to it),
+   * then keeps this frame as the previous one. */
+  #fresh(mean: number): number {
+    const blurred = this.#blurred;
+    const previous = this.#previous;
+    const changed = this.#changed;
+    const threshold = this.options.pixelThreshold;
+    const gain = mean < MIN_MEAN ? 1 : this.#previousMean / mean;
+    let count = 0;
+    for (let i = 0; i < blurred.length; i++) {
+      if (changed[i] !== 0 && Math.abs(blurred[i] * gain - previous[i]) > threshold) count++;
+    }
+    this.#keepPrevious(mean);
+    return count;
+  }
+
+  #keepPrevious(mean: number): void {
+    this.#previous.set(this.#blurred);
+    this.#previousMean = mean;
   }
 
   /**
@@ -195,13 +228,15 @@ export class MotionDetector {
     this.#blurred = new Float32Array(width * height);
     this.#rows = new Uint16Array(width * height);
     this.#changed = new Uint8Array(width * height);
+    this.#previous = new Float32Array(width * height);
     this.#backgroundMean = 0;
   }
 
   #restart(mean: number): MotionResult {
     this.#background.set(this.#blurred);
     this.#backgroundMean = Math.max(mean, Number.MIN_VALUE);
-    return { motion: false, changedFraction: 0, reset: true };
+    this.#keepPrevious(mean);
+    return { motion: false, changedFraction: 0, freshFraction: 0, reset: true };
   }
 
   /** 3×3 box blur of `data` into #blurred (edges clamp); returns the mean. */

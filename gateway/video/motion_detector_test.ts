@@ -46,7 +46,7 @@ function assertStill(results: MotionResult[], what: string) {
 
 Deno.test("the first frame starts the background: no motion", () => {
   const first = new MotionDetector().detect(BACKGROUND[0].image, BACKGROUND[0].frame);
-  assert.deepEqual(first, { motion: false, changedFraction: 0, reset: true });
+  assert.deepEqual(first, { motion: false, changedFraction: 0, freshFraction: 0, reset: true });
 });
 
 Deno.test("the same photo re-encoded at another bitrate is not motion", async () => {
@@ -92,6 +92,19 @@ Deno.test("an object that stays becomes background; leaving is motion again brie
   assert.equal(results[0].motion, true);
   assert.equal(results.at(-1)!.motion, false, `${results.at(-1)!.changedFraction}`);
   assert.equal(detector.detect(BACKGROUND[0].image, BACKGROUND[0].frame).motion, true);
+});
+
+Deno.test("fresh change: an object arriving is fresh, the same object standing there is not", async () => {
+  const person = await pasted({ x: 400, y: 220, width: 200, height: 200 });
+  const [arrives, stays, still] = detectAfterBackground(person);
+  // The person (200×200 of 640×480: 13 %) differs from the background and the frame before.
+  assert.ok(arrives.freshFraction > 0.05, `${arrives.freshFraction}`);
+  assert.ok(Math.abs(arrives.freshFraction - arrives.changedFraction) < 0.02);
+  // Standing still: still motion against the background, but nothing fresh.
+  for (const r of [stays, still]) {
+    assert.equal(r.motion, true);
+    assert.ok(r.freshFraction < 0.001, `${r.freshFraction}`);
+  }
 });
 
 Deno.test("a whole-scene change (camera moved) restarts the background, not motion", async () => {

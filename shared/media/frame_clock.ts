@@ -4,7 +4,8 @@
  *
  * Frame n is due at `start + n × 20 ms`, never "20 ms after the last one", so timer jitter does
  * not accumulate; a late wake-up runs every frame that came due. After a stall of more than
- * {@link MAX_CATCH_UP_FRAMES} the clock re-anchors on now instead of bursting the backlog. It
+ * {@link MAX_CATCH_UP_FRAMES} (a capture clock: `maxCatchUpFrames`) the clock re-anchors on now
+ * instead of bursting the backlog. It
  * runs from {@link FrameClock.start} while its owner says so (`keepRunning`): an idle owner
  * costs nothing.
  *
@@ -18,6 +19,13 @@ import { OPUS_FRAME_MS } from "./opus_codec.ts";
 
 /** A stall longer than 3 frames (60 ms) is skipped, not caught up in a burst. */
 export const MAX_CATCH_UP_FRAMES = 3;
+
+/**
+ * A capture clock catches up to 2 s of stall in one burst: a microphone's audio keeps coming
+ * while its process waits (the sound card buffers it), so the stream stays on real time; longer
+ * than that and the process was gone, not slow.
+ */
+export const MAX_CAPTURE_CATCH_UP_FRAMES = 100;
 
 /**
  * A frame run a whole frame (20 ms) or more after its due time counts as late: it leaves when
@@ -48,12 +56,20 @@ export interface FrameClockOptions {
   keepRunning(active: boolean): boolean;
   /** Milliseconds clock; default performance.now(). */
   now?: () => number;
+  /**
+   * Frames caught up in a burst after a late wake-up; a longer stall re-anchors. Default
+   * {@link MAX_CATCH_UP_FRAMES} (playback: a device's jitter buffer takes no bigger burst). A
+   * capture clock (a microphone) catches up its whole backlog, as a sound card's buffer would:
+   * {@link MAX_CAPTURE_CATCH_UP_FRAMES}.
+   */
+  maxCatchUpFrames?: number;
 }
 
 /** See the module doc. */
 export class FrameClock {
   #o: FrameClockOptions;
   #now: () => number;
+  #maxCatchUp: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #start = 0;
   #ticks = 0;
@@ -62,6 +78,7 @@ export class FrameClock {
   constructor(options: FrameClockOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => performance.now());
+    this.#maxCatchUp = options.maxCatchUpFrames ?? MAX_CATCH_UP_FRAMES;
   }
 
   /** True while a next frame is scheduled. */
@@ -97,7 +114,7 @@ export class FrameClock {
     // How late the first due frame is; the k-th of a catch-up burst is 20 ms less late.
     const late = due > 0 ? now - (this.#start + this.#ticks * OPUS_FRAME_MS) : 0;
     this.#stats.maxLateMs = Math.max(this.#stats.maxLateMs, late);
-    if (due > MAX_CATCH_UP_FRAMES) {
+    if (due > this.#maxCatchUp) {
       // Stalled: re-anchor on now, run one frame, don't burst the backlog.
       this.#stats.stalls++;
       this.#stats.lateTicks++;

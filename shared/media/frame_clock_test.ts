@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
-import { FrameClock, MAX_CATCH_UP_FRAMES } from "./frame_clock.ts";
+import { FrameClock, MAX_CAPTURE_CATCH_UP_FRAMES, MAX_CATCH_UP_FRAMES } from "./frame_clock.ts";
 
 Deno.test("the frame clock runs one frame per 20 ms from its start, without drift", () => {
   const time = FakeTimers.install();
@@ -47,6 +47,35 @@ Deno.test("after a stall the frame clock re-anchors instead of bursting; a short
     assert.equal(clock.takeStats().maxLateMs, 0, "the worst lateness is per call");
     clock.stop();
     assert.equal(clock.running, false);
+  } finally {
+    time.uninstall();
+  }
+});
+
+Deno.test("a capture clock catches up a long stall in one burst and stays on real time", () => {
+  let now = 0;
+  const time = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  try {
+    let frames = 0;
+    const clock = new FrameClock({
+      now: () => now,
+      frame: () => ++frames > 0,
+      keepRunning: () => true,
+      maxCatchUpFrames: MAX_CAPTURE_CATCH_UP_FRAMES,
+    });
+    clock.start();
+    now = 500; // the process waited 0.5 s: 25 frames came due
+    time.tick(20);
+    assert.equal(frames, 26, "every frame up to now, at once");
+    assert.equal(clock.takeStats().stalls, 0);
+    now = 520;
+    time.tick(20);
+    assert.equal(frames, 27, "then one per 20 ms, on the first frame's cadence");
+    now = 520 + (MAX_CAPTURE_CATCH_UP_FRAMES + 1) * 20; // longer than it catches up: re-anchors
+    time.tick(20);
+    assert.equal(frames, 28);
+    assert.equal(clock.takeStats().stalls, 1);
+    clock.stop();
   } finally {
     time.uninstall();
   }
