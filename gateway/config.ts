@@ -28,7 +28,7 @@
  * | `GATEWAY_PAIRING` | `on` | `off`: the device page needs no pairing token (explicit opt-out; warned at start when reachable beyond loopback) |
  * | `GATEWAY_WEB_ORIGINS` | unset | Comma-separated origins allowed besides the page's own (e.g. behind a reverse proxy) |
  * | `GATEWAY_WEB_MAX_SOCKETS` | `16` | Device-page sockets open at once |
- * | `GATEWAY_MAX_DEVICES` | `16` | Devices with a session at once; more are refused on their events topic |
+ * | `GATEWAY_MAX_DEVICES` | `64` | Devices with a session at once; more are refused on their events topic |
  * | `WEBRTC_ALLOWED_CANDIDATE_RANGES` | private LAN + loopback | Comma-separated CIDR ranges a device's ICE candidates may name; others are dropped |
  * | `WEBRTC_MAX_CANDIDATES` | `20` | Remote ICE candidates accepted per session |
  * | `AI_SERVER_SECRET` | unset | The audio-socket secret (a remote gateway); unset: `AI_SERVER_SECRET_FILE`, else the data dir's `secrets/audio_socket_secret` (one machine) |

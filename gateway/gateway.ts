@@ -145,14 +145,20 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   const link: { signaling?: Signaling } = {};
   let closing = false;
 
+  // Every session's audio settings, on the main thread or in a session worker.
+  const sessionAudio = {
+    silenceFrames: config.audio.silenceFrames,
+    sampleRate: config.audio.sampleRate,
+    echoGuard: options.echoGuard ?? "estimate",
+    echoMarginDb: options.echoMarginDb,
+    stallHoldMs: options.stallHoldMs,
+    turnMaxMs: options.turnMaxMs,
+    turnTaking: options.turnTaking,
+  };
   const workers = workerCount > 0
     ? await SessionWorkers.start(workerCount, {
       peer: { iceServers: config.webrtc.iceServers, hostAddresses: config.webrtc.hostAddresses },
-      audio: {
-        silenceFrames: config.audio.silenceFrames,
-        sampleRate: config.audio.sampleRate,
-        echoGuard: options.echoGuard ?? "raise",
-      },
+      audio: sessionAudio,
       vad: {
         sileroPath: silero ? sileroPath : undefined,
         threshold: config.audio.vadThreshold,
@@ -244,12 +250,10 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       );
       return;
     }
-    if (video && workers) {
-      // Session workers carry audio only: the camera hub lives on the main thread.
-      log.warn("camera not taken: video needs GATEWAY_WORKERS=0", { device });
-    }
     sessions.get(device)?.close("replaced");
-    const session = workers ? workers.open(device, sessionId()) : new DeviceSession({
+    // Cameras stay on the main thread with the camera hub; the rest go to the session workers.
+    const remote = !video && workers?.open(device, sessionId(), echoCancellation);
+    const session = remote || new DeviceSession({
       device,
       sessionId: sessionId(),
       peer,
@@ -265,15 +269,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       ai,
       clock,
       model: createModel(),
-      audio: {
-        silenceFrames: config.audio.silenceFrames,
-        sampleRate: config.audio.sampleRate,
-        echoGuard: options.echoGuard ?? "estimate",
-        echoMarginDb: options.echoMarginDb,
-        stallHoldMs: options.stallHoldMs,
-        turnMaxMs: options.turnMaxMs,
-        turnTaking: options.turnTaking,
-      },
+      audio: sessionAudio,
       echoCancellation,
       longTurns: () => ai.serverCan(LONG_TURN_CAPABILITY),
       publishEvent: (event) => link.signaling!.publishEvent(device, event),
@@ -377,8 +373,13 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       sessions,
       ai,
       vadMode,
-      vadRuns: workers ? workers.silero : silero,
-      playback: workers ? workers.takeStats() : clock.takeStats(),
+      vadRuns: workers
+        ? {
+          runs: workers.silero.runs + (silero?.runs ?? 0),
+          totalMs: workers.silero.totalMs + (silero?.totalMs ?? 0),
+        }
+        : silero,
+      playback: workers ? workers.takeStats(clock.takeStats()) : clock.takeStats(),
     });
   const metricsTimer = setInterval(
     () => ready.publishMetrics(metrics()),

@@ -3,13 +3,12 @@
  * session_worker.ts; docs/scaling.md "Every core of the gateway"). Plain structured-cloneable
  * objects; PCM travels as `Uint8Array` (int16 LE) whose buffer is transferred.
  */
-import type { SampleRate } from "../shared/frame_codec.ts";
+import type { SampleRate, TurnCompletion, TurnState } from "../shared/frame_codec.ts";
 import type { LogLevel } from "../shared/log.ts";
 import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
 import type { IceServer } from "../shared/config.ts";
-import type { EchoGuard } from "./echo_guard.ts";
 import type { TurnFailure } from "./ai_turn.ts";
-import type { CloseReason, SessionMetrics } from "./device_session.ts";
+import type { CloseReason, DeviceSessionOptions, SessionMetrics } from "./device_session.ts";
 
 /** What a worker is started with. */
 export interface WorkerInit {
@@ -17,7 +16,8 @@ export interface WorkerInit {
   /** Prefix of the turn ids this worker makes (unique per gateway and worker). */
   turnPrefix: string;
   peer: { iceServers: IceServer[]; hostAddresses: string[] };
-  audio: { silenceFrames: number; sampleRate: SampleRate; echoGuard: EchoGuard };
+  /** The sessions' audio settings, as the main thread's own sessions get them. */
+  audio: DeviceSessionOptions["audio"];
   /** Silero model path, or undefined for the energy VAD at `threshold`. */
   vad: { sileroPath?: string; threshold: number };
   logLevel: LogLevel;
@@ -30,23 +30,34 @@ export type ReplyItem =
   | { kind: "audio"; pcm: Uint8Array; rate: SampleRate }
   | { kind: "text"; text: "transcript" | "reply"; value: string }
   | { kind: "end"; stages?: Record<string, number> }
-  | { kind: "fail"; reason: TurnFailure; message: string };
+  | { kind: "fail"; reason: TurnFailure; message: string }
+  /** The server's end-of-turn hint after a pause (`silenceMs` in ms). */
+  | { kind: "eot"; completion: TurnCompletion; silenceMs: number }
+  /** Where the turn stands in the server's queue (`waitMs` in ms). */
+  | { kind: "state"; state: TurnState; position?: number; waitMs?: number };
 
 /** Main thread → worker. */
 export type ToWorker =
   | WorkerInit
-  | { type: "open"; device: string; sessionId: string }
+  /** `echoCancellation`: the device's status said it cancels its own echo (no echo guard). */
+  | { type: "open"; device: string; sessionId: string; echoCancellation: boolean }
   | { type: "answer"; device: string; sessionId: string; sdp: string }
   | { type: "ice"; device: string; candidate: IceCandidate }
   | { type: "announce"; device: string }
   | { type: "close"; device: string; sessionId: string; reason: CloseReason }
-  | { type: "ai"; connected: boolean }
+  /** The AI link's state: connected, and whether its servers take turns over 30 s. */
+  | { type: "ai"; connected: boolean; longTurns: boolean }
   | { type: "reply"; turn: string; item: ReplyItem; endWrittenAt?: number }
   | { type: "shutdown" };
 
 /** One call of a turn, worker → main. */
 export type TurnCall =
-  | { op: "start"; device: string; rate: SampleRate }
+  /**
+   * `continues`: the id of the session's provisional turn this one continues (docs/protocol.md
+   * "Continuing a turn"); the main thread supersedes that turn itself, knowing whether the server
+   * was told.
+   */
+  | { op: "start"; device: string; rate: SampleRate; continues?: string }
   | { op: "audio"; pcm: Uint8Array }
   | { op: "pause" }
   | { op: "resume" }

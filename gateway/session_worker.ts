@@ -65,13 +65,16 @@ class WorkerTurn implements ConversationTurn {
   commit(): void {
     this.#call({ op: "commit" });
   }
-  /**
-   * Continuation is not carried across the worker boundary yet: the new turn is a plain one,
-   * so this one is cancelled with nothing played (today's barge-in).
-   */
+  /** Known on the main thread only; this side's {@link supersede} does not need it. */
   readonly continued = false;
+  /**
+   * A turn continuing this one started (its start call named this one): the main thread has
+   * superseded its side already, with the server's own answer to whether it continues. Here the
+   * turn is over and its late replies are dropped.
+   */
   supersede(_nextContinued: boolean): void {
-    this.cancel(0);
+    this.done = true;
+    turns.delete(this.id);
   }
 
   receive(item: ReplyItem, endWrittenAt: number | undefined): void {
@@ -90,6 +93,10 @@ class WorkerTurn implements ConversationTurn {
         this.done = true;
         turns.delete(this.id);
         return this.handlers.fail(item.reason, item.message);
+      case "eot":
+        return this.handlers.eot?.(item.completion, item.silenceMs);
+      case "state":
+        return this.handlers.state?.(item.state, item.position, item.waitMs);
     }
   }
 }
@@ -100,6 +107,7 @@ let init: WorkerInit | undefined;
 let clock: PlaybackClock | undefined;
 let silero: SileroSession | undefined;
 let aiConnected = false;
+let longTurns = false;
 let nextTurn = 1;
 let metricsTimer: ReturnType<typeof setInterval> | undefined;
 
@@ -107,11 +115,17 @@ const ai: TurnSource = {
   get connected() {
     return aiConnected;
   },
-  startTurn(device: string, rate: SampleRate, handlers: TurnHandlers): ConversationTurn {
+  startTurn(
+    device: string,
+    rate: SampleRate,
+    handlers: TurnHandlers,
+    options?: { continues?: ConversationTurn },
+  ): ConversationTurn {
     const id = `${init!.turnPrefix}${nextTurn++}`;
     const turn = new WorkerTurn(id, handlers);
     turns.set(id, turn);
-    post({ type: "turn", turn: id, call: { op: "start", device, rate } });
+    const continues = options?.continues?.id;
+    post({ type: "turn", turn: id, call: { op: "start", device, rate, continues } });
     return turn;
   },
 };
@@ -127,7 +141,7 @@ async function start(options: WorkerInit): Promise<void> {
   const peer = peerConfig(options.peer);
   const model = (): VoiceModel =>
     silero ? new SileroModel(silero) : new EnergyModel({ threshold: options.vad.threshold || 1 });
-  open = (device, sessionId) => {
+  open = (device, sessionId, echoCancellation) => {
     sessions.get(device)?.close("replaced");
     const session = new DeviceSession({
       device,
@@ -141,6 +155,8 @@ async function start(options: WorkerInit): Promise<void> {
       clock: clock!,
       model: model(),
       audio: options.audio,
+      longTurns: () => longTurns,
+      echoCancellation,
       publishEvent: (event) => post({ type: "event", device, event }),
       onClosed: (closed, reason) => {
         if (sessions.get(closed.device) === closed) sessions.delete(closed.device);
@@ -172,7 +188,7 @@ async function start(options: WorkerInit): Promise<void> {
   post({ type: "ready" });
 }
 
-let open: (device: string, sessionId: string) => void = () => {};
+let open: (device: string, sessionId: string, echoCancellation: boolean) => void = () => {};
 
 function current(device: string, sessionId: string): DeviceSession | undefined {
   const session = sessions.get(device);
@@ -195,7 +211,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
         start(message).catch((error) => post({ type: "failed", message: String(error) }));
         return;
       case "open":
-        return open(message.device, message.sessionId);
+        return open(message.device, message.sessionId, message.echoCancellation);
       case "answer":
         void current(message.device, message.sessionId)?.applyAnswer(message.sdp).catch(() => {});
         return;
@@ -211,6 +227,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
         return;
       case "ai":
         aiConnected = message.connected;
+        longTurns = message.longTurns;
         return;
       case "reply":
         turns.get(message.turn)?.receive(message.item, message.endWrittenAt);

@@ -19,10 +19,16 @@ import type { Logger } from "../shared/log.ts";
 import type { DeviceEvent, IceCandidate } from "../shared/messages.ts";
 import type { Turn } from "./ai_turn.ts";
 import type { AiServers } from "./ai_servers.ts";
+import type { ClockStats } from "../shared/media/frame_clock.ts";
+import { ClockStatsSum } from "./clock_stats_sum.ts";
 import type { CloseReason, SessionMetrics } from "./device_session.ts";
 import type { FromWorker, ReplyItem, ToWorker, WorkerInit } from "./session_messages.ts";
+import { LONG_TURN_CAPABILITY } from "./utterance_segmenter.ts";
 
-/** How often the workers are told whether the AI link is up (ms): a turn start checks it. */
+/**
+ * How often the workers are told whether the AI link is up and takes long turns (ms): a turn
+ * start checks it.
+ */
 const AI_STATE_POLL_MS = 100;
 /** A worker that is not ready this long after start failed to load (Silero, werift) (ms). */
 const WORKER_START_TIMEOUT_MS = 30_000;
@@ -40,6 +46,7 @@ export interface WorkerOutputs {
 export class RemoteSession {
   readonly device: string;
   readonly sessionId: string;
+  readonly #echoCancellation: boolean;
   #worker: WorkerLink;
   #closed = false;
   /** From the worker's last metrics; alive until it says otherwise. */
@@ -48,10 +55,11 @@ export class RemoteSession {
     metrics: undefined,
   };
 
-  constructor(worker: WorkerLink, device: string, sessionId: string) {
+  constructor(worker: WorkerLink, device: string, sessionId: string, echoCancellation: boolean) {
     this.#worker = worker;
     this.device = device;
     this.sessionId = sessionId;
+    this.#echoCancellation = echoCancellation;
   }
 
   get worker(): WorkerLink {
@@ -68,7 +76,12 @@ export class RemoteSession {
 
   /** Makes the session in its worker, which offers. */
   start(): Promise<void> {
-    this.#worker.post({ type: "open", device: this.device, sessionId: this.sessionId });
+    this.#worker.post({
+      type: "open",
+      device: this.device,
+      sessionId: this.sessionId,
+      echoCancellation: this.#echoCancellation,
+    });
     return Promise.resolve();
   }
 
@@ -147,10 +160,10 @@ export class SessionWorkers {
   #out: WorkerOutputs;
   #log: Logger;
   #turns = new Map<string, Turn>();
-  #playback = { ticks: 0, lateTicks: 0, stalls: 0, maxLateMs: 0 };
+  #playback = new ClockStatsSum();
   #silero = new Map<WorkerLink, { runs: number; totalMs: number }>();
   #aiTimer: ReturnType<typeof setInterval>;
-  #aiConnected = false;
+  #aiState = { connected: false, longTurns: false };
 
   private constructor(links: WorkerLink[], ai: AiServers, out: WorkerOutputs, log: Logger) {
     this.#links = links;
@@ -158,9 +171,12 @@ export class SessionWorkers {
     this.#out = out;
     this.#log = log;
     this.#aiTimer = setInterval(() => {
-      if (ai.connected === this.#aiConnected) return;
-      this.#aiConnected = ai.connected;
-      for (const link of links) link.post({ type: "ai", connected: ai.connected });
+      const state = { connected: ai.connected, longTurns: ai.serverCan(LONG_TURN_CAPABILITY) };
+      if (
+        state.connected === this.#aiState.connected && state.longTurns === this.#aiState.longTurns
+      ) return;
+      this.#aiState = state;
+      for (const link of links) link.post({ type: "ai", ...state });
     }, AI_STATE_POLL_MS);
   }
 
@@ -214,20 +230,25 @@ export class SessionWorkers {
     return workers;
   }
 
-  /** A new session for `device` in the worker with the fewest sessions (or its current one). */
-  open(device: string, sessionId: string): RemoteSession {
+  /**
+   * A new session for `device` in the worker with the fewest sessions (or its current one);
+   * `echoCancellation`: the device cancels its own echo (no echo guard).
+   */
+  open(device: string, sessionId: string, echoCancellation = false): RemoteSession {
     const link = this.#links.find((l) => l.sessions.has(device)) ??
       this.#links.reduce((a, b) => (b.sessions.size < a.sessions.size ? b : a));
-    const session = new RemoteSession(link, device, sessionId);
+    const session = new RemoteSession(link, device, sessionId, echoCancellation);
     link.sessions.set(device, session);
     return session;
   }
 
-  /** The workers' playback clock stats since the last call, summed (worst lateness: the max). */
-  takeStats(): { ticks: number; lateTicks: number; stalls: number; maxLateMs: number } {
-    const stats = this.#playback;
-    this.#playback = { ticks: 0, lateTicks: 0, stalls: 0, maxLateMs: 0 };
-    return stats;
+  /**
+   * The workers' playback clocks as one (cumulative counters, worst lateness since the last
+   * call), with `own`, the main thread's clock (its sessions: cameras), when given.
+   */
+  takeStats(own?: ClockStats): ClockStats {
+    if (own) this.#playback.report(this, own);
+    return this.#playback.take();
   }
 
   /** Silero windows run and their total time (ms), over all workers. */
@@ -265,6 +286,10 @@ export class SessionWorkers {
         if (!session || session.sessionId !== message.sessionId) return;
         link.sessions.delete(message.device);
         session.ended();
+        // Its open turns were cancelled by the worker; forget the finished ones never committed.
+        for (const [id, turn] of this.#turns) {
+          if (turn.device === message.device && turn.done) this.#turns.delete(id);
+        }
         return this.#out.closed(session, message.reason);
       }
       case "turn":
@@ -274,11 +299,7 @@ export class SessionWorkers {
           const session = link.sessions.get(device);
           if (session && session.sessionId === state.metrics.session_id) session.state = state;
         }
-        const p = message.playback;
-        this.#playback.ticks += p.ticks;
-        this.#playback.lateTicks += p.lateTicks;
-        this.#playback.stalls += p.stalls;
-        this.#playback.maxLateMs = Math.max(this.#playback.maxLateMs, p.maxLateMs);
+        this.#playback.report(link, message.playback);
         this.#silero.set(link, message.silero);
         return;
       }
@@ -292,6 +313,10 @@ export class SessionWorkers {
 
   #turnCall(link: WorkerLink, id: string, call: Extract<FromWorker, { type: "turn" }>["call"]) {
     if (call.op === "start") {
+      // Gone when its reply ended or failed meanwhile: then this is a plain turn. Only a turn
+      // of the same device is continued.
+      const found = call.continues === undefined ? undefined : this.#turns.get(call.continues);
+      const earlier = found?.device === call.device ? found : undefined;
       const reply = (item: ReplyItem, transfer: Transferable[] = []) => {
         const turn = this.#turns.get(id);
         link.post({ type: "reply", turn: id, item, endWrittenAt: turn?.endWrittenAt }, transfer);
@@ -302,16 +327,22 @@ export class SessionWorkers {
           reply({ kind: "audio", pcm: copy, rate }, [copy.buffer]);
         },
         text: (text, value) => reply({ kind: "text", text, value }),
-        end: (stages) => {
-          reply({ kind: "end", stages });
-          this.#turns.delete(id);
-        },
+        // Kept after its reply ended: the worker still commits it, or continues it.
+        end: (stages) => reply({ kind: "end", stages }),
         fail: (reason, message) => {
           reply({ kind: "fail", reason, message });
           this.#turns.delete(id);
         },
-      }, { id });
+        eot: (completion, silenceMs) => reply({ kind: "eot", completion, silenceMs }),
+        state: (state, position, waitMs) => reply({ kind: "state", state, position, waitMs }),
+      }, { id, continues: earlier });
       if (!turn.done) this.#turns.set(id, turn);
+      // The worker's conversation superseded the earlier turn as it started this one; the real
+      // supersede is here, where the server's answer (`continued`) is known.
+      if (earlier) {
+        this.#turns.delete(earlier.id);
+        earlier.supersede(turn.continued);
+      }
       return;
     }
     const turn = this.#turns.get(id);
@@ -329,6 +360,7 @@ export class SessionWorkers {
         this.#turns.delete(id);
         return turn.cancel(call.playedMs);
       case "commit":
+        this.#turns.delete(id);
         return turn.commit();
     }
   }

@@ -18,6 +18,7 @@
  * Writes bench/gateway.json and prints a summary.
  *
  * Usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30] [--workers=N]
+ *   [--deno-flags="--cpu-prof --cpu-prof-dir=/tmp/prof"]
  */
 import { DevicePeer } from "../device/peer.ts";
 import { resample, SPEECH_RATE } from "../shared/audio.ts";
@@ -45,7 +46,7 @@ import {
 const CLI: Cli = {
   command: "bench:gateway",
   usage:
-    "usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30] [--workers=N]",
+    "usage: deno task bench:gateway [--quick] [--capacity-only] [--capacity-levels=20,30] [--workers=N] [--deno-flags=...]",
 };
 const ARGS = parseCli(CLI, {
   /** Fewer levels, shorter windows: a smoke run. */
@@ -56,6 +57,8 @@ const ARGS = parseCli(CLI, {
   "capacity-levels": { type: "string" },
   /** GATEWAY_WORKERS of the gateway under test (session worker threads; docs/scaling.md). */
   workers: { type: "string", default: "0" },
+  /** Extra `deno run` flags of the gateway under test, space-separated (e.g. `--cpu-prof`). */
+  "deno-flags": { type: "string" },
 });
 const QUICK = ARGS.quick;
 const CAPACITY_ONLY = ARGS["capacity-only"];
@@ -84,6 +87,8 @@ const CAPACITY_LEVELS =
  * criterion is not decided by two or three frames behind one garbage collection.
  */
 const CAPACITY_WINDOW_MS = QUICK ? 3000 : 12_000;
+/** bench/gateway.json key of the sweep: the main thread's and the session workers' kept apart. */
+const CAPACITY_KEY = Number(ARGS.workers) > 0 ? "capacity_session_workers" : "capacity";
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The full-duplex reply repeats the answer this often (~20 s): longer than either window. */
 const LONG_REPEATS = 5;
@@ -133,7 +138,9 @@ async function main() {
     LOG_LEVEL: "warn",
     GATEWAY_METRICS_INTERVAL_MS: String(METRICS_INTERVAL_MS),
     GATEWAY_WORKERS: ARGS.workers,
-  }, { waitReady: false });
+    // No step may be refused by the gateway's device cap (default 64: a sweep went past it).
+    GATEWAY_MAX_DEVICES: String(Math.max(...LEVELS, ...CAPACITY_LEVELS)),
+  }, { waitReady: false, denoFlags: ARGS["deno-flags"]?.split(" ").filter((f) => f) });
   const metrics = await gatewayMetrics(broker.port);
   await delay(3000); // startup (module load, Silero session) settles before the baseline
   const devices: DevicePeer[] = [];
@@ -360,12 +367,22 @@ async function main() {
       await addDevices(n, "cap");
       await delay(1000);
       const duplexRound = await startDuplex();
+      const sched = schedTimes(gateway.pid);
       const measured = await measureCapacity(devices, metrics, gateway.pid, CAPACITY_WINDOW_MS);
+      const waited = schedTimes(gateway.pid);
       // Every device's utterance must also have reached the server.
       const level = {
         ...measured,
         ok: measured.ok && duplexRound.turns >= n,
         turns: duplexRound.turns,
+        // How starved the machine left the gateway: of the time its threads were runnable, the
+        // share spent waiting for a core (other processes' turn), and the 1-minute load average.
+        gateway_runqueue_share: round(
+          (waited.waitNs - sched.waitNs) /
+            Math.max(1, waited.runNs - sched.runNs + waited.waitNs - sched.waitNs),
+          3,
+        ),
+        load_average: Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]),
       };
       await duplexRound.finish();
       levels.push(level);
@@ -373,7 +390,7 @@ async function main() {
       // One failing step can be a noisy moment on a shared machine; two in a row are the limit.
       if (!level.ok && levels.at(-2)?.ok === false) break;
     }
-    result.capacity = capacitySummary(levels);
+    result[CAPACITY_KEY] = { workers: Number(ARGS.workers), ...capacitySummary(levels) };
   } finally {
     await metrics.close();
     for (const d of devices) await d.close({ announceOffline: false }).catch(() => {});
@@ -384,10 +401,29 @@ async function main() {
   await Deno.mkdir(`${ROOT}bench`, { recursive: true });
   const path = `${ROOT}bench/gateway.json`;
   const written = CAPACITY_ONLY
-    ? { ...JSON.parse(await Deno.readTextFile(path)), capacity: result.capacity }
+    ? { ...JSON.parse(await Deno.readTextFile(path)), [CAPACITY_KEY]: result[CAPACITY_KEY] }
     : result;
   await Deno.writeTextFile(path, JSON.stringify(written, null, 2) + "\n");
-  console.log(JSON.stringify(CAPACITY_ONLY ? result.capacity : result, null, 2));
+  console.log(JSON.stringify(CAPACITY_ONLY ? result[CAPACITY_KEY] : result, null, 2));
+}
+
+/**
+ * Time the threads of process `pid` spent running and runnable-but-waiting for a core so far, in
+ * ns, summed (/proc/<pid>/task/<tid>/schedstat; threads that ended are not counted).
+ */
+function schedTimes(pid: number): { runNs: number; waitNs: number } {
+  let runNs = 0, waitNs = 0;
+  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const [run, wait] = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`)
+        .split(" ").map(Number);
+      runNs += run;
+      waitNs += wait;
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return { runNs, waitNs };
 }
 
 /** Speaks with `loss` applied to this utterance only. */

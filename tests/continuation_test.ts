@@ -40,7 +40,15 @@ function hesitation(pauseMs: number): Float32Array {
 const ofType = <T extends DeviceEvent["type"]>(events: DeviceEvent[], type: T) =>
   events.filter((e) => e.type === type) as Extract<DeviceEvent, { type: T }>[];
 
-Deno.test("a hesitation of 350, 400 or 600 ms continues the request: one answer, whole", async (t) => {
+// On the main thread, and with the device's session in a session worker (docs/scaling.md).
+for (const workers of [0, 2]) {
+  Deno.test(
+    `a hesitation of 350, 400 or 600 ms continues the request: one answer, whole (GATEWAY_WORKERS=${workers})`,
+    (t) => hesitations(t, workers),
+  );
+}
+
+async function hesitations(t: Deno.TestContext, workers: number) {
   const server = await startServerProcess({ PIPELINE: "echo" });
   const gateway = await startGatewayProcess({
     MQTT_HOST: "127.0.0.1",
@@ -52,6 +60,7 @@ Deno.test("a hesitation of 350, 400 or 600 ms continues the request: one answer,
     // This device plays nothing back into its microphone; telling echo from the user while a
     // reply plays is the echo guard's job (tests/turn_taking_test.ts), not this test's.
     GATEWAY_ECHO_GUARD: "off",
+    GATEWAY_WORKERS: String(workers),
   });
   const device = new DevicePeer({
     id: "kitchen",
@@ -102,4 +111,4 @@ Deno.test("a hesitation of 350, 400 or 600 ms continues the request: one answer,
     await server.stop();
     assert.equal(code, 0, `gateway exit code ${code}`);
   }
-});
+}
