@@ -16,7 +16,8 @@
  * - **Load**: each server's status (`naila/server/status`, `load`) is matched to its link by
  *   `audio_socket_port` (and the status's `hostname` where two entries share a port). A new turn
  *   goes to the live server with the lowest projected wait, ties to the fewest queued turns
- *   (`ai_server_link.ts`); a turn that continues another goes where that one is, if live.
+ *   (`ai_server_link.ts`); a turn that continues another goes where that one was placed (also
+ *   after its reply ended), if live; else it goes out whole, as a plain turn.
  * - **Failover**: a server lost mid-turn hands its turns that have no reply yet (the turn says
  *   {@link Turn.replayable}) to the least loaded other live server, at once and whole; with no
  *   server live they wait in the outage hold. A turn whose reply already started fails
