@@ -212,7 +212,7 @@ export interface FrameRequestMessage {
   ts: number;
 }
 
-/** Every v2 message, a JSON header line (docs/protocol.md "v2 — streaming, barge-in, text, timings"). */
+/** Every v2 message (docs/protocol.md "v2 — streaming, barge-in, text, timings"). */
 export type V2Message =
   | HelloMessage
   | AuthMessage
