@@ -69,8 +69,10 @@ export interface TurnIdentity {
    * The provisional turn this one continues (docs/protocol.md "Continuing a turn") and that
    * turn's whole request audio: a server with `continue` is told the id; any other peer gets
    * the audio first, so the merged request goes out as one plain turn (v1: one frame).
+   * `whole`: the turn goes to a server that does not hold the earlier turn (it was on another
+   * server, or on none), so the merged request goes out as one plain turn there too.
    */
-  continues?: { id: string; pcm: Uint8Array };
+  continues?: { id: string; pcm: Uint8Array; whole?: boolean };
 }
 
 /** Where a turn's writer sends, and what it may ask of the link (the AI client is one). */
@@ -232,6 +234,8 @@ class V2TurnWriter implements TurnWriter {
   /** Whether audio is still copied into {@link #sent}. */
   #copying = true;
   #continued = false;
+  /** The earlier turn's audio went out as this turn's, so {@link #sent} holds it too. */
+  #earlierInSent = false;
 
   constructor(turn: TurnIdentity, out: TurnOutput) {
     this.#turn = turn;
@@ -248,7 +252,7 @@ class V2TurnWriter implements TurnWriter {
   open(ts: number): void {
     const { id, device, rate, continues } = this.#turn;
     const start: StartMessage = { type: "start", turn: id, device, rate, ts };
-    if (continues !== undefined && this.#out.serverCan("continue")) {
+    if (continues !== undefined && !continues.whole && this.#out.serverCan("continue")) {
       start.continues = continues.id;
       this.#continued = true;
       this.#out.send(encodeV2(start));
@@ -258,7 +262,10 @@ class V2TurnWriter implements TurnWriter {
     // earlier part's audio goes out first, as this turn's.
     this.#continued = false;
     this.#out.send(encodeV2(start));
-    if (continues !== undefined && continues.pcm.length > 0) this.audio(continues.pcm);
+    if (continues !== undefined && continues.pcm.length > 0) {
+      this.#earlierInSent = true;
+      this.audio(continues.pcm);
+    }
   }
 
   audio(pcm: Uint8Array): void {
@@ -284,8 +291,10 @@ class V2TurnWriter implements TurnWriter {
     const { id, device, rate, continues } = this.#turn;
     this.#out.send(encodeV2({ type: "start", turn: id, device, rate, ts: startedAt }));
     this.#seq = 0;
-    // The server may not know the earlier turn: the whole request goes out as this one.
-    if (this.#continued && continues !== undefined && continues.pcm.length > 0) {
+    // The server may not know the earlier turn: the whole request goes out as this one. Its
+    // audio is not in the copy when the server was told `continues`, or when the turn never
+    // opened (held from its start during an outage).
+    if (!this.#earlierInSent && continues !== undefined && continues.pcm.length > 0) {
       this.#out.send(this.#audioMessage(continues.pcm));
     }
     this.#continued = false;

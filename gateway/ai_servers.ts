@@ -16,7 +16,8 @@
  * - **Load**: each server's status (`naila/server/status`, `load`) is matched to its link by
  *   `audio_socket_port` (and the status's `hostname` where two entries share a port). A new turn
  *   goes to the live server with the lowest projected wait, ties to the fewest queued turns
- *   (`ai_server_link.ts`); a turn that continues another goes where that one is, if live.
+ *   (`ai_server_link.ts`); a turn that continues another goes where that one was placed (also
+ *   after its reply ended), if live; else it goes out whole, as a plain turn.
  * - **Failover**: a server lost mid-turn hands its turns that have no reply yet (the turn says
  *   {@link Turn.replayable}) to the least loaded other live server, at once and whole; with no
  *   server live they wait in the outage hold. A turn whose reply already started fails
@@ -154,6 +155,8 @@ export class AiServers implements AiLink {
   #log: Logger;
   #servers: ServerLink[];
   #links = new Map<Turn, PlacedLink>();
+  /** The server each turn was last placed on, kept past its end for a continuation of it. */
+  #placedOn = new WeakMap<Turn, ServerLink>();
   #hold: OutageHold<Turn>;
   #closed = false;
   /** `t` + random letters of this client, then a decimal counter: `tqzkfpa1`, `tqzkfpa2`, … */
@@ -299,8 +302,10 @@ export class AiServers implements AiLink {
   /**
    * Opens a turn for `device` with user audio at `rate` on the least loaded live server. With
    * `options.continues`, the new turn carries that provisional turn's request too
-   * (docs/protocol.md "Continuing a turn") and goes to its server if live; the caller then
-   * supersedes it. With no server live the turn waits for the first one back (the outage hold,
+   * (docs/protocol.md "Continuing a turn") and goes to the server the earlier turn was placed on
+   * if that one is live (also after the earlier reply ended); elsewhere, or held, it carries the
+   * merged request whole as a plain turn. The caller then supersedes the earlier turn. With no
+   * server live the turn waits for the first one back (the outage hold,
    * {@link OUTAGE_HOLD_MS}); after a longer outage it fails at once with `unavailable` (spec 4.3:
    * audio requests are dropped during an outage).
    */
@@ -312,12 +317,20 @@ export class AiServers implements AiLink {
   ): Turn {
     const id = options.id ?? `${this.#turnPrefix}${this.#nextTurn++}`;
     const earlier = options.continues;
-    const continues = earlier && { id: earlier.id, pcm: earlier.requestAudio() };
+    // Where the earlier turn went, also after its reply ended (the usual case): only that
+    // server holds it uncommitted, so only there can the continuation take it over.
+    const earlierServer = earlier && this.#placedOn.get(earlier);
+    const server = earlierServer?.live ? earlierServer : leastLoaded(this.#servers);
+    // Anywhere else the merged request goes out whole, as one plain turn (the turn is then not
+    // `continued`, and the caller cancels the earlier turn).
+    const continues = earlier && {
+      id: earlier.id,
+      pcm: earlier.requestAudio(),
+      whole: server === undefined || server !== earlierServer,
+    };
     const link = new PlacedLink(this, this.responseTimeoutMs);
     const turn = new Turn(link, { id, device, rate, handlers, protocol: this.#adapter, continues });
     this.#links.set(turn, link);
-    const earlierServer = earlier && this.#links.get(earlier)?.server;
-    const server = earlierServer?.live ? earlierServer : leastLoaded(this.#servers);
     if (!server) {
       if (this.#closed || !this.#hold.holdNew(turn)) {
         queueMicrotask(() => turn.abort("unavailable", "no AI server is connected"));
@@ -346,6 +359,7 @@ export class AiServers implements AiLink {
 
   #place(turn: Turn, link: PlacedLink, server: ServerLink): void {
     link.server = server;
+    this.#placedOn.set(turn, server);
     server.place(turn);
   }
 

@@ -93,10 +93,51 @@ Deno.test("AiServers over two real servers: least loaded first, failover, the ou
     });
 
     await t.step(
+      "a continuation goes to its earlier turn's server after that reply ended, and only there",
+      async () => {
+        servers.serverStatus(status(ta.port, 0, 0));
+        servers.serverStatus(status(tb.port, 60_000, 60));
+        const first = outcome();
+        const earlier = servers.startTurn("cont", RATE, first.handlers);
+        earlier.audio(AUDIO);
+        earlier.end(Date.now());
+        await until(() => first.ended);
+        assert.equal(ta.turnsOf("cont").length, 1);
+        // Now b looks idle: a new turn would go there, the continuation must not.
+        servers.serverStatus(status(ta.port, 60_000, 60));
+        servers.serverStatus(status(tb.port, 0, 0));
+        const second = outcome();
+        const turn = servers.startTurn("cont", RATE, second.handlers, { continues: earlier });
+        assert.equal(turn.continued, true, "a takes the earlier turn over");
+        earlier.supersede(turn.continued);
+        turn.audio(AUDIO);
+        turn.end(Date.now());
+        await until(() => second.ended || second.failed !== undefined);
+        assert.equal(second.failed, undefined);
+        assert.deepEqual(tb.turnsOf("cont"), [], "b never saw the request");
+        const [was, now] = ta.turnsOf("cont");
+        assert.equal(now.id, turn.id);
+        assert.equal(now.error, undefined, "a knew the earlier turn");
+        assert.equal(now.audioBytes, AUDIO.length, "only the new part was sent");
+        assert.equal(was.cancelledPlayedMs, undefined, "taken over, not cancelled");
+        // The echo answers the merged request: both parts, once.
+        assert.ok(now.replyMs >= 2 * 100 * 0.9, `reply ${now.replyMs} ms`);
+      },
+    );
+
+    await t.step(
       "a server killed with turns open has them replayed whole on the other",
       async () => {
         // b looks busy, so every turn goes to a; a hangs (SIGSTOP) and does not answer them.
+        servers.serverStatus(status(ta.port, 0, 0));
         servers.serverStatus(status(tb.port, 60_000, 60));
+        // A turn answered by a, continued once a is gone (below).
+        const first = outcome();
+        const earlier = servers.startTurn("gone", RATE, first.handlers);
+        earlier.audio(AUDIO);
+        earlier.end(Date.now());
+        await until(() => first.ended);
+        assert.equal(ta.turnsOf("gone").length, 1);
         a.freeze();
         const before = tb.turns.length;
         const outcomes = Array.from({ length: 6 }, (_, i) => {
@@ -117,6 +158,22 @@ Deno.test("AiServers over two real servers: least loaded first, failover, the ou
         assert.equal(replayed.length, 6);
         // Replayed whole: every turn's audio reached the other server.
         for (const turn of replayed) assert.equal(turn.audioBytes, AUDIO.length);
+
+        // The earlier turn's server is gone: its continuation goes to b as one plain turn with
+        // both parts (b never had the earlier turn), not as a `continues` b must refuse.
+        const second = outcome();
+        const turn = servers.startTurn("gone", RATE, second.handlers, { continues: earlier });
+        assert.equal(turn.continued, false, "the caller cancels the earlier turn itself");
+        earlier.supersede(turn.continued);
+        turn.audio(AUDIO);
+        turn.end(Date.now());
+        await until(() => second.ended || second.failed !== undefined);
+        assert.equal(second.failed, undefined);
+        const onB = tb.turnsOf("gone");
+        assert.equal(onB.length, 1, "one start: nothing refused and sent again");
+        assert.equal(onB[0].id, turn.id);
+        assert.equal(onB[0].error, undefined);
+        assert.equal(onB[0].audioBytes, 2 * AUDIO.length, "both parts");
       },
     );
 

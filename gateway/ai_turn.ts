@@ -70,7 +70,7 @@ export interface TurnInit {
   handlers: TurnHandlers;
   protocol: AiProtocol;
   /** The provisional turn this one continues (its id and whole request audio). */
-  continues?: { id: string; pcm: Uint8Array };
+  continues?: { id: string; pcm: Uint8Array; whole?: boolean };
 }
 
 /** One utterance and its reply; see the module doc. */

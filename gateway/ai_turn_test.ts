@@ -222,3 +222,55 @@ Deno.test("unknown_turn for a plain turn fails it; an ended continuation is ende
   assert.equal(r.failed, undefined);
   assert.deepEqual(sent.slice(-4).map((m) => m.type), ["start", "audio", "audio", "end"]);
 });
+
+Deno.test("a continuation held from its start (no server live) is replayed with both parts", () => {
+  // The link drops bytes while no server is live, as AiServers' does for a held turn.
+  const recorded = recordingLink(["stream", "continue"]);
+  let live = false;
+  const link: TurnLink = { ...recorded.link, send: (bytes) => live && recorded.link.send(bytes) };
+  const { r, handlers } = outcome();
+  const earlier = new Uint8Array(6400).fill(7); // "set a timer for": the provisional turn's audio
+  const t = new Turn(link, {
+    id: "t2",
+    device: "kitchen",
+    rate: 16000,
+    handlers,
+    protocol: V2_PROTOCOL,
+    continues: { id: "t1", pcm: earlier },
+  });
+  // Held by the outage hold: suspended, never opened.
+  t.suspend();
+  assert.equal(t.continued, false, "the caller cancels the earlier turn itself");
+  t.audio(TENTH); // "ten minutes", while the server restarts
+  t.end(Date.now());
+  live = true;
+  t.replay();
+  const { sent } = recorded;
+  assert.deepEqual(sent.map((m) => m.type), ["start", "audio", "audio", "end"]);
+  const start = sent[0] as Extract<V2Message, { type: "start" }>;
+  assert.equal(start.continues, undefined, "one plain turn: the server may not know t1");
+  assert.equal(audioAround(sent).total, 6400 + 3200, "both parts");
+  const audio = sent.filter((m) => m.type === "audio");
+  assert.deepEqual(audio.map((m) => m.pcm[0]), [7, 1], "the earlier part first");
+  t.receive({ type: "end" });
+  assert.ok(r.ended);
+});
+
+Deno.test("a continuation placed away from its earlier turn's server opens whole", () => {
+  const { link, sent } = recordingLink(["stream", "continue"]);
+  const t = new Turn(link, {
+    id: "t2",
+    device: "kitchen",
+    rate: 16000,
+    handlers: outcome().handlers,
+    protocol: V2_PROTOCOL,
+    continues: { id: "t1", pcm: new Uint8Array(6400).fill(7), whole: true },
+  });
+  t.open();
+  assert.equal(t.continued, false, "the earlier turn is cancelled by the caller");
+  t.audio(TENTH);
+  t.end(Date.now());
+  const start = sent[0] as Extract<V2Message, { type: "start" }>;
+  assert.equal(start.continues, undefined);
+  assert.equal(audioAround(sent).total, 6400 + 3200);
+});

@@ -460,6 +460,9 @@ export class Conversation implements AudioInputSink, PlaybackListener, ReplyStat
       (this.#machine.phase === "replying_within_grace" || this.#machine.phase === "pending_end");
     if (continuable) record.playedMs = playedMs;
     else this.#events.turn(record, playedMs);
+    // A turn the machine does not track (an announcement) is final once its reply played: the
+    // AI link (a session worker's main thread too) forgets it on commit.
+    if (record !== this.#last) this.#commit(record);
     this.#events.setState("listening");
   }
 }

@@ -340,6 +340,7 @@ Deno.test("announce opens an empty turn only when idle and connected", () => {
   c.play();
   assert.equal(c.conversation.state, "listening");
   assert.equal(c.of("turn")[0].played_ms, 20);
+  assert.deepEqual(c.turns[0].calls.slice(-1), ["commit"], "final once its reply played");
   assert.equal(setup({ connected: false }).conversation.announce(), false, "server away");
   const closed = setup();
   closed.conversation.close();

@@ -16,7 +16,11 @@
  * ```
  */
 import { OPUS_FRAME_MS } from "../shared/media/opus_codec.ts";
-import { MAX_DELAY_MS as ECHO_MAX_DELAY_MS, TAIL_BLOCKS as ECHO_TAIL_BLOCKS } from "./echo_path.ts";
+import {
+  BLOCK_MS as ECHO_BLOCK_MS,
+  MAX_DELAY_MS as ECHO_MAX_DELAY_MS,
+  TAIL_BLOCKS as ECHO_TAIL_BLOCKS,
+} from "./echo_path.ts";
 import type { VadParams, VoiceModel } from "./vad.ts";
 
 /** Silero's usual decision threshold. */
@@ -40,7 +44,8 @@ export type EchoGuard = "estimate" | "raise" | "half_duplex" | "off";
  * echo delay plus the room's tail (`echo_path.ts`): mic frames are checked against the echo
  * path that long.
  */
-export const ECHO_HANGOVER_MS = ECHO_MAX_DELAY_MS + ECHO_TAIL_BLOCKS * 5 + OPUS_FRAME_MS;
+export const ECHO_HANGOVER_MS = ECHO_MAX_DELAY_MS + ECHO_TAIL_BLOCKS * ECHO_BLOCK_MS +
+  OPUS_FRAME_MS;
 
 /** The VAD parameters without and with the echo guard (the same object when it raises nothing). */
 export interface GuardedVadParams {

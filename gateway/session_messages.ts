@@ -55,9 +55,10 @@ export type TurnCall =
   /**
    * `continues`: the id of the session's provisional turn this one continues (docs/protocol.md
    * "Continuing a turn"); the main thread supersedes that turn itself, knowing whether the server
-   * was told.
+   * was told. `sessionId`: the session that opened it (its finished turns are forgotten when it
+   * closes, replaced or not).
    */
-  | { op: "start"; device: string; rate: SampleRate; continues?: string }
+  | { op: "start"; device: string; sessionId: string; rate: SampleRate; continues?: string }
   | { op: "audio"; pcm: Uint8Array }
   | { op: "pause" }
   | { op: "resume" }

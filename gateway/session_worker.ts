@@ -125,7 +125,8 @@ const ai: TurnSource = {
     const turn = new WorkerTurn(id, handlers);
     turns.set(id, turn);
     const continues = options?.continues?.id;
-    post({ type: "turn", turn: id, call: { op: "start", device, rate, continues } });
+    const sessionId = sessions.get(device)?.sessionId ?? "";
+    post({ type: "turn", turn: id, call: { op: "start", device, sessionId, rate, continues } });
     return turn;
   },
 };

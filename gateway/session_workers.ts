@@ -160,6 +160,8 @@ export class SessionWorkers {
   #out: WorkerOutputs;
   #log: Logger;
   #turns = new Map<string, Turn>();
+  /** The session each of {@link #turns} belongs to (its id). */
+  #turnSessions = new Map<string, string>();
   #playback = new ClockStatsSum();
   #silero = new Map<WorkerLink, { runs: number; totalMs: number }>();
   #aiTimer: ReturnType<typeof setInterval>;
@@ -271,6 +273,13 @@ export class SessionWorkers {
     }
     for (const turn of this.#turns.values()) turn.cancel(0);
     this.#turns.clear();
+    this.#turnSessions.clear();
+  }
+
+  /** The turn's worker is done with it (committed, cancelled, superseded, failed, closed). */
+  #forget(id: string): void {
+    this.#turns.delete(id);
+    this.#turnSessions.delete(id);
   }
 
   #receive(link: WorkerLink, message: FromWorker): void {
@@ -282,14 +291,15 @@ export class SessionWorkers {
       case "event":
         return this.#out.event(message.device, message.event);
       case "closed": {
+        // Its open turns were cancelled by the worker; forget the finished ones never committed,
+        // also when a new session replaced it.
+        for (const [id, turn] of this.#turns) {
+          if (turn.done && this.#turnSessions.get(id) === message.sessionId) this.#forget(id);
+        }
         const session = link.sessions.get(message.device);
         if (!session || session.sessionId !== message.sessionId) return;
         link.sessions.delete(message.device);
         session.ended();
-        // Its open turns were cancelled by the worker; forget the finished ones never committed.
-        for (const [id, turn] of this.#turns) {
-          if (turn.device === message.device && turn.done) this.#turns.delete(id);
-        }
         return this.#out.closed(session, message.reason);
       }
       case "turn":
@@ -331,16 +341,19 @@ export class SessionWorkers {
         end: (stages) => reply({ kind: "end", stages }),
         fail: (reason, message) => {
           reply({ kind: "fail", reason, message });
-          this.#turns.delete(id);
+          this.#forget(id);
         },
         eot: (completion, silenceMs) => reply({ kind: "eot", completion, silenceMs }),
         state: (state, position, waitMs) => reply({ kind: "state", state, position, waitMs }),
       }, { id, continues: earlier });
-      if (!turn.done) this.#turns.set(id, turn);
+      if (!turn.done) {
+        this.#turns.set(id, turn);
+        this.#turnSessions.set(id, call.sessionId);
+      }
       // The worker's conversation superseded the earlier turn as it started this one; the real
       // supersede is here, where the server's answer (`continued`) is known.
       if (earlier) {
-        this.#turns.delete(earlier.id);
+        this.#forget(earlier.id);
         earlier.supersede(turn.continued);
       }
       return;
@@ -357,10 +370,10 @@ export class SessionWorkers {
       case "end":
         return turn.end(call.lastSpeechAt);
       case "cancel":
-        this.#turns.delete(id);
+        this.#forget(id);
         return turn.cancel(call.playedMs);
       case "commit":
-        this.#turns.delete(id);
+        this.#forget(id);
         return turn.commit();
     }
   }

@@ -38,6 +38,11 @@ export { V1_REPLY_RATE } from "./v1_adapter.ts";
 /** A turn may take this long beyond the longest utterance to reach its `end` (slow links). */
 const TURN_END_MARGIN_MS = 15_000;
 
+/**
+ * The audio socket's timeouts (ms): a frame's bytes within 10 s (spec 4.4), a v2 connection
+ * silent 60 s is gone (the gateway pings every few seconds), a turn's `end` within the 30 s
+ * utterance limit plus {@link TURN_END_MARGIN_MS}.
+ */
 export const DEFAULT_TIMEOUTS: Readonly<AudioSocketTimeouts> = Object.freeze({
   frameMs: 10_000,
   idleMs: 60_000,

@@ -164,6 +164,7 @@ export interface PingMessage {
   id: number;
   ts: number;
 }
+/** The answer to a {@link PingMessage}: its `id`; `ts` is the answerer's clock (ms since the epoch). */
 export interface PongMessage {
   type: "pong";
   id: number;
@@ -211,6 +212,7 @@ export interface FrameRequestMessage {
   ts: number;
 }
 
+/** Every v2 message (docs/protocol.md "v2 — streaming, barge-in, text, timings"). */
 export type V2Message =
   | HelloMessage
   | AuthMessage
@@ -229,6 +231,7 @@ export type V2Message =
   | ImageMessage
   | FrameRequestMessage;
 
+/** The `type` field of a v2 message: what the decoder dispatches on. */
 export type V2MessageType = V2Message["type"];
 
 /** Longest error text a v2 error message carries, so its header always fits the line limit. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { errorOf, TS, valueOf } from "./message_testing.ts";
+import { errorOf, TS, valueOf } from "./testing.ts";
 import { MAX_MEDIA_BASE64_CHARS, MAX_MEDIA_BYTES } from "./message_fields.ts";
 import {
   parseMediaAnswer,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { errorOf } from "./message_testing.ts";
+import { errorOf } from "./testing.ts";
 import { z } from "zod";
 import { id, MAX_CONTROL_MESSAGE_CHARS, type ParseResult, parseWith } from "./message_fields.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { errorOf, TS, valueOf } from "./message_testing.ts";
+import { errorOf, TS, valueOf } from "./testing.ts";
 import {
   MAX_SDP_CHARS,
   parseAlert,

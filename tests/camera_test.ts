@@ -62,51 +62,55 @@ Deno.test("cameras: motion → person alert, a live-frame answer, and a misbehav
   const question = await speak("Is anyone in the hallway?");
   // Ours to close: the server closes only a vision it started itself.
   const vision = await createVision();
-  const server = await startLoopbackServer({
-    PIPELINE: "full",
-    TTS_ENGINE: "espeak",
-    ALERT_RULES: "hallway:person",
-    // CenterNet scores the pasted astronaut 0.44–0.49 (probed): under the 0.5 default.
-    ALERT_MIN_CONFIDENCE: "0.35",
-  }, { stt: scriptedStt("Is anyone in the hallway?"), vision });
-  const dataDir = server.dataDir;
-  const mqttAt = (id: string) => ({
-    host: "127.0.0.1",
-    port: server.mqttPort,
-    ...addDevice(dataDir, id),
-  });
-  const watcher = await connectMqtt({ embedded: false, ...mqttAt("alert_watcher") }, {
-    clientId: "camera-test-watcher",
-  });
-  const alerts: { topic: string; alert: Record<string, unknown> }[] = [];
-  watcher.client.on("message", (topic: string, payload: Uint8Array) => {
-    alerts.push({ topic, alert: JSON.parse(new TextDecoder().decode(payload)) });
-  });
-  await watcher.subscribe(["naila/alerts/hallway/person_detected"]);
-  const gateway = await startGatewayProcess({
-    MQTT_HOST: "127.0.0.1",
-    MQTT_PORT: String(server.mqttPort),
-    AI_SERVER_PORT: String(server.audioPort),
-    NAILA_DATA_DIR: dataDir,
-    VIDEO_FPS: String(FPS),
-  });
+  // Every resource is released in `finally`, whichever step failed.
+  let server: Awaited<ReturnType<typeof startLoopbackServer>> | undefined;
+  let watcher: Awaited<ReturnType<typeof connectMqtt>> | undefined;
+  let gateway: Awaited<ReturnType<typeof startGatewayProcess>> | undefined;
   const devices: DevicePeer[] = [];
-  const peer = (id: string, options: Partial<ConstructorParameters<typeof DevicePeer>[0]>) => {
-    const device = new DevicePeer({
-      id,
-      mqtt: mqttAt(id),
-      hostAddresses: ["127.0.0.1"],
-      ...options,
-    });
-    devices.push(device);
-    return device;
-  };
-  const logs = () =>
-    gateway.logs.filter((l) => !l.msg.startsWith("camera broken_cam")).slice(-30).map((l) =>
-      `${l.level} ${l.msg} ${JSON.stringify(l.fields ?? {})}`
-    )
-      .join("\n");
   try {
+    server = await startLoopbackServer({
+      PIPELINE: "full",
+      TTS_ENGINE: "espeak",
+      ALERT_RULES: "hallway:person",
+      // CenterNet scores the pasted astronaut 0.44–0.49 (probed): under the 0.5 default.
+      ALERT_MIN_CONFIDENCE: "0.35",
+    }, { stt: scriptedStt("Is anyone in the hallway?"), vision });
+    const { dataDir, mqttPort } = server;
+    const mqttAt = (id: string) => ({
+      host: "127.0.0.1",
+      port: mqttPort,
+      ...addDevice(dataDir, id),
+    });
+    watcher = await connectMqtt({ embedded: false, ...mqttAt("alert_watcher") }, {
+      clientId: "camera-test-watcher",
+    });
+    const alerts: { topic: string; alert: Record<string, unknown> }[] = [];
+    watcher.client.on("message", (topic: string, payload: Uint8Array) => {
+      alerts.push({ topic, alert: JSON.parse(new TextDecoder().decode(payload)) });
+    });
+    await watcher.subscribe(["naila/alerts/hallway/person_detected"]);
+    gateway = await startGatewayProcess({
+      MQTT_HOST: "127.0.0.1",
+      MQTT_PORT: String(server.mqttPort),
+      AI_SERVER_PORT: String(server.audioPort),
+      NAILA_DATA_DIR: dataDir,
+      VIDEO_FPS: String(FPS),
+    });
+    const peer = (id: string, options: Partial<ConstructorParameters<typeof DevicePeer>[0]>) => {
+      const device = new DevicePeer({
+        id,
+        mqtt: mqttAt(id),
+        hostAddresses: ["127.0.0.1"],
+        ...options,
+      });
+      devices.push(device);
+      return device;
+    };
+    const logs = () =>
+      gateway!.logs.filter((l) => !l.msg.startsWith("camera broken_cam")).slice(-30).map((l) =>
+        `${l.level} ${l.msg} ${JSON.stringify(l.fields ?? {})}`
+      )
+        .join("\n");
     const hallway = peer("hallway_cam", { video: { ivf: good, fps: FPS }, zone: "hallway" });
     const broken = peer("broken_cam", { video: { ivf: bad, fps: FPS }, zone: "garage" });
     const kitchen = peer("kitchen", { zone: "kitchen" });
@@ -142,10 +146,12 @@ Deno.test("cameras: motion → person alert, a live-frame answer, and a misbehav
     assert.equal(gateway.exited, false);
   } finally {
     for (const device of devices) await device.close().catch(() => {});
-    const code = await gateway.stop();
-    await watcher.close().catch(() => {});
-    await server.close();
+    const code = await gateway?.stop();
+    await watcher?.close().catch(() => {});
+    await server?.close();
     await vision.close();
-    assert.equal(code, 0, `gateway exit code ${code}: ${gateway.otherOutput.join("\n")}`);
+    if (gateway) {
+      assert.equal(code, 0, `gateway exit code ${code}: ${gateway.otherOutput.join("\n")}`);
+    }
   }
 });

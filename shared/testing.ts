@@ -1,6 +1,7 @@
 /**
  * What the MQTT message tests share: unwrapping a {@link ParseResult} that must fail or succeed,
- * and a timestamp in the spec's format.
+ * and a timestamp in the spec's format. Test-only, like shared/video/testing.ts: nothing outside
+ * `*_test.ts` imports this.
  */
 import assert from "node:assert/strict";
 import type { ParseResult } from "./message_fields.ts";
