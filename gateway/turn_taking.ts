@@ -20,7 +20,7 @@
  */
 
 /** Speculative STT starts this long into a silence (utterance_segmenter.ts SPECULATE_AFTER_MS). */
-export const PAUSE_AFTER_MS = 100;
+export const PAUSE_AFTER_MS = 60;
 /** The spec's silence window: AUDIO_SILENCE_FRAMES (15) × 20 ms. */
 export const DEFAULT_SILENCE_MS = 300;
 /**

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { type TurnAction, TurnTaking, type TurnTakingOptions } from "./turn_taking.ts";
+import {
+  PAUSE_AFTER_MS,
+  type TurnAction,
+  TurnTaking,
+  type TurnTakingOptions,
+} from "./turn_taking.ts";
 
 function machine(options: Partial<TurnTakingOptions> = {}): TurnTaking {
   let n = 0;
@@ -26,11 +31,11 @@ function spoke(turns: TurnTaking): void {
   assert.deepEqual(frames(turns, true, 0, 1000), []);
 }
 
-Deno.test("a plain utterance: pause after 100 ms of silence, end after the 300 ms window", () => {
+Deno.test("a plain utterance: pause after PAUSE_AFTER_MS of silence, end after the 300 ms window", () => {
   const turns = machine();
   spoke(turns);
   assert.deepEqual(frames(turns, false, 1000, 1400), [
-    [1080, { kind: "pause", turn: "t1" }],
+    [980 + PAUSE_AFTER_MS, { kind: "pause", turn: "t1" }],
     [1280, { kind: "end", turn: "t1", lastSpeechAt: 980 }],
   ]);
   assert.equal(turns.phase, "pending_end");
@@ -39,8 +44,11 @@ Deno.test("a plain utterance: pause after 100 ms of silence, end after the 300 m
 Deno.test("a `complete` hint ends the utterance as soon as its shorter silence is met", () => {
   const turns = machine();
   spoke(turns);
-  assert.deepEqual(frames(turns, false, 1000, 1100), [[1080, { kind: "pause", turn: "t1" }]]);
-  // The hint arrives 10 ms after the pause frame: 100 ms of silence, 120 asked.
+  assert.deepEqual(frames(turns, false, 1000, 1100), [[980 + PAUSE_AFTER_MS, {
+    kind: "pause",
+    turn: "t1",
+  }]]);
+  // The hint arrives at 1090: 110 ms of silence, 120 asked.
   assert.deepEqual(turns.hint("t1", { completion: "complete", silenceMs: 120 }, 1090), []);
   assert.deepEqual(frames(turns, false, 1100, 1200), [
     [1100, { kind: "end", turn: "t1", lastSpeechAt: 980 }],
@@ -65,7 +73,7 @@ Deno.test("an `incomplete` hint waits up to 1.2 s; speech resuming voids it", ()
   assert.deepEqual(frames(turns, true, 2100, 3000), []);
   assert.equal(turns.requiredSilenceMs, 300);
   assert.deepEqual(frames(turns, false, 3000, 3400), [
-    [3080, { kind: "pause", turn: "t1" }],
+    [2980 + PAUSE_AFTER_MS, { kind: "pause", turn: "t1" }],
     [3280, { kind: "end", turn: "t1", lastSpeechAt: 2980 }],
   ]);
 });
@@ -73,8 +81,11 @@ Deno.test("an `incomplete` hint waits up to 1.2 s; speech resuming voids it", ()
 Deno.test("a complete hint never shortens below the pause nor lengthens past the window", () => {
   const short = machine({ silenceMs: 200 });
   spoke(short);
-  assert.deepEqual(frames(short, false, 1000, 1100), [[1080, { kind: "pause", turn: "t1" }]]);
-  // 20 ms asked, 100 ms (the pause) already met: ends now, not earlier than the pause.
+  assert.deepEqual(frames(short, false, 1000, 1100), [[980 + PAUSE_AFTER_MS, {
+    kind: "pause",
+    turn: "t1",
+  }]]);
+  // 20 ms asked, 100 ms of silence (past the pause) met: ends now, not earlier than the pause.
   assert.deepEqual(short.hint("t1", { completion: "complete", silenceMs: 20 }, 1080), [
     { kind: "end", turn: "t1", lastSpeechAt: 980 },
   ]);
@@ -215,7 +226,10 @@ Deno.test("bad options are named", () => {
 Deno.test("without a hint the clock never ends an utterance: a stall after a pause is no silence", () => {
   const turns = machine();
   spoke(turns);
-  assert.deepEqual(frames(turns, false, 1000, 1100), [[1080, { kind: "pause", turn: "t1" }]]);
+  assert.deepEqual(frames(turns, false, 1000, 1100), [[980 + PAUSE_AFTER_MS, {
+    kind: "pause",
+    turn: "t1",
+  }]]);
   // The device's packets are held for 400 ms (Wi-Fi): no frame comes, the clock runs on.
   assert.equal(turns.nextDeadline(), undefined, "nothing to wake up for");
   assert.deepEqual(turns.tick(1500), []);
@@ -223,7 +237,10 @@ Deno.test("without a hint the clock never ends an utterance: a stall after a pau
   // The held packets arrive: speech goes on in the same utterance.
   assert.deepEqual(frames(turns, true, 1100, 1600), []);
   // A hinted silence is the clock's to end (frames may have stopped: the segmenter is idle).
-  assert.deepEqual(frames(turns, false, 1600, 1700), [[1680, { kind: "pause", turn: "t1" }]]);
+  assert.deepEqual(frames(turns, false, 1600, 1700), [[1580 + PAUSE_AFTER_MS, {
+    kind: "pause",
+    turn: "t1",
+  }]]);
   turns.hint("t1", { completion: "incomplete", silenceMs: 1200 }, 1700);
   assert.equal(turns.nextDeadline(), 1580 + 1200);
   assert.deepEqual(turns.tick(2780), [{ kind: "end", turn: "t1", lastSpeechAt: 1580 }]);

@@ -45,11 +45,14 @@ export const LONG_TURN_CAPABILITY = "continue";
 export const PRE_ROLL_MS = 300;
 
 /**
- * Silence inside an utterance after which `pause` is emitted: a third of the spec's 300 ms
- * silence window (AUDIO_SILENCE_FRAMES 15 × 20 ms), leaving ~200 ms for speculative STT, yet
- * longer than the gaps between words, which would otherwise start and discard STT every time.
+ * Silence inside an utterance after which `pause` is emitted: a fifth of the spec's 300 ms
+ * silence window (AUDIO_SILENCE_FRAMES 15 × 20 ms), so the speculative transcript, and with it a
+ * `complete` end-of-turn hint, is in ~60 ms after the user stops plus the STT time
+ * (docs/turn_taking.md section 6: p50 first reply 277 → 216 ms against 100 ms here). Shorter gaps
+ * inside fluent speech rarely reach it (Silero's confidence carries over stop closures); one that
+ * does costs a speculative STT run, which any final turn aborts.
  */
-export const SPECULATE_AFTER_MS = 100;
+export const SPECULATE_AFTER_MS = 60;
 
 /** Why an utterance ended. */
 export type EndReason = "silence" | "max_length" | "flush";

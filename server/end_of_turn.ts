@@ -31,7 +31,7 @@ import { matchIntents, normalize } from "./assistant/builtin_engine.ts";
 export type TurnCompletion = "complete" | "incomplete" | "unknown";
 
 /**
- * A recognized command: 120 ms of silence, just past the gateway's `pause` at 100 ms
+ * A recognized command: 120 ms of silence, a little past the gateway's `pause` at 60 ms
  * (SPECULATE_AFTER_MS), so the turn ends as soon as the speculative transcript is in.
  */
 export const COMMAND_SILENCE_MS = 120;
