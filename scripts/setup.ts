@@ -2,7 +2,8 @@
  * One-time set-up, run by `deno task test` and `deno task demo` before anything else, so a fresh
  * Debian machine with only Node.js and npm needs no other step: the Debian packages NAILA runs
  * (installed with apt-get when running as root, otherwise named for the user to install), the npm
- * dependencies (`deno install`), and the model files (`deno task models`). Idempotent and quick
+ * dependencies (`deno install`), the model files (`deno task models`) and the generated
+ * Whisper-shaped models (scripts/make_whisper_models.ts). Idempotent and quick
  * when everything is present.
  */
 
@@ -60,5 +61,8 @@ if (import.meta.main) {
   await installDebianPackages();
   await run(Deno.execPath(), ["install", "--quiet"]);
   await run(Deno.execPath(), ["run", "-A", "scripts/models.ts", "--quiet"]);
+  // The whisper-tiny-shaped random model (145 MB, ~1.5 s) for the STT batch test and benchmarks:
+  // made once here, so parallel test files never generate it at the same time.
+  await run(Deno.execPath(), ["run", "-A", "scripts/make_whisper_models.ts"]);
   await run(Deno.execPath(), ["run", "-A", "scripts/test_photos.ts", "--quiet"]);
 }
