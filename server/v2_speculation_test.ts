@@ -166,23 +166,44 @@ function recordingSink() {
   return { sent, sink };
 }
 
-/** Waits (event-loop turns, no clock) until `turn`'s speculation has a held reply. */
-async function heldReply(turn: Turn) {
-  for (let i = 0; i < 1000 && turn.speculation?.reply === undefined; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
+/**
+ * Speculates on `turn` with `replyAhead` and waits for its `eot` hint: the reply ahead, if any,
+ * is started in the same step as the hint, so after this it is there or it never will be.
+ */
+async function judged(
+  turn: Turn,
+  pipeline: Parameters<typeof speculate>[1]["pipeline"],
+  queue: InferenceQueue,
+  replyAhead = true,
+): Promise<EotMessage> {
+  const hinted = Promise.withResolvers<EotMessage>();
+  speculate(turn, { pipeline, queue }, { hint: hinted.resolve, replyAhead });
+  return await hinted.promise;
+}
+
+/** Speculates on `turn` and returns the held reply a complete transcript starts. */
+async function heldReply(turn: Turn, pipeline: FullPipeline, queue: InferenceQueue) {
+  await judged(turn, pipeline, queue);
   const reply = turn.speculation?.reply;
   assert.ok(reply !== undefined, "a complete transcript starts the reply ahead");
   return reply;
 }
 
-Deno.test("speculate: a complete transcript's reply runs ahead, held until released", async () => {
+/** Runs `test` with a {@link fullSetup}, closed afterwards whatever happens. */
+async function withFullSetup(test: (s: ReturnType<typeof fullSetup>) => Promise<void>) {
   const s = fullSetup();
   try {
+    await test(s);
+  } finally {
+    s.close();
+  }
+}
+
+Deno.test("speculate: a complete transcript's reply runs ahead, held until released", async () => {
+  await withFullSetup(async (s) => {
     const queue = new InferenceQueue();
     const turn = receivingTurn(new Uint8Array(3200));
-    speculate(turn, { pipeline: s.pipeline, queue }, { replyAhead: true });
-    const reply = await heldReply(turn);
+    const reply = await heldReply(turn, s.pipeline, queue);
     const result = await reply.result;
     assert.equal(result.cancelled, false);
     assert.equal(result.transcript, COMMAND);
@@ -201,38 +222,27 @@ Deno.test("speculate: a complete transcript's reply runs ahead, held until relea
       { command: "set_power", params: { target: "kitchen lights", on: true } },
     ]);
     assert.equal(s.memory.recent("kitchen", 10).length, 1);
-  } finally {
-    s.close();
-  }
+  });
 });
 
 Deno.test("speculate: no reply ahead without replyAhead, or for an unfinished request", async () => {
-  const s = fullSetup();
-  try {
+  await withFullSetup(async (s) => {
     const queue = new InferenceQueue();
     const turn = receivingTurn(new Uint8Array(3200));
-    speculate(turn, { pipeline: s.pipeline, queue }, { hint: () => {} });
-    await turn.speculation!.result;
-    for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.equal((await judged(turn, s.pipeline, queue, false)).completion, "complete");
     assert.equal(turn.speculation!.reply, undefined);
     const { pipeline } = speculatingPipeline(); // hears "set a timer for": incomplete
     const unfinished = receivingTurn(new Uint8Array(320));
-    speculate(unfinished, { pipeline, queue }, { replyAhead: true });
-    await unfinished.speculation!.result;
-    for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.equal((await judged(unfinished, pipeline, queue)).completion, "incomplete");
     assert.equal(unfinished.speculation!.reply, undefined);
-  } finally {
-    s.close();
-  }
+  });
 });
 
 Deno.test("speculate: speech resuming discards the held reply, nothing applied or sent", async () => {
-  const s = fullSetup();
-  try {
+  await withFullSetup(async (s) => {
     const queue = new InferenceQueue();
     const turn = receivingTurn(new Uint8Array(3200));
-    speculate(turn, { pipeline: s.pipeline, queue }, { replyAhead: true });
-    const reply = await heldReply(turn);
+    const reply = await heldReply(turn, s.pipeline, queue);
     // What `audio` does when speech resumes.
     discardSpeculation(turn);
     const result = await reply.result;
@@ -242,57 +252,43 @@ Deno.test("speculate: speech resuming discards the held reply, nothing applied o
     // Discarded while running or after: a discarded reply is never released; its result is
     // cancelled if it was still running, and its commit is never called.
     assert.ok(result.cancelled || result.replyAudioMs > 0);
-  } finally {
-    s.close();
-  }
+  });
 });
 
 Deno.test("speculate: another turn's run aborts the reply ahead (finals first)", async () => {
-  const s = fullSetup();
-  try {
+  await withFullSetup(async (s) => {
     const queue = new InferenceQueue();
     const turn = receivingTurn(new Uint8Array(3200));
-    speculate(turn, { pipeline: s.pipeline, queue }, { replyAhead: true });
-    const reply = await heldReply(turn);
+    const reply = await heldReply(turn, s.pipeline, queue);
     await queue.run("other", () => Promise.resolve(), { device: "hall" });
     assert.ok(turn.speculation!.controller.signal.aborted, "the final turn went first");
     assert.equal(usableSpeculation(turn), undefined);
     await reply.result;
     assert.equal(s.commands.length, 0, "nothing applied");
-  } finally {
-    s.close();
-  }
+  });
 });
 
 Deno.test("speculate: an adopted speculation is the turn's own: other runs leave it", async () => {
-  const s = fullSetup();
-  try {
+  await withFullSetup(async (s) => {
     const queue = new InferenceQueue();
     const turn = receivingTurn(new Uint8Array(3200));
-    speculate(turn, { pipeline: s.pipeline, queue }, { replyAhead: true });
-    const reply = await heldReply(turn);
+    const reply = await heldReply(turn, s.pipeline, queue);
     usableSpeculation(turn)!.adopt();
     await queue.run("other", () => Promise.resolve(), { device: "hall" });
     assert.equal(turn.speculation!.controller.signal.aborted, false);
     assert.equal((await reply.result).cancelled, false);
-  } finally {
-    s.close();
-  }
+  });
 });
 
 Deno.test("speculate: a cancelled turn's held reply is aborted and never committed", async () => {
-  const s = fullSetup();
-  try {
+  await withFullSetup(async (s) => {
     const queue = new InferenceQueue();
     const turn = receivingTurn(new Uint8Array(3200));
-    speculate(turn, { pipeline: s.pipeline, queue }, { replyAhead: true });
-    const reply = await heldReply(turn);
+    const reply = await heldReply(turn, s.pipeline, queue);
     turn.controller.abort(); // `cancel` of a receiving turn
     discardSpeculation(turn);
     await reply.result;
     assert.equal(s.commands.length, 0);
     assert.equal(s.memory.recent("kitchen", 10).length, 0);
-  } finally {
-    s.close();
-  }
+  });
 });
