@@ -52,7 +52,10 @@ Deno.test({
       TTS_ENGINE: "espeak",
       ALERT_RULES: "hallway:person",
       ALERT_MIN_CONFIDENCE: "0.35", // CenterNet's score of the pasted photo: 0.44–0.49
-    }, { stt: scriptedStt("Is anyone in the hallway?"), vision });
+    }, { stt: scriptedStt("Is anyone in the hallway?"), vision }).catch(async (error) => {
+      await vision.close();
+      throw error;
+    });
     const dataDir = server.dataDir;
     let gateway: Awaited<ReturnType<typeof startGatewayProcess>> | undefined;
     let browser: Browser | undefined;
