@@ -1,9 +1,13 @@
 /**
  * One device's audio in, packet to utterance (spec 5.6 "Receiving Audio", 5.4, 7.3):
  *
- *   RTP payload ─▶ Opus decode (or concealment) ─▶ 20 ms frames at 48 kHz
- *     ─▶ resample to 16 kHz ─▶ VAD model confidence ─▶ VAD state machine
+ *   RTP payload ─▶ Opus decode (or concealment) ─▶ 20 ms frames at the decode rate
+ *     ─▶ (resample to 16 kHz) ─▶ VAD model confidence ─▶ VAD state machine
  *     ─▶ utterance segmenter (frames at the utterance rate, AUDIO_SAMPLE_RATE) ─▶ sink
+ *
+ * libopus decodes straight to the utterance rate (AUDIO_SAMPLE_RATE, 16 kHz by default: the VAD's
+ * and Whisper's rate), so the usual path has no resampler at all; only 24/48 kHz utterances are
+ * resampled for the VAD, and 8 kHz ones are decoded at 16 kHz and resampled down (issue 14).
  *
  * Frames are processed strictly in order; when the VAD model is async (Silero) later frames
  * wait in a preallocated ring of {@link QUEUE_FRAMES} slots. Every per-frame buffer is
@@ -30,9 +34,9 @@ import { FrameFiller } from "../shared/media/frame_filler.ts";
 import { IdleGate } from "./idle_gate.ts";
 import {
   OPUS_FRAME_MS,
-  OPUS_FRAME_SAMPLES,
-  OPUS_RATE,
+  OPUS_PCM_RATES,
   OpusDecoder,
+  type OpusPcmRate,
 } from "../shared/media/opus_codec.ts";
 import {
   MAX_UTTERANCE_MS,
@@ -47,6 +51,17 @@ import {
   VadStateMachine,
   type VoiceModel,
 } from "./vad.ts";
+
+/**
+ * The rate a device's Opus is decoded at for utterances at `sampleRate` Hz: that rate itself
+ * when libopus decodes to it and the VAD's 16 kHz is not above it, else 16 kHz (8 kHz utterances
+ * still need 16 kHz for the VAD).
+ */
+export function decodeRate(sampleRate: number): OpusPcmRate {
+  return sampleRate >= VAD_RATE && (OPUS_PCM_RATES as readonly number[]).includes(sampleRate)
+    ? sampleRate as OpusPcmRate
+    : VAD_RATE;
+}
 
 /** Frames that may wait for an async VAD: 32 × 20 ms = 640 ms before input is dropped. */
 export const QUEUE_FRAMES = 32;
@@ -104,25 +119,25 @@ export class AudioInput {
     echo: 0,
   };
   #options: AudioInputOptions;
-  #decoder = new OpusDecoder();
-  #toVad = new Resampler(OPUS_RATE, VAD_RATE);
+  /** Rate frames are decoded at and processed in, Hz ({@link decodeRate}). */
+  readonly rate: OpusPcmRate;
+  #frameSamples: number;
+  #decoder: OpusDecoder;
+  #toVad: Resampler | undefined;
   #toUtterance: Resampler | undefined;
   #vad: VadStateMachine;
   #normal: VadParams;
   #guarded: VadParams;
   #segmenter: UtteranceSegmenter;
-  /** 48 kHz frames awaiting processing, and their capture times. */
-  #ring = new Float32Array(QUEUE_FRAMES * OPUS_FRAME_SAMPLES);
+  /** Frames awaiting processing (at {@link rate}), and their capture times. */
+  #ring: Float32Array;
   #ringAt = new Float64Array(QUEUE_FRAMES);
   /** How many times each slot's frame is processed (a run of silence is one slot). */
   #ringRepeat = new Int32Array(QUEUE_FRAMES);
   #head = 0;
   #count = 0;
   /** Decoded samples not yet a whole 20 ms frame (devices may send 10/40/60 ms packets). */
-  #partial = new FrameFiller<Float32Array>(
-    new Float32Array(OPUS_FRAME_SAMPLES),
-    (frame) => this.#enqueue(frame, this.#partialAt),
-  );
+  #partial: FrameFiller<Float32Array>;
   /** Arrival time of the samples being cut into frames. */
   #partialAt = 0;
   /** Samples at the utterance rate not yet a whole frame. */
@@ -154,9 +169,18 @@ export class AudioInput {
     }
     this.#guarded = params.guarded;
     this.#vad = new VadStateMachine(this.#normal);
-    if (options.sampleRate !== OPUS_RATE && options.sampleRate !== VAD_RATE) {
-      this.#toUtterance = new Resampler(OPUS_RATE, options.sampleRate);
+    this.rate = decodeRate(options.sampleRate);
+    this.#frameSamples = (this.rate * OPUS_FRAME_MS) / 1000;
+    this.#decoder = new OpusDecoder({ rate: this.rate });
+    if (this.rate !== VAD_RATE) this.#toVad = new Resampler(this.rate, VAD_RATE);
+    if (options.sampleRate !== this.rate) {
+      this.#toUtterance = new Resampler(this.rate, options.sampleRate);
     }
+    this.#ring = new Float32Array(QUEUE_FRAMES * this.#frameSamples);
+    this.#partial = new FrameFiller<Float32Array>(
+      new Float32Array(this.#frameSamples),
+      (frame) => this.#enqueue(frame, this.#partialAt),
+    );
     const frameSamples = (options.sampleRate * OPUS_FRAME_MS) / 1000;
     this.#segmenter = new UtteranceSegmenter({
       frameSamples,
@@ -213,7 +237,7 @@ export class AudioInput {
   }
 
   /**
-   * One 20 ms reply frame (48 kHz floats) as it is sent to the device at `at` (ms, the clock of
+   * One 20 ms reply frame (floats at any rate) as it is sent to the device at `at` (ms, the clock of
    * the capture times given to {@link push}): the reference of the echo path. `talkspurtStart`:
    * the first frame after the playback queue ran dry (its time jump is no late clock).
    */
@@ -305,7 +329,7 @@ export class AudioInput {
       return;
     }
     const slot = (this.#head + this.#count) % QUEUE_FRAMES;
-    this.#ring.set(frame, slot * OPUS_FRAME_SAMPLES);
+    this.#ring.set(frame, slot * this.#frameSamples);
     this.#ringAt[slot] = at;
     this.#ringRepeat[slot] = repeat;
     this.#count++;
@@ -329,8 +353,8 @@ export class AudioInput {
       while (this.#count > 0 && !this.#closed) {
         const slot = this.#head;
         const frame = this.#ring.subarray(
-          slot * OPUS_FRAME_SAMPLES,
-          (slot + 1) * OPUS_FRAME_SAMPLES,
+          slot * this.#frameSamples,
+          (slot + 1) * this.#frameSamples,
         );
         const at = this.#ringAt[slot];
         this.#followReply();
@@ -340,16 +364,16 @@ export class AudioInput {
           this.#finishGated(at);
           continue;
         }
-        const frame16k = this.#toVad.process(frame);
+        const frame16k = this.#toVad?.process(frame) ?? frame;
         const mute = this.#playing && this.#options.echoGuard === "half_duplex";
         const confidence = mute ? 0 : this.#options.model.confidence(frame16k);
         if (typeof confidence !== "number") {
           // Async model: finish this frame when it answers, then continue.
           confidence.then(
-            (value) => this.#finishFrame(frame, frame16k, echo ? 0 : value, at),
+            (value) => this.#finishFrame(frame, echo ? 0 : value, at),
             (error) => {
               this.#options.onError?.(error);
-              this.#finishFrame(frame, frame16k, 0, at);
+              this.#finishFrame(frame, 0, at);
             },
           ).catch((error) => {
             // A throw further down (segmenter, AI client, publish) must not become an unhandled
@@ -361,7 +385,7 @@ export class AudioInput {
           });
           return;
         }
-        this.#finishFrame(frame, frame16k, echo ? 0 : confidence, at);
+        this.#finishFrame(frame, echo ? 0 : confidence, at);
       }
     } catch (error) {
       this.#options.onError?.(error);
@@ -383,7 +407,7 @@ export class AudioInput {
       // Gated frames count as digital silence: start the filters from silence when speech comes.
       this.#gated = true;
       this.#utterance.reset();
-      this.#toVad.reset();
+      this.#toVad?.reset();
       this.#toUtterance?.reset();
       this.#options.model.reset();
     }
@@ -399,17 +423,12 @@ export class AudioInput {
   }
 
   /** VAD update and segmentation for the frame at the ring's head; frees its slot. */
-  #finishFrame(frame: Float32Array, frame16k: Float32Array, confidence: number, at: number): void {
+  #finishFrame(frame: Float32Array, confidence: number, at: number): void {
     try {
       if (this.#closed) return;
       this.stats.frames++;
       const state = this.#vad.update(confidence);
-      const rate = this.#options.sampleRate;
-      const samples = rate === OPUS_RATE
-        ? frame
-        : rate === VAD_RATE
-        ? frame16k
-        : this.#toUtterance!.process(frame);
+      const samples = this.#toUtterance?.process(frame) ?? frame;
       this.#frameState = state;
       this.#frameAt = at;
       this.#utterance.push(samples);

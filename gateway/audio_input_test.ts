@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { resample } from "../shared/audio.ts";
 import { speak } from "../tests/helpers/speech.ts";
-import { AudioInput } from "./audio_input.ts";
+import { AudioInput, decodeRate } from "./audio_input.ts";
 import { ECHO_HANGOVER_MS, type EchoGuard } from "./echo_guard.ts";
 import { OPUS_FRAME_SAMPLES, OpusEncoder } from "../shared/media/opus_codec.ts";
 import { EnergyModel } from "./vad.ts";
@@ -55,7 +55,14 @@ function input(sampleRate: number, echoGuard: EchoGuard = "raise") {
   return { audio, events, utterances, reply };
 }
 
-for (const rate of [16000, 48000, 24000]) {
+Deno.test("libopus decodes straight to the utterance rate; 8 kHz utterances are decoded at the VAD's 16 kHz", () => {
+  assert.deepEqual([8000, 16000, 24000, 48000].map(decodeRate), [16000, 16000, 24000, 48000]);
+  const { audio } = input(16000);
+  assert.equal(audio.rate, 16000);
+  audio.close();
+});
+
+for (const rate of [16000, 48000, 24000, 8000]) {
   Deno.test(`speech becomes exactly one utterance at ${rate} Hz of about its length`, () => {
     const { audio, events, utterances } = input(rate);
     let at = 0;

@@ -163,7 +163,7 @@ async function main() {
     },
   };
   try {
-    // Warm-up: the first session compiles werift's and opusscript's code paths; a device that
+    // Warm-up: the first session compiles werift's code paths; a device that
     // came and went makes the baseline "a running gateway", not "a freshly started process".
     const warm = new DevicePeer({
       id: "warmup",

@@ -25,7 +25,6 @@ const SOURCE = ["deno.lock", "shared", "gateway"];
 const GATEWAY_PACKAGES = [
   "mqtt",
   "onnxruntime-node",
-  "opusscript",
   // Camera frames to JPEG (gateway/video/jpeg.ts, loaded on first use).
   "sharp",
   "werift",

@@ -17,6 +17,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   python3: "/usr/bin/python3", // runs the spec's own Python v1 server and client in the interop test
   ffmpeg: "/usr/bin/ffmpeg", // decodes recordings (Opus/WAV/MP3 → PCM) and samples video frames
   libvpx7: `/usr/lib/${Deno.build.arch}-linux-gnu/libvpx.so.7`, // the gateway's VP8 decoder (FFI)
+  libopus0: `/usr/lib/${Deno.build.arch}-linux-gnu/libopus.so.0`, // every Opus encoder and decoder (FFI)
   openssl: "/usr/bin/openssl", // generates the private CA and certificates for MQTT/audio TLS
 };
 
