@@ -1,7 +1,12 @@
 /**
- * Reply audio out (spec 5.6 "Sending Audio", 7.2): per device a {@link PlaybackQueue} of 48 kHz
- * samples, resampled from whatever rate the server sent, and one gateway-wide
- * {@link PlaybackClock} that pulls one 20 ms frame from every playing queue per tick.
+ * Reply audio out (spec 5.6 "Sending Audio", 7.2): per device a {@link PlaybackQueue} of reply
+ * samples and one gateway-wide {@link PlaybackClock} that pulls one 20 ms frame from every
+ * playing queue per tick.
+ *
+ * Frames go out at the rate the server sent (the wire's 8/16/24/48 kHz are all rates libopus
+ * encodes from, and it resamples for free inside the codec); only another rate is resampled to
+ * 48 kHz here. Resampling every reply to 48 kHz in JS cost ~12 % of a busy gateway (issue 14).
+ * One turn plays at one rate: a chunk at another rate than its turn's first is resampled to it.
  *
  * The clock is shared/media's drift-free {@link FrameClock} (no drift, no burst after a stall).
  * It runs only while some queue has audio: an idle device costs nothing (no silence is encoded
@@ -21,11 +26,19 @@
  */
 import { Resampler } from "../shared/audio.ts";
 import { type ClockStats, FrameClock } from "../shared/media/frame_clock.ts";
-import { OPUS_FRAME_MS, OPUS_FRAME_SAMPLES, OPUS_RATE } from "../shared/media/opus_codec.ts";
+import {
+  OPUS_FRAME_MS,
+  OPUS_FRAME_SAMPLES,
+  OPUS_PCM_RATES,
+  OPUS_RATE,
+} from "../shared/media/opus_codec.ts";
 
 /** Where a queue's frames go (the device's encoder and RTP sender). */
 export interface PlaybackSink {
-  /** One 20 ms frame at 48 kHz (a view, valid during the call); `first` starts a talkspurt. */
+  /**
+   * One 20 ms frame (a view, valid during the call) at `frame.length × 50` Hz, one of the Opus
+   * PCM rates; `first` starts a talkspurt.
+   */
   send(frame: Float32Array, first: boolean): void;
 }
 
@@ -40,7 +53,15 @@ export interface PlaybackListener {
 interface Chunk {
   turn: string;
   samples: Float32Array;
+  /** Hz, the turn's playback rate. */
+  rate: number;
   offset: number;
+}
+
+/** The rate a turn plays at, and the resampler to it for chunks at another rate. */
+interface TurnRate {
+  rate: number;
+  resampler?: Resampler;
 }
 
 /**
@@ -49,13 +70,13 @@ interface Chunk {
  */
 export const MAX_QUEUED_MS = 120_000;
 
-/** One device's reply audio, as 48 kHz chunks consumed frame by frame. */
+/** One device's reply audio, as chunks consumed frame by frame. */
 export class PlaybackQueue {
   #sink: PlaybackSink;
   #listener: PlaybackListener = {};
   #chunks: Chunk[] = [];
   #frame = new Float32Array(OPUS_FRAME_SAMPLES);
-  #resamplers = new Map<string, Resampler>();
+  #rates = new Map<string, TurnRate>();
   #turn: string | undefined;
   #playedFrames = 0;
   #talking = false;
@@ -89,45 +110,52 @@ export class PlaybackQueue {
 
   /** Queued milliseconds not yet sent. */
   get queuedMs(): number {
-    let samples = 0;
-    for (const chunk of this.#chunks) samples += chunk.samples.length - chunk.offset;
-    return (samples / OPUS_RATE) * 1000;
+    let ms = 0;
+    for (const chunk of this.#chunks) {
+      ms += ((chunk.samples.length - chunk.offset) / chunk.rate) * 1000;
+    }
+    return ms;
   }
 
   /**
-   * Queues reply audio of `turn` at `rate`; chunks of one turn are resampled as one stream.
-   * Returns false, queuing nothing, when the queue already holds {@link MAX_QUEUED_MS}.
+   * Queues reply audio of `turn` at `rate` Hz (copied). The turn's first chunk sets its
+   * playback rate (its own when libopus encodes from it, else 48 kHz); chunks at another rate
+   * are resampled to it as one stream. Returns false, queuing nothing, when the queue already
+   * holds {@link MAX_QUEUED_MS}.
    */
   enqueue(turn: string, samples: Float32Array, rate: number): boolean {
     if (this.queuedMs >= MAX_QUEUED_MS) return false;
     if (this.#turn !== turn) {
       this.#turn = turn;
       this.#playedFrames = 0;
+      // Turns that will get no more audio (replaced without finish) leave no state behind.
+      for (const other of this.#rates.keys()) {
+        if (!this.#chunks.some((chunk) => chunk.turn === other)) this.#rates.delete(other);
+      }
+    }
+    let playback = this.#rates.get(turn);
+    if (!playback) {
+      playback = { rate: (OPUS_PCM_RATES as readonly number[]).includes(rate) ? rate : OPUS_RATE };
+      this.#rates.set(turn, playback);
     }
     let out: Float32Array;
-    if (rate === OPUS_RATE) {
+    if (rate === playback.rate) {
       out = samples.slice();
     } else {
-      let resampler = this.#resamplers.get(turn);
-      if (!resampler) {
-        resampler = new Resampler(rate, OPUS_RATE);
-        this.#resamplers.set(turn, resampler);
-      }
-      out = resampler.process(samples).slice();
+      playback.resampler ??= new Resampler(rate, playback.rate);
+      out = playback.resampler.process(samples).slice();
     }
-    if (out.length > 0) this.#chunks.push({ turn, samples: out, offset: 0 });
+    if (out.length > 0) this.#chunks.push({ turn, samples: out, rate: playback.rate, offset: 0 });
     return true;
   }
 
   /** The turn's reply is complete: emit the resampler's tail and pad the last frame. */
   finish(turn: string): void {
-    const resampler = this.#resamplers.get(turn);
-    if (resampler) {
-      const tail = resampler.flush();
-      this.#resamplers.delete(turn);
-      if (tail.length > 0 && this.#turn === turn) {
-        this.#chunks.push({ turn, samples: tail, offset: 0 });
-      }
+    const playback = this.#rates.get(turn);
+    this.#rates.delete(turn);
+    const tail = playback?.resampler?.flush();
+    if (tail && tail.length > 0 && this.#turn === turn) {
+      this.#chunks.push({ turn, samples: tail, rate: playback!.rate, offset: 0 });
     }
     this.#ended.add(turn);
     if (this.#chunks.length === 0 && this.#turn === turn) this.#drained(turn);
@@ -137,7 +165,7 @@ export class PlaybackQueue {
   flush(): number {
     const played = this.playedMs;
     this.#chunks.length = 0;
-    this.#resamplers.clear();
+    this.#rates.clear();
     this.#ended.clear();
     this.#talking = false;
     return played;
@@ -149,7 +177,7 @@ export class PlaybackQueue {
       this.#talking = false;
       return false;
     }
-    const frame = this.#frame;
+    const frame = this.#frame.subarray(0, (this.#chunks[0].rate * OPUS_FRAME_MS) / 1000);
     let filled = 0;
     let turn = this.#chunks[0].turn;
     while (filled < frame.length && this.#chunks.length > 0) {

@@ -23,7 +23,15 @@
 import { isIP } from "node:net";
 import { type RTCPeerConnectionConfig, RTCRtpCodecParameters, RtpHeader, RtpPacket } from "werift";
 import type { IceServer } from "../config.ts";
-import { OPUS_FRAME_SAMPLES, OPUS_RATE, OpusEncoder } from "./opus_codec.ts";
+import {
+  OPUS_FRAME_MS,
+  OPUS_FRAME_SAMPLES,
+  OPUS_PCM_RATES,
+  OPUS_RATE,
+  OpusCodecError,
+  OpusEncoder,
+  type OpusPcmRate,
+} from "./opus_codec.ts";
 import { vp8Codec } from "../video/webrtc_video.ts";
 
 /** RFC 7587: Opus is always announced as opus/48000/2, whatever is actually sent. */
@@ -137,7 +145,9 @@ export class OpusRtpWriter {
 
 /** Encodes 20 ms frames and sends them as one RTP stream; see the module doc. */
 export class OpusRtpSender {
-  #encoder = new OpusEncoder();
+  /** One encoder per PCM rate seen, keyed by samples per 20 ms frame (usually just one). */
+  #encoders = new Map<number, OpusEncoder>();
+  #closed = false;
   #writer: OpusRtpWriter;
   #transport: (packet: RtpPacket) => void;
 
@@ -147,9 +157,27 @@ export class OpusRtpSender {
     this.#writer = new OpusRtpWriter(options);
   }
 
-  /** Encodes one 20 ms frame at 48 kHz and sends it; `first` starts a talkspurt. */
+  /**
+   * Encodes one 20 ms frame and sends it; `first` starts a talkspurt. The frame's length gives
+   * its rate (960 samples: 48 kHz, 480: 24 kHz, 320: 16 kHz, 240: 12 kHz, 160: 8 kHz); libopus
+   * takes each directly. Throws {@link OpusCodecError} for any other length.
+   */
   sendFrame(frame: Float32Array, first: boolean): void {
-    this.sendPayload(this.#encoder.encode(frame), first);
+    let encoder = this.#encoders.get(frame.length);
+    if (!encoder) {
+      if (this.#closed) throw new OpusCodecError("encoder", "closed", "RTP sender is closed");
+      const rate = (frame.length * 1000) / OPUS_FRAME_MS;
+      if (!(OPUS_PCM_RATES as readonly number[]).includes(rate)) {
+        throw new OpusCodecError(
+          "frame",
+          frame.length,
+          `frame has ${frame.length} samples, not 20 ms at an Opus rate (${OPUS_PCM_RATES} Hz)`,
+        );
+      }
+      encoder = new OpusEncoder({ rate: rate as OpusPcmRate });
+      this.#encoders.set(frame.length, encoder);
+    }
+    this.sendPayload(encoder.encode(frame), first);
   }
 
   /** Sends an already encoded Opus packet as the next RTP packet. */
@@ -157,8 +185,10 @@ export class OpusRtpSender {
     this.#transport(this.#writer.packet(payload, first));
   }
 
-  /** Frees the encoder. */
+  /** Frees the encoders. */
   close(): void {
-    this.#encoder.close();
+    this.#closed = true;
+    for (const encoder of this.#encoders.values()) encoder.close();
+    this.#encoders.clear();
   }
 }

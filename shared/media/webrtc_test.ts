@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { RTCPeerConnection } from "werift";
-import { OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder } from "./opus_codec.ts";
+import { rms } from "../audio.ts";
+import { OPUS_FRAME_SAMPLES, OpusCodecError, OpusDecoder, OpusEncoder } from "./opus_codec.ts";
 import { NO_STUN_SERVER, OpusRtpSender, OpusRtpWriter, peerConfig } from "./webrtc.ts";
 
 Deno.test("with host addresses, ICE gathers on exactly those (never the LAN address)", async () => {
@@ -65,6 +66,34 @@ Deno.test("the RTP sender encodes frames and sends them, and encoded packets, as
   const decoded = decoder.decode(packets[1].payload);
   assert.equal(decoded.length, OPUS_FRAME_SAMPLES, "a real Opus frame");
   decoder.close();
+});
+
+Deno.test("the RTP sender takes 20 ms frames at any Opus rate as one 48 kHz stream", () => {
+  const packets: Uint8Array[] = [];
+  const timestamps: number[] = [];
+  const sender = new OpusRtpSender((p) => {
+    packets.push(p.payload);
+    timestamps.push(p.header.timestamp);
+  });
+  const tone = (rate: number) =>
+    new Float32Array((rate * 20) / 1000).map((_, i) =>
+      0.3 * Math.sin((2 * Math.PI * 300 * i) / rate)
+    );
+  for (let i = 0; i < 5; i++) sender.sendFrame(tone(24000), i === 0);
+  for (let i = 0; i < 5; i++) sender.sendFrame(tone(16000), false);
+  assert.throws(
+    () => sender.sendFrame(new Float32Array(441), false),
+    (e: unknown) => e instanceof OpusCodecError && e.value === 441 && /441 samples/.test(e.message),
+  );
+  sender.close();
+  assert.throws(() => sender.sendFrame(tone(48000), false), /closed/);
+  const steps = timestamps.slice(1).map((t, i) => (t - timestamps[i] + 2 ** 32) % 2 ** 32);
+  assert.deepEqual(steps, Array(9).fill(OPUS_FRAME_SAMPLES), "the RTP clock stays 48 kHz");
+  const decoder = new OpusDecoder();
+  const decoded = packets.map((p) => decoder.decode(p).slice());
+  decoder.close();
+  assert.ok(decoded.every((frame) => frame.length === OPUS_FRAME_SAMPLES));
+  assert.ok(rms(decoded[4]) > 0.1 && rms(decoded[9]) > 0.1, "both rates carry the tone");
 });
 
 Deno.test("without a configured STUN server, werift's public default is replaced by loopback", () => {
