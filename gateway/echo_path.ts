@@ -305,14 +305,18 @@ export class EchoPath {
 
   /** Copies the reference blocks `index − k` for k = 0..lags + tail into `#near`; returns the loudest. */
   #gather(index: number): number {
-    const ring = this.#ref.length;
+    const ref = this.#ref;
+    const refIndex = this.#refIndex;
+    const near = this.#near;
+    const ring = ref.length;
+    // One modulo, then walk the ring backwards (a modulo per block cost more than the rest).
+    let slot = ((index % ring) + ring) % ring;
     let loudest = 0;
-    for (let k = 0; k < this.#near.length; k++) {
-      const at = index - k;
-      const slot = ((at % ring) + ring) % ring;
-      const y = this.#refIndex[slot] === at ? this.#ref[slot] : 0;
-      this.#near[k] = y;
+    for (let k = 0; k < near.length; k++) {
+      const y = refIndex[slot] === index - k ? ref[slot] : 0;
+      near[k] = y;
       if (y > loudest) loudest = y;
+      slot = slot === 0 ? ring - 1 : slot - 1;
     }
     return loudest;
   }
