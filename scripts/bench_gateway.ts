@@ -81,7 +81,7 @@ const LOSS = 0.05;
 const CAPACITY_LEVELS =
   ARGS["capacity-levels"]?.split(",").map((level) =>
     positiveInt(CLI, "capacity-levels", level, 0)
-  ) ?? (QUICK ? [5, 10] : [20, 30, 40, 50, 60, 70, 80]);
+  ) ?? (QUICK ? [5, 10] : [20, 30, 40, 50, 60, 70, 80, 90, 100]);
 /**
  * Sampling window of one capacity step: 600 reply frames per device, so the 1 % late-frame
  * criterion is not decided by two or three frames behind one garbage collection.
@@ -400,9 +400,11 @@ async function main() {
   }
   await Deno.mkdir(`${ROOT}bench`, { recursive: true });
   const path = `${ROOT}bench/gateway.json`;
+  // The other mode's capacity sweep (main thread or session workers) is kept from the last file.
+  const previous = await Deno.readTextFile(path).then(JSON.parse, () => ({}));
   const written = CAPACITY_ONLY
-    ? { ...JSON.parse(await Deno.readTextFile(path)), [CAPACITY_KEY]: result[CAPACITY_KEY] }
-    : result;
+    ? { ...previous, [CAPACITY_KEY]: result[CAPACITY_KEY] }
+    : { ...previous, ...result };
   await Deno.writeTextFile(path, JSON.stringify(written, null, 2) + "\n");
   console.log(JSON.stringify(CAPACITY_ONLY ? result[CAPACITY_KEY] : result, null, 2));
 }
