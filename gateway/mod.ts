@@ -8,7 +8,8 @@
  *  1. `device_session.ts`: werift hands it the RTP packet (jitter); it wired the parts below.
  *  2. `audio_receiver.ts`: the media clock [`jitter_estimator.ts`], sequence order with an
  *     adaptive window [`packet_order.ts`], losses marked, silence only for gaps and stalls.
- *  3. `audio_input.ts`: Opus decode or concealment [`shared/media/opus_codec.ts`], 20 ms frames,
+ *  3. `audio_input.ts`: Opus decode or concealment at the utterance rate
+ *     [`shared/media/opus_codec.ts`, the system libopus], 20 ms frames,
  *     idle gate [`idle_gate.ts`], VAD [`vad.ts`] with the echo guard [`echo_guard.ts`,
  *     `echo_path.ts`].
  *  4. `utterance_segmenter.ts`: utterance start, audio, pause, end, straight to
@@ -20,7 +21,7 @@
  *  9. `ai_connection.ts`: the bounded write queue, TCP. The reply: read, decoded,
  *     ↩ 1 `ai_protocol.ts` routes it, ↩ 2 `ai_servers.ts` finds its turn by id,
  *     ↩ 3 `ai_turn.ts` hands it to its handlers, ↩ 4 `conversation.ts` queues its audio in
- * 10. `playback.ts`: the device's queue at 48 kHz, one frame per tick of the 20 ms clock
+ * 10. `playback.ts`: the device's queue at the reply's rate, one frame per tick of the 20 ms clock
  *     [`shared/media/frame_clock.ts`], to
  * 11. `shared/media/webrtc.ts`: `OpusRtpSender`, Opus encode [`opus_codec.ts`], RTP stamping,
  *     werift's sender: RTP out.
