@@ -26,6 +26,7 @@
 import type { I420Picture } from "./i420_rgb.ts";
 import type { Plane } from "./luma_thumbnail.ts";
 import { parseVp8FrameHeader } from "../../shared/video/vp8_payload.ts";
+import { cString, NativeLibrary } from "../../shared/native_library.ts";
 
 /** `VPX_DECODER_ABI_VERSION` of libvpx 1.12 (see the module doc). */
 const VPX_DECODER_ABI_VERSION = 12;
@@ -97,29 +98,15 @@ const SYMBOLS = {
 type Vpx = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 /** Sonames tried in order: Debian 12's package, then an unversioned dev symlink. */
-const LIBRARY_NAMES = ["libvpx.so.7", "libvpx.so"];
-let library: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+const LIBVPX = new NativeLibrary(
+  ["libvpx.so.7", "libvpx.so"],
+  SYMBOLS,
+  "libvpx7",
+  VpxUnavailableError,
+);
 
 function vpx(): Vpx {
-  if (library) return library.symbols;
-  const failures: string[] = [];
-  for (const name of LIBRARY_NAMES) {
-    try {
-      library = Deno.dlopen(name, SYMBOLS);
-      return library.symbols;
-    } catch (error) {
-      failures.push(`${name}: ${(error as Error).message}`);
-    }
-  }
-  throw new VpxUnavailableError(
-    `cannot load libvpx (install the Debian package libvpx7; needs --allow-ffi): ${
-      failures.join("; ")
-    }`,
-  );
-}
-
-function cString(pointer: Deno.PointerValue): string {
-  return pointer === null ? "" : Deno.UnsafePointerView.getCString(pointer);
+  return LIBVPX.symbols();
 }
 
 /** The libvpx version string, e.g. `v1.12.0`. Throws {@link VpxUnavailableError}. */

@@ -24,6 +24,7 @@
  * const samples = decoder.decode(packet); // 320 floats at 16 kHz, a view valid until the next call
  * ```
  */
+import { cString, NativeLibrary } from "../native_library.ts";
 
 /** Opus in WebRTC always runs its RTP clock at 48 kHz (RFC 7587). */
 export const OPUS_RATE = 48000;
@@ -69,10 +70,6 @@ const SYMBOLS = {
 
 type Opus = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-/** Sonames tried in order: Debian's runtime package, then an unversioned dev symlink. */
-const LIBRARY_NAMES = ["libopus.so.0", "libopus.so"];
-let library: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
-
 /** libopus could not be loaded (not installed, or no FFI permission). */
 export class OpusUnavailableError extends Error {
   override name = "OpusUnavailableError";
@@ -86,26 +83,16 @@ export class OpusCodecError extends Error {
   }
 }
 
-function opus(): Opus {
-  if (library) return library.symbols;
-  const failures: string[] = [];
-  for (const name of LIBRARY_NAMES) {
-    try {
-      library = Deno.dlopen(name, SYMBOLS);
-      return library.symbols;
-    } catch (error) {
-      failures.push(`${name}: ${(error as Error).message}`);
-    }
-  }
-  throw new OpusUnavailableError(
-    `cannot load libopus (install the Debian package libopus0; needs --allow-ffi): ${
-      failures.join("; ")
-    }`,
-  );
-}
+/** Sonames tried in order: Debian's runtime package, then an unversioned dev symlink. */
+const LIBOPUS = new NativeLibrary(
+  ["libopus.so.0", "libopus.so"],
+  SYMBOLS,
+  "libopus0",
+  OpusUnavailableError,
+);
 
-function cString(pointer: Deno.PointerValue): string {
-  return pointer === null ? "" : Deno.UnsafePointerView.getCString(pointer);
+function opus(): Opus {
+  return LIBOPUS.symbols();
 }
 
 /** The libopus version, e.g. `libopus 1.3.1`. Throws {@link OpusUnavailableError}. */
