@@ -49,7 +49,8 @@ const env = {
   AUDIO_VAD_MODE: "energy",
   GATEWAY_MAX_DEVICES: String(batch),
   WEBRTC_HOST_ADDRESSES: "127.0.0.1",
-  LOG_LEVEL: "error",
+  // "info": the process's readiness is its "signaling ready" line.
+  LOG_LEVEL: "info",
 };
 const gc = (globalThis as { gc?: () => void }).gc;
 if (values["in-process"] && gc === undefined) {
