@@ -19,6 +19,7 @@
  * slot from a gateway, nor keeps one out for longer than its handshake takes. Optional TLS
  * (`tls`: PEM certificate and key, Deno.listenTls).
  */
+import { COMMIT_TIMEOUT_MS, MAX_ORPHANED_COMMITS, PendingCommits } from "./turn_commits.ts";
 import { MAX_UTTERANCE_MS } from "../shared/audio.ts";
 import { DEFAULT_FRAME_LIMITS, type FrameLimits } from "../shared/frame_codec.ts";
 import { ensureAudioSecret } from "../shared/audio_auth.ts";
@@ -166,6 +167,7 @@ export class AudioSocketServer {
         allow: options.allow ?? [],
         authTimeoutMs: options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
       },
+      orphans: new PendingCommits(() => {}, COMMIT_TIMEOUT_MS, MAX_ORPHANED_COMMITS),
     };
     this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.#maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
@@ -211,6 +213,8 @@ export class AudioSocketServer {
     for (const connection of [...this.#connections, ...this.#pending]) {
       connection.close("server shutting down");
     }
+    // Nobody can continue them now: their effects apply (an accepted request is not lost).
+    this.#settings.orphans.commitAll();
     await this.#accepting;
   }
 

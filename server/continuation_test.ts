@@ -237,3 +237,65 @@ Deno.test("a cancel implies the commit; continuing a committed, unknown or other
     assert.deepEqual(rows.map((r) => r.turn), ["t5"]);
   });
 });
+
+Deno.test("a link drop before the continuation: the reconnected gateway continues the turn, which acts once", async () => {
+  const s = setup();
+  try {
+    await withServer(s.pipeline, async (server) => {
+      const first = await V2Client.connect(server.port, CAPABILITIES);
+      await start(first, "t1");
+      await audio(first, "t1", 0, phraseAudio(1, 800));
+      await send(first, { type: "end", turn: "t1", ts: Date.now() });
+      await first.next((m) => m.type === "end" && m.turn === "t1", 20_000);
+      first.close();
+      for (let polls = 0; server.connections > 0 && polls < 500; polls++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.equal(server.connections, 0, "the server saw the link drop");
+      assert.equal(s.commands.length, 0, "the answered first part is not applied at the drop");
+      const second = await V2Client.connect(server.port, CAPABILITIES);
+      try {
+        await start(second, "t2", "t1");
+        await audio(second, "t2", 0, phraseAudio(2, 1200));
+        await send(second, { type: "end", turn: "t2", ts: Date.now() });
+        await second.next((m) => m.type === "end" && m.turn === "t2", 20_000);
+        assert.ok(!second.messages.some((m) => m.type === "error"), JSON.stringify(second.types()));
+        assert.deepEqual(textOf(second, "t2", "transcript"), [
+          "turn on the kitchen lights and set a timer for five minutes",
+        ]);
+        await send(second, { type: "commit", turn: "t2", ts: Date.now() });
+        await send(second, { type: "ping", id: 1, ts: Date.now() });
+        await second.next((m) => m.type === "pong");
+      } finally {
+        second.close();
+      }
+    });
+    // After the server's close too: the lights went on once, one timer, one memory row.
+    assert.deepEqual(s.commands, [
+      { command: "set_power", params: { target: "kitchen lights", on: true } },
+    ]);
+    assert.equal(s.timers.pending("kitchen").length, 1);
+    assert.deepEqual(s.memory.recent("kitchen", 10).map((r) => r.turn), ["t2"]);
+  } finally {
+    s.close();
+  }
+});
+
+Deno.test("an answered turn left by a dropped link is applied when nobody continues it", async () => {
+  const s = setup();
+  try {
+    await withServer(s.pipeline, async (server) => {
+      const client = await V2Client.connect(server.port, CAPABILITIES);
+      await start(client, "t1");
+      await audio(client, "t1", 0, phraseAudio(1, 800));
+      await send(client, { type: "end", turn: "t1", ts: Date.now() });
+      await client.next((m) => m.type === "end" && m.turn === "t1", 20_000);
+      client.close();
+    });
+    // The server shut down before the orphan's timeout: its effects still apply, once.
+    assert.equal(s.commands.length, 1);
+    assert.deepEqual(s.memory.recent("kitchen", 10).map((r) => r.turn), ["t1"]);
+  } finally {
+    s.close();
+  }
+});

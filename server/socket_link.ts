@@ -5,6 +5,7 @@
  * imports the other; both import this.
  */
 import type { Decoded, FrameLimits } from "../shared/frame_codec.ts";
+import type { PendingCommits } from "./turn_commits.ts";
 import type { IpRange } from "../shared/ip_ranges.ts";
 import type { Logger } from "../shared/log.ts";
 import { type InferenceQueue, QueueError } from "./inference_queue.ts";
@@ -53,6 +54,12 @@ export interface SocketSettings {
   limits: FrameLimits;
   timeouts: AudioSocketTimeouts;
   access: SocketAccess;
+  /**
+   * Answered turns of closed connections, not committed yet: a reconnected gateway may continue
+   * or commit them (turn_commits.ts). Shared by the socket's connections; turn ids are random
+   * per gateway, and a continuation must name the same device.
+   */
+  orphans: PendingCommits;
 }
 
 /** The connection as a protocol version sees it. */

@@ -34,3 +34,22 @@ Deno.test("a taken turn is never committed; commitAll commits the rest", () => {
   assert.equal(commits, 1);
   assert.equal(table.take("t2"), undefined);
 });
+
+Deno.test("a closed connection hands its turns over uncommitted; they wait there anew, bounded", async () => {
+  let commits = 0;
+  const connection = new PendingCommits(() => {}, 10_000);
+  const orphans = new PendingCommits(() => {}, 40, 2);
+  connection.hold("t1", pending(() => ++commits));
+  connection.hold("t2", pending(() => ++commits));
+  connection.handOver(orphans);
+  assert.equal(connection.size, 0);
+  assert.equal(commits, 0, "nothing applied at the close");
+  assert.equal(orphans.take("t1")?.device, "kitchen", "a reconnected gateway may continue it");
+  // The bound: a third and fourth orphan commit the oldest waiting one to make room.
+  orphans.hold("t3", pending(() => ++commits));
+  orphans.hold("t4", pending(() => ++commits));
+  assert.equal(commits, 1);
+  assert.equal(orphans.has("t2"), false);
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  assert.equal(commits, 3, "nobody came back for them: committed at their timeout");
+});

@@ -56,10 +56,12 @@ export class V2Turns {
     this.#capabilities = capabilities;
   }
 
-  /** The connection is going away: every turn is aborted, every answered one final. */
+  /**
+   * The connection is going away: every turn is aborted; answered ones not committed yet become
+   * the socket's orphans, which the gateway may still continue or commit once reconnected.
+   */
   stop(reason: string): void {
-    // Nothing can continue them any more: they are final.
-    this.#commits.commitAll();
+    this.#commits.handOver(this.#link.settings.orphans);
     for (const turn of this.#turns.values()) {
       clearTimeout(turn.timer);
       turn.controller.abort(new Error(reason));
@@ -224,7 +226,13 @@ export class V2Turns {
     rate: SampleRate,
   ): { pcm: Uint8Array; links: number } | undefined {
     const live = this.#turns.get(previousId);
-    const pending = live === undefined ? this.#commits.take(previousId) : undefined;
+    // Answered and waiting here, or on a connection that closed (the gateway reconnected).
+    const waiting = live !== undefined
+      ? undefined
+      : this.#commits.has(previousId)
+      ? this.#commits
+      : this.#link.settings.orphans;
+    const pending = waiting?.take(previousId);
     const earlier = live ?? pending;
     if (earlier === undefined) {
       this.#out.error(
@@ -236,7 +244,7 @@ export class V2Turns {
     }
     const problem = continuationProblem(previousId, earlier, device, rate);
     if (problem !== undefined) {
-      if (pending !== undefined) this.#commits.hold(previousId, pending);
+      if (pending !== undefined) waiting!.hold(previousId, pending);
       this.#out.error(id, "bad_continuation", problem);
       return undefined;
     }
@@ -381,7 +389,8 @@ export class V2Turns {
       turn.commitRequested = true;
       return;
     }
-    this.#commits.commit(id);
+    if (this.#commits.has(id)) this.#commits.commit(id);
+    else this.#link.settings.orphans.commit(id);
   }
 
   #markInterrupted(memoryId: number, playedMs: number): void {
@@ -421,10 +430,15 @@ export class V2Turns {
       if (turn.phase === "receiving") this.#finish(turn, undefined);
       return;
     }
-    if (this.#commits.has(id) || this.#finished.has(id)) {
+    const orphans = this.#link.settings.orphans;
+    if (this.#commits.has(id) || this.#finished.has(id) || orphans.has(id)) {
       // Barge-in after the whole reply was sent: the user heard only played_ms of it. A cancel
       // implies the commit of a turn that waited for one.
-      const memoryId = this.#commits.has(id) ? this.#commits.commit(id) : this.#finished.get(id);
+      const memoryId = this.#commits.has(id)
+        ? this.#commits.commit(id)
+        : orphans.has(id)
+        ? orphans.commit(id)
+        : this.#finished.get(id);
       if (memoryId !== undefined) this.#markInterrupted(memoryId, playedMs);
       return;
     }
