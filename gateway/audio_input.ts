@@ -35,6 +35,7 @@ import { IdleGate } from "./idle_gate.ts";
 import {
   OPUS_FRAME_MS,
   OPUS_PCM_RATES,
+  OPUS_RATE,
   OpusDecoder,
   type OpusPcmRate,
 } from "../shared/media/opus_codec.ts";
@@ -53,14 +54,12 @@ import {
 } from "./vad.ts";
 
 /**
- * The rate a device's Opus is decoded at for utterances at `sampleRate` Hz: that rate itself
- * when libopus decodes to it and the VAD's 16 kHz is not above it, else 16 kHz (8 kHz utterances
- * still need 16 kHz for the VAD).
+ * The rate a device's Opus is decoded at for utterances at `sampleRate` Hz: the lowest rate
+ * libopus decodes to that is at least both `sampleRate` and the VAD's 16 kHz (8 kHz utterances
+ * are decoded at 16 kHz for the VAD; 22.05 kHz ones at 24 kHz).
  */
 export function decodeRate(sampleRate: number): OpusPcmRate {
-  return sampleRate >= VAD_RATE && (OPUS_PCM_RATES as readonly number[]).includes(sampleRate)
-    ? sampleRate as OpusPcmRate
-    : VAD_RATE;
+  return OPUS_PCM_RATES.find((rate) => rate >= Math.max(sampleRate, VAD_RATE)) ?? OPUS_RATE;
 }
 
 /** Frames that may wait for an async VAD: 32 × 20 ms = 640 ms before input is dropped. */

@@ -4,8 +4,8 @@
  * playing queue per tick.
  *
  * Frames go out at the rate the server sent (the wire's 8/16/24/48 kHz are all rates libopus
- * encodes from, and it resamples for free inside the codec); only another rate is resampled to
- * 48 kHz here. Resampling every reply to 48 kHz in JS cost ~12 % of a busy gateway (issue 14).
+ * encodes from; the device's decoder plays them at its own rate); only another rate is resampled
+ * to 48 kHz here. Resampling every reply to 48 kHz in JS cost ~12 % of a busy gateway (issue 14).
  * One turn plays at one rate: a chunk at another rate than its turn's first is resampled to it.
  *
  * The clock is shared/media's drift-free {@link FrameClock} (no drift, no burst after a stall).
@@ -27,9 +27,9 @@
 import { Resampler } from "../shared/audio.ts";
 import { type ClockStats, FrameClock } from "../shared/media/frame_clock.ts";
 import {
+  isOpusPcmRate,
   OPUS_FRAME_MS,
   OPUS_FRAME_SAMPLES,
-  OPUS_PCM_RATES,
   OPUS_RATE,
 } from "../shared/media/opus_codec.ts";
 
@@ -58,10 +58,10 @@ interface Chunk {
   offset: number;
 }
 
-/** The rate a turn plays at, and the resampler to it for chunks at another rate. */
+/** The rate a turn plays at, and the resamplers to it for chunks at other rates (by input rate). */
 interface TurnRate {
   rate: number;
-  resampler?: Resampler;
+  resamplers: Map<number, Resampler>;
 }
 
 /**
@@ -135,15 +135,19 @@ export class PlaybackQueue {
     }
     let playback = this.#rates.get(turn);
     if (!playback) {
-      playback = { rate: (OPUS_PCM_RATES as readonly number[]).includes(rate) ? rate : OPUS_RATE };
+      playback = { rate: isOpusPcmRate(rate) ? rate : OPUS_RATE, resamplers: new Map() };
       this.#rates.set(turn, playback);
     }
     let out: Float32Array;
     if (rate === playback.rate) {
       out = samples.slice();
     } else {
-      playback.resampler ??= new Resampler(rate, playback.rate);
-      out = playback.resampler.process(samples).slice();
+      let resampler = playback.resamplers.get(rate);
+      if (!resampler) {
+        resampler = new Resampler(rate, playback.rate);
+        playback.resamplers.set(rate, resampler);
+      }
+      out = resampler.process(samples).slice();
     }
     if (out.length > 0) this.#chunks.push({ turn, samples: out, rate: playback.rate, offset: 0 });
     return true;
@@ -153,9 +157,11 @@ export class PlaybackQueue {
   finish(turn: string): void {
     const playback = this.#rates.get(turn);
     this.#rates.delete(turn);
-    const tail = playback?.resampler?.flush();
-    if (tail && tail.length > 0 && this.#turn === turn) {
-      this.#chunks.push({ turn, samples: tail, rate: playback!.rate, offset: 0 });
+    for (const resampler of playback?.resamplers.values() ?? []) {
+      const tail = resampler.flush();
+      if (tail.length > 0 && this.#turn === turn) {
+        this.#chunks.push({ turn, samples: tail, rate: playback!.rate, offset: 0 });
+      }
     }
     this.#ended.add(turn);
     if (this.#chunks.length === 0 && this.#turn === turn) this.#drained(turn);

@@ -62,7 +62,7 @@ Deno.test("flush drops everything at once and reports what was played", () => {
   assert.equal(sent.length, 2);
 });
 
-Deno.test("the clock sends one frame per 20 ms without drift, and stops when idle", async () => {
+Deno.test("the clock sends one frame per 20 ms, never faster, and stops when idle", async () => {
   const clock = new PlaybackClock();
   const { q, sent } = queue();
   clock.add(q);

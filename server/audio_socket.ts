@@ -19,7 +19,7 @@
  * slot from a gateway, nor keeps one out for longer than its handshake takes. Optional TLS
  * (`tls`: PEM certificate and key, Deno.listenTls).
  */
-import { COMMIT_TIMEOUT_MS, MAX_ORPHANED_COMMITS, PendingCommits } from "./turn_commits.ts";
+import { MAX_ORPHANED_COMMITS, PendingCommits } from "./turn_commits.ts";
 import { MAX_UTTERANCE_MS } from "../shared/audio.ts";
 import { DEFAULT_FRAME_LIMITS, type FrameLimits } from "../shared/frame_codec.ts";
 import { ensureAudioSecret } from "../shared/audio_auth.ts";
@@ -167,7 +167,11 @@ export class AudioSocketServer {
         allow: options.allow ?? [],
         authTimeoutMs: options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
       },
-      orphans: new PendingCommits(() => {}, COMMIT_TIMEOUT_MS, MAX_ORPHANED_COMMITS),
+      orphans: new PendingCommits({
+        max: MAX_ORPHANED_COMMITS,
+        onError: (turn, error) =>
+          options.log?.error("cannot apply a turn's effects", { turn, error }),
+      }),
     };
     this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.#maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;

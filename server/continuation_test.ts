@@ -299,3 +299,35 @@ Deno.test("an answered turn left by a dropped link is applied when nobody contin
     s.close();
   }
 });
+
+Deno.test("after a link drop, the reconnected gateway's commit then barge-in records what was heard", async () => {
+  const s = setup();
+  try {
+    await withServer(s.pipeline, async (server) => {
+      const first = await V2Client.connect(server.port, CAPABILITIES);
+      await start(first, "t1");
+      await audio(first, "t1", 0, phraseAudio(1, 800));
+      await send(first, { type: "end", turn: "t1", ts: Date.now() });
+      await first.next((m) => m.type === "end" && m.turn === "t1", 20_000);
+      first.close();
+      for (let polls = 0; server.connections > 0 && polls < 500; polls++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const second = await V2Client.connect(server.port, CAPABILITIES);
+      try {
+        await send(second, { type: "commit", turn: "t1", ts: Date.now() });
+        await send(second, { type: "cancel", turn: "t1", ts: Date.now(), played_ms: 300 });
+        await send(second, { type: "ping", id: 1, ts: Date.now() });
+        await second.next((m) => m.type === "pong");
+        assert.ok(!second.messages.some((m) => m.type === "error"), JSON.stringify(second.types()));
+      } finally {
+        second.close();
+      }
+    });
+    assert.equal(s.commands.length, 1);
+    const [row] = s.memory.recent("kitchen", 10);
+    assert.ok(row.turn === "t1" && row.interrupted && row.playedMs === 300, JSON.stringify(row));
+  } finally {
+    s.close();
+  }
+});

@@ -37,25 +37,41 @@ export interface PendingTurn {
   commit: () => number | undefined;
 }
 
+/** Options of {@link PendingCommits}. */
+export interface PendingCommitsOptions {
+  /** Hears every commit made here (to remember the memory row of the turn). */
+  committed?: (id: string, memoryId: number | undefined) => void;
+  /** How long a turn waits before it is committed anyway, ms (default {@link COMMIT_TIMEOUT_MS}). */
+  timeoutMs?: number;
+  /** How many turns may wait (default {@link MAX_PENDING_COMMITS}); the oldest makes room. */
+  max?: number;
+  /** A commit threw (its effects could not be applied): reported, and the table goes on. */
+  onError?: (id: string, error: unknown) => void;
+}
+
+/** A waiting turn as {@link PendingCommits.take} returns it: with its commit deadline. */
+export type TakenTurn = PendingTurn & {
+  /** performance.now() when it would have been committed anyway. */
+  deadline: number;
+};
+
+/** Committed turns remembered, so a late `cancel` still finds their memory row. */
+const RECENT_COMMITS_KEPT = 64;
+
 /** See the module doc. */
 export class PendingCommits {
-  #turns = new Map<string, PendingTurn & { timer: ReturnType<typeof setTimeout> }>();
-  #timeoutMs: number;
-  #max: number;
-  #committed: (id: string, memoryId: number | undefined) => void;
+  #turns = new Map<string, TakenTurn & { timer: ReturnType<typeof setTimeout> }>();
+  #recent = new Map<string, number | undefined>();
+  #options: Required<PendingCommitsOptions>;
 
-  /**
-   * `committed` hears every commit made here (to remember the memory row of the turn); a turn
-   * waits at most `timeoutMs`, and at most `max` turns wait.
-   */
-  constructor(
-    committed: (id: string, memoryId: number | undefined) => void,
-    timeoutMs = COMMIT_TIMEOUT_MS,
-    max = MAX_PENDING_COMMITS,
-  ) {
-    this.#committed = committed;
-    this.#timeoutMs = timeoutMs;
-    this.#max = max;
+  constructor(options: PendingCommitsOptions = {}) {
+    this.#options = {
+      committed: () => {},
+      timeoutMs: COMMIT_TIMEOUT_MS,
+      max: MAX_PENDING_COMMITS,
+      onError: () => {},
+      ...options,
+    };
   }
 
   /** Turns waiting now. */
@@ -67,31 +83,54 @@ export class PendingCommits {
     return this.#turns.has(id);
   }
 
-  /** Holds turn `id` until its commit (or its timeout). */
-  hold(id: string, turn: PendingTurn): void {
-    if (this.#turns.size >= this.#max) this.commit(this.#turns.keys().next().value!);
-    const timer = setTimeout(() => this.commit(id), this.#timeoutMs);
-    this.#turns.set(id, { ...turn, timer });
+  /**
+   * Holds turn `id` until its commit, or until `deadline` (performance.now() ms; default: the
+   * timeout from now). An earlier turn held under the same id is committed first.
+   */
+  hold(id: string, turn: PendingTurn, deadline?: number): void {
+    if (this.#turns.has(id)) this.commit(id);
+    if (this.#turns.size >= this.#options.max) this.commit(this.#turns.keys().next().value!);
+    const until = deadline ?? performance.now() + this.#options.timeoutMs;
+    const timer = setTimeout(() => this.commit(id), Math.max(0, until - performance.now()));
+    this.#turns.set(id, { ...turn, deadline: until, timer });
   }
 
-  /** Commits turn `id` if it waits; returns its memory row id. */
+  /**
+   * Commits turn `id` if it waits; returns its memory row id. A commit that throws is reported
+   * to `onError` and counts as done (it is not retried).
+   */
   commit(id: string): number | undefined {
     const turn = this.#turns.get(id);
     if (turn === undefined) return undefined;
     this.#turns.delete(id);
     clearTimeout(turn.timer);
-    const memoryId = turn.commit();
-    this.#committed(id, memoryId);
+    let memoryId: number | undefined;
+    try {
+      memoryId = turn.commit();
+    } catch (error) {
+      this.#options.onError(id, error);
+    }
+    this.#recent.set(id, memoryId);
+    if (this.#recent.size > RECENT_COMMITS_KEPT) {
+      this.#recent.delete(this.#recent.keys().next().value!);
+    }
+    this.#options.committed(id, memoryId);
     return memoryId;
   }
 
+  /** A turn committed here lately (by anyone, or its timeout): its memory row id. */
+  recent(id: string): { memoryId: number | undefined } | undefined {
+    return this.#recent.has(id) ? { memoryId: this.#recent.get(id) } : undefined;
+  }
+
   /** Removes turn `id` without committing it (a continuation takes it over). */
-  take(id: string): PendingTurn | undefined {
+  take(id: string): TakenTurn | undefined {
     const turn = this.#turns.get(id);
     if (turn === undefined) return undefined;
     this.#turns.delete(id);
     clearTimeout(turn.timer);
-    return turn;
+    const { timer: _timer, ...taken } = turn;
+    return taken;
   }
 
   /**

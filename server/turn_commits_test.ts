@@ -11,7 +11,10 @@ const pending = (commit: () => number | undefined) => ({
 
 Deno.test("a held turn is committed once: by commit, or by the timeout", async () => {
   const committed: [string, number | undefined][] = [];
-  const table = new PendingCommits((id, memoryId) => committed.push([id, memoryId]), 30);
+  const table = new PendingCommits({
+    committed: (id, memoryId) => committed.push([id, memoryId]),
+    timeoutMs: 30,
+  });
   let runs = 0;
   table.hold("t1", pending(() => ++runs));
   assert.equal(table.commit("t1"), 1);
@@ -24,7 +27,7 @@ Deno.test("a held turn is committed once: by commit, or by the timeout", async (
 
 Deno.test("a taken turn is never committed; commitAll commits the rest", () => {
   let commits = 0;
-  const table = new PendingCommits(() => {}, 10_000);
+  const table = new PendingCommits({ timeoutMs: 10_000 });
   table.hold("t1", pending(() => ++commits));
   table.hold("t2", pending(() => ++commits));
   const taken = table.take("t1");
@@ -37,8 +40,8 @@ Deno.test("a taken turn is never committed; commitAll commits the rest", () => {
 
 Deno.test("a closed connection hands its turns over uncommitted; they wait there anew, bounded", async () => {
   let commits = 0;
-  const connection = new PendingCommits(() => {}, 10_000);
-  const orphans = new PendingCommits(() => {}, 40, 2);
+  const connection = new PendingCommits({ timeoutMs: 10_000 });
+  const orphans = new PendingCommits({ timeoutMs: 40, max: 2 });
   connection.hold("t1", pending(() => ++commits));
   connection.hold("t2", pending(() => ++commits));
   connection.handOver(orphans);
@@ -52,4 +55,29 @@ Deno.test("a closed connection hands its turns over uncommitted; they wait there
   assert.equal(orphans.has("t2"), false);
   await new Promise((resolve) => setTimeout(resolve, 80));
   assert.equal(commits, 3, "nobody came back for them: committed at their timeout");
+});
+
+Deno.test("a commit that throws is reported and the table goes on; a re-held turn keeps its deadline", async () => {
+  const errors: string[] = [];
+  const table = new PendingCommits({ timeoutMs: 10_000, onError: (id) => errors.push(id) });
+  table.hold(
+    "t1",
+    pending(() => {
+      throw new Error("disk full");
+    }),
+  );
+  table.hold("t2", pending(() => 5));
+  table.commitAll();
+  assert.deepEqual(errors, ["t1"]);
+  assert.equal(table.size, 0, "t2 committed after t1 threw");
+  assert.deepEqual(table.recent("t2"), { memoryId: 5 }, "a late cancel still finds the row");
+  // Taken and held back (a refused continuation): the original deadline, not a fresh timeout.
+  let commits = 0;
+  const short = new PendingCommits({ timeoutMs: 40 });
+  short.hold("t3", pending(() => ++commits));
+  const taken = short.take("t3")!;
+  short.hold("t3", taken, taken.deadline);
+  short.hold("t3", short.take("t3")!, taken.deadline);
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  assert.equal(commits, 1);
 });

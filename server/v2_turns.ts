@@ -48,12 +48,17 @@ export class V2Turns {
   /** Recently finished or cancelled turns → memory row id (if the turn was stored). */
   #finished = new Map<string, number | undefined>();
   /** Answered turns that a continuation may still take over (capability `continue`). */
-  #commits = new PendingCommits((id, memoryId) => this.#finished.set(id, memoryId));
+  #commits: PendingCommits;
 
   constructor(link: ConnectionLink, out: V2Output, capabilities: ReadonlySet<string>) {
     this.#link = link;
     this.#out = out;
     this.#capabilities = capabilities;
+    this.#commits = new PendingCommits({
+      committed: (id, memoryId) => this.#finished.set(id, memoryId),
+      onError: (turn, error) =>
+        link.settings.log?.error("cannot apply a turn's effects", { peer: link.peer, turn, error }),
+    });
   }
 
   /**
@@ -80,7 +85,10 @@ export class V2Turns {
 
   /** `start`: a new turn of `device` at `rate`; `continues` takes over an earlier one. */
   start(id: string, device: string, rate: SampleRate, continues?: string): void {
-    if (this.#turns.has(id) || this.#finished.has(id) || this.#commits.has(id)) {
+    if (
+      this.#turns.has(id) || this.#finished.has(id) || this.#commits.has(id) ||
+      this.#link.settings.orphans.has(id)
+    ) {
       this.#out.error(id, "bad_frame", `turn ${id} already exists on this connection`);
       return;
     }
@@ -244,7 +252,8 @@ export class V2Turns {
     }
     const problem = continuationProblem(previousId, earlier, device, rate);
     if (problem !== undefined) {
-      if (pending !== undefined) waiting!.hold(previousId, pending);
+      // Back where it waited, with its own deadline: refused continuations never prolong it.
+      if (pending !== undefined) waiting!.hold(previousId, pending, pending.deadline);
       this.#out.error(id, "bad_continuation", problem);
       return undefined;
     }
@@ -389,8 +398,9 @@ export class V2Turns {
       turn.commitRequested = true;
       return;
     }
+    const orphans = this.#link.settings.orphans;
     if (this.#commits.has(id)) this.#commits.commit(id);
-    else this.#link.settings.orphans.commit(id);
+    else if (orphans.has(id)) this.#remember(id, orphans.commit(id));
   }
 
   #markInterrupted(memoryId: number, playedMs: number): void {
@@ -431,14 +441,18 @@ export class V2Turns {
       return;
     }
     const orphans = this.#link.settings.orphans;
-    if (this.#commits.has(id) || this.#finished.has(id) || orphans.has(id)) {
+    // An orphan committed by its timeout before the reconnected gateway's cancel came.
+    const lately = orphans.recent(id);
+    if (this.#commits.has(id) || this.#finished.has(id) || orphans.has(id) || lately) {
       // Barge-in after the whole reply was sent: the user heard only played_ms of it. A cancel
       // implies the commit of a turn that waited for one.
       const memoryId = this.#commits.has(id)
         ? this.#commits.commit(id)
         : orphans.has(id)
         ? orphans.commit(id)
-        : this.#finished.get(id);
+        : this.#finished.has(id)
+        ? this.#finished.get(id)
+        : lately!.memoryId;
       if (memoryId !== undefined) this.#markInterrupted(memoryId, playedMs);
       return;
     }

@@ -4,33 +4,38 @@
  *
  * @example
  * ```ts
- * const opus = new NativeLibrary(["libopus.so.0"], SYMBOLS, "libopus0", OpusUnavailableError);
+ * const opus = new NativeLibrary(SYMBOLS, {
+ *   names: ["libopus.so.0"],
+ *   debianPackage: "libopus0",
+ *   unavailable: OpusUnavailableError,
+ * });
  * const version = cString(opus.symbols().opus_get_version_string());
  * ```
  */
 
+/** Where a {@link NativeLibrary} comes from. */
+export interface NativeLibrarySource {
+  /** Sonames tried in order. */
+  names: readonly string[];
+  /** The Debian package that installs it, named in the error. */
+  debianPackage: string;
+  /** The error class thrown when no soname loads (not installed, or no `--allow-ffi`). */
+  unavailable: new (message: string) => Error;
+}
+
 /** One system library, opened on first use. */
 export class NativeLibrary<S extends Deno.ForeignLibraryInterface> {
-  #names: readonly string[];
   #symbols: S;
+  #names: readonly string[];
   #debianPackage: string;
   #unavailable: new (message: string) => Error;
   #library: Deno.DynamicLibrary<S> | undefined;
 
-  /**
-   * `names`: sonames tried in order; `debianPackage` is named in the error; `unavailable` is the
-   * error class thrown when none loads (not installed, or no `--allow-ffi`).
-   */
-  constructor(
-    names: readonly string[],
-    symbols: S,
-    debianPackage: string,
-    unavailable: new (message: string) => Error,
-  ) {
-    this.#names = names;
+  constructor(symbols: S, source: NativeLibrarySource) {
     this.#symbols = symbols;
-    this.#debianPackage = debianPackage;
-    this.#unavailable = unavailable;
+    this.#names = source.names;
+    this.#debianPackage = source.debianPackage;
+    this.#unavailable = source.unavailable;
   }
 
   /** The library's functions. Throws the `unavailable` error naming every soname's failure. */

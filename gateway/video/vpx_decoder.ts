@@ -98,12 +98,11 @@ const SYMBOLS = {
 type Vpx = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 /** Sonames tried in order: Debian 12's package, then an unversioned dev symlink. */
-const LIBVPX = new NativeLibrary(
-  ["libvpx.so.7", "libvpx.so"],
-  SYMBOLS,
-  "libvpx7",
-  VpxUnavailableError,
-);
+const LIBVPX = new NativeLibrary(SYMBOLS, {
+  names: ["libvpx.so.7", "libvpx.so"],
+  debianPackage: "libvpx7",
+  unavailable: VpxUnavailableError,
+});
 
 function vpx(): Vpx {
   return LIBVPX.symbols();

@@ -5,7 +5,7 @@
  *
  * Why the native library: the real-time audio path runs one encoder and one decoder per device,
  * 50 frames a second each. libopus built for the CPU (SIMD) encodes a frame in about half the
- * time of the WASM build npm:opusscript ships and decodes in about a third (issue 14, measured
+ * time of the WASM build npm:opusscript ships and decodes in about half (issue 14, measured
  * in `scripts/bench_gateway_micro.ts`), takes float samples directly (no int16 round trip),
  * and has no fixed heap to run out of.
  *
@@ -38,9 +38,14 @@ export const OPUS_BITRATE = 32000;
 export const OPUS_PCM_RATES = [8000, 12000, 16000, 24000, 48000] as const;
 /** One of {@link OPUS_PCM_RATES}, Hz. */
 export type OpusPcmRate = typeof OPUS_PCM_RATES[number];
+
+/** Whether libopus encodes from and decodes to `rate` Hz. */
+export function isOpusPcmRate(rate: number): rate is OpusPcmRate {
+  return (OPUS_PCM_RATES as readonly number[]).includes(rate);
+}
 /** Longest frame libopus decodes: 120 ms. */
 const MAX_FRAME_MS = 120;
-/** Largest Opus packet (RFC 6716: 1275 bytes per frame, up to three frames of 20 ms). */
+/** Largest packet accepted: three 20 ms frames of RFC 6716's 1275 bytes, far above 32 kbps. */
 export const MAX_PACKET_BYTES = 1275 * 3;
 /** libopus's application and CTL numbers (opus_defines.h). */
 const OPUS_APPLICATION_AUDIO = 2049;
@@ -84,12 +89,11 @@ export class OpusCodecError extends Error {
 }
 
 /** Sonames tried in order: Debian's runtime package, then an unversioned dev symlink. */
-const LIBOPUS = new NativeLibrary(
-  ["libopus.so.0", "libopus.so"],
-  SYMBOLS,
-  "libopus0",
-  OpusUnavailableError,
-);
+const LIBOPUS = new NativeLibrary(SYMBOLS, {
+  names: ["libopus.so.0", "libopus.so"],
+  debianPackage: "libopus0",
+  unavailable: OpusUnavailableError,
+});
 
 function opus(): Opus {
   return LIBOPUS.symbols();
@@ -105,14 +109,14 @@ function opusError(code: number): string {
 }
 
 function checkRate(rate: number): OpusPcmRate {
-  if (!(OPUS_PCM_RATES as readonly number[]).includes(rate)) {
+  if (!isOpusPcmRate(rate)) {
     throw new OpusCodecError(
       "rate",
       rate,
       `Opus PCM rate ${rate} Hz is not one of ${OPUS_PCM_RATES}`,
     );
   }
-  return rate as OpusPcmRate;
+  return rate;
 }
 
 /** Creates a libopus state with `create`, throwing its error text when it fails. */
@@ -157,8 +161,23 @@ export class OpusEncoder {
       "encoder",
       (error) => this.#opus.opus_encoder_create(rate, 1, OPUS_APPLICATION_AUDIO, error),
     );
-    this.#opus.opus_encoder_ctl(this.#state, OPUS_SET_BITRATE, options.bitrate ?? OPUS_BITRATE);
-    this.#opus.opus_encoder_ctl(this.#state, OPUS_SET_COMPLEXITY, ENCODER_COMPLEXITY);
+    const bitrate = options.bitrate ?? OPUS_BITRATE;
+    for (
+      const [field, ctl, value] of [
+        ["bitrate", OPUS_SET_BITRATE, bitrate],
+        ["complexity", OPUS_SET_COMPLEXITY, ENCODER_COMPLEXITY],
+      ] as const
+    ) {
+      const code = this.#opus.opus_encoder_ctl(this.#state, ctl, value);
+      if (code < 0) {
+        this.close();
+        throw new OpusCodecError(
+          field,
+          value,
+          `Opus ${field} ${value} refused: ${opusError(code)}`,
+        );
+      }
+    }
   }
 
   /**
@@ -260,8 +279,9 @@ export class OpusDecoder {
   }
 
   /**
-   * Opus packet-loss concealment for one missing frame, as long as the last frame decoded; a
-   * view valid until the next call. Consecutive calls fade out at libopus's pace.
+   * Opus packet-loss concealment for one missing packet, as long as the last packet decoded (20 ms
+   * unless the device sends longer packets); a view valid until the next call. Consecutive calls
+   * fade out at libopus's pace.
    */
   conceal(): Float32Array {
     const samples = this.#opus.opus_decode_float(

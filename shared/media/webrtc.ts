@@ -24,13 +24,13 @@ import { isIP } from "node:net";
 import { type RTCPeerConnectionConfig, RTCRtpCodecParameters, RtpHeader, RtpPacket } from "werift";
 import type { IceServer } from "../config.ts";
 import {
+  isOpusPcmRate,
   OPUS_FRAME_MS,
   OPUS_FRAME_SAMPLES,
   OPUS_PCM_RATES,
   OPUS_RATE,
   OpusCodecError,
   OpusEncoder,
-  type OpusPcmRate,
 } from "./opus_codec.ts";
 import { vp8Codec } from "../video/webrtc_video.ts";
 
@@ -167,14 +167,14 @@ export class OpusRtpSender {
     if (!encoder) {
       if (this.#closed) throw new OpusCodecError("encoder", "closed", "RTP sender is closed");
       const rate = (frame.length * 1000) / OPUS_FRAME_MS;
-      if (!(OPUS_PCM_RATES as readonly number[]).includes(rate)) {
+      if (!isOpusPcmRate(rate)) {
         throw new OpusCodecError(
           "frame",
           frame.length,
           `frame has ${frame.length} samples, not 20 ms at an Opus rate (${OPUS_PCM_RATES} Hz)`,
         );
       }
-      encoder = new OpusEncoder({ rate: rate as OpusPcmRate });
+      encoder = new OpusEncoder({ rate });
       this.#encoders.set(frame.length, encoder);
     }
     this.sendPayload(encoder.encode(frame), first);
