@@ -14,6 +14,7 @@ import { Assistant } from "./assistant/assistant.ts";
 import { ConversationMemory } from "./assistant/memory.ts";
 import { TimerService } from "./assistant/timers.ts";
 import { withServer } from "./audio_socket_testing.ts";
+import type { AudioSocketServer } from "./audio_socket.ts";
 import { FullPipeline } from "./pipeline.ts";
 import type { SpeechToText } from "./stt/types.ts";
 import { EspeakTts } from "./tts/espeak.ts";
@@ -238,19 +239,27 @@ Deno.test("a cancel implies the commit; continuing a committed, unknown or other
   });
 });
 
+/**
+ * A gateway's turn t1 ("turn on the kitchen lights") is answered, then its link drops before any
+ * commit; returns once the server has seen the connection close.
+ */
+async function answerThenDrop(server: AudioSocketServer): Promise<void> {
+  const first = await V2Client.connect(server.port, CAPABILITIES);
+  await start(first, "t1");
+  await audio(first, "t1", 0, phraseAudio(1, 800));
+  await send(first, { type: "end", turn: "t1", ts: Date.now() });
+  await first.next((m) => m.type === "end" && m.turn === "t1", 20_000);
+  first.close();
+  for (let polls = 0; server.connections > 0 && polls < 500; polls++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 Deno.test("a link drop before the continuation: the reconnected gateway continues the turn, which acts once", async () => {
   const s = setup();
   try {
     await withServer(s.pipeline, async (server) => {
-      const first = await V2Client.connect(server.port, CAPABILITIES);
-      await start(first, "t1");
-      await audio(first, "t1", 0, phraseAudio(1, 800));
-      await send(first, { type: "end", turn: "t1", ts: Date.now() });
-      await first.next((m) => m.type === "end" && m.turn === "t1", 20_000);
-      first.close();
-      for (let polls = 0; server.connections > 0 && polls < 500; polls++) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await answerThenDrop(server);
       assert.equal(server.connections, 0, "the server saw the link drop");
       assert.equal(s.commands.length, 0, "the answered first part is not applied at the drop");
       const second = await V2Client.connect(server.port, CAPABILITIES);
@@ -304,15 +313,7 @@ Deno.test("after a link drop, the reconnected gateway's commit then barge-in rec
   const s = setup();
   try {
     await withServer(s.pipeline, async (server) => {
-      const first = await V2Client.connect(server.port, CAPABILITIES);
-      await start(first, "t1");
-      await audio(first, "t1", 0, phraseAudio(1, 800));
-      await send(first, { type: "end", turn: "t1", ts: Date.now() });
-      await first.next((m) => m.type === "end" && m.turn === "t1", 20_000);
-      first.close();
-      for (let polls = 0; server.connections > 0 && polls < 500; polls++) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await answerThenDrop(server);
       const second = await V2Client.connect(server.port, CAPABILITIES);
       try {
         await send(second, { type: "commit", turn: "t1", ts: Date.now() });
