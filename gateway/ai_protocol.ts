@@ -236,6 +236,8 @@ class V2TurnWriter implements TurnWriter {
   #continued = false;
   /** The earlier turn's audio went out as this turn's, so {@link #sent} holds it too. */
   #earlierInSent = false;
+  /** A `start` went out (open or replay) at least once. */
+  #opened = false;
 
   constructor(turn: TurnIdentity, out: TurnOutput) {
     this.#turn = turn;
@@ -250,6 +252,7 @@ class V2TurnWriter implements TurnWriter {
   }
 
   open(ts: number): void {
+    this.#opened = true;
     const { id, device, rate, continues } = this.#turn;
     const start: StartMessage = { type: "start", turn: id, device, rate, ts };
     if (continues !== undefined && !continues.whole && this.#out.serverCan("continue")) {
@@ -289,8 +292,23 @@ class V2TurnWriter implements TurnWriter {
 
   replay(startedAt: number, paused: boolean, again: boolean): void {
     const { id, device, rate, continues } = this.#turn;
-    this.#out.send(encodeV2({ type: "start", turn: id, device, rate, ts: startedAt }));
+    const start: StartMessage = { type: "start", turn: id, device, rate, ts: startedAt };
+    // Never sent before (held from its start in an outage) and back on the earlier turn's
+    // server: the earlier turn waits there uncommitted, so this one names it. A server that
+    // lost it answers unknown_turn, and the whole request goes out then (ai_turn.ts).
+    const continuing = !this.#opened && continues !== undefined && !continues.whole &&
+      this.#out.serverCan("continue");
+    this.#opened = true;
+    if (continuing) start.continues = continues.id;
+    this.#out.send(encodeV2(start));
     this.#seq = 0;
+    if (continuing) {
+      this.#continued = true;
+      const own = this.#sent.view();
+      if (own.length > 0) this.#out.send(this.#audioMessage(own));
+      if (paused) this.#out.send(encodeV2({ type: "pause", turn: this.#turn.id, ts: Date.now() }));
+      return;
+    }
     // The server may not know the earlier turn: the whole request goes out as this one. Its
     // audio is not in the copy when the server was told `continues`, or when the turn never
     // opened (held from its start during an outage).

@@ -17,7 +17,9 @@
  *   `audio_socket_port` (and the status's `hostname` where two entries share a port). A new turn
  *   goes to the live server with the lowest projected wait, ties to the fewest queued turns
  *   (`ai_server_link.ts`); a turn that continues another goes where that one was placed (also
- *   after its reply ended), if live; else it goes out whole, as a plain turn.
+ *   after its reply ended), if live; held in an outage, it goes there once that server is back and
+ *   names the earlier turn, which the server kept uncommitted; anywhere else it goes out whole,
+ *   as a plain turn.
  * - **Failover**: a server lost mid-turn hands its turns that have no reply yet (the turn says
  *   {@link Turn.replayable}) to the least loaded other live server, at once and whole; with no
  *   server live they wait in the outage hold. A turn whose reply already started fails
@@ -157,6 +159,8 @@ export class AiServers implements AiLink {
   #links = new Map<Turn, PlacedLink>();
   /** The server each turn was last placed on, kept past its end for a continuation of it. */
   #placedOn = new WeakMap<Turn, ServerLink>();
+  /** Continuations held from their start in an outage: their earlier turn's server. */
+  #heldContinuations = new WeakMap<Turn, { server: ServerLink; continues: { whole: boolean } }>();
   #hold: OutageHold<Turn>;
   #closed = false;
   /** `t` + random letters of this client, then a decimal counter: `tqzkfpa1`, `tqzkfpa2`, … */
@@ -323,14 +327,20 @@ export class AiServers implements AiLink {
     const server = earlierServer?.live ? earlierServer : leastLoaded(this.#servers);
     // Anywhere else the merged request goes out whole, as one plain turn (the turn is then not
     // `continued`, and the caller cancels the earlier turn).
+    // Held (no server live): if the earlier turn's server comes back, the earlier turn waits
+    // there uncommitted (the server keeps a closed connection's turns for the reconnected
+    // gateway), so the continuation names it then; placed elsewhere it goes whole (#replayOn).
     const continues = earlier && {
       id: earlier.id,
       pcm: earlier.requestAudio(),
-      whole: server === undefined || server !== earlierServer,
+      whole: server === undefined ? earlierServer === undefined : server !== earlierServer,
     };
     const link = new PlacedLink(this, this.responseTimeoutMs);
     const turn = new Turn(link, { id, device, rate, handlers, protocol: this.#adapter, continues });
     this.#links.set(turn, link);
+    if (!server && continues && earlierServer) {
+      this.#heldContinuations.set(turn, { server: earlierServer, continues });
+    }
     if (!server) {
       if (this.#closed || !this.#hold.holdNew(turn)) {
         queueMicrotask(() => turn.abort("unavailable", "no AI server is connected"));
@@ -382,10 +392,18 @@ export class AiServers implements AiLink {
     for (const reply of replies) turn.receive(reply);
   }
 
-  /** Moves a suspended turn onto `server` and sends it there again, whole. */
+  /**
+   * Moves a suspended turn onto `server` and sends it there again: whole, unless it is a
+   * continuation held from its start going to its earlier turn's server.
+   */
   #replayOn(turn: Turn, server: ServerLink): void {
     const link = this.#links.get(turn);
     if (!link || turn.done) return;
+    const held = this.#heldContinuations.get(turn);
+    if (held) {
+      this.#heldContinuations.delete(turn);
+      held.continues.whole = server !== held.server;
+    }
     this.#place(turn, link, server);
     turn.replay();
   }
@@ -396,7 +414,11 @@ export class AiServers implements AiLink {
     if (waiting.length > 0) {
       this.#log.info("replaying held turns", { turns: waiting.length, port: server.address.port });
     }
-    for (const turn of waiting) this.#replayOn(turn, leastLoaded(this.#servers) ?? server);
+    for (const turn of waiting) {
+      // A held continuation goes back to its earlier turn's server when that one is back.
+      const earlier = this.#heldContinuations.get(turn)?.server;
+      this.#replayOn(turn, earlier?.live ? earlier : leastLoaded(this.#servers) ?? server);
+    }
     if (first) { for (const listener of this.#listeners) listener(true); }
   }
 

@@ -327,6 +327,40 @@ Deno.test("AiServers through real server restarts: the outage hold, replay and b
   });
 });
 
+Deno.test("a continuation started while the link is down names its turn on the same server once it is back", async () => {
+  await withEchoServer(async (server, tap) => {
+    const ai = client(tap.port, { secret: server.secret, outageHoldMs: 10_000 });
+    try {
+      await until(() => ai.connected);
+      const first = recorder();
+      const earlier = ai.startTurn("kitchen", 16000, first.handlers);
+      earlier.audio(pcm);
+      earlier.end(Date.now());
+      await until(() => first.ended); // answered, not committed: the server holds it
+      tap.refuse(true);
+      tap.cut();
+      await until(() => !ai.connected);
+      const second = recorder();
+      const turn = ai.startTurn("kitchen", 16000, second.handlers, { continues: earlier });
+      earlier.supersede(turn.continued);
+      turn.audio(pcm);
+      turn.end(Date.now());
+      tap.refuse(false);
+      await until(() => second.ended, 30_000);
+      const [received] = sent(tap, turn.id);
+      assert.equal(received.continues, earlier.id, "named, not sent whole");
+      assert.equal(received.audioBytes, pcm.length, "only its own audio went out");
+      assert.equal(received.error, undefined);
+      // The server took the waiting turn over: the echo answers the merged request, both parts.
+      assert.equal(second.audio.reduce((n, a) => n + a.bytes, 0), 2 * pcm.length);
+      assert.equal(sent(tap, earlier.id).length, 1, "the earlier turn was not sent again");
+      assert.equal(second.failed, undefined);
+    } finally {
+      ai.close();
+    }
+  });
+});
+
 Deno.test("turn ids differ between clients, so a restarted gateway never reuses one", async () => {
   const ids = (ai: AiServers) =>
     Array.from({ length: 3 }, () => ai.startTurn("kitchen", 16000, recorder().handlers).id);

@@ -223,7 +223,7 @@ Deno.test("unknown_turn for a plain turn fails it; an ended continuation is ende
   assert.deepEqual(sent.slice(-4).map((m) => m.type), ["start", "audio", "audio", "end"]);
 });
 
-Deno.test("a continuation held from its start (no server live) is replayed with both parts", () => {
+Deno.test("a continuation held from its start and placed away from its earlier turn goes whole", () => {
   // The link drops bytes while no server is live, as AiServers' does for a held turn.
   const recorded = recordingLink(["stream", "continue"]);
   let live = false;
@@ -236,7 +236,7 @@ Deno.test("a continuation held from its start (no server live) is replayed with 
     rate: 16000,
     handlers,
     protocol: V2_PROTOCOL,
-    continues: { id: "t1", pcm: earlier },
+    continues: { id: "t1", pcm: earlier, whole: true },
   });
   // Held by the outage hold: suspended, never opened.
   t.suspend();
@@ -252,6 +252,38 @@ Deno.test("a continuation held from its start (no server live) is replayed with 
   assert.equal(audioAround(sent).total, 6400 + 3200, "both parts");
   const audio = sent.filter((m) => m.type === "audio");
   assert.deepEqual(audio.map((m) => m.pcm[0]), [7, 1], "the earlier part first");
+  t.receive({ type: "end" });
+  assert.ok(r.ended);
+});
+
+Deno.test("a continuation held from its start, back on its earlier turn's server, names it", () => {
+  const recorded = recordingLink(["stream", "continue"]);
+  let live = false;
+  const link: TurnLink = { ...recorded.link, send: (bytes) => live && recorded.link.send(bytes) };
+  const { r, handlers } = outcome();
+  const t = new Turn(link, {
+    id: "t2",
+    device: "kitchen",
+    rate: 16000,
+    handlers,
+    protocol: V2_PROTOCOL,
+    continues: { id: "t1", pcm: new Uint8Array(6400).fill(7), whole: false },
+  });
+  t.suspend();
+  t.audio(TENTH);
+  t.end(Date.now());
+  live = true;
+  t.replay();
+  const { sent } = recorded;
+  const start = sent[0] as Extract<V2Message, { type: "start" }>;
+  assert.equal(start.continues, "t1", "the server kept t1 uncommitted for the reconnected gateway");
+  assert.equal(audioAround(sent).total, 3200, "only its own audio: the server holds t1's");
+  assert.equal(t.continued, true);
+  // A server that lost t1 (it restarted) says so: the whole request goes out once.
+  sent.length = 0;
+  t.receive({ type: "error", code: "unknown_turn", message: "turn t1 cannot be continued" });
+  assert.equal((sent[0] as Extract<V2Message, { type: "start" }>).continues, undefined);
+  assert.equal(audioAround(sent).total, 6400 + 3200, "both parts");
   t.receive({ type: "end" });
   assert.ok(r.ended);
 });

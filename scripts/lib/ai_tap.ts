@@ -34,6 +34,8 @@ export interface TappedTurn {
   rate: number;
   /** The protocol it came in: v2 messages, or one v1 frame. */
   protocol: 1 | 2;
+  /** v2: the turn its `start` says it continues. */
+  continues?: string;
   /** performance.now() of its `start`. */
   startedAt: number;
   /** Audio received, ms at the turn's rate. */
@@ -87,6 +89,8 @@ export interface AiTap {
   limitReplies(bytesPerSecond: number | undefined): void;
   /** Drops every relayed connection now, on both sides; bytes held back are lost. */
   cut(): void;
+  /** While on, a new gateway connection is closed at once (the server stays unreachable). */
+  refuse(on: boolean): void;
   /**
    * While on, a connection is dropped the moment the gateway's `end` of a turn reaches the
    * relay, before the server gets it (the turn is recorded as ended).
@@ -176,9 +180,14 @@ export async function startAiTap(targetPort: number, options: AiTapOptions = {})
     gatewayCapabilities: [] as string[],
     replyLimit: undefined as number | undefined,
     cutOnEnd: false,
+    refuse: false,
   };
   const accepting = (async () => {
     for await (const client of listener) {
+      if (state.refuse) {
+        closeQuietly(client);
+        continue;
+      }
       let server: Deno.TcpConn;
       try {
         server = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
@@ -226,6 +235,7 @@ export async function startAiTap(targetPort: number, options: AiTapOptions = {})
             state.gatewayCapabilities = m.capabilities;
           } else if (m.type === "start") {
             const turn = newTurn(m.turn, m.device, m.rate, 2);
+            if (m.continues !== undefined) turn.continues = m.continues;
             byId.set(m.turn, turn);
             turns.push(turn);
           } else if (m.type === "audio") {
@@ -309,6 +319,9 @@ export async function startAiTap(targetPort: number, options: AiTapOptions = {})
     },
     cutOnEnd(on) {
       state.cutOnEnd = on;
+    },
+    refuse(on) {
+      state.refuse = on;
     },
     cut() {
       for (const c of [...conns]) {
