@@ -332,3 +332,30 @@ Deno.test("after a link drop, the reconnected gateway's commit then barge-in rec
     s.close();
   }
 });
+
+Deno.test("a turn replayed after a link drop under its own id is answered again and acts once", async () => {
+  const s = setup();
+  try {
+    await withServer(s.pipeline, async (server) => {
+      // The reply of t1 never reached the gateway: it sends the turn again on a new connection.
+      await answerThenDrop(server);
+      const second = await V2Client.connect(server.port, CAPABILITIES);
+      try {
+        await start(second, "t1");
+        await audio(second, "t1", 0, phraseAudio(1, 800));
+        await send(second, { type: "end", turn: "t1", ts: Date.now() });
+        await second.next((m) => m.type === "end" && m.turn === "t1", 20_000);
+        assert.ok(!second.messages.some((m) => m.type === "error"), JSON.stringify(second.types()));
+        await send(second, { type: "commit", turn: "t1", ts: Date.now() });
+        await send(second, { type: "ping", id: 1, ts: Date.now() });
+        await second.next((m) => m.type === "pong");
+      } finally {
+        second.close();
+      }
+    });
+    assert.equal(s.commands.length, 1, "the lights went on once");
+    assert.deepEqual(s.memory.recent("kitchen", 10).map((r) => r.turn), ["t1"]);
+  } finally {
+    s.close();
+  }
+});

@@ -85,13 +85,19 @@ export class V2Turns {
 
   /** `start`: a new turn of `device` at `rate`; `continues` takes over an earlier one. */
   start(id: string, device: string, rate: SampleRate, continues?: string): void {
-    if (
-      this.#turns.has(id) || this.#finished.has(id) || this.#commits.has(id) ||
-      this.#link.settings.orphans.has(id)
-    ) {
+    if (this.#turns.has(id) || this.#finished.has(id) || this.#commits.has(id)) {
       this.#out.error(id, "bad_frame", `turn ${id} already exists on this connection`);
       return;
     }
+    const orphans = this.#link.settings.orphans;
+    const orphan = orphans.take(id);
+    if (orphan !== undefined && orphan.device !== device) {
+      orphans.hold(id, orphan, orphan.deadline);
+      this.#out.error(id, "bad_frame", `turn ${id} already exists for another device`);
+      return;
+    }
+    // Else a reconnected gateway replays a turn whose answer it never got (the link dropped):
+    // the replay is answered again and its effects apply once, from it, not from the orphan.
     // `continues` means something only where `continue` was agreed (else it is ignored).
     const previous = continues !== undefined && this.#capabilities.has("continue")
       ? this.#takeOver(continues, id, device, rate)
@@ -375,19 +381,20 @@ export class V2Turns {
   #settle(turn: Turn, result: TurnResult): number | undefined {
     // A pipeline without staged effects (echo) acted already; its turn can still be continued.
     const commit = result.commit ?? (() => result.memoryId);
-    if (
-      turn.pcm === undefined || turn.commitRequested || turn.playedMs !== undefined ||
-      !this.#link.open
-    ) {
+    if (turn.pcm === undefined || turn.commitRequested || turn.playedMs !== undefined) {
       return commit();
     }
-    this.#commits.hold(turn.id, {
+    const pending = {
       device: turn.device,
       pcm: turn.pcm,
       rate: turn.rate,
       links: turn.links,
       commit,
-    });
+    };
+    // The link dropped while it ran: the gateway, reconnected, replays it if it got no reply (that
+    // replay takes the orphan over) or continues or commits it; else it applies at its timeout.
+    if (!this.#link.open) this.#link.settings.orphans.hold(turn.id, pending);
+    else this.#commits.hold(turn.id, pending);
     return undefined;
   }
 
