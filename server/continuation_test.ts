@@ -253,109 +253,87 @@ async function answerThenDrop(server: AudioSocketServer): Promise<void> {
   for (let polls = 0; server.connections > 0 && polls < 500; polls++) {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+  assert.equal(server.connections, 0, "the server saw the link drop");
 }
 
-Deno.test("a link drop before the continuation: the reconnected gateway continues the turn, which acts once", async () => {
+/**
+ * {@link answerThenDrop} on a first connection, then `fn` on a second one (the gateway
+ * reconnected), then `after` once the server has shut down (orphans committed). Cleans up.
+ */
+async function afterLinkDrop(
+  fn: (second: V2Client, s: ReturnType<typeof setup>) => Promise<void>,
+  after: (s: ReturnType<typeof setup>) => void,
+): Promise<void> {
   const s = setup();
   try {
     await withServer(s.pipeline, async (server) => {
       await answerThenDrop(server);
-      assert.equal(server.connections, 0, "the server saw the link drop");
-      assert.equal(s.commands.length, 0, "the answered first part is not applied at the drop");
       const second = await V2Client.connect(server.port, CAPABILITIES);
       try {
-        await start(second, "t2", "t1");
-        await audio(second, "t2", 0, phraseAudio(2, 1200));
-        await send(second, { type: "end", turn: "t2", ts: Date.now() });
-        await second.next((m) => m.type === "end" && m.turn === "t2", 20_000);
-        assert.ok(!second.messages.some((m) => m.type === "error"), JSON.stringify(second.types()));
-        assert.deepEqual(textOf(second, "t2", "transcript"), [
-          "turn on the kitchen lights and set a timer for five minutes",
-        ]);
-        await send(second, { type: "commit", turn: "t2", ts: Date.now() });
+        await fn(second, s);
         await send(second, { type: "ping", id: 1, ts: Date.now() });
         await second.next((m) => m.type === "pong");
+        assert.ok(!second.messages.some((m) => m.type === "error"), JSON.stringify(second.types()));
       } finally {
         second.close();
       }
     });
+    after(s);
+  } finally {
+    s.close();
+  }
+}
+
+Deno.test("a link drop before the continuation: the reconnected gateway continues the turn, which acts once", async () => {
+  await afterLinkDrop(async (second, s) => {
+    assert.equal(s.commands.length, 0, "the answered first part is not applied at the drop");
+    await start(second, "t2", "t1");
+    await audio(second, "t2", 0, phraseAudio(2, 1200));
+    await send(second, { type: "end", turn: "t2", ts: Date.now() });
+    await second.next((m) => m.type === "end" && m.turn === "t2", 20_000);
+    assert.deepEqual(textOf(second, "t2", "transcript"), [
+      "turn on the kitchen lights and set a timer for five minutes",
+    ]);
+    await send(second, { type: "commit", turn: "t2", ts: Date.now() });
+  }, (s) => {
     // After the server's close too: the lights went on once, one timer, one memory row.
     assert.deepEqual(s.commands, [
       { command: "set_power", params: { target: "kitchen lights", on: true } },
     ]);
     assert.equal(s.timers.pending("kitchen").length, 1);
     assert.deepEqual(s.memory.recent("kitchen", 10).map((r) => r.turn), ["t2"]);
-  } finally {
-    s.close();
-  }
+  });
 });
 
 Deno.test("an answered turn left by a dropped link is applied when nobody continues it", async () => {
-  const s = setup();
-  try {
-    await withServer(s.pipeline, async (server) => {
-      const client = await V2Client.connect(server.port, CAPABILITIES);
-      await start(client, "t1");
-      await audio(client, "t1", 0, phraseAudio(1, 800));
-      await send(client, { type: "end", turn: "t1", ts: Date.now() });
-      await client.next((m) => m.type === "end" && m.turn === "t1", 20_000);
-      client.close();
-    });
-    // The server shut down before the orphan's timeout: its effects still apply, once.
+  // The server shuts down before the orphan's timeout: its effects still apply, once.
+  await afterLinkDrop(() => Promise.resolve(), (s) => {
     assert.equal(s.commands.length, 1);
     assert.deepEqual(s.memory.recent("kitchen", 10).map((r) => r.turn), ["t1"]);
-  } finally {
-    s.close();
-  }
+  });
 });
 
 Deno.test("after a link drop, the reconnected gateway's commit then barge-in records what was heard", async () => {
-  const s = setup();
-  try {
-    await withServer(s.pipeline, async (server) => {
-      await answerThenDrop(server);
-      const second = await V2Client.connect(server.port, CAPABILITIES);
-      try {
-        await send(second, { type: "commit", turn: "t1", ts: Date.now() });
-        await send(second, { type: "cancel", turn: "t1", ts: Date.now(), played_ms: 300 });
-        await send(second, { type: "ping", id: 1, ts: Date.now() });
-        await second.next((m) => m.type === "pong");
-        assert.ok(!second.messages.some((m) => m.type === "error"), JSON.stringify(second.types()));
-      } finally {
-        second.close();
-      }
-    });
+  await afterLinkDrop(async (second) => {
+    await send(second, { type: "commit", turn: "t1", ts: Date.now() });
+    await send(second, { type: "cancel", turn: "t1", ts: Date.now(), played_ms: 300 });
+  }, (s) => {
     assert.equal(s.commands.length, 1);
     const [row] = s.memory.recent("kitchen", 10);
     assert.ok(row.turn === "t1" && row.interrupted && row.playedMs === 300, JSON.stringify(row));
-  } finally {
-    s.close();
-  }
+  });
 });
 
 Deno.test("a turn replayed after a link drop under its own id is answered again and acts once", async () => {
-  const s = setup();
-  try {
-    await withServer(s.pipeline, async (server) => {
-      // The reply of t1 never reached the gateway: it sends the turn again on a new connection.
-      await answerThenDrop(server);
-      const second = await V2Client.connect(server.port, CAPABILITIES);
-      try {
-        await start(second, "t1");
-        await audio(second, "t1", 0, phraseAudio(1, 800));
-        await send(second, { type: "end", turn: "t1", ts: Date.now() });
-        await second.next((m) => m.type === "end" && m.turn === "t1", 20_000);
-        assert.ok(!second.messages.some((m) => m.type === "error"), JSON.stringify(second.types()));
-        await send(second, { type: "commit", turn: "t1", ts: Date.now() });
-        await send(second, { type: "ping", id: 1, ts: Date.now() });
-        await second.next((m) => m.type === "pong");
-      } finally {
-        second.close();
-      }
-    });
+  // The reply of t1 never reached the gateway: it sends the turn again on a new connection.
+  await afterLinkDrop(async (second) => {
+    await start(second, "t1");
+    await audio(second, "t1", 0, phraseAudio(1, 800));
+    await send(second, { type: "end", turn: "t1", ts: Date.now() });
+    await second.next((m) => m.type === "end" && m.turn === "t1", 20_000);
+    await send(second, { type: "commit", turn: "t1", ts: Date.now() });
+  }, (s) => {
     assert.equal(s.commands.length, 1, "the lights went on once");
     assert.deepEqual(s.memory.recent("kitchen", 10).map((r) => r.turn), ["t1"]);
-  } finally {
-    s.close();
-  }
+  });
 });
