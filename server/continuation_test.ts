@@ -8,11 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { V2Client } from "../scripts/lib/audio_socket_clients.ts";
-import type { DeviceCommand } from "../shared/messages.ts";
 import type { V2Message } from "../shared/frame_codec.ts";
-import { Assistant } from "./assistant/assistant.ts";
-import { ConversationMemory } from "./assistant/memory.ts";
-import { TimerService } from "./assistant/timers.ts";
+import { testAssistant } from "./assistant/testing.ts";
 import { withServer } from "./audio_socket_testing.ts";
 import type { AudioSocketServer } from "./audio_socket.ts";
 import { FullPipeline } from "./pipeline.ts";
@@ -62,21 +59,10 @@ function phraseStt(): SpeechToText & { heard: string[] } {
 
 /** A full pipeline with its memory, timers and the device commands it published. */
 function setup() {
-  const memory = ConversationMemory.open(":memory:");
-  const timers = new TimerService(memory, { onDue: () => {} });
-  const commands: DeviceCommand[] = [];
-  const assistant = new Assistant({
-    memory,
-    timers,
-    publishCommand: (_device, command) => commands.push(command),
-  });
+  const real = testAssistant();
   const stt = phraseStt();
-  const pipeline = new FullPipeline({ stt, assistant, tts: new EspeakTts() });
-  const close = () => {
-    timers.stop();
-    memory.close();
-  };
-  return { memory, timers, commands, stt, pipeline, close };
+  const pipeline = new FullPipeline({ stt, assistant: real.assistant, tts: new EspeakTts() });
+  return { ...real, stt, pipeline };
 }
 
 /**

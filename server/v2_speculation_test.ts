@@ -1,12 +1,9 @@
 import assert from "node:assert/strict";
+import { testAssistant } from "./assistant/testing.ts";
 import type { EotMessage } from "../shared/frame_codec.ts";
 import { EndOfTurn } from "./end_of_turn.ts";
 import { InferenceQueue } from "./inference_queue.ts";
 import { EchoPipeline, FullPipeline, type ReplySink, type SpeculativeStt } from "./pipeline.ts";
-import type { DeviceCommand } from "../shared/messages.ts";
-import { Assistant } from "./assistant/assistant.ts";
-import { ConversationMemory } from "./assistant/memory.ts";
-import { TimerService } from "./assistant/timers.ts";
 import { EspeakTts } from "./tts/espeak.ts";
 import { discardSpeculation, speculate, usableSpeculation } from "./v2_speculation.ts";
 import { eotMessage, newTurn, type Turn } from "./v2_turn.ts";
@@ -136,22 +133,11 @@ const COMMAND = "turn on the kitchen lights";
  * hears `COMMAND` whatever the audio (the point here is what happens after STT).
  */
 function fullSetup() {
-  const memory = ConversationMemory.open(":memory:");
-  const timers = new TimerService(memory, { onDue: () => {} });
-  const commands: DeviceCommand[] = [];
-  const assistant = new Assistant({
-    memory,
-    timers,
-    publishCommand: (_device, command) => commands.push(command),
-  });
+  const { assistant, memory, commands, close } = testAssistant();
   const stt = {
     transcribe: () => Promise.resolve({ text: COMMAND, timings: EMPTY_TIMINGS }),
   };
   const pipeline = new FullPipeline({ stt, assistant, tts: new EspeakTts() });
-  const close = () => {
-    timers.stop();
-    memory.close();
-  };
   return { memory, commands, pipeline, close };
 }
 

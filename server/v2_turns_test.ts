@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
+import { testAssistant } from "./assistant/testing.ts";
 import { sendTurn, V2Client } from "../scripts/lib/audio_socket_clients.ts";
 import { ScriptedPipeline, withServer } from "./audio_socket_testing.ts";
 import { EchoPipeline, FullPipeline } from "./pipeline.ts";
 import type { DeviceCommand } from "../shared/messages.ts";
-import { Assistant } from "./assistant/assistant.ts";
-import { ConversationMemory } from "./assistant/memory.ts";
-import { TimerService } from "./assistant/timers.ts";
+import type { ConversationMemory } from "./assistant/memory.ts";
 import { EspeakTts } from "./tts/espeak.ts";
 
 async function sendTestTurn(client: V2Client, turn: string, rate: 16000 | 48000) {
@@ -169,14 +168,7 @@ async function withReplyAhead(
     s: { commands: DeviceCommand[]; memory: ConversationMemory; stt: number[]; tts: string[] },
   ) => Promise<void>,
 ): Promise<void> {
-  const memory = ConversationMemory.open(":memory:");
-  const timers = new TimerService(memory, { onDue: () => {} });
-  const commands: DeviceCommand[] = [];
-  const assistant = new Assistant({
-    memory,
-    timers,
-    publishCommand: (_device, command) => commands.push(command),
-  });
+  const { assistant, memory, commands, close } = testAssistant();
   const s = { commands, memory, stt: [] as number[], tts: [] as string[] };
   const espeak = new EspeakTts();
   const pipeline = new FullPipeline({
@@ -208,8 +200,7 @@ async function withReplyAhead(
       }
     });
   } finally {
-    timers.stop();
-    memory.close();
+    close();
   }
 }
 

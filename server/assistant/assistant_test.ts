@@ -5,7 +5,7 @@ import { Assistant, heardReply, LLM_FAILURE_REPLY } from "./assistant.ts";
 import { FALLBACK_REPLY } from "./builtin_engine.ts";
 import { LlmClient } from "./llm_client.ts";
 import { ConversationMemory } from "./memory.ts";
-import { startFakeLlm } from "./testing.ts";
+import { startFakeLlm, testAssistant } from "./testing.ts";
 import { TimerService } from "./timers.ts";
 
 /** 2026-11-21 15:05 local time. */
@@ -212,14 +212,7 @@ Deno.test("Assistant says so when the LLM fails before answering", async () => {
 });
 
 Deno.test("a request joining two commands runs both; staged, they act only when applied", async () => {
-  const memory = ConversationMemory.open(":memory:");
-  const timers = new TimerService(memory, { onDue: () => {} });
-  const commands: DeviceCommand[] = [];
-  const assistant = new Assistant({
-    memory,
-    timers,
-    publishCommand: (_device, command) => commands.push(command),
-  });
+  const { assistant, timers, commands, close } = testAssistant();
   try {
     const effects = assistant.stage("kitchen");
     let reply = "";
@@ -239,8 +232,7 @@ Deno.test("a request joining two commands runs both; staged, they act only when 
     ]);
     assert.equal(timers.pending("kitchen").length, 1);
   } finally {
-    timers.stop();
-    memory.close();
+    close();
   }
 });
 

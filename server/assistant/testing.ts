@@ -2,7 +2,45 @@
  * A local HTTP server speaking the OpenAI chat-completions streaming wire format, for tests of
  * the LLM client and the assistant (no model needed). Each request is answered by the next
  * scripted response: text tokens and/or tool calls, sent as `data:` events, then `[DONE]`.
+ * Also the real assistant on an in-memory store, for tests of what runs around it.
  */
+import type { DeviceCommand } from "../../shared/messages.ts";
+import { Assistant } from "./assistant.ts";
+import { ConversationMemory } from "./memory.ts";
+import { TimerService } from "./timers.ts";
+
+/** The real assistant on an in-memory SQLite memory, and what it did. */
+export interface TestAssistant {
+  assistant: Assistant;
+  memory: ConversationMemory;
+  timers: TimerService;
+  /** Device commands it published, in order. */
+  commands: DeviceCommand[];
+  /** Stops the timers and closes the memory. */
+  close(): void;
+}
+
+/** A {@link TestAssistant}: no LLM, real clock, due timers ignored. */
+export function testAssistant(): TestAssistant {
+  const memory = ConversationMemory.open(":memory:");
+  const timers = new TimerService(memory, { onDue: () => {} });
+  const commands: DeviceCommand[] = [];
+  const assistant = new Assistant({
+    memory,
+    timers,
+    publishCommand: (_device, command) => commands.push(command),
+  });
+  return {
+    assistant,
+    memory,
+    timers,
+    commands,
+    close: () => {
+      timers.stop();
+      memory.close();
+    },
+  };
+}
 
 /** One scripted answer. */
 export interface FakeLlmResponse {
