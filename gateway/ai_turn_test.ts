@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { delay } from "../shared/async.ts";
 import { FrameDecoder, type V2Message } from "../shared/frame_codec.ts";
 import { V2_PROTOCOL } from "./ai_protocol.ts";
-import { Turn, type TurnFailure, type TurnLink } from "./ai_turn.ts";
+import { Turn, type TurnFailure, type TurnHandlers, type TurnLink } from "./ai_turn.ts";
 
 /** 100 ms of int16 audio at 16 kHz. */
 const TENTH = new Uint8Array(3200).fill(1);
@@ -153,18 +153,39 @@ Deno.test("queued state re-arms the response timeout; superseded ends a turn qui
   assert.equal(events.timedOut, 1);
 });
 
-Deno.test("unknown_turn for a continuation sends the whole request again as one plain turn", () => {
-  const { link, sent } = recordingLink(["stream", "speculate", "continue"]);
-  const { r, handlers } = outcome();
-  const earlier = new Uint8Array(6400).fill(7); // the provisional turn's 200 ms
-  const t = new Turn(link, {
+/**
+ * Turn t2 of the kitchen continuing t1, whose request audio is `earlier`; `whole` as AiServers
+ * decides it (undefined: opened on the earlier turn's server).
+ */
+function continuation(
+  link: TurnLink,
+  handlers: TurnHandlers,
+  earlier: Uint8Array,
+  whole?: boolean,
+): Turn {
+  return new Turn(link, {
     id: "t2",
     device: "kitchen",
     rate: 16000,
     handlers,
     protocol: V2_PROTOCOL,
-    continues: { id: "t1", pcm: earlier },
+    continues: { id: "t1", pcm: earlier, whole },
   });
+}
+
+/** A recording link that drops bytes until `goLive()`, as AiServers' does for a held turn. */
+function heldLink(capabilities: string[]) {
+  const recorded = recordingLink(capabilities);
+  let live = false;
+  const link: TurnLink = { ...recorded.link, send: (bytes) => live && recorded.link.send(bytes) };
+  return { link, sent: recorded.sent, goLive: () => void (live = true) };
+}
+
+Deno.test("unknown_turn for a continuation sends the whole request again as one plain turn", () => {
+  const { link, sent } = recordingLink(["stream", "speculate", "continue"]);
+  const { r, handlers } = outcome();
+  const earlier = new Uint8Array(6400).fill(7); // the provisional turn's 200 ms
+  const t = continuation(link, handlers, earlier);
   t.open();
   assert.equal(t.continued, true);
   t.audio(TENTH);
@@ -224,28 +245,17 @@ Deno.test("unknown_turn for a plain turn fails it; an ended continuation is ende
 });
 
 Deno.test("a continuation held from its start and placed away from its earlier turn goes whole", () => {
-  // The link drops bytes while no server is live, as AiServers' does for a held turn.
-  const recorded = recordingLink(["stream", "continue"]);
-  let live = false;
-  const link: TurnLink = { ...recorded.link, send: (bytes) => live && recorded.link.send(bytes) };
+  const { link, sent, goLive } = heldLink(["stream", "continue"]);
   const { r, handlers } = outcome();
   const earlier = new Uint8Array(6400).fill(7); // "set a timer for": the provisional turn's audio
-  const t = new Turn(link, {
-    id: "t2",
-    device: "kitchen",
-    rate: 16000,
-    handlers,
-    protocol: V2_PROTOCOL,
-    continues: { id: "t1", pcm: earlier, whole: true },
-  });
+  const t = continuation(link, handlers, earlier, true);
   // Held by the outage hold: suspended, never opened.
   t.suspend();
   assert.equal(t.continued, false, "the caller cancels the earlier turn itself");
   t.audio(TENTH); // "ten minutes", while the server restarts
   t.end(Date.now());
-  live = true;
+  goLive();
   t.replay();
-  const { sent } = recorded;
   assert.deepEqual(sent.map((m) => m.type), ["start", "audio", "audio", "end"]);
   const start = sent[0] as Extract<V2Message, { type: "start" }>;
   assert.equal(start.continues, undefined, "one plain turn: the server may not know t1");
@@ -257,24 +267,14 @@ Deno.test("a continuation held from its start and placed away from its earlier t
 });
 
 Deno.test("a continuation held from its start, back on its earlier turn's server, names it", () => {
-  const recorded = recordingLink(["stream", "continue"]);
-  let live = false;
-  const link: TurnLink = { ...recorded.link, send: (bytes) => live && recorded.link.send(bytes) };
+  const { link, sent, goLive } = heldLink(["stream", "continue"]);
   const { r, handlers } = outcome();
-  const t = new Turn(link, {
-    id: "t2",
-    device: "kitchen",
-    rate: 16000,
-    handlers,
-    protocol: V2_PROTOCOL,
-    continues: { id: "t1", pcm: new Uint8Array(6400).fill(7), whole: false },
-  });
+  const t = continuation(link, handlers, new Uint8Array(6400).fill(7), false);
   t.suspend();
   t.audio(TENTH);
   t.end(Date.now());
-  live = true;
+  goLive();
   t.replay();
-  const { sent } = recorded;
   const start = sent[0] as Extract<V2Message, { type: "start" }>;
   assert.equal(start.continues, "t1", "the server kept t1 uncommitted for the reconnected gateway");
   assert.equal(audioAround(sent).total, 3200, "only its own audio: the server holds t1's");
@@ -290,14 +290,7 @@ Deno.test("a continuation held from its start, back on its earlier turn's server
 
 Deno.test("a continuation placed away from its earlier turn's server opens whole", () => {
   const { link, sent } = recordingLink(["stream", "continue"]);
-  const t = new Turn(link, {
-    id: "t2",
-    device: "kitchen",
-    rate: 16000,
-    handlers: outcome().handlers,
-    protocol: V2_PROTOCOL,
-    continues: { id: "t1", pcm: new Uint8Array(6400).fill(7), whole: true },
-  });
+  const t = continuation(link, outcome().handlers, new Uint8Array(6400).fill(7), true);
   t.open();
   assert.equal(t.continued, false, "the earlier turn is cancelled by the caller");
   t.audio(TENTH);
