@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { DevicePeer } from "../device/peer.ts";
 import { delay } from "../shared/async.ts";
 import type { DeviceEvent } from "../shared/messages.ts";
-import { startGatewayProcess } from "../scripts/lib/gateway_process.ts";
+import { gatewayEnvFor, startGatewayProcess } from "../scripts/lib/gateway_process.ts";
 import { startServerProcess } from "../scripts/lib/server_process.ts";
 import { speak } from "../scripts/lib/speech.ts";
 
@@ -51,11 +51,7 @@ for (const workers of [0, 2]) {
 async function hesitations(t: Deno.TestContext, workers: number) {
   const server = await startServerProcess({ PIPELINE: "echo" });
   const gateway = await startGatewayProcess({
-    MQTT_HOST: "127.0.0.1",
-    MQTT_PORT: String(server.mqttPort),
-    NAILA_DATA_DIR: server.dataDir,
-    AI_SERVER_HOST: "127.0.0.1",
-    AI_SERVER_PORT: String(server.audioPort),
+    ...gatewayEnvFor(server),
     AUDIO_SAMPLE_RATE: "16000",
     // This device plays nothing back into its microphone; telling echo from the user while a
     // reply plays is the echo guard's job (tests/turn_taking_test.ts), not this test's.

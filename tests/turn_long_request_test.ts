@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { DevicePeer } from "../device/peer.ts";
 import { delay } from "../shared/async.ts";
 import type { DeviceEvent } from "../shared/messages.ts";
-import { startGatewayProcess } from "../scripts/lib/gateway_process.ts";
+import { gatewayEnvFor, startGatewayProcess } from "../scripts/lib/gateway_process.ts";
 import { startServerProcess } from "../scripts/lib/server_process.ts";
 import { speak } from "../scripts/lib/speech.ts";
 
@@ -57,11 +57,7 @@ Deno.test("a 36 s request streams as one turn: nothing dropped, answered once", 
   let device: DevicePeer | undefined;
   try {
     gateway = await startGatewayProcess({
-      MQTT_HOST: "127.0.0.1",
-      MQTT_PORT: String(server.mqttPort),
-      NAILA_DATA_DIR: server.dataDir,
-      AI_SERVER_HOST: "127.0.0.1",
-      AI_SERVER_PORT: String(server.audioPort),
+      ...gatewayEnvFor(server),
       AUDIO_SAMPLE_RATE: "16000",
       // The device plays nothing back into its microphone (tests/turn_taking_test.ts has echo).
       GATEWAY_ECHO_GUARD: "off",
