@@ -76,6 +76,8 @@ export class PlaybackQueue {
   #listener: PlaybackListener = {};
   #chunks: Chunk[] = [];
   #frame = new Float32Array(OPUS_FRAME_SAMPLES);
+  /** Views of #frame, one per rate played (none allocated per tick). */
+  #frames = new Map<number, Float32Array>();
   #rates = new Map<string, TurnRate>();
   #turn: string | undefined;
   #playedFrames = 0;
@@ -183,7 +185,7 @@ export class PlaybackQueue {
       this.#talking = false;
       return false;
     }
-    const frame = this.#frame.subarray(0, (this.#chunks[0].rate * OPUS_FRAME_MS) / 1000);
+    const frame = this.#frameAt(this.#chunks[0].rate);
     let filled = 0;
     let turn = this.#chunks[0].turn;
     while (filled < frame.length && this.#chunks.length > 0) {
@@ -211,6 +213,16 @@ export class PlaybackQueue {
       if (this.#ended.has(turn)) this.#drained(turn);
     }
     return true;
+  }
+
+  /** The 20 ms frame buffer at `rate` Hz. */
+  #frameAt(rate: number): Float32Array {
+    let frame = this.#frames.get(rate);
+    if (!frame) {
+      frame = this.#frame.subarray(0, (rate * OPUS_FRAME_MS) / 1000);
+      this.#frames.set(rate, frame);
+    }
+    return frame;
   }
 
   #drained(turn: string): void {

@@ -232,6 +232,8 @@ export class OpusDecoder {
   #opus = opus();
   #state: Deno.PointerObject | null;
   #out: Float32Array;
+  /** The view last returned (no allocation per packet while packets keep their length). */
+  #lastView: Float32Array = new Float32Array(0);
   /** Samples per frame seen last; concealment produces this much. */
   #frameSamples: number;
 
@@ -275,7 +277,7 @@ export class OpusDecoder {
       );
     }
     if (samples > 0) this.#frameSamples = samples;
-    return this.#out.subarray(0, samples);
+    return this.#view(samples);
   }
 
   /**
@@ -295,7 +297,13 @@ export class OpusDecoder {
     if (samples < 0) {
       throw new OpusCodecError("packet", 0, `Opus concealment failed: ${opusError(samples)}`);
     }
-    return this.#out.subarray(0, samples);
+    return this.#view(samples);
+  }
+
+  /** The first `samples` of the output buffer; the view is kept while the length repeats. */
+  #view(samples: number): Float32Array {
+    if (this.#lastView.length !== samples) this.#lastView = this.#out.subarray(0, samples);
+    return this.#lastView;
   }
 
   /** Frees the decoder's native state; later calls throw. */
